@@ -1,0 +1,64 @@
+// Helpers shared by every binding file: typed errors, argument unpacking that never lets a
+// JavaScript value crash the process, and the wrapper that maps C++ exceptions to RnnkitError.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+
+namespace rnnkit {
+namespace napi {
+
+struct AddonData {
+  Napi::FunctionReference error_ctor;          // lib's RnnkitError(code, message)
+  Napi::FunctionReference device_buffer_ctor;  // DeviceBuffer class
+};
+
+Napi::Object MakeError(Napi::Env env, ErrorCode code, const std::string& message);
+Napi::Object MakeError(Napi::Env env, const char* code, const std::string& message);
+[[noreturn]] void Throw(Napi::Env env, ErrorCode code, const std::string& message);
+
+// Each binding file registers its functions with RNNKIT_REGISTER_OPS(fn) at file scope; the
+// module entry calls them all, so adding an op family touches no shared file.
+using RegisterFn = void (*)(Napi::Env env, Napi::Object exports);
+bool AddRegistration(RegisterFn fn);
+void RegisterAll(Napi::Env env, Napi::Object exports);
+#define RNNKIT_REGISTER_OPS(fn) \
+  static const bool rnnkit_registered_##fn = ::rnnkit::napi::AddRegistration(fn)
+
+// Argument unpacking. `what` names the argument in the error message.
+Napi::Float32Array ArgFloat32(const Napi::CallbackInfo& info, size_t i, const char* what);
+// Returns an empty array when the argument is null or undefined.
+Napi::Float32Array ArgFloat32Opt(const Napi::CallbackInfo& info, size_t i, const char* what);
+Napi::Int32Array ArgInt32Opt(const Napi::CallbackInfo& info, size_t i, const char* what);
+// Integer in [lo, hi]; rejects non-numbers, NaN, fractions and out-of-range values.
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo, int64_t hi);
+double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what);
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what);
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
+// Checks that a typed array holds at least `count` elements (as `what`).
+void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what);
+
+// Wraps a binding function: rnnkit::Error, std::bad_alloc and other C++ exceptions become
+// RnnkitError with a code instead of escaping into Node.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const Error& e) {
+    throw Napi::Error(env, MakeError(env, e.code(), e.what()));
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error(env, MakeError(env, ErrorCode::oom, "out of host memory"));
+  } catch (const std::exception& e) {
+    throw Napi::Error(env, MakeError(env, ErrorCode::internal, e.what()));
+  }
+}
+
+}  // namespace napi
+}  // namespace rnnkit

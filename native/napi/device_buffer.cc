@@ -1,0 +1,169 @@
+#include "device_buffer.h"
+
+#include <sstream>
+
+#include "async.h"
+#include "common.h"
+#include "cuda_api.h"
+
+namespace rnnkit {
+namespace napi {
+
+DeviceAllocation::DeviceAllocation(int device_, size_t bytes_)
+    : device(device_), bytes(bytes_), ptr(gpu::device_alloc(device_, bytes_)) {}
+
+DeviceAllocation::~DeviceAllocation() { gpu::device_free(device, ptr); }
+
+Napi::Function DeviceBuffer::Define(Napi::Env env) {
+  return DefineClass(env, "DeviceBuffer",
+                     {InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
+                      InstanceAccessor<&DeviceBuffer::GetBytes>("bytes"),
+                      InstanceAccessor<&DeviceBuffer::GetDevice>("device"),
+                      InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed")});
+}
+
+// new DeviceBuffer(device, bytes)
+DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
+  Napi::Env env = info.Env();
+  env_ = env;
+  int device = static_cast<int>(ArgInt(info, 0, "device", 0, 1023));
+  size_t bytes = static_cast<size_t>(ArgInt(info, 1, "bytes", 0, int64_t(1) << 46));
+  try {
+    alloc_ = std::make_shared<DeviceAllocation>(device, bytes);
+  } catch (const Error& e) {
+    Throw(env, e.code(), e.what());
+  }
+  reported_ = bytes;
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(reported_));
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  alloc_.reset();
+  if (reported_ && env_) napi_adjust_external_memory(env_, -static_cast<int64_t>(reported_), nullptr);
+}
+
+void DeviceBuffer::Release(Napi::Env env) {
+  alloc_.reset();
+  if (reported_) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(reported_));
+    reported_ = 0;
+  }
+}
+
+std::shared_ptr<DeviceAllocation> DeviceBuffer::allocation(Napi::Env env, const char* what) const {
+  if (!alloc_) Throw(env, ErrorCode::disposed, std::string(what) + " has been disposed");
+  return alloc_;
+}
+
+Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
+  Release(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value DeviceBuffer::GetBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), alloc_ ? static_cast<double>(alloc_->bytes) : 0.0);
+}
+
+Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), alloc_ ? alloc_->device : -1);
+}
+
+Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !alloc_);
+}
+
+std::shared_ptr<DeviceAllocation> ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  Napi::Env env = info.Env();
+  AddonData* data = env.GetInstanceData<AddonData>();
+  Napi::Value v = i < info.Length() ? info[i] : env.Undefined();
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->device_buffer_ctor.Value()))
+    Throw(env, ErrorCode::arg, std::string(what) + " must be a DeviceBuffer");
+  return DeviceBuffer::Unwrap(v.As<Napi::Object>())->allocation(env, what);
+}
+
+namespace {
+
+// copyToDevice(buffer, Float32Array, async)
+Napi::Value CopyToDevice(const Napi::CallbackInfo& info) {
+  auto dst = ArgDevice(info, 0, "destination");
+  Napi::Float32Array src = ArgFloat32(info, 1, "source");
+  bool async = ArgBool(info, 2, "async");
+  size_t bytes = src.ElementLength() * sizeof(float);
+  if (bytes != dst->bytes) Throw(info.Env(), ErrorCode::shape, "source and device buffer sizes differ");
+  const float* p = src.Data();
+  return Dispatch(info.Env(), async, [dst, p, bytes] { gpu::copy_to_device(dst->device, dst->ptr, p, bytes); },
+                  {src});
+}
+
+// copyToHost(buffer, Float32Array, async)
+Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
+  auto src = ArgDevice(info, 0, "source");
+  Napi::Float32Array dst = ArgFloat32(info, 1, "destination");
+  bool async = ArgBool(info, 2, "async");
+  size_t bytes = dst.ElementLength() * sizeof(float);
+  if (bytes != src->bytes) Throw(info.Env(), ErrorCode::shape, "destination and device buffer sizes differ");
+  float* p = dst.Data();
+  return Dispatch(info.Env(), async, [src, p, bytes] { gpu::copy_to_host(src->device, p, src->ptr, bytes); },
+                  {dst});
+}
+
+// copyDeviceToDevice(dst, src, async)
+Napi::Value CopyDeviceToDevice(const Napi::CallbackInfo& info) {
+  auto dst = ArgDevice(info, 0, "destination");
+  auto src = ArgDevice(info, 1, "source");
+  bool async = ArgBool(info, 2, "async");
+  if (dst->bytes != src->bytes || dst->device != src->device)
+    Throw(info.Env(), ErrorCode::shape, "device buffers differ in size or device");
+  return Dispatch(info.Env(), async,
+                  [dst, src] { gpu::copy_device_to_device(dst->device, dst->ptr, src->ptr, dst->bytes); }, {});
+}
+
+// saxpy(a, x, y, async): y = a·x + y on the device
+Napi::Value Saxpy(const Napi::CallbackInfo& info) {
+  double a = ArgNumber(info, 0, "a");
+  auto x = ArgDevice(info, 1, "x");
+  auto y = ArgDevice(info, 2, "y");
+  bool async = ArgBool(info, 3, "async");
+  if (x->bytes != y->bytes || x->device != y->device)
+    Throw(info.Env(), ErrorCode::shape, "x and y differ in size or device");
+  return Dispatch(info.Env(), async,
+                  [x, y, a] {
+                    gpu::saxpy(y->device, static_cast<int64_t>(y->bytes / sizeof(float)), static_cast<float>(a),
+                               static_cast<const float*>(x->ptr), static_cast<float*>(y->ptr));
+                  },
+                  {});
+}
+
+// deviceMemory(device) -> { used, cached }
+Napi::Value DeviceMemory(const Napi::CallbackInfo& info) {
+  int device = static_cast<int>(ArgInt(info, 0, "device", 0, 1023));
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("used", Napi::Number::New(info.Env(), static_cast<double>(gpu::used_bytes(device))));
+  o.Set("cached", Napi::Number::New(info.Env(), static_cast<double>(gpu::cached_bytes(device))));
+  return o;
+}
+
+Napi::Value ReleaseCache(const Napi::CallbackInfo& info) {
+  int device = static_cast<int>(ArgInt(info, 0, "device", 0, 1023));
+  gpu::release_cache(device);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterDeviceOps(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DeviceBuffer::Define(env);
+  env.GetInstanceData<AddonData>()->device_buffer_ctor = Napi::Persistent(ctor);
+  exports.Set("DeviceBuffer", ctor);
+  exports.Set("copyToDevice", Napi::Function::New<Guarded<CopyToDevice>>(env, "copyToDevice"));
+  exports.Set("copyToHost", Napi::Function::New<Guarded<CopyToHost>>(env, "copyToHost"));
+  exports.Set("copyDeviceToDevice", Napi::Function::New<Guarded<CopyDeviceToDevice>>(env, "copyDeviceToDevice"));
+  exports.Set("saxpy", Napi::Function::New<Guarded<Saxpy>>(env, "saxpy"));
+  exports.Set("deviceMemory", Napi::Function::New<Guarded<DeviceMemory>>(env, "deviceMemory"));
+  exports.Set("releaseCache", Napi::Function::New<Guarded<ReleaseCache>>(env, "releaseCache"));
+}
+
+RNNKIT_REGISTER_OPS(RegisterDeviceOps);
+
+}  // namespace napi
+}  // namespace rnnkit
