@@ -1,0 +1,94 @@
+/** Device strings, resolution of 'auto', and what the loaded backend can do. */
+import { RnnkitError } from './errors';
+import { addon, native, LoadAttempt, NativeCudaDevice } from './native';
+
+/** A concrete device: the CPU or one CUDA device. */
+export type Device = 'cpu' | `cuda:${number}`;
+/** What callers may pass: `'auto'` picks CUDA device 0 when available, else the CPU. */
+export type DeviceSpec = Device | 'cuda' | 'auto';
+
+export interface BackendInfo {
+  /** Which native flavor is loaded. */
+  flavor: 'cpu' | 'cuda';
+  addonPath: string;
+  loadAttempts: LoadAttempt[];
+  /** The ISA path the CPU kernels run (portable | avx2 | avx512) and the best this CPU allows. */
+  isa: string;
+  detectedIsa: string;
+  numThreads: number;
+  napiVersion: number;
+  /** The device `'auto'` resolves to. */
+  defaultDevice: Device;
+  cuda: {
+    built: boolean;
+    available: boolean;
+    /** Why CUDA is unavailable (null when available). */
+    reason: string | null;
+    driverVersion: number;
+    runtimeVersion: number;
+    architectures: string[];
+    devices: NativeCudaDevice[];
+  };
+}
+
+let cudaAvailability: { available: boolean; count: number; reason: string | null } | null = null;
+
+function cudaState(): { available: boolean; count: number; reason: string | null } {
+  if (!cudaAvailability) {
+    const info = native().backendInfo().cuda;
+    cudaAvailability = { available: info.available, count: info.devices.length, reason: info.reason };
+  }
+  return cudaAvailability;
+}
+
+export function backendInfo(): BackendInfo {
+  const a = addon();
+  const info = a.binding.backendInfo();
+  return {
+    flavor: info.flavor,
+    addonPath: a.path,
+    loadAttempts: a.attempts,
+    isa: info.isa,
+    detectedIsa: info.detectedIsa,
+    numThreads: info.numThreads,
+    napiVersion: info.napiVersion,
+    defaultDevice: resolveDevice('auto'),
+    cuda: info.cuda,
+  };
+}
+
+/** Turns a device spec into a concrete device, checking that it exists. */
+export function resolveDevice(spec: DeviceSpec | undefined): Device {
+  const s = spec === undefined ? 'auto' : spec;
+  if (typeof s !== 'string') throw new RnnkitError('ERR_RNNKIT_ARG', `device must be a string, got ${typeof s}`);
+  if (s === 'cpu') return 'cpu';
+  if (s === 'auto') {
+    if ((process.env.RNNKIT_DEVICE || '').toLowerCase() === 'cpu') return 'cpu';
+    return cudaState().available ? 'cuda:0' : 'cpu';
+  }
+  const m = /^cuda(?::(\d+))?$/.exec(s);
+  if (!m) throw new RnnkitError('ERR_RNNKIT_ARG', `unknown device '${s}' (use 'cpu', 'cuda', 'cuda:N' or 'auto')`);
+  const index = m[1] === undefined ? 0 : Number(m[1]);
+  const state = cudaState();
+  if (!state.available) {
+    throw new RnnkitError('ERR_RNNKIT_DEVICE', `device '${s}' is not available: ${state.reason}`);
+  }
+  if (index >= state.count) {
+    throw new RnnkitError('ERR_RNNKIT_DEVICE', `device '${s}' does not exist (${state.count} CUDA device(s))`);
+  }
+  return `cuda:${index}`;
+}
+
+export function deviceIndex(device: Device): number {
+  return device === 'cpu' ? -1 : Number(device.slice(5));
+}
+
+/** Threads of the native compute pool (separate from libuv's). n < 1 restores the default. */
+export function setNumThreads(n: number): number {
+  if (!Number.isInteger(n)) throw new RnnkitError('ERR_RNNKIT_ARG', `setNumThreads needs an integer, got ${n}`);
+  return native().setNumThreads(Math.max(0, n));
+}
+
+export function numThreads(): number {
+  return native().numThreads();
+}

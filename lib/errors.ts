@@ -1,0 +1,23 @@
+/** Stable error codes: users and outside checks may rely on these strings. */
+export type RnnkitErrorCode =
+  | 'ERR_RNNKIT_SHAPE'
+  | 'ERR_RNNKIT_DTYPE'
+  | 'ERR_RNNKIT_ARG'
+  | 'ERR_RNNKIT_DISPOSED'
+  | 'ERR_RNNKIT_DEVICE'
+  | 'ERR_RNNKIT_OOM'
+  | 'ERR_RNNKIT_CUDA'
+  | 'ERR_RNNKIT_LOAD'
+  | 'ERR_RNNKIT_NONFINITE'
+  | 'ERR_RNNKIT_INTERNAL';
+
+/** The one error class of rnnkit, raised from TypeScript and from native code alike. */
+export class RnnkitError extends Error {
+  readonly code: string;
+
+  constructor(code: RnnkitErrorCode | string, message: string) {
+    super(message);
+    this.name = 'RnnkitError';
+    this.code = code;
+  }
+}
