@@ -1,0 +1,435 @@
+// Packed-weight layout of the Recurrent op (docs/recurrent-semantics.md), PyTorch-style
+// initialization, and conversion to and from the weight records of PyTorch, ONNX and Keras.
+// Pure TypeScript over Float32Array: no native code, so it runs (and is tested) anywhere.
+//
+// Record naming (every value is flat, row-major in its source's layout):
+// - 'pytorch': the state_dict of nn.LSTM / nn.GRU / nn.RNN: weight_ih_l{k}, weight_hh_l{k},
+//   bias_ih_l{k}, bias_hh_l{k}, weight_hr_l{k} (projection); suffix _reverse for direction 1.
+//   Gate orders equal ours. PyTorch has no skip input, no peepholes and only the
+//   linear-before-reset GRU, so those configurations throw ERR_RNNKIT_ARG.
+// - 'onnx': the inputs of one ONNX LSTM / GRU / RNN node per layer: W [D, G·H, I],
+//   R [D, G·H, H], B [D, 2·G·H] (W biases then R biases), P [D, 3·H] (peepholes only), direction 0
+//   forward and 1 reverse, gate orders LSTM i o f c, GRU z r h, peepholes i o f. With one layer the
+//   names are W, R, B, P; with several every layer is suffixed: W_l0, R_l0, …, W_l1, …. The GRU
+//   node must carry linear_before_reset = 1 when linearBeforeReset is true (ONNX's default 0 is
+//   our false); a layer l > 0 reads the previous node's Y [T, D, B, H] transposed to
+//   [T, B, D·H]. ONNX has no skip input and no projection: those throw ERR_RNNKIT_ARG.
+// - 'keras': per layer and direction, prefix layer{l}_fw/ or layer{l}_bw/ then kernel [I, G·H],
+//   recurrent_kernel [H, G·H] and bias; gate orders LSTM i f c o, GRU z r h. bias is [G·H] =
+//   b_ih + b_hh for LSTM, SimpleRNN and the GRU with reset_after=False (linearBeforeReset false);
+//   import puts it in b_ih and zeroes b_hh. The GRU with reset_after=True (linearBeforeReset true)
+//   keeps both: bias [2, G·H], row 0 input, row 1 recurrent. Keras has no skip input, projection
+//   or peepholes: those throw ERR_RNNKIT_ARG.
+import { RnnkitError } from './errors';
+
+export type RecurrentMode = 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
+export type ParamKind = 'w_ih' | 'w_hh' | 'b_ih' | 'b_hh' | 'w_proj' | 'w_peephole';
+export type GateName = 'i' | 'f' | 'g' | 'o' | 'r' | 'z' | 'n';
+export type WeightsFormat = 'pytorch' | 'onnx' | 'keras';
+export type WeightsRecord = Record<string, Float32Array>;
+
+export interface RecurrentLayoutConfig {
+  mode: RecurrentMode;
+  inputSize: number;
+  hiddenSize: number;
+  numLayers?: number;
+  bidirectional?: boolean;
+  inputMode?: 'linear' | 'skip';
+  projSize?: number;
+  peepholes?: boolean;
+  /** Does not change the layout; the interop formats check it (PyTorch and Keras biases). */
+  linearBeforeReset?: boolean;
+}
+
+export interface ParamSelector {
+  layer: number;
+  direction: number;
+  kind: ParamKind;
+  gate?: GateName;
+}
+
+/** A block of the packed buffer: `rows × cols` values from `offset`, row-major (vectors: cols 1). */
+export interface ParamSlot {
+  offset: number;
+  rows: number;
+  cols: number;
+}
+
+const GATES: Record<RecurrentMode, readonly GateName[]> = {
+  lstm: ['i', 'f', 'g', 'o'],
+  gru: ['r', 'z', 'n'],
+  rnn_tanh: [],
+  rnn_relu: [],
+};
+const PEEPHOLE_GATES: readonly GateName[] = ['i', 'f', 'o'];
+
+interface Layout {
+  mode: RecurrentMode;
+  G: number;
+  I: number;
+  H: number;
+  L: number;
+  D: number;
+  R: number;
+  skip: boolean;
+  proj: boolean;
+  peepholes: boolean;
+  linearBeforeReset: boolean;
+  /** slots[l·D + d]: the blocks of that layer and direction present in this configuration. */
+  slots: Array<Partial<Record<ParamKind, ParamSlot>>>;
+  size: number;
+}
+
+function argError(message: string): RnnkitError {
+  return new RnnkitError('ERR_RNNKIT_ARG', message);
+}
+
+function isCount(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min;
+}
+
+function layoutOf(cfg: RecurrentLayoutConfig): Layout {
+  if (typeof cfg !== 'object' || cfg === null) throw argError('config must be an object');
+  const mode = cfg.mode;
+  if (!Object.prototype.hasOwnProperty.call(GATES, mode)) {
+    throw argError(`mode must be one of lstm, gru, rnn_tanh, rnn_relu (got ${String(mode)})`);
+  }
+  const { inputSize: I, hiddenSize: H } = cfg;
+  const L = cfg.numLayers ?? 1;
+  const projSize = cfg.projSize ?? 0;
+  if (!isCount(I, 1)) throw argError(`inputSize must be a positive integer (got ${String(I)})`);
+  if (!isCount(H, 1)) throw argError(`hiddenSize must be a positive integer (got ${String(H)})`);
+  if (!isCount(L, 1)) throw argError(`numLayers must be a positive integer (got ${String(L)})`);
+  if (!isCount(projSize, 0)) throw argError(`projSize must be a non-negative integer (got ${String(projSize)})`);
+  const inputMode = cfg.inputMode ?? 'linear';
+  if (inputMode !== 'linear' && inputMode !== 'skip') {
+    throw argError(`inputMode must be 'linear' or 'skip' (got ${String(inputMode)})`);
+  }
+  const skip = inputMode === 'skip';
+  if (skip && I !== H) throw argError(`skip input needs inputSize == hiddenSize (got ${I} and ${H})`);
+  const peepholes = Boolean(cfg.peepholes);
+  if (mode !== 'lstm' && (projSize > 0 || peepholes)) {
+    throw argError('projSize and peepholes apply to mode lstm only');
+  }
+  const G = mode === 'lstm' ? 4 : mode === 'gru' ? 3 : 1;
+  const D = cfg.bidirectional ? 2 : 1;
+  const R = projSize > 0 ? projSize : H;
+  const slots: Layout['slots'] = [];
+  let size = 0;
+  const block = (rows: number, cols: number): ParamSlot => {
+    const slot = { offset: size, rows, cols };
+    size += rows * cols;
+    return slot;
+  };
+  for (let l = 0; l < L; l++) {
+    for (let d = 0; d < D; d++) {
+      const slot: Partial<Record<ParamKind, ParamSlot>> = {};
+      if (!(skip && l === 0)) slot.w_ih = block(G * H, l === 0 ? I : D * R);
+      slot.w_hh = block(G * H, R);
+      slot.b_ih = block(G * H, 1);
+      slot.b_hh = block(G * H, 1);
+      if (projSize > 0) slot.w_proj = block(R, H);
+      if (peepholes) slot.w_peephole = block(3 * H, 1);
+      slots.push(slot);
+    }
+  }
+  return {
+    mode, G, I, H, L, D, R, skip, peepholes, slots, size,
+    proj: projSize > 0,
+    linearBeforeReset: cfg.linearBeforeReset ?? true,
+  };
+}
+
+/** Number of float32 values in the packed weights of `cfg`. */
+export function weightsSize(cfg: RecurrentLayoutConfig): number {
+  return layoutOf(cfg).size;
+}
+
+/**
+ * Where one parameter block lives in the packed weights (Caffe2's RecurrentParamGet/Set).
+ * With `gate`, the rows of that gate only (LSTM i f g o, GRU r z n; peepholes i f o).
+ */
+export function paramSlot(cfg: RecurrentLayoutConfig, selector: ParamSelector): ParamSlot {
+  const lay = layoutOf(cfg);
+  const { layer, direction, kind, gate } = selector;
+  if (!isCount(layer, 0) || layer >= lay.L) {
+    throw argError(`layer must be an integer in 0..${lay.L - 1} (got ${String(layer)})`);
+  }
+  if (!isCount(direction, 0) || direction >= lay.D) {
+    throw argError(`direction must be an integer in 0..${lay.D - 1} (got ${String(direction)})`);
+  }
+  const slot = lay.slots[layer * lay.D + direction][kind];
+  if (!slot) throw argError(`no ${String(kind)} block in layer ${layer} of this configuration`);
+  if (gate === undefined) return { ...slot };
+  const gates = kind === 'w_peephole' ? PEEPHOLE_GATES : kind === 'w_proj' ? [] : GATES[lay.mode];
+  const k = gates.indexOf(gate);
+  if (k < 0) {
+    const allowed = gates.length > 0 ? `one of ${gates.join(' ')}` : 'absent';
+    throw argError(`gate for ${kind} of mode ${lay.mode} must be ${allowed} (got ${String(gate)})`);
+  }
+  return { offset: slot.offset + k * lay.H * slot.cols, rows: lay.H, cols: slot.cols };
+}
+
+// xoshiro128** seeded through splitmix32: small, fast, and identical on every platform.
+function makeUniform(seed: number): () => number {
+  let x = (seed >>> 0) ^ Math.floor(seed / 4294967296);
+  const splitmix32 = (): number => {
+    x = (x + 0x9e3779b9) | 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+  const s = [splitmix32(), splitmix32(), splitmix32(), splitmix32()];
+  const rotl = (v: number, k: number): number => (v << k) | (v >>> (32 - k));
+  return () => {
+    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    // 24 bits: every draw is exact in float32.
+    return (result >>> 8) / 16777216;
+  };
+}
+
+/** Packed weights drawn from U(−1/√H, 1/√H) like PyTorch, reproducibly from `seed`. */
+export function initWeights(cfg: RecurrentLayoutConfig, seed: number): Float32Array {
+  const lay = layoutOf(cfg);
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw argError(`seed must be a non-negative safe integer (got ${String(seed)})`);
+  }
+  const uniform = makeUniform(seed);
+  const bound = 1 / Math.sqrt(lay.H);
+  const weights = new Float32Array(lay.size);
+  for (let k = 0; k < weights.length; k++) weights[k] = (2 * uniform() - 1) * bound;
+  return weights;
+}
+
+// A strided run of `count` values shared by a record array and the packed weights. `merge`, when
+// set, is a second weights run (same stride) summed into the record on export and zeroed on
+// import (Keras' single bias).
+interface Run {
+  rec: number;
+  recStride: number;
+  w: number;
+  wStride: number;
+  count: number;
+  merge?: number;
+}
+
+interface RecordEntry {
+  name: string;
+  shape: number[];
+  runs: Run[];
+}
+
+const contiguous = (rec: number, w: number, count: number): Run => ({ rec, recStride: 1, w, wStride: 1, count });
+
+// Their gate position p holds our gate order[p].
+const ONNX_ORDER: Record<RecurrentMode, number[]> = { lstm: [0, 3, 1, 2], gru: [1, 0, 2], rnn_tanh: [0], rnn_relu: [0] };
+const KERAS_ORDER: Record<RecurrentMode, number[]> = { lstm: [0, 1, 2, 3], gru: [1, 0, 2], rnn_tanh: [0], rnn_relu: [0] };
+const ONNX_PEEPHOLE_ORDER = [0, 2, 1];
+
+function unsupported(format: WeightsFormat, what: string): RnnkitError {
+  return argError(`format '${format}' cannot represent ${what}`);
+}
+
+function slotOf(lay: Layout, l: number, d: number, kind: ParamKind): ParamSlot {
+  const slot = lay.slots[l * lay.D + d][kind];
+  if (!slot) throw new RnnkitError('ERR_RNNKIT_INTERNAL', `missing ${kind} in layer ${l}`);
+  return slot;
+}
+
+function pytorchEntries(lay: Layout): RecordEntry[] {
+  if (lay.skip) throw unsupported('pytorch', 'skip input');
+  if (lay.peepholes) throw unsupported('pytorch', 'peepholes');
+  if (lay.mode === 'gru' && !lay.linearBeforeReset) throw unsupported('pytorch', 'a GRU with linearBeforeReset false');
+  const names: Array<[ParamKind, string]> = [
+    ['w_ih', 'weight_ih'], ['w_hh', 'weight_hh'], ['b_ih', 'bias_ih'], ['b_hh', 'bias_hh'], ['w_proj', 'weight_hr'],
+  ];
+  const entries: RecordEntry[] = [];
+  for (let l = 0; l < lay.L; l++) {
+    for (let d = 0; d < lay.D; d++) {
+      for (const [kind, stem] of names) {
+        const slot = lay.slots[l * lay.D + d][kind];
+        if (!slot) continue;
+        entries.push({
+          name: `${stem}_l${l}${d === 1 ? '_reverse' : ''}`,
+          shape: slot.cols === 1 ? [slot.rows] : [slot.rows, slot.cols],
+          runs: [contiguous(0, slot.offset, slot.rows * slot.cols)],
+        });
+      }
+    }
+  }
+  return entries;
+}
+
+function onnxEntries(lay: Layout): RecordEntry[] {
+  if (lay.skip) throw unsupported('onnx', 'skip input');
+  if (lay.proj) throw unsupported('onnx', 'an LSTM projection');
+  const { H, D, G } = lay;
+  const GH = G * H;
+  const order = ONNX_ORDER[lay.mode];
+  const entries: RecordEntry[] = [];
+  for (let l = 0; l < lay.L; l++) {
+    const suffix = lay.L > 1 ? `_l${l}` : '';
+    const I = slotOf(lay, l, 0, 'w_ih').cols;
+    const W: Run[] = [];
+    const R: Run[] = [];
+    const B: Run[] = [];
+    const P: Run[] = [];
+    for (let d = 0; d < D; d++) {
+      const wih = slotOf(lay, l, d, 'w_ih');
+      const whh = slotOf(lay, l, d, 'w_hh');
+      const bih = slotOf(lay, l, d, 'b_ih');
+      const bhh = slotOf(lay, l, d, 'b_hh');
+      order.forEach((ours, p) => {
+        W.push(contiguous((d * GH + p * H) * I, wih.offset + ours * H * I, H * I));
+        R.push(contiguous((d * GH + p * H) * H, whh.offset + ours * H * H, H * H));
+        B.push(contiguous(d * 2 * GH + p * H, bih.offset + ours * H, H));
+        B.push(contiguous(d * 2 * GH + GH + p * H, bhh.offset + ours * H, H));
+      });
+      if (lay.peepholes) {
+        const peep = slotOf(lay, l, d, 'w_peephole');
+        ONNX_PEEPHOLE_ORDER.forEach((ours, p) => P.push(contiguous(d * 3 * H + p * H, peep.offset + ours * H, H)));
+      }
+    }
+    entries.push({ name: `W${suffix}`, shape: [D, GH, I], runs: W });
+    entries.push({ name: `R${suffix}`, shape: [D, GH, H], runs: R });
+    entries.push({ name: `B${suffix}`, shape: [D, 2 * GH], runs: B });
+    if (lay.peepholes) entries.push({ name: `P${suffix}`, shape: [D, 3 * H], runs: P });
+  }
+  return entries;
+}
+
+function kerasEntries(lay: Layout): RecordEntry[] {
+  if (lay.skip) throw unsupported('keras', 'skip input');
+  if (lay.proj) throw unsupported('keras', 'an LSTM projection');
+  if (lay.peepholes) throw unsupported('keras', 'peepholes');
+  const H = lay.H;
+  const GH = lay.G * H;
+  const order = KERAS_ORDER[lay.mode];
+  const separateBiases = lay.mode === 'gru' && lay.linearBeforeReset;
+  const entries: RecordEntry[] = [];
+  for (let l = 0; l < lay.L; l++) {
+    for (let d = 0; d < lay.D; d++) {
+      const prefix = `layer${l}_${d === 0 ? 'fw' : 'bw'}/`;
+      const wih = slotOf(lay, l, d, 'w_ih');
+      const whh = slotOf(lay, l, d, 'w_hh');
+      const bih = slotOf(lay, l, d, 'b_ih');
+      const bhh = slotOf(lay, l, d, 'b_hh');
+      // Keras stores kernels transposed: record element (i, p·H + j) is our row order[p]·H + j.
+      const transposed = (slot: ParamSlot): Run[] => {
+        const runs: Run[] = [];
+        order.forEach((ours, p) => {
+          for (let j = 0; j < H; j++) {
+            runs.push({ rec: p * H + j, recStride: GH, w: slot.offset + (ours * H + j) * slot.cols, wStride: 1, count: slot.cols });
+          }
+        });
+        return runs;
+      };
+      const bias: Run[] = [];
+      order.forEach((ours, p) => {
+        if (separateBiases) {
+          bias.push(contiguous(p * H, bih.offset + ours * H, H));
+          bias.push(contiguous(GH + p * H, bhh.offset + ours * H, H));
+        } else {
+          bias.push({ ...contiguous(p * H, bih.offset + ours * H, H), merge: bhh.offset + ours * H });
+        }
+      });
+      entries.push({ name: `${prefix}kernel`, shape: [wih.cols, GH], runs: transposed(wih) });
+      entries.push({ name: `${prefix}recurrent_kernel`, shape: [whh.cols, GH], runs: transposed(whh) });
+      entries.push({ name: `${prefix}bias`, shape: separateBiases ? [2, GH] : [GH], runs: bias });
+    }
+  }
+  return entries;
+}
+
+function entriesOf(lay: Layout, format: WeightsFormat): RecordEntry[] {
+  if (format === 'pytorch') return pytorchEntries(lay);
+  if (format === 'onnx') return onnxEntries(lay);
+  if (format === 'keras') return kerasEntries(lay);
+  throw argError(`format must be 'pytorch', 'onnx' or 'keras' (got ${String(format)})`);
+}
+
+const elementCount = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function checkWeights(lay: Layout, weights: unknown): asserts weights is Float32Array {
+  if (!(weights instanceof Float32Array)) {
+    throw new RnnkitError('ERR_RNNKIT_DTYPE', 'weights must be a Float32Array');
+  }
+  if (weights.length !== lay.size) {
+    throw new RnnkitError('ERR_RNNKIT_SHAPE', `weights has ${weights.length} values; this configuration packs ${lay.size}`);
+  }
+}
+
+/** Name → shape of every array that `format` exchanges for `cfg` (record values are flat). */
+export function recordShapes(cfg: RecurrentLayoutConfig, format: WeightsFormat): Record<string, number[]> {
+  const shapes: Record<string, number[]> = {};
+  for (const entry of entriesOf(layoutOf(cfg), format)) shapes[entry.name] = entry.shape;
+  return shapes;
+}
+
+/** The packed weights as a record of `format` (see the naming at the top of this file). */
+export function exportWeights(cfg: RecurrentLayoutConfig, weights: Float32Array, format: WeightsFormat): WeightsRecord {
+  const lay = layoutOf(cfg);
+  checkWeights(lay, weights);
+  const record: WeightsRecord = {};
+  for (const entry of entriesOf(lay, format)) {
+    const values = new Float32Array(elementCount(entry.shape));
+    for (const run of entry.runs) {
+      for (let k = 0; k < run.count; k++) {
+        const w = run.w + k * run.wStride;
+        values[run.rec + k * run.recStride] = run.merge === undefined ? weights[w] : weights[w] + weights[run.merge + k * run.wStride];
+      }
+    }
+    record[entry.name] = values;
+  }
+  return record;
+}
+
+/**
+ * Writes a record of `format` into `weights` (in place; also returned). The record must hold
+ * exactly the names of `recordShapes(cfg, format)`; nothing is written unless all of it checks.
+ */
+export function importWeights(
+  cfg: RecurrentLayoutConfig,
+  weights: Float32Array,
+  format: WeightsFormat,
+  record: WeightsRecord,
+): Float32Array {
+  const lay = layoutOf(cfg);
+  checkWeights(lay, weights);
+  const entries = entriesOf(lay, format);
+  if (typeof record !== 'object' || record === null) throw argError('record must be an object of Float32Arrays');
+  const expected = new Set(entries.map((e) => e.name));
+  const unexpected = Object.keys(record).filter((name) => !expected.has(name));
+  if (unexpected.length > 0) {
+    throw argError(`unexpected ${format} names ${unexpected.join(', ')}; expected ${[...expected].join(', ')}`);
+  }
+  for (const entry of entries) {
+    const values: unknown = record[entry.name];
+    if (values === undefined) throw argError(`${format} record lacks ${entry.name}`);
+    if (!(values instanceof Float32Array)) {
+      throw new RnnkitError('ERR_RNNKIT_DTYPE', `${entry.name} must be a Float32Array`);
+    }
+    if (values.length !== elementCount(entry.shape)) {
+      throw new RnnkitError('ERR_RNNKIT_SHAPE',
+        `${entry.name} has ${values.length} values; expected [${entry.shape.join(', ')}] = ${elementCount(entry.shape)}`);
+    }
+  }
+  for (const entry of entries) {
+    const values = record[entry.name];
+    for (const run of entry.runs) {
+      for (let k = 0; k < run.count; k++) {
+        weights[run.w + k * run.wStride] = values[run.rec + k * run.recStride];
+        if (run.merge !== undefined) weights[run.merge + k * run.wStride] = 0;
+      }
+    }
+  }
+  return weights;
+}
