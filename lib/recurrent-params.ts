@@ -170,17 +170,19 @@ export function paramSlot(cfg: RecurrentLayoutConfig, selector: ParamSelector): 
   return { offset: slot.offset + k * lay.H * slot.cols, rows: lay.H, cols: slot.cols };
 }
 
-// xoshiro128** seeded through splitmix32: small, fast, and identical on every platform.
+// xoshiro128** (small, fast, identical on every platform). Its state is seeded from the low and
+// high 32 bits of the seed separately through murmur3's bijective finalizer, so distinct seeds
+// give distinct streams.
 function makeUniform(seed: number): () => number {
-  let x = (seed >>> 0) ^ Math.floor(seed / 4294967296);
-  const splitmix32 = (): number => {
-    x = (x + 0x9e3779b9) | 0;
-    let z = x;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
+  const fmix32 = (v: number): number => {
+    v = Math.imul(v ^ (v >>> 16), 0x85ebca6b);
+    v = Math.imul(v ^ (v >>> 13), 0xc2b2ae35);
+    return (v ^ (v >>> 16)) >>> 0;
   };
-  const s = [splitmix32(), splitmix32(), splitmix32(), splitmix32()];
+  const lo = seed >>> 0;
+  const hi = Math.floor(seed / 4294967296);
+  const golden = 0x9e3779b9;
+  const s = [fmix32((lo + golden) | 0), fmix32((lo + 2 * golden) | 0), fmix32((hi + golden) | 0), fmix32((hi + 2 * golden) | 0)];
   const rotl = (v: number, k: number): number => (v << k) | (v >>> (32 - k));
   return () => {
     const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;

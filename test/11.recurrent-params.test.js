@@ -143,6 +143,7 @@ describe('recurrent-params: initWeights', function () {
     expect(params.initWeights(cfg, seed)).to.deep.equal(w);
     expect(params.initWeights(cfg, seed + 1)).to.not.deep.equal(w);
     expect(params.initWeights(cfg, seed + 2 ** 32)).to.not.deep.equal(w);
+    expect(params.initWeights(cfg, 1)).to.not.deep.equal(params.initWeights(cfg, 2 ** 32));
   });
 
   it('rejects seeds that are not non-negative safe integers', function () {
