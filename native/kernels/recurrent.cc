@@ -1,0 +1,690 @@
+// Recurrent op driver: one generic time loop per layer and direction. Per layer/direction the
+// input projection of all timesteps is one large sgemm; inside the loop only h·W_hhᵀ runs, against
+// W_hh packed once per call, followed by one fused elementwise pass (recurrent_cells.cc) split
+// over batch rows and hidden chunks. The backward mirrors it: fused gate gradients per step, then
+// dW_ih, dW_hh, the biases and the layer-input gradient as large GEMMs over all steps at once.
+//
+// Row orders: a [T·B, F] buffer is addressed by row(t, b) = t·st + b·sb. The caller's x and y use
+// the caller's order (batch_first or not), so no transposed copy is made; the gate and gradient
+// buffers of a layer follow the order of that layer's input, so the big GEMMs run over plain rows.
+#include "recurrent.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "cpu_features.h"
+#include "dropout_hash.h"
+#include "errors.h"
+#include "parallel.h"
+#include "recurrent_cells.h"
+#include "sgemm.h"
+
+namespace rnnkit {
+namespace {
+
+using Mode = RecurrentConfig::Mode;
+
+[[noreturn]] void fail(const std::string& msg) { throw Error(ErrorCode::arg, "recurrent: " + msg); }
+
+// Derived sizes of a validated config.
+struct Dims {
+  Mode mode;
+  int64_t G, H, R, D, L, I;
+  bool lstm, gru, lbr, proj, peep, skip;
+  float clip;
+
+  explicit Dims(const RecurrentConfig& c) {
+    recurrent_validate(c);
+    mode = c.mode;
+    G = recurrent_gate_count(c.mode);
+    H = c.hidden_size;
+    R = c.proj_size > 0 ? c.proj_size : c.hidden_size;
+    D = c.bidirectional ? 2 : 1;
+    L = c.num_layers;
+    I = c.input_size;
+    lstm = c.mode == Mode::lstm;
+    gru = c.mode == Mode::gru;
+    lbr = gru && c.linear_before_reset;
+    proj = c.proj_size > 0;
+    peep = c.peepholes;
+    skip = c.skip_input;
+    clip = c.cell_clip;
+  }
+  int64_t in_size(int64_t l) const { return l == 0 ? I : D * R; }
+  bool has_wih(int64_t l) const { return !(skip && l == 0); }
+  // Width of a gate row: the x-projection, the activations kept for backward and the gate
+  // gradients share it (GRU with linear_before_reset keeps W_hn h + b_hn as a fourth block).
+  int64_t gate_width() const { return lbr ? 4 * H : G * H; }
+  // Floats of `saved` per step and batch row for one layer/direction: gates (none for plain RNNs,
+  // whose backward needs only h) and the LSTM cell state.
+  int64_t saved_step_width() const {
+    if (lstm) return 5 * H;
+    if (gru) return gate_width();
+    return 0;
+  }
+  int64_t block_size(int64_t l) const {
+    return (has_wih(l) ? G * H * in_size(l) : 0) + G * H * R + 2 * G * H + (proj ? R * H : 0) +
+           (peep ? 3 * H : 0);
+  }
+};
+
+struct Slots {
+  int64_t w_ih, w_hh, b_ih, b_hh, w_proj, peep;
+};
+
+Slots slots_of(const Dims& dm, int64_t l, int64_t d) {
+  int64_t off = 0;
+  for (int64_t k = 0; k < l; ++k) off += dm.D * dm.block_size(k);
+  off += d * dm.block_size(l);
+  Slots s;
+  s.w_ih = off;
+  off += dm.has_wih(l) ? dm.G * dm.H * dm.in_size(l) : 0;
+  s.w_hh = off;
+  off += dm.G * dm.H * dm.R;
+  s.b_ih = off;
+  off += dm.G * dm.H;
+  s.b_hh = off;
+  off += dm.G * dm.H;
+  s.w_proj = off;
+  off += dm.proj ? dm.R * dm.H : 0;
+  s.peep = off;
+  return s;
+}
+
+struct Seq {
+  int64_t st, sb;
+  int64_t row(int64_t t, int64_t b) const { return t * st + b * sb; }
+};
+
+// Uninitialized float storage; allocation failure becomes ErrorCode::oom.
+class Buf {
+ public:
+  explicit Buf(int64_t n) {
+    if (n <= 0) return;
+    p_.reset(new (std::nothrow) float[static_cast<size_t>(n)]);
+    if (!p_) throw Error(ErrorCode::oom, "recurrent: cannot allocate working memory");
+  }
+  Buf(int64_t n, float fill) : Buf(n) { std::fill(p_.get(), p_.get() + std::max<int64_t>(n, 0), fill); }
+  float* get() const { return p_.get(); }
+
+ private:
+  std::unique_ptr<float[]> p_;
+};
+
+std::unique_ptr<PackedB> pack(bool trans, int64_t K, int64_t N, const float* B, int64_t ldb) {
+  try {
+    return std::unique_ptr<PackedB>(new PackedB(trans, K, N, B, ldb));
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::oom, "recurrent: cannot allocate packed weights");
+  }
+}
+
+// Runs fn(b, j0, j1) over every batch row and a split of [0, H) fine enough to feed all threads
+// when the batch is small (B = 1 still spreads over the hidden units).
+template <class Fn>
+void for_rows(int64_t B, int64_t H, const Fn& fn) {
+  const int64_t nt = num_threads();
+  int64_t per_row = B >= 2 * nt ? 1 : (4 * nt + B - 1) / B;
+  int64_t chunk = (H + per_row - 1) / per_row;
+  chunk = std::max<int64_t>(64, (chunk + 15) / 16 * 16);
+  per_row = (H + chunk - 1) / chunk;
+  const int64_t grain = std::max<int64_t>(1, 2048 / chunk);
+  parallel_for(B * per_row, grain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / per_row, j0 = (i % per_row) * chunk;
+      fn(b, j0, std::min(H, j0 + chunk));
+    }
+  });
+}
+
+void check_lengths(const int32_t* lens, int64_t T, int64_t B) {
+  if (!lens) return;
+  for (int64_t b = 0; b < B; ++b)
+    if (lens[b] < 0 || lens[b] > T)
+      fail("seq_lengths[" + std::to_string(b) + "] = " + std::to_string(lens[b]) +
+           " is outside 0.." + std::to_string(T));
+}
+
+void check_common(int64_t T, int64_t B, const float* x, const float* weights, float dropout_p,
+                  const int32_t* lens) {
+  if (T < 0 || B < 0) fail("T and B must be >= 0");
+  if (!(dropout_p >= 0.f && dropout_p < 1.f)) fail("dropout must be in [0, 1)");
+  if (T * B > 0 && !x) fail("x is null");
+  if (!weights) fail("weights are null");
+  check_lengths(lens, T, B);
+}
+
+// dst[idx] = src[idx] · mask(idx) / (1 − p) over a sequence-major [T·B, F] layer output.
+void apply_dropout(float* dst, const float* src, int64_t n, int64_t layer, float p, uint64_t seed) {
+  const float scale = 1.f / (1.f - p);
+  parallel_for(n, 16384, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      dst[i] = dropout_uniform(seed, static_cast<uint32_t>(layer), static_cast<uint64_t>(i)) >= p
+                   ? src[i] * scale
+                   : 0.f;
+  });
+}
+
+void copy_state(float* dst, const float* src, int64_t n) {
+  if (src)
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  else
+    std::fill(dst, dst + n, 0.f);
+}
+
+// dst[c] (+)= Σ_rows src[row·ld + c] for c in [0, ncols); inactive rows hold zeros.
+void column_sums(float* dst, const float* src, int64_t ld, int64_t rows, int64_t ncols,
+                 bool accumulate) {
+  parallel_for(ncols, 64, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      if (!accumulate) dst[c] = 0.f;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* s = src + r * ld;
+      for (int64_t c = c0; c < c1; ++c) dst[c] += s[c];
+    }
+  });
+}
+
+struct Lengths {
+  std::unique_ptr<int32_t[]> v;
+  Lengths(const int32_t* lens, int64_t T, int64_t B) : v(new int32_t[static_cast<size_t>(B)]) {
+    for (int64_t b = 0; b < B; ++b) v[b] = lens ? lens[b] : static_cast<int32_t>(T);
+  }
+  bool active(int64_t t, int64_t b) const { return t < v[b]; }
+};
+
+}  // namespace
+
+int64_t recurrent_gate_count(RecurrentConfig::Mode mode) {
+  switch (mode) {
+    case Mode::lstm: return 4;
+    case Mode::gru: return 3;
+    default: return 1;
+  }
+}
+
+void recurrent_validate(const RecurrentConfig& c) {
+  if (c.mode != Mode::lstm && c.mode != Mode::gru && c.mode != Mode::rnn_tanh &&
+      c.mode != Mode::rnn_relu)
+    fail("unknown mode");
+  if (c.input_size < 1) fail("input_size must be >= 1");
+  if (c.hidden_size < 1) fail("hidden_size must be >= 1");
+  if (c.num_layers < 1) fail("num_layers must be >= 1");
+  if (c.proj_size < 0) fail("proj_size must be >= 0");
+  if (c.proj_size > 0 && c.mode != Mode::lstm) fail("proj_size applies to LSTM only");
+  if (c.peepholes && c.mode != Mode::lstm) fail("peepholes apply to LSTM only");
+  if (!(c.cell_clip >= 0.f)) fail("cell_clip must be >= 0");
+  if (c.cell_clip > 0.f && c.mode != Mode::lstm) fail("cell_clip applies to LSTM only");
+  if (c.skip_input && c.input_size != c.hidden_size)
+    fail("skip input needs input_size == hidden_size");
+}
+
+int64_t recurrent_weights_size(const RecurrentConfig& cfg) {
+  Dims dm(cfg);
+  int64_t n = 0;
+  for (int64_t l = 0; l < dm.L; ++l) n += dm.D * dm.block_size(l);
+  return n;
+}
+
+ParamSlot recurrent_param_slot(const RecurrentConfig& cfg, int64_t layer, int64_t dir,
+                               ParamKind kind) {
+  Dims dm(cfg);
+  if (layer < 0 || layer >= dm.L) fail("layer out of range");
+  if (dir < 0 || dir >= dm.D) fail("direction out of range");
+  Slots s = slots_of(dm, layer, dir);
+  const int64_t GH = dm.G * dm.H;
+  switch (kind) {
+    case ParamKind::w_ih:
+      return dm.has_wih(layer) ? ParamSlot{s.w_ih, GH, dm.in_size(layer)} : ParamSlot{s.w_ih, 0, 0};
+    case ParamKind::w_hh: return {s.w_hh, GH, dm.R};
+    case ParamKind::b_ih: return {s.b_ih, 1, GH};
+    case ParamKind::b_hh: return {s.b_hh, 1, GH};
+    case ParamKind::w_proj: return dm.proj ? ParamSlot{s.w_proj, dm.R, dm.H} : ParamSlot{s.w_proj, 0, 0};
+    case ParamKind::w_peephole: return dm.peep ? ParamSlot{s.peep, 1, 3 * dm.H} : ParamSlot{s.peep, 0, 0};
+  }
+  fail("unknown parameter kind");
+}
+
+int64_t recurrent_saved_size(const RecurrentConfig& cfg, int64_t T, int64_t B) {
+  Dims dm(cfg);
+  if (T < 0 || B < 0) fail("T and B must be >= 0");
+  return T * B * (dm.L * dm.D * dm.saved_step_width() + (dm.L - 1) * dm.D * dm.R);
+}
+
+namespace {
+
+// Where a layer/direction keeps its saved gates and cells, and where layer l's output lives.
+struct SavedLayout {
+  const Dims& dm;
+  int64_t TB;
+  int64_t gates(int64_t l, int64_t d) const {
+    return (l * dm.D + d) * TB * dm.saved_step_width();
+  }
+  int64_t cells(int64_t l, int64_t d) const { return gates(l, d) + TB * 4 * dm.H; }
+  int64_t output(int64_t l) const {
+    return dm.L * dm.D * TB * dm.saved_step_width() + l * TB * dm.D * dm.R;
+  }
+};
+
+}  // namespace
+
+void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool batch_first,
+                       const float* x, const float* hx, const float* cx,
+                       const int32_t* seq_lengths, const float* weights, float dropout_p,
+                       uint64_t seed, float* y, float* hy, float* cy, float* saved) {
+  const Dims dm(cfg);
+  check_common(T, B, x, weights, dropout_p, seq_lengths);
+  if (T * B > 0 && !y) fail("y is null");
+  const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
+  const int64_t GW = dm.gate_width(), DR = D * R;
+  if (TB == 0) {
+    for (int64_t k = 0; k < dm.L * D; ++k) {
+      if (hy) copy_state(hy + k * B * R, hx ? hx + k * B * R : nullptr, B * R);
+      if (cy && dm.lstm) copy_state(cy + k * B * H, cx ? cx + k * B * H : nullptr, B * H);
+    }
+    return;
+  }
+  const cells::Kernels& K = cells::kernels_for(active_isa());
+  const bool training = saved != nullptr;
+  const SavedLayout sl{dm, TB};
+  const Seq user = batch_first ? Seq{1, T} : Seq{B, 1};
+  const Seq inner{B, 1};
+  const Lengths len(seq_lengths, T, B);
+
+  // The x-projection lives in `saved` when the gates are kept; otherwise in a scratch buffer.
+  Buf xproj(training && dm.saved_step_width() > 0 ? 0 : TB * GW);
+  Buf hh(B * G * H), h_state(B * R), c_state(dm.lstm ? B * H : 0);
+  Buf m(dm.proj ? B * H : 0, 0.f), hproj(dm.proj ? B * R : 0), rh(dm.gru ? B * H : 0, 0.f);
+  Buf bias_sum(G * H);
+  Buf inter(!training && dm.L > 1 ? (dm.L > 2 ? 2 : 1) * TB * DR : 0);
+  Buf dropped(dropout_p > 0.f && dm.L > 1 ? TB * DR : 0);
+
+  const float* prev_out = nullptr;
+  for (int64_t l = 0; l < dm.L; ++l) {
+    const int64_t In = dm.in_size(l);
+    const float* in = x;
+    Seq in_seq = user;
+    if (l > 0) {
+      in_seq = inner;
+      in = prev_out;
+      if (dropout_p > 0.f) {
+        apply_dropout(dropped.get(), prev_out, TB * DR, l - 1, dropout_p, seed);
+        in = dropped.get();
+      }
+    }
+    const bool last = l == dm.L - 1;
+    float* out = last ? y : training ? saved + sl.output(l) : inter.get() + (l % 2) * TB * DR;
+    const Seq out_seq = last ? user : inner;
+
+    for (int64_t d = 0; d < D; ++d) {
+      const Slots s = slots_of(dm, l, d);
+      const float* w_ih = weights + s.w_ih;
+      const float* w_hh = weights + s.w_hh;
+      const float* b_ih = weights + s.b_ih;
+      const float* b_hh = weights + s.b_hh;
+      const float* peep = dm.peep ? weights + s.peep : nullptr;
+      float* gates = xproj.get() ? xproj.get() : saved + sl.gates(l, d);
+      float* cells_out = training && dm.lstm ? saved + sl.cells(l, d) : nullptr;
+
+      if (dm.has_wih(l)) {
+        sgemm(false, true, TB, G * H, In, 1.f, in, In, w_ih, In, 0.f, gates, GW);
+      } else {
+        parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t k = 0; k < G; ++k)
+              std::memcpy(gates + r * GW + k * H, in + r * In, static_cast<size_t>(H) * 4);
+        });
+      }
+      for (int64_t j = 0; j < G * H; ++j) bias_sum.get()[j] = b_ih[j] + b_hh[j];
+      const int64_t sidx = l * D + d;
+      copy_state(h_state.get(), hx ? hx + sidx * B * R : nullptr, B * R);
+      if (dm.lstm) copy_state(c_state.get(), cx ? cx + sidx * B * H : nullptr, B * H);
+
+      // W_hh is packed as op(B) = W_hhᵀ [R, G·H]; the ONNX GRU form needs the n rows separately
+      // because they multiply r⊙h rather than h.
+      const bool onnx_gru = dm.gru && !dm.lbr;
+      std::unique_ptr<PackedB> pk_hh = pack(true, R, onnx_gru ? 2 * H : G * H, w_hh, R);
+      std::unique_ptr<PackedB> pk_n = onnx_gru ? pack(true, H, H, w_hh + 2 * H * R, R) : nullptr;
+      std::unique_ptr<PackedB> pk_proj =
+          dm.proj ? pack(true, H, R, weights + s.w_proj, H) : nullptr;
+
+      for (int64_t step = 0; step < T; ++step) {
+        const int64_t t = d == 0 ? step : T - 1 - step;
+        sgemm_packed(false, B, 1.f, h_state.get(), R, *pk_hh, 0.f, hh.get(), G * H);
+        for (int64_t b = 0; b < B; ++b)
+          if (!len.active(t, b))
+            std::fill_n(out + out_seq.row(t, b) * DR + d * R, R, 0.f);
+        auto yrow = [&](int64_t b) { return out + out_seq.row(t, b) * DR + d * R; };
+
+        if (dm.lstm) {
+          for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+            if (!len.active(t, b)) return;
+            const int64_t row = in_seq.row(t, b);
+            cells::LstmFwdRow a{gates + row * GW,
+                                hh.get() + b * G * H,
+                                bias_sum.get(),
+                                peep,
+                                c_state.get() + b * H,
+                                cells_out ? cells_out + row * H : nullptr,
+                                dm.proj ? m.get() + b * H : h_state.get() + b * R,
+                                dm.proj ? nullptr : yrow(b),
+                                dm.clip,
+                                H};
+            K.lstm_fwd(a, j0, j1);
+          });
+          if (dm.proj) {
+            sgemm_packed(false, B, 1.f, m.get(), H, *pk_proj, 0.f, hproj.get(), R);
+            for (int64_t b = 0; b < B; ++b) {
+              if (!len.active(t, b)) continue;
+              std::memcpy(h_state.get() + b * R, hproj.get() + b * R, static_cast<size_t>(R) * 4);
+              std::memcpy(yrow(b), hproj.get() + b * R, static_cast<size_t>(R) * 4);
+            }
+          }
+        } else if (dm.gru) {
+          auto row_args = [&](int64_t b) {
+            return cells::GruFwdRow{gates + in_seq.row(t, b) * GW,
+                                    hh.get() + b * G * H,
+                                    b_ih,
+                                    b_hh,
+                                    h_state.get() + b * H,
+                                    yrow(b),
+                                    rh.get() + b * H,
+                                    H};
+          };
+          if (dm.lbr) {
+            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+              if (len.active(t, b)) K.gru_fwd_lbr(row_args(b), j0, j1);
+            });
+          } else {
+            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+              if (len.active(t, b)) K.gru_fwd_rz(row_args(b), j0, j1);
+            });
+            sgemm_packed(false, B, 1.f, rh.get(), H, *pk_n, 0.f, hh.get() + 2 * H, G * H);
+            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+              if (len.active(t, b)) K.gru_fwd_n(row_args(b), j0, j1);
+            });
+          }
+        } else {
+          for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+            if (!len.active(t, b)) return;
+            cells::RnnFwdRow a{gates + in_seq.row(t, b) * GW, hh.get() + b * H, bias_sum.get(),
+                               h_state.get() + b * H, yrow(b), dm.mode == Mode::rnn_relu, H};
+            K.rnn_fwd(a, j0, j1);
+          });
+        }
+      }
+      if (hy) std::memcpy(hy + sidx * B * R, h_state.get(), static_cast<size_t>(B * R) * 4);
+      if (cy && dm.lstm)
+        std::memcpy(cy + sidx * B * H, c_state.get(), static_cast<size_t>(B * H) * 4);
+    }
+    prev_out = out;
+  }
+}
+
+void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool batch_first,
+                        const float* x, const float* hx, const float* cx,
+                        const int32_t* seq_lengths, const float* weights, float dropout_p,
+                        uint64_t seed, const float* y, const float* saved, const float* dy,
+                        const float* dhy, const float* dcy, float* dx, float* dhx, float* dcx,
+                        float* dweights, bool accumulate) {
+  const Dims dm(cfg);
+  check_common(T, B, x, weights, dropout_p, seq_lengths);
+  if (!dweights) fail("dweights are null");
+  const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
+  const int64_t GW = dm.gate_width(), DR = D * R;
+  if (TB > 0 && (!y || !dx)) fail("y or dx is null");
+  if (TB > 0 && recurrent_saved_size(cfg, T, B) > 0 && !saved)
+    fail("saved is null (the forward must run in training mode)");
+  if (TB == 0) {
+    for (int64_t k = 0; k < dm.L * D; ++k) {
+      if (dhx) copy_state(dhx + k * B * R, dhy ? dhy + k * B * R : nullptr, B * R);
+      if (dcx && dm.lstm) copy_state(dcx + k * B * H, dcy ? dcy + k * B * H : nullptr, B * H);
+    }
+    if (!accumulate) std::fill_n(dweights, recurrent_weights_size(cfg), 0.f);
+    return;
+  }
+  const cells::Kernels& K = cells::kernels_for(active_isa());
+  const SavedLayout sl{dm, TB};
+  const Seq user = batch_first ? Seq{1, T} : Seq{B, 1};
+  const Seq inner{B, 1};
+  const Lengths len(seq_lengths, T, B);
+  const bool onnx_gru = dm.gru && !dm.lbr;
+  const float wbeta = accumulate ? 1.f : 0.f;
+
+  Buf dgates(TB * GW), hprev_all(TB * R);
+  Buf rh_all(onnx_gru ? TB * H : 0), m_all(dm.proj ? TB * H : 0), dh_all(dm.proj ? TB * R : 0);
+  Buf dh_state(B * R), dc_state(dm.lstm ? B * H : 0), dh_tmp(B * R, 0.f);
+  Buf dm_buf(dm.proj ? B * H : 0), drh(onnx_gru ? B * H : 0), zeros(std::max(R, H), 0.f);
+  Buf dout_buf(dm.L > 1 ? (dm.L > 2 ? 2 : 1) * TB * DR : 0);
+  Buf dropped(dropout_p > 0.f && dm.L > 1 ? TB * DR : 0);
+
+  for (int64_t l = dm.L - 1; l >= 0; --l) {
+    const int64_t In = dm.in_size(l);
+    const bool last = l == dm.L - 1;
+    const float* out = last ? y : saved + sl.output(l);
+    const Seq out_seq = last ? user : inner;
+    const float* dout = last ? dy : dout_buf.get() + (l % 2) * TB * DR;
+    const Seq in_seq = l == 0 ? user : inner;
+    const float* in = x;
+    float* din = dx;
+    if (l > 0) {
+      in = saved + sl.output(l - 1);
+      din = dout_buf.get() + ((l - 1) % 2) * TB * DR;
+      if (dropout_p > 0.f) {
+        apply_dropout(dropped.get(), in, TB * DR, l - 1, dropout_p, seed);
+        in = dropped.get();
+      }
+    }
+
+    for (int64_t d = 0; d < D; ++d) {
+      const Slots s = slots_of(dm, l, d);
+      const float* w_ih = weights + s.w_ih;
+      const float* w_hh = weights + s.w_hh;
+      const float* peep = dm.peep ? weights + s.peep : nullptr;
+      const float* gates = dm.saved_step_width() > 0 ? saved + sl.gates(l, d) : nullptr;
+      const float* cells_saved = dm.lstm ? saved + sl.cells(l, d) : nullptr;
+      const int64_t sidx = l * D + d;
+      const float* hx_l = hx ? hx + sidx * B * R : nullptr;
+      const float* cx_l = cx ? cx + sidx * B * H : nullptr;
+      copy_state(dh_state.get(), dhy ? dhy + sidx * B * R : nullptr, B * R);
+      if (dm.lstm) copy_state(dc_state.get(), dcy ? dcy + sidx * B * H : nullptr, B * H);
+
+      // dL/dh_{t-1} = dA_hh · W_hh: W_hh [G·H, R] is op(B) as stored. Linear-before-reset GRU
+      // keeps its hh-side gradients [dr dz dhn] as the first 3H columns of each gradient row.
+      std::unique_ptr<PackedB> pk_hh = pack(false, onnx_gru ? 2 * H : G * H, R, w_hh, R);
+      std::unique_ptr<PackedB> pk_n = onnx_gru ? pack(false, H, H, w_hh + 2 * H * H, H) : nullptr;
+      std::unique_ptr<PackedB> pk_proj =
+          dm.proj ? pack(false, R, H, weights + s.w_proj, H) : nullptr;
+
+      // The state before step t of sequence b: the initial state at its first step, else the
+      // output (h) or saved cell (c) of the neighbouring step in time order.
+      auto first_step = [&](int64_t t, int64_t b) { return d == 0 ? t == 0 : t == len.v[b] - 1; };
+      auto t_prev = [&](int64_t t) { return d == 0 ? t - 1 : t + 1; };
+      auto h_prev = [&](int64_t t, int64_t b) -> const float* {
+        if (first_step(t, b)) return hx_l ? hx_l + b * R : zeros.get();
+        return out + out_seq.row(t_prev(t), b) * DR + d * R;
+      };
+      auto c_prev = [&](int64_t t, int64_t b) -> const float* {
+        if (first_step(t, b)) return cx_l ? cx_l + b * H : zeros.get();
+        return cells_saved + in_seq.row(t_prev(t), b) * H;
+      };
+
+      for (int64_t step = 0; step < T; ++step) {
+        const int64_t t = d == 0 ? T - 1 - step : step;
+        auto dyrow = [&](int64_t b) -> const float* {
+          return dout ? dout + out_seq.row(t, b) * DR + d * R : nullptr;
+        };
+        // Rows of steps past a sequence's end take part in the GEMMs as zeros.
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t row = in_seq.row(t, b);
+          if (len.active(t, b)) {
+            std::memcpy(hprev_all.get() + row * R, h_prev(t, b), static_cast<size_t>(R) * 4);
+            if (dm.proj) {
+              float* dh = dh_all.get() + row * R;
+              const float* dyr = dyrow(b);
+              for (int64_t j = 0; j < R; ++j) dh[j] = dh_state.get()[b * R + j] + (dyr ? dyr[j] : 0.f);
+            }
+          } else {
+            std::fill_n(dgates.get() + row * GW, GW, 0.f);
+            std::fill_n(hprev_all.get() + row * R, R, 0.f);
+            if (onnx_gru) std::fill_n(rh_all.get() + row * H, H, 0.f);
+            if (dm.proj) {
+              std::fill_n(m_all.get() + row * H, H, 0.f);
+              std::fill_n(dh_all.get() + row * R, R, 0.f);
+            }
+          }
+        }
+        const int64_t ld_rows = in_seq.sb;  // row distance between consecutive b at fixed t
+        float* dg_t = dgates.get() + in_seq.row(t, 0) * GW;
+        float beta_direct = 0.f;
+
+        if (dm.lstm) {
+          if (dm.proj)
+            sgemm_packed(false, B, 1.f, dh_all.get() + in_seq.row(t, 0) * R, ld_rows * R,
+                         *pk_proj, 0.f, dm_buf.get(), H);
+          for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+            if (!len.active(t, b)) return;
+            const int64_t row = in_seq.row(t, b);
+            cells::LstmBwdRow a{gates + row * GW,
+                                cells_saved + row * H,
+                                c_prev(t, b),
+                                dm.proj ? dm_buf.get() + b * H : dh_state.get() + b * R,
+                                dm.proj ? nullptr : dyrow(b),
+                                dc_state.get() + b * H,
+                                dgates.get() + row * GW,
+                                dm.proj ? m_all.get() + row * H : nullptr,
+                                peep,
+                                dm.clip,
+                                H};
+            K.lstm_bwd(a, j0, j1);
+          });
+        } else if (dm.gru) {
+          auto row_args = [&](int64_t b) {
+            const int64_t row = in_seq.row(t, b);
+            return cells::GruBwdRow{gates + row * GW,
+                                    h_prev(t, b),
+                                    dh_state.get() + b * R,
+                                    dyrow(b),
+                                    dgates.get() + row * GW,
+                                    dh_tmp.get() + b * R,
+                                    onnx_gru ? drh.get() + b * H : nullptr,
+                                    onnx_gru ? rh_all.get() + row * H : nullptr,
+                                    H};
+          };
+          beta_direct = 1.f;
+          if (dm.lbr) {
+            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+              if (len.active(t, b)) K.gru_bwd_lbr(row_args(b), j0, j1);
+            });
+          } else {
+            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+              if (len.active(t, b)) K.gru_bwd_zn(row_args(b), j0, j1);
+            });
+            sgemm_packed(false, B, 1.f, dg_t + 2 * H, ld_rows * GW, *pk_n, 0.f, drh.get(), H);
+            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+              if (len.active(t, b)) K.gru_bwd_r(row_args(b), j0, j1);
+            });
+          }
+        } else {
+          for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+            if (!len.active(t, b)) return;
+            cells::RnnBwdRow a{out + out_seq.row(t, b) * DR + d * R, dh_state.get() + b * R,
+                               dyrow(b), dgates.get() + in_seq.row(t, b) * GW,
+                               dm.mode == Mode::rnn_relu, H};
+            K.rnn_bwd(a, j0, j1);
+          });
+        }
+        sgemm_packed(false, B, 1.f, dg_t, ld_rows * GW, *pk_hh, beta_direct, dh_tmp.get(), R);
+        for (int64_t b = 0; b < B; ++b)
+          if (len.active(t, b))
+            std::memcpy(dh_state.get() + b * R, dh_tmp.get() + b * R, static_cast<size_t>(R) * 4);
+      }
+      if (dhx) std::memcpy(dhx + sidx * B * R, dh_state.get(), static_cast<size_t>(B * R) * 4);
+      if (dcx && dm.lstm)
+        std::memcpy(dcx + sidx * B * H, dc_state.get(), static_cast<size_t>(B * H) * 4);
+
+      // Weight gradients over all steps at once. Columns of a gradient row: the ih side is
+      // [0, G·H) except for linear-before-reset GRU, where it is [dr dz] then dn at 3H; the hh
+      // side is [0, G·H) ([dr dz dhn] for that GRU form).
+      float* dw_ih = dweights + s.w_ih;
+      float* dw_hh = dweights + s.w_hh;
+      const float* dg = dgates.get();
+      if (dm.has_wih(l)) {
+        if (dm.lbr) {
+          sgemm(true, false, 2 * H, In, TB, 1.f, dg, GW, in, In, wbeta, dw_ih, In);
+          sgemm(true, false, H, In, TB, 1.f, dg + 3 * H, GW, in, In, wbeta, dw_ih + 2 * H * In, In);
+        } else {
+          sgemm(true, false, G * H, In, TB, 1.f, dg, GW, in, In, wbeta, dw_ih, In);
+        }
+      }
+      if (onnx_gru) {
+        sgemm(true, false, 2 * H, H, TB, 1.f, dg, GW, hprev_all.get(), H, wbeta, dw_hh, H);
+        sgemm(true, false, H, H, TB, 1.f, dg + 2 * H, GW, rh_all.get(), H, wbeta, dw_hh + 2 * H * H, H);
+      } else {
+        sgemm(true, false, G * H, R, TB, 1.f, dg, GW, hprev_all.get(), R, wbeta, dw_hh, R);
+      }
+      if (dm.lbr) {
+        column_sums(dweights + s.b_ih, dg, GW, TB, 2 * H, accumulate);
+        column_sums(dweights + s.b_ih + 2 * H, dg + 3 * H, GW, TB, H, accumulate);
+        column_sums(dweights + s.b_hh, dg, GW, TB, 3 * H, accumulate);
+      } else {
+        column_sums(dweights + s.b_ih, dg, GW, TB, G * H, accumulate);
+        column_sums(dweights + s.b_hh, dg, GW, TB, G * H, accumulate);
+      }
+      if (dm.proj)
+        sgemm(true, false, R, H, TB, 1.f, dh_all.get(), R, m_all.get(), H, wbeta,
+              dweights + s.w_proj, H);
+      if (dm.peep) {
+        float* dp = dweights + s.peep;
+        parallel_for(H, 64, [&](int64_t j0, int64_t j1) {
+          for (int64_t j = j0; j < j1; ++j) {
+            double si = 0, sf = 0, so = 0;
+            for (int64_t t = 0; t < T; ++t)
+              for (int64_t b = 0; b < B; ++b) {
+                if (!len.active(t, b)) continue;
+                const int64_t row = in_seq.row(t, b);
+                const float* g = dg + row * GW;
+                const float cp = c_prev(t, b)[j];
+                si += g[j] * cp;
+                sf += g[H + j] * cp;
+                so += g[3 * H + j] * cells_saved[row * H + j];
+              }
+            dp[j] = static_cast<float>(si) + (accumulate ? dp[j] : 0.f);
+            dp[H + j] = static_cast<float>(sf) + (accumulate ? dp[H + j] : 0.f);
+            dp[2 * H + j] = static_cast<float>(so) + (accumulate ? dp[2 * H + j] : 0.f);
+          }
+        });
+      }
+
+      // Gradient of the layer input; the second direction adds to the first.
+      const float xbeta = d == 0 ? 0.f : 1.f;
+      if (dm.has_wih(l)) {
+        if (dm.lbr) {
+          sgemm(false, false, TB, In, 2 * H, 1.f, dg, GW, w_ih, In, xbeta, din, In);
+          sgemm(false, false, TB, In, H, 1.f, dg + 3 * H, GW, w_ih + 2 * H * In, In, 1.f, din, In);
+        } else {
+          sgemm(false, false, TB, In, G * H, 1.f, dg, GW, w_ih, In, xbeta, din, In);
+        }
+      } else {
+        const int64_t n_col = dm.lbr ? 3 * H : 2 * H;  // column of the ih-side n gradient
+        parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) {
+            const float* g = dg + r * GW;
+            float* o = din + r * In;
+            for (int64_t j = 0; j < H; ++j) {
+              float v = 0.f;
+              for (int64_t k = 0; k < G; ++k) v += g[(dm.gru && k == 2 ? n_col : k * H) + j];
+              o[j] = v + (d == 0 ? 0.f : o[j]);
+            }
+          }
+        });
+      }
+    }
+    if (l > 0 && dropout_p > 0.f) apply_dropout(din, din, TB * DR, l - 1, dropout_p, seed);
+  }
+}
+
+}  // namespace rnnkit
