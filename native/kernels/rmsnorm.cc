@@ -10,8 +10,10 @@
 #include "rmsnorm.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "cpu_features.h"
@@ -30,15 +32,18 @@ namespace {
 // Elements summed in float before a partial sum is widened to double: short enough that the float
 // error stays near one ulp per block, long enough that the widening costs nothing.
 constexpr int64_t kSumBlock = 512;
-// Rows accumulated into the float dgamma/dbeta buffers before they are flushed into double.
+// Rows accumulated into the float dgamma/dbeta buffers before they are flushed into double. A
+// thread with no more rows than this never needs its double buffers.
 constexpr int64_t kGradRowBlock = 16;
 // Below this many elements per thread the pool's wake-up costs more than the work.
 constexpr int64_t kMinElemsPerThread = 16384;
 // Narrowest column range a thread takes when rows are split by columns.
 constexpr int64_t kMinSliceCols = 2048;
-// Outputs larger than this cannot stay in cache for the next op, so the forward writes them with
-// streaming stores, which skip the read-for-ownership of each line (a third of the traffic).
-constexpr int64_t kStreamBytes = int64_t{32} << 20;
+// Outputs (y, dx) at least this large are written with streaming stores, which skip the
+// read-for-ownership of each line: a third of the forward's traffic, a quarter of the backward's.
+// Together with the inputs such outputs fill a good part of a server's last-level cache, so the
+// next op would mostly miss on them anyway; smaller outputs are left in cache for it.
+constexpr int64_t kStreamBytes = int64_t{8} << 20;
 
 using SumSquaresFn = double (*)(const float* x, int64_t n);
 using SumProduct3Fn = double (*)(const float* a, const float* b, const float* c, int64_t n);
@@ -46,6 +51,7 @@ using SumProduct3Fn = double (*)(const float* a, const float* b, const float* c,
 using ScaleFn = void (*)(float* y, const float* x, const float* gamma, const float* beta, float r,
                          int64_t n, bool stream);
 // dx = r*dy*gamma - c*x (dx may be null); dg += dy*x*r (may be null); db += dy (may be null).
+// The streaming variants write dx with streaming stores.
 using BackwardRowFn = void (*)(float* dx, float* dg, float* db, const float* dy, const float* x,
                                const float* gamma, float r, float c, int64_t n);
 
@@ -53,11 +59,17 @@ struct RowKernels {
   SumSquaresFn sum_squares;
   SumProduct3Fn sum_product3;
   ScaleFn scale;
-  BackwardRowFn backward[8];  // indexed by (dx != null) * 4 + (dg != null) * 2 + (db != null)
+  std::array<BackwardRowFn, 16> backward;  // indexed by backward_index()
 };
 
-int backward_index(const float* dx, const float* dg, const float* db) {
-  return (dx ? 4 : 0) + (dg ? 2 : 0) + (db ? 1 : 0);
+int backward_index(bool stream, const float* dx, const float* dg, const float* db) {
+  return (stream ? 8 : 0) + (dx ? 4 : 0) + (dg ? 2 : 0) + (db ? 1 : 0);
+}
+
+// Table of the 16 instantiations Kernel<stream, dx, dg, db>, in backward_index() order.
+template <template <bool, bool, bool, bool> class Kernel, size_t... I>
+std::array<BackwardRowFn, 16> backward_table(std::index_sequence<I...>) {
+  return {{Kernel<(I & 8) != 0, (I & 4) != 0, (I & 2) != 0, (I & 1) != 0>::run...}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,25 +115,25 @@ void portable_scale(float* __restrict y, const float* __restrict x, const float*
   }
 }
 
-template <bool kDx, bool kDg, bool kDb>
-void portable_backward(float* __restrict dx, float* __restrict dg, float* __restrict db,
-                       const float* __restrict dy, const float* __restrict x,
-                       const float* __restrict gamma, float r, float c, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) {
-    if (kDx) dx[j] = r * (dy[j] * gamma[j]) - c * x[j];
-    if (kDg) dg[j] += (dy[j] * r) * x[j];
-    if (kDb) db[j] += dy[j];
+// Streaming stores are an x86 matter; the portable path ignores kStream.
+template <bool kStream, bool kDx, bool kDg, bool kDb>
+struct PortableBackward {
+  static void run(float* __restrict dx, float* __restrict dg, float* __restrict db,
+                  const float* __restrict dy, const float* __restrict x,
+                  const float* __restrict gamma, float r, float c, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) {
+      if (kDx) dx[j] = r * (dy[j] * gamma[j]) - c * x[j];
+      if (kDg) dg[j] += (dy[j] * r) * x[j];
+      if (kDb) db[j] += dy[j];
+    }
   }
-}
+};
 
 const RowKernels kPortable = {
     portable_sum_squares,
     portable_sum_product3,
     portable_scale,
-    {portable_backward<false, false, false>, portable_backward<false, false, true>,
-     portable_backward<false, true, false>, portable_backward<false, true, true>,
-     portable_backward<true, false, false>, portable_backward<true, false, true>,
-     portable_backward<true, true, false>, portable_backward<true, true, true>},
+    backward_table<PortableBackward>(std::make_index_sequence<16>()),
 };
 
 #ifdef RNNKIT_RMSNORM_X86
@@ -244,57 +256,64 @@ RNNKIT_TARGET_AVX2 void avx2_scale(float* y, const float* x, const float* gamma,
   }
 }
 
-template <bool kDx, bool kDg, bool kDb>
-RNNKIT_TARGET_AVX2 inline void avx2_backward_step(float* dx, float* dg, float* db, __m256 dyv,
-                                                  __m256 xv, __m256 gv, __m256 rv, __m256 cv,
+// One vector of the backward; `mask` selects the lanes of a partial vector (null: all eight).
+template <bool kStream, bool kDx, bool kDg, bool kDb>
+RNNKIT_TARGET_AVX2 inline void avx2_backward_step(float* dx, float* dg, float* db,
+                                                  const float* dy, const float* x,
+                                                  const float* gamma, __m256 rv, __m256 cv,
                                                   int64_t i, const __m256i* mask) {
+  auto load = [mask](const float* p) RNNKIT_TARGET_AVX2 {
+    return mask ? _mm256_maskload_ps(p, *mask) : _mm256_loadu_ps(p);
+  };
+  auto store = [mask](float* p, __m256 v) RNNKIT_TARGET_AVX2 {
+    mask ? _mm256_maskstore_ps(p, *mask, v) : _mm256_storeu_ps(p, v);
+  };
+  const __m256 dyv = load(dy + i);
+  const __m256 xv = (kDx || kDg) ? load(x + i) : _mm256_setzero_ps();
   if (kDx) {
-    __m256 v = _mm256_fmsub_ps(rv, _mm256_mul_ps(dyv, gv), _mm256_mul_ps(cv, xv));
-    mask ? _mm256_maskstore_ps(dx + i, *mask, v) : _mm256_storeu_ps(dx + i, v);
+    __m256 v = _mm256_fmsub_ps(rv, _mm256_mul_ps(dyv, load(gamma + i)), _mm256_mul_ps(cv, xv));
+    if (kStream && !mask) {
+      _mm256_stream_ps(dx + i, v);
+    } else {
+      store(dx + i, v);
+    }
   }
-  if (kDg) {
-    __m256 old = mask ? _mm256_maskload_ps(dg + i, *mask) : _mm256_loadu_ps(dg + i);
-    __m256 v = _mm256_fmadd_ps(_mm256_mul_ps(dyv, rv), xv, old);
-    mask ? _mm256_maskstore_ps(dg + i, *mask, v) : _mm256_storeu_ps(dg + i, v);
-  }
-  if (kDb) {
-    __m256 old = mask ? _mm256_maskload_ps(db + i, *mask) : _mm256_loadu_ps(db + i);
-    __m256 v = _mm256_add_ps(dyv, old);
-    mask ? _mm256_maskstore_ps(db + i, *mask, v) : _mm256_storeu_ps(db + i, v);
-  }
+  if (kDg) store(dg + i, _mm256_fmadd_ps(_mm256_mul_ps(dyv, rv), xv, load(dg + i)));
+  if (kDb) store(db + i, _mm256_add_ps(dyv, load(db + i)));
 }
 
-template <bool kDx, bool kDg, bool kDb>
-RNNKIT_TARGET_AVX2 void avx2_backward(float* dx, float* dg, float* db, const float* dy,
-                                      const float* x, const float* gamma, float r, float c,
-                                      int64_t n) {
-  if (!(kDx || kDg || kDb)) return;
-  const __m256 rv = _mm256_set1_ps(r), cv = _mm256_set1_ps(c);
-  const __m256 zero = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 dyv = _mm256_loadu_ps(dy + i);
-    __m256 xv = (kDx || kDg) ? _mm256_loadu_ps(x + i) : zero;
-    __m256 gv = kDx ? _mm256_loadu_ps(gamma + i) : zero;
-    avx2_backward_step<kDx, kDg, kDb>(dx, dg, db, dyv, xv, gv, rv, cv, i, nullptr);
+template <bool kStream, bool kDx, bool kDg, bool kDb>
+struct Avx2Backward {
+  RNNKIT_TARGET_AVX2 static void run(float* dx, float* dg, float* db, const float* dy,
+                                     const float* x, const float* gamma, float r, float c,
+                                     int64_t n) {
+    if (!(kDx || kDg || kDb)) return;
+    const __m256 rv = _mm256_set1_ps(r), cv = _mm256_set1_ps(c);
+    int64_t i = 0;
+    if (kStream && kDx) {
+      // Streaming stores need 32-byte alignment: a partial vector first reaches it.
+      const int64_t head =
+          std::min(n, static_cast<int64_t>((32 - (reinterpret_cast<uintptr_t>(dx) & 31)) & 31) / 4);
+      if (head > 0) {
+        const __m256i m = avx2_tail_mask(head);
+        avx2_backward_step<kStream, kDx, kDg, kDb>(dx, dg, db, dy, x, gamma, rv, cv, 0, &m);
+        i = head;
+      }
+    }
+    for (; i + 8 <= n; i += 8)
+      avx2_backward_step<kStream, kDx, kDg, kDb>(dx, dg, db, dy, x, gamma, rv, cv, i, nullptr);
+    if (i < n) {
+      const __m256i m = avx2_tail_mask(n - i);
+      avx2_backward_step<kStream, kDx, kDg, kDb>(dx, dg, db, dy, x, gamma, rv, cv, i, &m);
+    }
   }
-  if (i < n) {
-    const __m256i m = avx2_tail_mask(n - i);
-    __m256 dyv = _mm256_maskload_ps(dy + i, m);
-    __m256 xv = (kDx || kDg) ? _mm256_maskload_ps(x + i, m) : zero;
-    __m256 gv = kDx ? _mm256_maskload_ps(gamma + i, m) : zero;
-    avx2_backward_step<kDx, kDg, kDb>(dx, dg, db, dyv, xv, gv, rv, cv, i, &m);
-  }
-}
+};
 
 const RowKernels kAvx2 = {
     avx2_sum_squares,
     avx2_sum_product3,
     avx2_scale,
-    {avx2_backward<false, false, false>, avx2_backward<false, false, true>,
-     avx2_backward<false, true, false>, avx2_backward<false, true, true>,
-     avx2_backward<true, false, false>, avx2_backward<true, false, true>,
-     avx2_backward<true, true, false>, avx2_backward<true, true, true>},
+    backward_table<Avx2Backward>(std::make_index_sequence<16>()),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -415,40 +434,61 @@ RNNKIT_TARGET_AVX512 void avx512_scale(float* y, const float* x, const float* ga
   }
 }
 
-template <bool kDx, bool kDg, bool kDb>
-RNNKIT_TARGET_AVX512 void avx512_backward(float* dx, float* dg, float* db, const float* dy,
-                                          const float* x, const float* gamma, float r, float c,
-                                          int64_t n) {
-  if (!(kDx || kDg || kDb)) return;
-  const __m512 rv = _mm512_set1_ps(r), cv = _mm512_set1_ps(c);
-  for (int64_t i = 0; i < n; i += 16) {
-    // Full vectors use an all-ones mask; masked loads and stores cost the same as plain ones.
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : avx512_tail_mask(n - i);
-    const __m512 dyv = _mm512_maskz_loadu_ps(m, dy + i);
-    const __m512 xv = (kDx || kDg) ? _mm512_maskz_loadu_ps(m, x + i) : _mm512_setzero_ps();
-    if (kDx) {
-      __m512 gv = _mm512_maskz_loadu_ps(m, gamma + i);
-      __m512 v = _mm512_fmsub_ps(rv, _mm512_mul_ps(dyv, gv), _mm512_mul_ps(cv, xv));
+// One vector of the backward over the lanes in `m`; full vectors may stream dx.
+template <bool kStream, bool kDx, bool kDg, bool kDb>
+RNNKIT_TARGET_AVX512 inline void avx512_backward_step(float* dx, float* dg, float* db,
+                                                      const float* dy, const float* x,
+                                                      const float* gamma, __m512 rv, __m512 cv,
+                                                      int64_t i, __mmask16 m) {
+  const __m512 dyv = _mm512_maskz_loadu_ps(m, dy + i);
+  const __m512 xv = (kDx || kDg) ? _mm512_maskz_loadu_ps(m, x + i) : _mm512_setzero_ps();
+  if (kDx) {
+    __m512 gv = _mm512_maskz_loadu_ps(m, gamma + i);
+    __m512 v = _mm512_fmsub_ps(rv, _mm512_mul_ps(dyv, gv), _mm512_mul_ps(cv, xv));
+    if (kStream && m == 0xffff) {
+      _mm512_stream_ps(dx + i, v);
+    } else {
       _mm512_mask_storeu_ps(dx + i, m, v);
     }
-    if (kDg) {
-      __m512 v = _mm512_fmadd_ps(_mm512_mul_ps(dyv, rv), xv, _mm512_maskz_loadu_ps(m, dg + i));
-      _mm512_mask_storeu_ps(dg + i, m, v);
-    }
-    if (kDb) {
-      _mm512_mask_storeu_ps(db + i, m, _mm512_add_ps(dyv, _mm512_maskz_loadu_ps(m, db + i)));
-    }
   }
+  if (kDg) {
+    __m512 v = _mm512_fmadd_ps(_mm512_mul_ps(dyv, rv), xv, _mm512_maskz_loadu_ps(m, dg + i));
+    _mm512_mask_storeu_ps(dg + i, m, v);
+  }
+  if (kDb) _mm512_mask_storeu_ps(db + i, m, _mm512_add_ps(dyv, _mm512_maskz_loadu_ps(m, db + i)));
 }
+
+template <bool kStream, bool kDx, bool kDg, bool kDb>
+struct Avx512Backward {
+  RNNKIT_TARGET_AVX512 static void run(float* dx, float* dg, float* db, const float* dy,
+                                       const float* x, const float* gamma, float r, float c,
+                                       int64_t n) {
+    if (!(kDx || kDg || kDb)) return;
+    const __m512 rv = _mm512_set1_ps(r), cv = _mm512_set1_ps(c);
+    int64_t i = 0;
+    if (kStream && kDx) {
+      // Streaming stores need 64-byte alignment: a partial vector first reaches it.
+      const int64_t head =
+          std::min(n, static_cast<int64_t>((64 - (reinterpret_cast<uintptr_t>(dx) & 63)) & 63) / 4);
+      if (head > 0) {
+        avx512_backward_step<kStream, kDx, kDg, kDb>(dx, dg, db, dy, x, gamma, rv, cv, 0,
+                                                     avx512_tail_mask(head));
+        i = head;
+      }
+    }
+    for (; i + 16 <= n; i += 16)
+      avx512_backward_step<kStream, kDx, kDg, kDb>(dx, dg, db, dy, x, gamma, rv, cv, i, 0xffff);
+    if (i < n)
+      avx512_backward_step<kStream, kDx, kDg, kDb>(dx, dg, db, dy, x, gamma, rv, cv, i,
+                                                   avx512_tail_mask(n - i));
+  }
+};
 
 const RowKernels kAvx512 = {
     avx512_sum_squares,
     avx512_sum_product3,
     avx512_scale,
-    {avx512_backward<false, false, false>, avx512_backward<false, false, true>,
-     avx512_backward<false, true, false>, avx512_backward<false, true, true>,
-     avx512_backward<true, false, false>, avx512_backward<true, false, true>,
-     avx512_backward<true, true, false>, avx512_backward<true, true, true>},
+    backward_table<Avx512Backward>(std::make_index_sequence<16>()),
 };
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -531,8 +571,9 @@ Scratch& scratch() {
   return s;
 }
 
-// Per-thread dgamma/dbeta accumulators over a column range: float buffers take a block of rows,
-// then are added into double buffers and cleared.
+// One thread's dgamma/dbeta accumulators over a column range. Rows go into the float buffers a
+// block at a time; full blocks are added into the double buffers. A thread that had at most
+// kGradRowBlock rows never flushes, and its result stays in the float buffers.
 struct GradBuffers {
   float* stage_g;
   float* stage_b;
@@ -540,25 +581,22 @@ struct GradBuffers {
   double* sum_b;
   int64_t n;
 
-  void clear() const {
-    if (stage_g) {
-      std::fill(stage_g, stage_g + n, 0.f);
-      std::fill(sum_g, sum_g + n, 0.0);
-    }
-    if (stage_b) {
-      std::fill(stage_b, stage_b + n, 0.f);
-      std::fill(sum_b, sum_b + n, 0.0);
-    }
+  static bool result_in_stage(int64_t rows) { return rows <= kGradRowBlock; }
+
+  void clear_stage() const {
+    if (stage_g) std::fill(stage_g, stage_g + n, 0.f);
+    if (stage_b) std::fill(stage_b, stage_b + n, 0.f);
   }
-  void flush() const {
-    if (stage_g) {
-      for (int64_t j = 0; j < n; ++j) sum_g[j] += stage_g[j];
-      std::fill(stage_g, stage_g + n, 0.f);
-    }
-    if (stage_b) {
-      for (int64_t j = 0; j < n; ++j) sum_b[j] += stage_b[j];
-      std::fill(stage_b, stage_b + n, 0.f);
-    }
+  void flush(bool first) const {
+    flush_one(stage_g, sum_g, first);
+    flush_one(stage_b, sum_b, first);
+  }
+
+ private:
+  void flush_one(float* stage, double* sum, bool first) const {
+    if (!stage) return;
+    for (int64_t j = 0; j < n; ++j) sum[j] = (first ? 0.0 : sum[j]) + stage[j];
+    std::fill(stage, stage + n, 0.f);
   }
 };
 
@@ -595,9 +633,32 @@ class GradScratch {
   double* doubles_;
 };
 
-void store_gradient(float* out, const double* sum, int64_t n, bool accumulate) {
-  for (int64_t j = 0; j < n; ++j)
-    out[j] = static_cast<float>(accumulate ? static_cast<double>(out[j]) + sum[j] : sum[j]);
+template <typename T>
+void add_into(double* acc, const T* src, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) acc[j] += src[j];
+}
+
+template <typename T>
+void store_gradient(float* out, const T* sum, int64_t n, bool accumulate) {
+  for (int64_t j = 0; j < n; ++j) {
+    double v = sum[j];
+    out[j] = static_cast<float>(accumulate ? static_cast<double>(out[j]) + v : v);
+  }
+}
+
+// Writes one thread's finished column sums to dgamma/dbeta (column split: no other thread has
+// those columns).
+void store_gradients(float* dgamma, float* dbeta, const GradBuffers& g, int64_t rows,
+                     bool accumulate) {
+  const bool in_stage = GradBuffers::result_in_stage(rows);
+  if (dgamma) {
+    in_stage ? store_gradient(dgamma, g.stage_g, g.n, accumulate)
+             : store_gradient(dgamma, g.sum_g, g.n, accumulate);
+  }
+  if (dbeta) {
+    in_stage ? store_gradient(dbeta, g.stage_b, g.n, accumulate)
+             : store_gradient(dbeta, g.sum_b, g.n, accumulate);
+  }
 }
 
 // Runs the fused backward over rows [r0, r1) restricted to columns [c0, c1); `s` yields the full
@@ -605,16 +666,22 @@ void store_gradient(float* out, const double* sum, int64_t n, bool accumulate) {
 template <typename RowSum>
 void backward_block(const RowKernels& k, float* dx, const GradBuffers& grads, const float* dy,
                     const float* x, const float* gamma, const float* rrms, int64_t cols,
-                    int64_t r0, int64_t r1, int64_t c0, int64_t c1, RowSum s) {
-  BackwardRowFn row_fn = k.backward[backward_index(dx, grads.stage_g, grads.stage_b)];
+                    int64_t r0, int64_t r1, int64_t c0, int64_t c1, bool stream, RowSum s) {
+  BackwardRowFn row_fn = k.backward[backward_index(stream, dx, grads.stage_g, grads.stage_b)];
+  grads.clear_stage();
+  bool first_flush = true;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t off = r * cols + c0;
     const float c = dx ? dx_x_coefficient(rrms[r], s(r), cols) : 0.f;
     row_fn(dx ? dx + off : nullptr, grads.stage_g, grads.stage_b, dy + off, x + off, gamma + c0,
            rrms[r], c, c1 - c0);
-    if ((r - r0) % kGradRowBlock == kGradRowBlock - 1) grads.flush();
+    const bool block_done = (r - r0) % kGradRowBlock == kGradRowBlock - 1 || r + 1 == r1;
+    if (block_done && !GradBuffers::result_in_stage(r1 - r0)) {
+      grads.flush(first_flush);
+      first_flush = false;
+    }
   }
-  grads.flush();
+  if (stream) fence_streaming_stores();
 }
 
 }  // namespace
@@ -649,7 +716,8 @@ void rmsnorm_forward(float* y, float* rrms, const float* x, const float* gamma,
   parallel_run(nt, [&](int tid, int n) {
     int64_t c0, c1;
     column_range(cols, tid, n, &c0, &c1);
-    for (int64_t r = 0; r < rows; ++r) partial[r * nt + tid] = k.sum_squares(x + r * cols + c0, c1 - c0);
+    for (int64_t r = 0; r < rows; ++r)
+      partial[r * nt + tid] = k.sum_squares(x + r * cols + c0, c1 - c0);
   });
   parallel_run(nt, [&](int tid, int n) {
     int64_t c0, c1;
@@ -681,28 +749,36 @@ void rmsnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, c
   const RowKernels& k = kernels();
   const Split split = choose_split(rows, cols);
   const int nt = split.threads;
+  const bool stream = dx && rows * cols * static_cast<int64_t>(sizeof(float)) >= kStreamBytes;
 
   if (!split.by_columns) {
     GradScratch scratch_buffers(nt, cols, dgamma != nullptr, dbeta != nullptr);
     parallel_run(nt, [&](int tid, int n) {
       int64_t r0, r1;
       row_range(rows, tid, n, &r0, &r1);
-      GradBuffers grads = scratch_buffers.slot(tid, cols);
-      grads.clear();
       auto row_sum = [&](int64_t r) {
         return k.sum_product3(dy + r * cols, gamma, x + r * cols, cols);
       };
-      backward_block(k, dx, grads, dy, x, gamma, rrms, cols, r0, r1, 0, cols, row_sum);
+      backward_block(k, dx, scratch_buffers.slot(tid, cols), dy, x, gamma, rrms, cols, r0, r1, 0,
+                     cols, stream, row_sum);
     });
     if (!dgamma && !dbeta) return;
     // Sum the per-thread buffers column by column, threads in a fixed order.
     parallel_for(cols, std::max<int64_t>(64, kMinElemsPerThread / nt), [&](int64_t j0, int64_t j1) {
       std::vector<double> sum_g(static_cast<size_t>(j1 - j0)), sum_b(sum_g.size());
       for (int t = 0; t < nt; ++t) {
-        GradBuffers g = scratch_buffers.slot(t, cols);
-        for (int64_t j = j0; j < j1; ++j) {
-          if (dgamma) sum_g[j - j0] += g.sum_g[j];
-          if (dbeta) sum_b[j - j0] += g.sum_b[j];
+        int64_t r0, r1;
+        row_range(rows, t, nt, &r0, &r1);
+        if (r0 == r1) continue;
+        const GradBuffers g = scratch_buffers.slot(t, cols);
+        const bool in_stage = GradBuffers::result_in_stage(r1 - r0);
+        if (dgamma) {
+          in_stage ? add_into(sum_g.data(), g.stage_g + j0, j1 - j0)
+                   : add_into(sum_g.data(), g.sum_g + j0, j1 - j0);
+        }
+        if (dbeta) {
+          in_stage ? add_into(sum_b.data(), g.stage_b + j0, j1 - j0)
+                   : add_into(sum_b.data(), g.sum_b + j0, j1 - j0);
         }
       }
       if (dgamma) store_gradient(dgamma + j0, sum_g.data(), j1 - j0, accumulate);
@@ -730,16 +806,15 @@ void rmsnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, c
   parallel_run(nt, [&](int tid, int n) {
     int64_t c0, c1;
     column_range(cols, tid, n, &c0, &c1);
-    GradBuffers grads = scratch_buffers.slot(tid, c1 - c0);
-    grads.clear();
+    const GradBuffers grads = scratch_buffers.slot(tid, c1 - c0);
     auto row_sum = [&](int64_t r) {
       double s = 0;
       for (int t = 0; t < nt; ++t) s += partial[r * nt + t];
       return s;
     };
-    backward_block(k, dx, grads, dy, x, gamma, rrms, cols, 0, rows, c0, c1, row_sum);
-    if (dgamma) store_gradient(dgamma + c0, grads.sum_g, c1 - c0, accumulate);
-    if (dbeta) store_gradient(dbeta + c0, grads.sum_b, c1 - c0, accumulate);
+    backward_block(k, dx, grads, dy, x, gamma, rrms, cols, 0, rows, c0, c1, stream, row_sum);
+    store_gradients(dgamma ? dgamma + c0 : nullptr, dbeta ? dbeta + c0 : nullptr, grads, rows,
+                    accumulate);
   });
 }
 

@@ -335,7 +335,7 @@ int main() {
   std::printf("test_rmsnorm: seed %llu (replay with RMSNORM_SEED=%llu)\n",
               static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
 
-  const int64_t widths[] = {1, 3, 17, 1024, 4096, 65536};
+  const int64_t widths[] = {1, 3, 17, 1023, 1024, 4096, 65536};
   const float eps_values[] = {1e-6f, 0.f, 1e-2f};
   // "pool" uses every pool thread (row split, or column split for few wide rows); "serial" calls
   // the kernels from inside a pool job, where they run on one thread. Other pool sizes: run again
@@ -348,9 +348,12 @@ int main() {
       auto body = [&] {
         int case_no = 0;
         for (int64_t cols : widths) {
+          // An odd count above 2^21 elements: uneven thread shares, and outputs large enough
+          // for the streaming-store paths (1023 makes them start unaligned).
           const int64_t many =
-              std::max<int64_t>(64, std::min<int64_t>(1000, (int64_t{1} << 22) / cols));
-          for (int64_t rows : {int64_t{1}, int64_t{5}, many}) {
+              std::max<int64_t>(64, std::min<int64_t>(4096, (int64_t{1} << 21) / cols)) + 1;
+          // 17 rows: more than one float block of gradient rows on one thread.
+          for (int64_t rows : {int64_t{1}, int64_t{5}, int64_t{17}, many}) {
             for (int variant = 0; variant < 4; ++variant) {
               bool with_beta = variant & 1, accumulate = variant & 2;
               float eps = eps_values[case_no++ % 3];
