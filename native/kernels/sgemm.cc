@@ -1,51 +1,341 @@
-// Interim straightforward implementation of sgemm.h (correct, not fast); replaced by the packed,
-// ISA-dispatched kernels of the CPU-core issue.
+// Driver of sgemm.h: picks the kernel set of the active ISA at each call, then one of two routes.
+//  - Small M (a few rows, the per-timestep recurrent products): A is read in place by the
+//    strided micro-kernel and the whole K runs in registers; threads split N, so each keeps its
+//    own slice of B in its own L2 across calls.
+//  - Otherwise the blocked route (nc / kc / mc loops, A packed into mr-row panels, B into
+//    nr-column panels unless it was packed up front), threads own disjoint 2-D tiles of C.
+// Threads never wait for each other (each packs what it needs into its own scratch), so the
+// pool's serial fallback for nested or concurrent calls cannot deadlock.
 #include "sgemm.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <new>
+
+#include "cpu_features.h"
 #include "parallel.h"
+#include "sgemm_internal.h"
 
 namespace rnnkit {
 
+using sgemm_detail::KernelSet;
+
+namespace {
+
+// Below this many rows A is not packed (route choice measured with native/tools/bench_sgemm).
+constexpr int64_t kSmallM = 8;
+// Floating-point operations per thread below which extra threads cost more than they save.
+constexpr double kFlopsPerThread = 2.0e5;
+
+const KernelSet& kernels_for(Isa isa) {
+#if defined(__x86_64__)
+  if (isa == Isa::avx512) return sgemm_detail::kernels_avx512();
+  if (isa == Isa::avx2) return sgemm_detail::kernels_avx2();
+#endif
+  (void)isa;
+  return sgemm_detail::kernels_portable();
+}
+
+// 64-byte aligned float storage (one cache line per vector row of a panel).
+class AlignedFloats {
+ public:
+  float* data() const { return data_; }
+  size_t size() const { return size_; }
+  void reserve(size_t n) {
+    if (n <= size_) return;
+    raw_.reset(new float[n + 16]);
+    uintptr_t p = reinterpret_cast<uintptr_t>(raw_.get());
+    data_ = reinterpret_cast<float*>((p + 63) & ~uintptr_t(63));
+    size_ = n;
+  }
+
+ private:
+  std::unique_ptr<float[]> raw_;
+  float* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Per-thread packing buffers; pool threads persist, so steady-state calls allocate nothing.
+float* scratch(int slot, size_t n) {
+  thread_local AlignedFloats bufs[2];
+  bufs[slot].reserve(n);
+  return bufs[slot].data();
+}
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Where the columns of op(B) live: panels of `width` columns, `panel_stride` floats apart, rows
+// `ldb` floats apart inside a panel. A plain row-major B is one infinitely wide panel.
+struct BPanels {
+  const float* base;
+  int64_t ldb;
+  int64_t width;
+  int64_t panel_stride;
+  const float* at(int64_t k, int64_t col) const {
+    int64_t panel = col / width;
+    return base + panel * panel_stride + (col - panel * width) + k * ldb;
+  }
+};
+
+struct Problem {
+  int64_t M, N, K;
+  float alpha, beta;
+  const float* A;
+  int64_t rs_a, cs_a;  // A(i, p) = A[i * rs_a + p * cs_a]
+  const float* B;      // unpacked op(B), or null when `packed` is set
+  int64_t ldb;
+  bool trans_b;
+  const BPanels* packed;
+  float* C;
+  int64_t ldc;
+};
+
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    if (beta == 0.f)
+      std::fill(c, c + N, 0.f);
+    else if (beta != 1.f)
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+  }
+}
+
+// Copies op(B)[p0 : p0 + kc, j0 : j0 + cols] into panels of nr columns (kc x nr each, zero-padded
+// on the right).
+void pack_b(const Problem& pr, int64_t p0, int64_t kc, int64_t j0, int64_t cols, int nr,
+            float* dst) {
+  for (int64_t jp = 0; jp < cols; jp += nr, dst += kc * nr) {
+    int64_t w = std::min<int64_t>(nr, cols - jp);
+    if (!pr.trans_b) {
+      const float* src = pr.B + p0 * pr.ldb + j0 + jp;
+      for (int64_t p = 0; p < kc; ++p) {
+        std::memcpy(dst + p * nr, src + p * pr.ldb, w * sizeof(float));
+        std::fill(dst + p * nr + w, dst + (p + 1) * nr, 0.f);
+      }
+    } else {
+      for (int64_t j = 0; j < w; ++j) {
+        const float* src = pr.B + (j0 + jp + j) * pr.ldb + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
+      }
+      for (int64_t j = w; j < nr; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.f;
+    }
+  }
+}
+
+// Copies A[i0 : i0 + rows, p0 : p0 + kc] into panels of mr rows (kc x mr each, zero-padded below).
+void pack_a(const Problem& pr, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr,
+            float* dst) {
+  for (int64_t ip = 0; ip < rows; ip += mr, dst += kc * mr) {
+    int64_t h = std::min<int64_t>(mr, rows - ip);
+    const float* src = pr.A + (i0 + ip) * pr.rs_a + p0 * pr.cs_a;
+    if (pr.rs_a == 1) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* s = src + p * pr.cs_a;
+        for (int64_t i = 0; i < h; ++i) dst[p * mr + i] = s[i];
+        for (int64_t i = h; i < mr; ++i) dst[p * mr + i] = 0.f;
+      }
+    } else {
+      for (int64_t i = 0; i < h; ++i) {
+        const float* s = src + i * pr.rs_a;
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = s[p * pr.cs_a];
+      }
+      for (int64_t i = h; i < mr; ++i)
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.f;
+    }
+  }
+}
+
+// Small-M route over columns [n0, n1): every row of C, the whole K per register tile.
+void small_m_columns(const KernelSet& ks, const Problem& pr, int64_t n0, int64_t n1) {
+  const int nr = ks.nr;
+  for (int64_t j = n0; j < n1; j += nr) {
+    int64_t w = std::min<int64_t>(nr, n1 - j);
+    const float* b;
+    int64_t ldb;
+    if (pr.packed) {
+      b = pr.packed->at(0, j);
+      ldb = pr.packed->ldb;
+    } else if (!pr.trans_b && w == nr) {
+      b = pr.B + j;
+      ldb = pr.ldb;
+    } else {
+      // Transposed B, or the right edge of a plain B (a full-width read could run past its end).
+      float* buf = scratch(1, static_cast<size_t>(pr.K * nr));
+      pack_b(pr, 0, pr.K, j, w, nr, buf);
+      b = buf;
+      ldb = nr;
+    }
+    for (int64_t i = 0; i < pr.M; i += ks.mr) {
+      int m = static_cast<int>(std::min<int64_t>(ks.mr, pr.M - i));
+      ks.strided_a(m, static_cast<int>(w), pr.K, pr.alpha, pr.A + i * pr.rs_a, pr.rs_a, pr.cs_a,
+                   b, ldb, pr.beta, pr.C + i * pr.ldc + j, pr.ldc);
+    }
+  }
+}
+
+// Blocked route over the C tile [m0, m1) x [n0, n1).
+void blocked_tile(const KernelSet& ks, const Problem& pr, int64_t m0, int64_t m1, int64_t n0,
+                  int64_t n1) {
+  const int mr = ks.mr, nr = ks.nr;
+  const int64_t kc_max = std::min<int64_t>(ks.kc, pr.K);
+  const int64_t mc_max = std::min<int64_t>(ks.mc, round_up(m1 - m0, mr));
+  const int64_t nc_max = std::min<int64_t>(ks.nc, round_up(n1 - n0, nr));
+  float* a_buf = scratch(0, static_cast<size_t>(mc_max * kc_max));
+  float* b_buf = pr.packed ? nullptr : scratch(1, static_cast<size_t>(nc_max * kc_max));
+  for (int64_t jc = n0; jc < n1; jc += nc_max) {
+    int64_t nc = std::min(nc_max, n1 - jc);
+    for (int64_t pc = 0; pc < pr.K; pc += kc_max) {
+      int64_t kc = std::min(kc_max, pr.K - pc);
+      // Later K blocks add onto what the first one wrote.
+      float beta = pc == 0 ? pr.beta : 1.f;
+      BPanels bp;
+      if (pr.packed) {
+        bp = *pr.packed;
+        bp.base = pr.packed->at(pc, 0);
+      } else {
+        pack_b(pr, pc, kc, jc, nc, nr, b_buf);
+        bp = BPanels{b_buf, nr, nr, kc * nr};
+      }
+      const int64_t col0 = pr.packed ? jc : 0;
+      for (int64_t ic = m0; ic < m1; ic += mc_max) {
+        int64_t mc = std::min(mc_max, m1 - ic);
+        pack_a(pr, ic, mc, pc, kc, mr, a_buf);
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          int w = static_cast<int>(std::min<int64_t>(nr, nc - jr));
+          const float* b = bp.at(0, col0 + jr);
+          float* c = pr.C + ic * pr.ldc + jc + jr;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            int h = static_cast<int>(std::min<int64_t>(mr, mc - ir));
+            ks.packed_a(h, w, kc, pr.alpha, a_buf + ir * kc, 1, mr, b, bp.ldb, beta,
+                        c + ir * pr.ldc, pr.ldc);
+          }
+        }
+      }
+    }
+  }
+}
+
+int threads_for(const Problem& pr) {
+  double flops = 2.0 * pr.M * pr.N * pr.K;
+  int64_t by_work = static_cast<int64_t>(flops / kFlopsPerThread);
+  int nt = num_threads();
+  if (in_parallel_region()) return 1;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
+}
+
+void run_small_m(const KernelSet& ks, const Problem& pr) {
+  int64_t panels = (pr.N + ks.nr - 1) / ks.nr;
+  int nt = static_cast<int>(std::min<int64_t>(threads_for(pr), panels));
+  if (nt <= 1) {
+    small_m_columns(ks, pr, 0, pr.N);
+    return;
+  }
+  parallel_run(nt, [&](int tid, int total) {
+    int64_t n0 = std::min(pr.N, panels * tid / total * ks.nr);
+    int64_t n1 = std::min(pr.N, panels * (tid + 1) / total * ks.nr);
+    if (n0 < n1) small_m_columns(ks, pr, n0, n1);
+  });
+}
+
+void run_blocked(const KernelSet& ks, const Problem& pr) {
+  int nt = threads_for(pr);
+  int64_t mblocks = (pr.M + ks.mr - 1) / ks.mr;
+  int64_t nblocks = (pr.N + ks.nr - 1) / ks.nr;
+  // Thread grid tm x tn: the one that packs the least per thread (A is packed once per nc block
+  // of a thread's columns, B once per thread unless packed up front) while giving every thread
+  // at least one register tile.
+  int tm = 1, tn = 1;
+  double best = -1;
+  for (int a = 1; a <= nt; ++a) {
+    if (nt % a != 0) continue;
+    int b = nt / a;
+    if (a > mblocks || b > nblocks) continue;
+    double rows = static_cast<double>(pr.M) / a, cols = static_cast<double>(pr.N) / b;
+    double a_packs = rows * pr.K * std::ceil(cols / ks.nc);
+    double b_packs = pr.packed ? 0.0 : cols * pr.K;
+    double cost = a_packs + b_packs;
+    if (best < 0 || cost < best) best = cost, tm = a, tn = b;
+  }
+  if (best < 0) tm = tn = 1;
+  if (tm * tn <= 1) {
+    blocked_tile(ks, pr, 0, pr.M, 0, pr.N);
+    return;
+  }
+  parallel_run(tm * tn, [&](int tid, int) {
+    int ti = tid / tn, tj = tid % tn;
+    int64_t m0 = std::min(pr.M, mblocks * ti / tm * ks.mr);
+    int64_t m1 = std::min(pr.M, mblocks * (ti + 1) / tm * ks.mr);
+    int64_t n0 = std::min(pr.N, nblocks * tj / tn * ks.nr);
+    int64_t n1 = std::min(pr.N, nblocks * (tj + 1) / tn * ks.nr);
+    if (m0 < m1 && n0 < n1) blocked_tile(ks, pr, m0, m1, n0, n1);
+  });
+}
+
+void run(const KernelSet& ks, const Problem& pr) {
+  if (pr.M <= 0 || pr.N <= 0) return;
+  if (pr.K <= 0 || pr.alpha == 0.f) {
+    scale_c(pr.M, pr.N, pr.beta, pr.C, pr.ldc);
+    return;
+  }
+  if (pr.M <= kSmallM)
+    run_small_m(ks, pr);
+  else
+    run_blocked(ks, pr);
+}
+
+}  // namespace
+
 struct PackedB::Impl {
-  std::vector<float> data;  // op(B) row-major [K, N]
+  const KernelSet* kernels;  // the set whose nr the panels were cut for
+  BPanels panels;
+  AlignedFloats data;
 };
 
 PackedB::PackedB(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb)
     : K_(K), N_(N), impl_(new Impl) {
-  impl_->data.resize(static_cast<size_t>(K * N));
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t n = 0; n < N; ++n)
-      impl_->data[k * N + n] = trans_b ? B[n * ldb + k] : B[k * ldb + n];
+  const KernelSet& ks = kernels_for(active_isa());
+  const int nr = ks.nr;
+  int64_t panels = (N + nr - 1) / nr;
+  impl_->kernels = &ks;
+  impl_->data.reserve(static_cast<size_t>(std::max<int64_t>(1, panels * K * nr)));
+  impl_->panels = BPanels{impl_->data.data(), nr, nr, K * nr};
+  if (K <= 0 || N <= 0) return;
+  Problem pr{};
+  pr.B = B;
+  pr.ldb = ldb;
+  pr.trans_b = trans_b;
+  float* dst = impl_->data.data();
+  parallel_for(panels, 8, [&](int64_t p0, int64_t p1) {
+    int64_t j0 = p0 * nr, j1 = std::min(N, p1 * nr);
+    pack_b(pr, 0, K, j0, j1 - j0, nr, dst + p0 * K * nr);
+  });
 }
+
 PackedB::~PackedB() = default;
+
 size_t PackedB::bytes() const { return impl_->data.size() * sizeof(float); }
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
-  parallel_for(M, 1, [&](int64_t m0, int64_t m1) {
-    std::vector<float> acc(static_cast<size_t>(N));
-    for (int64_t m = m0; m < m1; ++m) {
-      std::fill(acc.begin(), acc.end(), 0.f);
-      for (int64_t k = 0; k < K; ++k) {
-        float a = trans_a ? A[k * lda + m] : A[m * lda + k];
-        if (trans_b) {
-          for (int64_t n = 0; n < N; ++n) acc[n] += a * B[n * ldb + k];
-        } else {
-          const float* b = B + k * ldb;
-          for (int64_t n = 0; n < N; ++n) acc[n] += a * b[n];
-        }
-      }
-      float* c = C + m * ldc;
-      for (int64_t n = 0; n < N; ++n) c[n] = alpha * acc[n] + (beta == 0.f ? 0.f : beta * c[n]);
-    }
-  });
+  Problem pr{M, N, K, alpha, beta, A, trans_a ? 1 : lda, trans_a ? lda : 1,
+             B, ldb, trans_b, nullptr, C, ldc};
+  run(kernels_for(active_isa()), pr);
 }
 
 void sgemm_packed(bool trans_a, int64_t M, float alpha, const float* A, int64_t lda,
                   const PackedB& B, float beta, float* C, int64_t ldc) {
-  sgemm(trans_a, false, M, B.cols(), B.rows(), alpha, A, lda, B.impl().data.data(), B.cols(), beta,
-        C, ldc);
+  const PackedB::Impl& pb = B.impl();
+  // The active set can read the panels when its tile width divides theirs (sub-panels at the
+  // panel's row stride); otherwise fall back to the set they were packed for, which the CPU
+  // supports since it was active when they were packed.
+  const KernelSet* ks = &kernels_for(active_isa());
+  if (pb.panels.width % ks->nr != 0) ks = pb.kernels;
+  Problem pr{M, B.cols(), B.rows(), alpha, beta, A, trans_a ? 1 : lda, trans_a ? lda : 1,
+             nullptr, 0, false, &pb.panels, C, ldc};
+  run(*ks, pr);
 }
 
 }  // namespace rnnkit

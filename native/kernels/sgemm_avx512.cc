@@ -1,0 +1,47 @@
+// AVX-512 micro-kernels for sgemm: a 12 x 32 register tile (24 zmm accumulators, 2 B vectors and
+// one broadcast out of 32 registers; 24 independent FMA chains cover 2 pipes x 4-cycle latency).
+// Compiled with a function-level target attribute, so the file builds with the library's plain
+// flags and only runs when active_isa() says the CPU has AVX-512 (F, BW, VL, DQ) and FMA.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "sgemm_internal.h"
+
+namespace rnnkit {
+namespace sgemm_detail {
+namespace {
+
+#define RNNKIT_SGEMM_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+struct Vec {
+  using reg = __m512;
+  static constexpr int W = 16;
+  RNNKIT_SGEMM_TARGET static inline reg zero() { return _mm512_setzero_ps(); }
+  RNNKIT_SGEMM_TARGET static inline reg load(const float* p) { return _mm512_loadu_ps(p); }
+  RNNKIT_SGEMM_TARGET static inline void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
+  RNNKIT_SGEMM_TARGET static inline reg bcast(const float* p) { return _mm512_set1_ps(*p); }
+  RNNKIT_SGEMM_TARGET static inline reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  RNNKIT_SGEMM_TARGET static inline reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  RNNKIT_SGEMM_TARGET static inline reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+};
+
+#include "sgemm_kernel_body.h"
+
+#undef RNNKIT_SGEMM_TARGET
+
+}  // namespace
+
+const KernelSet& kernels_avx512() {
+  // kc 384: the 48 KiB B sliver fits a 48 KiB L1 (Ice Lake and later) with A streaming from L2;
+  // mc 192: the A block (288 KiB) stays in a 1-2 MiB L2.
+  static const KernelSet set = make_kernel_set<12, 2>(Isa::avx512, 384, 192, 4096);
+  return set;
+}
+
+}  // namespace sgemm_detail
+}  // namespace rnnkit
+#endif

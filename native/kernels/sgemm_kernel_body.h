@@ -1,0 +1,95 @@
+// The register-tile micro-kernel, written once for every ISA path. Each ISA file includes this
+// inside its own anonymous namespace after defining
+//   RNNKIT_SGEMM_TARGET  the function attribute of that ISA (empty for portable C++), and
+//   struct Vec           a float vector of Vec::W lanes: reg, zero, load, store, bcast, fma, mul, add,
+// so that the AVX-512 path runs exactly the logic the other paths test. Deliberately no include
+// guard: it is meant to be instantiated once per ISA translation unit. Needs <array>, <cstdint>,
+// <utility> and sgemm_internal.h included first.
+
+// M rows by NV vectors of C. kPackedA fixes A's strides at compile time (rs 1, cs M), so the
+// broadcasts use constant offsets from one moving pointer.
+template <int M, int NV, bool kPackedA>
+RNNKIT_SGEMM_TARGET void tile(int m, int n, int64_t k, float alpha, const float* a, int64_t rs_a,
+                              int64_t cs_a, const float* b, int64_t ldb, float beta, float* c,
+                              int64_t ldc) {
+  using reg = typename Vec::reg;
+  constexpr int W = Vec::W;
+  if (kPackedA) {
+    rs_a = 1;
+    cs_a = M;
+  }
+  reg acc[M][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = Vec::zero();
+
+  for (int64_t p = 0; p < k; ++p) {
+    reg bv[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) bv[j] = Vec::load(b + j * W);
+#pragma GCC unroll 32
+    for (int i = 0; i < M; ++i) {
+      reg av = Vec::bcast(a + i * rs_a);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = Vec::fma(av, bv[j], acc[i][j]);
+    }
+    a += cs_a;
+    b += ldb;
+  }
+
+  const int rows = kPackedA ? m : M;
+  const reg va = Vec::bcast(&alpha);
+  const reg vb = Vec::bcast(&beta);
+#pragma GCC unroll 32
+  for (int i = 0; i < M; ++i) {
+    if (i >= rows) break;
+    float* ci = c + i * ldc;
+    if (n == NV * W) {
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) {
+        reg r = Vec::mul(va, acc[i][j]);
+        if (beta == 1.f)
+          r = Vec::add(r, Vec::load(ci + j * W));
+        else if (beta != 0.f)
+          r = Vec::fma(vb, Vec::load(ci + j * W), r);
+        Vec::store(ci + j * W, r);
+      }
+    } else {
+      // Partial tile (right edge of C): spill the row and store only the n valid columns.
+      alignas(64) float t[NV * W];
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) Vec::store(t + j * W, acc[i][j]);
+      if (beta == 0.f) {
+        for (int j = 0; j < n; ++j) ci[j] = alpha * t[j];
+      } else {
+        for (int j = 0; j < n; ++j) ci[j] = alpha * t[j] + beta * ci[j];
+      }
+    }
+  }
+}
+
+template <int MR, int NV, int... I>
+constexpr std::array<sgemm_detail::MicroKernel, sizeof...(I)> strided_table(
+    std::integer_sequence<int, I...>) {
+  return {{&tile<I + 1, NV, false>...}};
+}
+
+// Kernel set of this ISA with an MR x (NV * Vec::W) register tile.
+template <int MR, int NV>
+sgemm_detail::KernelSet make_kernel_set(Isa isa, int kc, int mc, int nc) {
+  struct Entry {
+    static void packed(int m, int n, int64_t k, float alpha, const float* a, int64_t rs_a,
+                       int64_t cs_a, const float* b, int64_t ldb, float beta, float* c,
+                       int64_t ldc) {
+      tile<MR, NV, true>(m, n, k, alpha, a, rs_a, cs_a, b, ldb, beta, c, ldc);
+    }
+    static void strided(int m, int n, int64_t k, float alpha, const float* a, int64_t rs_a,
+                        int64_t cs_a, const float* b, int64_t ldb, float beta, float* c,
+                        int64_t ldc) {
+      static constexpr auto table = strided_table<MR, NV>(std::make_integer_sequence<int, MR>());
+      table[m - 1](m, n, k, alpha, a, rs_a, cs_a, b, ldb, beta, c, ldc);
+    }
+  };
+  return sgemm_detail::KernelSet{isa, MR, NV * Vec::W, kc, mc, nc, &Entry::packed, &Entry::strided};
+}
