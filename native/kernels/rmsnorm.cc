@@ -6,7 +6,8 @@
 // own column ranges of all rows instead and the row reductions are finished in a second sweep.
 // dgamma/dbeta: each thread accumulates its rows into private column buffers (float for a block
 // of rows, then double), and the per-thread buffers are summed in parallel over columns, in a
-// fixed thread order so that results do not depend on scheduling.
+// fixed thread order so that results do not depend on scheduling. Large outputs are written
+// with streaming stores, so the passes move only the bytes they must (see kStreamBytes).
 #include "rmsnorm.h"
 
 #include <algorithm>
@@ -50,7 +51,7 @@ using SumProduct3Fn = double (*)(const float* a, const float* b, const float* c,
 // y = x * (r * gamma) + beta; beta may be null.
 using ScaleFn = void (*)(float* y, const float* x, const float* gamma, const float* beta, float r,
                          int64_t n, bool stream);
-// dx = r*dy*gamma - c*x (dx may be null); dg += dy*x*r (may be null); db += dy (may be null).
+// dx = r*(dy*gamma - c*x) (dx may be null); dg += dy*x*r (may be null); db += dy (may be null).
 // The streaming variants write dx with streaming stores.
 using BackwardRowFn = void (*)(float* dx, float* dg, float* db, const float* dy, const float* x,
                                const float* gamma, float r, float c, int64_t n);
@@ -122,7 +123,7 @@ struct PortableBackward {
                   const float* __restrict dy, const float* __restrict x,
                   const float* __restrict gamma, float r, float c, int64_t n) {
     for (int64_t j = 0; j < n; ++j) {
-      if (kDx) dx[j] = r * (dy[j] * gamma[j]) - c * x[j];
+      if (kDx) dx[j] = r * (dy[j] * gamma[j] - c * x[j]);
       if (kDg) dg[j] += (dy[j] * r) * x[j];
       if (kDb) db[j] += dy[j];
     }
@@ -271,7 +272,7 @@ RNNKIT_TARGET_AVX2 inline void avx2_backward_step(float* dx, float* dg, float* d
   const __m256 dyv = load(dy + i);
   const __m256 xv = (kDx || kDg) ? load(x + i) : _mm256_setzero_ps();
   if (kDx) {
-    __m256 v = _mm256_fmsub_ps(rv, _mm256_mul_ps(dyv, load(gamma + i)), _mm256_mul_ps(cv, xv));
+    __m256 v = _mm256_mul_ps(rv, _mm256_fnmadd_ps(cv, xv, _mm256_mul_ps(dyv, load(gamma + i))));
     if (kStream && !mask) {
       _mm256_stream_ps(dx + i, v);
     } else {
@@ -444,7 +445,7 @@ RNNKIT_TARGET_AVX512 inline void avx512_backward_step(float* dx, float* dg, floa
   const __m512 xv = (kDx || kDg) ? _mm512_maskz_loadu_ps(m, x + i) : _mm512_setzero_ps();
   if (kDx) {
     __m512 gv = _mm512_maskz_loadu_ps(m, gamma + i);
-    __m512 v = _mm512_fmsub_ps(rv, _mm512_mul_ps(dyv, gv), _mm512_mul_ps(cv, xv));
+    __m512 v = _mm512_mul_ps(rv, _mm512_fnmadd_ps(cv, xv, _mm512_mul_ps(dyv, gv)));
     if (kStream && m == 0xffff) {
       _mm512_stream_ps(dx + i, v);
     } else {
@@ -535,8 +536,8 @@ Split choose_split(int64_t rows, int64_t cols) {
   return {static_cast<int>(std::min<int64_t>(threads, rows)), false};
 }
 
-// Column range of thread `tid` of `n`, with boundaries on 64-byte multiples so threads never
-// write the same cache line.
+// Column range of thread `tid` of `n`, with boundaries on multiples of 16 columns so that threads
+// do not share cache lines of rows that start 64-byte aligned.
 void column_range(int64_t cols, int tid, int n, int64_t* c0, int64_t* c1) {
   auto edge = [&](int t) { return std::min(cols, (cols * t / n + 15) & ~int64_t{15}); };
   *c0 = edge(tid);
@@ -552,10 +553,11 @@ float inverse_rms(double sum_squares, int64_t cols, float eps) {
   return static_cast<float>(1.0 / std::sqrt(sum_squares / static_cast<double>(cols) + eps));
 }
 
-// The dx coefficient of x: rrms^3 * s / cols.
+// c in dx = rrms * (dy*gamma - c*x): rrms^2 * s / cols. Factoring one rrms out keeps c within
+// float range when rrms is huge (eps = 0 and tiny rows), where rrms^3 alone would overflow.
 float dx_x_coefficient(float r, double s, int64_t cols) {
   double rd = r;
-  return static_cast<float>(rd * rd * rd * s / static_cast<double>(cols));
+  return static_cast<float>(rd * rd * s / static_cast<double>(cols));
 }
 
 // Scratch memory kept by the calling thread between calls, so that large per-thread gradient

@@ -16,14 +16,17 @@
 //
 // Numerics: row sums (mean of squares, s) and the column sums of dgamma/dbeta are accumulated in
 // float over short blocks and in double across blocks, so rows of 65536 and thousands of rows keep
-// float32 accuracy. Results are deterministic for a given thread count. Non-finite inputs
+// float32 accuracy (squares are formed in float, so rows whose elements are all below ~1e-19 in
+// magnitude lose precision to underflow). Results are deterministic for a given thread count. Non-finite inputs
 // propagate: a NaN in a row makes that row's y (and dx) NaN; an Inf makes rrms 0 and the Inf
 // element NaN. eps = 0 is allowed (Caffe2's code uses 0, lib/ defaults to 1e-6); an all-zero row
 // then has rrms = +Inf and y = NaN (0 * Inf), and its dx is NaN.
 //
 // Work is spread over the compute pool (parallel.h): over rows when there are enough of them,
 // otherwise over column ranges of all rows. Called from inside a pool job, it runs serially.
-// Vector code follows active_isa() (cpu_features.h).
+// Vector code follows active_isa() (cpu_features.h). Outputs of 8 MiB and more are written with
+// streaming stores (they bypass the cache). The backward keeps per-thread gradient buffers in
+// memory owned by the calling thread between calls (up to threads * cols * 24 bytes).
 #pragma once
 #include <cstdint>
 

@@ -3,7 +3,9 @@
 // those that must move: forward reads x and writes y, backward reads x and dy and writes dx (the
 // per-column and per-row vectors are negligible). Every repeat works on a different set of
 // buffers, and the sets together are several times the last-level cache, so each run starts cold
-// like the copy probe does. Reports medians of the repeats.
+// like the copy probe does. The probe runs right before each timed kernel call, so both see the
+// same machine load (shared machines drift by 2x within seconds); the table shows medians of
+// the repeats and the median of the per-repeat ratios.
 //
 // Usage: bench_rmsnorm [repeats]   (threads: RNNKIT_NUM_THREADS; ISA: all supported)
 #include <algorithm>
@@ -37,32 +39,55 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Copy bandwidth of the pool threads, each copying its own slice (counted as read + write).
-double copy_bandwidth(int repeats) {
-  const int64_t bytes = kColdBytes / 2;
-  std::vector<char> src(bytes, 1), dst(bytes, 0);
-  std::vector<double> rates;
-  for (int rep = 0; rep <= repeats; ++rep) {
+// Copy bandwidth of the pool threads, each copying its own slice (counted as read + write). Each
+// call copies the next chunk of a buffer several times the last-level cache, so it starts cold.
+class CopyProbe {
+ public:
+  CopyProbe() : src_(kColdBytes / 2, 1), dst_(kColdBytes / 2, 0) {}
+
+  double gbs() {
+    const int64_t off = kChunk * (next_++ % (static_cast<int64_t>(src_.size()) / kChunk));
     auto t0 = std::chrono::steady_clock::now();
     parallel_run(0, [&](int tid, int n) {
-      int64_t b0 = bytes * tid / n, b1 = bytes * (tid + 1) / n;
-      std::memcpy(dst.data() + b0, src.data() + b0, static_cast<size_t>(b1 - b0));
+      int64_t b0 = off + kChunk * tid / n, b1 = off + kChunk * (tid + 1) / n;
+      std::memcpy(dst_.data() + b0, src_.data() + b0, static_cast<size_t>(b1 - b0));
     });
-    double t = seconds_since(t0);
-    if (rep > 0) rates.push_back(2.0 * bytes / t / 1e9);  // the first run only faults pages in
+    return 2.0 * kChunk / seconds_since(t0) / 1e9;
   }
-  return median(rates);
-}
+
+ private:
+  static constexpr int64_t kChunk = int64_t{32} << 20;
+  std::vector<char> src_, dst_;
+  int64_t next_ = 0;
+};
 
 struct BufferSet {
   std::vector<float> x, y, dy, dx, rrms;
 };
 
-struct Result {
-  double forward_gbs, backward_gbs;
+struct Rates {
+  double kernel, copy, ratio;  // medians
 };
 
-Result bench_shape(int64_t rows, int64_t cols, int repeats, std::mt19937& rng) {
+struct Result {
+  Rates forward, backward;
+};
+
+// Times `kernel` (moving `bytes`) `repeats` times, each right after a copy probe.
+template <typename Kernel>
+Rates time_against_copy(CopyProbe& probe, double bytes, int repeats, Kernel kernel) {
+  std::vector<double> k, c, ratio;
+  for (int rep = 0; rep < repeats; ++rep) {
+    c.push_back(probe.gbs());
+    auto t0 = std::chrono::steady_clock::now();
+    kernel(rep);
+    k.push_back(bytes / seconds_since(t0) / 1e9);
+    ratio.push_back(k.back() / c.back());
+  }
+  return {median(k), median(c), median(ratio)};
+}
+
+Result bench_shape(CopyProbe& probe, int64_t rows, int64_t cols, int repeats, std::mt19937& rng) {
   const int64_t n = rows * cols;
   const int64_t set_bytes = n * 4 * static_cast<int64_t>(sizeof(float));
   const int sets = static_cast<int>(std::max<int64_t>(2, kColdBytes / set_bytes));
@@ -86,22 +111,18 @@ Result bench_shape(int64_t rows, int64_t cols, int repeats, std::mt19937& rng) {
     rmsnorm_backward(b.dx.data(), dgamma.data(), dbeta.data(), b.dy.data(), b.x.data(),
                      gamma.data(), b.rrms.data(), rows, cols, false);
   }
-  std::vector<double> fwd, bwd;
-  for (int rep = 0; rep < repeats; ++rep) {
+  Result result;
+  result.forward = time_against_copy(probe, 2.0 * n * sizeof(float), repeats, [&](int rep) {
     BufferSet& b = bufs[rep % sets];
-    auto t0 = std::chrono::steady_clock::now();
     rmsnorm_forward(b.y.data(), b.rrms.data(), b.x.data(), gamma.data(), beta.data(), rows, cols,
                     1e-6f);
-    fwd.push_back(2.0 * n * sizeof(float) / seconds_since(t0) / 1e9);
-  }
-  for (int rep = 0; rep < repeats; ++rep) {
+  });
+  result.backward = time_against_copy(probe, 3.0 * n * sizeof(float), repeats, [&](int rep) {
     BufferSet& b = bufs[rep % sets];
-    auto t0 = std::chrono::steady_clock::now();
     rmsnorm_backward(b.dx.data(), dgamma.data(), dbeta.data(), b.dy.data(), b.x.data(),
                      gamma.data(), b.rrms.data(), rows, cols, false);
-    bwd.push_back(3.0 * n * sizeof(float) / seconds_since(t0) / 1e9);
-  }
-  return {median(fwd), median(bwd)};
+  });
+  return result;
 }
 
 }  // namespace
@@ -114,23 +135,23 @@ int main(int argc, char** argv) {
 
   std::printf("bench_rmsnorm: %d threads, medians of %d repeats, cold buffers\n", num_threads(),
               repeats);
-  const double copy = copy_bandwidth(repeats);
-  std::printf("memcpy probe (%d threads): %.1f GB/s\n\n", num_threads(), copy);
-  std::printf("%-8s %13s %12s %7s %12s %7s\n", "isa", "rows x cols", "fwd GB/s", "% copy",
-              "bwd GB/s", "% copy");
+  CopyProbe probe;
+  probe.gbs();  // faults the probe's pages in
+  std::printf("%-8s %11s | %8s %8s %6s | %8s %8s %6s\n", "isa", "rows x cols", "fwd GB/s",
+              "copy", "ratio", "bwd GB/s", "copy", "ratio");
   for (int isa = static_cast<int>(detected_isa()); isa >= 0; --isa) {
     set_active_isa(static_cast<Isa>(isa));
     for (const auto& shape : shapes) {
-      Result r = bench_shape(shape[0], shape[1], repeats, rng);
+      Result r = bench_shape(probe, shape[0], shape[1], repeats, rng);
       char dims[32];
       std::snprintf(dims, sizeof dims, "%lldx%lld", static_cast<long long>(shape[0]),
                     static_cast<long long>(shape[1]));
-      std::printf("%-8s %13s %12.1f %6.0f%% %12.1f %6.0f%%\n", isa_name(static_cast<Isa>(isa)),
-                  dims, r.forward_gbs, 100 * r.forward_gbs / copy, r.backward_gbs,
-                  100 * r.backward_gbs / copy);
+      std::printf("%-8s %11s | %8.1f %8.1f %5.0f%% | %8.1f %8.1f %5.0f%%\n",
+                  isa_name(static_cast<Isa>(isa)), dims, r.forward.kernel, r.forward.copy,
+                  100 * r.forward.ratio, r.backward.kernel, r.backward.copy,
+                  100 * r.backward.ratio);
       std::fflush(stdout);
     }
   }
-  std::printf("\nmemcpy probe again: %.1f GB/s\n", copy_bandwidth(repeats));
   return 0;
 }
