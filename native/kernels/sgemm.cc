@@ -1,5 +1,5 @@
 // Driver of sgemm.h: picks the kernel set of the active ISA at each call, then one of two routes.
-//  - Small M (a few rows, the per-timestep recurrent products): A is read in place by the
+//  - Small M (the per-timestep recurrent products, batch <= 64): A is read in place by the
 //    strided micro-kernel and the whole K runs in registers; threads split N, so each keeps its
 //    own slice of B in its own L2 across calls.
 //  - Otherwise the blocked route (nc / kc / mc loops, A packed into mr-row panels, B into
@@ -23,8 +23,12 @@ using sgemm_detail::KernelSet;
 
 namespace {
 
-// Below this many rows A is not packed (route choice measured with native/tools/bench_sgemm).
+// Up to kSmallM rows A is read in place; up to kMediumM rows too while A (M x K) fits in about
+// half of a 512 KiB L2 beside one B panel. Measured with native/tools/bench_sgemm on Zen 3: for the
+// recurrent shapes (M 32-64, K <= 1024) this beats packing A and re-reading C per K block.
 constexpr int64_t kSmallM = 8;
+constexpr int64_t kMediumM = 64;
+constexpr int64_t kMediumAFloats = 64 * 1024;
 // Floating-point operations per thread below which extra threads cost more than they save.
 constexpr double kFlopsPerThread = 2.0e5;
 
@@ -279,7 +283,7 @@ void run(const KernelSet& ks, const Problem& pr) {
     scale_c(pr.M, pr.N, pr.beta, pr.C, pr.ldc);
     return;
   }
-  if (pr.M <= kSmallM)
+  if (pr.M <= kSmallM || (pr.M <= kMediumM && pr.M * pr.K <= kMediumAFloats))
     run_small_m(ks, pr);
   else
     run_blocked(ks, pr);
