@@ -639,23 +639,24 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
               dweights + s.w_proj, H);
       if (dm.peep) {
         float* dp = dweights + s.peep;
+        // Σ over steps of dA_i⊙c_prev, dA_f⊙c_prev and dA_o⊙c: rows outer, a chunk of units
+        // inner, so each thread streams contiguous gradient rows.
         parallel_for(H, 64, [&](int64_t j0, int64_t j1) {
-          for (int64_t j = j0; j < j1; ++j) {
-            double si = 0, sf = 0, so = 0;
-            for (int64_t t = 0; t < T; ++t)
-              for (int64_t b = 0; b < B; ++b) {
-                if (!len.active(t, b)) continue;
-                const int64_t row = in_seq.row(t, b);
-                const float* g = dg + row * GW;
-                const float cp = c_prev(t, b)[j];
-                si += g[j] * cp;
-                sf += g[H + j] * cp;
-                so += g[3 * H + j] * cells_saved[row * H + j];
+          for (int64_t j = j0; j < j1; ++j)
+            if (!accumulate) dp[j] = dp[H + j] = dp[2 * H + j] = 0.f;
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t b = 0; b < B; ++b) {
+              if (!len.active(t, b)) continue;
+              const int64_t row = in_seq.row(t, b);
+              const float* g = dg + row * GW;
+              const float* cp = c_prev(t, b);
+              const float* cn = cells_saved + row * H;
+              for (int64_t j = j0; j < j1; ++j) {
+                dp[j] += g[j] * cp[j];
+                dp[H + j] += g[H + j] * cp[j];
+                dp[2 * H + j] += g[3 * H + j] * cn[j];
               }
-            dp[j] = static_cast<float>(si) + (accumulate ? dp[j] : 0.f);
-            dp[H + j] = static_cast<float>(sf) + (accumulate ? dp[H + j] : 0.f);
-            dp[2 * H + j] = static_cast<float>(so) + (accumulate ? dp[2 * H + j] : 0.f);
-          }
+            }
         });
       }
 

@@ -596,6 +596,24 @@ int main() {
                 }
               }
             }
+    // Wider layers with tiny batches: hidden units split across threads, vector tails inside.
+    for (const ModeCase& mc : modes) {
+      Case cs;
+      RecurrentConfig& c = cs.cfg;
+      c.mode = mc.mode;
+      c.linear_before_reset = mc.lbr;
+      c.num_layers = 2;
+      c.bidirectional = true;
+      c.hidden_size = 130;
+      c.input_size = 7;
+      c.peepholes = mc.mode == Mode::lstm;
+      cs.T = 3;
+      cs.B = 1 + static_cast<int>(rng() % 2);
+      cs.lengths = cs.B == 2;
+      cs.dropout = true;
+      run_case(cs, true);
+      ++cases;
+    }
   }
   std::printf("%d cases, %d failures (seed %llu); worst relative errors: forward %.2g, gradients "
               "%.2g, reference vs finite differences %.2g\n",
