@@ -6,6 +6,21 @@
 // guard: it is meant to be instantiated once per ISA translation unit. Needs <array>, <cstdint>,
 // <utility> and sgemm_internal.h included first.
 
+// One k step of an M x NV tile: acc += A(:, p) * B(p, :).
+template <int M, int NV>
+RNNKIT_SGEMM_TARGET inline void step(typename Vec::reg (&acc)[M][NV], const float* a, int64_t rs_a,
+                                     const float* b) {
+  typename Vec::reg bv[NV];
+#pragma GCC unroll 8
+  for (int j = 0; j < NV; ++j) bv[j] = Vec::load(b + j * Vec::W);
+#pragma GCC unroll 32
+  for (int i = 0; i < M; ++i) {
+    typename Vec::reg av = Vec::bcast(a + i * rs_a);
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = Vec::fma(av, bv[j], acc[i][j]);
+  }
+}
+
 // M rows by NV vectors of C. kPackedA fixes A's strides at compile time (rs 1, cs M), so the
 // broadcasts use constant offsets from one moving pointer.
 template <int M, int NV, bool kPackedA>
@@ -14,29 +29,49 @@ RNNKIT_SGEMM_TARGET void tile(int m, int n, int64_t k, float alpha, const float*
                               int64_t ldc) {
   using reg = typename Vec::reg;
   constexpr int W = Vec::W;
+  // FMA latency x pipes needs about 8 independent chains; thin tiles (M = 1, 2: the batch-1
+  // recurrent step) get them by splitting k over KS accumulator sets.
+  constexpr int KS = M * NV >= 8 ? 1 : (M * NV >= 4 ? 2 : 4);
   if (kPackedA) {
     rs_a = 1;
     cs_a = M;
   }
-  reg acc[M][NV];
+  // C is touched once per K block, long after its lines left the caches: start fetching the
+  // tile now so the stores at the end do not stall on it.
 #pragma GCC unroll 32
-  for (int i = 0; i < M; ++i)
+  for (int i = 0; i < M; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NV * W - 1, 1);
+  }
+  reg acc[KS][M][NV];
+#pragma GCC unroll 4
+  for (int s = 0; s < KS; ++s)
+#pragma GCC unroll 32
+    for (int i = 0; i < M; ++i)
 #pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[i][j] = Vec::zero();
+      for (int j = 0; j < NV; ++j) acc[s][i][j] = Vec::zero();
 
-  for (int64_t p = 0; p < k; ++p) {
-    reg bv[NV];
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) bv[j] = Vec::load(b + j * W);
-#pragma GCC unroll 32
-    for (int i = 0; i < M; ++i) {
-      reg av = Vec::bcast(a + i * rs_a);
-#pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) acc[i][j] = Vec::fma(av, bv[j], acc[i][j]);
+  int64_t p = 0;
+  if (KS > 1) {
+    for (; p + KS <= k; p += KS) {
+#pragma GCC unroll 4
+      for (int s = 0; s < KS; ++s) step<M, NV>(acc[s], a + s * cs_a, rs_a, b + s * ldb);
+      a += KS * cs_a;
+      b += KS * ldb;
     }
+  }
+#pragma GCC unroll 4
+  for (; p < k; ++p) {
+    step<M, NV>(acc[0], a, rs_a, b);
     a += cs_a;
     b += ldb;
   }
+#pragma GCC unroll 4
+  for (int s = 1; s < KS; ++s)
+#pragma GCC unroll 32
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[0][i][j] = Vec::add(acc[0][i][j], acc[s][i][j]);
 
   const int rows = kPackedA ? m : M;
   const reg va = Vec::bcast(&alpha);
@@ -48,7 +83,7 @@ RNNKIT_SGEMM_TARGET void tile(int m, int n, int64_t k, float alpha, const float*
     if (n == NV * W) {
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) {
-        reg r = Vec::mul(va, acc[i][j]);
+        reg r = Vec::mul(va, acc[0][i][j]);
         if (beta == 1.f)
           r = Vec::add(r, Vec::load(ci + j * W));
         else if (beta != 0.f)
@@ -59,7 +94,7 @@ RNNKIT_SGEMM_TARGET void tile(int m, int n, int64_t k, float alpha, const float*
       // Partial tile (right edge of C): spill the row and store only the n valid columns.
       alignas(64) float t[NV * W];
 #pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) Vec::store(t + j * W, acc[i][j]);
+      for (int j = 0; j < NV; ++j) Vec::store(t + j * W, acc[0][i][j]);
       if (beta == 0.f) {
         for (int j = 0; j < n; ++j) ci[j] = alpha * t[j];
       } else {
