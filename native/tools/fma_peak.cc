@@ -71,6 +71,7 @@ double run_one(Isa isa, int64_t iters) {
   if (isa == Isa::avx512) return run_avx512(iters);
   if (isa == Isa::avx2) return run_avx2(iters);
 #endif
+  (void)isa;
   return run_portable(iters);
 }
 
