@@ -101,7 +101,10 @@ class Pool {
   void start(int n) {
     quit_ = false;
     nthreads_.store(n, std::memory_order_relaxed);
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    // Workers start from the generation current now: one that reads it later could miss a job (or
+    // the quit signal) issued before it first ran.
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, gen] { worker_loop(i, gen); });
   }
 
   void stop() {
@@ -115,9 +118,8 @@ class Pool {
     workers_.clear();
   }
 
-  void worker_loop(int id) {
+  void worker_loop(int id, uint64_t seen) {
     tls_in_region = true;
-    uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       uint64_t gen = wait_for_job(seen);
       seen = gen;
