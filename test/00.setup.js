@@ -1,0 +1,37 @@
+'use strict';
+// Loaded by mocha before every suite: globals shared by the tests.
+const chai = require('chai');
+
+global.expect = chai.expect;
+global.rnnkit = require('../dist');
+
+/** True when a CUDA device is usable in this process. */
+global.cudaAvailable = () => global.rnnkit.backendInfo().cuda.available;
+
+/** Expects fn (sync) to throw an RnnkitError with `code`. */
+global.expectCode = (fn, code) => {
+  let caught = null;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, `expected ${code} to be thrown`).to.be.an('error');
+  expect(caught.name).to.equal('RnnkitError');
+  expect(caught.code).to.equal(code);
+  return caught;
+};
+
+/** Expects a promise to reject with an RnnkitError with `code`. */
+global.expectReject = async (promise, code) => {
+  let caught = null;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, `expected rejection with ${code}`).to.be.an('error');
+  expect(caught.name).to.equal('RnnkitError');
+  expect(caught.code).to.equal(code);
+  return caught;
+};
