@@ -1,7 +1,8 @@
 /**
  * Loads the native addon and is the only module that touches raw native handles.
  *
- * Order: unless RNNKIT_DEVICE=cpu, the CUDA flavor (RNNKIT_CUDA_ADDON, then build-cuda/ from
+ * Order: RNNKIT_ADDON (an explicit binary of either flavor, e.g. the sanitizer build); then, unless
+ * RNNKIT_DEVICE=cpu, the CUDA flavor (RNNKIT_CUDA_ADDON, then build-cuda/ from
  * `npm run build:cuda`, then prebuilds/<platform>-<arch>-cuda/); otherwise, or when it fails to
  * load, the CPU flavor through node-gyp-build (build/Release, then prebuilds/<platform>-<arch>/).
  * The CUDA folder name has three dash-separated parts, so node-gyp-build never picks it up.
@@ -98,6 +99,17 @@ function describe(err: unknown): string {
 
 function loadAddon(): LoadedAddon {
   const attempts: LoadAttempt[] = [];
+  if (process.env.RNNKIT_ADDON) {
+    const explicit = path.resolve(process.env.RNNKIT_ADDON);
+    try {
+      const binding = require(explicit) as NativeBinding;
+      const flavor = binding.backendInfo().flavor;
+      attempts.push({ flavor, path: explicit, error: null });
+      return { binding, flavor, path: explicit, attempts };
+    } catch (err) {
+      throw new RnnkitError('ERR_RNNKIT_LOAD', `RNNKIT_ADDON=${process.env.RNNKIT_ADDON} could not be loaded: ${describe(err)}`);
+    }
+  }
   const wantCuda = (process.env.RNNKIT_DEVICE || '').toLowerCase() !== 'cpu';
   if (wantCuda) {
     for (const candidate of cudaCandidates()) {
