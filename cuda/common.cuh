@@ -1,10 +1,11 @@
 // Shared helpers for the CUDA sources: error checks that turn CUDA failures into rnnkit::Error,
-// and the per-device stream every op runs on.
+// the per-device stream every op runs on, and scratch memory from the caching allocator.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <string>
 
+#include "cuda_api.h"
 #include "errors.h"
 
 namespace rnnkit {
@@ -18,6 +19,24 @@ inline void check(cudaError_t err, const char* what) {
 
 // Makes `device` current on the calling thread and returns its stream (created on first use).
 cudaStream_t use_device(int device);
+
+// Streaming multiprocessors of `device` (cached), for sizing grids to one wave.
+int multiprocessors(int device);
+
+// Device scratch memory for the life of one op. Every op runs on the device's one stream, so a
+// block freed here and handed to the next op is reused in stream order, never concurrently.
+class Scratch {
+ public:
+  Scratch(int device, size_t bytes) : device_(device), ptr_(device_alloc(device, bytes)) {}
+  ~Scratch() { device_free(device_, ptr_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* floats() const { return static_cast<float*>(ptr_); }
+
+ private:
+  int device_;
+  void* ptr_;
+};
 
 }  // namespace gpu
 }  // namespace rnnkit

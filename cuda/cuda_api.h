@@ -41,13 +41,35 @@ size_t cached_bytes(int device);
 size_t used_bytes(int device);
 void release_cache(int device);
 
-// Copies on the device's stream; they return when the data has arrived.
+// Copies on the device's stream; they return when the data has arrived. Host<->device copies go
+// through a pinned staging buffer per device, in chunks of staging_chunk_bytes() (two chunks in
+// flight, so the host-side memcpy of one overlaps the DMA of the other); when pinned memory cannot
+// be had they fall back to a plain pageable copy.
 void copy_to_device(int device, void* dst, const void* src, size_t bytes);
 void copy_to_host(int device, void* dst, const void* src, size_t bytes);
 void copy_device_to_device(int device, void* dst, const void* src, size_t bytes);
+size_t staging_chunk_bytes();
 
 // y = a·x + y over n floats on the device: the kernel that proves the whole path works.
 void saxpy(int device, int64_t n, float a, const float* x, float* y);
+
+// Row-major SGEMM on the device, the contract of native/kernels/sgemm.h: C = alpha*op(A)*op(B) +
+// beta*C with op(A) [M, K], op(B) [K, N]; beta == 0 never reads C. `tf32` allows the tensor-core
+// path (inputs rounded to TF32, fp32 accumulation) on devices of compute capability 8.0 and up;
+// products with M <= 16 and older devices stay in fp32. Returns when C is written.
+void sgemm(int device, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc, bool tf32);
+
+// RMSNorm on the device, the contract of native/kernels/rmsnorm.h (outputs `=`, dgamma/dbeta `+=`
+// when accumulating, any of dx/dgamma/dbeta may be null). dgamma/dbeta are reduced without float
+// atomics (per-block partials, then a fixed-order reduction), so results are bitwise repeatable on
+// a given device. Return when the outputs are written.
+void rmsnorm_forward(int device, float* y, float* rrms, const float* x, const float* gamma,
+                     const float* beta, int64_t rows, int64_t cols, float eps);
+void rmsnorm_backward(int device, float* dx, float* dgamma, float* dbeta, const float* dy,
+                      const float* x, const float* gamma, const float* rrms, int64_t rows,
+                      int64_t cols, bool accumulate);
 
 }  // namespace gpu
 }  // namespace rnnkit

@@ -1,8 +1,13 @@
 // Device probe, per-device streams, the caching allocator and host<->device copies.
 // The allocator keeps freed blocks by exact rounded size and hands them out again, so ops do not
 // pay for cudaMalloc/cudaFree; on out-of-memory it empties the cache and retries once.
+// Host<->device copies are staged through a pinned buffer per device: a pageable cudaMemcpy makes
+// the driver stage through its own small buffer anyway, and owning the buffer lets the host-side
+// memcpy of one chunk overlap the DMA of the previous one.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -30,18 +35,61 @@ void throw_cuda(cudaError_t err, const char* what) {
 namespace {
 
 constexpr int kMaxDevices = 64;
+constexpr size_t kStagingChunk = size_t(4) << 20;
 
 struct DeviceState {
   std::mutex mutex;
   cudaStream_t stream = nullptr;
+  int multiprocessors = 0;
   std::multimap<size_t, void*> free_blocks;
   std::unordered_map<void*, size_t> live_blocks;
   size_t cached = 0, used = 0;
 };
 
+// Two pinned chunks and the events that say when the DMA last using each one has finished. Its own
+// mutex: a long copy must not hold up allocations.
+struct Staging {
+  std::mutex mutex;
+  char* host = nullptr;
+  cudaEvent_t done[2] = {nullptr, nullptr};
+  bool unavailable = false;
+};
+
 DeviceState& state(int device) {
   static DeviceState* states = new DeviceState[kMaxDevices];
   return states[device];
+}
+
+Staging& staging(int device) {
+  static Staging* stagings = new Staging[kMaxDevices];
+  return stagings[device];
+}
+
+// Called with the device current and the staging mutex held. False when pinned memory or events
+// cannot be had (container limits on locked memory, for one): the copy then goes pageable.
+bool ensure_staging(Staging& sg) {
+  if (sg.host) return true;
+  if (sg.unavailable) return false;
+  void* p = nullptr;
+  if (cudaHostAlloc(&p, 2 * kStagingChunk, cudaHostAllocPortable) != cudaSuccess) {
+    cudaGetLastError();
+    sg.unavailable = true;
+    return false;
+  }
+  for (cudaEvent_t& e : sg.done) {
+    if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess) {
+      cudaGetLastError();
+      for (cudaEvent_t& made : sg.done) {
+        if (made) cudaEventDestroy(made);
+        made = nullptr;
+      }
+      cudaFreeHost(p);
+      sg.unavailable = true;
+      return false;
+    }
+  }
+  sg.host = static_cast<char*>(p);
+  return true;
 }
 
 int device_count_or_zero() {
@@ -99,6 +147,19 @@ cudaStream_t use_device(int device) {
   if (!s.stream) check(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   return s.stream;
 }
+
+int multiprocessors(int device) {
+  use_device(device);
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lk(s.mutex);
+  if (s.multiprocessors == 0) {
+    check(cudaDeviceGetAttribute(&s.multiprocessors, cudaDevAttrMultiProcessorCount, device),
+          "cudaDeviceGetAttribute(multiprocessors)");
+  }
+  return s.multiprocessors;
+}
+
+size_t staging_chunk_bytes() { return kStagingChunk; }
 
 ProbeResult probe() {
   ProbeResult r;
@@ -229,14 +290,60 @@ void release_cache(int device) {
 
 void copy_to_device(int device, void* dst, const void* src, size_t bytes) {
   cudaStream_t st = use_device(device);
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st), "cudaMemcpyAsync(host to device)");
+  if (bytes == 0) return;
+  Staging& sg = staging(device);
+  std::lock_guard<std::mutex> lk(sg.mutex);
+  if (!ensure_staging(sg)) {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st), "cudaMemcpyAsync(host to device)");
+    check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+    return;
+  }
+  const char* from = static_cast<const char*>(src);
+  char* to = static_cast<char*>(dst);
+  for (size_t off = 0, i = 0; off < bytes; off += kStagingChunk, ++i) {
+    const size_t n = std::min(kStagingChunk, bytes - off);
+    const int half = static_cast<int>(i & 1);
+    char* chunk = sg.host + half * kStagingChunk;
+    // The DMA that last read this half (two chunks ago, or an earlier copy) must be done.
+    check(cudaEventSynchronize(sg.done[half]), "cudaEventSynchronize(staging)");
+    std::memcpy(chunk, from + off, n);
+    check(cudaMemcpyAsync(to + off, chunk, n, cudaMemcpyHostToDevice, st), "cudaMemcpyAsync(host to device)");
+    check(cudaEventRecord(sg.done[half], st), "cudaEventRecord(staging)");
+  }
   check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
 }
 
 void copy_to_host(int device, void* dst, const void* src, size_t bytes) {
   cudaStream_t st = use_device(device);
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, st), "cudaMemcpyAsync(device to host)");
-  check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+  if (bytes == 0) return;
+  Staging& sg = staging(device);
+  std::lock_guard<std::mutex> lk(sg.mutex);
+  if (!ensure_staging(sg)) {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, st), "cudaMemcpyAsync(device to host)");
+    check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+    return;
+  }
+  const char* from = static_cast<const char*>(src);
+  char* to = static_cast<char*>(dst);
+  const size_t chunks = (bytes + kStagingChunk - 1) / kStagingChunk;
+  // Chunk i lands in half i&1; chunk i+1 is queued before chunk i is copied out, so the DMA runs
+  // while the host copies. Half (i+1)&1 was last read out in the previous iteration.
+  auto queue = [&](size_t i) {
+    const size_t off = i * kStagingChunk;
+    const int half = static_cast<int>(i & 1);
+    check(cudaMemcpyAsync(sg.host + half * kStagingChunk, from + off, std::min(kStagingChunk, bytes - off),
+                          cudaMemcpyDeviceToHost, st),
+          "cudaMemcpyAsync(device to host)");
+    check(cudaEventRecord(sg.done[half], st), "cudaEventRecord(staging)");
+  };
+  queue(0);
+  for (size_t i = 0; i < chunks; ++i) {
+    if (i + 1 < chunks) queue(i + 1);
+    const size_t off = i * kStagingChunk;
+    const int half = static_cast<int>(i & 1);
+    check(cudaEventSynchronize(sg.done[half]), "cudaEventSynchronize(staging)");
+    std::memcpy(to + off, sg.host + half * kStagingChunk, std::min(kStagingChunk, bytes - off));
+  }
 }
 
 void copy_device_to_device(int device, void* dst, const void* src, size_t bytes) {

@@ -29,7 +29,19 @@ void release_cache(int) {}
 void copy_to_device(int, void*, const void*, size_t) { not_built(); }
 void copy_to_host(int, void*, const void*, size_t) { not_built(); }
 void copy_device_to_device(int, void*, const void*, size_t) { not_built(); }
+size_t staging_chunk_bytes() { return 0; }
 void saxpy(int, int64_t, float, const float*, float*) { not_built(); }
+void sgemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+           float*, int64_t, bool) {
+  not_built();
+}
+void rmsnorm_forward(int, float*, float*, const float*, const float*, const float*, int64_t, int64_t, float) {
+  not_built();
+}
+void rmsnorm_backward(int, float*, float*, float*, const float*, const float*, const float*, const float*, int64_t,
+                      int64_t, bool) {
+  not_built();
+}
 
 }  // namespace gpu
 }  // namespace rnnkit
