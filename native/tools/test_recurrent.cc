@@ -406,8 +406,17 @@ void run_case(const Case& cs, bool check_fd) {
         for (size_t i = 0; i < g.size(); ++i) an += g[i] * v[i], scale += std::fabs(g[i] * v[i]);
       };
       dot(gx, dxv, true), dot(ghx, dhv, cs.has_hx), dot(gcx, dcv, cs.has_cx && lstm), dot(gw, dwv, true);
-      g_max_fd = std::max(g_max_fd, std::fabs(fd - an) / std::max(1.0, scale));
-      check(std::fabs(fd - an) <= 1e-6 * std::max(1.0, scale),
+      double err = std::fabs(fd - an);
+      // relu and cell clipping have kinks: when one lies within eps along the direction, the
+      // central difference straddles it, and the analytic gradient is one of the one-sided ones.
+      bool kinked = cs.cfg.mode == Mode::rnn_relu || cs.cfg.cell_clip > 0;
+      if (kinked && err > 1e-6 * std::max(1.0, scale)) {
+        double f0 = eval(0);
+        double one_sided = std::min(std::fabs((eval(1) - f0) / eps - an), std::fabs((f0 - eval(-1)) / eps - an));
+        if (one_sided <= 1e-4 * std::max(1.0, scale)) err = 0;
+      }
+      g_max_fd = std::max(g_max_fd, err / std::max(1.0, scale));
+      check(err <= 1e-6 * std::max(1.0, scale),
             "reference gradient vs finite differences (" + std::to_string(fd) + " vs " +
                 std::to_string(an) + ") " + describe(cs));
     }
