@@ -4,14 +4,19 @@
 //    own slice of B in its own L2 across calls.
 //  - Otherwise the blocked route (nc / kc / mc loops, A packed into mr-row panels, B into
 //    nr-column panels unless it was packed up front), threads own disjoint 2-D tiles of C.
-// Threads never wait for each other (each packs what it needs into its own scratch), so the
-// pool's serial fallback for nested or concurrent calls cannot deadlock.
+//    Threads that share columns of C share one packed copy of B: each K block of B is cut into
+//    chunks that whichever thread gets there first claims and packs, and the others wait only for
+//    chunks already claimed. A claimed chunk is always being packed by a running thread that waits
+//    on nothing, so the pool's serial fallback for nested or concurrent calls (one logical thread
+//    after another) cannot deadlock: the first logical thread simply packs every chunk itself.
 #include "sgemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <thread>
 
 #include "cpu_features.h"
 #include "parallel.h"
@@ -32,6 +37,12 @@ constexpr int64_t kMediumAFloats = 64 * 1024;
 constexpr int64_t kPortableSmallM = 2;
 // Floating-point operations per thread below which extra threads cost more than they save.
 constexpr double kFlopsPerThread = 2.0e5;
+// A shared packed B up to this many floats (32 MiB) stays allocated on the calling thread for the
+// next call; a larger one is freed after its call.
+constexpr size_t kSharedBKeepFloats = size_t(8) << 20;
+// Panels per shared-B chunk: enough work per claim that the atomics cost nothing, few enough
+// that threads split the packing of one K block evenly.
+constexpr int64_t kSharedBGroup = 4;
 
 const KernelSet& kernels_for(Isa isa) {
 #if defined(__x86_64__)
@@ -152,6 +163,72 @@ void pack_a(const Problem& pr, int64_t i0, int64_t rows, int64_t p0, int64_t kc,
   }
 }
 
+// op(B) packed once per call for all threads, in the full-K panel layout of PackedB, chunk by
+// chunk on demand (see the top of this file).
+class SharedB {
+ public:
+  SharedB(const Problem& pr, int nr, int64_t kc) : pr_(pr), nr_(nr), kc_(kc) {
+    panels_ = (pr.N + nr - 1) / nr;
+    groups_ = (panels_ + kSharedBGroup - 1) / kSharedBGroup;
+    kblocks_ = (pr.K + kc - 1) / kc;
+    size_t floats = static_cast<size_t>(panels_ * pr.K * nr);
+    AlignedFloats* buf = &own_;
+    if (floats <= kSharedBKeepFloats) {
+      thread_local AlignedFloats kept;
+      buf = &kept;
+    }
+    buf->reserve(floats);
+    data_ = buf->data();
+    layout_ = BPanels{data_, nr, nr, pr.K * nr};
+    state_.reset(new std::atomic<uint8_t>[static_cast<size_t>(kblocks_ * groups_)]);
+    for (int64_t i = 0; i < kblocks_ * groups_; ++i) state_[i].store(kFree, std::memory_order_relaxed);
+  }
+
+  const BPanels& layout() const { return layout_; }
+
+  // Returns once rows [pc, pc + kc) of the panels holding columns [j0, j1) are packed. Thread
+  // `tid` of `nt` starts claiming at its own share of the chunks, so threads rarely collide.
+  void ensure(int64_t pc, int64_t j0, int64_t j1, int tid, int nt) {
+    const int64_t g0 = j0 / nr_ / kSharedBGroup;
+    const int64_t g1 = ((j1 + nr_ - 1) / nr_ + kSharedBGroup - 1) / kSharedBGroup;
+    const int64_t count = g1 - g0, start = count * tid / nt;
+    std::atomic<uint8_t>* st = &state_[static_cast<size_t>(pc / kc_ * groups_)];
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t g = g0 + (start + i) % count;
+      uint8_t expected = kFree;
+      if (st[g].compare_exchange_strong(expected, kPacking, std::memory_order_acquire)) {
+        pack_group(pc, g);
+        st[g].store(kReady, std::memory_order_release);
+      }
+    }
+    for (int64_t g = g0; g < g1; ++g)
+      for (int spins = 0; st[g].load(std::memory_order_acquire) != kReady; ++spins)
+        if (spins > 64) std::this_thread::yield();
+  }
+
+ private:
+  static constexpr uint8_t kFree = 0, kPacking = 1, kReady = 2;
+
+  void pack_group(int64_t pc, int64_t g) {
+    const int64_t kc = std::min(kc_, pr_.K - pc);
+    const int64_t p1 = std::min(panels_, (g + 1) * kSharedBGroup);
+    for (int64_t p = g * kSharedBGroup; p < p1; ++p) {
+      int64_t j = p * nr_;
+      pack_b(pr_, pc, kc, j, std::min<int64_t>(nr_, pr_.N - j), nr_,
+             data_ + p * layout_.panel_stride + pc * nr_);
+    }
+  }
+
+  const Problem& pr_;
+  const int nr_;
+  const int64_t kc_;
+  int64_t panels_, groups_, kblocks_;
+  AlignedFloats own_;
+  float* data_;
+  BPanels layout_;
+  std::unique_ptr<std::atomic<uint8_t>[]> state_;
+};
+
 // Small-M route over columns [n0, n1): every row of C, the whole K per register tile.
 void small_m_columns(const KernelSet& ks, const Problem& pr, int64_t n0, int64_t n1) {
   const int nr = ks.nr;
@@ -180,15 +257,20 @@ void small_m_columns(const KernelSet& ks, const Problem& pr, int64_t n0, int64_t
   }
 }
 
-// Blocked route over the C tile [m0, m1) x [n0, n1).
+int64_t block_k(const KernelSet& ks, const Problem& pr) { return std::min<int64_t>(ks.kc, pr.K); }
+
+// Blocked route over the C tile [m0, m1) x [n0, n1). With `shared`, B comes from that shared
+// packed copy (thread `tid` of `nt` helps pack it); otherwise from pr.packed, or this thread packs
+// its own blocks.
 void blocked_tile(const KernelSet& ks, const Problem& pr, int64_t m0, int64_t m1, int64_t n0,
-                  int64_t n1) {
+                  int64_t n1, SharedB* shared = nullptr, int tid = 0, int nt = 1) {
   const int mr = ks.mr, nr = ks.nr;
-  const int64_t kc_max = std::min<int64_t>(ks.kc, pr.K);
+  const int64_t kc_max = block_k(ks, pr);
   const int64_t mc_max = std::min<int64_t>(ks.mc, round_up(m1 - m0, mr));
   const int64_t nc_max = std::min<int64_t>(ks.nc, round_up(n1 - n0, nr));
+  const BPanels* prepacked = shared ? &shared->layout() : pr.packed;
   float* a_buf = scratch(0, static_cast<size_t>(mc_max * kc_max));
-  float* b_buf = pr.packed ? nullptr : scratch(1, static_cast<size_t>(nc_max * kc_max));
+  float* b_buf = prepacked ? nullptr : scratch(1, static_cast<size_t>(nc_max * kc_max));
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
     int64_t nc = std::min(nc_max, n1 - jc);
     for (int64_t pc = 0; pc < pr.K; pc += kc_max) {
@@ -196,14 +278,15 @@ void blocked_tile(const KernelSet& ks, const Problem& pr, int64_t m0, int64_t m1
       // Later K blocks add onto what the first one wrote.
       float beta = pc == 0 ? pr.beta : 1.f;
       BPanels bp;
-      if (pr.packed) {
-        bp = *pr.packed;
-        bp.base = pr.packed->at(pc, 0);
+      if (prepacked) {
+        if (shared) shared->ensure(pc, jc, jc + nc, tid, nt);
+        bp = *prepacked;
+        bp.base = prepacked->at(pc, 0);
       } else {
         pack_b(pr, pc, kc, jc, nc, nr, b_buf);
         bp = BPanels{b_buf, nr, nr, kc * nr};
       }
-      const int64_t col0 = pr.packed ? jc : 0;
+      const int64_t col0 = prepacked ? jc : 0;
       for (int64_t ic = m0; ic < m1; ic += mc_max) {
         int64_t mc = std::min(mc_max, m1 - ic);
         pack_a(pr, ic, mc, pc, kc, mr, a_buf);
@@ -249,8 +332,8 @@ void run_blocked(const KernelSet& ks, const Problem& pr) {
   int64_t mblocks = (pr.M + ks.mr - 1) / ks.mr;
   int64_t nblocks = (pr.N + ks.nr - 1) / ks.nr;
   // Thread grid tm x tn: the one that packs the least per thread (A is packed once per nc block
-  // of a thread's columns, B once per thread unless packed up front) while giving every thread
-  // at least one register tile.
+  // of a thread's columns; B, unless packed up front, is shared by the tm threads of a column
+  // group) while giving every thread at least one register tile.
   int tm = 1, tn = 1;
   double best = -1;
   for (int a = 1; a <= nt; ++a) {
@@ -259,7 +342,7 @@ void run_blocked(const KernelSet& ks, const Problem& pr) {
     if (a > mblocks || b > nblocks) continue;
     double rows = static_cast<double>(pr.M) / a, cols = static_cast<double>(pr.N) / b;
     double a_packs = rows * pr.K * std::ceil(cols / ks.nc);
-    double b_packs = pr.packed ? 0.0 : cols * pr.K;
+    double b_packs = pr.packed ? 0.0 : cols * pr.K / a;
     double cost = a_packs + b_packs;
     if (best < 0 || cost < best) best = cost, tm = a, tn = b;
   }
@@ -268,13 +351,15 @@ void run_blocked(const KernelSet& ks, const Problem& pr) {
     blocked_tile(ks, pr, 0, pr.M, 0, pr.N);
     return;
   }
+  std::unique_ptr<SharedB> shared;
+  if (!pr.packed && tm > 1) shared.reset(new SharedB(pr, ks.nr, block_k(ks, pr)));
   parallel_run(tm * tn, [&](int tid, int) {
     int ti = tid / tn, tj = tid % tn;
     int64_t m0 = std::min(pr.M, mblocks * ti / tm * ks.mr);
     int64_t m1 = std::min(pr.M, mblocks * (ti + 1) / tm * ks.mr);
     int64_t n0 = std::min(pr.N, nblocks * tj / tn * ks.nr);
     int64_t n1 = std::min(pr.N, nblocks * (tj + 1) / tn * ks.nr);
-    if (m0 < m1 && n0 < n1) blocked_tile(ks, pr, m0, m1, n0, n1);
+    if (m0 < m1 && n0 < n1) blocked_tile(ks, pr, m0, m1, n0, n1, shared.get(), ti, tm);
   });
 }
 

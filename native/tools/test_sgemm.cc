@@ -2,13 +2,16 @@
 // on every ISA path this CPU supports and with 1 and all threads. Fresh random inputs each run
 // (seed printed; pass one as argv[1] to replay). C is poisoned with NaN before beta == 0 products,
 // the padding of every leading dimension is poisoned with NaN (it must never be read into a
-// result) and the padding of C must come back untouched. Exits nonzero on the first mismatch.
+// result) and the padding of C must come back untouched. Also: a product issued inside a pool job,
+// and two callers at once (one of them runs on the pool's serial fallback). Exits nonzero on the
+// first mismatch.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "cpu_features.h"
@@ -131,7 +134,7 @@ int main(int argc, char** argv) {
       {1, 1, 1},      {1, 17, 31},   {2, 3, 4},      {5, 7, 9},     {8, 64, 33},
       {17, 31, 127},  {31, 17, 1},   {127, 31, 17},  {6, 16, 256},  {12, 32, 384},
       {13, 33, 385},  {9, 100, 7},   {33, 47, 800},  {200, 40, 30}, {20, 4100, 5},
-      {64, 1024, 64}, {4, 129, 257}, {300, 500, 257}, {0, 5, 3},    {5, 0, 3},
+      {64, 1024, 64}, {4, 129, 257}, {300, 500, 257}, {70, 4100, 130}, {0, 5, 3},    {5, 0, 3},
       {5, 3, 0},      {1, 1000, 3},  {3, 1, 1000},  {47, 1, 29}};
   const float alphas[] = {1.f, 1.f, -1.5f, 0.75f};
   const float betas[] = {0.f, 1.f, 0.5f, -2.f};
@@ -188,6 +191,28 @@ int main(int argc, char** argv) {
     for (auto& C : Cs) {
       if (!check(c, d, C, "nested")) return 1;
       ++checks;
+    }
+  }
+
+  // Two callers at once: one gets the pool, the other runs its logical threads one after another
+  // on its own thread. Both share-pack B (the serial one packs every chunk itself).
+  {
+    Case c{{300, 500, 257}, false, false, 1.f, 0.f, 0, 1, 2};
+    std::mt19937 rng(seed + 1);
+    Data d = make(c, rng);
+    for (int round = 0; round < 4; ++round) {
+      std::vector<std::vector<float>> Cs(2, fresh_c(c, d));
+      std::vector<std::thread> callers;
+      for (int t = 0; t < 2; ++t)
+        callers.emplace_back([&, t] {
+          sgemm(c.ta, c.tb, c.s.M, c.s.N, c.s.K, c.alpha, d.A.data(), d.lda, d.B.data(), d.ldb,
+                c.beta, Cs[t].data(), d.ldc);
+        });
+      for (auto& th : callers) th.join();
+      for (auto& C : Cs) {
+        if (!check(c, d, C, "concurrent callers")) return 1;
+        ++checks;
+      }
     }
   }
 
