@@ -170,15 +170,16 @@ describe('RMSNorm: kernels against the reference', function () {
           });
         }
       }
-      it('outputs of 8 MiB and more (streaming stores), 40 x 65536 and 8 x 300000', () => {
+      it('outputs of 8 MiB and more (streaming stores): row split and column split', () => {
         const rnd = makeRandom();
         checkProblem(problem(rnd, 40, 65536), rnd.seed);
-        checkProblem(problem(rnd, 8, 300000, { bias: false }), rnd.seed);
+        checkProblem(problem(rnd, 3, 800000, { bias: false }), rnd.seed);
       });
-      it('accumulates into dgamma and dbeta (row split and column split)', () => {
+      it('accumulates into dgamma and dbeta (one thread, row split and column split)', () => {
         const rnd = makeRandom();
         checkProblem(problem(rnd, 300, 64), rnd.seed, { accumulate: true });
-        checkProblem(problem(rnd, 2, 8192), rnd.seed, { accumulate: true });
+        checkProblem(problem(rnd, 600, 512), rnd.seed, { accumulate: true });
+        checkProblem(problem(rnd, 2, 100000), rnd.seed, { accumulate: true });
       });
       it('eps = 0 on rows that are not all zero', () => {
         const rnd = makeRandom();
