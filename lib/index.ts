@@ -3,3 +3,7 @@ export { RnnkitError, RnnkitErrorCode } from './errors';
 export { Tensor, TensorOptions, tensor, zeros, ones, full } from './tensor';
 export { Device, DeviceSpec, BackendInfo, backendInfo, setNumThreads, numThreads } from './device';
 export { matmul, matmulSync, MatmulOptions } from './matmul';
+export {
+  RMSNorm, RMSNormConfig, RMSNormForwardOptions, RMSNormBackwardArgs, rmsNorm, rmsNormSync, rmsNormBackward,
+  rmsNormBackwardSync, RmsNormOptions, RmsNormResult, RmsNormBackwardOptions, RmsNormGradients,
+} from './rmsnorm';
