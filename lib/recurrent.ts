@@ -146,6 +146,7 @@ const OPTION_KEYS = new Set(['mode', 'inputSize', 'hiddenSize', 'numLayers', 'bi
   'inputMode', 'batchFirst', 'projSize', 'cellClip', 'peepholes', 'linearBeforeReset', 'device', 'seed']);
 const FORWARD_KEYS = new Set(['hx', 'cx', 'seqLengths', 'training', 'dropout', 'dropoutSeed']);
 const BACKWARD_KEYS = new Set(['dy', 'dhy', 'dcy', 'accumulate', 'dweights']);
+const PARAM_KINDS: readonly unknown[] = ['w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_proj', 'w_peephole'];
 
 function argError(message: string): RnnkitError {
   return new RnnkitError('ERR_RNNKIT_ARG', message);
@@ -437,6 +438,11 @@ export class Recurrent {
     this.assertLive();
     if (typeof selector !== 'object' || selector === null) {
       throw argError('selector must be an object { layer, direction, kind, gate? }');
+    }
+    // Checked here because paramSlot looks kinds up in a plain object, where '__proto__' or
+    // 'constructor' would resolve to something.
+    if (!PARAM_KINDS.includes(selector.kind)) {
+      throw argError(`kind must be one of ${PARAM_KINDS.join(' ')} (got ${String(selector.kind)})`);
     }
     return paramSlot(this.layoutConfig, selector);
   }

@@ -183,7 +183,8 @@ describe('Recurrent errors: parameters and interop', function () {
     const { op } = setup({ ...LSTM, numLayers: 1, bidirectional: false });
     for (const sel of [null, 'w_hh', { layer: 1, direction: 0, kind: 'w_hh' }, { layer: 0, direction: 1, kind: 'w_hh' },
       { layer: 0, direction: 0, kind: 'w_xx' }, { layer: 0, direction: 0, kind: 'w_proj' },
-      { layer: 0, direction: 0, kind: 'w_hh', gate: 'r' }, { layer: -1, direction: 0, kind: 'b_ih' }]) {
+      { layer: 0, direction: 0, kind: 'w_hh', gate: 'r' }, { layer: -1, direction: 0, kind: 'b_ih' },
+      { layer: 0, direction: 0, kind: '__proto__' }, { layer: 0, direction: 0, kind: 'constructor' }, {}]) {
       expectCode(() => op.getParam(sel), 'ERR_RNNKIT_ARG');
       expectCode(() => op.setParam(sel, new Float32Array(16)), 'ERR_RNNKIT_ARG');
     }
