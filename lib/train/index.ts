@@ -1,0 +1,15 @@
+/** Training: layers, losses, optimizers, clipping, schedules, checkpoints and truncated BPTT. */
+export { Linear, LinearOptions, LinearBackwardOptions, LinearGradients } from './linear';
+export {
+  crossEntropy, crossEntropySync, mseLoss, mseLossSync, CrossEntropyOptions, CrossEntropyResult, MseOptions, MseResult, Reduction,
+} from './losses';
+export {
+  Optimizer, SGD, Adam, AdamW, Adagrad, RMSprop, ParamGroup, Grads, ParamState, OptimizerStateDict,
+  SgdOptions, AdamOptions, AdagradOptions, RmspropOptions,
+} from './optim';
+export { clipGradNorm, clipGradNormSync, clipGradValue, clipGradValueSync, globalNormSync, ClipNormOptions } from './clip';
+export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, Schedule } from './schedule';
+export { encodeSafetensors, decodeSafetensors, SafetensorsEntry, SafetensorsFile } from './safetensors';
+export { saveCheckpoint, loadCheckpoint, CheckpointContents, LoadCheckpointOptions, LoadedCheckpoint } from './checkpoint';
+export { tbptt, TbpttOptions, TbpttResult, RecurrentModel, ChunkInfo, SegmentInfo } from './tbptt';
+export { Rng, RngState } from './random';

@@ -1,0 +1,155 @@
+/**
+ * Truncated backpropagation through time over a long sequence.
+ *
+ * The sequence of `length` steps is cut into segments of `segmentLength` steps; gradients never
+ * cross a segment boundary, while the recurrent state does: each segment starts from the previous
+ * segment's final hy / cy, taken as plain values (detached). Inside a segment the model runs in
+ * chunks of `chunkLength` steps (default: the whole segment, one forward and one backward call);
+ * smaller chunks bound the memory of the saved activations. The chunks' forwards run in order,
+ * then their backwards in reverse, each chunk's backward receiving as dhy / dcy the dhx / dcx of
+ * the chunk after it (zeros after the segment's last chunk), so the gradient of a segment is the
+ * same whatever its chunking. Weight gradients of all chunks of a segment are summed into
+ * `dweights` (overwritten by the segment's first backward).
+ *
+ * `head(y, chunk)` runs the layers above the recurrent model for one chunk: it returns the chunk's
+ * loss and dy = ∂loss/∂y (and handles its own parameters' gradients). `onSegment(segment)` runs
+ * after each segment's backward: clip, step the optimizer, log. `input(start, length)` supplies
+ * the input of a chunk, so the whole sequence never needs to be in memory.
+ */
+import { RnnkitError } from '../errors';
+import { Tensor, checkTensor } from '../tensor';
+
+/** The part of the Recurrent op that TBPTT drives (lib/recurrent.ts implements it). */
+export interface RecurrentModel {
+  readonly weights: Tensor;
+  readonly batchFirst: boolean;
+  forward(x: Tensor, options: { hx?: Tensor | null; cx?: Tensor | null; training?: boolean; dropoutSeed?: number }):
+    Promise<{ y: Tensor; hy: Tensor; cy: Tensor | null; saved: unknown }>;
+  backward(saved: never, options: { dy?: Tensor | null; dhy?: Tensor | null; dcy?: Tensor | null; accumulate?: boolean; dweights?: Tensor | null }):
+    Promise<{ dx: Tensor; dhx: Tensor; dcx: Tensor | null; dweights: Tensor }>;
+}
+
+export interface ChunkInfo {
+  segment: number;
+  /** First timestep of the chunk in the whole sequence. */
+  start: number;
+  length: number;
+}
+
+export interface SegmentInfo {
+  index: number;
+  start: number;
+  length: number;
+  /** Sum of the chunks' losses. */
+  loss: number;
+  dweights: Tensor;
+  hy: Tensor;
+  cy: Tensor | null;
+}
+
+export interface TbpttOptions {
+  model: RecurrentModel;
+  /** Total timesteps. */
+  length: number;
+  segmentLength: number;
+  chunkLength?: number;
+  /** The input of steps [start, start + length), shaped [length, B, I] (batchFirst: [B, length, I]). */
+  input: Tensor | ((start: number, length: number) => Tensor | Promise<Tensor>);
+  hx?: Tensor | null;
+  cx?: Tensor | null;
+  /** Where the weight gradients go (default: a new tensor shaped like model.weights). */
+  dweights?: Tensor;
+  head: (y: Tensor, chunk: ChunkInfo) => Promise<{ loss: number; dy: Tensor }> | { loss: number; dy: Tensor };
+  onSegment?: (segment: SegmentInfo) => Promise<void> | void;
+  /** Dropout seed of each chunk (default: the model's own sequence). */
+  dropoutSeed?: (chunk: ChunkInfo) => number;
+}
+
+export interface TbpttResult {
+  /** Loss of each segment. */
+  losses: number[];
+  hy: Tensor | null;
+  cy: Tensor | null;
+}
+
+function argError(message: string): RnnkitError {
+  return new RnnkitError('ERR_RNNKIT_ARG', message);
+}
+
+function checkCount(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw argError(`${what} must be a positive integer (got ${String(v)})`);
+  return v;
+}
+
+// Steps [start, start + len) of a whole-sequence input tensor, as a new tensor.
+function sliceSteps(x: Tensor, batchFirst: boolean, start: number, len: number): Tensor {
+  const data = x.device === 'cpu' ? x.data : x.readSync();
+  if (!batchFirst) {
+    const row = x.size / x.shape[0];
+    return Tensor.fromCpu(data.slice(start * row, (start + len) * row), [len, ...x.shape.slice(1)]).to(x.device);
+  }
+  const [B, T, I] = x.shape;
+  const out = new Float32Array(B * len * I);
+  for (let b = 0; b < B; b++) out.set(data.subarray((b * T + start) * I, (b * T + start + len) * I), b * len * I);
+  return Tensor.fromCpu(out, [B, len, I]).to(x.device);
+}
+
+/** Runs truncated BPTT over the sequence; returns per-segment losses and the final state. */
+export async function tbptt(options: TbpttOptions): Promise<TbpttResult> {
+  if (!options || typeof options !== 'object') throw argError('tbptt needs options');
+  const { model, head } = options;
+  if (!model || typeof model.forward !== 'function' || typeof model.backward !== 'function') {
+    throw argError('model must have forward and backward (a Recurrent)');
+  }
+  if (typeof head !== 'function') throw argError('head must be a function (y, chunk) => { loss, dy }');
+  const length = checkCount(options.length, 'length');
+  const segmentLength = checkCount(options.segmentLength, 'segmentLength');
+  const chunkLength = Math.min(checkCount(options.chunkLength ?? segmentLength, 'chunkLength'), segmentLength);
+  const input = options.input;
+  if (input instanceof Tensor) {
+    checkTensor(input, 'input', 3);
+    const T = model.batchFirst ? input.shape[1] : input.shape[0];
+    if (T < length) throw new RnnkitError('ERR_RNNKIT_SHAPE', `input holds ${T} steps, length is ${length}`);
+  } else if (typeof input !== 'function') {
+    throw argError('input must be a Tensor or a function (start, length) => Tensor');
+  }
+  const getInput = async (start: number, len: number): Promise<Tensor> =>
+    input instanceof Tensor ? sliceSteps(input, model.batchFirst, start, len) : input(start, len);
+  const dweights = options.dweights ?? Tensor.fromCpu(new Float32Array(model.weights.size), model.weights.shape);
+  let hx = options.hx ?? null;
+  let cx = options.cx ?? null;
+  const losses: number[] = [];
+  for (let seg = 0, start = 0; start < length; seg++, start += segmentLength) {
+    const segLen = Math.min(segmentLength, length - start);
+    const chunks: Array<{ info: ChunkInfo; saved: unknown; dy: Tensor }> = [];
+    let loss = 0;
+    for (let c = start; c < start + segLen; c += chunkLength) {
+      const info: ChunkInfo = { segment: seg, start: c, length: Math.min(chunkLength, start + segLen - c) };
+      const x = await getInput(info.start, info.length);
+      const fwd: { hx: Tensor | null; cx: Tensor | null; training: boolean; dropoutSeed?: number } = { hx, cx, training: true };
+      if (options.dropoutSeed) fwd.dropoutSeed = options.dropoutSeed(info);
+      const f = await model.forward(x, fwd);
+      const h = await head(f.y, info);
+      if (typeof h.loss !== 'number') throw argError('head must return { loss: number, dy: Tensor }');
+      checkTensor(h.dy, 'dy returned by head');
+      loss += h.loss;
+      chunks.push({ info, saved: f.saved, dy: h.dy });
+      hx = f.hy;
+      cx = f.cy;
+    }
+    let dhy: Tensor | null = null;
+    let dcy: Tensor | null = null;
+    for (let k = chunks.length - 1; k >= 0; k--) {
+      const g = await model.backward(chunks[k].saved as never, {
+        dy: chunks[k].dy, dhy, dcy, dweights, accumulate: k !== chunks.length - 1,
+      });
+      dhy = g.dhx;
+      dcy = g.dcx;
+    }
+    losses.push(loss);
+    if (options.onSegment) {
+      await options.onSegment({ index: seg, start, length: segLen, loss, dweights, hy: hx as Tensor, cy: cx });
+    }
+  }
+  return { losses, hy: hx, cy: cx };
+}
