@@ -35,8 +35,13 @@ constexpr int64_t kSmallM = 8;
 constexpr int64_t kMediumM = 64;
 constexpr int64_t kMediumAFloats = 64 * 1024;
 constexpr int64_t kPortableSmallM = 2;
-// Floating-point operations per thread below which extra threads cost more than they save.
+// Floating-point operations per thread below which extra threads cost more than they save. The
+// small-M route asks for more: its per-call work is a few microseconds, the same order as waking
+// a pool worker, and with the 2-thread pool shared with other processes (as on the 2-core bench
+// machine) split products of 0.5 and 2 MFLOP ran 4-10x slower than on one thread (bench_sgemm,
+// M = 1, H = 256 and 512), while 8 MFLOP (H = 1024) still gained from a second thread.
 constexpr double kFlopsPerThread = 2.0e5;
+constexpr double kSmallMFlopsPerThread = 2.5e6;
 // A shared packed B up to this many floats (32 MiB) stays allocated on the calling thread for the
 // next call; a larger one is freed after its call.
 constexpr size_t kSharedBKeepFloats = size_t(8) << 20;
@@ -305,9 +310,9 @@ void blocked_tile(const KernelSet& ks, const Problem& pr, int64_t m0, int64_t m1
   }
 }
 
-int threads_for(const Problem& pr) {
+int threads_for(const Problem& pr, double flops_per_thread) {
   double flops = 2.0 * pr.M * pr.N * pr.K;
-  int64_t by_work = static_cast<int64_t>(flops / kFlopsPerThread);
+  int64_t by_work = static_cast<int64_t>(flops / flops_per_thread);
   int nt = num_threads();
   if (in_parallel_region()) return 1;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
@@ -315,7 +320,7 @@ int threads_for(const Problem& pr) {
 
 void run_small_m(const KernelSet& ks, const Problem& pr) {
   int64_t panels = (pr.N + ks.nr - 1) / ks.nr;
-  int nt = static_cast<int>(std::min<int64_t>(threads_for(pr), panels));
+  int nt = static_cast<int>(std::min<int64_t>(threads_for(pr, kSmallMFlopsPerThread), panels));
   if (nt <= 1) {
     small_m_columns(ks, pr, 0, pr.N);
     return;
@@ -328,7 +333,7 @@ void run_small_m(const KernelSet& ks, const Problem& pr) {
 }
 
 void run_blocked(const KernelSet& ks, const Problem& pr) {
-  int nt = threads_for(pr);
+  int nt = threads_for(pr, kFlopsPerThread);
   int64_t mblocks = (pr.M + ks.mr - 1) / ks.mr;
   int64_t nblocks = (pr.N + ks.nr - 1) / ks.nr;
   // Thread grid tm x tn: the one that packs the least per thread (A is packed once per nc block
