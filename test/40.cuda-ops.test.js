@@ -1,0 +1,255 @@
+'use strict';
+// CUDA ops end to end: matmul on CUDA tensors (fp32 and TF32) and the RMSNorm CUDA binding
+// against float64 references on fresh random inputs with NaN-poisoned outputs, out-of-memory as
+// ERR_RNNKIT_OOM, and pinned-staging copies around the chunk size. The @gpu suites skip without a
+// device; the binding's argument checks run everywhere.
+const { tensor, matmul, matmulSync, backendInfo } = rnnkit;
+const { native } = require('../dist/native');
+const { makeRandom } = require('./reference/random');
+const rmsnormRef = require('./reference/rmsnorm');
+
+function matmulReference(a, b, M, N, K, transA, transB) {
+  const c = new Float64Array(M * N);
+  const bound = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      let s2 = 0;
+      for (let k = 0; k < K; k++) {
+        const p = (transA ? a[k * M + m] : a[m * K + k]) * (transB ? b[n * K + k] : b[k * N + n]);
+        s += p;
+        s2 += Math.abs(p);
+      }
+      c[m * N + n] = s;
+      bound[m * N + n] = s2;
+    }
+  }
+  return { c, bound };
+}
+
+// |got - want| <= tol * bound[i] (+ a floor for exact zeros); NaN never passes.
+function expectClose(got, want, bound, tol, what, seed) {
+  for (let i = 0; i < want.length; i++) {
+    const allowed = tol * bound[i] + 1e-30;
+    if (!(Math.abs(got[i] - want[i]) <= allowed)) {
+      throw new Error(`${what}: element ${i} is ${got[i]}, reference ${want[i]} (allowed ${allowed}; seed ${seed})`);
+    }
+  }
+}
+
+function float32(rand, n, lo = -1, hi = 1) {
+  return Float32Array.from(rand.array(n, lo, hi));
+}
+
+function deviceBuffer(values) {
+  const buf = new (native().DeviceBuffer)(0, values.length * 4);
+  native().copyToDevice(buf, values, false);
+  return buf;
+}
+
+function readBuffer(buf) {
+  const out = new Float32Array(buf.bytes / 4);
+  native().copyToHost(buf, out, false);
+  return out;
+}
+
+describe('CUDA op bindings: argument checks', () => {
+  it('exist in every flavor and reject non-buffers with typed errors', () => {
+    for (const name of ['cudaMatmul', 'cudaRmsnormForward', 'cudaRmsnormBackward', 'cudaStagingChunkBytes']) {
+      expect(native()[name], name).to.be.a('function');
+    }
+    const f = new Float32Array(4);
+    expectCode(() => native().cudaMatmul(f, f, f, 2, 2, 1, false, false, false, false, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaRmsnormForward(null, f, null, f, f, 1, 4, 1e-6, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaRmsnormBackward(f, f, f, f, null, null, null, 1, 4, false, false), 'ERR_RNNKIT_ARG');
+    const chunk = native().cudaStagingChunkBytes();
+    expect(chunk).to.equal(backendInfo().flavor === 'cuda' ? 4 << 20 : 0);
+  });
+
+  it('matmul on CPU tensors ignores tf32 (always fp32)', () => {
+    const rand = makeRandom();
+    const a = float32(rand, 6);
+    const b = float32(rand, 6);
+    const c = matmulSync(tensor(a, [2, 3]), tensor(b, [3, 2]), { tf32: true });
+    const ref = matmulReference(a, b, 2, 2, 3, false, false);
+    expectClose(c.data, ref.c, ref.bound, 2e-6, 'cpu tf32 flag', rand.seed);
+  });
+});
+
+describe('CUDA matmul @gpu', function () {
+  before(function () {
+    if (!cudaAvailable()) this.skip();
+  });
+
+  // Small-M (M <= 16), SIMT-tiled, odd edges and K = 0.
+  const shapes = [[1, 1, 1], [4, 300, 129], [16, 65, 33], [17, 31, 13], [130, 129, 70], [64, 64, 0]];
+  for (const [M, N, K] of shapes) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        it(`fp32 [${M}x${K}]·[${K}x${N}] transA=${transA} transB=${transB}`, async () => {
+          const rand = makeRandom();
+          const a = float32(rand, M * K);
+          const b = float32(rand, K * N);
+          const da = tensor(a, transA ? [K, M] : [M, K], { device: 'cuda' });
+          const db = tensor(b, transB ? [N, K] : [K, N], { device: 'cuda' });
+          const out = tensor(new Float32Array(M * N).fill(NaN), [M, N], { device: 'cuda' });
+          const ref = matmulReference(a, b, M, N, K, transA, transB);
+          matmulSync(da, db, { transA, transB, out });
+          expectClose(out.readSync(), ref.c, ref.bound, 1e-5, 'sync', rand.seed);
+          const c = await matmul(da, db, { transA, transB });
+          expect(c.device).to.equal('cuda:0');
+          expect(c.shape).to.deep.equal([M, N]);
+          expectClose(await c.read(), ref.c, ref.bound, 1e-5, 'async', rand.seed);
+          for (const t of [da, db, out, c]) t.dispose();
+        });
+      }
+    }
+  }
+
+  it('accumulates into out on the device', async () => {
+    const rand = makeRandom();
+    const [M, N, K] = [40, 33, 21];
+    const a = float32(rand, M * K);
+    const b = float32(rand, K * N);
+    const c0 = float32(rand, M * N);
+    const out = tensor(c0, [M, N], { device: 'cuda' });
+    await matmul(tensor(a, [M, K], { device: 'cuda' }), tensor(b, [K, N], { device: 'cuda' }), { out, accumulate: true });
+    const ref = matmulReference(a, b, M, N, K, false, false);
+    for (let i = 0; i < M * N; i++) {
+      ref.c[i] += c0[i];
+      ref.bound[i] += Math.abs(c0[i]);
+    }
+    expectClose(out.readSync(), ref.c, ref.bound, 1e-5, 'accumulate', rand.seed);
+  });
+
+  it('TF32 stays within its stated bound (3e-3 of sum |a·b|) for every transpose', () => {
+    const rand = makeRandom();
+    const [M, N, K] = [150, 140, 96];
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        const a = float32(rand, M * K);
+        const b = float32(rand, K * N);
+        const out = tensor(new Float32Array(M * N).fill(NaN), [M, N], { device: 'cuda' });
+        matmulSync(tensor(a, transA ? [K, M] : [M, K], { device: 'cuda' }),
+          tensor(b, transB ? [N, K] : [K, N], { device: 'cuda' }), { transA, transB, out, tf32: true });
+        const ref = matmulReference(a, b, M, N, K, transA, transB);
+        expectClose(out.readSync(), ref.c, ref.bound, 3e-3, `tf32 transA=${transA} transB=${transB}`, rand.seed);
+      }
+    }
+  });
+
+  it('rejects bad device operands with typed errors', () => {
+    const a = tensor(new Float32Array(6), [2, 3], { device: 'cuda' });
+    expectCode(() => matmulSync(a, tensor(new Float32Array(6), [2, 3], { device: 'cuda' })), 'ERR_RNNKIT_SHAPE');
+    expectCode(() => matmulSync(a, tensor(new Float32Array(6), [3, 2])), 'ERR_RNNKIT_DEVICE');
+    const sq = tensor(new Float32Array(4), [2, 2], { device: 'cuda' });
+    expectCode(() => matmulSync(sq, sq, { out: sq }), 'ERR_RNNKIT_ARG');
+    const gone = tensor(new Float32Array(9), [3, 3], { device: 'cuda' });
+    gone.dispose();
+    expectCode(() => matmulSync(a, gone, { transB: true }), 'ERR_RNNKIT_DISPOSED');
+    const f = new Float32Array(4);
+    const small = deviceBuffer(f);
+    expectCode(() => native().cudaMatmul(small, small, deviceBuffer(f), 3, 3, 3, false, false, false, false, false),
+      'ERR_RNNKIT_SHAPE');
+  });
+});
+
+describe('CUDA RMSNorm binding @gpu', function () {
+  before(function () {
+    if (!cudaAvailable()) this.skip();
+  });
+
+  // Narrow rows packed per block, 16-byte and scalar rows, the register path's widest rows, and
+  // rows that take the wide path (forward beyond 16384, backward beyond 8192 columns).
+  const cases = [[3, 1], [37, 7], [64, 32], [50, 1024], [9, 4097], [6, 8192], [3, 9000], [2, 20000]];
+  for (const [rows, cols] of cases) {
+    it(`forward and backward ${rows}x${cols} match the float64 reference`, async () => {
+      const rand = makeRandom();
+      const eps = 1e-6;
+      const x = float32(rand, rows * cols, -2, 2);
+      const gamma = float32(rand, cols, 0.5, 1.5);
+      const beta = float32(rand, cols);
+      const dy = float32(rand, rows * cols);
+      const fwd = rmsnormRef.forward(x, gamma, beta, rows, cols, eps);
+      const dX = deviceBuffer(x);
+      const dG = deviceBuffer(gamma);
+      const dB = deviceBuffer(beta);
+      const dY = deviceBuffer(new Float32Array(rows * cols).fill(NaN));
+      const dR = deviceBuffer(new Float32Array(rows).fill(NaN));
+      await native().cudaRmsnormForward(dX, dG, dB, dY, dR, rows, cols, eps, true);
+      const yBound = Float64Array.from(fwd.y, (_, i) => Math.abs(x[i] * fwd.rrms[Math.floor(i / cols)] * gamma[i % cols]) + Math.abs(beta[i % cols]));
+      expectClose(readBuffer(dY), fwd.y, yBound, 3e-5, 'y', rand.seed);
+      expectClose(readBuffer(dR), fwd.rrms, Float64Array.from(fwd.rrms, Math.abs), 1e-5, 'rrms', rand.seed);
+
+      const bwd = rmsnormRef.backward(dy, x, gamma, rows, cols, eps);
+      const g0 = float32(rand, cols);
+      const dDY = deviceBuffer(dy);
+      const dDX = deviceBuffer(new Float32Array(rows * cols).fill(NaN));
+      const dDG = deviceBuffer(g0);
+      const dDB = deviceBuffer(new Float32Array(cols).fill(NaN));
+      native().cudaRmsnormBackward(dDY, dX, dG, dR, dDX, dDG, dDB, rows, cols, false, false);
+      const dxBound = new Float64Array(rows * cols);
+      const gBound = new Float64Array(cols);
+      const bBound = new Float64Array(cols);
+      for (let r = 0; r < rows; r++) {
+        const rr = fwd.rrms[r];
+        let sgx = 0;
+        for (let j = 0; j < cols; j++) sgx += Math.abs(dy[r * cols + j] * gamma[j] * x[r * cols + j]);
+        for (let j = 0; j < cols; j++) {
+          const k = r * cols + j;
+          dxBound[k] = rr * (Math.abs(dy[k] * gamma[j]) + rr * rr * sgx / cols * Math.abs(x[k]));
+          gBound[j] += Math.abs(dy[k] * x[k] * rr);
+          bBound[j] += Math.abs(dy[k]);
+        }
+      }
+      expectClose(readBuffer(dDX), bwd.dx, dxBound, 5e-5, 'dx', rand.seed);
+      const dg1 = readBuffer(dDG);
+      expectClose(dg1, bwd.dgamma, gBound, 1e-4, 'dgamma', rand.seed);
+      expectClose(readBuffer(dDB), bwd.dbeta, bBound, 1e-4, 'dbeta', rand.seed);
+
+      // Accumulating adds to what is there; skipped outputs (null) are left alone.
+      native().cudaRmsnormBackward(dDY, dX, dG, dR, null, dDG, null, rows, cols, true, false);
+      const twice = Float64Array.from(bwd.dgamma, (v) => 2 * v);
+      expectClose(readBuffer(dDG), twice, Float64Array.from(gBound, (v) => 2 * v), 1e-4, 'dgamma +=', rand.seed);
+      for (const buf of [dX, dG, dB, dY, dR, dDY, dDX, dDG, dDB]) buf.dispose();
+    });
+  }
+
+  it('rejects mismatched sizes, aliasing and bad eps with typed errors', () => {
+    const f = new Float32Array(8);
+    const x = deviceBuffer(f);
+    const g = deviceBuffer(new Float32Array(4));
+    const y = deviceBuffer(f);
+    const r = deviceBuffer(new Float32Array(2));
+    expectCode(() => native().cudaRmsnormForward(x, g, null, y, r, 2, 5, 1e-6, false), 'ERR_RNNKIT_SHAPE');
+    expectCode(() => native().cudaRmsnormForward(x, g, null, x, r, 2, 4, 1e-6, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaRmsnormForward(x, g, null, y, r, 2, 4, -1, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaRmsnormBackward(y, x, g, r, x, null, null, 2, 4, false, false), 'ERR_RNNKIT_ARG');
+  });
+});
+
+describe('CUDA memory @gpu', function () {
+  before(function () {
+    if (!cudaAvailable()) this.skip();
+  });
+
+  it('turns out-of-memory into ERR_RNNKIT_OOM with the sizes, and stays healthy', () => {
+    const err = expectCode(() => new (native().DeviceBuffer)(0, 2 ** 45), 'ERR_RNNKIT_OOM');
+    expect(err.message).to.match(/out of memory: requested \d+ bytes/);
+    const t = tensor([1, 2, 3], [3], { device: 'cuda' });
+    expect(Array.from(t.readSync())).to.deep.equal([1, 2, 3]);
+    t.dispose();
+  });
+
+  it('round-trips copies around the pinned staging chunk size', async () => {
+    const chunk = native().cudaStagingChunkBytes() / 4;
+    const rand = makeRandom();
+    for (const n of [chunk - 1, chunk, chunk + 1, 2 * chunk + 3]) {
+      const host = float32(rand, n);
+      const d = tensor(host, [n], { device: 'cuda' });
+      expect(Buffer.from((await d.read()).buffer).equals(Buffer.from(host.buffer)), `async ${n}`).to.equal(true);
+      expect(Buffer.from(d.readSync().buffer).equals(Buffer.from(host.buffer)), `sync ${n}`).to.equal(true);
+      d.dispose();
+    }
+  });
+});
