@@ -7,3 +7,10 @@ export {
   RMSNorm, RMSNormConfig, RMSNormForwardOptions, RMSNormBackwardArgs, rmsNorm, rmsNormSync, rmsNormBackward,
   rmsNormBackwardSync, RmsNormOptions, RmsNormResult, RmsNormBackwardOptions, RmsNormGradients,
 } from './rmsnorm';
+export {
+  Recurrent, RecurrentSaved, RecurrentOptions, RecurrentForwardOptions, RecurrentForwardResult,
+  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo,
+} from './recurrent';
+export {
+  ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord,
+} from './recurrent-params';

@@ -112,8 +112,15 @@ function loadAddon(): LoadedAddon {
   }
   const wantCuda = (process.env.RNNKIT_DEVICE || '').toLowerCase() !== 'cpu';
   if (wantCuda) {
+    // In a development checkout, a CUDA binary older than the local CPU build is stale: skip it.
+    const localCpu = path.join(packageRoot, 'build', 'Release', 'rnnkit.node');
+    const localCpuTime = fs.existsSync(localCpu) ? fs.statSync(localCpu).mtimeMs : 0;
     for (const candidate of cudaCandidates()) {
       if (!fs.existsSync(candidate)) continue;
+      if (!process.env.RNNKIT_CUDA_ADDON && fs.statSync(candidate).mtimeMs < localCpuTime) {
+        attempts.push({ flavor: 'cuda', path: candidate, error: 'skipped: older than build/Release/rnnkit.node' });
+        continue;
+      }
       try {
         const binding = require(candidate) as NativeBinding;
         attempts.push({ flavor: 'cuda', path: candidate, error: null });
