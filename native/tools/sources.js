@@ -23,6 +23,8 @@ function list(dir, exts) {
 }
 
 const files = [...list('native/kernels', ['.cc']), ...list('native/napi', ['.cc'])];
-if (flavor === 'cpu') files.push('cuda/stub.cc');
-else files.push(...list('cuda', ['.cu', '.cc']).filter((f) => f !== 'cuda/stub.cc'));
+// cuda/stub*.cc stand in for the CUDA code in the CPU flavor, and only there.
+const isStub = (f) => /^cuda\/stub[^/]*\.cc$/.test(f);
+if (flavor === 'cpu') files.push(...list('cuda', ['.cc']).filter(isStub));
+else files.push(...list('cuda', ['.cu', '.cc']).filter((f) => !isStub(f)));
 process.stdout.write(files.join('\n') + '\n');
