@@ -55,17 +55,8 @@ module.exports = {
     const threads = Math.min(2, os.cpus().length);
     const timing = quick ? { repeats: 3, minMs: 10 } : { repeats: 7, minMs: 40 };
     const list = cases(threads);
-    const peakThreads = [...new Set(list.map((c) => c.threads))];
     const limits = {};
-    for (const t of peakThreads) limits[t] = harness.limits(native, t);
-
-    const rows = list.map((c) => {
-      rnnkit.setNumThreads(c.threads);
-      const t = native.benchSgemm(c.M, c.N, c.K, c.transA, c.transB, c.packed, timing.repeats, timing.minMs);
-      const flops = 2 * c.M * c.N * c.K;
-      return { shape: c.name, threads: c.threads, flops, oursMs: t.median * 1e3, ours: flops / t.median / 1e9, oursSpread: (t.max - t.min) / t.median };
-    });
-    rnnkit.setNumThreads(0);
+    for (const t of new Set(list.map((c) => c.threads))) limits[t] = harness.limits(native, t);
 
     const baseEnv = { ...process.env };
     delete baseEnv.OPENBLAS_CORETYPE;
@@ -75,23 +66,36 @@ module.exports = {
       { key: 'dnnl', title: 'oneDNN', peer: 'dnnl', env: baseEnv },
     ];
     const peerInfo = {};
-    for (const p of peers) {
-      const r = runPeer(p.peer, p.env, list, timing);
-      if (r.missing || r.error) {
-        peerInfo[p.key] = r.missing ? INSTALL : `failed: ${r.error}`;
-        process.stdout.write(`${p.title}: ${peerInfo[p.key]}\n`);
-        continue;
+    // Row by row: ours, the FMA peak and every peer back to back (one child process per peer and
+    // row). On a shared machine the load drifts; a ratio means something only between figures
+    // taken close together.
+    const rows = [];
+    for (const c of list) {
+      rnnkit.setNumThreads(c.threads);
+      const t = native.benchSgemm(c.M, c.N, c.K, c.transA, c.transB, c.packed, timing.repeats, timing.minMs);
+      const fmaPeakGflops = native.fmaPeak(c.threads);
+      rnnkit.setNumThreads(0);
+      const flops = 2 * c.M * c.N * c.K;
+      const ours = flops / t.median / 1e9;
+      const row = { shape: c.name, threads: c.threads, flops, oursMs: t.median * 1e3, ours,
+        oursSpread: (t.max - t.min) / t.median, fmaPeakGflops, peak: ours / fmaPeakGflops };
+      for (const p of peers) {
+        if (peerInfo[p.key] && !peerInfo[p.key].ok) continue;
+        const r = runPeer(p.peer, p.env, [c], timing);
+        if (r.missing || r.error) {
+          peerInfo[p.key] = { ok: false, text: r.missing ? INSTALL : `failed: ${r.error}` };
+          process.stdout.write(`${p.title}: ${peerInfo[p.key].text}\n`);
+          continue;
+        }
+        if (!peerInfo[p.key]) {
+          peerInfo[p.key] = { ok: true, text: `${r.info.soname} ${r.info.detail}`.trim() };
+          process.stdout.write(`${p.title}: ${peerInfo[p.key].text}\n`);
+        }
+        row[p.key] = flops / r.byName.get(c.name).median / 1e9;
+        row[`${p.key}Ratio`] = ours / row[p.key];
       }
-      peerInfo[p.key] = `${r.info.soname} ${r.info.detail}`.trim();
-      process.stdout.write(`${p.title}: ${peerInfo[p.key]}\n`);
-      for (const row of rows) {
-        const t = r.byName.get(row.shape);
-        if (!t) continue;
-        row[p.key] = row.flops / t.median / 1e9;
-        row[`${p.key}Ratio`] = row.ours / row[p.key];
-      }
+      rows.push(row);
     }
-    for (const row of rows) row.peak = row.ours / limits[row.threads].fmaPeakGflops;
 
     const columns = [
       { key: 'shape', title: 'shape' },
@@ -99,13 +103,13 @@ module.exports = {
       { key: 'ours', title: 'ours GF/s', fmt: harness.fmt.num },
       ...peers.map((p) => ({ key: p.key, title: `${p.title} GF/s`, fmt: harness.fmt.num })),
       ...peers.map((p) => ({ key: `${p.key}Ratio`, title: `ours/${p.title}`, fmt: harness.fmt.ratio })),
-      { key: 'peak', title: '% FMA peak', fmt: harness.fmt.pct },
+      { key: 'fmaPeakGflops', title: 'FMA peak', fmt: harness.fmt.num },
+      { key: 'peak', title: 'ours/peak', fmt: harness.fmt.pct },
     ];
-    const peakLine = peakThreads.map((t) => `${t}T ${limits[t].fmaPeakGflops.toFixed(1)} GFLOP/s`).join(', ');
-    harness.printTable(`sgemm, GFLOP/s (median of ${timing.repeats}; FMA peak measured in this run: ${peakLine})`, columns, rows);
+    harness.printTable(`sgemm, GFLOP/s (median of ${timing.repeats}; FMA peak measured right after each row's timing)`, columns, rows);
     const load = os.loadavg()[0];
     if (load > os.cpus().length * 0.5) {
-      process.stdout.write(`note: the machine was shared during this run (load average ${load.toFixed(1)} on ${os.cpus().length} CPUs): absolute figures are low and noisy; compare ratios within the run\n`);
+      process.stdout.write(`note: the machine was shared during this run (load average ${load.toFixed(1)} on ${os.cpus().length} CPUs): absolute figures are low and noisy; compare ratios within a row\n`);
     }
     const file = harness.save('gemm', { threads, timing, limits, peers: peerInfo, rows }, {
       title: 'sgemm GFLOP/s', rows, label: 'shape', unit: 'GFLOP/s',
