@@ -42,9 +42,10 @@ constexpr int64_t kPortableSmallM = 2;
 // M = 1, H = 256 and 512), while 8 MFLOP (H = 1024) still gained from a second thread.
 constexpr double kFlopsPerThread = 2.0e5;
 constexpr double kSmallMFlopsPerThread = 2.5e6;
-// A shared packed B up to this many floats (32 MiB) stays allocated on the calling thread for the
-// next call; a larger one is freed after its call.
-constexpr size_t kSharedBKeepFloats = size_t(8) << 20;
+// A shared packed B up to this many floats (16 MiB: a 2048 x 2048 B) stays allocated on the
+// calling thread for the next call; a larger one is freed after its call, where a fresh allocation
+// costs about 1% of the product.
+constexpr size_t kSharedBKeepFloats = size_t(4) << 20;
 // Panels per shared-B chunk: enough work per claim that the atomics cost nothing, few enough
 // that threads split the packing of one K block evenly.
 constexpr int64_t kSharedBGroup = 4;

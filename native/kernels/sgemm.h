@@ -1,7 +1,8 @@
 // Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C, with op(A) [M, K] and
 // op(B) [K, N]. beta == 0 overwrites C (its old contents, NaN included, are never read); beta == 1
 // accumulates. Leading dimensions are row strides in elements. Runs on the compute pool and uses
-// the active ISA path (cpu_features.h).
+// the active ISA path (cpu_features.h). Scratch stays allocated between calls: per pool thread the
+// A and B blocks (a few MiB), per calling thread up to 16 MiB of B packed for all threads.
 #pragma once
 #include <cstdint>
 #include <memory>
