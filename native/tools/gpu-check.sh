@@ -1,13 +1,44 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine: build the CUDA flavor with the machine's nvcc, run the native
 # kernel checks and benches (gpu_check), run the JS @gpu suites on the CUDA flavor, and print a
-# short summary table LAST. The machine has nvcc, cmake and python3 but no network and no node:
-# node arrives compressed as .gpu/node.xz (carried with node_modules). Every step runs even when an
-# earlier one failed; each reports its status, and the exit status is 1 when any step failed.
-#   bash native/tools/gpu-check.sh            (RNNKIT_CUDA_ARCHS overrides the detected arch)
-# Full logs go to $OUT/gpu-check (or /tmp/gpu-check when OUT is unset); each step prints its tail.
+# short summary table LAST. The machine has nvcc, cmake and python3 but no network and no node.
+#   bash native/tools/gpu-check.sh --pack     on the dev machine: writes .gpu/node.xz (this node)
+#                                             and .gpu/node_modules.tar.xz (only the packages the
+#                                             run needs: node_modules is too big to carry whole)
+#   bash native/tools/gpu-check.sh            on the GPU machine, with .gpu carried
+# RNNKIT_CUDA_ARCHS overrides the detected architecture. Every step runs even when an earlier one
+# failed; each reports its status, and the exit status is 1 when any step failed. Full logs go to
+# $OUT/gpu-check (or /tmp/gpu-check when OUT is unset); each step prints its tail.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+
+if [ "${1:-}" = --pack ]; then
+  mkdir -p .gpu || exit 1
+  xz -T0 -9 -c "$(command -v node)" >.gpu/node.xz || exit 1
+  # The packages the run loads, with their dependency closure (hoisted layout; a package's own
+  # nested node_modules travels inside its folder).
+  dirs=$(node -e '
+    const fs = require("fs"), path = require("path");
+    const seen = new Set();
+    const visit = (name, from) => {
+      for (const base of [path.join(from, "node_modules"), "node_modules"]) {
+        const dir = path.join(base, name);
+        if (!fs.existsSync(path.join(dir, "package.json"))) continue;
+        if (seen.has(dir)) return;
+        seen.add(dir);
+        const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
+        for (const d of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) visit(d, dir);
+        return;
+      }
+    };
+    for (const n of ["mocha", "chai", "cmake-js", "node-addon-api", "node-api-headers", "node-gyp-build", "typescript"]) visit(n, ".");
+    console.log([...seen].filter((d) => d.split("node_modules").length === 2).join("\n"));
+  ') || exit 1
+  # shellcheck disable=SC2086
+  tar -cJf .gpu/node_modules.tar.xz $dirs || exit 1
+  du -sh .gpu/*
+  exit 0
+fi
 LOGS="${OUT:-/tmp}/gpu-check"
 mkdir -p "$LOGS"
 JOBS=$(nproc 2>/dev/null || echo 4)
@@ -51,6 +82,9 @@ if [ -f .gpu/node.xz ]; then
   mkdir -p "$NODE_DIR" && xz -dc .gpu/node.xz >"$NODE_DIR/node" && chmod +x "$NODE_DIR/node"
 fi
 [ -x "$NODE_DIR/node" ] && export PATH="$NODE_DIR:$PATH"
+if [ ! -d node_modules/mocha ] && [ -f .gpu/node_modules.tar.xz ]; then
+  tar -xJf .gpu/node_modules.tar.xz || echo "could not unpack .gpu/node_modules.tar.xz"
+fi
 if command -v node >/dev/null 2>&1; then
   HAVE_NODE=1
   SUMMARY+=("$(printf '%-14s %-14s %5s   %s' node ok - "$(node --version)")")
