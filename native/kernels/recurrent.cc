@@ -10,10 +10,14 @@
 #include "recurrent.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <new>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "cpu_features.h"
 #include "dropout_hash.h"
@@ -196,6 +200,91 @@ struct Lengths {
   bool active(int64_t t, int64_t b) const { return t < v[b]; }
 };
 
+
+// Per-step scheduler of the fused time loops: the hidden units are cut into slices; at every step
+// each slice is claimed by exactly one thread (a thread first tries the slices of its own share,
+// so in steady state it keeps the same slices, and their weights stay in its caches), and a thread
+// leaves the step only when every slice of it is done. That is the loop's one barrier per step.
+// Claims rather than fixed ownership keep it correct when the pool runs the logical threads one
+// after another (nested or concurrent callers): the first one then simply does every slice.
+class StepSlices {
+ public:
+  explicit StepSlices(int64_t n) : n_(n), claim_(new std::atomic<int64_t>[static_cast<size_t>(n)]) {
+    for (int64_t i = 0; i < n; ++i) claim_[i].store(-1, std::memory_order_relaxed);
+  }
+  int64_t count() const { return n_; }
+
+  template <class Fn>
+  void run_step(int64_t step, int tid, int nt, const Fn& fn) {
+    const int64_t start = n_ * tid / nt;
+    for (int64_t i = 0; i < n_; ++i) {
+      const int64_t k = (start + i) % n_;
+      int64_t expected = step - 1;
+      if (claim_[k].load(std::memory_order_relaxed) != expected ||
+          !claim_[k].compare_exchange_strong(expected, step, std::memory_order_acq_rel))
+        continue;
+      // A failed slice still counts as done, so no thread waits forever; the error is rethrown
+      // after the loop.
+      if (!failed_.load(std::memory_order_relaxed)) {
+        try {
+          fn(k);
+        } catch (...) {
+          record(std::current_exception());
+        }
+      }
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    const int64_t target = (step + 1) * n_;
+    for (int spins = 0; done_.load(std::memory_order_acquire) < target; ++spins)
+      if (spins > 256) std::this_thread::yield();
+  }
+
+  void rethrow() {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void record(std::exception_ptr e) {
+    bool expected = false;
+    if (failed_.compare_exchange_strong(expected, true)) error_ = e;
+  }
+  const int64_t n_;
+  std::unique_ptr<std::atomic<int64_t>[]> claim_;
+  std::atomic<int64_t> done_{0};
+  std::atomic<bool> failed_{false};
+  std::exception_ptr error_;
+};
+
+// Slices of [0, H) for the fused loops: two per thread (slack for a thread the OS delays), each a
+// multiple of 16 units (whole micro-kernel panels, whole cache lines) and at least 32 wide.
+std::vector<int64_t> unit_slices(int64_t H) {
+  const int64_t nt = in_parallel_region() ? 1 : num_threads();
+  int64_t n = std::max<int64_t>(1, std::min<int64_t>(2 * nt, H / 32));
+  std::vector<int64_t> bounds{0};
+  for (int64_t k = 1; k < n; ++k) bounds.push_back(std::min(H, (H * k / n + 15) / 16 * 16));
+  bounds.push_back(H);
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  return bounds;
+}
+
+// Batch rows by decreasing length (stable), so that the sequences still running at step t are
+// the first active(t) rows: the per-step GEMM then runs on those only.
+struct SortedRows {
+  std::vector<int64_t> perm;    // sorted index -> batch row
+  std::vector<int64_t> active;  // [T] number of sequences with length > t
+  SortedRows(const int32_t* lens, int64_t T, int64_t B) : perm(B), active(T, B) {
+    for (int64_t b = 0; b < B; ++b) perm[b] = b;
+    if (!lens) return;
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return lens[a] > lens[b]; });
+    std::vector<int64_t> count(T + 1, 0);
+    for (int64_t b = 0; b < B; ++b) ++count[lens[b]];
+    int64_t running = B;
+    for (int64_t t = 0; t < T; ++t) {
+      running -= count[t];
+      active[t] = running;
+    }
+  }
+};
 }  // namespace
 
 int64_t recurrent_gate_count(RecurrentConfig::Mode mode) {
@@ -269,6 +358,187 @@ struct SavedLayout {
   }
 };
 
+
+// The fused forward time loop of one layer and direction (LSTM, linear-before-reset GRU, plain
+// RNNs; no projection). One parallel region for all T steps: a slice of hidden units owns its
+// columns of h·W_hhᵀ (its rows of W_hh packed once, by whichever thread packs them) and the cell
+// update of those units, so a step needs one barrier instead of a GEMM region plus a cell region.
+// h is double-buffered by step parity: a step's GEMM reads the previous h of every unit while the
+// slices write the new one. State rows are kept in SortedRows order, so the GEMM of step t covers
+// only the sequences still running.
+struct FusedForward {
+  const Dims& dm;
+  const cells::Kernels& K;
+  int64_t T, B, d;
+  const float* w_hh;
+  const float* bias_sum;  // LSTM / RNN
+  const float* b_ih;      // GRU
+  const float* b_hh;
+  const float* peep;
+  float* gates;           // [T·B, GW] x-projection in, activations out (in_seq rows)
+  float* cells_out;       // LSTM training: [T·B, H] (in_seq rows) or null
+  float* out;             // layer output, out_seq rows, D·R wide
+  Seq in_seq, out_seq;
+  const float* h0;        // [B, H] or null (zeros)
+  const float* c0;
+  float* hy;              // [B, H] or null
+  float* cy;
+  const SortedRows& rows;
+
+  void run() const {
+    const int64_t H = dm.H, G = dm.G, GH = G * H;
+    const std::vector<int64_t> bounds = unit_slices(H);
+    const int64_t ns = static_cast<int64_t>(bounds.size()) - 1;
+    Buf hbuf(2 * B * H), cbuf(dm.lstm ? B * H : 0), hh(B * GH);
+    for (int64_t k = 0; k < B; ++k) {
+      const int64_t b = rows.perm[k];
+      copy_state(hbuf.get() + k * H, h0 ? h0 + b * H : nullptr, H);
+      if (dm.lstm) copy_state(cbuf.get() + k * H, c0 ? c0 + b * H : nullptr, H);
+    }
+    // packed[k * G + g]: op(B) = (rows g·H + [u0, u1) of W_hh)ᵀ, [H, u1 − u0].
+    std::vector<std::unique_ptr<PackedB>> packed(static_cast<size_t>(ns * G));
+    parallel_for(ns * G, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t k = i / G, g = i % G, u0 = bounds[k];
+        packed[i] = pack(true, H, bounds[k + 1] - u0, w_hh + (g * H + u0) * H, H);
+      }
+    });
+    StepSlices sched(ns);
+    parallel_run(0, [&](int tid, int nt) {
+      for (int64_t step = 0; step < T; ++step) {
+        sched.run_step(step, tid, nt, [&](int64_t k) {
+          slice_step(step, bounds[k], bounds[k + 1], k, packed, hbuf.get(), cbuf.get(), hh.get());
+        });
+      }
+    });
+    sched.rethrow();
+    const float* hT = hbuf.get() + (T % 2) * B * H;
+    for (int64_t k = 0; k < B; ++k) {
+      const int64_t b = rows.perm[k];
+      if (hy) std::memcpy(hy + b * H, hT + k * H, static_cast<size_t>(H) * 4);
+      if (cy && dm.lstm) std::memcpy(cy + b * H, cbuf.get() + k * H, static_cast<size_t>(H) * 4);
+    }
+  }
+
+  void slice_step(int64_t step, int64_t u0, int64_t u1, int64_t k,
+                  const std::vector<std::unique_ptr<PackedB>>& packed, float* hbuf, float* cbuf,
+                  float* hh) const {
+    const int64_t H = dm.H, G = dm.G, GW = dm.gate_width(), GH = G * H, DR = dm.D * dm.R;
+    const int64_t t = d == 0 ? step : T - 1 - step;
+    const int64_t M = rows.active[t], nu = u1 - u0;
+    const float* hp = hbuf + (step % 2) * B * H;
+    float* hn = hbuf + ((step + 1) % 2) * B * H;
+    if (M > 0)
+      for (int64_t g = 0; g < G; ++g)
+        sgemm_packed(false, M, 1.f, hp, H, *packed[k * G + g], 0.f, hh + g * H + u0, GH);
+    // Finished sequences carry their state; the GRU cell updates h in place, so it starts from
+    // the previous h too.
+    for (int64_t r = dm.gru ? 0 : M; r < B; ++r)
+      std::memcpy(hn + r * H + u0, hp + r * H + u0, static_cast<size_t>(nu) * 4);
+    for (int64_t r = M; r < B; ++r)
+      std::fill_n(out + out_seq.row(t, rows.perm[r]) * DR + d * H + u0, nu, 0.f);
+    for (int64_t r = 0; r < M; ++r) {
+      const int64_t b = rows.perm[r];
+      const int64_t row = in_seq.row(t, b);
+      float* y = out + out_seq.row(t, b) * DR + d * H;
+      if (dm.lstm) {
+        cells::LstmFwdRow a{gates + row * GW, hh + r * GH, bias_sum, peep, cbuf + r * H,
+                            cells_out ? cells_out + row * H : nullptr, hn + r * H, y, dm.clip, H};
+        K.lstm_fwd(a, u0, u1);
+      } else if (dm.gru) {
+        cells::GruFwdRow a{gates + row * GW, hh + r * GH, b_ih, b_hh, hn + r * H, y, nullptr, H};
+        K.gru_fwd_lbr(a, u0, u1);
+      } else {
+        cells::RnnFwdRow a{gates + row * GW, hh + r * GH, bias_sum, hn + r * H, y,
+                           dm.mode == Mode::rnn_relu, H};
+        K.rnn_fwd(a, u0, u1);
+      }
+    }
+  }
+};
+
+// The fused backward time loop of one layer and direction (the configurations of FusedForward).
+// A slice of units at step s first finishes dL/dh_{t_prev} for its units (the gate gradients of
+// the previous step times its columns of W_hh, which needs every unit's gate gradients: the
+// barrier), then runs the gate gradients of step s for its units. One barrier per step; the last
+// round only finishes dL/dh for dhx. Rows of finished sequences keep their dh and have zero gate
+// gradients (pre-filled by the caller).
+struct FusedBackward {
+  const Dims& dm;
+  const cells::Kernels& K;
+  int64_t T, B, d;
+  const float* w_hh;
+  const float* peep;
+  const float* gates;        // saved activations (in_seq rows) or null (plain RNNs)
+  const float* cells_saved;  // LSTM
+  const float* out;          // layer output (out_seq rows)
+  const float* dout;         // or null
+  Seq in_seq, out_seq;
+  const Lengths& len;
+  const float* hx_l;         // [B, H] or null
+  const float* cx_l;
+  const float* zeros;        // [H]
+  float* dgates;             // [T·B, GW] (in_seq rows)
+  float* dh_state;           // [B, H] in: dhy; out: dhx
+  float* dc_state;           // [B, H] LSTM
+  float* dh_tmp;             // [B, H]
+
+  void run() const {
+    const int64_t H = dm.H, GH = dm.G * H;
+    const std::vector<int64_t> bounds = unit_slices(H);
+    const int64_t ns = static_cast<int64_t>(bounds.size()) - 1;
+    // packed[k]: op(B) = columns [u0, u1) of W_hh [G·H, H].
+    std::vector<std::unique_ptr<PackedB>> packed(static_cast<size_t>(ns));
+    parallel_for(ns, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t k = i0; k < i1; ++k)
+        packed[k] = pack(false, GH, bounds[k + 1] - bounds[k], w_hh + bounds[k], H);
+    });
+    StepSlices sched(ns);
+    parallel_run(0, [&](int tid, int nt) {
+      for (int64_t step = 0; step <= T; ++step)
+        sched.run_step(step, tid, nt,
+                       [&](int64_t k) { slice_step(step, bounds[k], bounds[k + 1], *packed[k]); });
+    });
+    sched.rethrow();
+  }
+
+  void slice_step(int64_t step, int64_t u0, int64_t u1, const PackedB& pk) const {
+    const int64_t H = dm.H, GW = dm.gate_width(), DR = dm.D * dm.R, nu = u1 - u0;
+    const int64_t ld_rows = in_seq.sb;
+    if (step > 0) {
+      const int64_t tp = d == 0 ? T - step : step - 1;
+      sgemm_packed(false, B, 1.f, dgates + in_seq.row(tp, 0) * GW, ld_rows * GW, pk,
+                   dm.gru ? 1.f : 0.f, dh_tmp + u0, H);
+      for (int64_t b = 0; b < B; ++b)
+        if (len.active(tp, b))
+          std::memcpy(dh_state + b * H + u0, dh_tmp + b * H + u0, static_cast<size_t>(nu) * 4);
+    }
+    if (step == T) return;
+    const int64_t t = d == 0 ? T - 1 - step : step;
+    const int64_t tprev = d == 0 ? t - 1 : t + 1;
+    for (int64_t b = 0; b < B; ++b) {
+      if (!len.active(t, b)) continue;
+      const int64_t row = in_seq.row(t, b);
+      const bool first = d == 0 ? t == 0 : t == len.v[b] - 1;
+      const float* dy = dout ? dout + out_seq.row(t, b) * DR + d * H : nullptr;
+      if (dm.lstm) {
+        const float* cp = first ? (cx_l ? cx_l + b * H : zeros) : cells_saved + in_seq.row(tprev, b) * H;
+        cells::LstmBwdRow a{gates + row * GW, cells_saved + row * H, cp, dh_state + b * H, dy,
+                            dc_state + b * H, dgates + row * GW, nullptr, peep, dm.clip, H};
+        K.lstm_bwd(a, u0, u1);
+      } else if (dm.gru) {
+        const float* hp = first ? (hx_l ? hx_l + b * H : zeros) : out + out_seq.row(tprev, b) * DR + d * H;
+        cells::GruBwdRow a{gates + row * GW, hp, dh_state + b * H, dy, dgates + row * GW,
+                           dh_tmp + b * H, nullptr, nullptr, H};
+        K.gru_bwd_lbr(a, u0, u1);
+      } else {
+        cells::RnnBwdRow a{out + out_seq.row(t, b) * DR + d * H, dh_state + b * H, dy,
+                           dgates + row * GW, dm.mode == Mode::rnn_relu, H};
+        K.rnn_bwd(a, u0, u1);
+      }
+    }
+  }
+};
 }  // namespace
 
 void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool batch_first,
@@ -293,6 +563,9 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
   const Seq user = batch_first ? Seq{1, T} : Seq{B, 1};
   const Seq inner{B, 1};
   const Lengths len(seq_lengths, T, B);
+  // Projections and the ONNX GRU form need a GEMM between cell passes: they keep the unfused loop.
+  const bool fused = !dm.proj && !(dm.gru && !dm.lbr);
+  const SortedRows sorted(fused ? seq_lengths : nullptr, fused ? T : 0, B);
 
   // The x-projection lives in `saved` when the gates are kept; otherwise in a scratch buffer.
   Buf xproj(training && dm.saved_step_width() > 0 ? 0 : TB * GW);
@@ -340,6 +613,14 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
       }
       for (int64_t j = 0; j < G * H; ++j) bias_sum.get()[j] = b_ih[j] + b_hh[j];
       const int64_t sidx = l * D + d;
+      if (fused) {
+        FusedForward{dm, K, T, B, d, w_hh, bias_sum.get(), b_ih, b_hh, peep, gates, cells_out, out,
+                     in_seq, out_seq, hx ? hx + sidx * B * R : nullptr,
+                     dm.lstm && cx ? cx + sidx * B * H : nullptr, hy ? hy + sidx * B * R : nullptr,
+                     dm.lstm && cy ? cy + sidx * B * H : nullptr, sorted}
+            .run();
+        continue;
+      }
       copy_state(h_state.get(), hx ? hx + sidx * B * R : nullptr, B * R);
       if (dm.lstm) copy_state(c_state.get(), cx ? cx + sidx * B * H : nullptr, B * H);
 
@@ -452,6 +733,7 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
   const Seq inner{B, 1};
   const Lengths len(seq_lengths, T, B);
   const bool onnx_gru = dm.gru && !dm.lbr;
+  const bool fused = !dm.proj && !onnx_gru;
   const float wbeta = accumulate ? 1.f : 0.f;
 
   Buf dgates(TB * GW), hprev_all(TB * R);
@@ -492,13 +774,6 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
       copy_state(dh_state.get(), dhy ? dhy + sidx * B * R : nullptr, B * R);
       if (dm.lstm) copy_state(dc_state.get(), dcy ? dcy + sidx * B * H : nullptr, B * H);
 
-      // dL/dh_{t-1} = dA_hh · W_hh: W_hh [G·H, R] is op(B) as stored. Linear-before-reset GRU
-      // keeps its hh-side gradients [dr dz dhn] as the first 3H columns of each gradient row.
-      std::unique_ptr<PackedB> pk_hh = pack(false, onnx_gru ? 2 * H : G * H, R, w_hh, R);
-      std::unique_ptr<PackedB> pk_n = onnx_gru ? pack(false, H, H, w_hh + 2 * H * H, H) : nullptr;
-      std::unique_ptr<PackedB> pk_proj =
-          dm.proj ? pack(false, R, H, weights + s.w_proj, H) : nullptr;
-
       // The state before step t of sequence b: the initial state at its first step, else the
       // output (h) or saved cell (c) of the neighbouring step in time order.
       auto first_step = [&](int64_t t, int64_t b) { return d == 0 ? t == 0 : t == len.v[b] - 1; };
@@ -511,6 +786,33 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
         if (first_step(t, b)) return cx_l ? cx_l + b * H : zeros.get();
         return cells_saved + in_seq.row(t_prev(t), b) * H;
       };
+
+      if (fused) {
+        // Rows past a sequence's end take part in the GEMMs as zeros; the weight-gradient GEMMs
+        // below read every step's h_{t-1}.
+        parallel_for(T, 1, [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t)
+            for (int64_t b = 0; b < B; ++b) {
+              const int64_t row = in_seq.row(t, b);
+              if (len.active(t, b)) {
+                std::memcpy(hprev_all.get() + row * R, h_prev(t, b), static_cast<size_t>(R) * 4);
+              } else {
+                std::fill_n(dgates.get() + row * GW, GW, 0.f);
+                std::fill_n(hprev_all.get() + row * R, R, 0.f);
+              }
+            }
+        });
+        FusedBackward{dm, K, T, B, d, w_hh, peep, gates, cells_saved, out, dout, in_seq, out_seq,
+                      len, hx_l, cx_l, zeros.get(), dgates.get(), dh_state.get(),
+                      dc_state.get(), dh_tmp.get()}
+            .run();
+      } else {
+      // dL/dh_{t-1} = dA_hh · W_hh: W_hh [G·H, R] is op(B) as stored. Linear-before-reset GRU
+      // keeps its hh-side gradients [dr dz dhn] as the first 3H columns of each gradient row.
+      std::unique_ptr<PackedB> pk_hh = pack(false, onnx_gru ? 2 * H : G * H, R, w_hh, R);
+      std::unique_ptr<PackedB> pk_n = onnx_gru ? pack(false, H, H, w_hh + 2 * H * H, H) : nullptr;
+      std::unique_ptr<PackedB> pk_proj =
+          dm.proj ? pack(false, R, H, weights + s.w_proj, H) : nullptr;
 
       for (int64_t step = 0; step < T; ++step) {
         const int64_t t = d == 0 ? T - 1 - step : step;
@@ -601,6 +903,7 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
         for (int64_t b = 0; b < B; ++b)
           if (len.active(t, b))
             std::memcpy(dh_state.get() + b * R, dh_tmp.get() + b * R, static_cast<size_t>(R) * 4);
+      }
       }
       if (dhx) std::memcpy(dhx + sidx * B * R, dh_state.get(), static_cast<size_t>(B * R) * 4);
       if (dcx && dm.lstm)
