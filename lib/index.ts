@@ -14,3 +14,4 @@ export {
 export {
   ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord,
 } from './recurrent-params';
+export * from './train';
