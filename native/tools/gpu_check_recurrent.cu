@@ -1,0 +1,438 @@
+// gpu_check_recurrent: the CUDA Recurrent op (cuda_recurrent.h) against the CPU op
+// (native/kernels/recurrent.h), then timed; needs no Node.
+//   ./build-cuda/gpu_check_recurrent [--quick] [--no-bench]   (RNNKIT_TEST_SEED=<n> replays)
+// Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0.
+// Checks: the CPU test matrix of native/tools/test_recurrent.cc (every mode incl. both GRU forms,
+// 1-3 layers, bidirectional, variable lengths in any order incl. 0 and T, batch_first, skip input,
+// LSTM projection / clip / peepholes in every combination, dropout, accumulate, absent hx / cx /
+// dy / dhy / dcy) plus wider layers, on fresh random inputs with every GPU output poisoned with
+// NaN first. Each forward runs with the standard algorithm and, where it applies, the persistent
+// one; the backward runs on the GPU's own saved and on the CPU's saved (same layout).
+// Bound, per output array: max|gpu - cpu| <= 1e-4 · max(max|cpu|, 1e-3) (fp32 on both sides; the
+// two differ by exp/tanh rounding and GEMM summation order). NaN fails.
+// Bench: S1-S5 (native/tools/bench_recurrent.cc) and the DeepBench LSTM training shapes
+// (H 512/1024/2048, B 16/32/64/128, T 25) plus GRU H 1024, B 32, T 500: medians of CUDA-event
+// times around whole calls, GFLOP/s counted as 2·T·B·G·H·(I + R) per layer and direction
+// (backward: twice that). Exit status 0 when every check passes.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common.cuh"
+#include "cuda_api.h"
+#include "cuda_recurrent.h"
+#include "recurrent.h"
+
+using namespace rnnkit;
+using Mode = RecurrentConfig::Mode;
+
+namespace {
+
+constexpr int kDevice = 0;
+int g_failures = 0, g_checks = 0;
+uint32_t g_seed = 0;
+std::mt19937 g_rng;
+double g_worst = 0;
+
+// Device copy of a host vector (or an empty / null one); freed on scope exit.
+struct Dev {
+  Dev() = default;
+  explicit Dev(size_t n) : n(n), p(n ? static_cast<float*>(gpu::device_alloc(kDevice, n * 4)) : nullptr) {}
+  explicit Dev(const std::vector<float>& h) : Dev(h.size()) {
+    if (n) gpu::copy_to_device(kDevice, p, h.data(), n * 4);
+  }
+  ~Dev() {
+    if (p) gpu::device_free(kDevice, p);
+  }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  std::vector<float> get() const {
+    std::vector<float> h(n);
+    if (n) gpu::copy_to_host(kDevice, h.data(), p, n * 4);
+    return h;
+  }
+  void poison() const {
+    if (n) gpu::copy_to_device(kDevice, p, std::vector<float>(n, NAN).data(), n * 4);
+  }
+  size_t n = 0;
+  float* p = nullptr;
+};
+
+std::vector<float> rnd(size_t n, float a = 1.f) {
+  std::uniform_real_distribution<float> d(-a, a);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g_rng);
+  return v;
+}
+
+void fail(const std::string& what, const std::string& why) {
+  ++g_checks;
+  ++g_failures;
+  std::printf("FAIL %s: %s (seed %u)\n", what.c_str(), why.c_str(), g_seed);
+}
+
+bool close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
+  if (got.size() != want.size()) {
+    fail(what, "size " + std::to_string(got.size()) + " vs " + std::to_string(want.size()));
+    return false;
+  }
+  double scale = 1e-3, err = 0;
+  size_t at = 0;
+  for (float v : want) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double e = std::fabs(static_cast<double>(got[i]) - want[i]);
+    if (std::isnan(e)) {
+      err = NAN;
+      at = i;
+      break;
+    }
+    if (e > err) {
+      err = e;
+      at = i;
+    }
+  }
+  const double rel = err / scale;
+  ++g_checks;
+  if (!(rel <= 1e-4)) {
+    char why[200];
+    std::snprintf(why, sizeof why, "relative error %.3g at element %zu (gpu %.9g, cpu %.9g)", rel, at, got[at], want[at]);
+    fail(what, why);
+    return false;
+  }
+  g_worst = std::max(g_worst, rel);
+  return true;
+}
+
+struct Case {
+  RecurrentConfig cfg;
+  int64_t T = 1, B = 1;
+  bool batch_first = false, lengths = false, dropout = false, accumulate = false;
+  bool has_hx = true, has_cx = true, has_dy = true, has_dhy = true, has_dcy = true;
+};
+
+std::string describe(const Case& cs) {
+  const RecurrentConfig& c = cs.cfg;
+  const char* m = c.mode == Mode::lstm ? "lstm" : c.mode == Mode::gru ? (c.linear_before_reset ? "gru" : "gru-onnx")
+                  : c.mode == Mode::rnn_tanh ? "rnn_tanh" : "rnn_relu";
+  char s[240];
+  std::snprintf(s, sizeof s, "%s L%lld%s H%lld I%lld T%lld B%lld%s%s%s%s%s%s%s%s", m,
+                static_cast<long long>(c.num_layers), c.bidirectional ? " bi" : "", static_cast<long long>(c.hidden_size),
+                static_cast<long long>(c.input_size), static_cast<long long>(cs.T), static_cast<long long>(cs.B),
+                cs.batch_first ? " bf" : "", cs.lengths ? " lens" : "", c.skip_input ? " skip" : "",
+                c.proj_size ? " proj" : "", c.cell_clip > 0 ? " clip" : "", c.peepholes ? " peep" : "",
+                cs.dropout ? " dropout" : "", cs.accumulate ? " acc" : "");
+  return s;
+}
+
+void run_case(const Case& cs) {
+  const RecurrentConfig& c = cs.cfg;
+  const std::string name = describe(cs);
+  const bool lstm = c.mode == Mode::lstm;
+  const int64_t T = cs.T, B = cs.B, H = c.hidden_size, R = c.proj_size ? c.proj_size : H;
+  const int64_t LD = c.num_layers * (c.bidirectional ? 2 : 1), DR = (c.bidirectional ? 2 : 1) * R;
+  const int64_t nw = recurrent_weights_size(c), ns = recurrent_saved_size(c, T, B);
+  const float p = cs.dropout ? 0.3f : 0.f;
+  const uint64_t seed = g_rng();
+  std::vector<int32_t> lens;
+  if (cs.lengths) {
+    // Any order, including 0 and T.
+    for (int64_t b = 0; b < B; ++b) lens.push_back(static_cast<int32_t>(b == 0 ? T : b == 1 ? 0 : g_rng() % (T + 1)));
+    std::shuffle(lens.begin(), lens.end(), g_rng);
+  }
+  const int32_t* pl = cs.lengths ? lens.data() : nullptr;
+  const float wscale = 1.f / std::sqrt(static_cast<float>(H));
+  const std::vector<float> x = rnd(T * B * c.input_size), w = rnd(nw, wscale);
+  const std::vector<float> hx = cs.has_hx ? rnd(LD * B * R) : std::vector<float>();
+  const std::vector<float> cx = lstm && cs.has_cx ? rnd(LD * B * H) : std::vector<float>();
+  const std::vector<float> dy = cs.has_dy ? rnd(T * B * DR) : std::vector<float>();
+  const std::vector<float> dhy = cs.has_dhy ? rnd(LD * B * R) : std::vector<float>();
+  const std::vector<float> dcy = lstm && cs.has_dcy ? rnd(LD * B * H) : std::vector<float>();
+  const std::vector<float> dw0 = cs.accumulate ? rnd(nw) : std::vector<float>(nw, 0.f);
+  auto ptr = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
+
+  // CPU reference.
+  std::vector<float> y(T * B * DR), hy(LD * B * R), cy(lstm ? LD * B * H : 0), saved(ns);
+  recurrent_forward(c, T, B, cs.batch_first, ptr(x), ptr(hx), ptr(cx), pl, w.data(), p, seed, y.data(), hy.data(),
+                    lstm ? cy.data() : nullptr, ns ? saved.data() : nullptr);
+  std::vector<float> dx(T * B * c.input_size), dhx(LD * B * R), dcx(lstm ? LD * B * H : 0), dw = dw0;
+  recurrent_backward(c, T, B, cs.batch_first, ptr(x), ptr(hx), ptr(cx), pl, w.data(), p, seed, ptr(y), ptr(saved),
+                     ptr(dy), ptr(dhy), ptr(dcy), dx.data(), dhx.data(), lstm ? dcx.data() : nullptr, dw.data(),
+                     cs.accumulate);
+
+  Dev gx(x), gw(w), ghx(hx), gcx(cx), gdy(dy), gdhy(dhy), gdcy(dcy);
+  std::vector<gpu::RecurrentAlgo> algos = {gpu::RecurrentAlgo::standard};
+  try {
+    gpu::recurrent_forward_algorithm(kDevice, c, T, B, gpu::RecurrentAlgo::persistent);
+    algos.push_back(gpu::RecurrentAlgo::persistent);
+  } catch (const Error&) {
+    // Not applicable to this shape: the standard run covers it.
+  }
+  for (gpu::RecurrentAlgo algo : algos) {
+    const std::string what = name + (algo == gpu::RecurrentAlgo::persistent ? " [persistent]" : " [standard]");
+    Dev gy(y.size()), ghy(hy.size()), gcy(cy.size()), gsaved(saved.size());
+    for (const Dev* d : {&gy, &ghy, &gcy, &gsaved}) d->poison();
+    gpu::recurrent_forward(kDevice, c, T, B, cs.batch_first, gx.p, ghx.p, gcx.p, pl, gw.p, p, seed, gy.p, ghy.p,
+                           gcy.p, ns ? gsaved.p : nullptr, algo);
+    bool ok = close(what + " y", gy.get(), y) && close(what + " hy", ghy.get(), hy);
+    if (ok && lstm) ok = close(what + " cy", gcy.get(), cy);
+    if (ok && ns) ok = close(what + " saved", gsaved.get(), saved);
+    // Inference keeps nothing and must give the same outputs.
+    if (ok) {
+      gy.poison();
+      ghy.poison();
+      gpu::recurrent_forward(kDevice, c, T, B, cs.batch_first, gx.p, ghx.p, gcx.p, pl, gw.p, p, seed, gy.p, ghy.p,
+                             nullptr, nullptr, algo);
+      ok = close(what + " inference y", gy.get(), y) && close(what + " inference hy", ghy.get(), hy);
+    }
+    if (!ok) continue;
+    // Backward from the GPU's saved and, on the standard run, from the CPU's saved.
+    for (int from_cpu = 0; from_cpu < (algo == gpu::RecurrentAlgo::standard ? 2 : 1); ++from_cpu) {
+      const std::string bw = what + (from_cpu ? " backward(cpu saved)" : " backward");
+      Dev cpu_saved(from_cpu ? saved : std::vector<float>());
+      Dev cpu_y(from_cpu ? y : std::vector<float>());
+      Dev gdx(dx.size()), gdhx(dhx.size()), gdcx(dcx.size()), gdw(dw0);
+      for (const Dev* d : {&gdx, &gdhx, &gdcx}) d->poison();
+      if (!cs.accumulate) gdw.poison();
+      gpu::recurrent_backward(kDevice, c, T, B, cs.batch_first, gx.p, ghx.p, gcx.p, pl, gw.p, p, seed,
+                              from_cpu ? cpu_y.p : gy.p, from_cpu ? cpu_saved.p : (ns ? gsaved.p : nullptr), gdy.p,
+                              gdhy.p, gdcy.p, gdx.p, gdhx.p, gdcx.p, gdw.p, cs.accumulate);
+      bool bok = close(bw + " dx", gdx.get(), dx) && close(bw + " dhx", gdhx.get(), dhx) &&
+                 close(bw + " dweights", gdw.get(), dw);
+      if (bok && lstm) close(bw + " dcx", gdcx.get(), dcx);
+    }
+  }
+}
+
+void check_matrix(bool quick) {
+  struct ModeCase {
+    Mode mode;
+    bool lbr;
+  };
+  const ModeCase modes[] = {{Mode::lstm, true}, {Mode::gru, true}, {Mode::gru, false}, {Mode::rnn_tanh, true},
+                            {Mode::rnn_relu, true}};
+  const int hidden_sizes[] = {5, 8, 17};
+  int counter = 0, cases = 0;
+  const int failures_before = g_failures;
+  for (const ModeCase& mc : modes)
+    for (int L : {1, 2, 3})
+      for (bool bi : {false, true})
+        for (bool lens : {false, true})
+          for (bool bf : {false, true}) {
+            const bool lstm = mc.mode == Mode::lstm;
+            for (int extra = 0; extra < (lstm ? 8 : 1); ++extra) {
+              ++counter;
+              if (quick && counter % 4 != 0) continue;
+              Case cs;
+              RecurrentConfig& c = cs.cfg;
+              c.mode = mc.mode;
+              c.linear_before_reset = mc.lbr;
+              c.num_layers = L;
+              c.bidirectional = bi;
+              c.hidden_size = hidden_sizes[(counter / 3) % 3];
+              c.skip_input = counter % 3 == 1;
+              c.input_size = c.skip_input ? c.hidden_size : 3 + counter % 4;
+              c.proj_size = (extra & 1) ? 3 : 0;
+              c.cell_clip = (extra & 2) ? 0.8f : 0.f;
+              c.peepholes = (extra & 4) != 0;
+              cs.T = 1 + static_cast<int>(g_rng() % 5);
+              cs.B = lens ? 4 : 1 + static_cast<int>(g_rng() % 3);
+              cs.batch_first = bf;
+              cs.lengths = lens;
+              cs.dropout = (counter / 2) % 2 == 1;
+              cs.accumulate = counter % 5 == 2;
+              cs.has_hx = counter % 7 != 3;
+              cs.has_cx = counter % 6 != 1;
+              cs.has_dy = counter % 9 != 4;
+              cs.has_dhy = counter % 4 != 2;
+              cs.has_dcy = counter % 5 != 3;
+              try {
+                run_case(cs);
+              } catch (const std::exception& e) {
+                fail(describe(cs), std::string("threw: ") + e.what());
+              }
+              ++cases;
+              if (g_failures - failures_before > 20) {
+                std::printf("too many failures, stopping the matrix\n");
+                return;
+              }
+            }
+          }
+  // Wider layers: many blocks per step, persistent plans with several units per block, B = 16.
+  for (const ModeCase& mc : modes)
+    for (int64_t H : {130, 512}) {
+      Case cs;
+      RecurrentConfig& c = cs.cfg;
+      c.mode = mc.mode;
+      c.linear_before_reset = mc.lbr;
+      c.num_layers = 2;
+      c.bidirectional = true;
+      c.hidden_size = H;
+      c.input_size = 7;
+      c.peepholes = mc.mode == Mode::lstm;
+      cs.T = 6;
+      cs.B = H == 512 ? 16 : 3;
+      cs.lengths = true;
+      cs.dropout = true;
+      try {
+        run_case(cs);
+      } catch (const std::exception& e) {
+        fail(describe(cs), std::string("threw: ") + e.what());
+      }
+      ++cases;
+    }
+  std::printf("recurrent matrix: %d cases, %d comparisons so far, worst relative error %.3g\n", cases, g_checks,
+              g_worst);
+}
+
+void check_errors() {
+  RecurrentConfig c;
+  c.input_size = 4;
+  c.hidden_size = 4;
+  const int32_t bad[2] = {1, 9};
+  Dev x(std::vector<float>(2 * 2 * 4, 0.f)), w(recurrent_weights_size(c)), y(2 * 2 * 4);
+  try {
+    gpu::recurrent_forward(kDevice, c, 2, 2, false, x.p, nullptr, nullptr, bad, w.p, 0.f, 0, y.p, nullptr, nullptr,
+                           nullptr, gpu::RecurrentAlgo::automatic);
+    fail("seq_lengths out of range", "no error");
+  } catch (const Error& e) {
+    ++g_checks;
+    if (e.code() != ErrorCode::arg) fail("seq_lengths out of range", e.what());
+  }
+  c.proj_size = 2;
+  try {
+    gpu::recurrent_forward_algorithm(kDevice, c, 8, 2, gpu::RecurrentAlgo::persistent);
+    fail("persistent with projection", "no error");
+  } catch (const Error& e) {
+    ++g_checks;
+    if (e.code() != ErrorCode::arg) fail("persistent with projection", e.what());
+  }
+}
+
+// ---- bench --------------------------------------------------------------------------------------
+
+struct Shape {
+  std::string name;
+  Mode mode;
+  int64_t T, B, H, L;
+  bool bi;
+};
+
+template <class Fn>
+double median_ms(const Fn& fn, int reps) {
+  cudaStream_t st = gpu::use_device(kDevice);
+  cudaEvent_t a, b;
+  gpu::check(cudaEventCreate(&a), "cudaEventCreate");
+  gpu::check(cudaEventCreate(&b), "cudaEventCreate");
+  fn();  // warm-up: allocator cache, persistent plan, clocks
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    gpu::check(cudaEventRecord(a, st), "cudaEventRecord");
+    fn();
+    gpu::check(cudaEventRecord(b, st), "cudaEventRecord");
+    gpu::check(cudaEventSynchronize(b), "cudaEventSynchronize");
+    float ms = 0;
+    gpu::check(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
+    t.push_back(ms);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void bench(const Shape& s, bool quick) {
+  RecurrentConfig c;
+  c.mode = s.mode;
+  c.input_size = s.H;
+  c.hidden_size = s.H;
+  c.num_layers = s.L;
+  c.bidirectional = s.bi;
+  const int64_t T = s.T, B = s.B, H = s.H, D = s.bi ? 2 : 1;
+  const int64_t G = recurrent_gate_count(s.mode);
+  const int64_t nw = recurrent_weights_size(c), ns = recurrent_saved_size(c, T, B);
+  Dev x(rnd(T * B * H)), w(rnd(nw, 1.f / std::sqrt(static_cast<float>(H)))), y(T * B * D * H), hy(s.L * D * B * H);
+  Dev cy(s.mode == Mode::lstm ? s.L * D * B * H : 0), saved(ns), dy(rnd(T * B * D * H)), dx(T * B * H),
+      dw(nw);
+  double flops = 0;
+  for (int64_t l = 0; l < s.L; ++l) flops += 2.0 * D * T * B * G * H * ((l == 0 ? H : D * H) + H);
+  const int reps = quick ? 3 : 7;
+  const char* algo = gpu::recurrent_forward_algorithm(kDevice, c, T, B, gpu::RecurrentAlgo::automatic);
+  auto fwd = [&](bool train, gpu::RecurrentAlgo a) {
+    return [&, train, a] {
+      gpu::recurrent_forward(kDevice, c, T, B, false, x.p, nullptr, nullptr, nullptr, w.p, 0.f, 0, y.p, hy.p, cy.p,
+                             train ? saved.p : nullptr, a);
+    };
+  };
+  const double inf = median_ms(fwd(false, gpu::RecurrentAlgo::automatic), reps);
+  const double inf_std = std::string(algo) == "persistent" ? median_ms(fwd(false, gpu::RecurrentAlgo::standard), reps) : inf;
+  const double trn = median_ms(fwd(true, gpu::RecurrentAlgo::automatic), reps);
+  const double bwd = median_ms(
+      [&] {
+        gpu::recurrent_backward(kDevice, c, T, B, false, x.p, nullptr, nullptr, nullptr, w.p, 0.f, 0, y.p, saved.p,
+                                dy.p, nullptr, nullptr, dx.p, nullptr, nullptr, dw.p, false);
+      },
+      reps);
+  std::printf("%-26s %-10s %9.3f %8.0f %9.3f %9.3f %8.0f %9.3f %8.0f %9.3f\n", s.name.c_str(), algo, inf, flops / inf * 1e-6,
+              inf_std, trn, flops / trn * 1e-6, bwd, 2 * flops / bwd * 1e-6, trn + bwd);
+}
+
+void run_bench(bool quick) {
+  std::printf("\nrecurrent bench (fp32; medians of CUDA-event times in ms; GF/s = GFLOP/s):\n");
+  std::printf("%-26s %-10s %9s %8s %9s %9s %8s %9s %8s %9s\n", "shape", "algorithm", "infer", "GF/s", "infer-std",
+              "fwd-train", "GF/s", "backward", "GF/s", "train");
+  std::vector<Shape> shapes = {{"S1 lstm T64 B32 H256", Mode::lstm, 64, 32, 256, 1, false},
+                               {"S2 lstm T64 B64 H512", Mode::lstm, 64, 64, 512, 1, false},
+                               {"S3 lstm T128 B1 H512", Mode::lstm, 128, 1, 512, 1, false},
+                               {"S4 lstm T64 B32 H1024", Mode::lstm, 64, 32, 1024, 1, false},
+                               {"S5 lstm T32 B16 H512 L2bi", Mode::lstm, 32, 16, 512, 2, true}};
+  for (int64_t H : {512, 1024, 2048})
+    for (int64_t B : {16, 32, 64, 128})
+      shapes.push_back({"DB lstm H" + std::to_string(H) + " B" + std::to_string(B) + " T25", Mode::lstm, 25, B, H, 1,
+                        false});
+  shapes.push_back({"DB gru H1024 B32 T500", Mode::gru, 500, 32, 1024, 1, false});
+  int k = 0;
+  for (const Shape& s : shapes) {
+    if (quick && k++ % 3 != 0) continue;
+    try {
+      bench(s, quick);
+    } catch (const std::exception& e) {
+      std::printf("%-26s bench failed: %s\n", s.name.c_str(), e.what());
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false, skip_bench = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--no-bench")) skip_bench = true;
+  }
+  const gpu::ProbeResult probe = gpu::probe();
+  if (!probe.available) {
+    std::printf("gpu_check_recurrent: no CUDA device: skipped (%s)\n", probe.reason.c_str());
+    return 0;
+  }
+  const char* seed_env = std::getenv("RNNKIT_TEST_SEED");
+  g_seed = seed_env ? static_cast<uint32_t>(std::strtoul(seed_env, nullptr, 10)) : std::random_device{}();
+  g_rng.seed(g_seed);
+  std::printf("gpu_check_recurrent: %s; seed %u (RNNKIT_TEST_SEED replays)\n", probe.devices[0].name.c_str(), g_seed);
+  try {
+    check_errors();
+    check_matrix(quick);
+  } catch (const std::exception& e) {
+    fail("recurrent checks", std::string("threw: ") + e.what());
+  }
+  if (!skip_bench) run_bench(quick);
+  std::printf("checks: %d, failures: %d, worst relative error %.3g (bound 1e-4)\n", g_checks, g_failures, g_worst);
+  return g_failures == 0 ? 0 : 1;
+}
