@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""PyTorch cuDNN LSTM/GRU timings on the shapes of native/tools/gpu_check_recurrent.cu, printed as JSON.
+
+Usage: python3 bench/gpu/torch_rnn.py [--quick] [--reps N]
+Shapes: S1-S5 (LSTM, input size = H), the DeepBench LSTM training shapes (H 512/1024/2048,
+B 16/32/64/128, T 25) and GRU H 1024, B 32, T 500 (DeepBench's T 1500, shortened). Each shape runs
+in fp32 (cuDNN and matmul TF32 off) and in TF32 (both on). Times are medians of CUDA-event
+measurements in ms: `infer` (forward under no_grad), `fwd_train` (forward with autograd),
+`backward` (backward of sum(y * dy) alone, the forward excluded), `train` (fwd_train + backward).
+Without torch or a CUDA device it prints {"skipped": "<reason>"} and exits 0.
+"""
+import json
+import statistics
+import sys
+
+
+def shapes():
+    out = [
+        ("S1 lstm T64 B32 H256", "lstm", 64, 32, 256, 1, False),
+        ("S2 lstm T64 B64 H512", "lstm", 64, 64, 512, 1, False),
+        ("S3 lstm T128 B1 H512", "lstm", 128, 1, 512, 1, False),
+        ("S4 lstm T64 B32 H1024", "lstm", 64, 32, 1024, 1, False),
+        ("S5 lstm T32 B16 H512 L2bi", "lstm", 32, 16, 512, 2, True),
+    ]
+    for h in (512, 1024, 2048):
+        for b in (16, 32, 64, 128):
+            out.append((f"DB lstm H{h} B{b} T25", "lstm", 25, b, h, 1, False))
+    out.append(("DB gru H1024 B32 T500", "gru", 500, 32, 1024, 1, False))
+    return out
+
+
+def median_ms(torch, fn, reps):
+    fn()  # warm-up: cuDNN plans, allocator
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start = torch.cuda.Event(enable_timing=True)
+        stop = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return statistics.median(times)
+
+
+def bench(torch, shape, tf32, reps):
+    name, mode, T, B, H, L, bi = shape
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    cls = torch.nn.LSTM if mode == "lstm" else torch.nn.GRU
+    net = cls(H, H, num_layers=L, bidirectional=bi).cuda()
+    x = torch.randn(T, B, H, device="cuda", requires_grad=True)
+    D = 2 if bi else 1
+    dy = torch.randn(T, B, D * H, device="cuda")
+
+    def infer():
+        with torch.no_grad():
+            net(x)
+
+    def fwd_train():
+        return net(x)[0]
+
+    def backward_only():
+        y = net(x)[0]
+        torch.cuda.synchronize()
+        start = torch.cuda.Event(enable_timing=True)
+        stop = torch.cuda.Event(enable_timing=True)
+        start.record()
+        y.backward(dy)
+        stop.record()
+        stop.synchronize()
+        return start.elapsed_time(stop)
+
+    t_inf = median_ms(torch, infer, reps)
+    t_fwd = median_ms(torch, fwd_train, reps)
+    backward_only()
+    t_bwd = statistics.median(backward_only() for _ in range(reps))
+    gates = 4 if mode == "lstm" else 3
+    flops = sum(2.0 * D * T * B * gates * H * ((H if l == 0 else D * H) + H) for l in range(L))
+    return {
+        "shape": name, "mode": mode, "T": T, "B": B, "H": H, "layers": L, "bidirectional": bi,
+        "precision": "tf32" if tf32 else "fp32", "infer_ms": t_inf, "fwd_train_ms": t_fwd,
+        "backward_ms": t_bwd, "train_ms": t_fwd + t_bwd,
+        "infer_gflops": flops / t_inf * 1e-6, "train_gflops": 3 * flops / (t_fwd + t_bwd) * 1e-6,
+    }
+
+
+def main():
+    quick = "--quick" in sys.argv
+    reps = 3 if quick else 7
+    if "--reps" in sys.argv:
+        reps = int(sys.argv[sys.argv.index("--reps") + 1])
+    try:
+        import torch
+    except ImportError as e:
+        print(json.dumps({"skipped": f"torch is not installed ({e})"}))
+        return 0
+    if not torch.cuda.is_available():
+        print(json.dumps({"skipped": "torch sees no CUDA device"}))
+        return 0
+    results = []
+    for k, shape in enumerate(shapes()):
+        if quick and k % 3 != 0:
+            continue
+        for tf32 in (False, True):
+            try:
+                results.append(bench(torch, shape, tf32, reps))
+            except RuntimeError as e:  # out of memory on a small card: report, go on
+                results.append({"shape": shape[0], "precision": "tf32" if tf32 else "fp32", "error": str(e)[:200]})
+            torch.cuda.empty_cache()
+    print(json.dumps({
+        "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+        "cudnn": torch.backends.cudnn.version(), "results": results,
+    }, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
