@@ -1,0 +1,133 @@
+'use strict';
+// Step-net RecurrentNetwork (lib/stepnet.ts) against the fused Recurrent op on the same LSTM
+// (S1: T=64 B=32 H=256, S2: T=64 B=64 H=512; I = H), forward (training) and backward timed
+// separately (medians); and the wavefront executor against step-by-step execution on a 4-layer
+// stacked LSTM step net with 2 threads. Every timed net is first checked against the fused op.
+const os = require('os');
+const { Recurrent } = require('../../dist/recurrent');
+const { StepNetBuilder } = require('../../dist/stepnet');
+
+const SHAPES = [
+  { name: 'S1', T: 64, B: 32, H: 256 },
+  { name: 'S2', T: 64, B: 64, H: 512 },
+];
+
+// The fused op's LSTM as an fc + lstmUnit step net over copies of its parameters.
+function lstmNet(op, L, I, H) {
+  const b = new StepNetBuilder();
+  b.input('x', I);
+  for (let l = 0; l < L; l++) {
+    const p = (kind) => op.getParam({ layer: l, direction: 0, kind });
+    b.param(`W_ih${l}`, p('w_ih')); b.param(`W_hh${l}`, p('w_hh'));
+    b.param(`b_ih${l}`, p('b_ih')); b.param(`b_hh${l}`, p('b_hh'));
+    b.state(`h${l}`, H); b.state(`c${l}`, H);
+    b.link(`h${l}_prev`, `h${l}`); b.link(`c${l}_prev`, `c${l}`);
+    b.fc(`gx${l}`, l === 0 ? b.link('x_t', 'x') : `h${l - 1}_t`, `W_ih${l}`, `b_ih${l}`);
+    b.fc(`gh${l}`, `h${l}_prev`, `W_hh${l}`, `b_hh${l}`);
+    b.add(`gates${l}`, `gx${l}`, `gh${l}`);
+    b.lstmUnit([`h${l}_t`, `c${l}_t`], `gates${l}`, `c${l}_prev`);
+    b.link(`h${l}_t`, `h${l}`, { offset: 1 }); b.link(`c${l}_t`, `c${l}`, { offset: 1 });
+  }
+  b.alias('y', `h${L - 1}`, 1);
+  return b.build();
+}
+
+function maxRelDiff(a, b) {
+  let d = 0;
+  let n = 0;
+  for (let k = 0; k < a.length; k++) {
+    d = Math.max(d, Math.abs(a[k] - b[k]));
+    n = Math.max(n, Math.abs(b[k]));
+  }
+  return d / n;
+}
+
+module.exports = {
+  description: 'step-net LSTM vs the fused Recurrent op (S1, S2); wavefront executor vs step by step (4 layers, 2 threads)',
+  async run({ rnnkit, native, harness, quick }) {
+    const opts = quick ? { warmup: 1, repeats: 3, minMs: 5 } : { warmup: 2, repeats: 7, minMs: 20 };
+    const rows = [];
+    // Both ops run with the same 2 threads (the machine this was tuned on has 2 cores).
+    const threads = Math.min(2, os.cpus().length);
+    rnnkit.setNumThreads(threads);
+    const lim = harness.limits(native, threads);
+    for (const s of quick ? SHAPES.slice(0, 1) : SHAPES) {
+      const { T, B, H } = s;
+      const I = H;
+      const op = new Recurrent({ mode: 'lstm', inputSize: I, hiddenSize: H, seed: 7 });
+      const net = lstmNet(op, 1, I, H);
+      const x = rnnkit.tensor(Float32Array.from({ length: T * B * I }, (_, k) => Math.sin(k * 0.37)), [T, B, I]);
+      const dy = rnnkit.tensor(Float32Array.from({ length: T * B * H }, (_, k) => Math.cos(k * 0.11)), [T, B, H]);
+      const fused = op.forwardSync(x, { training: true });
+      const mine = net.forwardSync({ x });
+      const diff = maxRelDiff(mine.outputs.y.data, fused.y.data);
+      if (!(diff < 1e-4)) throw new Error(`${s.name}: step net and fused op differ (${diff})`);
+      const tFusedFwd = await harness.measure(() => op.forwardSync(x, { training: true }), opts);
+      const tNetFwd = await harness.measure(() => net.forwardSync({ x }), opts);
+      const tFusedBwd = await harness.measure(() => op.backwardSync(fused.saved, { dy }), opts);
+      const tNetBwd = await harness.measure(() => net.backwardSync(mine.saved, { y: dy }), opts);
+      const flops = 2 * T * B * 4 * H * (I + H);
+      rows.push({
+        case: s.name, shape: `T=${T} B=${B} I=${I} H=${H}`,
+        fusedFwd: tFusedFwd.median, netFwd: tNetFwd.median, fwdRatio: tNetFwd.median / tFusedFwd.median,
+        fusedBwd: tFusedBwd.median, netBwd: tNetBwd.median, bwdRatio: tNetBwd.median / tFusedBwd.median,
+        netFwdGflops: flops / tNetFwd.median / 1e6, peakGflops: lim.fmaPeakGflops,
+      });
+    }
+    harness.printTable('step-net LSTM vs fused Recurrent (ms, median; ratio = step net / fused)', [
+      { key: 'case', title: 'case' }, { key: 'shape', title: 'shape' },
+      { key: 'fusedFwd', title: 'fused fwd', fmt: harness.fmt.ms }, { key: 'netFwd', title: 'net fwd', fmt: harness.fmt.ms },
+      { key: 'fwdRatio', title: 'fwd ratio', fmt: harness.fmt.ratio },
+      { key: 'fusedBwd', title: 'fused bwd', fmt: harness.fmt.ms }, { key: 'netBwd', title: 'net bwd', fmt: harness.fmt.ms },
+      { key: 'bwdRatio', title: 'bwd ratio', fmt: harness.fmt.ratio },
+      { key: 'netFwdGflops', title: 'net fwd GFLOP/s', fmt: harness.fmt.num }, { key: 'peakGflops', title: 'FMA peak', fmt: harness.fmt.num },
+    ], rows);
+
+    // Wavefront: 4 stacked layers, 2 threads.
+    const L = 4;
+    const { T, B, H } = quick ? { T: 16, B: 32, H: 128 } : { T: 64, B: 32, H: 256 };
+    const stack = new Recurrent({ mode: 'lstm', inputSize: H, hiddenSize: H, numLayers: L, seed: 3 });
+    const net = lstmNet(stack, L, H, H);
+    const x = rnnkit.tensor(Float32Array.from({ length: T * B * H }, (_, k) => Math.sin(k * 0.29)), [T, B, H]);
+    const dy = rnnkit.tensor(Float32Array.from({ length: T * B * H }, (_, k) => Math.cos(k * 0.13)), [T, B, H]);
+    const ref = stack.forwardSync(x, { training: true });
+    const wave = [];
+    {
+      const lim2 = harness.limits(native, 2);
+      const results = {};
+      for (const executor of ['sequential', 'wavefront']) {
+        const f = net.forwardSync({ x }, { executor });
+        const diff = maxRelDiff(f.outputs.y.data, ref.y.data);
+        if (!(diff < 1e-4)) throw new Error(`4-layer ${executor}: step net and fused op differ (${diff})`);
+        results[executor] = {
+          fwd: await harness.measure(() => net.forwardSync({ x }, { executor }), opts),
+          bwd: await harness.measure(() => net.backwardSync(f.saved, { y: dy }, { executor }), opts),
+        };
+      }
+      const fusedFwd = await harness.measure(() => stack.forwardSync(x, { training: true }), opts);
+      const fusedBwd = await harness.measure(() => stack.backwardSync(ref.saved, { dy }), opts);
+      for (const phase of ['fwd', 'bwd']) {
+        const seq = results.sequential[phase].median;
+        const wf = results.wavefront[phase].median;
+        wave.push({
+          phase, sequential: seq, wavefront: wf, speedup: seq / wf,
+          fused: phase === 'fwd' ? fusedFwd.median : fusedBwd.median, peakGflops: lim2.fmaPeakGflops,
+        });
+      }
+    }
+    rnnkit.setNumThreads(0);
+    harness.printTable(`wavefront executor: 4-layer LSTM step net, T=${T} B=${B} H=${H}, 2 threads (ms, median)`, [
+      { key: 'phase', title: 'phase' }, { key: 'sequential', title: 'step by step', fmt: harness.fmt.ms },
+      { key: 'wavefront', title: 'wavefront', fmt: harness.fmt.ms }, { key: 'speedup', title: 'speedup', fmt: harness.fmt.ratio },
+      { key: 'fused', title: 'fused op', fmt: harness.fmt.ms }, { key: 'peakGflops', title: 'FMA peak (2 thr)', fmt: harness.fmt.num },
+    ], wave);
+    const warn = harness.noiseWarning();
+    if (warn) console.log(warn);
+    harness.save('stepnet', { rows, wavefront: wave, limits: lim }, {
+      title: 'step net vs fused LSTM', rows, label: 'case', unit: 'ms',
+      series: [{ key: 'fusedFwd', title: 'fused fwd' }, { key: 'netFwd', title: 'net fwd' },
+        { key: 'fusedBwd', title: 'fused bwd' }, { key: 'netBwd', title: 'net bwd' }],
+    });
+    return { rows, wavefront: wave };
+  },
+};
