@@ -126,9 +126,10 @@ class Streams {
  public:
   explicit Streams(int device) : main(use_device(device)), side(side_stream(device)) {
     check(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming), "cudaEventCreate");
-    if (cudaEventCreateWithFlags(&join_, cudaEventDisableTiming) != cudaSuccess) {
+    const cudaError_t err = cudaEventCreateWithFlags(&join_, cudaEventDisableTiming);
+    if (err != cudaSuccess) {
       cudaEventDestroy(fork_);
-      check(cudaGetLastError(), "cudaEventCreate");
+      throw_cuda(err, "cudaEventCreate");
     }
   }
   ~Streams() {

@@ -5,9 +5,9 @@
 // Checks: the CPU test matrix of native/tools/test_recurrent.cc (every mode incl. both GRU forms,
 // 1-3 layers, bidirectional, variable lengths in any order incl. 0 and T, batch_first, skip input,
 // LSTM projection / clip / peepholes in every combination, dropout, accumulate, absent hx / cx /
-// dy / dhy / dcy) plus wider layers, on fresh random inputs with every GPU output poisoned with
-// NaN first. Each forward runs with the standard algorithm and, where it applies, the persistent
-// one; the backward runs on the GPU's own saved and on the CPU's saved (same layout).
+// dy / dhy / dcy) plus wider layers, on fresh random inputs with every GPU output but `saved`
+// poisoned with NaN first (see run_case). Each forward runs with the standard algorithm and, where
+// it applies, the persistent one; the backward runs on the GPU's own saved and on the CPU's saved.
 // Bound, per output array: max|gpu - cpu| <= 1e-4 · max(max|cpu|, 1e-3) (fp32 on both sides; the
 // two differ by exp/tanh rounding and GEMM summation order). NaN fails.
 // Bench: S1-S5 (native/tools/bench_recurrent.cc) and the DeepBench LSTM training shapes
@@ -177,8 +177,11 @@ void run_case(const Case& cs) {
   }
   for (gpu::RecurrentAlgo algo : algos) {
     const std::string what = name + (algo == gpu::RecurrentAlgo::persistent ? " [persistent]" : " [standard]");
-    Dev gy(y.size()), ghy(hy.size()), gcy(cy.size()), gsaved(saved.size());
-    for (const Dev* d : {&gy, &ghy, &gcy, &gsaved}) d->poison();
+    // `saved` starts as zeros like the CPU's: neither backend writes the cell states (nor the GRU
+    // hn block) of steps past a sequence's end, which no backward reads. Every other output starts
+    // as NaN.
+    Dev gy(y.size()), ghy(hy.size()), gcy(cy.size()), gsaved(std::vector<float>(saved.size(), 0.f));
+    for (const Dev* d : {&gy, &ghy, &gcy}) d->poison();
     gpu::recurrent_forward(kDevice, c, T, B, cs.batch_first, gx.p, ghx.p, gcx.p, pl, gw.p, p, seed, gy.p, ghy.p,
                            gcy.p, ns ? gsaved.p : nullptr, algo);
     bool ok = close(what + " y", gy.get(), y) && close(what + " hy", ghy.get(), hy);
