@@ -431,5 +431,6 @@ describe('RecurrentNetwork: malformed nets are rejected when built', function ()
     saved.release();
     expectCode(() => net.backwardSync(saved, {}), 'ERR_RNNKIT_DISPOSED');
     expectCode(() => new RecurrentNetwork({ ops: [{ type: 'conv', inputs: [], outputs: ['y'] }] }), 'ERR_RNNKIT_ARG');
+    expectCode(() => new RecurrentNetwork({ ops: [{ type: 'gruUnit', inputs: [], outputs: ['y'] }] }), 'ERR_RNNKIT_ARG');
   });
 });

@@ -477,7 +477,8 @@ class Compiler {
           break;
         }
         case OpType::gru_unit: {
-          const Blob& h = op.in.size() >= 3 ? step_in(op, 2) : n().blobs[op.in.at(0)];
+          arity(op, 3, op.lbr ? 3 : 5, 1, 1);
+          const Blob& h = step_in(op, 2);
           if (op.lbr) {
             arity(op, 3, 3, 1, 1);
           } else {
