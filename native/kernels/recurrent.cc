@@ -1,8 +1,12 @@
 // Recurrent op driver: one generic time loop per layer and direction. Per layer/direction the
-// input projection of all timesteps is one large sgemm; inside the loop only h·W_hhᵀ runs, against
-// W_hh packed once per call, followed by one fused elementwise pass (recurrent_cells.cc) split
-// over batch rows and hidden chunks. The backward mirrors it: fused gate gradients per step, then
-// dW_ih, dW_hh, the biases and the layer-input gradient as large GEMMs over all steps at once.
+// input projection of all timesteps is one large sgemm; inside the loop only h·W_hhᵀ runs. For
+// LSTM, linear-before-reset GRU and plain RNNs the loop is fused (FusedForward / FusedBackward):
+// one parallel region for all steps, slices of hidden units each owning their columns of the step
+// GEMM (their part of W_hh packed once per call) and their cell update, one barrier per step.
+// Projections and the ONNX GRU form, which need a GEMM between two cell passes, keep the unfused
+// loop: a packed step GEMM, then one fused elementwise pass (recurrent_cells.cc) split over batch
+// rows and hidden chunks. The backward mirrors it: fused gate gradients per step, then dW_ih,
+// dW_hh, the biases and the layer-input gradient as large GEMMs over all steps at once.
 //
 // Row orders: a [T·B, F] buffer is addressed by row(t, b) = t·st + b·sb. The caller's x and y use
 // the caller's order (batch_first or not), so no transposed copy is made; the gate and gradient
@@ -569,8 +573,10 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
 
   // The x-projection lives in `saved` when the gates are kept; otherwise in a scratch buffer.
   Buf xproj(training && dm.saved_step_width() > 0 ? 0 : TB * GW);
-  Buf hh(B * G * H), h_state(B * R), c_state(dm.lstm ? B * H : 0);
-  Buf m(dm.proj ? B * H : 0, 0.f), hproj(dm.proj ? B * R : 0), rh(dm.gru ? B * H : 0, 0.f);
+  // State buffers of the unfused loop (the fused one keeps its own).
+  const int64_t BU = fused ? 0 : B;
+  Buf hh(BU * G * H), h_state(BU * R), c_state(dm.lstm ? BU * H : 0);
+  Buf m(dm.proj ? B * H : 0, 0.f), hproj(dm.proj ? B * R : 0), rh(dm.gru ? BU * H : 0, 0.f);
   Buf bias_sum(G * H);
   Buf inter(!training && dm.L > 1 ? (dm.L > 2 ? 2 : 1) * TB * DR : 0);
   Buf dropped(dropout_p > 0.f && dm.L > 1 ? TB * DR : 0);
@@ -807,103 +813,103 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
                       dc_state.get(), dh_tmp.get()}
             .run();
       } else {
-      // dL/dh_{t-1} = dA_hh · W_hh: W_hh [G·H, R] is op(B) as stored. Linear-before-reset GRU
-      // keeps its hh-side gradients [dr dz dhn] as the first 3H columns of each gradient row.
-      std::unique_ptr<PackedB> pk_hh = pack(false, onnx_gru ? 2 * H : G * H, R, w_hh, R);
-      std::unique_ptr<PackedB> pk_n = onnx_gru ? pack(false, H, H, w_hh + 2 * H * H, H) : nullptr;
-      std::unique_ptr<PackedB> pk_proj =
-          dm.proj ? pack(false, R, H, weights + s.w_proj, H) : nullptr;
+        // dL/dh_{t-1} = dA_hh · W_hh: W_hh [G·H, R] is op(B) as stored. Linear-before-reset GRU
+        // keeps its hh-side gradients [dr dz dhn] as the first 3H columns of each gradient row.
+        std::unique_ptr<PackedB> pk_hh = pack(false, onnx_gru ? 2 * H : G * H, R, w_hh, R);
+        std::unique_ptr<PackedB> pk_n = onnx_gru ? pack(false, H, H, w_hh + 2 * H * H, H) : nullptr;
+        std::unique_ptr<PackedB> pk_proj =
+            dm.proj ? pack(false, R, H, weights + s.w_proj, H) : nullptr;
 
-      for (int64_t step = 0; step < T; ++step) {
-        const int64_t t = d == 0 ? T - 1 - step : step;
-        auto dyrow = [&](int64_t b) -> const float* {
-          return dout ? dout + out_seq.row(t, b) * DR + d * R : nullptr;
-        };
-        // Rows of steps past a sequence's end take part in the GEMMs as zeros.
-        for (int64_t b = 0; b < B; ++b) {
-          const int64_t row = in_seq.row(t, b);
-          if (len.active(t, b)) {
-            std::memcpy(hprev_all.get() + row * R, h_prev(t, b), static_cast<size_t>(R) * 4);
-            if (dm.proj) {
-              float* dh = dh_all.get() + row * R;
-              const float* dyr = dyrow(b);
-              for (int64_t j = 0; j < R; ++j) dh[j] = dh_state.get()[b * R + j] + (dyr ? dyr[j] : 0.f);
-            }
-          } else {
-            std::fill_n(dgates.get() + row * GW, GW, 0.f);
-            std::fill_n(hprev_all.get() + row * R, R, 0.f);
-            if (onnx_gru) std::fill_n(rh_all.get() + row * H, H, 0.f);
-            if (dm.proj) {
-              std::fill_n(m_all.get() + row * H, H, 0.f);
-              std::fill_n(dh_all.get() + row * R, R, 0.f);
-            }
-          }
-        }
-        const int64_t ld_rows = in_seq.sb;  // row distance between consecutive b at fixed t
-        float* dg_t = dgates.get() + in_seq.row(t, 0) * GW;
-        float beta_direct = 0.f;
-
-        if (dm.lstm) {
-          if (dm.proj)
-            sgemm_packed(false, B, 1.f, dh_all.get() + in_seq.row(t, 0) * R, ld_rows * R,
-                         *pk_proj, 0.f, dm_buf.get(), H);
-          for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-            if (!len.active(t, b)) return;
-            const int64_t row = in_seq.row(t, b);
-            cells::LstmBwdRow a{gates + row * GW,
-                                cells_saved + row * H,
-                                c_prev(t, b),
-                                dm.proj ? dm_buf.get() + b * H : dh_state.get() + b * R,
-                                dm.proj ? nullptr : dyrow(b),
-                                dc_state.get() + b * H,
-                                dgates.get() + row * GW,
-                                dm.proj ? m_all.get() + row * H : nullptr,
-                                peep,
-                                dm.clip,
-                                H};
-            K.lstm_bwd(a, j0, j1);
-          });
-        } else if (dm.gru) {
-          auto row_args = [&](int64_t b) {
-            const int64_t row = in_seq.row(t, b);
-            return cells::GruBwdRow{gates + row * GW,
-                                    h_prev(t, b),
-                                    dh_state.get() + b * R,
-                                    dyrow(b),
-                                    dgates.get() + row * GW,
-                                    dh_tmp.get() + b * R,
-                                    onnx_gru ? drh.get() + b * H : nullptr,
-                                    onnx_gru ? rh_all.get() + row * H : nullptr,
-                                    H};
+        for (int64_t step = 0; step < T; ++step) {
+          const int64_t t = d == 0 ? T - 1 - step : step;
+          auto dyrow = [&](int64_t b) -> const float* {
+            return dout ? dout + out_seq.row(t, b) * DR + d * R : nullptr;
           };
-          beta_direct = 1.f;
-          if (dm.lbr) {
+          // Rows of steps past a sequence's end take part in the GEMMs as zeros.
+          for (int64_t b = 0; b < B; ++b) {
+            const int64_t row = in_seq.row(t, b);
+            if (len.active(t, b)) {
+              std::memcpy(hprev_all.get() + row * R, h_prev(t, b), static_cast<size_t>(R) * 4);
+              if (dm.proj) {
+                float* dh = dh_all.get() + row * R;
+                const float* dyr = dyrow(b);
+                for (int64_t j = 0; j < R; ++j) dh[j] = dh_state.get()[b * R + j] + (dyr ? dyr[j] : 0.f);
+              }
+            } else {
+              std::fill_n(dgates.get() + row * GW, GW, 0.f);
+              std::fill_n(hprev_all.get() + row * R, R, 0.f);
+              if (onnx_gru) std::fill_n(rh_all.get() + row * H, H, 0.f);
+              if (dm.proj) {
+                std::fill_n(m_all.get() + row * H, H, 0.f);
+                std::fill_n(dh_all.get() + row * R, R, 0.f);
+              }
+            }
+          }
+          const int64_t ld_rows = in_seq.sb;  // row distance between consecutive b at fixed t
+          float* dg_t = dgates.get() + in_seq.row(t, 0) * GW;
+          float beta_direct = 0.f;
+
+          if (dm.lstm) {
+            if (dm.proj)
+              sgemm_packed(false, B, 1.f, dh_all.get() + in_seq.row(t, 0) * R, ld_rows * R,
+                           *pk_proj, 0.f, dm_buf.get(), H);
             for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-              if (len.active(t, b)) K.gru_bwd_lbr(row_args(b), j0, j1);
+              if (!len.active(t, b)) return;
+              const int64_t row = in_seq.row(t, b);
+              cells::LstmBwdRow a{gates + row * GW,
+                                  cells_saved + row * H,
+                                  c_prev(t, b),
+                                  dm.proj ? dm_buf.get() + b * H : dh_state.get() + b * R,
+                                  dm.proj ? nullptr : dyrow(b),
+                                  dc_state.get() + b * H,
+                                  dgates.get() + row * GW,
+                                  dm.proj ? m_all.get() + row * H : nullptr,
+                                  peep,
+                                  dm.clip,
+                                  H};
+              K.lstm_bwd(a, j0, j1);
             });
+          } else if (dm.gru) {
+            auto row_args = [&](int64_t b) {
+              const int64_t row = in_seq.row(t, b);
+              return cells::GruBwdRow{gates + row * GW,
+                                      h_prev(t, b),
+                                      dh_state.get() + b * R,
+                                      dyrow(b),
+                                      dgates.get() + row * GW,
+                                      dh_tmp.get() + b * R,
+                                      onnx_gru ? drh.get() + b * H : nullptr,
+                                      onnx_gru ? rh_all.get() + row * H : nullptr,
+                                      H};
+            };
+            beta_direct = 1.f;
+            if (dm.lbr) {
+              for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+                if (len.active(t, b)) K.gru_bwd_lbr(row_args(b), j0, j1);
+              });
+            } else {
+              for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+                if (len.active(t, b)) K.gru_bwd_zn(row_args(b), j0, j1);
+              });
+              sgemm_packed(false, B, 1.f, dg_t + 2 * H, ld_rows * GW, *pk_n, 0.f, drh.get(), H);
+              for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+                if (len.active(t, b)) K.gru_bwd_r(row_args(b), j0, j1);
+              });
+            }
           } else {
             for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-              if (len.active(t, b)) K.gru_bwd_zn(row_args(b), j0, j1);
-            });
-            sgemm_packed(false, B, 1.f, dg_t + 2 * H, ld_rows * GW, *pk_n, 0.f, drh.get(), H);
-            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-              if (len.active(t, b)) K.gru_bwd_r(row_args(b), j0, j1);
+              if (!len.active(t, b)) return;
+              cells::RnnBwdRow a{out + out_seq.row(t, b) * DR + d * R, dh_state.get() + b * R,
+                                 dyrow(b), dgates.get() + in_seq.row(t, b) * GW,
+                                 dm.mode == Mode::rnn_relu, H};
+              K.rnn_bwd(a, j0, j1);
             });
           }
-        } else {
-          for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-            if (!len.active(t, b)) return;
-            cells::RnnBwdRow a{out + out_seq.row(t, b) * DR + d * R, dh_state.get() + b * R,
-                               dyrow(b), dgates.get() + in_seq.row(t, b) * GW,
-                               dm.mode == Mode::rnn_relu, H};
-            K.rnn_bwd(a, j0, j1);
-          });
+          sgemm_packed(false, B, 1.f, dg_t, ld_rows * GW, *pk_hh, beta_direct, dh_tmp.get(), R);
+          for (int64_t b = 0; b < B; ++b)
+            if (len.active(t, b))
+              std::memcpy(dh_state.get() + b * R, dh_tmp.get() + b * R, static_cast<size_t>(R) * 4);
         }
-        sgemm_packed(false, B, 1.f, dg_t, ld_rows * GW, *pk_hh, beta_direct, dh_tmp.get(), R);
-        for (int64_t b = 0; b < B; ++b)
-          if (len.active(t, b))
-            std::memcpy(dh_state.get() + b * R, dh_tmp.get() + b * R, static_cast<size_t>(R) * 4);
-      }
       }
       if (dhx) std::memcpy(dhx + sidx * B * R, dh_state.get(), static_cast<size_t>(B * R) * 4);
       if (dcx && dm.lstm)
