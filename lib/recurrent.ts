@@ -14,13 +14,20 @@
  *   `accumulate`. Weight changes through setParam/importWeights between forward and backward are
  *   refused (the gradients would mix two sets of weights).
  * - Every bad input throws RnnkitError with a code before any native call; the binding checks
- *   everything again. There is no CUDA kernel yet: with a CUDA device (or CUDA inputs) the op runs
- *   on the CPU, outputs go back to x's device, and `lastRun.fallback` says so.
+ *   everything again.
+ * - CUDA: an op created for a CUDA device, given x on that device, runs the CUDA kernels
+ *   (cuda/recurrent.cu) with the weights held on the device: uploaded on first use and again after
+ *   setParam / importWeights or any access to `weights` (whose `data` the caller may write). hx, cx,
+ *   dy, dhy, dcy on another device are copied over; outputs and `saved` stay on the device, and
+ *   `dweights` remains a CPU tensor like the weights. `lastRun.algorithm` names the GPU algorithm
+ *   (standard | persistent, chosen by shape). Any other combination (a CPU op, CPU inputs, inputs on
+ *   another device, a saved made on the CPU) runs on the CPU, outputs go back to x's device, and
+ *   `lastRun.fallback` says why.
  */
 import { randomInt } from 'crypto';
 import { RnnkitError } from './errors';
-import { Device, DeviceSpec, resolveDevice } from './device';
-import { native } from './native';
+import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
+import { native, DeviceBuffer } from './native';
 import { Tensor, checkTensor } from './tensor';
 import {
   ParamSelector, RecurrentLayoutConfig, RecurrentMode, WeightsFormat, WeightsRecord,
@@ -142,6 +149,42 @@ interface RecurrentBinding {
 
 const binding = (): RecurrentBinding => native() as unknown as RecurrentBinding;
 
+type Buf = DeviceBuffer | null;
+type MaybeAlgorithm = Promise<string> | string;
+
+/** The CUDA bindings (native/napi/cuda_recurrent_ops.cc); absent from the CPU flavor. */
+interface CudaRecurrentBinding {
+  cudaRecurrentForward(cfg: NativeConfig, T: number, B: number, batchFirst: boolean, x: DeviceBuffer, hx: Buf, cx: Buf,
+    seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number, y: DeviceBuffer, hy: Buf,
+    cy: Buf, saved: Buf, algorithm: 'auto' | 'standard' | 'persistent', async: boolean): MaybeAlgorithm;
+  cudaRecurrentBackward(cfg: NativeConfig, T: number, B: number, batchFirst: boolean, x: DeviceBuffer, hx: Buf,
+    cx: Buf, seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number, y: DeviceBuffer,
+    saved: DeviceBuffer, dy: Buf, dhy: Buf, dcy: Buf, dx: DeviceBuffer, dhx: Buf, dcx: Buf, dweights: DeviceBuffer,
+    accumulate: boolean, async: boolean): MaybeAlgorithm;
+}
+
+const cudaBinding = (): CudaRecurrentBinding | null => {
+  const n = native();
+  return typeof n.cudaRecurrentForward === 'function' ? n as unknown as CudaRecurrentBinding : null;
+};
+
+/** A new, uninitialized CUDA tensor. */
+function deviceTensor(device: Device, shape: readonly number[]): Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return Tensor.fromDevice(new (native().DeviceBuffer)(deviceIndex(device), size * 4), device, shape);
+}
+
+/** What a CUDA training forward keeps: device tensors, and the copies of inputs it made. */
+interface CudaSaved {
+  y: Tensor;
+  hx: Tensor | null;
+  cx: Tensor | null;
+  seqLengths: Int32Array | null;
+  activations: Tensor;
+  /** Tensors made for this saved (activations, inputs copied from another device). */
+  owned: Tensor[];
+}
+
 const OPTION_KEYS = new Set(['mode', 'inputSize', 'hiddenSize', 'numLayers', 'bidirectional', 'dropout',
   'inputMode', 'batchFirst', 'projSize', 'cellClip', 'peepholes', 'linearBeforeReset', 'device', 'seed']);
 const FORWARD_KEYS = new Set(['hx', 'cx', 'seqLengths', 'training', 'dropout', 'dropoutSeed']);
@@ -209,6 +252,7 @@ export class RecurrentSaved {
   /** @internal */ data: {
     x: Float32Array; hx: F32; cx: F32; seqLengths: Int32Array | null; y: Float32Array; activations: Float32Array;
   } | null;
+  /** @internal The CUDA forward's state (then `data` is null). */ cuda: CudaSaved | null;
 
   /** @internal */
   constructor(init: Omit<RecurrentSaved, 'released' | 'release'>) {
@@ -222,15 +266,18 @@ export class RecurrentSaved {
     this.xShape = init.xShape;
     this.yShape = init.yShape;
     this.data = init.data;
+    this.cuda = init.cuda;
   }
 
   get released(): boolean {
-    return this.data === null;
+    return this.data === null && this.cuda === null;
   }
 
-  /** Drops the saved activations and references now; a later backward with it throws. */
+  /** Drops the saved activations and references now (device memory at once); a later backward with it throws. */
   release(): void {
     this.data = null;
+    if (this.cuda) this.cuda.owned.forEach((t) => t.dispose());
+    this.cuda = null;
   }
 }
 
@@ -278,6 +325,8 @@ export class Recurrent {
   private readonly nativeConfig: NativeConfig;
   private readonly weightsTensor: Tensor;
   private weightsVersion = 0;
+  /** The weights on a CUDA device and the weightsVersion they hold (-1: stale). */
+  private deviceWeights: { tensor: Tensor; version: number } | null = null;
   private dropoutCalls = 0;
   private disposedFlag = false;
 
@@ -339,6 +388,8 @@ export class Recurrent {
   /** The packed weights (a CPU tensor; writes through `data` change the op). */
   get weights(): Tensor {
     this.assertLive();
+    // The caller may write through `data`: the device copy is refreshed before the next CUDA run.
+    if (this.deviceWeights) this.deviceWeights.version = -1;
     return this.weightsTensor;
   }
 
@@ -349,12 +400,19 @@ export class Recurrent {
   /** What the next run would use: device, ISA path and algorithm. */
   get algorithm(): { device: Device; isa: string; algorithm: string; fallback: string | null } {
     const info = binding().recurrentInfo();
+    if (this.device !== 'cpu' && cudaBinding() !== null) {
+      return { device: this.device, isa: info.isa, algorithm: 'standard | persistent (chosen by shape)', fallback: null };
+    }
     return { device: 'cpu', isa: info.isa, algorithm: info.algorithm, fallback: this.fallbackReason(null) };
   }
 
   /** Runs off the event loop. */
   async forward(x: Tensor, options?: RecurrentForwardOptions): Promise<RecurrentForwardResult> {
     const p = this.planForward(x, options);
+    if (this.onCuda(p.x.device)) {
+      const w = await this.deviceWeightsAsync(p.x.device);
+      return this.cudaForward(p, w, true) as Promise<RecurrentForwardResult>;
+    }
     const [hx, xs, cx] = await Promise.all([hostAsync(p.hx), hostAsync(p.x), hostAsync(p.cx)]);
     const out = this.forwardOutputs(p, xs as Float32Array, hx, cx);
     await this.callForward(p, out, true);
@@ -363,6 +421,9 @@ export class Recurrent {
 
   forwardSync(x: Tensor, options?: RecurrentForwardOptions): RecurrentForwardResult {
     const p = this.planForward(x, options);
+    if (this.onCuda(p.x.device)) {
+      return this.cudaForward(p, this.deviceWeightsSync(p.x.device), false) as RecurrentForwardResult;
+    }
     const out = this.forwardOutputs(p, hostSync(p.x) as Float32Array, hostSync(p.hx), hostSync(p.cx));
     this.callForward(p, out, false);
     return this.forwardResult(p, out);
@@ -371,6 +432,10 @@ export class Recurrent {
   /** Runs off the event loop. */
   async backward(saved: RecurrentSaved, options?: RecurrentBackwardOptions): Promise<RecurrentGradients> {
     const p = this.planBackward(saved, options);
+    if (p.saved.cuda) {
+      const dev = (p.saved.inputs[0] as Tensor).device;
+      return this.cudaBackward(p, await this.deviceWeightsAsync(dev), true) as Promise<RecurrentGradients>;
+    }
     const [dy, dhy, dcy] = await Promise.all([hostAsync(p.dy), hostAsync(p.dhy), hostAsync(p.dcy)]);
     const out = this.backwardOutputs(p);
     await this.callBackward(p, out, dy, dhy, dcy, true);
@@ -379,6 +444,10 @@ export class Recurrent {
 
   backwardSync(saved: RecurrentSaved, options?: RecurrentBackwardOptions): RecurrentGradients {
     const p = this.planBackward(saved, options);
+    if (p.saved.cuda) {
+      const dev = (p.saved.inputs[0] as Tensor).device;
+      return this.cudaBackward(p, this.deviceWeightsSync(dev), false) as RecurrentGradients;
+    }
     const out = this.backwardOutputs(p);
     this.callBackward(p, out, hostSync(p.dy), hostSync(p.dhy), hostSync(p.dcy), false);
     return this.backwardResult(p, out);
@@ -387,7 +456,7 @@ export class Recurrent {
   /** A copy of one parameter block (Caffe2 RecurrentParamGet): [rows, cols], or [rows] for vectors. */
   getParam(selector: ParamSelector): Tensor {
     const slot = this.slot(selector);
-    const values = this.weights.data.slice(slot.offset, slot.offset + slot.rows * slot.cols);
+    const values = this.weightsTensor.data.slice(slot.offset, slot.offset + slot.rows * slot.cols);
     return Tensor.fromCpu(values, slot.cols === 1 ? [slot.rows] : [slot.rows, slot.cols]);
   }
 
@@ -398,13 +467,14 @@ export class Recurrent {
     if (src.length !== slot.rows * slot.cols) {
       throw shapeError(`values has ${src.length} elements; this block holds ${slot.rows}×${slot.cols} = ${slot.rows * slot.cols}`);
     }
-    this.weights.data.set(src, slot.offset);
+    this.weightsTensor.data.set(src, slot.offset);
     this.weightsVersion++;
   }
 
   /** Loads a PyTorch / ONNX / Keras weight record (see lib/recurrent-params.ts for the names). */
   importWeights(format: WeightsFormat, record: Record<string, Float32Array | Tensor>): void {
-    const w = this.weights;
+    this.assertLive();
+    const w = this.weightsTensor;
     if (typeof record !== 'object' || record === null) throw argError('record must be an object');
     const plain: WeightsRecord = {};
     for (const [name, v] of Object.entries(record)) {
@@ -416,7 +486,8 @@ export class Recurrent {
 
   /** The weights as a record of `format`: name -> Float32Array in that format's layout. */
   exportWeights(format: WeightsFormat): WeightsRecord {
-    return exportWeights(this.layoutConfig, this.weights.data, format);
+    this.assertLive();
+    return exportWeights(this.layoutConfig, this.weightsTensor.data, format);
   }
 
   /** Releases the weights; the op cannot be used afterwards. Idempotent. */
@@ -424,6 +495,8 @@ export class Recurrent {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     this.weightsTensor.dispose();
+    this.deviceWeights?.tensor.dispose();
+    this.deviceWeights = null;
   }
 
   [Symbol.dispose](): void {
@@ -457,9 +530,175 @@ export class Recurrent {
   }
 
   private fallbackReason(inputDevice: Device | null): string | null {
-    if (this.device !== 'cpu') return `no CUDA Recurrent kernel yet: ran on the CPU instead of ${this.device}`;
+    if (this.device !== 'cpu') {
+      if (cudaBinding() === null) return `the loaded rnnkit binary has no CUDA Recurrent kernels: ran on the CPU instead of ${this.device}`;
+      if (inputDevice === 'cpu') return `inputs are on the CPU: ran on the CPU instead of ${this.device}`;
+      if (inputDevice !== null && inputDevice !== this.device) {
+        return `inputs on ${inputDevice}, op on ${this.device}: ran on the CPU`;
+      }
+      if (inputDevice !== null) return `the saved comes from a CPU forward: ran on the CPU instead of ${this.device}`;
+      return null;
+    }
     if (inputDevice !== null && inputDevice !== 'cpu') return `inputs on ${inputDevice} were copied to the CPU`;
     return null;
+  }
+
+  /** Whether a run with x on `inputDevice` takes the CUDA kernels. */
+  private onCuda(inputDevice: Device): boolean {
+    return this.device !== 'cpu' && inputDevice === this.device && cudaBinding() !== null;
+  }
+
+  /** The weights on `device`, uploaded when missing or stale. */
+  private deviceWeightsSync(device: Device): Tensor {
+    const cached = this.freshDeviceWeights(device);
+    if (cached) return cached;
+    const t = this.weightsTensor.to(device);
+    this.keepDeviceWeights(t, this.weightsVersion);
+    return t;
+  }
+
+  private async deviceWeightsAsync(device: Device): Promise<Tensor> {
+    const cached = this.freshDeviceWeights(device);
+    if (cached) return cached;
+    const version = this.weightsVersion;
+    const host = this.weightsTensor.data.slice();
+    const t = deviceTensor(device, this.weightsTensor.shape);
+    try {
+      await native().copyToDevice(t.deviceBuffer, host, true);
+    } catch (err) {
+      t.dispose();
+      throw err;
+    }
+    this.keepDeviceWeights(t, version);
+    return t;
+  }
+
+  private freshDeviceWeights(device: Device): Tensor | null {
+    const dw = this.deviceWeights;
+    return dw && dw.version === this.weightsVersion && dw.tensor.device === device && !dw.tensor.disposed ? dw.tensor : null;
+  }
+
+  // The previous copy is not disposed here: a run still in flight may be using it; the GC frees it.
+  private keepDeviceWeights(t: Tensor, version: number): void {
+    this.deviceWeights = { tensor: t, version };
+  }
+
+  /** x's device copy of an optional input (a new tensor, listed in `owned`, when it was elsewhere). */
+  private static onDevice(t: Tensor | null, device: Device, owned: Tensor[]): Tensor | null {
+    if (t === null || t.device === device) return t;
+    const moved = t.to(device);
+    owned.push(moved);
+    return moved;
+  }
+
+  private cudaForward(p: ForwardPlan, w: Tensor, async: boolean): Promise<RecurrentForwardResult> | RecurrentForwardResult {
+    const dev = p.x.device;
+    const LD = this.numLayers * this.numDirections;
+    const owned: Tensor[] = [];
+    const outs: Tensor[] = [];
+    const buf = (t: Tensor | null): Buf => (t === null ? null : t.deviceBuffer);
+    let call: MaybeAlgorithm;
+    let y: Tensor, hy: Tensor, cy: Tensor | null, activations: Tensor | null;
+    let hx: Tensor | null, cx: Tensor | null;
+    try {
+      hx = Recurrent.onDevice(p.hx, dev, owned);
+      cx = Recurrent.onDevice(p.cx, dev, owned);
+      y = deviceTensor(dev, p.yShape);
+      outs.push(y);
+      hy = deviceTensor(dev, [LD, p.B, this.stateSize]);
+      outs.push(hy);
+      cy = this.mode === 'lstm' ? deviceTensor(dev, [LD, p.B, this.hiddenSize]) : null;
+      if (cy) outs.push(cy);
+      activations = p.training
+        ? deviceTensor(dev, [binding().recurrentSavedSize(this.nativeConfig, p.T, p.B)])
+        : null;
+      if (activations) owned.push(activations);
+      call = (cudaBinding() as CudaRecurrentBinding).cudaRecurrentForward(this.nativeConfig, p.T, p.B,
+        this.batchFirst, p.x.deviceBuffer, buf(hx), buf(cx), p.seqLengths, w.deviceBuffer, p.dropout, p.dropoutSeed,
+        y.deviceBuffer, hy.deviceBuffer, buf(cy), buf(activations), 'auto', async);
+    } catch (err) {
+      [...outs, ...owned].forEach((t) => t.dispose());
+      throw err;
+    }
+    const finish = (algorithm: string): RecurrentForwardResult => {
+      this.recordCuda('forward', dev, algorithm, p.training, p.dropout, p.dropoutSeed);
+      const saved = activations === null ? null : new RecurrentSaved({
+        owner: this, T: p.T, B: p.B, inputs: [p.x, p.hx, p.cx], weightsVersion: this.weightsVersion,
+        dropout: p.dropout, dropoutSeed: p.dropoutSeed, xShape: p.x.shape, yShape: p.yShape, data: null,
+        cuda: { y, hx, cx, seqLengths: p.seqLengths, activations, owned },
+      });
+      if (saved === null) owned.forEach((t) => t.dispose());
+      return { y, hy, cy, saved };
+    };
+    if (!async) return finish(call as string);
+    return (call as Promise<string>).then(finish, (err: unknown) => {
+      [...outs, ...owned].forEach((t) => t.dispose());
+      throw err;
+    });
+  }
+
+  private cudaBackward(p: BackwardPlan, w: Tensor, async: boolean): Promise<RecurrentGradients> | RecurrentGradients {
+    const s = p.saved;
+    const g = s.cuda as CudaSaved;
+    const x = s.inputs[0] as Tensor;
+    const dev = x.device;
+    g.y.assertLive('y of the forward');
+    const LD = this.numLayers * this.numDirections;
+    const temps: Tensor[] = [];
+    const outs: Tensor[] = [];
+    const buf = (t: Tensor | null): Buf => (t === null ? null : t.deviceBuffer);
+    let call: MaybeAlgorithm;
+    let dx: Tensor, dhx: Tensor, dcx: Tensor | null, dw: Tensor;
+    try {
+      const dy = Recurrent.onDevice(p.dy, dev, temps);
+      const dhy = Recurrent.onDevice(p.dhy, dev, temps);
+      const dcy = Recurrent.onDevice(p.dcy, dev, temps);
+      dx = deviceTensor(dev, s.xShape);
+      outs.push(dx);
+      dhx = deviceTensor(dev, [LD, s.B, this.stateSize]);
+      outs.push(dhx);
+      dcx = this.mode === 'lstm' ? deviceTensor(dev, [LD, s.B, this.hiddenSize]) : null;
+      if (dcx) outs.push(dcx);
+      // The gradients are computed on the device, then land in the CPU dweights tensor.
+      dw = p.accumulate ? p.dweights.to(dev) : deviceTensor(dev, p.dweights.shape);
+      temps.push(dw);
+      call = (cudaBinding() as CudaRecurrentBinding).cudaRecurrentBackward(this.nativeConfig, s.T, s.B,
+        this.batchFirst, x.deviceBuffer, buf(g.hx), buf(g.cx), g.seqLengths, w.deviceBuffer, s.dropout, s.dropoutSeed,
+        g.y.deviceBuffer, g.activations.deviceBuffer, buf(dy), buf(dhy), buf(dcy), dx.deviceBuffer, dhx.deviceBuffer,
+        buf(dcx), dw.deviceBuffer, p.accumulate, async);
+    } catch (err) {
+      [...outs, ...temps].forEach((t) => t.dispose());
+      throw err;
+    }
+    const result = (): RecurrentGradients => ({ dx, dhx, dcx, dweights: p.dweights });
+    const cleanupOnError = (err: unknown): never => {
+      [...outs, ...temps].forEach((t) => t.dispose());
+      throw err;
+    };
+    if (!async) {
+      try {
+        this.recordCuda('backward', dev, call as string, true, s.dropout, s.dropoutSeed);
+        native().copyToHost(dw.deviceBuffer, p.dweights.data, false);
+      } catch (err) {
+        cleanupOnError(err);
+      }
+      temps.forEach((t) => t.dispose());
+      return result();
+    }
+    return (call as Promise<string>).then(async (algorithm) => {
+      this.recordCuda('backward', dev, algorithm, true, s.dropout, s.dropoutSeed);
+      await native().copyToHost(dw.deviceBuffer, p.dweights.data, true);
+      temps.forEach((t) => t.dispose());
+      return result();
+    }).catch(cleanupOnError);
+  }
+
+  private recordCuda(op: 'forward' | 'backward', device: Device, algorithm: string, training: boolean, dropout: number,
+    dropoutSeed: number): void {
+    this.lastRun = {
+      op, device, requestedDevice: this.device, isa: binding().recurrentInfo().isa, algorithm,
+      fallback: null, training, dropout, dropoutSeed,
+    };
   }
 
   private nextDropoutSeed(): number {
@@ -471,7 +710,7 @@ export class Recurrent {
     this.assertLive();
     const o = checkKeys(options, FORWARD_KEYS, 'forward option');
     checkTensor(x, 'x', 3);
-    this.weights.assertLive('weights');
+    this.weightsTensor.assertLive('weights');
     const T = this.batchFirst ? x.shape[1] : x.shape[0];
     const B = this.batchFirst ? x.shape[0] : x.shape[1];
     if (x.shape[2] !== this.inputSize) {
@@ -537,6 +776,7 @@ export class Recurrent {
       owner: this, T: p.T, B: p.B, inputs: [p.x, p.hx, p.cx], weightsVersion: this.weightsVersion,
       dropout: p.dropout, dropoutSeed: p.dropoutSeed, xShape: p.x.shape, yShape: p.yShape,
       data: { x: out.x, hx: out.hx, cx: out.cx, seqLengths: p.seqLengths, y: out.y, activations: out.saved },
+      cuda: null,
     });
     return {
       y,
@@ -556,7 +796,7 @@ export class Recurrent {
     if (saved.released) throw new RnnkitError('ERR_RNNKIT_DISPOSED', 'this saved has been released');
     const names = ['x', 'hx', 'cx'];
     saved.inputs.forEach((t, k) => t?.assertLive(`${names[k]} of the forward`));
-    this.weights.assertLive('weights');
+    this.weightsTensor.assertLive('weights');
     if (saved.weightsVersion !== this.weightsVersion) {
       throw argError('the weights changed (setParam / importWeights) since the forward that made this saved');
     }
