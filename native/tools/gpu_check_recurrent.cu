@@ -186,7 +186,9 @@ void run_case(const Case& cs) {
                            gcy.p, ns ? gsaved.p : nullptr, algo);
     bool ok = close(what + " y", gy.get(), y) && close(what + " hy", ghy.get(), hy);
     if (ok && lstm) ok = close(what + " cy", gcy.get(), cy);
-    if (ok && ns) ok = close(what + " saved", gsaved.get(), saved);
+    // With every row running, every saved value is meaningful; with lengths, the entries of
+    // finished steps are left to each backend (the backward from the CPU's saved covers them).
+    if (ok && ns && !cs.lengths) ok = close(what + " saved", gsaved.get(), saved);
     // Inference keeps nothing and must give the same outputs.
     if (ok) {
       gy.poison();
