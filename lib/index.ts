@@ -15,3 +15,8 @@ export {
   ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord,
 } from './recurrent-params';
 export * from './train';
+export { setCheckFinite, checkFiniteEnabled } from './check';
+export { RecurrentNetwork, StepNetBuilder, StepNetSaved } from './stepnet';
+export type {
+  StepNetSpec, StepOpSpec, StepOpType, StepExecutor, StepForwardOptions, StepForwardResult, StepGradients, BlobDescription,
+} from './stepnet';

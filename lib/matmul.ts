@@ -3,6 +3,7 @@
  * CUDA GEMM on the device (fp32, or TF32 tensor cores when `tf32` is set), with no host copies.
  */
 import { RnnkitError } from './errors';
+import { checkInputsFinite } from './check';
 import { native, DeviceBuffer } from './native';
 import { deviceIndex } from './device';
 import { Tensor, checkTensor } from './tensor';
@@ -52,6 +53,7 @@ function plan(a: Tensor, b: Tensor, options: MatmulOptions): MatmulPlan {
     throw new RnnkitError('ERR_RNNKIT_SHAPE',
       `matmul: op(a) is [${M}, ${K}] and op(b) is [${Kb}, ${N}]; inner sizes differ`);
   }
+  checkInputsFinite({ a, b });
   if (accumulate && !options.out) throw new RnnkitError('ERR_RNNKIT_ARG', 'accumulate needs an out tensor');
   let out: Tensor | undefined;
   if (options.out) {

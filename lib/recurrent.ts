@@ -29,6 +29,7 @@ import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
 import { native, DeviceBuffer } from './native';
 import { Tensor, checkTensor } from './tensor';
+import { checkInputsFinite } from './check';
 import {
   ParamSelector, RecurrentLayoutConfig, RecurrentMode, WeightsFormat, WeightsRecord,
   exportWeights, importWeights, initWeights, paramSlot, weightsSize,
@@ -721,6 +722,7 @@ export class Recurrent {
     if (this.mode !== 'lstm' && o.cx !== undefined && o.cx !== null) throw argError('cx applies to mode lstm only');
     const cx = optTensor(o.cx, 'cx', [LD, B, this.hiddenSize]);
     const seqLengths = this.checkLengths(o.seqLengths, T, B);
+    checkInputsFinite({ x, hx, cx, weights: this.weightsTensor });
     const training = optBool(o.training, 'training', false);
     const dropoutOn = optBool(o.dropout, 'dropout', training);
     const dropout = dropoutOn && this.numLayers > 1 ? this.dropout : 0;
@@ -805,6 +807,7 @@ export class Recurrent {
     const dhy = optTensor(o.dhy, 'dhy', [LD, saved.B, this.stateSize]);
     if (this.mode !== 'lstm' && o.dcy !== undefined && o.dcy !== null) throw argError('dcy applies to mode lstm only');
     const dcy = optTensor(o.dcy, 'dcy', [LD, saved.B, this.hiddenSize]);
+    checkInputsFinite({ dy, dhy, dcy });
     const accumulate = optBool(o.accumulate, 'accumulate', false);
     let dweights: Tensor;
     if (o.dweights !== undefined && o.dweights !== null) {

@@ -20,6 +20,7 @@ import { Device, deviceIndex } from './device';
 import { RnnkitError } from './errors';
 import { native } from './native';
 import { Tensor, checkTensor } from './tensor';
+import { checkInputsFinite } from './check';
 
 interface RmsnormBinding {
   rmsnormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array | null, y: Float32Array,
@@ -180,6 +181,7 @@ function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: Rms
   if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
   const eps = checkEps(options.eps);
   const { rows, cols, rowShape } = layout(x, options.axis, gamma.size);
+  checkInputsFinite({ x, gamma, beta });
   const device = x.device;
   return {
     rows, cols, eps, device,
@@ -240,6 +242,7 @@ function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, option
   if (!sameShape(dy.shape, x.shape)) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `dy must have the shape of x ${shapeString(x.shape)}, got ${shapeString(dy.shape)}`);
   }
+  checkInputsFinite({ x, dy, gamma });
   if (!sameShape(rrms.shape, rowShape)) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `rrms must have shape ${shapeString(rowShape)}, got ${shapeString(rrms.shape)}`);
   }

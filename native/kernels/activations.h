@@ -76,13 +76,15 @@ RNNKIT_INLINE typename V::F select(typename V::I mask, typename V::F a, typename
   return out;
 }
 
+// min/max that return `a` when it is NaN (a comparison with NaN is false), so NaN inputs
+// propagate through clamps, relu and clipping instead of turning into a finite bound.
 template <class V>
 RNNKIT_INLINE typename V::F vmin(typename V::F a, typename V::F b) {
-  return select<V>(a < b, a, b);
+  return select<V>(a > b, b, a);
 }
 template <class V>
 RNNKIT_INLINE typename V::F vmax(typename V::F a, typename V::F b) {
-  return select<V>(a > b, a, b);
+  return select<V>(a < b, b, a);
 }
 template <class V>
 RNNKIT_INLINE typename V::F vabs(typename V::F a) {

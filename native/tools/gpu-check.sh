@@ -69,7 +69,7 @@ skip() {
 
 note_for() {
   case $1 in
-    gpu_check) grep -E '^checks:|no CUDA device' "$2" | tail -n 1 ;;
+    gpu_check | gpu_check_rec) grep -E '^checks:|no CUDA device' "$2" | tail -n 1 ;;
     mocha-gpu | mocha-all) grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$2" | tail -n 1 ;;
     build) grep -cE 'warning' "$2" | sed 's/$/ warning lines/' ;;
     *) tail -n 1 "$2" | cut -c1-70 ;;
@@ -131,6 +131,14 @@ else
   skip gpu_check "not built"
 fi
 
+# --- Recurrent op (CUDA backend II): native parity checks and bench, then PyTorch cuDNN ----------
+GPU_CHECK_REC=""
+for c in build-cuda/gpu_check_recurrent build-cuda-tools/gpu_check_recurrent; do
+  if [ -x "$c" ]; then GPU_CHECK_REC=$c; break; fi
+done
+if [ -n "$GPU_CHECK_REC" ]; then step gpu_check_rec 420 "$GPU_CHECK_REC"; else skip gpu_check_rec "not built"; fi
+step torch_rnn 300 bash -c "python3 bench/gpu/torch_rnn.py > '$LOGS/torch_rnn.json' && tail -c 300 '$LOGS/torch_rnn.json'"
+
 # --- JS suites on the CUDA flavor ----------------------------------------------------------------
 ADDON=build-cuda/Release/rnnkit_cuda.node
 if [ $HAVE_NODE = 1 ] && [ -f "$ADDON" ] && [ -f dist/index.js ]; then
@@ -147,6 +155,10 @@ echo
 if [ -f "$LOGS/gpu_check.log" ]; then
   sed -n '/^limits:/p; /^kernel /,/^(bytes counted/p' "$LOGS/gpu_check.log"
   grep -E '^FAIL' "$LOGS/gpu_check.log" | head -n 10
+fi
+if [ -f "$LOGS/gpu_check_rec.log" ]; then
+  sed -n '/^recurrent bench/,/^checks:/p' "$LOGS/gpu_check_rec.log"
+  grep -E '^FAIL' "$LOGS/gpu_check_rec.log" | head -n 10
 fi
 echo
 echo "gpu-check summary (logs: $LOGS)"

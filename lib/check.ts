@@ -1,0 +1,34 @@
+/**
+ * Opt-in finite-value checks. Off by default: NaN and infinities in inputs propagate through the
+ * ops as IEEE arithmetic says (no crash, no hang). With `setCheckFinite(true)` every op first scans
+ * its tensor inputs and throws ERR_RNNKIT_NONFINITE naming the tensor and the first bad element.
+ */
+import { RnnkitError } from './errors';
+import { native } from './native';
+import { Tensor } from './tensor';
+
+let enabled = (process.env.RNNKIT_CHECK_FINITE || '') === '1';
+
+export function setCheckFinite(on: boolean): void {
+  if (typeof on !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'setCheckFinite takes a boolean');
+  enabled = on;
+}
+
+export function checkFiniteEnabled(): boolean {
+  return enabled;
+}
+
+/** Throws ERR_RNNKIT_NONFINITE when `t` holds a NaN or an infinity. */
+export function assertFinite(t: Tensor, what: string): void {
+  const values = t.device === 'cpu' ? t.data : t.readSync();
+  const at = (native().firstNonFinite as (a: Float32Array) => number)(values);
+  if (at >= 0) {
+    throw new RnnkitError('ERR_RNNKIT_NONFINITE', `${what} holds a non-finite value (${values[at]}) at element ${at}`);
+  }
+}
+
+/** Checks each named tensor when checkFinite is on (absent ones are skipped). */
+export function checkInputsFinite(inputs: Record<string, Tensor | null | undefined>): void {
+  if (!enabled) return;
+  for (const [name, t] of Object.entries(inputs)) if (t) assertFinite(t, name);
+}
