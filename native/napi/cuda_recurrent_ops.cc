@@ -28,6 +28,7 @@
 #include "cuda_recurrent.h"
 #include "device_buffer.h"
 #include "recurrent.h"
+#include "recurrent_args.h"
 
 namespace rnnkit {
 namespace napi {
@@ -35,94 +36,6 @@ namespace {
 
 using Alloc = std::shared_ptr<DeviceAllocation>;
 using Mode = RecurrentConfig::Mode;
-constexpr int64_t kMaxFeature = int64_t(1) << 24;
-constexpr int64_t kMaxLayers = 1024;
-constexpr int64_t kMaxSteps = int64_t(1) << 31;
-constexpr double kMaxElements = 1125899906842624.0;  // 2^50
-constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;
-
-Napi::Value Field(Napi::Env env, Napi::Object o, const char* name) {
-  if (!o.Has(name)) Throw(env, ErrorCode::arg, std::string("config.") + name + " is missing");
-  return o.Get(name);
-}
-
-int64_t IntField(Napi::Env env, Napi::Object o, const char* name, int64_t lo, int64_t hi) {
-  Napi::Value v = Field(env, o, name);
-  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(lo) || d > static_cast<double>(hi))
-    Throw(env, ErrorCode::arg,
-          std::string("config.") + name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return static_cast<int64_t>(d);
-}
-
-bool BoolField(Napi::Env env, Napi::Object o, const char* name) {
-  Napi::Value v = Field(env, o, name);
-  if (!v.IsBoolean()) Throw(env, ErrorCode::arg, std::string("config.") + name + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-RecurrentConfig ArgConfig(const Napi::CallbackInfo& info, size_t i) {
-  Napi::Env env = info.Env();
-  if (i >= info.Length() || !info[i].IsObject() || info[i].IsArray()) Throw(env, ErrorCode::arg, "config must be an object");
-  Napi::Object o = info[i].As<Napi::Object>();
-  RecurrentConfig c;
-  Napi::Value mode = Field(env, o, "mode");
-  const std::string m = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : std::string();
-  if (m == "lstm") c.mode = Mode::lstm;
-  else if (m == "gru") c.mode = Mode::gru;
-  else if (m == "rnn_tanh") c.mode = Mode::rnn_tanh;
-  else if (m == "rnn_relu") c.mode = Mode::rnn_relu;
-  else Throw(env, ErrorCode::arg, "config.mode must be one of lstm, gru, rnn_tanh, rnn_relu");
-  c.input_size = IntField(env, o, "inputSize", 1, kMaxFeature);
-  c.hidden_size = IntField(env, o, "hiddenSize", 1, kMaxFeature);
-  c.num_layers = IntField(env, o, "numLayers", 1, kMaxLayers);
-  c.proj_size = IntField(env, o, "projSize", 0, kMaxFeature);
-  c.bidirectional = BoolField(env, o, "bidirectional");
-  c.skip_input = BoolField(env, o, "skipInput");
-  c.peepholes = BoolField(env, o, "peepholes");
-  c.linear_before_reset = BoolField(env, o, "linearBeforeReset");
-  Napi::Value clip = Field(env, o, "cellClip");
-  const double cc = clip.IsNumber() ? clip.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(cc) || cc < 0 || cc > 3.4e38) Throw(env, ErrorCode::arg, "config.cellClip must be a finite number >= 0");
-  c.cell_clip = static_cast<float>(cc);
-  recurrent_validate(c);  // rnnkit::Error(arg) -> ERR_RNNKIT_ARG through Guarded
-  return c;
-}
-
-struct Sizes {
-  int64_t T, B, I, H, R, LD, DR, weights, saved;
-  bool lstm;
-};
-
-void Bound(Napi::Env env, std::initializer_list<int64_t> factors, const char* what) {
-  double p = 1;
-  for (int64_t f : factors) {
-    p *= static_cast<double>(f);
-    if (p > kMaxElements) Throw(env, ErrorCode::shape, std::string(what) + " would be too large");
-  }
-}
-
-Sizes SizesOf(Napi::Env env, const RecurrentConfig& c, int64_t T, int64_t B) {
-  Sizes s;
-  s.T = T;
-  s.B = B;
-  s.I = c.input_size;
-  s.H = c.hidden_size;
-  s.R = c.proj_size > 0 ? c.proj_size : c.hidden_size;
-  const int64_t D = c.bidirectional ? 2 : 1;
-  s.LD = c.num_layers * D;
-  s.DR = D * s.R;
-  s.lstm = c.mode == Mode::lstm;
-  const int64_t widest = std::max(std::max(s.I, s.DR), s.H);
-  Bound(env, {s.LD, 4 * s.H + 1, widest + s.R + s.H + 2}, "the packed weights");
-  Bound(env, {T, B, s.LD, 5 * s.H + s.R + 1}, "the saved activations");
-  Bound(env, {T, B, std::max(s.I, s.DR)}, "x or y");
-  Bound(env, {s.LD, B, std::max(s.H, s.R)}, "the states");
-  s.weights = recurrent_weights_size(c);
-  s.saved = recurrent_saved_size(c, T, B);
-  return s;
-}
-
 Alloc ArgDeviceOpt(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
   return ArgDevice(info, i, what);
@@ -162,28 +75,6 @@ void RequireDistinct(Napi::Env env, const std::vector<std::pair<Alloc, const cha
   }
 }
 
-std::shared_ptr<std::vector<int32_t>> Lengths(const Napi::CallbackInfo& info, size_t i, int64_t T, int64_t B) {
-  Napi::Env env = info.Env();
-  Napi::Int32Array a = ArgInt32Opt(info, i, "seqLengths");
-  auto out = std::make_shared<std::vector<int32_t>>();
-  if (a.IsEmpty()) return out;
-  if (static_cast<int64_t>(a.ElementLength()) != B)
-    Throw(env, ErrorCode::shape, "seqLengths holds " + std::to_string(a.ElementLength()) + " values, needs " + std::to_string(B));
-  out->assign(a.Data(), a.Data() + B);
-  for (int64_t b = 0; b < B; ++b)
-    if ((*out)[b] < 0 || (*out)[b] > T)
-      Throw(env, ErrorCode::arg,
-            "seqLengths[" + std::to_string(b) + "] = " + std::to_string((*out)[b]) + " is outside 0.." + std::to_string(T));
-  return out;
-}
-
-float ArgDropout(const Napi::CallbackInfo& info, size_t i) {
-  const double p = ArgNumber(info, i, "dropout");
-  if (!(p >= 0 && p < 1)) Throw(info.Env(), ErrorCode::arg, "dropout must be in [0, 1)");
-  if (static_cast<float>(p) >= 1.f) Throw(info.Env(), ErrorCode::arg, "dropout is too close to 1");
-  return static_cast<float>(p);
-}
-
 gpu::RecurrentAlgo ArgAlgo(const Napi::CallbackInfo& info, size_t i) {
   const std::string a = ArgString(info, i, "algorithm");
   if (a == "auto") return gpu::RecurrentAlgo::automatic;
@@ -195,7 +86,7 @@ gpu::RecurrentAlgo ArgAlgo(const Napi::CallbackInfo& info, size_t i) {
 float* F(const Alloc& a) { return a ? static_cast<float*>(a->ptr) : nullptr; }
 
 // Optional state buffers only exist for LSTM where they are cell states.
-void RequireLstmOnly(Napi::Env env, const Sizes& s, const std::vector<std::pair<Alloc, const char*>>& cell_bufs) {
+void RequireLstmOnly(Napi::Env env, const RecurrentSizes& s, const std::vector<std::pair<Alloc, const char*>>& cell_bufs) {
   if (s.lstm) return;
   for (const auto& a : cell_bufs)
     if (a.first) Throw(env, ErrorCode::arg, std::string(a.second) + " applies to mode lstm only");
@@ -203,15 +94,15 @@ void RequireLstmOnly(Napi::Env env, const Sizes& s, const std::vector<std::pair<
 
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const RecurrentConfig c = ArgConfig(info, 0);
+  const RecurrentConfig c = ArgRecurrentConfig(info, 0);
   const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
   const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
   const bool batch_first = ArgBool(info, 3, "batchFirst");
-  const Sizes s = SizesOf(env, c, T, B);
+  const RecurrentSizes s = RecurrentSizesOf(env, c, T, B);
   Alloc x = ArgDevice(info, 4, "x");
   Alloc hx = ArgDeviceOpt(info, 5, "hx");
   Alloc cx = ArgDeviceOpt(info, 6, "cx");
-  auto lens = Lengths(info, 7, T, B);
+  auto lens = ArgSeqLengths(env, ArgInt32Opt(info, 7, "seqLengths"), T, B);
   Alloc w = ArgDevice(info, 8, "weights");
   const float dropout = ArgDropout(info, 9);
   const uint64_t seed = static_cast<uint64_t>(ArgInt(info, 10, "seed", 0, kMaxSeed));
@@ -248,15 +139,15 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
 
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const RecurrentConfig c = ArgConfig(info, 0);
+  const RecurrentConfig c = ArgRecurrentConfig(info, 0);
   const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
   const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
   const bool batch_first = ArgBool(info, 3, "batchFirst");
-  const Sizes s = SizesOf(env, c, T, B);
+  const RecurrentSizes s = RecurrentSizesOf(env, c, T, B);
   Alloc x = ArgDevice(info, 4, "x");
   Alloc hx = ArgDeviceOpt(info, 5, "hx");
   Alloc cx = ArgDeviceOpt(info, 6, "cx");
-  auto lens = Lengths(info, 7, T, B);
+  auto lens = ArgSeqLengths(env, ArgInt32Opt(info, 7, "seqLengths"), T, B);
   Alloc w = ArgDevice(info, 8, "weights");
   const float dropout = ArgDropout(info, 9);
   const uint64_t seed = static_cast<uint64_t>(ArgInt(info, 10, "seed", 0, kMaxSeed));
@@ -303,11 +194,11 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Algorithm(const Napi::CallbackInfo& info) {
-  const RecurrentConfig c = ArgConfig(info, 0);
+  const RecurrentConfig c = ArgRecurrentConfig(info, 0);
   const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
   const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
   const int device = static_cast<int>(ArgInt(info, 3, "device", 0, 1023));
-  SizesOf(info.Env(), c, T, B);
+  RecurrentSizesOf(info.Env(), c, T, B);
   return Napi::String::New(info.Env(), gpu::recurrent_forward_algorithm(device, c, T, B, ArgAlgo(info, 4)));
 }
 

@@ -21,108 +21,11 @@
 #include "common.h"
 #include "cpu_features.h"
 #include "recurrent.h"
+#include "recurrent_args.h"
 
 namespace rnnkit {
 namespace napi {
 namespace {
-
-constexpr int64_t kMaxFeature = int64_t(1) << 24;  // input, hidden and projection sizes
-constexpr int64_t kMaxLayers = 1024;
-constexpr int64_t kMaxSteps = int64_t(1) << 31;  // T and B
-constexpr double kMaxElements = 1125899906842624.0;  // 2^50: beyond any typed array
-constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;
-
-Napi::Value Field(Napi::Env env, Napi::Object o, const char* name) {
-  if (!o.Has(name)) Throw(env, ErrorCode::arg, std::string("config.") + name + " is missing");
-  return o.Get(name);
-}
-
-int64_t IntField(Napi::Env env, Napi::Object o, const char* name, int64_t lo, int64_t hi) {
-  Napi::Value v = Field(env, o, name);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(lo) ||
-      d > static_cast<double>(hi))
-    Throw(env, ErrorCode::arg,
-          std::string("config.") + name + " must be an integer in [" + std::to_string(lo) + ", " +
-              std::to_string(hi) + "]");
-  return static_cast<int64_t>(d);
-}
-
-bool BoolField(Napi::Env env, Napi::Object o, const char* name) {
-  Napi::Value v = Field(env, o, name);
-  if (!v.IsBoolean()) Throw(env, ErrorCode::arg, std::string("config.") + name + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-RecurrentConfig ArgConfig(const Napi::CallbackInfo& info, size_t i) {
-  Napi::Env env = info.Env();
-  if (i >= info.Length() || !info[i].IsObject() || info[i].IsArray())
-    Throw(env, ErrorCode::arg, "config must be an object");
-  Napi::Object o = info[i].As<Napi::Object>();
-  RecurrentConfig c;
-  Napi::Value mode = Field(env, o, "mode");
-  const std::string m = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : std::string();
-  if (m == "lstm") c.mode = RecurrentConfig::Mode::lstm;
-  else if (m == "gru") c.mode = RecurrentConfig::Mode::gru;
-  else if (m == "rnn_tanh") c.mode = RecurrentConfig::Mode::rnn_tanh;
-  else if (m == "rnn_relu") c.mode = RecurrentConfig::Mode::rnn_relu;
-  else Throw(env, ErrorCode::arg, "config.mode must be one of lstm, gru, rnn_tanh, rnn_relu");
-  c.input_size = IntField(env, o, "inputSize", 1, kMaxFeature);
-  c.hidden_size = IntField(env, o, "hiddenSize", 1, kMaxFeature);
-  c.num_layers = IntField(env, o, "numLayers", 1, kMaxLayers);
-  c.proj_size = IntField(env, o, "projSize", 0, kMaxFeature);
-  c.bidirectional = BoolField(env, o, "bidirectional");
-  c.skip_input = BoolField(env, o, "skipInput");
-  c.peepholes = BoolField(env, o, "peepholes");
-  c.linear_before_reset = BoolField(env, o, "linearBeforeReset");
-  Napi::Value clip = Field(env, o, "cellClip");
-  const double cc = clip.IsNumber() ? clip.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(cc) || cc < 0 || cc > 3.4e38)
-    Throw(env, ErrorCode::arg, "config.cellClip must be a finite number >= 0");
-  c.cell_clip = static_cast<float>(cc);
-  // recurrent_validate throws rnnkit::Error(arg), which Guarded maps to ERR_RNNKIT_ARG.
-  recurrent_validate(c);
-  return c;
-}
-
-// Derived sizes of a validated config and T, B; every product bounded before it is formed.
-struct Sizes {
-  int64_t T, B, I, H, R, LD, DR, weights, saved;
-  bool lstm;
-};
-
-int64_t Count(Napi::Env env, std::initializer_list<int64_t> factors, const char* what) {
-  double p = 1;
-  int64_t n = 1;
-  for (int64_t f : factors) {
-    p *= static_cast<double>(f);
-    if (p > kMaxElements) Throw(env, ErrorCode::shape, std::string(what) + " would be too large");
-    n *= f;
-  }
-  return n;
-}
-
-Sizes SizesOf(Napi::Env env, const RecurrentConfig& c, int64_t T, int64_t B) {
-  Sizes s;
-  s.T = T;
-  s.B = B;
-  s.I = c.input_size;
-  s.H = c.hidden_size;
-  s.R = c.proj_size > 0 ? c.proj_size : c.hidden_size;
-  const int64_t D = c.bidirectional ? 2 : 1;
-  s.LD = c.num_layers * D;
-  s.DR = D * s.R;
-  s.lstm = c.mode == RecurrentConfig::Mode::lstm;
-  // Upper bounds of the kernel's own size formulas, so that they cannot overflow.
-  const int64_t widest = std::max(std::max(s.I, s.DR), s.H);
-  Count(env, {s.LD, 4 * s.H + 1, widest + s.R + s.H + 2}, "the packed weights");
-  Count(env, {T, B, s.LD, 5 * s.H + s.R + 1}, "the saved activations");
-  Count(env, {T, B, std::max(s.I, s.DR)}, "x or y");
-  Count(env, {s.LD, B, std::max(s.H, s.R)}, "the states");
-  s.weights = recurrent_weights_size(c);
-  s.saved = recurrent_saved_size(c, T, B);
-  return s;
-}
 
 void RequireExact(Napi::Env env, size_t have, int64_t count, const std::string& what) {
   if (static_cast<uint64_t>(have) != static_cast<uint64_t>(count))
@@ -138,41 +41,18 @@ const float* OptionalData(Napi::Env env, const Napi::Float32Array& a, int64_t co
   return count > 0 ? a.Data() : nullptr;
 }
 
-// Copies and checks sequence lengths (B values in 0..T); an empty vector means "all T".
-std::shared_ptr<std::vector<int32_t>> Lengths(Napi::Env env, const Napi::Int32Array& a, int64_t T,
-                                              int64_t B) {
-  auto out = std::make_shared<std::vector<int32_t>>();
-  if (a.IsEmpty()) return out;
-  RequireExact(env, a.ElementLength(), B, "seqLengths");
-  out->assign(a.Data(), a.Data() + B);
-  for (int64_t b = 0; b < B; ++b)
-    if ((*out)[b] < 0 || (*out)[b] > T)
-      Throw(env, ErrorCode::arg,
-            "seqLengths[" + std::to_string(b) + "] = " + std::to_string((*out)[b]) +
-                " is outside 0.." + std::to_string(T));
-  return out;
-}
-
-float ArgDropout(const Napi::CallbackInfo& info, size_t i) {
-  const double p = ArgNumber(info, i, "dropout");
-  if (!(p >= 0 && p < 1)) Throw(info.Env(), ErrorCode::arg, "dropout must be in [0, 1)");
-  // p just below 1 rounds to 1.0f, where the 1/(1-p) scale would be infinite.
-  if (static_cast<float>(p) >= 1.f) Throw(info.Env(), ErrorCode::arg, "dropout is too close to 1");
-  return static_cast<float>(p);
-}
-
 // recurrentWeightsSize(cfg) -> number of floats in the packed weights
 Napi::Value WeightsSize(const Napi::CallbackInfo& info) {
-  RecurrentConfig c = ArgConfig(info, 0);
-  return Napi::Number::New(info.Env(), static_cast<double>(SizesOf(info.Env(), c, 0, 0).weights));
+  RecurrentConfig c = ArgRecurrentConfig(info, 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(RecurrentSizesOf(info.Env(), c, 0, 0).weights));
 }
 
 // recurrentSavedSize(cfg, T, B) -> number of floats a training forward saves
 Napi::Value SavedSize(const Napi::CallbackInfo& info) {
-  RecurrentConfig c = ArgConfig(info, 0);
+  RecurrentConfig c = ArgRecurrentConfig(info, 0);
   const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
   const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
-  return Napi::Number::New(info.Env(), static_cast<double>(SizesOf(info.Env(), c, T, B).saved));
+  return Napi::Number::New(info.Env(), static_cast<double>(RecurrentSizesOf(info.Env(), c, T, B).saved));
 }
 
 // recurrentInfo() -> { isa, algorithm }: what the next call runs.
@@ -189,11 +69,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 // saved null: inference; else exactly recurrentSavedSize floats. hy, cy may be null.
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const RecurrentConfig c = ArgConfig(info, 0);
+  const RecurrentConfig c = ArgRecurrentConfig(info, 0);
   const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
   const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
   const bool batch_first = ArgBool(info, 3, "batchFirst");
-  const Sizes s = SizesOf(env, c, T, B);
+  const RecurrentSizes s = RecurrentSizesOf(env, c, T, B);
   Napi::Float32Array x = ArgFloat32(info, 4, "x");
   Napi::Float32Array hx = ArgFloat32Opt(info, 5, "hx");
   Napi::Float32Array cx = ArgFloat32Opt(info, 6, "cx");
@@ -227,7 +107,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     RequireExact(env, saved.ElementLength(), s.saved, "saved");
     psaved = s.saved > 0 ? saved.Data() : nullptr;
   }
-  auto lens = Lengths(env, lens_arr, T, B);
+  auto lens = ArgSeqLengths(env, lens_arr, T, B);
   return Dispatch(env, async,
                   [=] {
                     recurrent_forward(c, T, B, batch_first, px, phx, pcx,
@@ -242,11 +122,11 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
 // Takes exactly what the training forward took and produced; dy, dhy, dcy, dhx, dcx may be null.
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const RecurrentConfig c = ArgConfig(info, 0);
+  const RecurrentConfig c = ArgRecurrentConfig(info, 0);
   const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
   const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
   const bool batch_first = ArgBool(info, 3, "batchFirst");
-  const Sizes s = SizesOf(env, c, T, B);
+  const RecurrentSizes s = RecurrentSizesOf(env, c, T, B);
   Napi::Float32Array x = ArgFloat32(info, 4, "x");
   Napi::Float32Array hx = ArgFloat32Opt(info, 5, "hx");
   Napi::Float32Array cx = ArgFloat32Opt(info, 6, "cx");
@@ -291,7 +171,7 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   const float* pw = w.Data();
   float* pdw = dw.Data();
   if (!pw || !pdw) Throw(env, ErrorCode::arg, "weights are empty");
-  auto lens = Lengths(env, lens_arr, T, B);
+  auto lens = ArgSeqLengths(env, lens_arr, T, B);
   return Dispatch(env, async,
                   [=] {
                     recurrent_backward(c, T, B, batch_first, px, phx, pcx,
