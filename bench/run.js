@@ -24,7 +24,10 @@ async function main() {
   const info = rnnkit.backendInfo();
   process.stdout.write(`rnnkit bench: ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads\n`);
   const summary = {};
-  for (const name of families) {
+  const started = Date.now();
+  for (const [index, name] of families.entries()) {
+    const elapsed = ((Date.now() - started) / 1000).toFixed(0);
+    process.stdout.write(`\n[${index + 1}/${families.length}] ${name} (${elapsed} s elapsed)\n`);
     if (!available.includes(name)) {
       process.stdout.write(`unknown family '${name}' (have: ${available.join(', ')})\n`);
       process.exitCode = 2;
