@@ -23,7 +23,7 @@ const root = path.resolve(__dirname, '..');
 
 function parseArgs(argv) {
   const opts = {
-    steps: 400, hidden: 128, layers: 2, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
+    steps: 2000, hidden: 128, layers: 2, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
     out: path.join(__dirname, 'results'), resume: null, quick: false, clip: 5, evalChars: 24576,
   };
   const numeric = new Set(['steps', 'hidden', 'layers', 'seq', 'batch', 'lr', 'seed', 'clip']);
