@@ -25,6 +25,7 @@
 #include "dropout_hash.h"
 #include "kernels.cuh"
 #include "recurrent_cells.cuh"
+#include "recurrent_layout.h"
 #include "recurrent_persistent.cuh"
 
 namespace rnnkit {
@@ -39,37 +40,6 @@ constexpr int kThreads = 256;
 
 unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-// Derived sizes of a validated config (as in recurrent.cc); slot offsets come from the public
-// recurrent_param_slot so the two backends cannot disagree on the layout.
-struct Dims {
-  Mode mode;
-  int64_t G, H, R, D, L, I;
-  bool lstm, gru, lbr, onnx_gru, proj, peep, skip;
-  float clip;
-  explicit Dims(const RecurrentConfig& c) {
-    recurrent_validate(c);
-    mode = c.mode;
-    G = recurrent_gate_count(c.mode);
-    H = c.hidden_size;
-    R = c.proj_size > 0 ? c.proj_size : c.hidden_size;
-    D = c.bidirectional ? 2 : 1;
-    L = c.num_layers;
-    I = c.input_size;
-    lstm = c.mode == Mode::lstm;
-    gru = c.mode == Mode::gru;
-    lbr = gru && c.linear_before_reset;
-    onnx_gru = gru && !c.linear_before_reset;
-    proj = c.proj_size > 0;
-    peep = c.peepholes;
-    skip = c.skip_input;
-    clip = c.cell_clip;
-  }
-  int64_t in_size(int64_t l) const { return l == 0 ? I : D * R; }
-  bool has_wih(int64_t l) const { return !(skip && l == 0); }
-  int64_t gate_width() const { return lbr ? 4 * H : G * H; }
-  int64_t saved_step_width() const { return lstm ? 5 * H : gru ? gate_width() : 0; }
-};
-
 struct Slots {
   int64_t w_ih, w_hh, b_ih, b_hh, w_proj, peep;
 };
@@ -81,14 +51,6 @@ Slots slots_of(const RecurrentConfig& cfg, int64_t l, int64_t d) {
           recurrent_param_slot(cfg, l, d, ParamKind::w_peephole).offset};
 }
 
-// The CPU driver's SavedLayout.
-struct SavedLayout {
-  const Dims& dm;
-  int64_t TB;
-  int64_t gates(int64_t l, int64_t d) const { return (l * dm.D + d) * TB * dm.saved_step_width(); }
-  int64_t cells(int64_t l, int64_t d) const { return gates(l, d) + TB * 4 * dm.H; }
-  int64_t output(int64_t l) const { return dm.L * dm.D * TB * dm.saved_step_width() + l * TB * dm.D * dm.R; }
-};
 
 struct Rows {
   int64_t st, sb;
@@ -546,14 +508,14 @@ __global__ void skip_dx_kernel(float* dx, const float* dg, int64_t rows, int64_t
 
 // ---- algorithm choice ---------------------------------------------------------------------------
 
-int persistent_mode(const Dims& dm) {
+int persistent_mode(const RecurrentDims& dm) {
   if (dm.lstm) return dm.proj ? -1 : 0;
   if (dm.gru) return dm.lbr ? 1 : -1;
   return dm.mode == Mode::rnn_tanh ? 2 : 3;
 }
 
 // Whether the persistent kernel can run this shape; `why` says why not.
-bool persistent_fits(int device, const Dims& dm, int64_t B, PersistentPlan* plan, std::string* why) {
+bool persistent_fits(int device, const RecurrentDims& dm, int64_t B, PersistentPlan* plan, std::string* why) {
   const int mode = persistent_mode(dm);
   if (mode < 0) {
     *why = "the persistent kernel covers LSTM without projection, GRU with linearBeforeReset and RNN";
@@ -574,7 +536,7 @@ bool persistent_fits(int device, const Dims& dm, int64_t B, PersistentPlan* plan
 
 const char* recurrent_forward_algorithm(int device, const RecurrentConfig& cfg, int64_t T, int64_t B,
                                         RecurrentAlgo algo) {
-  const Dims dm(cfg);
+  const RecurrentDims dm(cfg);
   if (algo == RecurrentAlgo::standard) return "standard";
   PersistentPlan plan;
   std::string why;
@@ -589,7 +551,7 @@ const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T,
                               const float* x, const float* hx, const float* cx, const int32_t* seq_lengths,
                               const float* weights, float dropout_p, uint64_t seed, float* y, float* hy, float* cy,
                               float* saved, RecurrentAlgo algo) {
-  const Dims dm(cfg);
+  const RecurrentDims dm(cfg);
   check_common(T, B, x, weights, dropout_p, seq_lengths);
   if (T * B > 0 && !y) fail("y is null");
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
@@ -613,7 +575,7 @@ const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T,
     return algorithm;
   }
   const bool training = saved != nullptr;
-  const SavedLayout sl{dm, TB};
+  const RecurrentSavedLayout sl{dm, TB};
   const Rows user = batch_first ? Rows{1, T} : Rows{B, 1};
   const Rows inner{B, 1};
   std::vector<int32_t> host_len;
@@ -771,7 +733,7 @@ const char* recurrent_backward(int device, const RecurrentConfig& cfg, int64_t T
                                const float* weights, float dropout_p, uint64_t seed, const float* y,
                                const float* saved, const float* dy, const float* dhy, const float* dcy, float* dx,
                                float* dhx, float* dcx, float* dweights, bool accumulate) {
-  const Dims dm(cfg);
+  const RecurrentDims dm(cfg);
   check_common(T, B, x, weights, dropout_p, seq_lengths);
   if (!dweights) fail("dweights are null");
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
@@ -791,7 +753,7 @@ const char* recurrent_backward(int device, const RecurrentConfig& cfg, int64_t T
     });
     return "standard";
   }
-  const SavedLayout sl{dm, TB};
+  const RecurrentSavedLayout sl{dm, TB};
   const Rows user = batch_first ? Rows{1, T} : Rows{B, 1};
   const Rows inner{B, 1};
   std::vector<int32_t> host_len;

@@ -28,6 +28,7 @@
 #include "errors.h"
 #include "parallel.h"
 #include "recurrent_cells.h"
+#include "recurrent_layout.h"
 #include "sgemm.h"
 
 namespace rnnkit {
@@ -37,53 +38,11 @@ using Mode = RecurrentConfig::Mode;
 
 [[noreturn]] void fail(const std::string& msg) { throw Error(ErrorCode::arg, "recurrent: " + msg); }
 
-// Derived sizes of a validated config.
-struct Dims {
-  Mode mode;
-  int64_t G, H, R, D, L, I;
-  bool lstm, gru, lbr, proj, peep, skip;
-  float clip;
-
-  explicit Dims(const RecurrentConfig& c) {
-    recurrent_validate(c);
-    mode = c.mode;
-    G = recurrent_gate_count(c.mode);
-    H = c.hidden_size;
-    R = c.proj_size > 0 ? c.proj_size : c.hidden_size;
-    D = c.bidirectional ? 2 : 1;
-    L = c.num_layers;
-    I = c.input_size;
-    lstm = c.mode == Mode::lstm;
-    gru = c.mode == Mode::gru;
-    lbr = gru && c.linear_before_reset;
-    proj = c.proj_size > 0;
-    peep = c.peepholes;
-    skip = c.skip_input;
-    clip = c.cell_clip;
-  }
-  int64_t in_size(int64_t l) const { return l == 0 ? I : D * R; }
-  bool has_wih(int64_t l) const { return !(skip && l == 0); }
-  // Width of a gate row: the x-projection, the activations kept for backward and the gate
-  // gradients share it (GRU with linear_before_reset keeps W_hn h + b_hn as a fourth block).
-  int64_t gate_width() const { return lbr ? 4 * H : G * H; }
-  // Floats of `saved` per step and batch row for one layer/direction: gates (none for plain RNNs,
-  // whose backward needs only h) and the LSTM cell state.
-  int64_t saved_step_width() const {
-    if (lstm) return 5 * H;
-    if (gru) return gate_width();
-    return 0;
-  }
-  int64_t block_size(int64_t l) const {
-    return (has_wih(l) ? G * H * in_size(l) : 0) + G * H * R + 2 * G * H + (proj ? R * H : 0) +
-           (peep ? 3 * H : 0);
-  }
-};
-
 struct Slots {
   int64_t w_ih, w_hh, b_ih, b_hh, w_proj, peep;
 };
 
-Slots slots_of(const Dims& dm, int64_t l, int64_t d) {
+Slots slots_of(const RecurrentDims& dm, int64_t l, int64_t d) {
   int64_t off = 0;
   for (int64_t k = 0; k < l; ++k) off += dm.D * dm.block_size(k);
   off += d * dm.block_size(l);
@@ -316,7 +275,7 @@ void recurrent_validate(const RecurrentConfig& c) {
 }
 
 int64_t recurrent_weights_size(const RecurrentConfig& cfg) {
-  Dims dm(cfg);
+  RecurrentDims dm(cfg);
   int64_t n = 0;
   for (int64_t l = 0; l < dm.L; ++l) n += dm.D * dm.block_size(l);
   return n;
@@ -324,7 +283,7 @@ int64_t recurrent_weights_size(const RecurrentConfig& cfg) {
 
 ParamSlot recurrent_param_slot(const RecurrentConfig& cfg, int64_t layer, int64_t dir,
                                ParamKind kind) {
-  Dims dm(cfg);
+  RecurrentDims dm(cfg);
   if (layer < 0 || layer >= dm.L) fail("layer out of range");
   if (dir < 0 || dir >= dm.D) fail("direction out of range");
   Slots s = slots_of(dm, layer, dir);
@@ -342,7 +301,7 @@ ParamSlot recurrent_param_slot(const RecurrentConfig& cfg, int64_t layer, int64_
 }
 
 int64_t recurrent_saved_size(const RecurrentConfig& cfg, int64_t T, int64_t B) {
-  Dims dm(cfg);
+  RecurrentDims dm(cfg);
   if (T < 0 || B < 0) fail("T and B must be >= 0");
   return T * B * (dm.L * dm.D * dm.saved_step_width() + (dm.L - 1) * dm.D * dm.R);
 }
@@ -350,17 +309,6 @@ int64_t recurrent_saved_size(const RecurrentConfig& cfg, int64_t T, int64_t B) {
 namespace {
 
 // Where a layer/direction keeps its saved gates and cells, and where layer l's output lives.
-struct SavedLayout {
-  const Dims& dm;
-  int64_t TB;
-  int64_t gates(int64_t l, int64_t d) const {
-    return (l * dm.D + d) * TB * dm.saved_step_width();
-  }
-  int64_t cells(int64_t l, int64_t d) const { return gates(l, d) + TB * 4 * dm.H; }
-  int64_t output(int64_t l) const {
-    return dm.L * dm.D * TB * dm.saved_step_width() + l * TB * dm.D * dm.R;
-  }
-};
 
 
 // The fused forward time loop of one layer and direction (LSTM, linear-before-reset GRU, plain
@@ -371,7 +319,7 @@ struct SavedLayout {
 // slices write the new one. State rows are kept in SortedRows order, so the GEMM of step t covers
 // only the sequences still running.
 struct FusedForward {
-  const Dims& dm;
+  const RecurrentDims& dm;
   const cells::Kernels& K;
   int64_t T, B, d;
   const float* w_hh;
@@ -468,7 +416,7 @@ struct FusedForward {
 // round only finishes dL/dh for dhx. Rows of finished sequences keep their dh and have zero gate
 // gradients (pre-filled by the caller).
 struct FusedBackward {
-  const Dims& dm;
+  const RecurrentDims& dm;
   const cells::Kernels& K;
   int64_t T, B, d;
   const float* w_hh;
@@ -549,7 +497,7 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
                        const float* x, const float* hx, const float* cx,
                        const int32_t* seq_lengths, const float* weights, float dropout_p,
                        uint64_t seed, float* y, float* hy, float* cy, float* saved) {
-  const Dims dm(cfg);
+  const RecurrentDims dm(cfg);
   check_common(T, B, x, weights, dropout_p, seq_lengths);
   if (T * B > 0 && !y) fail("y is null");
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
@@ -563,7 +511,7 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
   }
   const cells::Kernels& K = cells::kernels_for(active_isa());
   const bool training = saved != nullptr;
-  const SavedLayout sl{dm, TB};
+  const RecurrentSavedLayout sl{dm, TB};
   const Seq user = batch_first ? Seq{1, T} : Seq{B, 1};
   const Seq inner{B, 1};
   const Lengths len(seq_lengths, T, B);
@@ -717,7 +665,7 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
                         uint64_t seed, const float* y, const float* saved, const float* dy,
                         const float* dhy, const float* dcy, float* dx, float* dhx, float* dcx,
                         float* dweights, bool accumulate) {
-  const Dims dm(cfg);
+  const RecurrentDims dm(cfg);
   check_common(T, B, x, weights, dropout_p, seq_lengths);
   if (!dweights) fail("dweights are null");
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
@@ -734,7 +682,7 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
     return;
   }
   const cells::Kernels& K = cells::kernels_for(active_isa());
-  const SavedLayout sl{dm, TB};
+  const RecurrentSavedLayout sl{dm, TB};
   const Seq user = batch_first ? Seq{1, T} : Seq{B, 1};
   const Seq inner{B, 1};
   const Lengths len(seq_lengths, T, B);
