@@ -1,61 +1,88 @@
 #!/usr/bin/env node
 'use strict';
-// node bench/report.js — rewrites the results section of bench/README.md from the JSON files in
-// bench/results/ (one table per family: every row and column as saved, numbers to 3 significant
-// digits, with the run's date, CPU and load), so the published tables are never edited by hand.
+// node bench/report.js [results-dir] — rewrites the results section of bench/README.md from the
+// JSON files `npm run bench` wrote (bench/results/ by default): the machine, the peers found, the
+// shape table, and per family the noise verdict and exactly the tables the run printed, so the
+// published tables are never edited by hand. `--check` only says whether README.md is up to date.
 const fs = require('fs');
 const path = require('path');
 
-const dir = path.join(__dirname, 'results');
+const args = process.argv.slice(2);
+const check = args.includes('--check');
+const defaultDir = () => args.find((a) => !a.startsWith('--')) || process.env.RNNKIT_BENCH_RESULTS || path.join(__dirname, 'results');
 const readme = path.join(__dirname, 'README.md');
 const START = '<!-- results:start -->';
 const END = '<!-- results:end -->';
+const ORDER = ['gemm', 'recurrent', 'rmsnorm', 'stepnet', 'train'];
 
-function cell(v) {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return String(v);
-    if (v !== 0 && (Math.abs(v) >= 1e6 || Math.abs(v) < 1e-3)) return v.toExponential(2);
-    return Number(v.toPrecision(3)).toString();
-  }
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v).replace(/\|/g, '\\|');
-}
+const esc = (v) => String(v).replace(/\|/g, '\\|');
 
-function table(rows) {
-  const keys = [];
-  for (const r of rows) for (const k of Object.keys(r)) if (!keys.includes(k)) keys.push(k);
-  const out = [`| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`];
-  for (const r of rows) out.push(`| ${keys.map((k) => cell(r[k])).join(' | ')} |`);
+function markdownTable(header, rows) {
+  const out = [`| ${header.map(esc).join(' | ')} |`, `|${header.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) out.push(`| ${r.map(esc).join(' | ')} |`);
   return out.join('\n');
 }
 
-function section() {
+function noiseText(n) {
+  if (!n) return 'machine state not recorded';
+  const parts = [`load ${n.loadStart.toFixed(1)} → ${n.loadEnd.toFixed(1)}`];
+  if (n.otherProcessesShare !== null && n.otherProcessesShare !== undefined) parts.push(`other processes ${(100 * n.otherProcessesShare).toFixed(0)}% of the CPUs`);
+  parts.push(`FMA peak ${n.fmaPeakStart.toFixed(0)} → ${n.fmaPeakEnd.toFixed(0)} GFLOP/s`);
+  if (n.medianSpread !== null && n.medianSpread !== undefined) parts.push(`min–max spread median ${(100 * n.medianSpread).toFixed(0)}%, worst ${(100 * n.worstSpread).toFixed(0)}%`);
+  const verdict = n.verdict === 'quiet' ? '**quiet**' : `**NOISY** (${n.reasons.join('; ')}): absolute figures are unreliable`;
+  return `Machine while it ran: ${verdict}; ${parts.join(', ')}, ${n.seconds.toFixed(0)} s.`;
+}
+
+function section(dir = defaultDir()) {
   if (!fs.existsSync(dir)) return '_No results yet: run `npm run bench`._';
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'))
+    .sort((a, b) => (ORDER.indexOf(a.slice(0, -5)) + 1 || 99) - (ORDER.indexOf(b.slice(0, -5)) + 1 || 99));
   if (!files.length) return '_No results yet: run `npm run bench`._';
+  const data = files.map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
   const parts = [];
-  for (const f of files) {
-    const data = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-    const meta = data.meta || {};
-    const load = Array.isArray(meta.load) ? meta.load[0].toFixed(1) : '?';
-    parts.push(`### ${meta.family || f.slice(0, -5)}`);
-    parts.push(`Run ${meta.date || '?'} on ${meta.cpu || '?'} (load average ${load}), Node ${meta.node || '?'}.`);
-    if (data.limits) parts.push(`Machine limits measured in the same run: \`${JSON.stringify(data.limits)}\``);
-    for (const [key, value] of Object.entries(data)) {
-      if (Array.isArray(value) && value.length && typeof value[0] === 'object') parts.push(`\n${key}:\n\n${table(value)}`);
+  // The run-wide facts, from the newest file that has them.
+  const withRun = data.filter((d) => d.meta && d.meta.peers).sort((a, b) => String(b.meta.date).localeCompare(String(a.meta.date)))[0];
+  if (withRun) {
+    const m = withRun.meta;
+    parts.push(`Machine: ${m.cpu}, ${m.cpus} CPUs; Node ${m.node}; rnnkit ${m.backend}.`);
+    parts.push('\nPeers found by the run:\n');
+    for (const line of m.peers) parts.push(`- ${line}`);
+    if (m.shapes) {
+      const shapes = m.shapes;
+      parts.push('\nShapes (bench/shapes.js; the same for every peer):\n');
+      parts.push(markdownTable(['family', 'case', 'sizes', 'work per call'], shapes.map((r) => [r.family, r.case, r.sizes, r.work])));
     }
-    parts.push('');
+  }
+  for (const d of data) {
+    const meta = d.meta || {};
+    parts.push(`\n### ${meta.family}`);
+    parts.push(`Run ${meta.date ? meta.date.replace('T', ' ').slice(0, 16) + ' UTC' : '?'}${meta.quick ? ' (`--quick`)' : ''}. ${noiseText(d.noise)}`);
+    if (!d.tables) {
+      parts.push('\n_This file predates the table record; rerun `npm run bench`._');
+      continue;
+    }
+    for (const t of d.tables) parts.push(`\n${t.title}\n\n${markdownTable(t.header, t.rows)}`);
+    if (d.notes && d.notes.length) parts.push(`\nNotes:\n${d.notes.map((n) => `- ${n}`).join('\n')}`);
   }
   return parts.join('\n');
 }
 
-const text = fs.readFileSync(readme, 'utf8');
-const a = text.indexOf(START);
-const b = text.indexOf(END);
-if (a < 0 || b < a) {
-  process.stderr.write('bench/README.md has no results markers\n');
-  process.exit(1);
+function render(text, dir = defaultDir()) {
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) throw new Error('bench/README.md has no results markers');
+  return `${text.slice(0, a + START.length)}\n${section(dir)}\n${text.slice(b)}`;
 }
-fs.writeFileSync(readme, `${text.slice(0, a + START.length)}\n${section()}\n${text.slice(b)}`);
-process.stdout.write('bench/README.md results updated\n');
+
+if (require.main === module) {
+  const text = fs.readFileSync(readme, 'utf8');
+  const next = render(text);
+  if (check) {
+    process.stdout.write(next === text ? 'bench/README.md is up to date with the results\n' : 'bench/README.md differs from the results: run node bench/report.js\n');
+    process.exit(next === text ? 0 : 1);
+  }
+  fs.writeFileSync(readme, next);
+  process.stdout.write(`bench/README.md results updated from ${defaultDir()}\n`);
+}
+
+module.exports = { render, section, markdownTable };

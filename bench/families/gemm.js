@@ -1,121 +1,170 @@
 'use strict';
-// GEMM: rnnkit's sgemm against OpenBLAS (with and without OPENBLAS_CORETYPE) and oneDNN's
-// dnnl_sgemm, next to the FMA peak measured in the same run. Every product is timed inside C++
-// (native benchSgemm / benchPeerSgemm) so JavaScript overhead never enters a figure. Peers are
-// loaded with dlopen in child processes (bench/peers/gemm-peer.js); a missing one is reported with
-// the line that installs it. Shapes: 2048³ (2 and 1 threads); the recurrent step h[M, H]·W_hhᵀ
-// (N = 4H, K = H, W_hh packed once for ours); the input projection x[T·B, H]·W_ihᵀ of S1–S5.
+// GEMM: rnnkit's sgemm against OpenBLAS (as it detects this CPU, and forced to OPENBLAS_CORETYPE
+// = Haswell), oneDNN's dnnl_sgemm, onnxruntime-node (MLAS, B as a constant initializer) and
+// TensorFlow.js (cpu and wasm backends), next to the FMA peak measured in the same run. The
+// shapes are bench/shapes.js's GEMM_CASES: 2048³ (all threads and 1 thread), the recurrent step
+// h[M, H]·W_hhᵀ (N = 4H, K = H; W_hh packed once for ours) and the input projections of S1–S5.
+// Ours and the BLAS peers are timed inside C++ (native benchSgemm / benchPeerSgemm), so JavaScript
+// overhead never enters their figures; the BLAS peers are loaded with dlopen in child processes
+// (bench/peers/gemm-peer.js). onnxruntime-node and TF.js are timed through their JavaScript APIs,
+// as a Node user calls them, after their output is checked against ours.
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 
-const INSTALL = 'missing: apt-get install libopenblas-dev libdnnl-dev';
-// This CPU has AVX2 but not AVX-512; Debian's OpenBLAS 0.3.21 does not recognise it on its own.
+// This CPU may not be recognised by the installed OpenBLAS; Haswell is its AVX2 kernel set.
 const CORETYPE = 'Haswell';
 
-const PROJECTIONS = [
-  { name: 'S1', T: 64, B: 32, H: 256 },
-  { name: 'S2', T: 64, B: 64, H: 512 },
-  { name: 'S3', T: 128, B: 1, H: 512 },
-  { name: 'S4', T: 64, B: 32, H: 1024 },
-  { name: 'S5', T: 32, B: 16, H: 512 },
-];
-
-function cases(threads) {
-  const list = [];
-  for (const t of threads === 1 ? [1] : [threads, 1]) {
-    list.push({ name: `2048³ NN ${t}T`, M: 2048, N: 2048, K: 2048, transA: false, transB: false, packed: false, threads: t });
+function tryRequire(p) {
+  try {
+    return require(p);
+  } catch (err) {
+    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(p)) return null;
+    throw err;
   }
-  for (const H of [256, 512, 1024]) {
-    for (const M of [1, 8, 32, 64]) {
-      list.push({ name: `step M=${M} H=${H}`, M, N: 4 * H, K: H, transA: false, transB: true, packed: true, threads });
-    }
-  }
-  for (const s of PROJECTIONS) {
-    list.push({ name: `proj ${s.name} ${s.T * s.B}x${4 * s.H}x${s.H}`, M: s.T * s.B, N: 4 * s.H, K: s.H, transA: false, transB: true, packed: false, threads });
-  }
-  return list;
 }
 
-function runPeer(peer, env, list, timing) {
-  const job = JSON.stringify({ peer, cases: list, ...timing });
+function runPeer(peer, env, c, timing) {
+  const job = JSON.stringify({ peer, cases: [c], ...timing });
   const child = spawnSync(process.execPath, [path.join(__dirname, '..', 'peers', 'gemm-peer.js'), job], {
     env, encoding: 'utf8', maxBuffer: 16 << 20,
   });
   if (child.status !== 0) return { error: (child.stderr || '').trim().split('\n').pop() || `exit ${child.status}` };
-  const out = JSON.parse(child.stdout.trim().split('\n').pop());
-  if (out.missing) return { missing: true };
-  const byName = new Map(out.results.map((r) => [r.name, r]));
-  return { info: out.info, byName };
+  const outp = JSON.parse(child.stdout.trim().split('\n').pop());
+  if (outp.missing) return { missing: true };
+  return { info: outp.info, t: outp.results[0] };
 }
 
+function randomArray(n, seed) {
+  let s = seed >>> 0;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = s / 2 ** 32 - 0.5;
+  }
+  return a;
+}
+
+// Seconds-based { median, min, max } from C++ → a millisecond summary.
+const secToMs = (t) => ({ median: t.median * 1e3, min: t.min * 1e3, max: t.max * 1e3, spread: (t.max - t.min) / t.median, samples: [t.min * 1e3, t.median * 1e3, t.max * 1e3] });
+// A time summary (ms) → a GFLOP/s summary (fastest time gives the highest rate).
+const rate = (t, flops) => ({ median: flops / t.median / 1e6, min: flops / t.max / 1e6, max: flops / t.min / 1e6, samples: t.samples, spread: t.spread });
+
 module.exports = {
-  description: 'sgemm vs OpenBLAS (default core / OPENBLAS_CORETYPE) vs oneDNN, GFLOP/s and % of FMA peak',
-  async run({ rnnkit, native, harness, quick }) {
-    const threads = Math.min(2, os.cpus().length);
-    const timing = quick ? { repeats: 3, minMs: 10 } : { repeats: 7, minMs: 40 };
-    const list = cases(threads);
-    const limits = {};
-    for (const t of new Set(list.map((c) => c.threads))) limits[t] = harness.limits(native, t);
+  description: 'sgemm vs OpenBLAS, oneDNN, onnxruntime-node (MLAS), TensorFlow.js cpu/wasm: GFLOP/s and % of the FMA peak',
+  async run({ rnnkit, native, harness, shapes, peers, quick }) {
+    const allThreads = Math.min(2, os.cpus().length);
+    const timing = quick ? { warmup: 1, repeats: 3, minMs: 10 } : { warmup: 2, repeats: 7, minMs: 40 };
+    // In-process JavaScript peers: a call predicted to take longer than this is skipped (TF.js's
+    // cpu backend runs 2048³ at about 0.5 GFLOP/s: half a minute a call).
+    const budgetMs = quick ? 1500 : 4000;
+    const list = shapes.GEMM_CASES.filter((c) => (quick ? c.quick : true))
+      .map((c) => ({ ...c, threads: c.threads === 'all' ? allThreads : c.threads }));
+    const monitor = harness.noiseMonitor(native, allThreads);
 
     const baseEnv = { ...process.env };
     delete baseEnv.OPENBLAS_CORETYPE;
-    const peers = [
-      { key: 'openblas', title: 'OpenBLAS', peer: 'openblas', env: baseEnv },
-      { key: 'openblasCore', title: `OpenBLAS ${CORETYPE}`, peer: 'openblas', env: { ...baseEnv, OPENBLAS_CORETYPE: CORETYPE } },
-      { key: 'dnnl', title: 'oneDNN', peer: 'dnnl', env: baseEnv },
+    const blasPeers = [
+      { key: 'openblas', title: 'OpenBLAS', peer: 'openblas', env: baseEnv, found: peers.openblas.found },
+      { key: 'openblasCore', title: `OpenBLAS ${CORETYPE}`, peer: 'openblas', env: { ...baseEnv, OPENBLAS_CORETYPE: CORETYPE }, found: peers.openblas.found },
+      { key: 'dnnl', title: 'oneDNN', peer: 'dnnl', env: baseEnv, found: peers.onednn.found || !!peers.onednn.gemmOnly },
     ];
-    const peerInfo = {};
-    // Row by row: ours, the FMA peak and every peer back to back (one child process per peer and
-    // row). On a shared machine the load drifts; a ratio means something only between figures
-    // taken close together.
+    const ortPeer = peers.ort.found ? tryRequire('../peers/ort') : null;
+    const ort = ortPeer ? ortPeer.load() : null;
+    const tfPeer = peers.tfjsCpu.found ? tryRequire('../peers/tfjs') : null;
+    const tf = tfPeer ? await tfPeer.load({ threads: allThreads }) : null;
+    const jsPeers = [
+      { key: 'ort', title: 'onnxruntime', found: !!ort, run: (c, data) => ortPeer.gemm(ort, { ...c, ...data }, { threads: c.threads, measure: harness.measure, timing }) },
+      ...['cpu', 'wasm'].map((backend) => ({
+        key: `tfjs${backend === 'cpu' ? 'Cpu' : 'Wasm'}`, title: `tfjs ${backend}`,
+        found: !!(tf && !tf.missing && tf.backends[backend] && tf.backends[backend].ok),
+        why: tf && !tf.missing && tf.backends[backend] && !tf.backends[backend].ok ? tf.backends[backend].reason : null,
+        run: (c, data) => tfPeer.gemm(backend, { ...c, ...data }, { measure: harness.measure, timing, budgetMs }),
+      })),
+    ];
+    for (const p of jsPeers) if (!p.found && p.why) process.stdout.write(`${p.title}: unavailable (${p.why})\n`);
+    const allPeers = [...blasPeers, ...jsPeers];
+    const notes = [];
+    const bestRate = {}; // GFLOP/s each JS peer reached so far: predicts whether the next case fits the budget
+
+    // Row by row: ours, then every peer back to back. On a shared machine the load drifts; a
+    // ratio means something only between figures taken close together.
     const rows = [];
     for (const c of list) {
+      const flops = shapes.gemmFlops(c);
+      const label = `${c.name}${c.threads === 1 ? ' 1T' : ''}`;
       rnnkit.setNumThreads(c.threads);
-      const t = native.benchSgemm(c.M, c.N, c.K, c.transA, c.transB, c.packed, timing.repeats, timing.minMs);
+      const ours = secToMs(native.benchSgemm(c.M, c.N, c.K, c.transA, c.transB, c.packed, timing.repeats, timing.minMs));
       const fmaPeakGflops = native.fmaPeak(c.threads);
-      rnnkit.setNumThreads(0);
-      const flops = 2 * c.M * c.N * c.K;
-      const ours = flops / t.median / 1e9;
-      const row = { shape: c.name, threads: c.threads, flops, oursMs: t.median * 1e3, ours,
-        oursSpread: (t.max - t.min) / t.median, fmaPeakGflops, peak: ours / fmaPeakGflops };
-      for (const p of peers) {
-        if (peerInfo[p.key] && !peerInfo[p.key].ok) continue;
-        const r = runPeer(p.peer, p.env, [c], timing);
+      monitor.note(ours);
+      const row = { shape: label, threads: c.threads, flops, oursMs: ours, ours: rate(ours, flops), fmaPeakGflops };
+      row.peak = row.ours.median / fmaPeakGflops;
+      for (const p of blasPeers) {
+        if (!p.found) continue;
+        const r = runPeer(p.peer, p.env, c, timing);
         if (r.missing || r.error) {
-          peerInfo[p.key] = { ok: false, text: r.missing ? INSTALL : `failed: ${r.error}` };
-          process.stdout.write(`${p.title}: ${peerInfo[p.key].text}\n`);
+          p.found = false;
+          process.stdout.write(`${p.title}: ${r.missing ? 'missing' : `failed: ${r.error}`}\n`);
           continue;
         }
-        if (!peerInfo[p.key]) {
-          peerInfo[p.key] = { ok: true, text: `${r.info.soname} ${r.info.detail}`.trim() };
-          process.stdout.write(`${p.title}: ${peerInfo[p.key].text}\n`);
-        }
-        row[p.key] = flops / r.byName.get(c.name).median / 1e9;
-        row[`${p.key}Ratio`] = ours / row[p.key];
+        const t = secToMs(r.t);
+        monitor.note(t);
+        row[p.key] = rate(t, flops);
       }
+      // The JavaScript peers need the operands and our result (to check theirs).
+      if (jsPeers.some((p) => p.found)) {
+        const a = randomArray(c.M * c.K, 1);
+        const b = randomArray(c.N * c.K, 2);
+        const expected = rnnkit.matmulSync(rnnkit.tensor(a, [c.M, c.K]), rnnkit.tensor(b, c.transB ? [c.N, c.K] : [c.K, c.N]), { transB: c.transB }).data;
+        for (const p of jsPeers) {
+          if (!p.found || (p.key !== 'ort' && c.threads !== allThreads)) continue;
+          if (bestRate[p.key] && flops / bestRate[p.key] / 1e6 > budgetMs) {
+            row[`${p.key}Note`] = `skipped: ~${(flops / bestRate[p.key] / 1e9).toFixed(0)} s a call`;
+            continue;
+          }
+          rnnkit.setNumThreads(c.threads);
+          const t = await p.run(c, { a, b, expected });
+          if (t.error) {
+            notes.push(`${p.title} ${label}: ${t.error}`);
+            continue;
+          }
+          monitor.note(t);
+          row[p.key] = rate(t, flops);
+          bestRate[p.key] = Math.max(bestRate[p.key] || 0, row[p.key].median);
+          if (t.budgetExceeded) notes.push(`${p.title} ${label}: one call took ${(t.median / 1e3).toFixed(1)} s, over the ${budgetMs / 1e3} s budget: a single sample`);
+        }
+      }
+      for (const p of allPeers) if (row[p.key]) row[`vs_${p.key}`] = row.ours.median / row[p.key].median;
+      rnnkit.setNumThreads(0);
       rows.push(row);
+      process.stdout.write(`  ${label}: ours ${row.ours.median.toFixed(1)} GFLOP/s` +
+        allPeers.filter((p) => row[p.key]).map((p) => `, ${p.title} ${row[p.key].median.toFixed(1)}`).join('') + '\n');
     }
+    const noise = monitor.finish();
 
-    const columns = [
+    const shown = allPeers.filter((p) => rows.some((r) => r[p.key]));
+    const f = harness.fmt;
+    harness.printTable(`sgemm GFLOP/s, median (min–max) of ${timing.repeats} after warm-up`, [
       { key: 'shape', title: 'shape' },
-      { key: 'threads', title: 'thr' },
-      { key: 'ours', title: 'ours GF/s', fmt: harness.fmt.num },
-      ...peers.map((p) => ({ key: p.key, title: `${p.title} GF/s`, fmt: harness.fmt.num })),
-      ...peers.map((p) => ({ key: `${p.key}Ratio`, title: `ours/${p.title}`, fmt: harness.fmt.ratio })),
-      { key: 'fmaPeakGflops', title: 'FMA peak', fmt: harness.fmt.num },
-      { key: 'peak', title: 'ours/peak', fmt: harness.fmt.pct },
-    ];
-    harness.printTable(`sgemm, GFLOP/s (median of ${timing.repeats}; FMA peak measured right after each row's timing)`, columns, rows);
-    const load = os.loadavg()[0];
-    if (load > os.cpus().length * 0.5) {
-      process.stdout.write(`note: the machine was shared during this run (load average ${load.toFixed(1)} on ${os.cpus().length} CPUs): absolute figures are low and noisy; compare ratios within a row\n`);
-    }
-    const file = harness.save('gemm', { threads, timing, limits, peers: peerInfo, rows }, {
-      title: 'sgemm GFLOP/s', rows, label: 'shape', unit: 'GFLOP/s',
-      series: [{ key: 'ours', title: 'ours' }, ...peers.map((p) => ({ key: p.key, title: p.title }))],
+      { key: 'ours', title: 'rnnkit', fmt: f.num },
+      ...shown.map((p) => ({ key: p.key, title: p.title, fmt: f.num })),
+    ], rows);
+    harness.printTable('sgemm speed ratios (rnnkit vs peer: > 1 = rnnkit faster) and the FMA peak measured right after each row', [
+      { key: 'shape', title: 'shape' },
+      ...shown.map((p) => ({ key: `vs_${p.key}`, title: `vs ${p.title}`, fmt: f.ratio })),
+      { key: 'fmaPeakGflops', title: 'FMA peak', fmt: f.num },
+      { key: 'peak', title: 'rnnkit % of peak', fmt: f.pct },
+    ], rows);
+    for (const r of rows) for (const p of jsPeers) if (r[`${p.key}Note`]) notes.push(`${p.title} ${r.shape}: ${r[`${p.key}Note`]}`);
+    for (const n of notes) process.stdout.write(`note: ${n}\n`);
+
+    const peerInfo = Object.fromEntries(allPeers.map((p) => [p.key, p.found ? p.title : 'missing']));
+    const brief = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const file = harness.save('gemm', { threads: allThreads, timing, noise, peers: peerInfo, notes, rows: brief }, {
+      title: 'sgemm GFLOP/s (higher is better)', rows, label: 'shape', unit: 'GFLOP/s',
+      series: [{ key: 'ours', title: 'rnnkit' }, ...shown.map((p) => ({ key: p.key, title: p.title }))],
     });
     process.stdout.write(`wrote ${file}\n`);
-    return { limits, peers: peerInfo, rows };
+    return { noise, peers: peerInfo, rows: brief };
   },
 };

@@ -1,86 +1,67 @@
 'use strict';
-// Recurrent op: ours (forward inference, forward training, backward) against oneDNN's RNN
-// primitives and onnxruntime-node (inference only), on the shapes of issue 4 (f32, I = H,
-// sequence-major): S1 T=64 B=32 H=256; S2 T=64 B=64 H=512; S3 T=128 B=1 H=512; S4 T=64 B=32
-// H=1024; S5 T=32 B=16 H=512 two layers bidirectional; GRU (both forms) and RNN-tanh on S1 and S2.
-// GFLOP/s count the GEMMs only (forward 2·T·B·G·H·(I + H) per layer and direction, backward twice
-// that) and are set against the FMA peak measured in the same run. Saved bytes (what our training
-// forward keeps) sit next to oneDNN's training workspace.
+// Recurrent op: ours (inference, training forward, backward) against oneDNN's RNN primitives
+// (inference and training), onnxruntime-node and TensorFlow.js cpu/wasm (inference), and on a
+// GPU box ours on CUDA against PyTorch/cuDNN — all on bench/shapes.js's RECURRENT_CASES (f32,
+// I = H, sequence-major). GFLOP/s count the GEMMs only (bench/shapes.js says how) and are set
+// against the FMA peak measured in the same run. Saved bytes (what our training forward keeps)
+// sit next to oneDNN's training workspace.
 // Peers: bench/peers/onednn_rnn.cc, compiled here with g++ against the installed libdnnl-dev and
-// run in a child process with OMP_NUM_THREADS = our thread count; onnxruntime-node on a model
-// built by bench/peers/onnx-model.js from our exportWeights('onnx'), checked against our output
-// before it is timed. Rows are timed one after another (ours, then each peer), so a ratio compares
-// figures taken close together on a machine whose load drifts.
+// run in a child process with OMP_NUM_THREADS = our thread count; onnxruntime-node on a model built
+// by bench/peers/onnx-model.js from our exportWeights('onnx'), and TF.js (bench/peers/tfjs.js) on
+// our weights: both are checked against our output before they are timed. Each case is timed
+// ours-then-peers back to back, so a ratio compares figures taken close together.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { recurrentModel } = require('../peers/onnx-model');
 
-const ONEDNN_MISSING = 'missing: apt-get install libdnnl-dev';
-const ORT_MISSING = 'missing: ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --save-dev onnxruntime-node';
-
-const SHAPES = {
-  S1: { T: 64, B: 32, H: 256, L: 1, bidir: false },
-  S2: { T: 64, B: 64, H: 512, L: 1, bidir: false },
-  S3: { T: 128, B: 1, H: 512, L: 1, bidir: false },
-  S4: { T: 64, B: 32, H: 1024, L: 1, bidir: false },
-  S5: { T: 32, B: 16, H: 512, L: 2, bidir: true },
-};
-
-// kind: [Recurrent mode, linearBeforeReset, oneDNN cell, gate count]
-const KINDS = {
-  lstm: ['lstm', true, 'lstm', 4],
-  gru: ['gru', true, 'lbr_gru', 3],
-  'gru-onnx': ['gru', false, 'gru', 3],
-  'rnn-tanh': ['rnn_tanh', true, 'rnn', 1],
-};
-
-function caseList(quick) {
-  if (quick) return [['lstm', 'S1'], ['gru', 'S1'], ['lstm', 'S3']];
-  const list = Object.keys(SHAPES).map((s) => ['lstm', s]);
-  for (const kind of ['gru', 'gru-onnx', 'rnn-tanh']) for (const s of ['S1', 'S2']) list.push([kind, s]);
-  return list;
+function tryRequire(p) {
+  try {
+    return require(p);
+  } catch (err) {
+    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(p)) return null;
+    throw err;
+  }
 }
 
-function forwardFlops(kind, s) {
-  const G = KINDS[kind][3];
-  const D = s.bidir ? 2 : 1;
-  let f = 0;
-  for (let l = 0; l < s.L; l++) f += D * 2 * s.T * s.B * G * s.H * ((l === 0 ? s.H : D * s.H) + s.H);
-  return f;
-}
-
-// The oneDNN peer, compiled once per run into bench/results/; null with a reason when it cannot be.
-function buildOnednnPeer() {
-  const include = ['/usr/include/dnnl.hpp', '/usr/include/oneapi/dnnl/dnnl.hpp'].some((p) => fs.existsSync(p));
-  if (!include) return { missing: ONEDNN_MISSING };
-  const outDir = path.join(__dirname, '..', 'results');
+// The oneDNN peer, compiled once per run; { exe } or { missing }.
+function buildOnednnPeer(harness, peers) {
+  if (!peers.onednn.found) return { missing: peers.onednn.line };
+  const outDir = harness.resultsDir();
   fs.mkdirSync(outDir, { recursive: true });
   const exe = path.join(outDir, 'onednn_rnn');
   const src = path.join(__dirname, '..', 'peers', 'onednn_rnn.cc');
   const r = spawnSync('g++', ['-O2', '-std=c++17', '-o', exe, src, '-ldnnl'], { encoding: 'utf8' });
-  if (r.error) return { missing: `g++ not found (${r.error.message})` };
-  if (r.status !== 0) return { missing: `${ONEDNN_MISSING} (compile failed: ${(r.stderr || '').split('\n')[0]})` };
+  if (r.error) return { missing: `oneDNN: g++ not found (${r.error.message})` };
+  if (r.status !== 0) return { missing: `oneDNN: bench/peers/onednn_rnn.cc did not compile: ${(r.stderr || '').split('\n')[0]}` };
   return { exe };
 }
 
-function runOnednn(peer, cell, s, threads, timing) {
-  const args = [cell, s.T, s.B, s.H, s.H, s.L, s.bidir ? 2 : 1, timing.repeats, timing.minMs].map(String);
-  const r = spawnSync(peer.exe, args, {
-    encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) }, maxBuffer: 1 << 20,
-  });
+function runOnednn(exe, cell, s, threads, timing, harness) {
+  const args = [cell, s.T, s.B, s.I, s.H, s.L, s.D, timing.repeats, timing.minMs].map(String);
+  const r = spawnSync(exe, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) }, maxBuffer: 1 << 20 });
   if (r.status !== 0) return { error: (r.stderr || `exit ${r.status}`).trim().split('\n').pop() };
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
-  return out;
+  if (out.error) return out;
+  return { version: out.version, inf: harness.summarize(out.inferenceMs), fwd: harness.summarize(out.trainingForwardMs),
+    bwd: harness.summarize(out.backwardMs), workspaceBytes: out.workspaceBytes };
 }
 
-function loadOrt() {
-  try {
-    return require('onnxruntime-node');
-  } catch (err) {
-    return null;
-  }
+// PyTorch/cuDNN on the GPU through bench/gpu/torch_rnn.py, on the same cases; { byCase } or { error }.
+function runTorch(list, shapes, timing) {
+  // PyTorch's GRU is the linear-before-reset (cuDNN) form: the ONNX-default GRU has no torch twin.
+  const cases = list.filter((c) => shapes.CELLS[c.cell].linearBeforeReset).map((c) => {
+    const s = shapes.RECURRENT[c.shape];
+    const cell = shapes.CELLS[c.cell];
+    return { name: `${c.cell} ${c.shape}`, mode: cell.mode, T: s.T, B: s.B, I: s.I, H: s.H, L: s.L, bidirectional: s.D === 2 };
+  });
+  const r = spawnSync('python3', [path.join(__dirname, '..', 'gpu', 'torch_rnn.py'), '--cases', JSON.stringify(cases), '--reps', String(timing.repeats), '--fp32-only'],
+    { encoding: 'utf8', timeout: 600000, maxBuffer: 16 << 20 });
+  if (r.error || r.status !== 0) return { error: (r.stderr || String(r.error)).trim().split('\n').pop() };
+  const out = JSON.parse(r.stdout);
+  if (out.skipped) return { error: out.skipped };
+  return { info: `torch ${out.torch}, cuDNN ${out.cudnn}, ${out.device}`, byCase: new Map(out.results.map((x) => [x.shape, x])) };
 }
 
 function randomArray(n, seed) {
@@ -104,123 +85,204 @@ function maxRelDiff(a, b) {
 }
 
 module.exports = {
-  description: 'Recurrent op (LSTM / GRU / RNN) vs oneDNN RNN primitives and onnxruntime-node: ms, GFLOP/s, % of FMA peak, saved bytes',
-  async run({ rnnkit, native, harness, quick }) {
+  description: 'Recurrent op (LSTM / GRU / RNN) vs oneDNN RNN primitives, onnxruntime-node, TensorFlow.js cpu/wasm (and PyTorch/cuDNN on a GPU): ms, GFLOP/s, % of FMA peak, saved bytes',
+  async run({ rnnkit, native, harness, shapes, peers, quick }) {
     const threads = Math.min(2, os.cpus().length);
     rnnkit.setNumThreads(threads);
     const timing = quick ? { warmup: 1, repeats: 3, minMs: 10 } : { warmup: 2, repeats: 5, minMs: 30 };
-    const limits = harness.limits(native, threads);
-    const peak = limits.fmaPeakGflops;
-    process.stdout.write(`FMA peak ${peak.toFixed(1)} GFLOP/s, copy ${limits.copyGBs.toFixed(1)} GB/s (${threads} threads)\n`);
+    const budgetMs = quick ? 1500 : 4000;
+    const monitor = harness.noiseMonitor(native, threads);
+    const peak = monitor.fmaPeakStart;
+    const notes = [];
 
-    const onednn = buildOnednnPeer();
-    process.stdout.write(`oneDNN: ${onednn.missing || 'compiled bench/peers/onednn_rnn.cc'}\n`);
-    const ort = loadOrt();
-    process.stdout.write(`onnxruntime-node: ${ort ? 'loaded' : ORT_MISSING}\n`);
+    const onednn = buildOnednnPeer(harness, peers);
+    if (onednn.missing) process.stdout.write(`${onednn.missing}\n`);
+    const ortPeer = peers.ort.found ? require('onnxruntime-node') : null;
+    const tfPeer = peers.tfjsCpu.found ? tryRequire('../peers/tfjs') : null;
+    const tf = tfPeer ? await tfPeer.load({ threads }) : null;
+    const tfBackends = ['cpu', 'wasm'].filter((b) => tf && !tf.missing && tf.backends[b] && tf.backends[b].ok);
     let onednnVersion = null;
+    const tfRate = {}; // GFLOP/s a TF.js backend reached: skip a case predicted to blow the budget
 
+    const list = shapes.RECURRENT_CASES.filter((c) => (quick ? c.quick : true));
     const rows = [];
-    for (const [kind, shapeName] of caseList(quick)) {
-      const s = SHAPES[shapeName];
-      const [mode, lbr, cell] = KINDS[kind];
-      const name = `${kind} ${shapeName}`;
-      const op = new rnnkit.Recurrent({ mode, inputSize: s.H, hiddenSize: s.H, numLayers: s.L, bidirectional: s.bidir,
-        linearBeforeReset: lbr, seed: 7 });
-      const D = s.bidir ? 2 : 1;
-      const xData = randomArray(s.T * s.B * s.H, 11);
-      const x = rnnkit.tensor(xData, [s.T, s.B, s.H]);
-      const dy = rnnkit.tensor(randomArray(s.T * s.B * D * s.H, 13), [s.T, s.B, D * s.H]);
-      const fl = forwardFlops(kind, s);
+    for (const rc of list) {
+      const s = shapes.RECURRENT[rc.shape];
+      const cell = shapes.CELLS[rc.cell];
+      const name = `${rc.cell} ${rc.shape}`;
+      const op = new rnnkit.Recurrent({ mode: cell.mode, inputSize: s.I, hiddenSize: s.H, numLayers: s.L, bidirectional: s.D === 2,
+        linearBeforeReset: cell.linearBeforeReset, seed: 7 });
+      const xData = randomArray(s.T * s.B * s.I, 11);
+      const x = rnnkit.tensor(xData, [s.T, s.B, s.I]);
+      const dy = rnnkit.tensor(randomArray(s.T * s.B * s.D * s.H, 13), [s.T, s.B, s.D * s.H]);
+      const fl = shapes.recurrentFlops(rc.cell, s);
 
       const inf = await harness.measure(() => op.forwardSync(x).y.dispose(), timing);
       const fwd = await harness.measure(() => op.forwardSync(x, { training: true }).saved.release(), timing);
       const f = op.forwardSync(x, { training: true });
       const bwd = await harness.measure(() => op.backwardSync(f.saved, { dy }).dx.dispose(), timing);
-      const savedBytes = 4 * native.recurrentSavedSize({ mode, inputSize: s.H, hiddenSize: s.H, numLayers: s.L,
-        bidirectional: s.bidir, skipInput: false, projSize: 0, cellClip: 0, peepholes: false, linearBeforeReset: lbr }, s.T, s.B);
-      const row = {
-        case: name, oursInf: inf.median, oursFwd: fwd.median, oursBwd: bwd.median,
-        oursTrain: fwd.median + bwd.median, savedBytes,
-        infGflops: fl / inf.median / 1e6, trainGflops: (3 * fl) / (fwd.median + bwd.median) / 1e6,
-      };
+      monitor.note(inf, fwd, bwd);
+      const savedBytes = 4 * native.recurrentSavedSize({ mode: cell.mode, inputSize: s.I, hiddenSize: s.H, numLayers: s.L,
+        bidirectional: s.D === 2, skipInput: false, projSize: 0, cellClip: 0, peepholes: false, linearBeforeReset: cell.linearBeforeReset }, s.T, s.B);
+      const row = { case: name, oursInf: inf, oursFwd: fwd, oursBwd: bwd, oursTrain: fwd.median + bwd.median, savedBytes,
+        infGflops: fl / inf.median / 1e6, trainGflops: (3 * fl) / (fwd.median + bwd.median) / 1e6 };
       row.infPeak = row.infGflops / peak;
       row.trainPeak = row.trainGflops / peak;
 
       if (onednn.exe) {
-        const r = runOnednn(onednn, cell, s, threads, timing);
+        const r = runOnednn(onednn.exe, cell.onednn, s, threads, timing, harness);
         if (r.error) {
-          row.onednnError = r.error;
-          process.stdout.write(`oneDNN ${name}: ${r.error}\n`);
+          notes.push(`oneDNN ${name}: ${r.error}`);
         } else {
           onednnVersion = r.version;
-          row.dnnlInf = r.inferenceMs;
-          row.dnnlFwd = r.trainingForwardMs;
-          row.dnnlBwd = r.backwardMs;
-          row.dnnlTrain = r.trainingForwardMs + r.backwardMs;
-          row.workspaceBytes = r.workspaceBytes;
-          row.trainRatio = row.oursTrain / row.dnnlTrain;
+          monitor.note(r.inf, r.fwd, r.bwd);
+          Object.assign(row, { dnnlInf: r.inf, dnnlFwd: r.fwd, dnnlBwd: r.bwd, dnnlTrain: r.fwd.median + r.bwd.median, workspaceBytes: r.workspaceBytes });
+          row.trainVsDnnl = row.dnnlTrain / row.oursTrain;
         }
       }
-      if (ort) {
-        const sess = await ort.InferenceSession.create(recurrentModel(op, s.T, s.B), {
+      let expectedY = null;
+      if (ortPeer || tfBackends.length) {
+        const y = op.forwardSync(x).y;
+        expectedY = y.data.slice();
+        y.dispose();
+      }
+      if (ortPeer) {
+        const sess = await ortPeer.InferenceSession.create(recurrentModel(op, s.T, s.B), {
           intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
         });
-        const feeds = { x: new ort.Tensor('float32', xData, [s.T, s.B, s.H]) };
-        const ours = op.forwardSync(x).y;
-        const diff = maxRelDiff(ours.data, (await sess.run(feeds)).y.data);
-        ours.dispose();
-        row.ortDiff = diff;
+        const feeds = { x: new ortPeer.Tensor('float32', xData, [s.T, s.B, s.I]) };
+        const diff = maxRelDiff(expectedY, (await sess.run(feeds)).y.data);
         if (diff > 1e-4) {
-          process.stdout.write(`onnxruntime ${name}: output differs from ours by ${diff.toExponential(2)} (relative); not timed\n`);
+          notes.push(`onnxruntime ${name}: output differs from ours by ${diff.toExponential(2)} (relative); not timed`);
         } else {
-          row.ortInf = (await harness.measure(() => sess.run(feeds), timing)).median;
+          row.ortInf = await harness.measure(() => sess.run(feeds), timing);
+          monitor.note(row.ortInf);
         }
         await sess.release();
       }
-      const peers = [row.dnnlInf, row.ortInf].filter((v) => typeof v === 'number');
-      if (peers.length) row.infRatio = row.oursInf / Math.min(...peers);
+      // TF.js: single-layer unidirectional LSTM (its layers API has no cuDNN-style GRU form to match).
+      if (tfBackends.length && rc.cell === 'lstm' && s.L === 1 && s.D === 1) {
+        const p = (kind) => op.getParam({ layer: 0, direction: 0, kind });
+        const args = { T: s.T, B: s.B, I: s.I, H: s.H, x: xData, wIh: p('w_ih'), wHh: p('w_hh'), bIh: p('b_ih'), bHh: p('b_hh'), expectedY };
+        for (const backend of tfBackends) {
+          const key = backend === 'cpu' ? 'tfjsCpuInf' : 'tfjsWasmInf';
+          if (tfRate[backend] && fl / tfRate[backend] / 1e6 > budgetMs) {
+            notes.push(`tfjs ${backend} ${name}: skipped (~${(fl / tfRate[backend] / 1e9).toFixed(0)} s a call at its rate on the smaller cases)`);
+            continue;
+          }
+          const t = await tfPeer.lstmInference(backend, args, { measure: harness.measure, timing, budgetMs });
+          if (t.error) {
+            notes.push(`tfjs ${backend} ${name}: ${t.error}`);
+            continue;
+          }
+          row[key] = t;
+          monitor.note(t);
+          tfRate[backend] = Math.max(tfRate[backend] || 0, fl / t.median / 1e6);
+          if (t.budgetExceeded) notes.push(`tfjs ${backend} ${name}: one call took ${(t.median / 1e3).toFixed(1)} s: a single sample`);
+        }
+      }
+      const peerInf = ['dnnlInf', 'ortInf', 'tfjsCpuInf', 'tfjsWasmInf'].filter((k) => row[k]);
+      if (peerInf.length) {
+        const best = peerInf.reduce((a, b) => (row[a].median <= row[b].median ? a : b));
+        row.infVsBest = row[best].median / inf.median;
+        row.bestPeer = { dnnlInf: 'oneDNN', ortInf: 'onnxruntime', tfjsCpuInf: 'tfjs cpu', tfjsWasmInf: 'tfjs wasm' }[best];
+      }
       f.saved.release();
       op.dispose();
       rows.push(row);
-      process.stdout.write(`${name}: ours inf ${row.oursInf.toFixed(2)} ms, train ${row.oursTrain.toFixed(2)} ms` +
-        `${row.dnnlTrain ? `; oneDNN inf ${row.dnnlInf.toFixed(2)}, train ${row.dnnlTrain.toFixed(2)}` : ''}` +
-        `${row.ortInf ? `; ort inf ${row.ortInf.toFixed(2)}` : ''}\n`);
+      process.stdout.write(`  ${name}: ours inf ${inf.median.toFixed(2)} ms, train ${row.oursTrain.toFixed(2)} ms` +
+        `${row.dnnlTrain ? `; oneDNN inf ${row.dnnlInf.median.toFixed(2)}, train ${row.dnnlTrain.toFixed(2)}` : ''}` +
+        `${row.ortInf ? `; ort inf ${row.ortInf.median.toFixed(2)}` : ''}` +
+        `${row.tfjsCpuInf ? `; tfjs cpu inf ${row.tfjsCpuInf.median.toFixed(1)}` : ''}` +
+        `${row.tfjsWasmInf ? `; tfjs wasm inf ${row.tfjsWasmInf.median.toFixed(1)}` : ''}\n`);
     }
 
-    const f = harness.fmt;
-    harness.printTable(`Recurrent, ms per call (median of ${timing.repeats}); ratios ours/peer (< 1: ours faster); ` +
-      `GF/s and % of the ${peak.toFixed(0)} GFLOP/s FMA peak (${threads} threads)`, [
+    // GPU: ours on CUDA against PyTorch/cuDNN, on a machine that has one.
+    const gpuRows = [];
+    if (peers.gpu.found) {
+      const torch = peers.torch.found ? runTorch(list, shapes, timing) : { error: peers.torch.line };
+      if (torch.error) notes.push(`PyTorch/cuDNN: ${torch.error}`);
+      for (const rc of list) {
+        const s = shapes.RECURRENT[rc.shape];
+        const cell = shapes.CELLS[rc.cell];
+        const name = `${rc.cell} ${rc.shape}`;
+        const op = new rnnkit.Recurrent({ mode: cell.mode, inputSize: s.I, hiddenSize: s.H, numLayers: s.L, bidirectional: s.D === 2,
+          linearBeforeReset: cell.linearBeforeReset, seed: 7, device: 'cuda' });
+        const x = rnnkit.tensor(randomArray(s.T * s.B * s.I, 11), [s.T, s.B, s.I]).to('cuda');
+        const dy = rnnkit.tensor(randomArray(s.T * s.B * s.D * s.H, 13), [s.T, s.B, s.D * s.H]).to('cuda');
+        const inf = await harness.measure(() => op.forwardSync(x).y.dispose(), timing);
+        const fwd = await harness.measure(() => op.forwardSync(x, { training: true }).saved.release(), timing);
+        const f = op.forwardSync(x, { training: true });
+        const bwd = await harness.measure(() => op.backwardSync(f.saved, { dy }).dx.dispose(), timing);
+        const row = { case: name, algorithm: op.lastRun ? op.lastRun.algorithm : null, oursInf: inf, oursTrain: fwd.median + bwd.median };
+        const t = torch.byCase && torch.byCase.get(name);
+        if (t && !t.error) {
+          row.torchInf = t.infer_ms;
+          row.torchTrain = t.train_ms;
+          row.infVsTorch = t.infer_ms / inf.median;
+          row.trainVsTorch = t.train_ms / row.oursTrain;
+        }
+        f.saved.release();
+        x.dispose();
+        dy.dispose();
+        op.dispose();
+        gpuRows.push(row);
+      }
+      if (torch.info) notes.push(`GPU peer: ${torch.info}`);
+    }
+    const noise = monitor.finish();
+
+    const fm = harness.fmt;
+    const has = (k) => rows.some((r) => r[k] !== undefined);
+    harness.printTable(`Recurrent inference, ms per call, median (min–max) of ${timing.repeats}; "vs best" = best peer's time / ours (> 1: ours faster); ` +
+      `GF/s and % of the ${peak.toFixed(0)} GFLOP/s FMA peak (${threads} threads, measured at the start)`, [
       { key: 'case', title: 'case' },
-      { key: 'oursInf', title: 'inf', fmt: f.ms },
-      { key: 'dnnlInf', title: 'dnnl inf', fmt: f.ms },
-      { key: 'ortInf', title: 'ort inf', fmt: f.ms },
-      { key: 'infRatio', title: 'inf/best', fmt: f.ratio },
-      { key: 'infGflops', title: 'inf GF/s', fmt: f.num },
-      { key: 'infPeak', title: '%pk', fmt: f.pct },
-      { key: 'oursFwd', title: 'fwd-tr', fmt: f.ms },
-      { key: 'oursBwd', title: 'bwd', fmt: f.ms },
-      { key: 'dnnlFwd', title: 'dnnl fwd-tr', fmt: f.ms },
-      { key: 'dnnlBwd', title: 'dnnl bwd', fmt: f.ms },
-      { key: 'trainRatio', title: 'train/dnnl', fmt: f.ratio },
-      { key: 'trainGflops', title: 'train GF/s', fmt: f.num },
-      { key: 'trainPeak', title: '%pk', fmt: f.pct },
-      { key: 'savedBytes', title: 'saved MB', fmt: f.mb },
-      { key: 'workspaceBytes', title: 'dnnl ws MB', fmt: f.mb },
+      { key: 'oursInf', title: 'rnnkit', fmt: fm.ms },
+      ...[['dnnlInf', 'oneDNN'], ['ortInf', 'onnxruntime'], ['tfjsCpuInf', 'tfjs cpu'], ['tfjsWasmInf', 'tfjs wasm']].filter(([k]) => has(k))
+        .map(([key, title]) => ({ key, title, fmt: fm.ms })),
+      { key: 'infVsBest', title: 'vs best', fmt: fm.ratio },
+      { key: 'bestPeer', title: 'best peer' },
+      { key: 'infGflops', title: 'GF/s', fmt: fm.num },
+      { key: 'infPeak', title: '% peak', fmt: fm.pct },
     ], rows);
-    const warning = harness.noiseWarning();
-    if (warning) process.stdout.write(`${warning}: compare ratios within a row, not across runs\n`);
-    const file = harness.save('recurrent', {
-      threads, timing, limits, peers: { onednn: onednn.missing || `oneDNN ${onednnVersion}`, onnxruntime: ort ? 'onnxruntime-node' : ORT_MISSING },
-      rows,
-    }, {
+    harness.printTable(`Recurrent training (forward that keeps activations + backward), ms, median (min–max); ` +
+      `"vs oneDNN" = oneDNN's forward+backward time / ours`, [
+      { key: 'case', title: 'case' },
+      { key: 'oursFwd', title: 'fwd', fmt: fm.ms },
+      { key: 'oursBwd', title: 'bwd', fmt: fm.ms },
+      ...(has('dnnlFwd') ? [{ key: 'dnnlFwd', title: 'oneDNN fwd', fmt: fm.ms }, { key: 'dnnlBwd', title: 'oneDNN bwd', fmt: fm.ms },
+        { key: 'trainVsDnnl', title: 'vs oneDNN', fmt: fm.ratio }] : []),
+      { key: 'trainGflops', title: 'GF/s', fmt: fm.num },
+      { key: 'trainPeak', title: '% peak', fmt: fm.pct },
+      { key: 'savedBytes', title: 'saved MB', fmt: fm.mb },
+      ...(has('workspaceBytes') ? [{ key: 'workspaceBytes', title: 'oneDNN ws MB', fmt: fm.mb }] : []),
+    ], rows);
+    if (gpuRows.length) {
+      harness.printTable(`Recurrent on ${peers.gpu.version}: ours (CUDA) vs PyTorch/cuDNN fp32, ms (median); "vs" = torch time / ours`, [
+        { key: 'case', title: 'case' }, { key: 'algorithm', title: 'our algorithm' },
+        { key: 'oursInf', title: 'inf', fmt: fm.ms }, { key: 'torchInf', title: 'torch inf', fmt: fm.ms }, { key: 'infVsTorch', title: 'vs', fmt: fm.ratio },
+        { key: 'oursTrain', title: 'train', fmt: fm.ms }, { key: 'torchTrain', title: 'torch train', fmt: fm.ms }, { key: 'trainVsTorch', title: 'vs', fmt: fm.ratio },
+      ], gpuRows);
+    } else {
+      process.stdout.write(`${peers.gpu.line}; ${peers.torch.line}\n`);
+    }
+    for (const n of notes) process.stdout.write(`note: ${n}\n`);
+
+    const brief = (list2) => list2.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const peerInfo = {
+      onednn: onednn.missing || `oneDNN ${onednnVersion}`, onnxruntime: peers.ort.line,
+      tfjs: tf ? (tf.missing || `tfjs ${tf.version}: ${tfBackends.join(', ') || 'no backend'}`) : peers.tfjsCpu.line,
+      gpu: peers.gpu.line, torch: peers.torch.line,
+    };
+    const file = harness.save('recurrent', { threads, timing, noise, limits: { fmaPeakGflops: peak }, peers: peerInfo, notes, rows: brief(rows), gpu: brief(gpuRows) }, {
       title: 'Recurrent, ms per call (lower is better)', rows, label: 'case', unit: 'ms',
       series: [
-        { key: 'oursInf', title: 'ours inf' }, { key: 'dnnlInf', title: 'oneDNN inf' }, { key: 'ortInf', title: 'ort inf' },
-        { key: 'oursTrain', title: 'ours train' }, { key: 'dnnlTrain', title: 'oneDNN train' },
+        { key: 'oursInf', title: 'rnnkit inf' }, { key: 'dnnlInf', title: 'oneDNN inf' }, { key: 'ortInf', title: 'onnxruntime inf' },
+        { key: 'tfjsWasmInf', title: 'tfjs wasm inf' }, { key: 'oursTrain', title: 'rnnkit train' }, { key: 'dnnlTrain', title: 'oneDNN train' },
       ],
     });
-    process.stdout.write(`saved ${file}\n`);
+    process.stdout.write(`wrote ${file}\n`);
     rnnkit.setNumThreads(0);
-    return { rows };
+    return { noise, peers: peerInfo, rows: brief(rows), gpu: brief(gpuRows) };
   },
 };

@@ -1,11 +1,22 @@
 'use strict';
-// RMSNorm forward and backward on the CPU: achieved GB/s (bytes the op must move: forward reads x
-// and writes y; backward reads dy and x and writes dx) against the copy bandwidth measured in the
-// same run, and the speed-up over a plain JavaScript implementation of the same formulas.
-// Each kernel is checked against the JavaScript version before it is timed.
+// RMSNorm forward and backward on the CPU: achieved GB/s (the bytes the op must move, counted as
+// bench/shapes.js says: forward reads x and writes y; backward reads dy and x and writes dx)
+// against the copy bandwidth measured in the same run; and the same op in onnxruntime-node (its
+// standard RMSNormalization op, forward only: ORT is an inference runtime), TensorFlow.js cpu and
+// wasm (composed of TF.js ops, the backward by tf.grad) and plain JavaScript. Every peer's output
+// is checked against ours before it is timed. Ours is called through the native binding (the same
+// kernels lib/rmsnorm.ts calls), so the figure is the kernel's.
+// oneDNN is not a peer here: its RMS normalization arrived in oneDNN 3.1, and Debian 12 ships 2.6.
 
-const SHAPES = [[4096, 1024], [1024, 4096], [64, 65536], [16384, 1024], [1, 65536], [8192, 64]];
-const QUICK_SHAPES = [[1024, 4096], [1, 65536], [8192, 64]];
+function randomArray(n, scale, seed) {
+  let s = seed >>> 0;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = scale * (2 * (s / 2 ** 32) - 1);
+  }
+  return a;
+}
 
 function jsForward(y, rrms, x, gamma, beta, rows, cols, eps) {
   for (let r = 0; r < rows; r++) {
@@ -35,12 +46,6 @@ function jsBackward(dx, dgamma, dbeta, dy, x, gamma, rrms, rows, cols) {
   }
 }
 
-function randomArray(n, scale = 1) {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = scale * (Math.random() * 2 - 1);
-  return a;
-}
-
 function worstRelError(got, want) {
   let worst = 0;
   let scale = 0;
@@ -49,21 +54,42 @@ function worstRelError(got, want) {
   return worst;
 }
 
+function tryRequire(p) {
+  try {
+    return require(p);
+  } catch (err) {
+    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(p)) return null;
+    throw err;
+  }
+}
+
 module.exports = {
-  description: 'RMSNorm forward/backward GB/s vs copy bandwidth and plain JavaScript',
-  async run({ native, harness, quick }) {
+  description: 'RMSNorm forward/backward GB/s vs copy bandwidth, onnxruntime-node, TensorFlow.js cpu/wasm and plain JavaScript',
+  async run({ native, harness, shapes, peers, quick }) {
     const threads = native.numThreads();
+    const monitor = harness.noiseMonitor(native, threads);
     const lim = harness.limits(native, threads);
     process.stdout.write(`copy bandwidth ${lim.copyGBs.toFixed(1)} GB/s (read + write), ${threads} threads, ISA ${native.backendInfo().isa}\n`);
     const timing = quick ? { warmup: 1, repeats: 3, minMs: 10 } : { warmup: 2, repeats: 7, minMs: 30 };
-    const jsTiming = { warmup: 0, repeats: quick ? 1 : 3, minMs: 0 };
+    const jsTiming = { warmup: 1, repeats: quick ? 1 : 3, minMs: 0 };
+    const budgetMs = quick ? 1500 : 4000;
+    const ortPeer = peers.ort.found ? tryRequire('../peers/ort') : null;
+    const ort = ortPeer ? ortPeer.load() : null;
+    const tfPeer = peers.tfjsCpu.found ? tryRequire('../peers/tfjs') : null;
+    const tf = tfPeer ? await tfPeer.load({ threads }) : null;
+    const tfBackends = ['cpu', 'wasm'].filter((b) => tf && !tf.missing && tf.backends[b] && tf.backends[b].ok);
+    const notes = [];
     const rows = [];
-    for (const [R, C] of quick ? QUICK_SHAPES : SHAPES) {
+    const eps = 1e-6;
+    for (const c of shapes.RMSNORM_CASES.filter((s) => (quick ? s.quick : true))) {
+      const R = c.rows;
+      const C = c.cols;
       const n = R * C;
-      const x = randomArray(n, 3);
-      const dy = randomArray(n);
-      const gamma = randomArray(C);
-      const beta = randomArray(C);
+      const x = randomArray(n, 3, 1);
+      const dy = randomArray(n, 1, 2);
+      const gamma = randomArray(C, 1, 3);
+      const beta = randomArray(C, 1, 4);
+      // Poisoned outputs: an element the kernel does not write stays NaN and fails the check.
       const y = new Float32Array(n).fill(NaN);
       const rrms = new Float32Array(R).fill(NaN);
       const dx = new Float32Array(n).fill(NaN);
@@ -75,58 +101,82 @@ module.exports = {
       const jdg = new Float32Array(C);
       const jdb = new Float32Array(C);
 
-      const fwd = () => native.rmsnormForward(x, gamma, beta, y, rrms, R, C, 1e-6, false);
+      const fwd = () => native.rmsnormForward(x, gamma, beta, y, rrms, R, C, eps, false);
       const bwd = () => native.rmsnormBackward(dy, x, gamma, rrms, dx, dgamma, dbeta, R, C, false, false);
       fwd();
       bwd();
-      jsForward(jy, jr, x, gamma, beta, R, C, 1e-6);
+      jsForward(jy, jr, x, gamma, beta, R, C, eps);
       jsBackward(jdx, jdg, jdb, dy, x, gamma, jr, R, C);
       const err = Math.max(worstRelError(y, jy), worstRelError(rrms, jr), worstRelError(dx, jdx),
         worstRelError(dgamma, jdg), worstRelError(dbeta, jdb));
-      if (!(err < 1e-3)) throw new Error(`${R}x${C}: kernel and JavaScript disagree (relative error ${err})`);
+      if (!(err < 1e-3)) throw new Error(`${c.name}: kernel and JavaScript disagree (relative error ${err})`);
 
-      const tf = await harness.measure(fwd, timing);
-      const tb = await harness.measure(bwd, timing);
-      const jf = await harness.measure(() => jsForward(jy, jr, x, gamma, beta, R, C, 1e-6), jsTiming);
-      const jb = await harness.measure(() => jsBackward(jdx, jdg, jdb, dy, x, gamma, jr, R, C), jsTiming);
-      const fwdBytes = 2 * n * 4;
-      const bwdBytes = 3 * n * 4;
-      const fwdGBs = fwdBytes / (tf.median * 1e6);
-      const bwdGBs = bwdBytes / (tb.median * 1e6);
-      rows.push({
-        shape: `${R}x${C}`,
-        fwdMs: tf.median,
-        fwdGBs,
-        fwdOfCopy: fwdGBs / lim.copyGBs,
-        fwdVsJs: jf.median / tf.median,
-        bwdMs: tb.median,
-        bwdGBs,
-        bwdOfCopy: bwdGBs / lim.copyGBs,
-        bwdVsJs: jb.median / tb.median,
-        spread: Math.max(tf.spread, tb.spread),
-      });
+      const row = { shape: c.name };
+      const fwdBytes = shapes.rmsnormBytes(c, 'forward');
+      const bwdBytes = shapes.rmsnormBytes(c, 'backward');
+      row.fwd = await harness.measure(fwd, timing);
+      row.bwd = await harness.measure(bwd, timing);
+      row.jsFwd = await harness.measure(() => jsForward(jy, jr, x, gamma, beta, R, C, eps), jsTiming);
+      row.jsBwd = await harness.measure(() => jsBackward(jdx, jdg, jdb, dy, x, gamma, jr, R, C), jsTiming);
+      monitor.note(row.fwd, row.bwd, row.jsFwd, row.jsBwd);
+      if (ort) {
+        const t = await ortPeer.rmsnorm(ort, { rows: R, cols: C, x, gamma, beta, eps, expectedY: y }, { threads, measure: harness.measure, timing });
+        if (t.error) notes.push(`onnxruntime ${c.name}: ${t.error}`);
+        else {
+          row.ortFwd = t;
+          monitor.note(t);
+        }
+      }
+      for (const backend of tfBackends) {
+        const k = backend === 'cpu' ? 'tfjsCpu' : 'tfjsWasm';
+        const tFwd = await tfPeer.rmsnorm(backend, { rows: R, cols: C, x, gamma, beta, eps, expectedY: y }, { measure: harness.measure, timing, budgetMs });
+        if (tFwd.error) notes.push(`tfjs ${backend} ${c.name} forward: ${tFwd.error}`);
+        else row[`${k}Fwd`] = tFwd;
+        const tBwd = await tfPeer.rmsnormBackward(backend, { rows: R, cols: C, x, gamma, beta, eps, dy, expectedDx: dx }, { measure: harness.measure, timing, budgetMs });
+        if (tBwd.error) notes.push(`tfjs ${backend} ${c.name} backward: ${tBwd.error}`);
+        else row[`${k}Bwd`] = tBwd;
+        monitor.note(tFwd, tBwd);
+      }
+      row.fwdGBs = fwdBytes / (row.fwd.median * 1e6);
+      row.bwdGBs = bwdBytes / (row.bwd.median * 1e6);
+      row.fwdOfCopy = row.fwdGBs / lim.copyGBs;
+      row.bwdOfCopy = row.bwdGBs / lim.copyGBs;
+      for (const p of ['js', 'ort', 'tfjsCpu', 'tfjsWasm']) {
+        if (row[`${p}Fwd`]) row[`fwdVs_${p}`] = row[`${p}Fwd`].median / row.fwd.median;
+        if (row[`${p}Bwd`]) row[`bwdVs_${p}`] = row[`${p}Bwd`].median / row.bwd.median;
+      }
+      rows.push(row);
+      process.stdout.write(`  ${c.name}: fwd ${row.fwd.median.toFixed(3)} ms (${row.fwdGBs.toFixed(1)} GB/s), bwd ${row.bwd.median.toFixed(3)} ms (${row.bwdGBs.toFixed(1)} GB/s)\n`);
     }
-    const cols = [
-      { key: 'shape', title: 'rows x cols' },
-      { key: 'fwdMs', title: 'fwd ms', fmt: harness.fmt.ms },
-      { key: 'fwdGBs', title: 'fwd GB/s', fmt: harness.fmt.num },
-      { key: 'fwdOfCopy', title: 'of copy', fmt: harness.fmt.pct },
-      { key: 'fwdVsJs', title: 'vs JS', fmt: harness.fmt.ratio },
-      { key: 'bwdMs', title: 'bwd ms', fmt: harness.fmt.ms },
-      { key: 'bwdGBs', title: 'bwd GB/s', fmt: harness.fmt.num },
-      { key: 'bwdOfCopy', title: 'of copy', fmt: harness.fmt.pct },
-      { key: 'bwdVsJs', title: 'vs JS', fmt: harness.fmt.ratio },
-      { key: 'spread', title: 'spread', fmt: harness.fmt.pct },
-    ];
-    harness.printTable(`RMSNorm (copy ${lim.copyGBs.toFixed(1)} GB/s measured in this run)`, cols, rows);
-    const payload = { limits: lim, rows };
-    harness.save('rmsnorm', payload, {
-      title: 'RMSNorm achieved bandwidth',
+    const noise = monitor.finish();
+    const fm = harness.fmt;
+    const has = (k) => rows.some((r) => r[k] !== undefined);
+    const peerCols = [['ort', 'onnxruntime'], ['tfjsCpu', 'tfjs cpu'], ['tfjsWasm', 'tfjs wasm'], ['js', 'plain JS']];
+    for (const phase of ['fwd', 'bwd']) {
+      const P = phase === 'fwd' ? 'Fwd' : 'Bwd';
+      harness.printTable(`RMSNorm ${phase === 'fwd' ? 'forward' : 'backward (dx, dgamma, dbeta)'}, ms per call, median (min–max); ` +
+        `GB/s against the ${lim.copyGBs.toFixed(1)} GB/s copy bandwidth measured in this run; "vs X" = X's time / ours (> 1: ours faster)`, [
+        { key: 'shape', title: 'rows x cols' },
+        { key: phase, title: 'rnnkit', fmt: fm.ms },
+        ...peerCols.filter(([k]) => has(`${k}${P}`)).map(([k, title]) => ({ key: `${k}${P}`, title, fmt: fm.ms })),
+        { key: `${phase}GBs`, title: 'GB/s', fmt: fm.num },
+        { key: `${phase}OfCopy`, title: 'of copy', fmt: fm.pct },
+        ...peerCols.filter(([k]) => has(`${phase}Vs_${k}`)).map(([k, title]) => ({ key: `${phase}Vs_${k}`, title: `vs ${title}`, fmt: fm.ratio })),
+      ], rows);
+    }
+    if (!ort) process.stdout.write(`${peers.ort.line}\n`);
+    if (!tfBackends.length) process.stdout.write(`${peers.tfjsCpu.line}\n`);
+    for (const note of notes) process.stdout.write(`note: ${note}\n`);
+    const brief = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const payload = { limits: lim, noise, notes, rows: brief };
+    const file = harness.save('rmsnorm', payload, {
+      title: 'RMSNorm achieved bandwidth (higher is better)',
       rows: [...rows, { shape: 'copy', fwdGBs: lim.copyGBs }],
       label: 'shape',
       series: [{ key: 'fwdGBs', title: 'forward' }, { key: 'bwdGBs', title: 'backward' }],
       unit: 'GB/s',
     });
+    process.stdout.write(`wrote ${file}\n`);
     return payload;
   },
 };

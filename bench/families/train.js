@@ -1,20 +1,13 @@
 'use strict';
-// Training throughput of the demo model (one-hot V -> 2-layer LSTM H -> Linear V; cross-entropy,
-// gradient clipping, Adam) in tokens/s: one whole training step of ours, the sum of our own op
-// timings measured one by one (the gap is the overhead between ops: JS glue, allocations,
-// promise hops), the same model and step in TensorFlow.js (cpu backend) when it is installed, and
-// the FLOP rate against the FMA peak measured in the same run.
-const V = 81; // the demo's Moby-Dick vocabulary
-const H = 128;
-const L = 2;
+// Training throughput of the demo model (bench/shapes.js TRAIN: one-hot V -> 2-layer LSTM H ->
+// Linear V; cross-entropy, gradient clipping, Adam) in tokens/s: one whole training step of ours,
+// the sum of our own op timings measured one by one (the gap is the overhead between ops: JS glue,
+// allocations, promise hops), the same model and step in TensorFlow.js (cpu and wasm backends,
+// bench/peers/tfjs.js) when it is installed, and the FLOP rate against the FMA peak measured in
+// the same run. onnxruntime-node and oneDNN are not peers here: neither trains from Node.
+const { TRAIN, trainFlopsPerToken } = require('../shapes');
 
-// Multiply-adds of one token through the model, forward; the backward costs about twice that.
-function flopsPerToken() {
-  let macs = 0;
-  for (let l = 0; l < L; l++) macs += 4 * H * ((l === 0 ? V : H) + H);
-  macs += H * V;
-  return 3 * 2 * macs;
-}
+const { V, H, L } = TRAIN;
 
 function randomIds(n, seed) {
   let s = seed >>> 0;
@@ -70,46 +63,26 @@ async function oursStep(rnnkit, T, B) {
   return { step, stages };
 }
 
-function loadTfjs() {
+function tryRequire(p) {
   try {
-    return require('@tensorflow/tfjs');
+    return require(p);
   } catch (err) {
-    return null;
+    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(p)) return null;
+    throw err;
   }
 }
 
-async function tfjsStep(tf, T, B) {
-  await tf.setBackend('cpu');
-  const model = tf.sequential();
-  model.add(tf.layers.lstm({ units: H, returnSequences: true, inputShape: [T, V] }));
-  model.add(tf.layers.lstm({ units: H, returnSequences: true }));
-  model.add(tf.layers.dense({ units: V }));
-  const optimizer = tf.train.adam(1e-3);
-  const ids = randomIds(T * B + 1, 7);
-  const x = tf.oneHot(tf.tensor1d(ids.subarray(0, T * B), 'int32'), V).reshape([B, T, V]).toFloat();
-  const y = tf.oneHot(tf.tensor1d(ids.slice(1), 'int32'), V).reshape([B, T, V]).toFloat();
-  return () => {
-    tf.tidy(() => {
-      const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x)));
-      const names = Object.keys(grads);
-      const norm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n])))));
-      const scale = tf.minimum(tf.scalar(1), tf.div(tf.scalar(5), tf.add(norm, 1e-6)));
-      const clipped = {};
-      for (const n of names) clipped[n] = tf.mul(grads[n], scale);
-      optimizer.applyGradients(clipped);
-    });
-  };
-}
-
 module.exports = {
-  description: 'tokens/s of the demo model\'s training step (2x128 LSTM char model): ours, sum of our ops, TensorFlow.js cpu',
-  async run({ rnnkit, native, harness, quick }) {
-    const T = 64;
-    const B = quick ? 8 : 32;
+  description: 'tokens/s of the demo model\'s training step (2x128 LSTM char model): ours, sum of our ops, TensorFlow.js cpu/wasm',
+  async run({ rnnkit, native, harness, peers, quick }) {
+    const T = TRAIN.T;
+    const B = quick ? TRAIN.quickB : TRAIN.B;
     const tokens = T * B;
     const threads = rnnkit.numThreads();
-    const lim = harness.limits(native, threads);
+    const monitor = harness.noiseMonitor(native, threads);
+    const peak = monitor.fmaPeakStart;
     const opts = quick ? { warmup: 1, repeats: 3, minMs: 0 } : { warmup: 2, repeats: 7, minMs: 0 };
+    const flops = trainFlopsPerToken() * tokens;
     const rows = [];
     const ours = await oursStep(rnnkit, T, B);
     const whole = await harness.measure(ours.step, opts);
@@ -118,42 +91,58 @@ module.exports = {
     for (const [name, fn] of Object.entries(ours.stages)) {
       const m = await harness.measure(fn, opts);
       sum += m.median;
-      stageRows.push({ name: `  ${name}`, ms: m.median, spread: m.spread });
+      stageRows.push({ name: `  ${name}`, ms: m });
+      monitor.note(m);
     }
-    const flops = flopsPerToken() * tokens;
-    rows.push({ name: 'rnnkit training step', ms: whole.median, spread: whole.spread, tokps: tokens / (whole.median / 1e3),
-      gflops: flops / whole.median / 1e6 });
-    rows.push({ name: 'rnnkit sum of op timings', ms: sum, tokps: tokens / (sum / 1e3), gflops: flops / sum / 1e6,
-      note: `step / sum = ${(whole.median / sum).toFixed(2)}x` });
+    monitor.note(whole);
+    const perf = (ms) => ({ tokps: tokens / (harness.med(ms) / 1e3), gflops: flops / harness.med(ms) / 1e6, peak: flops / harness.med(ms) / 1e6 / peak });
+    rows.push({ name: 'rnnkit training step', ms: whole, ...perf(whole) });
+    rows.push({ name: 'rnnkit sum of op timings', ms: sum, ...perf(sum), note: `step / sum = ${(whole.median / sum).toFixed(2)}x` });
     rows.push(...stageRows);
-    const tf = loadTfjs();
-    let tfRow = null;
-    if (tf) {
-      const fn = await tfjsStep(tf, T, B);
-      // One TF.js step takes tens of seconds here: few samples, no warm-up (its cpu backend compiles nothing).
-      const m = await harness.measure(fn, { warmup: 0, repeats: quick ? 1 : 2, minMs: 0 });
-      tfRow = { name: `tfjs ${tf.version.tfjs} (cpu backend)`, ms: m.median, spread: m.spread, tokps: tokens / (m.median / 1e3),
-        gflops: flops / m.median / 1e6, note: `rnnkit is ${(m.median / whole.median).toFixed(1)}x faster` };
-      rows.push(tfRow);
-    } else {
-      rows.push({ name: 'tfjs (cpu backend)', note: 'missing: npm install --save-dev @tensorflow/tfjs' });
+    const tfPeer = peers.tfjsCpu.found ? tryRequire('../peers/tfjs') : null;
+    const tf = tfPeer ? await tfPeer.load({ threads }) : null;
+    for (const backend of ['cpu', 'wasm']) {
+      const name = `TensorFlow.js ${backend}`;
+      if (!tf || tf.missing || !tf.backends[backend] || !tf.backends[backend].ok) {
+        rows.push({ name, note: tf && !tf.missing && tf.backends[backend] ? `unavailable: ${tf.backends[backend].reason}` : peers.tfjsCpu.line.replace(/^[^:]*: /, '') });
+        continue;
+      }
+      // One TF.js cpu step takes seconds: few samples, and a budget for one call.
+      const ids = new Int32Array(tokens + 1);
+      let sd = 7;
+      for (let k = 0; k < ids.length; k++) {
+        sd = (Math.imul(sd, 1664525) + 1013904223) >>> 0;
+        ids[k] = sd % V;
+      }
+      const m = await tfPeer.trainStep(backend, { T, B, V, H, L, ids },
+        { measure: harness.measure, timing: { warmup: 1, repeats: quick ? 1 : 3, minMs: 0 }, budgetMs: quick ? 8000 : 30000 });
+      if (m.error) {
+        rows.push({ name, note: `failed: ${m.error}` });
+        continue;
+      }
+      monitor.note(m);
+      rows.push({ name: `${name} ${tf.version}`, ms: m, ...perf(m), vs: harness.speedup(whole, m),
+        note: `rnnkit vs ${backend}: ${harness.speedup(whole, m).toFixed(1)}x${m.budgetExceeded ? ' (1 sample: over budget)' : ''}` });
     }
-    rows.push({ name: `FMA peak (${threads} threads)`, gflops: lim.fmaPeakGflops,
-      note: `rnnkit step at ${(100 * (flops / whole.median / 1e6) / lim.fmaPeakGflops).toFixed(0)}% of peak` });
-    harness.printTable(`training step, T=${T} B=${B} (${tokens} tokens), V=${V} H=${H} L=${L}; medians`, [
+    rows.push({ name: `FMA peak (${threads} threads)`, gflops: peak });
+    const noise = monitor.finish();
+    harness.printTable(`training step, T=${T} B=${B} (${tokens} tokens), V=${V} H=${H} L=${L}; ms per step, median (min–max); ` +
+      '"rnnkit vs X" = X\'s time / ours', [
       { key: 'name', title: 'what' },
       { key: 'ms', title: 'ms', fmt: harness.fmt.ms },
-      { key: 'spread', title: 'spread', fmt: harness.fmt.pct },
       { key: 'tokps', title: 'tokens/s', fmt: (v) => String(Math.round(v)) },
       { key: 'gflops', title: 'GFLOP/s', fmt: harness.fmt.num },
+      { key: 'peak', title: '% peak', fmt: harness.fmt.pct },
       { key: 'note', title: 'note' },
     ], rows);
-    const payload = { T, B, V, H, L, tokens, limits: lim, rows };
-    harness.save('train', payload, {
-      title: 'demo-model training throughput', unit: 'tokens/s', label: 'name',
+    const brief = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const payload = { T, B, V, H, L, tokens, noise, limits: { fmaPeakGflops: peak }, rows: brief };
+    const file = harness.save('train', payload, {
+      title: 'demo-model training throughput (higher is better)', unit: 'tokens/s', label: 'name',
       series: [{ key: 'tokps', title: '' }],
       rows: rows.filter((r) => typeof r.tokps === 'number' && !r.name.startsWith('  ')),
     });
+    process.stdout.write(`wrote ${file}\n`);
     return payload;
   },
 };

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch cuDNN LSTM/GRU timings on the shapes of native/tools/gpu_check_recurrent.cu, printed as JSON.
 
-Usage: python3 bench/gpu/torch_rnn.py [--quick] [--reps N]
+Usage: python3 bench/gpu/torch_rnn.py [--quick] [--reps N] [--fp32-only] [--cases JSON]
+--cases takes the cases of `npm run bench` (bench/shapes.js) as a JSON list of
+{"name", "mode": "lstm" | "gru" | "rnn_tanh" | "rnn_relu", "T", "B", "I", "H", "L", "bidirectional"}
+and times exactly those (results keyed by "name"), with min and max next to each median.
 Shapes: S1-S5 (LSTM, input size = H), the DeepBench LSTM training shapes (H 512/1024/2048,
 B 16/32/64/128, T 25) and GRU H 1024, B 32, T 500 (DeepBench's T 1500, shortened). Each shape runs
 in fp32 (cuDNN and matmul TF32 off) and in TF32 (both on). Times are medians of CUDA-event
@@ -29,7 +32,7 @@ def shapes():
     return out
 
 
-def median_ms(torch, fn, reps):
+def samples_ms(torch, fn, reps):
     fn()  # warm-up: cuDNN plans, allocator
     torch.cuda.synchronize()
     times = []
@@ -41,16 +44,25 @@ def median_ms(torch, fn, reps):
         stop.record()
         stop.synchronize()
         times.append(start.elapsed_time(stop))
-    return statistics.median(times)
+    return times
+
+
+def median_ms(torch, fn, reps):
+    return statistics.median(samples_ms(torch, fn, reps))
 
 
 def bench(torch, shape, tf32, reps):
-    name, mode, T, B, H, L, bi = shape
+    name, mode, T, B, H, L, bi = shape[:7]
+    I = shape[7] if len(shape) > 7 else H
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
-    cls = torch.nn.LSTM if mode == "lstm" else torch.nn.GRU
-    net = cls(H, H, num_layers=L, bidirectional=bi).cuda()
-    x = torch.randn(T, B, H, device="cuda", requires_grad=True)
+    if mode == "lstm":
+        net = torch.nn.LSTM(I, H, num_layers=L, bidirectional=bi).cuda()
+    elif mode == "gru":
+        net = torch.nn.GRU(I, H, num_layers=L, bidirectional=bi).cuda()
+    else:
+        net = torch.nn.RNN(I, H, num_layers=L, bidirectional=bi, nonlinearity=mode[4:]).cuda()
+    x = torch.randn(T, B, I, device="cuda", requires_grad=True)
     D = 2 if bi else 1
     dy = torch.randn(T, B, D * H, device="cuda")
 
@@ -72,16 +84,20 @@ def bench(torch, shape, tf32, reps):
         stop.synchronize()
         return start.elapsed_time(stop)
 
-    t_inf = median_ms(torch, infer, reps)
-    t_fwd = median_ms(torch, fwd_train, reps)
+    s_inf = samples_ms(torch, infer, reps)
+    s_fwd = samples_ms(torch, fwd_train, reps)
     backward_only()
-    t_bwd = statistics.median(backward_only() for _ in range(reps))
-    gates = 4 if mode == "lstm" else 3
-    flops = sum(2.0 * D * T * B * gates * H * ((H if l == 0 else D * H) + H) for l in range(L))
+    s_bwd = [backward_only() for _ in range(reps)]
+    t_inf, t_fwd, t_bwd = (statistics.median(v) for v in (s_inf, s_fwd, s_bwd))
+    gates = {"lstm": 4, "gru": 3}.get(mode, 1)
+    flops = sum(2.0 * D * T * B * gates * H * ((I if l == 0 else D * H) + H) for l in range(L))
     return {
         "shape": name, "mode": mode, "T": T, "B": B, "H": H, "layers": L, "bidirectional": bi,
         "precision": "tf32" if tf32 else "fp32", "infer_ms": t_inf, "fwd_train_ms": t_fwd,
         "backward_ms": t_bwd, "train_ms": t_fwd + t_bwd,
+        "infer_min_ms": min(s_inf), "infer_max_ms": max(s_inf),
+        "fwd_train_min_ms": min(s_fwd), "fwd_train_max_ms": max(s_fwd),
+        "backward_min_ms": min(s_bwd), "backward_max_ms": max(s_bwd),
         "infer_gflops": flops / t_inf * 1e-6, "train_gflops": 3 * flops / (t_fwd + t_bwd) * 1e-6,
     }
 
@@ -99,11 +115,15 @@ def main():
     if not torch.cuda.is_available():
         print(json.dumps({"skipped": "torch sees no CUDA device"}))
         return 0
+    if "--cases" in sys.argv:
+        cases = json.loads(sys.argv[sys.argv.index("--cases") + 1])
+        todo = [(c["name"], c["mode"], c["T"], c["B"], c["H"], c["L"], c["bidirectional"], c["I"]) for c in cases]
+    else:
+        todo = [s for k, s in enumerate(shapes()) if not quick or k % 3 == 0]
+    precisions = (False,) if "--fp32-only" in sys.argv else (False, True)
     results = []
-    for k, shape in enumerate(shapes()):
-        if quick and k % 3 != 0:
-            continue
-        for tf32 in (False, True):
+    for shape in todo:
+        for tf32 in precisions:
             try:
                 results.append(bench(torch, shape, tf32, reps))
             except RuntimeError as e:  # out of memory on a small card: report, go on

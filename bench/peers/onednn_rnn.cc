@@ -2,7 +2,7 @@
 // ONNX default form, lbr_gru = linear-before-reset, rnn = vanilla tanh) on one shape, timed as
 // forward inference, forward training and backward, one primitive per layer (oneDNN stacks layers
 // in one primitive only when every layer has the same input width, which a bidirectional stack
-// with I = H does not). Prints one JSON line: medians in ms and the training workspace size.
+// with I = H does not). Prints one JSON line: per-call ms samples and the training workspace size.
 // Compiled by the bench at run time against the installed headers (libdnnl-dev); never part of
 // the library. Weights use format_tag::any and are reordered once before timing, as a framework
 // would keep them.
@@ -157,9 +157,10 @@ double now_ms() {
       .count();
 }
 
-// Median per-call ms over `repeats` samples of at least `min_ms` each, after two warm-up calls.
+// Per-call ms of `repeats` samples of at least `min_ms` each, after two warm-up calls, as a JSON
+// array (the caller takes median, min and max, as for every other figure of the suite).
 template <class Fn>
-double time_median(const Fn& fn, int repeats, double min_ms) {
+std::string time_samples(const Fn& fn, int repeats, double min_ms) {
   fn();
   fn();
   double t0 = now_ms();
@@ -172,8 +173,13 @@ double time_median(const Fn& fn, int repeats, double min_ms) {
     for (int b = 0; b < batch; ++b) fn();
     v.push_back((now_ms() - s) / batch);
   }
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  std::string out = "[";
+  char buf[32];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.6f", i ? "," : "", v[i]);
+    out += buf;
+  }
+  return out + "]";
 }
 
 }  // namespace
@@ -207,14 +213,14 @@ int main(int argc, char** argv) {
         s.wait();
       };
     };
-    double inf = time_median(run(0), repeats, min_ms);
-    double fwd = time_median(run(1), repeats, min_ms);
-    double bwd = time_median(run(2), repeats, min_ms);
+    const std::string inf = time_samples(run(0), repeats, min_ms);
+    const std::string fwd = time_samples(run(1), repeats, min_ms);
+    const std::string bwd = time_samples(run(2), repeats, min_ms);
     std::printf(
-        "{\"version\":\"%d.%d.%d\",\"inferenceMs\":%.6f,\"trainingForwardMs\":%.6f,"
-        "\"backwardMs\":%.6f,\"workspaceBytes\":%zu}\n",
-        dnnl_version()->major, dnnl_version()->minor, dnnl_version()->patch, inf, fwd, bwd,
-        workspace);
+        "{\"version\":\"%d.%d.%d\",\"inferenceMs\":%s,\"trainingForwardMs\":%s,"
+        "\"backwardMs\":%s,\"workspaceBytes\":%zu}\n",
+        dnnl_version()->major, dnnl_version()->minor, dnnl_version()->patch, inf.c_str(),
+        fwd.c_str(), bwd.c_str(), workspace);
   } catch (const dnnl::error& e) {
     std::printf("{\"error\":\"oneDNN: %s (status %d)\"}\n", e.what(), static_cast<int>(e.status));
     return 0;

@@ -1,17 +1,25 @@
 'use strict';
-// ONNX model bytes for the recurrent bench's onnxruntime peer: one LSTM / GRU / RNN node per
-// layer, weights as initializers taken from Recurrent.exportWeights('onnx'), layers joined by
-// Transpose + Reshape (ONNX's Y is [T, D, B, H]; the next layer reads [T, B, D·H]). The bytes
-// come from a minimal protobuf writer for the few messages a model needs (field numbers from
-// onnx/onnx.proto): ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
-// ValueInfoProto, TypeProto, TensorShapeProto. Bench only; not part of the library.
+// ONNX model bytes for the bench's onnxruntime peers:
+//  - recurrentModel: one LSTM / GRU / RNN node per layer, weights as initializers taken from
+//    Recurrent.exportWeights('onnx'), layers joined by Transpose + Reshape (ONNX's Y is
+//    [T, D, B, H]; the next layer reads [T, B, D·H]);
+//  - matmulModel: y = a · op(B) with B a constant initializer (Gemm or MatMul);
+//  - rmsnormModel: y = x / sqrt(mean(x², last axis) + eps) · gamma + beta (RMSNormalization,
+//    SimplifiedLayerNormalization + Add, or the plain Pow / ReduceMean / ... composition).
+// The bytes come from a minimal protobuf writer for the few messages a model needs (field
+// numbers from onnx/onnx.proto): ModelProto, GraphProto, NodeProto, AttributeProto,
+// TensorProto, ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto.
+// Bench only; not part of the library.
 
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;
+const WIRE_FIXED32 = 5;
 const FLOAT = 1; // TensorProto.DataType
 const INT64 = 7;
-const ATTR_INT = 2; // AttributeProto.AttributeType
+const ATTR_FLOAT = 1; // AttributeProto.AttributeType
+const ATTR_INT = 2;
 const ATTR_STRING = 3;
+const ATTR_INTS = 7;
 
 function varint(n) {
   const out = [];
@@ -50,6 +58,16 @@ function attrInt(name, v) {
   return msg(strField(1, name), intField(3, v), intField(20, ATTR_INT));
 }
 
+function attrFloat(name, v) {
+  const f = Buffer.alloc(4);
+  f.writeFloatLE(v);
+  return msg(strField(1, name), key(2, WIRE_FIXED32), f, intField(20, ATTR_FLOAT));
+}
+
+function attrInts(name, vs) {
+  return msg(strField(1, name), vs.map((v) => intField(8, v)), intField(20, ATTR_INTS));
+}
+
 function attrString(name, s) {
   return msg(strField(1, name), bytesField(4, Buffer.from(s, 'utf8')), intField(20, ATTR_STRING));
 }
@@ -57,6 +75,18 @@ function attrString(name, s) {
 function nodeProto(op, inputs, outputs, name, attrs) {
   return msg(inputs.map((s) => strField(1, s)), outputs.map((s) => strField(2, s)), strField(3, name), strField(4, op),
     attrs.map((a) => bytesField(5, a)));
+}
+
+/**
+ * ModelProto bytes for one graph: `nodes` and `inits` (initializers) as encoded messages, `inputs` /
+ * `outputs` as [name, dims] (float32), `opsets` as [domain, version] pairs.
+ */
+function modelProto({ nodes, inits, inputs, outputs, opsets, irVersion = 7 }) {
+  const graph = msg(nodes.map((n) => bytesField(1, n)), strField(2, 'rnnkit_bench'),
+    inits.map((t) => bytesField(5, t)), inputs.map(([n, d]) => bytesField(11, valueInfo(n, d))),
+    outputs.map(([n, d]) => bytesField(12, valueInfo(n, d))));
+  return msg(intField(1, irVersion), strField(2, 'rnnkit-bench'), bytesField(7, graph),
+    opsets.map(([domain, version]) => bytesField(8, msg(strField(1, domain), intField(2, version)))));
 }
 
 const OP = { lstm: 'LSTM', gru: 'GRU', rnn_tanh: 'RNN', rnn_relu: 'RNN' };
@@ -94,11 +124,76 @@ function recurrentModel(op, T, B) {
     input = last ? 'y' : `in${l + 1}`;
     nodes.push(nodeProto('Reshape', [perm, `shape${sfx}`], [input], `reshape${sfx}`, []));
   }
-  const graph = msg(nodes.map((n) => bytesField(1, n)), strField(2, 'rnnkit_bench'),
-    inits.map((t) => bytesField(5, t)), bytesField(11, valueInfo('x', [T, B, op.inputSize])),
-    bytesField(12, valueInfo('y', [T, B, D * H])));
-  const opset = msg(strField(1, ''), intField(2, 14));
-  return msg(intField(1, 7), strField(2, 'rnnkit-bench'), bytesField(7, graph), bytesField(8, opset));
+  return modelProto({ nodes, inits, inputs: [['x', [T, B, op.inputSize]]], outputs: [['y', [T, B, D * H]]], opsets: [['', 14]] });
 }
 
-module.exports = { recurrentModel };
+const MATMUL_VARIANTS = ['matmul', 'gemm'];
+
+/**
+ * Model bytes computing y [M, N] = a [M, K] · op(b), b a constant initializer given as [N, K] when
+ * `transB`, else [K, N]. variant 'gemm': one Gemm node (transB attribute, no C); 'matmul': one
+ * MatMul node on b stored as [K, N] (transposed here when `transB`).
+ */
+function matmulModel({ M, N, K, transB = false, b, variant = 'matmul' }) {
+  if (b.length !== K * N) throw new Error(`matmulModel: b has ${b.length} elements, want ${K * N}`);
+  let node;
+  let init;
+  if (variant === 'gemm') {
+    init = tensorProto('b', transB ? [N, K] : [K, N], b);
+    node = nodeProto('Gemm', ['a', 'b'], ['y'], 'gemm', transB ? [attrInt('transB', 1)] : []);
+  } else if (variant === 'matmul') {
+    let bt = b;
+    if (transB) {
+      bt = new Float32Array(K * N);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) bt[k * N + n] = b[n * K + k];
+    }
+    init = tensorProto('b', [K, N], bt);
+    node = nodeProto('MatMul', ['a', 'b'], ['y'], 'matmul', []);
+  } else {
+    throw new Error(`matmulModel: unknown variant ${variant} (${MATMUL_VARIANTS.join(', ')})`);
+  }
+  return modelProto({ nodes: [node], inits: [init], inputs: [['a', [M, K]]], outputs: [['y', [M, N]]], opsets: [['', 13]] });
+}
+
+/** Fastest first: the fused op where ORT runs it, the plain composition last. */
+const RMSNORM_VARIANTS = ['rmsnormalization', 'simplified', 'compose'];
+
+/**
+ * Model bytes computing y [rows, cols] = x / sqrt(mean(x², last axis) + eps) · gamma + beta from
+ * x [rows, cols]; gamma, beta [cols] are initializers (beta may be null: no Add). variant
+ * 'rmsnormalization': ONNX RMSNormalization (opset 23) + Add; 'simplified': onnxruntime's
+ * SimplifiedLayerNormalization (a contrib op registered in the default domain) + Add; 'compose':
+ * Pow / ReduceMean / Add / Sqrt / Div / Mul / Mul / Add (opset 17).
+ */
+function rmsnormModel({ rows, cols, gamma, beta = null, eps = 1e-6, variant = 'rmsnormalization' }) {
+  const inits = [tensorProto('gamma', [cols], gamma)];
+  if (beta) inits.push(tensorProto('beta', [cols], beta));
+  const nodes = [];
+  const scaled = beta ? 'scaled' : 'y';
+  let opsets = [['', 17]];
+  let irVersion = 8;
+  if (variant === 'rmsnormalization') {
+    nodes.push(nodeProto('RMSNormalization', ['x', 'gamma'], [scaled], 'rmsnorm',
+      [attrInt('axis', -1), attrFloat('epsilon', eps)]));
+    opsets = [['', 23]];
+    irVersion = 11;
+  } else if (variant === 'simplified') {
+    nodes.push(nodeProto('SimplifiedLayerNormalization', ['x', 'gamma'], [scaled], 'rmsnorm',
+      [attrInt('axis', -1), attrFloat('epsilon', eps)]));
+  } else if (variant === 'compose') {
+    inits.push(tensorProto('two', [], new Float32Array([2])), tensorProto('eps', [], new Float32Array([eps])));
+    nodes.push(
+      nodeProto('Pow', ['x', 'two'], ['sq'], 'pow', []),
+      nodeProto('ReduceMean', ['sq'], ['ms'], 'mean', [attrInts('axes', [-1]), attrInt('keepdims', 1)]),
+      nodeProto('Add', ['ms', 'eps'], ['mse'], 'add_eps', []),
+      nodeProto('Sqrt', ['mse'], ['rms'], 'sqrt', []),
+      nodeProto('Div', ['x', 'rms'], ['xn'], 'div', []),
+      nodeProto('Mul', ['xn', 'gamma'], [scaled], 'scale', []));
+  } else {
+    throw new Error(`rmsnormModel: unknown variant ${variant} (${RMSNORM_VARIANTS.join(', ')})`);
+  }
+  if (beta) nodes.push(nodeProto('Add', [scaled, 'beta'], ['y'], 'shift', []));
+  return modelProto({ nodes, inits, inputs: [['x', [rows, cols]]], outputs: [['y', [rows, cols]]], opsets, irVersion });
+}
+
+module.exports = { recurrentModel, matmulModel, rmsnormModel, MATMUL_VARIANTS, RMSNORM_VARIANTS };
