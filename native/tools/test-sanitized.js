@@ -37,10 +37,11 @@ const env = {
   LSAN_OPTIONS: `suppressions=${path.join(__dirname, 'lsan.supp')}:print_suppressions=0`,
   UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1:exitcode=87',
 };
-// The whole suite but the package test (it loads the prebuild, not this build) and the largest
-// GEMM shape (minutes at -O0 under the sanitizers); the fuzz test makes 20,000 calls.
+// The whole suite but the package test (it loads the prebuild, not this build), the largest
+// GEMM shape (minutes at -O0 under the sanitizers) and the bench suite's run (its peers,
+// onnxruntime and TF.js, are other libraries' code); the fuzz test makes 20,000 calls.
 const mochaArgs = [path.join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--timeout', '900000'];
 if (extra.length) mochaArgs.push(...extra);
-else mochaArgs.push('--invert', '--grep', 'package tarball|300x500x257');
+else mochaArgs.push('--invert', '--grep', 'package tarball|300x500x257|bench suite');
 status = run(process.execPath, mochaArgs, { RNNKIT_FUZZ_CALLS: '20000', ...env });
 process.exit(status);
