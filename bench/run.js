@@ -61,7 +61,7 @@ async function main() {
 
   write(`rnnkit bench${quick ? ' --quick' : ''}: ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, ` +
     `${require('os').cpus()[0].model}, Node ${process.version}\n`);
-  const peers = discover(rnnkit, binding);
+  const peers = discover(rnnkit);
   write(`\nPeers on this machine:\n${Object.values(peers).map((p) => `  ${p.line}`).join('\n')}\n`);
   const table = shapes.shapeTable().filter((r) => families.includes(r.family) && (quick ? r.runs.includes('quick') : r.runs.includes('full')));
   harness.printTable(`Shapes (bench/shapes.js; every peer runs these, FLOPs / bytes counted the same way for all)`, [

@@ -162,7 +162,7 @@ module.exports = {
       }
       // TF.js: single-layer unidirectional LSTM (its layers API has no cuDNN-style GRU form to match).
       if (tfBackends.length && rc.cell === 'lstm' && s.L === 1 && s.D === 1) {
-        const p = (kind) => op.getParam({ layer: 0, direction: 0, kind });
+        const p = (kind) => op.getParam({ layer: 0, direction: 0, kind }).data;
         const args = { T: s.T, B: s.B, I: s.I, H: s.H, x: xData, wIh: p('w_ih'), wHh: p('w_hh'), bIh: p('b_ih'), bHh: p('b_hh'), expectedY };
         for (const backend of tfBackends) {
           const key = backend === 'cpu' ? 'tfjsCpuInf' : 'tfjsWasmInf';

@@ -115,7 +115,7 @@ module.exports = {
         ids[k] = sd % V;
       }
       const m = await tfPeer.trainStep(backend, { T, B, V, H, L, ids },
-        { measure: harness.measure, timing: { warmup: 1, repeats: quick ? 1 : 3, minMs: 0 }, budgetMs: quick ? 8000 : 30000 });
+        { measure: harness.measure, timing: { warmup: 1, repeats: quick ? 1 : 3, minMs: 0 }, budgetMs: quick ? 3000 : 30000 });
       if (m.error) {
         rows.push({ name, note: `failed: ${m.error}` });
         continue;

@@ -3,7 +3,17 @@
 // (with its version) or missing (with the line that installs it). Families read this instead of
 // probing again, so the suite prints one consistent peer list.
 const fs = require('fs');
+const path = require('path');
 const { spawnSync } = require('child_process');
+
+// A BLAS library's soname and version, asked in a child process (bench/peers/gemm-peer.js): once
+// loaded, OpenBLAS keeps worker threads in this process that halve a 2-thread FMA probe run later.
+function blasInfo(peer) {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'gemm-peer.js'), JSON.stringify({ peer, cases: [] })], { encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  return out.missing ? null : out.info;
+}
 
 const INSTALL = {
   openblas: 'apt-get install libopenblas-dev',
@@ -51,18 +61,17 @@ function torchInfo() {
 }
 
 /**
- * Finds every peer. `native` is the addon binding (for OpenBLAS / oneDNN sonames, loaded with
- * dlopen). Returns { name: { found: bool, version?, line } } where line is what gets printed.
+ * Finds every peer. Returns { name: { found: bool, version?, line } } where line is what gets printed.
  */
-function discover(rnnkit, native) {
+function discover(rnnkit) {
   const peers = {};
   const add = (key, title, found, detail, install) => {
     peers[key] = found ? { title, found: true, version: detail, line: `${title}: ${detail}` }
       : { title, found: false, line: `${title}: missing${detail ? ` (${detail})` : ''}: ${install}` };
   };
-  const ob = native.peerInfo('openblas');
+  const ob = blasInfo('openblas');
   add('openblas', 'OpenBLAS', !!ob, ob ? `${ob.soname} ${ob.detail || ''}`.trim() : null, INSTALL.openblas);
-  const dn = native.peerInfo('dnnl');
+  const dn = blasInfo('dnnl');
   const header = ['/usr/include/dnnl.hpp', '/usr/include/oneapi/dnnl/dnnl.hpp'].some((p) => fs.existsSync(p));
   add('onednn', 'oneDNN', !!dn && header, dn ? `${dn.soname} ${dn.detail || ''}`.trim() + (header ? '' : ' (headers missing: no RNN peer)') : null,
     INSTALL.onednn);
