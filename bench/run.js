@@ -47,58 +47,88 @@ const families = requested.length ? requested : available;
 // With --json, stdout carries the JSON alone; the human-readable output goes to stderr.
 const out = json ? process.stderr : process.stdout;
 
-async function main() {
+// Each family runs in a child process of its own (with --expose-gc, so harness.measure can
+// collect before timing): what one family's peers leave behind — a TF.js heap to collect,
+// OpenBLAS or onnxruntime threads — cannot slow the next family down.
+async function runChild() {
+  const name = process.env.RNNKIT_BENCH_FAMILY;
   const rnnkit = require('../dist');
   const { native } = require('../dist/native');
-  const binding = native();
+  const peers = JSON.parse(process.env.RNNKIT_BENCH_PEERS);
+  Object.assign(harness.runInfo, JSON.parse(process.env.RNNKIT_BENCH_RUNINFO));
+  const family = require(path.join(dir, `${name}.js`));
+  process.stdout.write(`== ${name}: ${family.description || ''}\n`);
+  let result;
+  try {
+    result = await family.run({ rnnkit, native: native(), harness, shapes, peers, quick });
+    if (result && result.noise) process.stdout.write(`${harness.noiseLine(result.noise)}\n`);
+  } catch (err) {
+    process.stdout.write(`family ${name} failed: ${err && err.stack ? err.stack : err}\n`);
+    result = { error: String(err && err.message ? err.message : err) };
+  }
+  fs.writeFileSync(process.env.RNNKIT_BENCH_CHILD_OUT, JSON.stringify(result, (k, v) => (k === 'samples' ? undefined : v)));
+}
+
+function runFamily(name, env, stdout) {
+  const { spawn } = require('child_process');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--expose-gc', __filename, ...(quick ? ['--quick'] : [])],
+      { env: { ...process.env, ...env, RNNKIT_BENCH_FAMILY: name }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d) => stdout.write(d));
+    child.stderr.on('data', (d) => process.stderr.write(d));
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+async function main() {
+  const rnnkit = require('../dist');
   const info = rnnkit.backendInfo();
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
   const write = (s) => out.write(s);
-  // Families print with process.stdout; under --json send that to stderr too.
-  const realWrite = process.stdout.write.bind(process.stdout);
-  if (json) process.stdout.write = (chunk, ...rest) => process.stderr.write(chunk, ...rest);
 
   write(`rnnkit bench${quick ? ' --quick' : ''}: ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, ` +
     `${require('os').cpus()[0].model}, Node ${process.version}\n`);
   const peers = discover(rnnkit);
   write(`\nPeers on this machine:\n${Object.values(peers).map((p) => `  ${p.line}`).join('\n')}\n`);
   const table = shapes.shapeTable().filter((r) => families.includes(r.family) && (quick ? r.runs.includes('quick') : r.runs.includes('full')));
-  harness.printTable(`Shapes (bench/shapes.js; every peer runs these, FLOPs / bytes counted the same way for all)`, [
+  write(harness.formatTable(`Shapes (bench/shapes.js; every peer runs these, FLOPs / bytes counted the same way for all)`, [
     { key: 'family', title: 'family' }, { key: 'case', title: 'case' }, { key: 'sizes', title: 'sizes' }, { key: 'work', title: 'work per call' },
-  ], table);
+  ], table) + '\n');
   write('Ratios everywhere are speed ratios: "A vs B" = time of B / time of A, so > 1 means A is faster.\n' +
     'Timings are medians after warm-up, printed as median (min–max).\n');
 
-  Object.assign(harness.runInfo, { quick, backend: `${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads`,
-    peers: Object.values(peers).map((p) => p.line), shapes: table });
+  const runInfo = { quick, backend: `${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads`,
+    peers: Object.values(peers).map((p) => p.line), shapes: table };
   const summary = { quick, backend: { flavor: info.flavor, isa: info.isa, threads: info.numThreads },
     peers: Object.fromEntries(Object.entries(peers).map(([k, p]) => [k, p.found ? p.version : null])), families: {} };
+  const tmp = fs.mkdtempSync(path.join(require('os').tmpdir(), 'rnnkit-bench-'));
   for (const [index, name] of families.entries()) {
     write(`\n[${index + 1}/${families.length}] ${name} (${elapsed()} elapsed)\n`);
-    const family = require(path.join(dir, `${name}.js`));
-    write(`== ${name}: ${family.description || ''}\n`);
     const t0 = Date.now();
+    const outFile = path.join(tmp, `${name}.json`);
+    const exit = await runFamily(name, {
+      RNNKIT_BENCH_PEERS: JSON.stringify(peers), RNNKIT_BENCH_RUNINFO: JSON.stringify(runInfo), RNNKIT_BENCH_CHILD_OUT: outFile,
+    }, out);
+    let result;
     try {
-      const result = await family.run({ rnnkit, native: binding, harness, shapes, peers, quick });
-      summary.families[name] = { seconds: (Date.now() - t0) / 1e3, ...result };
-      if (result && result.noise) write(`${harness.noiseLine(result.noise)}\n`);
+      result = JSON.parse(fs.readFileSync(outFile, 'utf8'));
     } catch (err) {
-      write(`family ${name} failed: ${err && err.stack ? err.stack : err}\n`);
-      summary.families[name] = { error: String(err && err.message ? err.message : err) };
-      process.exitCode = 1;
+      result = { error: `the family's process ended (${exit.signal || `exit ${exit.code}`}) without a result` };
+      write(`family ${name}: ${result.error}\n`);
     }
+    if (result.error) process.exitCode = 1;
+    summary.families[name] = { seconds: (Date.now() - t0) / 1e3, ...result };
   }
+  fs.rmSync(tmp, { recursive: true, force: true });
   write(`\nDone in ${elapsed()}.\n`);
   for (const [name, r] of Object.entries(summary.families)) {
     const verdict = r.error ? `FAILED: ${r.error}` : r.noise ? `machine ${r.noise.verdict}${r.noise.reasons.length ? ` (${r.noise.reasons.join('; ')})` : ''}` : '';
-    write(`  ${name.padEnd(10)} ${r.seconds !== undefined ? `${r.seconds.toFixed(0).padStart(4)} s` : '      '}  ${verdict}\n`);
+    write(`  ${name.padEnd(10)} ${r.seconds.toFixed(0).padStart(4)} s  ${verdict}\n`);
   }
   write(`Results: ${harness.resultsDir()} (JSON + SVG); \`node bench/report.js\` puts them into bench/README.md.\n`);
-  if (json) {
-    process.stdout.write = realWrite;
-    process.stdout.write(JSON.stringify(summary, (k, v) => (k === 'samples' ? undefined : v), 2) + '\n');
-  }
+  if (json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
 }
 
-main();
+if (process.env.RNNKIT_BENCH_FAMILY) runChild();
+else main();

@@ -146,6 +146,8 @@ if [ $HAVE_NODE = 1 ] && [ -f "$ADDON" ] && [ -f dist/index.js ]; then
   step backend 30 node -e "const i=require('./dist').backendInfo();console.log(i.flavor,JSON.stringify(i.cuda));if(!i.cuda.available)process.exit(1)"
   step mocha-gpu 240 node node_modules/mocha/bin/mocha.js --grep @gpu
   step mocha-all 240 node node_modules/mocha/bin/mocha.js
+  # The bench suite's GPU table: rnnkit's CUDA path against PyTorch/cuDNN on the same shapes.
+  step bench-rec 240 node bench/run.js --quick --only recurrent
 else
   skip mocha-gpu "needs node, the CUDA addon and dist/"
 fi
