@@ -18,7 +18,9 @@ const ORDER = ['gemm', 'recurrent', 'rmsnorm', 'stepnet', 'train'];
 const esc = (v) => String(v).replace(/\|/g, '\\|');
 
 function markdownTable(header, rows) {
-  const out = [`| ${header.map(esc).join(' | ')} |`, `|${header.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  // Numeric columns (every cell a number, a ratio or '—') align right, text columns left.
+  const numeric = header.map((h, i) => i > 0 && rows.every((r) => /^(—|[-\d.]+(x|%)?( \(.*\))?)$/.test(String(r[i]))));
+  const out = [`| ${header.map(esc).join(' | ')} |`, `|${numeric.map((n) => (n ? '---:' : '---')).join('|')}|`];
   for (const r of rows) out.push(`| ${r.map(esc).join(' | ')} |`);
   return out.join('\n');
 }
