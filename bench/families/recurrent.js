@@ -246,7 +246,8 @@ module.exports = {
       { key: 'infPeak', title: '% peak', fmt: fm.pct },
     ], rows);
     harness.printTable(`Recurrent training (forward that keeps activations + backward), ms, median (min–max); ` +
-      `"vs oneDNN" = oneDNN's forward+backward time / ours`, [
+      `"vs oneDNN" = oneDNN's forward+backward time / ours; saved MB = what our training forward keeps besides y ` +
+      '(RNN: nothing, y is the hidden sequence), oneDNN ws MB = its training workspace', [
       { key: 'case', title: 'case' },
       { key: 'oursFwd', title: 'fwd', fmt: fm.ms },
       { key: 'oursBwd', title: 'bwd', fmt: fm.ms },
