@@ -72,7 +72,9 @@ async function runChild() {
 function runFamily(name, env, stdout) {
   const { spawn } = require('child_process');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--expose-gc', __filename, ...(quick ? ['--quick'] : [])],
+    // RNNKIT_BENCH_NODE_FLAGS adds Node/V8 flags to the family processes (e.g. --single-threaded-gc).
+    const flags = (process.env.RNNKIT_BENCH_NODE_FLAGS || '').split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, ['--expose-gc', ...flags, __filename, ...(quick ? ['--quick'] : [])],
       { env: { ...process.env, ...env, RNNKIT_BENCH_FAMILY: name }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => stdout.write(d));
     child.stderr.on('data', (d) => process.stderr.write(d));
