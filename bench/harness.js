@@ -85,6 +85,43 @@ function brief(v) {
   return out;
 }
 
+/** require() that returns null when the module itself is absent (an optional peer); ids resolve from bench/. */
+function tryRequire(id) {
+  try {
+    return require(id);
+  } catch (err) {
+    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(id)) return null;
+    throw err;
+  }
+}
+
+/** n seeded pseudo-random floats, uniform in [-scale/2, scale/2) (an LCG: the same inputs every run). */
+function randomArray(n, seed, scale = 1) {
+  let s = seed >>> 0;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = scale * (s / 2 ** 32 - 0.5);
+  }
+  return a;
+}
+
+/** max |a - b| / max |b|: how far a result is from the reference b, relative to b's scale. */
+function maxRelDiff(a, b) {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / (scale || 1);
+}
+
+/** Rows with every timing summary reduced to { median, min, max, n } (for JSON). */
+function briefRows(rows) {
+  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, brief(v)])));
+}
+
 /**
  * Speed ratio of `a` over `b` from two times (or summaries): time(b) / time(a). Every ratio
  * in the suite reads the same way: > 1 means the first-named is faster.
@@ -270,6 +307,6 @@ function noiseWarning() {
 }
 
 module.exports = {
-  measure, summarize, isSummary, med, brief, speedup, limits, printTable, formatTable, fmt, save, svgBarChart,
+  measure, summarize, isSummary, med, brief, briefRows, speedup, tryRequire, randomArray, maxRelDiff, limits, printTable, formatTable, fmt, save, svgBarChart,
   runInfo, noiseMonitor, noiseLine, noiseWarning, cpuTimes, resultsDir: () => process.env.RNNKIT_BENCH_RESULTS || defaultResultsDir,
 };

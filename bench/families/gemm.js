@@ -15,14 +15,6 @@ const { spawnSync } = require('child_process');
 // This CPU may not be recognised by the installed OpenBLAS; Haswell is its AVX2 kernel set.
 const CORETYPE = 'Haswell';
 
-function tryRequire(p) {
-  try {
-    return require(p);
-  } catch (err) {
-    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(p)) return null;
-    throw err;
-  }
-}
 
 function runPeer(peer, env, c, timing) {
   const job = JSON.stringify({ peer, cases: [c], ...timing });
@@ -35,15 +27,6 @@ function runPeer(peer, env, c, timing) {
   return { info: outp.info, t: outp.results[0] };
 }
 
-function randomArray(n, seed) {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 32 - 0.5;
-  }
-  return a;
-}
 
 // Seconds-based { median, min, max } from C++ → a millisecond summary.
 const secToMs = (t) => ({ median: t.median * 1e3, min: t.min * 1e3, max: t.max * 1e3, spread: (t.max - t.min) / t.median, samples: [t.min * 1e3, t.median * 1e3, t.max * 1e3] });
@@ -69,9 +52,9 @@ module.exports = {
       { key: 'openblasCore', title: `OpenBLAS ${CORETYPE}`, peer: 'openblas', env: { ...baseEnv, OPENBLAS_CORETYPE: CORETYPE }, found: peers.openblas.found },
       { key: 'dnnl', title: 'oneDNN', peer: 'dnnl', env: baseEnv, found: peers.onednn.found || !!peers.onednn.gemmOnly },
     ];
-    const ortPeer = peers.ort.found ? tryRequire('../peers/ort') : null;
+    const ortPeer = peers.ort.found ? harness.tryRequire('./peers/ort') : null;
     const ort = ortPeer ? ortPeer.load() : null;
-    const tfPeer = peers.tfjsCpu.found ? tryRequire('../peers/tfjs') : null;
+    const tfPeer = peers.tfjsCpu.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads: allThreads }) : null;
     const jsPeers = [
       { key: 'ort', title: 'onnxruntime', found: !!ort, run: (c, data) => ortPeer.gemm(ort, { ...c, ...data }, { threads: c.threads, measure: harness.measure, timing }) },
@@ -94,7 +77,7 @@ module.exports = {
     for (const p of jsPeers) {
       if (!p.found || p.key === 'ort') continue;
       const c = { M: 256, N: 256, K: 256, transB: false, threads: allThreads };
-      const t = await p.run(c, { a: randomArray(256 * 256, 3), b: randomArray(256 * 256, 4), expected: null });
+      const t = await p.run(c, { a: harness.randomArray(256 * 256, 3), b: harness.randomArray(256 * 256, 4), expected: null });
       if (!t.error) bestRate[p.key] = shapes.gemmFlops(c) / t.median / 1e6;
     }
 
@@ -124,8 +107,8 @@ module.exports = {
       }
       // The JavaScript peers need the operands and our result (to check theirs).
       if (jsPeers.some((p) => p.found)) {
-        const a = randomArray(c.M * c.K, 1);
-        const b = randomArray(c.N * c.K, 2);
+        const a = harness.randomArray(c.M * c.K, 1);
+        const b = harness.randomArray(c.N * c.K, 2);
         const expected = rnnkit.matmulSync(rnnkit.tensor(a, [c.M, c.K]), rnnkit.tensor(b, c.transB ? [c.N, c.K] : [c.K, c.N]), { transB: c.transB }).data;
         for (const p of jsPeers) {
           if (!p.found || (p.key !== 'ort' && c.threads !== allThreads)) continue;
@@ -170,7 +153,7 @@ module.exports = {
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
 
     const peerInfo = Object.fromEntries(allPeers.map((p) => [p.key, p.found ? p.title : 'missing']));
-    const brief = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const brief = harness.briefRows(rows);
     const file = harness.save('gemm', { threads: allThreads, timing, noise, peers: peerInfo, notes, rows: brief }, {
       title: 'sgemm GFLOP/s (higher is better)', rows, label: 'shape', unit: 'GFLOP/s',
       series: [{ key: 'ours', title: 'rnnkit' }, ...shown.map((p) => ({ key: p.key, title: p.title }))],

@@ -16,14 +16,6 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const { recurrentModel } = require('../peers/onnx-model');
 
-function tryRequire(p) {
-  try {
-    return require(p);
-  } catch (err) {
-    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(p)) return null;
-    throw err;
-  }
-}
 
 // The oneDNN peer, compiled once per run; { exe } or { missing }.
 function buildOnednnPeer(harness, peers) {
@@ -64,25 +56,7 @@ function runTorch(list, shapes, timing) {
   return { info: `torch ${out.torch}, cuDNN ${out.cudnn}, ${out.device}`, byCase: new Map(out.results.map((x) => [x.shape, x])) };
 }
 
-function randomArray(n, seed) {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 32 - 0.5;
-  }
-  return a;
-}
 
-function maxRelDiff(a, b) {
-  let scale = 1e-6;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(a[i]));
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-  }
-  return diff / scale;
-}
 
 module.exports = {
   description: 'Recurrent op (LSTM / GRU / RNN) vs oneDNN RNN primitives, onnxruntime-node, TensorFlow.js cpu/wasm (and PyTorch/cuDNN on a GPU): ms, GFLOP/s, % of FMA peak, saved bytes',
@@ -98,7 +72,7 @@ module.exports = {
     const onednn = buildOnednnPeer(harness, peers);
     if (onednn.missing) process.stdout.write(`${onednn.missing}\n`);
     const ortPeer = peers.ort.found ? require('onnxruntime-node') : null;
-    const tfPeer = peers.tfjsCpu.found ? tryRequire('../peers/tfjs') : null;
+    const tfPeer = peers.tfjsCpu.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads }) : null;
     const tfBackends = ['cpu', 'wasm'].filter((b) => tf && !tf.missing && tf.backends[b] && tf.backends[b].ok);
     let onednnVersion = null;
@@ -112,9 +86,9 @@ module.exports = {
       const name = `${rc.cell} ${rc.shape}`;
       const op = new rnnkit.Recurrent({ mode: cell.mode, inputSize: s.I, hiddenSize: s.H, numLayers: s.L, bidirectional: s.D === 2,
         linearBeforeReset: cell.linearBeforeReset, seed: 7 });
-      const xData = randomArray(s.T * s.B * s.I, 11);
+      const xData = harness.randomArray(s.T * s.B * s.I, 11);
       const x = rnnkit.tensor(xData, [s.T, s.B, s.I]);
-      const dy = rnnkit.tensor(randomArray(s.T * s.B * s.D * s.H, 13), [s.T, s.B, s.D * s.H]);
+      const dy = rnnkit.tensor(harness.randomArray(s.T * s.B * s.D * s.H, 13), [s.T, s.B, s.D * s.H]);
       const fl = shapes.recurrentFlops(rc.cell, s);
 
       const inf = await harness.measure(() => op.forwardSync(x).y.dispose(), timing);
@@ -151,7 +125,7 @@ module.exports = {
           intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
         });
         const feeds = { x: new ortPeer.Tensor('float32', xData, [s.T, s.B, s.I]) };
-        const diff = maxRelDiff(expectedY, (await sess.run(feeds)).y.data);
+        const diff = harness.maxRelDiff(expectedY, (await sess.run(feeds)).y.data);
         if (diff > 1e-4) {
           notes.push(`onnxruntime ${name}: output differs from ours by ${diff.toExponential(2)} (relative); not timed`);
         } else {
@@ -208,8 +182,8 @@ module.exports = {
         const name = `${rc.cell} ${rc.shape}`;
         const op = new rnnkit.Recurrent({ mode: cell.mode, inputSize: s.I, hiddenSize: s.H, numLayers: s.L, bidirectional: s.D === 2,
           linearBeforeReset: cell.linearBeforeReset, seed: 7, device: 'cuda' });
-        const x = rnnkit.tensor(randomArray(s.T * s.B * s.I, 11), [s.T, s.B, s.I]).to('cuda');
-        const dy = rnnkit.tensor(randomArray(s.T * s.B * s.D * s.H, 13), [s.T, s.B, s.D * s.H]).to('cuda');
+        const x = rnnkit.tensor(harness.randomArray(s.T * s.B * s.I, 11), [s.T, s.B, s.I]).to('cuda');
+        const dy = rnnkit.tensor(harness.randomArray(s.T * s.B * s.D * s.H, 13), [s.T, s.B, s.D * s.H]).to('cuda');
         const inf = await harness.measure(() => op.forwardSync(x).y.dispose(), timing);
         const fwd = await harness.measure(() => op.forwardSync(x, { training: true }).saved.release(), timing);
         const f = op.forwardSync(x, { training: true });
@@ -269,7 +243,7 @@ module.exports = {
     }
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
 
-    const brief = (list2) => list2.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const brief = harness.briefRows;
     const peerInfo = {
       onednn: onednn.missing || `oneDNN ${onednnVersion}`, onnxruntime: peers.ort.line,
       tfjs: tf ? (tf.missing || `tfjs ${tf.version}: ${tfBackends.join(', ') || 'no backend'}`) : peers.tfjsCpu.line,

@@ -8,15 +8,6 @@
 // kernels lib/rmsnorm.ts calls), so the figure is the kernel's.
 // oneDNN is not a peer here: its RMS normalization arrived in oneDNN 3.1, and Debian 12 ships 2.6.
 
-function randomArray(n, scale, seed) {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = scale * (2 * (s / 2 ** 32) - 1);
-  }
-  return a;
-}
 
 function jsForward(y, rrms, x, gamma, beta, rows, cols, eps) {
   for (let r = 0; r < rows; r++) {
@@ -54,14 +45,6 @@ function worstRelError(got, want) {
   return worst;
 }
 
-function tryRequire(p) {
-  try {
-    return require(p);
-  } catch (err) {
-    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(p)) return null;
-    throw err;
-  }
-}
 
 module.exports = {
   description: 'RMSNorm forward/backward GB/s vs copy bandwidth, onnxruntime-node, TensorFlow.js cpu/wasm and plain JavaScript',
@@ -73,9 +56,9 @@ module.exports = {
     const timing = quick ? { warmup: 1, repeats: 3, minMs: 10 } : { warmup: 2, repeats: 7, minMs: 30 };
     const jsTiming = { warmup: 1, repeats: quick ? 1 : 3, minMs: 0 };
     const budgetMs = quick ? 1500 : 4000;
-    const ortPeer = peers.ort.found ? tryRequire('../peers/ort') : null;
+    const ortPeer = peers.ort.found ? harness.tryRequire('./peers/ort') : null;
     const ort = ortPeer ? ortPeer.load() : null;
-    const tfPeer = peers.tfjsCpu.found ? tryRequire('../peers/tfjs') : null;
+    const tfPeer = peers.tfjsCpu.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads }) : null;
     const tfBackends = ['cpu', 'wasm'].filter((b) => tf && !tf.missing && tf.backends[b] && tf.backends[b].ok);
     const notes = [];
@@ -85,10 +68,10 @@ module.exports = {
       const R = c.rows;
       const C = c.cols;
       const n = R * C;
-      const x = randomArray(n, 3, 1);
-      const dy = randomArray(n, 1, 2);
-      const gamma = randomArray(C, 1, 3);
-      const beta = randomArray(C, 1, 4);
+      const x = harness.randomArray(n, 1, 6); // in [-3, 3)
+      const dy = harness.randomArray(n, 2, 2);
+      const gamma = harness.randomArray(C, 3, 2);
+      const beta = harness.randomArray(C, 4, 2);
       // Poisoned outputs: an element the kernel does not write stays NaN and fails the check.
       const y = new Float32Array(n).fill(NaN);
       const rrms = new Float32Array(R).fill(NaN);
@@ -167,7 +150,7 @@ module.exports = {
     if (!ort) process.stdout.write(`${peers.ort.line}\n`);
     if (!tfBackends.length) process.stdout.write(`${peers.tfjsCpu.line}\n`);
     for (const note of notes) process.stdout.write(`note: ${note}\n`);
-    const brief = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const brief = harness.briefRows(rows);
     const payload = { limits: lim, noise, notes, rows: brief };
     const file = harness.save('rmsnorm', payload, {
       title: 'RMSNorm achieved bandwidth (higher is better)',

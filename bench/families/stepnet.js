@@ -29,15 +29,6 @@ function lstmNet(op, L, I, H) {
   return b.build();
 }
 
-function maxRelDiff(a, b) {
-  let d = 0;
-  let n = 0;
-  for (let k = 0; k < a.length; k++) {
-    d = Math.max(d, Math.abs(a[k] - b[k]));
-    n = Math.max(n, Math.abs(b[k]));
-  }
-  return d / n;
-}
 
 module.exports = {
   description: 'step-net LSTM vs the fused Recurrent op (S1, S2); wavefront executor vs step by step (4 layers, 2 threads)',
@@ -58,7 +49,7 @@ module.exports = {
       const dy = rnnkit.tensor(Float32Array.from({ length: T * B * H }, (_, k) => Math.cos(k * 0.11)), [T, B, H]);
       const fused = op.forwardSync(x, { training: true });
       const mine = net.forwardSync({ x });
-      const diff = maxRelDiff(mine.outputs.y.data, fused.y.data);
+      const diff = harness.maxRelDiff(mine.outputs.y.data, fused.y.data);
       if (!(diff < 1e-4)) throw new Error(`${s.name}: step net and fused op differ (${diff})`);
       const tFusedFwd = await harness.measure(() => op.forwardSync(x, { training: true }), opts);
       const tNetFwd = await harness.measure(() => net.forwardSync({ x }), opts);
@@ -95,7 +86,7 @@ module.exports = {
       const results = {};
       for (const executor of ['sequential', 'wavefront']) {
         const f = net.forwardSync({ x }, { executor });
-        const diff = maxRelDiff(f.outputs.y.data, ref.y.data);
+        const diff = harness.maxRelDiff(f.outputs.y.data, ref.y.data);
         if (!(diff < 1e-4)) throw new Error(`4-layer ${executor}: step net and fused op differ (${diff})`);
         results[executor] = {
           fwd: await harness.measure(() => net.forwardSync({ x }, { executor }), opts),
@@ -121,7 +112,7 @@ module.exports = {
       { key: 'wavefront', title: 'wavefront', fmt: harness.fmt.ms }, { key: 'speedup', title: 'wavefront vs step by step', fmt: harness.fmt.ratio },
       { key: 'fused', title: 'fused op', fmt: harness.fmt.ms }, { key: 'wfVsFused', title: 'wavefront vs fused', fmt: harness.fmt.ratio },
     ], wave);
-    const brief = (list) => list.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const brief = harness.briefRows;
     harness.save('stepnet', { threads, noise, limits: lim, rows: brief(rows), wavefront: brief(wave) }, {
       title: 'step net vs fused LSTM', rows, label: 'case', unit: 'ms',
       series: [{ key: 'fusedFwd', title: 'fused fwd' }, { key: 'netFwd', title: 'net fwd' },

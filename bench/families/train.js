@@ -63,14 +63,6 @@ async function oursStep(rnnkit, T, B) {
   return { step, stages };
 }
 
-function tryRequire(p) {
-  try {
-    return require(p);
-  } catch (err) {
-    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(p)) return null;
-    throw err;
-  }
-}
 
 module.exports = {
   description: 'tokens/s of the demo model\'s training step (2x128 LSTM char model): ours, sum of our ops, TensorFlow.js cpu/wasm',
@@ -99,7 +91,7 @@ module.exports = {
     rows.push({ name: 'rnnkit training step', ms: whole, ...perf(whole) });
     rows.push({ name: 'rnnkit sum of op timings', ms: sum, ...perf(sum), note: `step / sum = ${(whole.median / sum).toFixed(2)}x` });
     rows.push(...stageRows);
-    const tfPeer = peers.tfjsCpu.found ? tryRequire('../peers/tfjs') : null;
+    const tfPeer = peers.tfjsCpu.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads }) : null;
     for (const backend of ['cpu', 'wasm']) {
       const name = `TensorFlow.js ${backend}`;
@@ -135,7 +127,7 @@ module.exports = {
       { key: 'peak', title: '% peak', fmt: harness.fmt.pct },
       { key: 'note', title: 'note' },
     ], rows);
-    const brief = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, harness.brief(v)])));
+    const brief = harness.briefRows(rows);
     const payload = { T, B, V, H, L, tokens, noise, limits: { fmaPeakGflops: peak }, rows: brief };
     const file = harness.save('train', payload, {
       title: 'demo-model training throughput (higher is better)', unit: 'tokens/s', label: 'name',
