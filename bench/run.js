@@ -9,14 +9,28 @@ const fs = require('fs');
 const path = require('path');
 const harness = require('./harness');
 const shapes = require('./shapes');
-const { discover } = require('./peers/discover');
 
-const USAGE = 'usage: npm run bench -- [--quick] [--json] [--only <family>] [family...]';
+const { discover, SKIP_NAMES } = require('./peers/discover');
+
+const USAGE = 'usage: npm run bench -- [--quick] [--json] [--only <family>] [--skip <peer>[,<peer>...]] [family...]\n' +
+  `  peers --skip takes: ${Object.keys(SKIP_NAMES).join(', ')}`;
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const json = args.includes('--json');
 const requested = [];
+const skip = [];
 for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--skip') {
+    const names = (args[i + 1] || '').split(',').filter(Boolean);
+    const bad = names.filter((n) => !SKIP_NAMES[n]);
+    if (!names.length || bad.length) {
+      process.stderr.write(`--skip needs peer names${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    skip.push(...names);
+    i++;
+    continue;
+  }
   if (args[i] === '--only') {
     if (!args[i + 1] || args[i + 1].startsWith('--')) {
       process.stderr.write(`--only needs a family name\n${USAGE}\n`);
@@ -91,7 +105,7 @@ async function main() {
 
   write(`rnnkit bench${quick ? ' --quick' : ''}: ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, ` +
     `${require('os').cpus()[0].model}, Node ${process.version}\n`);
-  const peers = discover(rnnkit);
+  const peers = discover(rnnkit, { skip });
   write(`\nPeers on this machine:\n${Object.values(peers).map((p) => `  ${p.line}`).join('\n')}\n`);
   const table = shapes.shapeTable().filter((r) => families.includes(r.family) && (quick ? r.runs.includes('quick') : r.runs.includes('full')));
   write(harness.formatTable(`Shapes (bench/shapes.js; every peer runs these, FLOPs / bytes counted the same way for all)`, [

@@ -110,11 +110,34 @@ describe('bench suite', function () {
     }
   });
 
-  it('rejects an unknown family or option with a usage line', function () {
-    for (const argv of [['--only', 'nope'], ['--frobnicate']]) {
+  it('rejects an unknown family, option or peer with a usage line', function () {
+    for (const argv of [['--only', 'nope'], ['--frobnicate'], ['--skip', 'nope'], ['--skip']]) {
       const r = spawnSync(process.execPath, [path.join(root, 'bench', 'run.js'), ...argv], { encoding: 'utf8' });
-      expect(r.status).to.equal(2);
-      expect(r.stderr).to.match(/unknown (family|option)/);
+      expect(r.status, argv.join(' ')).to.equal(2);
+      expect(r.stderr).to.match(/unknown (family|option)|--skip needs peer names/);
+    }
+  });
+
+  it('runs a family without its peers when they are skipped, and says so', function () {
+    this.timeout(240000);
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-bench-'));
+    try {
+      const r = spawnSync(process.execPath, [path.join(root, 'bench', 'run.js'), '--quick', '--json', '--only', 'rmsnorm', '--skip', 'ort,tfjs'], {
+        encoding: 'utf8', env: { ...process.env, RNNKIT_BENCH_RESULTS: out }, maxBuffer: 64 << 20,
+      });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stderr).to.contain('onnxruntime-node: skipped (--skip)');
+      expect(r.stderr).to.contain('TensorFlow.js wasm: skipped (--skip)');
+      const rows = JSON.parse(r.stdout).families.rmsnorm.rows;
+      expect(rows.length).to.be.at.least(1);
+      for (const row of rows) {
+        expect(row).to.not.have.property('ortFwd');
+        expect(row).to.not.have.property('tfjsWasmFwd');
+        expect(row.fwdVs_js).to.be.closeTo(row.jsFwd.median / row.fwd.median, 1e-9);
+        expect(row.fwdGBs).to.be.above(0);
+      }
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
     }
   });
 });

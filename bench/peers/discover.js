@@ -60,18 +60,30 @@ function torchInfo() {
   return info;
 }
 
+// The names `--skip` takes, and the peers each one covers.
+const SKIP_NAMES = {
+  openblas: ['openblas'], onednn: ['onednn'], ort: ['ort'], tfjs: ['tfjsCpu', 'tfjsWasm'],
+  'tfjs-cpu': ['tfjsCpu'], 'tfjs-wasm': ['tfjsWasm'], torch: ['torch'],
+};
+
 /**
- * Finds every peer. Returns { name: { found: bool, version?, line } } where line is what gets printed.
+ * Finds every peer, but those named in `skip` (see SKIP_NAMES), which are reported as skipped.
+ * Returns { key: { title, found, version?, line } }; line is what gets printed.
  */
-function discover(rnnkit) {
+function discover(rnnkit, { skip = [] } = {}) {
+  const skipped = new Set(skip.flatMap((n) => SKIP_NAMES[n] || []));
   const peers = {};
   const add = (key, title, found, detail, install) => {
+    if (skipped.has(key)) {
+      peers[key] = { title, found: false, skipped: true, line: `${title}: skipped (--skip)` };
+      return;
+    }
     peers[key] = found ? { title, found: true, version: detail, line: `${title}: ${detail}` }
       : { title, found: false, line: `${title}: missing${detail ? ` (${detail})` : ''}: ${install}` };
   };
-  const ob = blasInfo('openblas');
+  const ob = skipped.has('openblas') ? null : blasInfo('openblas');
   add('openblas', 'OpenBLAS', !!ob, ob ? `${ob.soname} ${ob.detail || ''}`.trim() : null, INSTALL.openblas);
-  const dn = blasInfo('dnnl');
+  const dn = skipped.has('onednn') ? null : blasInfo('dnnl');
   const header = ['/usr/include/dnnl.hpp', '/usr/include/oneapi/dnnl/dnnl.hpp'].some((p) => fs.existsSync(p));
   add('onednn', 'oneDNN', !!dn && header, dn ? `${dn.soname} ${dn.detail || ''}`.trim() + (header ? '' : ' (headers missing: no RNN peer)') : null,
     INSTALL.onednn);
@@ -85,7 +97,9 @@ function discover(rnnkit) {
   const gpu = rnnkitGpu(rnnkit);
   peers.gpu = gpu.gpu ? { title: 'GPU', found: true, version: `${gpu.gpu.name}`, line: `GPU: ${gpu.gpu.name} (rnnkit CUDA flavor)` }
     : { title: 'GPU', found: false, line: `GPU: none: ${gpu.why}` };
-  if (gpu.gpu) {
+  if (gpu.gpu && skipped.has('torch')) {
+    peers.torch = { title: 'PyTorch/cuDNN', found: false, skipped: true, line: 'PyTorch/cuDNN: skipped (--skip)' };
+  } else if (gpu.gpu) {
     const t = torchInfo();
     peers.torch = t.missing ? { title: 'PyTorch/cuDNN', found: false, line: `PyTorch/cuDNN: ${t.missing}` }
       : { title: 'PyTorch/cuDNN', found: true, version: `torch ${t.version}, cuDNN ${t.cudnn}, ${t.device}`, line: `PyTorch/cuDNN: torch ${t.version}, cuDNN ${t.cudnn} on ${t.device}` };
@@ -95,4 +109,4 @@ function discover(rnnkit) {
   return peers;
 }
 
-module.exports = { discover, INSTALL, torchInfo };
+module.exports = { discover, INSTALL, SKIP_NAMES, torchInfo };
