@@ -117,6 +117,13 @@ function maxRelDiff(a, b) {
   return diff / (scale || 1);
 }
 
+/** A note on how TF.js's wasm backend runs (threads, SIMD), or null; from bench/peers/tfjs.js load(). */
+function tfjsWasmNote(tf) {
+  const w = tf && !tf.missing && tf.backends && tf.backends.wasm;
+  if (!w || !w.ok) return null;
+  return `tfjs wasm runs ${w.threads} thread(s)${w.simd ? ' with SIMD' : ' without SIMD'}${w.note ? `: ${w.note}` : ''}`;
+}
+
 /** Rows with every timing summary reduced to { median, min, max, n } (for JSON). */
 function briefRows(rows) {
   return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, brief(v)])));
@@ -307,6 +314,6 @@ function noiseWarning() {
 }
 
 module.exports = {
-  measure, summarize, isSummary, med, brief, briefRows, speedup, tryRequire, randomArray, maxRelDiff, limits, printTable, formatTable, fmt, save, svgBarChart,
+  measure, summarize, isSummary, med, brief, briefRows, speedup, tryRequire, randomArray, maxRelDiff, tfjsWasmNote, limits, printTable, formatTable, fmt, save, svgBarChart,
   runInfo, noiseMonitor, noiseLine, noiseWarning, cpuTimes, resultsDir: () => process.env.RNNKIT_BENCH_RESULTS || defaultResultsDir,
 };

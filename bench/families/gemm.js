@@ -54,13 +54,13 @@ module.exports = {
     ];
     const ortPeer = peers.ort.found ? harness.tryRequire('./peers/ort') : null;
     const ort = ortPeer ? ortPeer.load() : null;
-    const tfPeer = peers.tfjsCpu.found ? harness.tryRequire('./peers/tfjs') : null;
+    const tfPeer = peers.tfjsCpu.found || peers.tfjsWasm.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads: allThreads }) : null;
     const jsPeers = [
       { key: 'ort', title: 'onnxruntime', found: !!ort, run: (c, data) => ortPeer.gemm(ort, { ...c, ...data }, { threads: c.threads, measure: harness.measure, timing }) },
       ...['cpu', 'wasm'].map((backend) => ({
         key: `tfjs${backend === 'cpu' ? 'Cpu' : 'Wasm'}`, title: `tfjs ${backend}`,
-        found: !!(tf && !tf.missing && tf.backends[backend] && tf.backends[backend].ok),
+        found: !!(peers[backend === 'cpu' ? 'tfjsCpu' : 'tfjsWasm'].found && tf && !tf.missing && tf.backends[backend] && tf.backends[backend].ok),
         why: tf && !tf.missing && tf.backends[backend] && !tf.backends[backend].ok ? tf.backends[backend].reason : null,
         // B already [K, N] (transposed once, untimed), as a TF.js user would store weights: wasm
         // runs only the untransposed product in XNNPACK (10x faster than its transB loop).
@@ -150,6 +150,7 @@ module.exports = {
       { key: 'peak', title: 'rnnkit % of peak', fmt: f.pct },
     ], rows);
     for (const r of rows) for (const p of jsPeers) if (r[`${p.key}Note`]) notes.push(`${p.title} ${r.shape}: ${r[`${p.key}Note`]}`);
+    if (harness.tfjsWasmNote(tf)) notes.push(harness.tfjsWasmNote(tf));
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
 
     const peerInfo = Object.fromEntries(allPeers.map((p) => [p.key, p.found ? p.title : 'missing']));

@@ -72,9 +72,9 @@ module.exports = {
     const onednn = buildOnednnPeer(harness, peers);
     if (onednn.missing) process.stdout.write(`${onednn.missing}\n`);
     const ortPeer = peers.ort.found ? require('onnxruntime-node') : null;
-    const tfPeer = peers.tfjsCpu.found ? harness.tryRequire('./peers/tfjs') : null;
+    const tfPeer = peers.tfjsCpu.found || peers.tfjsWasm.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads }) : null;
-    const tfBackends = ['cpu', 'wasm'].filter((b) => tf && !tf.missing && tf.backends[b] && tf.backends[b].ok);
+    const tfBackends = ['cpu', 'wasm'].filter((b) => peers[b === 'cpu' ? 'tfjsCpu' : 'tfjsWasm'].found && tf && !tf.missing && tf.backends[b] && tf.backends[b].ok);
     let onednnVersion = null;
     const tfRate = {}; // GFLOP/s a TF.js backend reached: skip a case predicted to blow the budget
 
@@ -241,6 +241,7 @@ module.exports = {
     } else {
       process.stdout.write(`${peers.gpu.line}; ${peers.torch.line}\n`);
     }
+    if (harness.tfjsWasmNote(tf)) notes.push(harness.tfjsWasmNote(tf));
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
 
     const brief = harness.briefRows;

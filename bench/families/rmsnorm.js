@@ -58,9 +58,9 @@ module.exports = {
     const budgetMs = quick ? 1500 : 4000;
     const ortPeer = peers.ort.found ? harness.tryRequire('./peers/ort') : null;
     const ort = ortPeer ? ortPeer.load() : null;
-    const tfPeer = peers.tfjsCpu.found ? harness.tryRequire('./peers/tfjs') : null;
+    const tfPeer = peers.tfjsCpu.found || peers.tfjsWasm.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads }) : null;
-    const tfBackends = ['cpu', 'wasm'].filter((b) => tf && !tf.missing && tf.backends[b] && tf.backends[b].ok);
+    const tfBackends = ['cpu', 'wasm'].filter((b) => peers[b === 'cpu' ? 'tfjsCpu' : 'tfjsWasm'].found && tf && !tf.missing && tf.backends[b] && tf.backends[b].ok);
     const notes = [];
     const rows = [];
     const eps = 1e-6;
@@ -149,6 +149,7 @@ module.exports = {
     }
     if (!ort) process.stdout.write(`${peers.ort.line}\n`);
     if (!tfBackends.length) process.stdout.write(`${peers.tfjsCpu.line}\n`);
+    if (harness.tfjsWasmNote(tf)) notes.push(harness.tfjsWasmNote(tf));
     for (const note of notes) process.stdout.write(`note: ${note}\n`);
     const brief = harness.briefRows(rows);
     const payload = { limits: lim, noise, notes, rows: brief };

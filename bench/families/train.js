@@ -91,12 +91,15 @@ module.exports = {
     rows.push({ name: 'rnnkit training step', ms: whole, ...perf(whole) });
     rows.push({ name: 'rnnkit sum of op timings', ms: sum, ...perf(sum), note: `step / sum = ${(whole.median / sum).toFixed(2)}x` });
     rows.push(...stageRows);
-    const tfPeer = peers.tfjsCpu.found ? harness.tryRequire('./peers/tfjs') : null;
+    const tfPeer = peers.tfjsCpu.found || peers.tfjsWasm.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads }) : null;
     for (const backend of ['cpu', 'wasm']) {
       const name = `TensorFlow.js ${backend}`;
-      if (!tf || tf.missing || !tf.backends[backend] || !tf.backends[backend].ok) {
-        rows.push({ name, note: tf && !tf.missing && tf.backends[backend] ? `unavailable: ${tf.backends[backend].reason}` : peers.tfjsCpu.line.replace(/^[^:]*: /, '') });
+      const peer = peers[backend === 'cpu' ? 'tfjsCpu' : 'tfjsWasm'];
+      if (!peer.found || !tf || tf.missing || !tf.backends[backend] || !tf.backends[backend].ok) {
+        const why = !peer.found ? peer.line.replace(/^[^:]*: /, '') : !tf ? 'bench/peers/tfjs.js did not load'
+          : tf.missing ? tf.missing : `unavailable: ${tf.backends[backend] ? tf.backends[backend].reason : 'no backend'}`;
+        rows.push({ name, note: why });
         continue;
       }
       // One TF.js cpu step takes seconds: few samples, and a budget for one call.
