@@ -267,6 +267,7 @@ function noiseMonitor(binding, threads) {
   const c0 = cpuTimes();
   const load0 = os.loadavg()[0];
   const peak0 = probe();
+  const peaks = [peak0];
   const spreads = [];
   return {
     fmaPeakStart: peak0,
@@ -274,8 +275,18 @@ function noiseMonitor(binding, threads) {
     note(...summaries) {
       for (const v of summaries) if (isSummary(v) && v.samples && v.samples.length > 1) spreads.push(v.spread);
     },
+    /** Notes an FMA-peak probe taken during the run (GFLOP/s, same thread count); returns it. */
+    notePeak(v) {
+      if (typeof v === 'number' && v > 0) peaks.push(v);
+      return v;
+    },
+    /** Probes the FMA peak now (best of three) and notes it. */
+    probePeak() {
+      return this.notePeak(probe());
+    },
     finish() {
       const peak1 = probe();
+      peaks.push(peak1);
       const c1 = cpuTimes();
       const seconds = (nowMs() - t0) / 1e3;
       const load1 = os.loadavg()[0];
@@ -283,14 +294,19 @@ function noiseMonitor(binding, threads) {
       const sorted = spreads.slice().sort((a, b) => a - b);
       const medianSpread = sorted.length ? sorted[sorted.length >> 1] : null;
       const worstSpread = sorted.length ? sorted[sorted.length - 1] : null;
-      const peakDrift = Math.abs(peak1 - peak0) / Math.max(peak0, peak1);
+      const best = Math.max(...peaks);
+      const worst = Math.min(...peaks);
       const reasons = [];
       if (others !== null && others > 0.1) reasons.push(`other processes used ${(100 * others).toFixed(0)}% of the ${cpus} CPUs`);
-      if (peakDrift > 0.08) reasons.push(`FMA peak moved ${(100 * peakDrift).toFixed(0)}% (${peak0.toFixed(0)} → ${peak1.toFixed(0)} GFLOP/s)`);
+      if (worst < 0.92 * best) {
+        reasons.push(`the FMA probe fell to ${worst.toFixed(0)} of ${best.toFixed(0)} GFLOP/s during the run ` +
+          `(${peaks.filter((p) => p < 0.92 * best).length} of ${peaks.length} probes)`);
+      }
       if (medianSpread !== null && medianSpread > 0.25) reasons.push(`median min–max spread ${(100 * medianSpread).toFixed(0)}%`);
       return {
         verdict: reasons.length ? 'noisy' : 'quiet', reasons, seconds, cpus, loadStart: load0, loadEnd: load1,
-        otherProcessesShare: others, fmaPeakStart: peak0, fmaPeakEnd: peak1, medianSpread, worstSpread,
+        otherProcessesShare: others, fmaPeakStart: peak0, fmaPeakEnd: peak1, fmaPeakBest: best, fmaPeakWorst: worst,
+        fmaProbes: peaks.length, medianSpread, worstSpread,
       };
     },
   };
@@ -300,7 +316,8 @@ function noiseMonitor(binding, threads) {
 function noiseLine(n) {
   const parts = [`load ${n.loadStart.toFixed(1)} → ${n.loadEnd.toFixed(1)}`];
   if (n.otherProcessesShare !== null) parts.push(`other processes ${(100 * n.otherProcessesShare).toFixed(0)}% of the CPUs`);
-  parts.push(`FMA peak ${n.fmaPeakStart.toFixed(0)} → ${n.fmaPeakEnd.toFixed(0)} GFLOP/s`);
+  parts.push(`FMA peak ${n.fmaPeakStart.toFixed(0)} → ${n.fmaPeakEnd.toFixed(0)} GFLOP/s` +
+    (n.fmaProbes > 2 ? ` (${n.fmaProbes} probes, ${n.fmaPeakWorst.toFixed(0)}–${n.fmaPeakBest.toFixed(0)})` : ''));
   if (n.medianSpread !== null) parts.push(`min–max spread median ${(100 * n.medianSpread).toFixed(0)}%, worst ${(100 * n.worstSpread).toFixed(0)}%`);
   const head = n.verdict === 'quiet' ? 'machine: quiet' : `machine: NOISY (${n.reasons.join('; ')}): absolute figures are unreliable; ratios of figures taken back to back in a row less so`;
   return `${head}\n  ${parts.join(', ')}, ${n.seconds.toFixed(0)} s`;

@@ -29,7 +29,8 @@ function noiseText(n) {
   if (!n) return 'machine state not recorded';
   const parts = [`load ${n.loadStart.toFixed(1)} → ${n.loadEnd.toFixed(1)}`];
   if (n.otherProcessesShare !== null && n.otherProcessesShare !== undefined) parts.push(`other processes ${(100 * n.otherProcessesShare).toFixed(0)}% of the CPUs`);
-  parts.push(`FMA peak ${n.fmaPeakStart.toFixed(0)} → ${n.fmaPeakEnd.toFixed(0)} GFLOP/s`);
+  parts.push(`FMA peak ${n.fmaPeakStart.toFixed(0)} → ${n.fmaPeakEnd.toFixed(0)} GFLOP/s` +
+    (n.fmaProbes > 2 ? ` (${n.fmaProbes} probes, ${n.fmaPeakWorst.toFixed(0)}–${n.fmaPeakBest.toFixed(0)})` : ''));
   if (n.medianSpread !== null && n.medianSpread !== undefined) parts.push(`min–max spread median ${(100 * n.medianSpread).toFixed(0)}%, worst ${(100 * n.worstSpread).toFixed(0)}%`);
   const verdict = n.verdict === 'quiet' ? '**quiet**' : `**NOISY** (${n.reasons.join('; ')}): absolute figures are unreliable`;
   return `Machine while it ran: ${verdict}; ${parts.join(', ')}, ${n.seconds.toFixed(0)} s.`;

@@ -128,6 +128,7 @@ module.exports = {
         if (row[`${p}Fwd`]) row[`fwdVs_${p}`] = row[`${p}Fwd`].median / row.fwd.median;
         if (row[`${p}Bwd`]) row[`bwdVs_${p}`] = row[`${p}Bwd`].median / row.bwd.median;
       }
+      monitor.probePeak();
       rows.push(row);
       process.stdout.write(`  ${c.name}: fwd ${row.fwd.median.toFixed(3)} ms (${row.fwdGBs.toFixed(1)} GB/s), bwd ${row.bwd.median.toFixed(3)} ms (${row.bwdGBs.toFixed(1)} GB/s)\n`);
     }
