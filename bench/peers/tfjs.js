@@ -181,6 +181,23 @@ async function timeIt(tf, fn, { measure, timing, budgetMs = DEFAULT_BUDGET_MS } 
 }
 
 /**
+ * The check-then-time sequence of every timing function: one run of fn checked against `expected`
+ * (after `view` reorders its output, when given; no check when expected is null), then timeIt.
+ * Returns { error } on a mismatch or a leak, else the timing with `rel` (the checked difference).
+ */
+async function checkThenTime(tf, fn, expected, tol, opts, view = (v) => v) {
+  let rel;
+  if (expected) {
+    rel = relDiff(view(fn()), expected);
+    if (!(rel < tol)) return differs(rel, tol);
+  } else {
+    fn();
+  }
+  const m = await timeIt(tf, fn, opts);
+  return m.error ? m : { ...m, rel };
+}
+
+/**
  * Runs body(tf, track) on `backend`; tensors registered with track() are disposed afterwards,
  * and any error becomes { error }.
  */
@@ -225,21 +242,15 @@ async function gemm(backend, { M, N, K, transB = false, a, b, expected, tol }, o
       c.dispose();
       return v;
     };
-    let rel;
-    if (expected) {
-      rel = relDiff(fn(), expected);
-      if (!(rel < t)) return differs(rel, t);
-    } else {
-      fn();
-    }
-    const m = await timeIt(tf, fn, opts);
+    const m = await checkThenTime(tf, fn, expected, t, opts);
+    if (m.error) return m;
     const method = pre ? 'matMul(a, b_KN) (B transposed once outside the timed call)' : `matMul(a, b, false, ${tr})`;
-    const out = { ...m, rel, method };
+    const out = { ...m, method };
     if (backend === 'wasm') {
       out.note = tr ? 'wasm runs transposeB in its scalar blocked loop, not XNNPACK'
         : 'wasm runs this in XNNPACK, which packs B once and caches it on B\'s tensor';
     }
-    return m.error ? m : out;
+    return out;
   });
 }
 
@@ -353,16 +364,8 @@ async function lstmInference(backend, { T, B, I, H, x, wIh, wHh, bIh, bHh, expec
       y.dispose();
       return v;
     };
-    let rel;
-    if (expectedY) {
-      const got = fn();
-      rel = relDiff(batchMajor ? swap01(got, B, T, H) : got, expectedY);
-      if (!(rel < t)) return differs(rel, t);
-    } else {
-      fn();
-    }
-    const m = await timeIt(tf, fn, opts);
-    return m.error ? m : { ...m, rel, method, ...(note ? { note } : {}) };
+    const m = await checkThenTime(tf, fn, expectedY, t, opts, (got) => (batchMajor ? swap01(got, B, T, H) : got));
+    return m.error ? m : { ...m, method, ...(note ? { note } : {}) };
   });
 }
 
@@ -385,15 +388,7 @@ async function rmsnorm(backend, { rows, cols, x, gamma, beta, eps = 1e-6, expect
       y.dispose();
       return v;
     };
-    let rel;
-    if (expectedY) {
-      rel = relDiff(fn(), expectedY);
-      if (!(rel < t)) return differs(rel, t);
-    } else {
-      fn();
-    }
-    const m = await timeIt(tf, fn, opts);
-    return m.error ? m : { ...m, rel };
+    return checkThenTime(tf, fn, expectedY, t, opts);
   });
 }
 
@@ -411,15 +406,7 @@ async function rmsnormBackward(backend, { rows, cols, x, gamma, beta, eps = 1e-6
       dx.dispose();
       return v;
     };
-    let rel;
-    if (expectedDx) {
-      rel = relDiff(fn(), expectedDx);
-      if (!(rel < t)) return differs(rel, t);
-    } else {
-      fn();
-    }
-    const m = await timeIt(tf, fn, opts);
-    return m.error ? m : { ...m, rel };
+    return checkThenTime(tf, fn, expectedDx, t, opts);
   });
 }
 
