@@ -1,6 +1,7 @@
 /** Device strings, resolution of 'auto', and what the loaded backend can do. */
 import { RnnkitError } from './errors';
 import { addon, native, LoadAttempt, NativeCudaDevice } from './native';
+import { readInteger } from './args';
 
 /** A concrete device: the CPU or one CUDA device. */
 export type Device = 'cpu' | `cuda:${number}`;
@@ -85,8 +86,7 @@ export function deviceIndex(device: Device): number {
 
 /** Threads of the native compute pool (separate from libuv's). n < 1 restores the default. */
 export function setNumThreads(n: number): number {
-  if (!Number.isInteger(n)) throw new RnnkitError('ERR_RNNKIT_ARG', `setNumThreads needs an integer, got ${n}`);
-  return native().setNumThreads(Math.max(0, n));
+  return native().setNumThreads(Math.max(0, readInteger(n, 'setNumThreads(n): n', -(2 ** 31), 2 ** 31)));
 }
 
 export function numThreads(): number {

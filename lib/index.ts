@@ -12,7 +12,7 @@ export {
   RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo,
 } from './recurrent';
 export {
-  ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord,
+  ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord, RecurrentLayoutConfig, recordShapes,
 } from './recurrent-params';
 export * from './train';
 export { setCheckFinite, checkFiniteEnabled } from './check';

@@ -27,12 +27,16 @@
 import { randomInt } from 'crypto';
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
-import { native, DeviceBuffer } from './native';
-import { Tensor, checkTensor } from './tensor';
+import { native, DeviceBuffer, NativeRecurrentConfig, download, downloadSync, upload } from './native';
+import {
+  argError, readBoolean, readChoice, readInteger, readNumber, readOptions, readRequiredOptions, readSeed, readSeqLengths,
+  readTensorOrNull, shapeError,
+} from './args';
+import { Tensor, checkTensor, deviceTensor } from './tensor';
 import { checkInputsFinite } from './check';
 import {
-  ParamSelector, RecurrentLayoutConfig, RecurrentMode, WeightsFormat, WeightsRecord,
-  exportWeights, importWeights, initWeights, paramSlot, weightsSize,
+  MAX_FEATURE_SIZE, MAX_LAYERS, ParamSelector, RECURRENT_MODES, RECURRENT_OPTION_KEYS, RecurrentLayoutConfig, RecurrentMode, WeightsFormat,
+  WeightsRecord, exportWeights, importWeights, initWeights, paramSlot, weightsSize,
 } from './recurrent-params';
 
 export interface RecurrentOptions {
@@ -118,62 +122,10 @@ export interface RecurrentRunInfo {
   dropoutSeed: number;
 }
 
-/** The configuration passed to the binding (see native/napi/recurrent_ops.cc). */
-interface NativeConfig {
-  mode: RecurrentMode;
-  inputSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  bidirectional: boolean;
-  skipInput: boolean;
-  projSize: number;
-  cellClip: number;
-  peepholes: boolean;
-  linearBeforeReset: boolean;
-}
-
 type MaybePromise = Promise<void> | undefined;
 type F32 = Float32Array | null;
-
-interface RecurrentBinding {
-  recurrentWeightsSize(cfg: NativeConfig): number;
-  recurrentSavedSize(cfg: NativeConfig, T: number, B: number): number;
-  recurrentInfo(): { isa: string; algorithm: string };
-  recurrentForward(cfg: NativeConfig, T: number, B: number, batchFirst: boolean, x: Float32Array, hx: F32,
-    cx: F32, seqLengths: Int32Array | null, weights: Float32Array, dropout: number, seed: number,
-    y: Float32Array, hy: F32, cy: F32, saved: F32, async: boolean): MaybePromise;
-  recurrentBackward(cfg: NativeConfig, T: number, B: number, batchFirst: boolean, x: Float32Array, hx: F32,
-    cx: F32, seqLengths: Int32Array | null, weights: Float32Array, dropout: number, seed: number,
-    y: Float32Array, saved: Float32Array, dy: F32, dhy: F32, dcy: F32, dx: Float32Array, dhx: F32,
-    dcx: F32, dweights: Float32Array, accumulate: boolean, async: boolean): MaybePromise;
-}
-
-const binding = (): RecurrentBinding => native() as unknown as RecurrentBinding;
-
 type Buf = DeviceBuffer | null;
 type MaybeAlgorithm = Promise<string> | string;
-
-/** The CUDA bindings (native/napi/cuda_recurrent_ops.cc); absent from the CPU flavor. */
-interface CudaRecurrentBinding {
-  cudaRecurrentForward(cfg: NativeConfig, T: number, B: number, batchFirst: boolean, x: DeviceBuffer, hx: Buf, cx: Buf,
-    seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number, y: DeviceBuffer, hy: Buf,
-    cy: Buf, saved: Buf, algorithm: 'auto' | 'standard' | 'persistent', async: boolean): MaybeAlgorithm;
-  cudaRecurrentBackward(cfg: NativeConfig, T: number, B: number, batchFirst: boolean, x: DeviceBuffer, hx: Buf,
-    cx: Buf, seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number, y: DeviceBuffer,
-    saved: DeviceBuffer, dy: Buf, dhy: Buf, dcy: Buf, dx: DeviceBuffer, dhx: Buf, dcx: Buf, dweights: DeviceBuffer,
-    accumulate: boolean, async: boolean): MaybeAlgorithm;
-}
-
-const cudaBinding = (): CudaRecurrentBinding | null => {
-  const n = native();
-  return typeof n.cudaRecurrentForward === 'function' ? n as unknown as CudaRecurrentBinding : null;
-};
-
-/** A new, uninitialized CUDA tensor. */
-function deviceTensor(device: Device, shape: readonly number[]): Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  return Tensor.fromDevice(new (native().DeviceBuffer)(deviceIndex(device), size * 4), device, shape);
-}
 
 /** What a CUDA training forward keeps: device tensors, and the copies of inputs it made. */
 interface CudaSaved {
@@ -186,54 +138,8 @@ interface CudaSaved {
   owned: Tensor[];
 }
 
-const OPTION_KEYS = new Set(['mode', 'inputSize', 'hiddenSize', 'numLayers', 'bidirectional', 'dropout',
-  'inputMode', 'batchFirst', 'projSize', 'cellClip', 'peepholes', 'linearBeforeReset', 'device', 'seed']);
-const FORWARD_KEYS = new Set(['hx', 'cx', 'seqLengths', 'training', 'dropout', 'dropoutSeed']);
-const BACKWARD_KEYS = new Set(['dy', 'dhy', 'dcy', 'accumulate', 'dweights']);
-const PARAM_KINDS: readonly unknown[] = ['w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_proj', 'w_peephole'];
-
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
-
-function shapeError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_SHAPE', message);
-}
-
-// Unknown keys are refused so that a misspelled option (hidden_size, seq_lengths) is not ignored.
-function checkKeys(o: unknown, allowed: Set<string>, what: string): Record<string, unknown> {
-  if (o === undefined) return {};
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw argError(`${what} must be an object`);
-  const unknown = Object.keys(o).filter((k) => !allowed.has(k));
-  if (unknown.length > 0) throw argError(`unknown ${what} ${unknown.join(', ')} (allowed: ${[...allowed].join(', ')})`);
-  return o as Record<string, unknown>;
-}
-
-function optBool(v: unknown, what: string, fallback: boolean): boolean {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw argError(`${what} must be a boolean (got ${String(v)})`);
-  return v;
-}
-
-function checkSeed(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw argError(`${what} must be a non-negative safe integer (got ${String(v)})`);
-  }
-  return v;
-}
-
-const sameShape = (t: Tensor, shape: readonly number[]): boolean =>
-  t.rank === shape.length && t.shape.every((d, k) => d === shape[k]);
-
-/** An optional tensor argument of exactly `shape`; null when absent. */
-function optTensor(v: unknown, what: string, shape: readonly number[]): Tensor | null {
-  if (v === undefined || v === null) return null;
-  const t = checkTensor(v, what);
-  if (!sameShape(t, shape)) {
-    throw shapeError(`${what} must have shape [${shape.join(', ')}], got [${t.shape.join(', ')}]`);
-  }
-  return t;
-}
+const FORWARD_KEYS = ['hx', 'cx', 'seqLengths', 'training', 'dropout', 'dropoutSeed'] as const;
+const BACKWARD_KEYS = ['dy', 'dhy', 'dcy', 'accumulate', 'dweights'] as const;
 
 const hostSync = (t: Tensor | null): F32 => (t === null ? null : t.device === 'cpu' ? t.data : t.readSync());
 const hostAsync = async (t: Tensor | null): Promise<F32> =>
@@ -323,7 +229,7 @@ export class Recurrent {
   lastRun: RecurrentRunInfo | null = null;
 
   private readonly layoutConfig: RecurrentLayoutConfig;
-  private readonly nativeConfig: NativeConfig;
+  private readonly nativeConfig: NativeRecurrentConfig;
   private readonly weightsTensor: Tensor;
   private weightsVersion = 0;
   /** The weights on a CUDA device and the weightsVersion they hold (-1: stale). */
@@ -332,29 +238,23 @@ export class Recurrent {
   private disposedFlag = false;
 
   constructor(options: RecurrentOptions) {
-    if (options === undefined) throw argError('Recurrent needs options { mode, inputSize, hiddenSize }');
-    const o = checkKeys(options, OPTION_KEYS, 'Recurrent option');
-    this.mode = o.mode as RecurrentMode;
-    this.inputSize = o.inputSize as number;
-    this.hiddenSize = o.hiddenSize as number;
-    this.numLayers = (o.numLayers ?? 1) as number;
-    this.bidirectional = optBool(o.bidirectional, 'bidirectional', false);
-    this.inputMode = (o.inputMode ?? 'linear') as 'linear' | 'skip';
-    this.batchFirst = optBool(o.batchFirst, 'batchFirst', false);
-    this.projSize = (o.projSize ?? 0) as number;
-    this.peepholes = optBool(o.peepholes, 'peepholes', false);
-    this.linearBeforeReset = optBool(o.linearBeforeReset, 'linearBeforeReset', true);
-    const dropout = o.dropout ?? 0;
-    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1) || Math.fround(dropout) >= 1) {
-      throw argError(`dropout must be a number in [0, 1) (got ${String(dropout)})`);
-    }
-    this.dropout = dropout;
-    const cellClip = o.cellClip ?? 0;
-    if (typeof cellClip !== 'number' || !Number.isFinite(cellClip) || cellClip < 0) {
-      throw argError(`cellClip must be a finite number >= 0 (got ${String(cellClip)})`);
-    }
-    if (cellClip > 0 && this.mode !== 'lstm') throw argError('cellClip applies to mode lstm only');
-    this.cellClip = cellClip;
+    const o = readRequiredOptions(options, RECURRENT_OPTION_KEYS, 'Recurrent options',
+      'Recurrent needs options { mode, inputSize, hiddenSize }');
+    this.mode = readChoice(o.mode, 'mode', RECURRENT_MODES);
+    this.inputSize = readInteger(o.inputSize, 'inputSize', 1, MAX_FEATURE_SIZE);
+    this.hiddenSize = readInteger(o.hiddenSize, 'hiddenSize', 1, MAX_FEATURE_SIZE);
+    this.numLayers = readInteger(o.numLayers, 'numLayers', 1, MAX_LAYERS, 1);
+    this.bidirectional = readBoolean(o.bidirectional, 'bidirectional', false);
+    this.inputMode = readChoice(o.inputMode, 'inputMode', ['linear', 'skip'], 'linear');
+    this.batchFirst = readBoolean(o.batchFirst, 'batchFirst', false);
+    this.projSize = readInteger(o.projSize, 'projSize', 0, MAX_FEATURE_SIZE, 0);
+    this.peepholes = readBoolean(o.peepholes, 'peepholes', false);
+    this.linearBeforeReset = readBoolean(o.linearBeforeReset, 'linearBeforeReset', true);
+    this.dropout = readNumber(o.dropout, 'dropout', { min: 0, below: 1 }, 0);
+    // Just below 1 rounds to 1 in float32, where the kernels' 1/(1 − p) scale is infinite.
+    if (Math.fround(this.dropout) >= 1) throw argError(`dropout ${this.dropout} is too close to 1`);
+    this.cellClip = readNumber(o.cellClip, 'cellClip', { min: 0 }, 0);
+    if (this.cellClip > 0 && this.mode !== 'lstm') throw argError('cellClip applies to mode lstm only');
     this.layoutConfig = {
       mode: this.mode, inputSize: this.inputSize, hiddenSize: this.hiddenSize, numLayers: this.numLayers,
       bidirectional: this.bidirectional, inputMode: this.inputMode, projSize: this.projSize,
@@ -363,13 +263,13 @@ export class Recurrent {
     // Validates mode, sizes, input mode, projection and peepholes (ERR_RNNKIT_ARG).
     const size = weightsSize(this.layoutConfig);
     this.device = resolveDevice(o.device as DeviceSpec | undefined);
-    this.seed = o.seed === undefined ? randomInt(0, 2 ** 47) : checkSeed(o.seed, 'seed');
+    this.seed = o.seed === undefined ? randomInt(0, 2 ** 47) : readSeed(o.seed, 'seed');
     this.nativeConfig = {
       mode: this.mode, inputSize: this.inputSize, hiddenSize: this.hiddenSize, numLayers: this.numLayers,
       bidirectional: this.bidirectional, skipInput: this.inputMode === 'skip', projSize: this.projSize,
       cellClip: this.cellClip, peepholes: this.peepholes, linearBeforeReset: this.linearBeforeReset,
     };
-    const nativeSize = binding().recurrentWeightsSize(this.nativeConfig);
+    const nativeSize = native().recurrentWeightsSize(this.nativeConfig);
     if (nativeSize !== size) {
       throw new RnnkitError('ERR_RNNKIT_INTERNAL', `packed weights: lib counts ${size} values, the kernels ${nativeSize}`);
     }
@@ -400,8 +300,8 @@ export class Recurrent {
 
   /** What the next run would use: device, ISA path and algorithm. */
   get algorithm(): { device: Device; isa: string; algorithm: string; fallback: string | null } {
-    const info = binding().recurrentInfo();
-    if (this.device !== 'cpu' && cudaBinding() !== null) {
+    const info = native().recurrentInfo();
+    if (this.device !== 'cpu') {
       return { device: this.device, isa: info.isa, algorithm: 'standard | persistent (chosen by shape)', fallback: null };
     }
     return { device: 'cpu', isa: info.isa, algorithm: info.algorithm, fallback: this.fallbackReason(null) };
@@ -510,14 +410,6 @@ export class Recurrent {
 
   private slot(selector: ParamSelector) {
     this.assertLive();
-    if (typeof selector !== 'object' || selector === null) {
-      throw argError('selector must be an object { layer, direction, kind, gate? }');
-    }
-    // Checked here because paramSlot looks kinds up in a plain object, where '__proto__' or
-    // 'constructor' would resolve to something.
-    if (!PARAM_KINDS.includes(selector.kind)) {
-      throw argError(`kind must be one of ${PARAM_KINDS.join(' ')} (got ${String(selector.kind)})`);
-    }
     return paramSlot(this.layoutConfig, selector);
   }
 
@@ -532,7 +424,6 @@ export class Recurrent {
 
   private fallbackReason(inputDevice: Device | null): string | null {
     if (this.device !== 'cpu') {
-      if (cudaBinding() === null) return `the loaded rnnkit binary has no CUDA Recurrent kernels: ran on the CPU instead of ${this.device}`;
       if (inputDevice === 'cpu') return `inputs are on the CPU: ran on the CPU instead of ${this.device}`;
       if (inputDevice !== null && inputDevice !== this.device) {
         return `inputs on ${inputDevice}, op on ${this.device}: ran on the CPU`;
@@ -546,7 +437,7 @@ export class Recurrent {
 
   /** Whether a run with x on `inputDevice` takes the CUDA kernels. */
   private onCuda(inputDevice: Device): boolean {
-    return this.device !== 'cpu' && inputDevice === this.device && cudaBinding() !== null;
+    return this.device !== 'cpu' && inputDevice === this.device;
   }
 
   /** The weights on `device`, uploaded when missing or stale. */
@@ -565,7 +456,7 @@ export class Recurrent {
     const host = this.weightsTensor.data.slice();
     const t = deviceTensor(device, this.weightsTensor.shape);
     try {
-      await native().copyToDevice(t.deviceBuffer, host, true);
+      await upload(t.deviceBuffer, host);
     } catch (err) {
       t.dispose();
       throw err;
@@ -611,10 +502,10 @@ export class Recurrent {
       cy = this.mode === 'lstm' ? deviceTensor(dev, [LD, p.B, this.hiddenSize]) : null;
       if (cy) outs.push(cy);
       activations = p.training
-        ? deviceTensor(dev, [binding().recurrentSavedSize(this.nativeConfig, p.T, p.B)])
+        ? deviceTensor(dev, [native().recurrentSavedSize(this.nativeConfig, p.T, p.B)])
         : null;
       if (activations) owned.push(activations);
-      call = (cudaBinding() as CudaRecurrentBinding).cudaRecurrentForward(this.nativeConfig, p.T, p.B,
+      call = native().cudaRecurrentForward(this.nativeConfig, p.T, p.B,
         this.batchFirst, p.x.deviceBuffer, buf(hx), buf(cx), p.seqLengths, w.deviceBuffer, p.dropout, p.dropoutSeed,
         y.deviceBuffer, hy.deviceBuffer, buf(cy), buf(activations), 'auto', async);
     } catch (err) {
@@ -663,7 +554,7 @@ export class Recurrent {
       // The gradients are computed on the device, then land in the CPU dweights tensor.
       dw = p.accumulate ? p.dweights.to(dev) : deviceTensor(dev, p.dweights.shape);
       temps.push(dw);
-      call = (cudaBinding() as CudaRecurrentBinding).cudaRecurrentBackward(this.nativeConfig, s.T, s.B,
+      call = native().cudaRecurrentBackward(this.nativeConfig, s.T, s.B,
         this.batchFirst, x.deviceBuffer, buf(g.hx), buf(g.cx), g.seqLengths, w.deviceBuffer, s.dropout, s.dropoutSeed,
         g.y.deviceBuffer, g.activations.deviceBuffer, buf(dy), buf(dhy), buf(dcy), dx.deviceBuffer, dhx.deviceBuffer,
         buf(dcx), dw.deviceBuffer, p.accumulate, async);
@@ -679,7 +570,7 @@ export class Recurrent {
     if (!async) {
       try {
         this.recordCuda('backward', dev, call as string, true, s.dropout, s.dropoutSeed);
-        native().copyToHost(dw.deviceBuffer, p.dweights.data, false);
+        downloadSync(dw.deviceBuffer, p.dweights.data);
       } catch (err) {
         cleanupOnError(err);
       }
@@ -688,7 +579,7 @@ export class Recurrent {
     }
     return (call as Promise<string>).then(async (algorithm) => {
       this.recordCuda('backward', dev, algorithm, true, s.dropout, s.dropoutSeed);
-      await native().copyToHost(dw.deviceBuffer, p.dweights.data, true);
+      await download(dw.deviceBuffer, p.dweights.data);
       temps.forEach((t) => t.dispose());
       return result();
     }).catch(cleanupOnError);
@@ -697,7 +588,7 @@ export class Recurrent {
   private recordCuda(op: 'forward' | 'backward', device: Device, algorithm: string, training: boolean, dropout: number,
     dropoutSeed: number): void {
     this.lastRun = {
-      op, device, requestedDevice: this.device, isa: binding().recurrentInfo().isa, algorithm,
+      op, device, requestedDevice: this.device, isa: native().recurrentInfo().isa, algorithm,
       fallback: null, training, dropout, dropoutSeed,
     };
   }
@@ -709,7 +600,7 @@ export class Recurrent {
 
   private planForward(x: Tensor, options: RecurrentForwardOptions | undefined): ForwardPlan {
     this.assertLive();
-    const o = checkKeys(options, FORWARD_KEYS, 'forward option');
+    const o = readOptions(options, FORWARD_KEYS, 'forward options');
     checkTensor(x, 'x', 3);
     this.weightsTensor.assertLive('weights');
     const T = this.batchFirst ? x.shape[1] : x.shape[0];
@@ -718,38 +609,26 @@ export class Recurrent {
       throw shapeError(`x must be [${this.batchFirst ? 'B, T' : 'T, B'}, ${this.inputSize}], got [${x.shape.join(', ')}]`);
     }
     const LD = this.numLayers * this.numDirections;
-    const hx = optTensor(o.hx, 'hx', [LD, B, this.stateSize]);
+    const hx = readTensorOrNull(o.hx, 'hx', [LD, B, this.stateSize]);
     if (this.mode !== 'lstm' && o.cx !== undefined && o.cx !== null) throw argError('cx applies to mode lstm only');
-    const cx = optTensor(o.cx, 'cx', [LD, B, this.hiddenSize]);
-    const seqLengths = this.checkLengths(o.seqLengths, T, B);
+    const cx = readTensorOrNull(o.cx, 'cx', [LD, B, this.hiddenSize]);
+    const seqLengths = readSeqLengths(o.seqLengths, T, B);
     checkInputsFinite({ x, hx, cx, weights: this.weightsTensor });
-    const training = optBool(o.training, 'training', false);
-    const dropoutOn = optBool(o.dropout, 'dropout', training);
+    const training = readBoolean(o.training, 'training', false);
+    const dropoutOn = readBoolean(o.dropout, 'dropout', training);
     const dropout = dropoutOn && this.numLayers > 1 ? this.dropout : 0;
     let dropoutSeed = 0;
-    if (o.dropoutSeed !== undefined) dropoutSeed = checkSeed(o.dropoutSeed, 'dropoutSeed');
+    if (o.dropoutSeed !== undefined) dropoutSeed = readSeed(o.dropoutSeed, 'dropoutSeed');
     else if (dropout > 0) dropoutSeed = this.nextDropoutSeed();
     const DR = this.numDirections * this.stateSize;
     const yShape = this.batchFirst ? [B, T, DR] : [T, B, DR];
     return { T, B, x, hx, cx, seqLengths, training, dropout, dropoutSeed, yShape };
   }
 
-  private checkLengths(v: unknown, T: number, B: number): Int32Array | null {
-    if (v === undefined || v === null) return null;
-    if (!(v instanceof Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'seqLengths must be an Int32Array');
-    if (v.length !== B) throw shapeError(`seqLengths must hold B = ${B} values, got ${v.length}`);
-    // A copy: the async kernel must see the values checked here even if the caller writes later.
-    const lens = v.slice();
-    for (let b = 0; b < B; b++) {
-      if (lens[b] < 0 || lens[b] > T) throw argError(`seqLengths[${b}] = ${lens[b]} is outside 0..${T}`);
-    }
-    return lens;
-  }
-
   private forwardOutputs(p: ForwardPlan, x: Float32Array, hx: F32, cx: F32) {
     const LD = this.numLayers * this.numDirections;
     const saved = p.training
-      ? new Float32Array(binding().recurrentSavedSize(this.nativeConfig, p.T, p.B))
+      ? new Float32Array(native().recurrentSavedSize(this.nativeConfig, p.T, p.B))
       : null;
     return {
       x, hx, cx,
@@ -762,7 +641,7 @@ export class Recurrent {
 
   private callForward(p: ForwardPlan, out: ReturnType<Recurrent['forwardOutputs']>, async: boolean): MaybePromise {
     this.record('forward', p.x.device, p.training, p.dropout, p.dropoutSeed);
-    return binding().recurrentForward(this.nativeConfig, p.T, p.B, this.batchFirst, out.x, out.hx, out.cx,
+    return native().recurrentForward(this.nativeConfig, p.T, p.B, this.batchFirst, out.x, out.hx, out.cx,
       p.seqLengths, this.weightsTensor.data, p.dropout, p.dropoutSeed, out.y, out.hy, out.cy, out.saved, async);
   }
 
@@ -790,7 +669,7 @@ export class Recurrent {
 
   private planBackward(saved: RecurrentSaved, options: RecurrentBackwardOptions | undefined): BackwardPlan {
     this.assertLive();
-    const o = checkKeys(options, BACKWARD_KEYS, 'backward option');
+    const o = readOptions(options, BACKWARD_KEYS, 'backward options');
     if (!(saved instanceof RecurrentSaved)) {
       throw argError('backward needs the saved of a training forward: forward(x, { training: true }).saved');
     }
@@ -803,12 +682,12 @@ export class Recurrent {
       throw argError('the weights changed (setParam / importWeights) since the forward that made this saved');
     }
     const LD = this.numLayers * this.numDirections;
-    const dy = optTensor(o.dy, 'dy', saved.yShape);
-    const dhy = optTensor(o.dhy, 'dhy', [LD, saved.B, this.stateSize]);
+    const dy = readTensorOrNull(o.dy, 'dy', saved.yShape);
+    const dhy = readTensorOrNull(o.dhy, 'dhy', [LD, saved.B, this.stateSize]);
     if (this.mode !== 'lstm' && o.dcy !== undefined && o.dcy !== null) throw argError('dcy applies to mode lstm only');
-    const dcy = optTensor(o.dcy, 'dcy', [LD, saved.B, this.hiddenSize]);
+    const dcy = readTensorOrNull(o.dcy, 'dcy', [LD, saved.B, this.hiddenSize]);
     checkInputsFinite({ dy, dhy, dcy });
-    const accumulate = optBool(o.accumulate, 'accumulate', false);
+    const accumulate = readBoolean(o.accumulate, 'accumulate', false);
     let dweights: Tensor;
     if (o.dweights !== undefined && o.dweights !== null) {
       dweights = checkTensor(o.dweights, 'dweights');
@@ -840,7 +719,7 @@ export class Recurrent {
     const d = s.data as NonNullable<RecurrentSaved['data']>;
     const x = s.inputs[0] as Tensor;
     this.record('backward', x.device, true, s.dropout, s.dropoutSeed);
-    return binding().recurrentBackward(this.nativeConfig, s.T, s.B, this.batchFirst, d.x, d.hx, d.cx, d.seqLengths,
+    return native().recurrentBackward(this.nativeConfig, s.T, s.B, this.batchFirst, d.x, d.hx, d.cx, d.seqLengths,
       this.weightsTensor.data, s.dropout, s.dropoutSeed, d.y, d.activations, dy, dhy, dcy, out.dx, out.dhx, out.dcx,
       p.dweights.data, p.accumulate, async);
   }
@@ -862,7 +741,7 @@ export class Recurrent {
   }
 
   private record(op: 'forward' | 'backward', inputDevice: Device, training: boolean, dropout: number, dropoutSeed: number): void {
-    const info = binding().recurrentInfo();
+    const info = native().recurrentInfo();
     this.lastRun = {
       op, device: 'cpu', requestedDevice: this.device, isa: info.isa, algorithm: info.algorithm,
       fallback: this.fallbackReason(inputDevice), training, dropout, dropoutSeed,
