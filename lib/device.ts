@@ -53,9 +53,14 @@ export function backendInfo(): BackendInfo {
     detectedIsa: info.detectedIsa,
     numThreads: info.numThreads,
     napiVersion: info.napiVersion,
-    defaultDevice: resolveDevice('auto'),
+    defaultDevice: defaultDevice(),
     cuda: info.cuda,
   };
+}
+
+/** The device `'auto'` resolves to: CUDA device 0 when available (and RNNKIT_DEVICE is not `cpu`), else the CPU. */
+export function defaultDevice(): Device {
+  return resolveDevice('auto');
 }
 
 /** Turns a device spec into a concrete device, checking that it exists. */

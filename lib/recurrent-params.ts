@@ -92,7 +92,7 @@ interface Layout {
  * to the op can be passed here as they are (only the layout ones matter).
  */
 export const RECURRENT_OPTION_KEYS = ['mode', 'inputSize', 'hiddenSize', 'numLayers', 'bidirectional', 'dropout',
-  'inputMode', 'batchFirst', 'projSize', 'cellClip', 'peepholes', 'linearBeforeReset', 'device', 'seed'] as const;
+  'inputMode', 'batchFirst', 'projSize', 'cellClip', 'peepholes', 'linearBeforeReset', 'device', 'seed', 'algorithm'] as const;
 const PARAM_KINDS: readonly ParamKind[] = ['w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_proj', 'w_peephole'];
 const SELECTOR_KEYS = ['layer', 'direction', 'kind', 'gate'] as const;
 
