@@ -98,8 +98,8 @@ export interface RecurrentGradients {
   dweights: Tensor;
 }
 
-/** The checked configuration of an op, with the sizes derived from it. */
-export interface RecurrentConfig {
+/** The options of an op once checked, defaults filled in: the public fields of `Recurrent`. */
+export interface RecurrentSettings {
   readonly mode: RecurrentMode;
   readonly inputSize: number;
   readonly hiddenSize: number;
@@ -114,7 +114,12 @@ export interface RecurrentConfig {
   readonly linearBeforeReset: boolean;
   readonly device: Device;
   readonly seed: number;
+  /** The CUDA forward algorithm asked for ('auto': chosen by shape). */
   readonly algorithm: RecurrentAlgorithm;
+}
+
+/** The checked configuration of an op, with the sizes derived from it. */
+export interface RecurrentConfig extends RecurrentSettings {
   /** D: 2 when bidirectional. */
   readonly numDirections: number;
   /** R, the size of h: projSize when set, else hiddenSize. */
@@ -161,6 +166,13 @@ export function readRecurrentConfig(options: unknown): RecurrentConfig {
       peepholes, linearBeforeReset,
     },
   };
+}
+
+/** The settings part of a configuration (one value per option of `new Recurrent`). */
+export function settingsOf(c: RecurrentConfig): RecurrentSettings {
+  const out: Partial<Record<keyof RecurrentSettings, unknown>> = {};
+  for (const k of RECURRENT_OPTION_KEYS) out[k] = c[k];
+  return out as RecurrentSettings;
 }
 
 /** What a run reads of its op (which it also names as the owner of a saved): configuration, weights, their version. */

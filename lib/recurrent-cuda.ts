@@ -86,12 +86,23 @@ function onDevice(t: Tensor | null, device: Device, owned: Tensor[]): Tensor | n
   return moved;
 }
 
+/** New device tensors for a sequence output of `shape` (y or dx) and the h and c states (c for LSTM), listed in `outs`. */
+function deviceOutputs(op: RecurrentWeightsState, dev: Device, shape: readonly number[], B: number, outs: Tensor[]):
+  [Tensor, Tensor, Tensor | null] {
+  const states = stateShapes(op.config, B);
+  const make = (s: readonly number[]): Tensor => {
+    const t = deviceTensor(dev, s);
+    outs.push(t);
+    return t;
+  };
+  return [make(shape), make(states.h), op.config.mode === 'lstm' ? make(states.c) : null];
+}
+
 /** Runs a checked forward whose x is on the op's CUDA device, with the device weights `w`. */
 export function cudaForward(op: RecurrentWeightsState, p: ForwardPlan, w: Tensor, async: boolean):
   CudaRun<RecurrentForwardResult> | Promise<CudaRun<RecurrentForwardResult>> {
   const c = op.config;
   const dev = p.x.device;
-  const states = stateShapes(c, p.B);
   const owned: Tensor[] = [];
   const outs: Tensor[] = [];
   let call: Promise<string> | string;
@@ -100,12 +111,7 @@ export function cudaForward(op: RecurrentWeightsState, p: ForwardPlan, w: Tensor
   try {
     hx = onDevice(p.hx, dev, owned);
     cx = onDevice(p.cx, dev, owned);
-    y = deviceTensor(dev, p.yShape);
-    outs.push(y);
-    hy = deviceTensor(dev, states.h);
-    outs.push(hy);
-    cy = c.mode === 'lstm' ? deviceTensor(dev, states.c) : null;
-    if (cy) outs.push(cy);
+    [y, hy, cy] = deviceOutputs(op, dev, p.yShape, p.B, outs);
     activations = p.training ? deviceTensor(dev, [native().recurrentSavedSize(c.native, p.T, p.B)]) : null;
     if (activations) owned.push(activations);
     call = native().cudaRecurrentForward(c.native, p.T, p.B, c.batchFirst, p.x.deviceBuffer, buf(hx), buf(cx),
@@ -141,7 +147,6 @@ export function cudaBackward(op: RecurrentWeightsState, p: BackwardPlan, w: Tens
   const x = s.inputs[0] as Tensor;
   const dev = x.device;
   g.y.assertLive('y of the forward');
-  const states = stateShapes(c, s.B);
   const temps: Tensor[] = [];
   const outs: Tensor[] = [];
   let call: Promise<string> | string;
@@ -150,12 +155,7 @@ export function cudaBackward(op: RecurrentWeightsState, p: BackwardPlan, w: Tens
     const dy = onDevice(p.dy, dev, temps);
     const dhy = onDevice(p.dhy, dev, temps);
     const dcy = onDevice(p.dcy, dev, temps);
-    dx = deviceTensor(dev, s.xShape);
-    outs.push(dx);
-    dhx = deviceTensor(dev, states.h);
-    outs.push(dhx);
-    dcx = c.mode === 'lstm' ? deviceTensor(dev, states.c) : null;
-    if (dcx) outs.push(dcx);
+    [dx, dhx, dcx] = deviceOutputs(op, dev, s.xShape, s.B, outs);
     // The gradients are computed on the device, then land in the CPU dweights tensor.
     dw = p.accumulate ? p.dweights.to(dev) : deviceTensor(dev, p.dweights.shape);
     temps.push(dw);

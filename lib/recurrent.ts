@@ -37,7 +37,8 @@ import {
 } from './recurrent-params';
 import {
   RecurrentAlgorithm, RecurrentBackwardOptions, RecurrentConfig, RecurrentForwardOptions, RecurrentForwardResult,
-  RecurrentGradients, RecurrentOptions, RecurrentWeightsState, planBackward, planForward, readRecurrentConfig,
+  RecurrentGradients, RecurrentOptions, RecurrentSettings, RecurrentWeightsState, planBackward, planForward,
+  readRecurrentConfig, settingsOf,
 } from './recurrent-config';
 import { RecurrentSaved } from './recurrent-saved';
 import { cpuBackward, cpuBackwardSync, cpuForward, cpuForwardSync } from './recurrent-cpu';
@@ -46,27 +47,14 @@ import { RecurrentAlgorithmInfo, RecurrentRunInfo, fallbackReason, runInfo } fro
 
 export {
   RecurrentAlgorithm, RecurrentBackwardOptions, RecurrentForwardOptions, RecurrentForwardResult, RecurrentGradients,
-  RecurrentOptions, RecurrentSaved, RecurrentAlgorithmInfo, RecurrentRunInfo,
+  RecurrentOptions, RecurrentSaved, RecurrentAlgorithmInfo, RecurrentRunInfo, RecurrentSettings,
 };
+
+/** The option fields (mode, inputSize, ..., device, seed, algorithm), declared once in RecurrentSettings. */
+export interface Recurrent extends RecurrentSettings {}
 
 /** The fused multi-layer LSTM / GRU / RNN operator: packed weights and their forward and backward. */
 export class Recurrent implements RecurrentWeightsState {
-  readonly mode: RecurrentMode;
-  readonly inputSize: number;
-  readonly hiddenSize: number;
-  readonly numLayers: number;
-  readonly bidirectional: boolean;
-  readonly dropout: number;
-  readonly inputMode: 'linear' | 'skip';
-  readonly batchFirst: boolean;
-  readonly projSize: number;
-  readonly cellClip: number;
-  readonly peepholes: boolean;
-  readonly linearBeforeReset: boolean;
-  readonly device: Device;
-  readonly seed: number;
-  /** The CUDA forward algorithm asked for ('auto': chosen by shape). */
-  readonly algorithm: RecurrentAlgorithm;
   /** What the last forward or backward ran (null before the first). */
   lastRun: RecurrentRunInfo | null = null;
 
@@ -80,21 +68,7 @@ export class Recurrent implements RecurrentWeightsState {
   constructor(options: RecurrentOptions) {
     const c = readRecurrentConfig(options);
     this.config = c;
-    this.mode = c.mode;
-    this.inputSize = c.inputSize;
-    this.hiddenSize = c.hiddenSize;
-    this.numLayers = c.numLayers;
-    this.bidirectional = c.bidirectional;
-    this.dropout = c.dropout;
-    this.inputMode = c.inputMode;
-    this.batchFirst = c.batchFirst;
-    this.projSize = c.projSize;
-    this.cellClip = c.cellClip;
-    this.peepholes = c.peepholes;
-    this.linearBeforeReset = c.linearBeforeReset;
-    this.device = c.device;
-    this.seed = c.seed;
-    this.algorithm = c.algorithm;
+    Object.assign(this, settingsOf(c));
     const size = weightsSize(c.layout);
     const nativeSize = native().recurrentWeightsSize(c.native);
     if (nativeSize !== size) {
