@@ -9,10 +9,24 @@
  * hand back one value to the check and another to the kernel. Readers that take a `fallback`
  * treat `undefined` as "use the fallback"; without one the value is required.
  *
- * Sizes: `sizeProduct` multiplies dimensions without leaving the exactly representable integers;
- * byte limits before allocation build on it.
+ * Values from the caller are read once, and a getter or a Proxy trap that throws becomes
+ * ERR_RNNKIT_ARG naming the argument (its error kept as `cause`): `readOptions`, `readArray`,
+ * `readRecord` and `isTensor` never let a caller's exception escape untyped.
+ *
+ * Sizes and memory (DESIGN: every size is checked before anything is allocated): `readShape` and
+ * `sizeProduct` multiply dimensions without leaving the exactly representable integers
+ * (ERR_RNNKIT_SHAPE beyond them); `checkHostAllocation` / `checkDeviceAllocation` take the arrays a
+ * call is about to allocate and refuse the call with ERR_RNNKIT_OOM, naming the largest array and
+ * the bytes, when one is beyond V8's largest typed array or their total beyond the limit:
+ * `RNNKIT_MAX_ALLOC_BYTES` when it is lower, else the machine's memory (host) or the device's
+ * memory (CUDA). `allocFloats` makes a checked array and turns a V8 allocation failure that
+ * happens anyway into ERR_RNNKIT_OOM.
  */
+import * as os from 'os';
+import { constants as bufferConstants } from 'buffer';
+import { types } from 'util';
 import { RnnkitError } from './errors';
+import { native } from './native';
 import { Tensor, checkTensor } from './tensor';
 
 /** ERR_RNNKIT_ARG with `message`. */
@@ -30,21 +44,75 @@ export function dtypeError(message: string): RnnkitError {
   return new RnnkitError('ERR_RNNKIT_DTYPE', message);
 }
 
+/** ERR_RNNKIT_OOM with `message`. */
+export function oomError(message: string): RnnkitError {
+  return new RnnkitError('ERR_RNNKIT_OOM', message);
+}
+
 /** An options object after `readOptions`: the allowed keys that were present, each read once. */
 export type Options<K extends string> = { readonly [P in K]?: unknown };
 
-function describe(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
+/** A short description of a caller's value for messages; never runs the caller's code. */
+export function describe(v: unknown): string {
+  if (types.isProxy(v)) return 'a Proxy';
+  if (typeof v === 'string') return v.length > 40 ? `'${v.slice(0, 40)}…'` : `'${v}'`;
   if (typeof v === 'bigint') return `${v}n`;
   if (typeof v === 'symbol') return v.toString();
   if (typeof v === 'function') return 'a function';
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object' && v !== null) return v.constructor && v.constructor.name ? `a ${v.constructor.name}` : 'an object';
+  if (typeof v === 'object' && v !== null) {
+    const proto = Object.getPrototypeOf(v) as { constructor?: unknown } | null;
+    const ctor = proto !== null ? Object.getOwnPropertyDescriptor(proto, 'constructor')?.value : undefined;
+    return typeof ctor === 'function' && ctor.name ? `a ${ctor.name}` : 'an object';
+  }
   return String(v);
 }
 
+/**
+ * Runs `read` (which reads a caller's value: a property, a key list, an iteration) and turns an
+ * exception from the caller's getters or Proxy traps into ERR_RNNKIT_ARG naming `what`.
+ */
+export function readGuarded<T>(read: () => T, what: string): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof RnnkitError) throw err;
+    const why = err instanceof Error ? err.message : describe(err);
+    throw new RnnkitError('ERR_RNNKIT_ARG', `reading ${what} threw: ${why}`, { cause: err });
+  }
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+  return typeof v === 'object' && v !== null && !ArrayBuffer.isView(v) && !readGuarded(() => Array.isArray(v), 'the value');
+}
+
+/**
+ * A plain copy of an object's own enumerable string-keyed entries, each value read once (getters
+ * that throw become ERR_RNNKIT_ARG). Anything but an object throws ERR_RNNKIT_ARG: `what` names it.
+ */
+export function readRecord(value: unknown, what: string): Record<string, unknown> {
+  if (!isRecord(value)) throw argError(`${what} must be an object (got ${describe(value)})`);
+  return readGuarded(() => {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value)) out[k] = value[k];
+    return out;
+  }, what);
+}
+
+/**
+ * A copy of an array, each element read once (a Proxy or getters that throw become
+ * ERR_RNNKIT_ARG). Anything but an array throws ERR_RNNKIT_ARG naming `what`.
+ */
+export function readArray(value: unknown, what: string): unknown[] {
+  if (!readGuarded(() => Array.isArray(value), what)) throw argError(`${what} must be an array (got ${describe(value)})`);
+  return readGuarded(() => {
+    const a = value as unknown[];
+    const n = a.length;
+    if (!Number.isSafeInteger(n) || n < 0) throw argError(`${what} has a bad length`);
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) out[i] = a[i];
+    return out;
+  }, what);
 }
 
 /**
@@ -55,14 +123,15 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export function readOptions<K extends string>(value: unknown, allowed: readonly K[], what: string): Options<K> {
   if (value === undefined) return {};
   if (!isRecord(value)) throw argError(`${what} must be an object (got ${describe(value)})`);
-  const keys = Object.keys(value);
+  const keys = readGuarded(() => Object.keys(value), what);
   const unknown = keys.filter((k) => !(allowed as readonly string[]).includes(k));
   if (unknown.length > 0) {
     const list = allowed.length > 0 ? allowed.join(', ') : 'none';
-    throw argError(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} in ${what} (allowed: ${list})`);
+    const shown = unknown.slice(0, 8).map((k) => (k.length > 40 ? `${k.slice(0, 40)}…` : k)).join(', ');
+    throw argError(`unknown key${unknown.length > 1 ? 's' : ''} ${shown}${unknown.length > 8 ? ', …' : ''} in ${what} (allowed: ${list})`);
   }
   const out: Record<string, unknown> = {};
-  for (const k of keys) out[k] = value[k];
+  for (const k of keys) out[k] = readGuarded(() => value[k], `${what}.${k}`);
   return out as Options<K>;
 }
 
@@ -191,4 +260,161 @@ export function sizeProduct(dims: readonly number[], what: string): number {
     if (!Number.isSafeInteger(n)) throw shapeError(`${what} [${dims.join(', ')}] is too large`);
   }
   return n;
+}
+
+/** A checked shape: a copy of the dimensions and their product. */
+export interface Shape {
+  dims: number[];
+  size: number;
+}
+
+/**
+ * A shape: an array of non-negative safe integers whose product is a safe integer (copied, each
+ * element read once). ERR_RNNKIT_SHAPE otherwise, naming `what`.
+ */
+export function readShape(v: unknown, what = 'shape'): Shape {
+  if (!readGuarded(() => Array.isArray(v), what)) throw shapeError(`${what} must be an array of sizes (got ${describe(v)})`);
+  const dims = readArray(v, what);
+  if (dims.length > 64) throw shapeError(`${what} has ${dims.length} dimensions (at most 64)`);
+  for (const d of dims) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw shapeError(`${what} [${dims.map(describe).join(', ')}] must hold non-negative integers`);
+    }
+  }
+  const checked = dims as number[];
+  return { dims: checked, size: sizeProduct(checked, what) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Allocation limits
+
+/** Bytes of one float32 value. */
+export const FLOAT32_BYTES = 4;
+
+/** One array a call is about to allocate: `floats` float32 values, `what` naming it for messages. */
+export interface Allocation {
+  readonly what: string;
+  readonly floats: number;
+}
+
+/** A byte limit and where it comes from, for messages. */
+export interface AllocLimit {
+  readonly bytes: number;
+  readonly source: string;
+}
+
+/** The most float32 values one typed array can hold in this V8. */
+export const MAX_ARRAY_FLOATS = Math.min(bufferConstants.MAX_LENGTH, Math.floor(Number.MAX_SAFE_INTEGER / FLOAT32_BYTES));
+
+const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** `bytes` for messages: the exact count and a rounded binary unit. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes)) return String(bytes);
+  const unit = bytes >= 2 ** 40 ? 'TiB' : bytes >= 2 ** 30 ? 'GiB' : bytes >= 2 ** 20 ? 'MiB' : bytes >= 2 ** 10 ? 'KiB' : '';
+  if (unit === '') return `${bytes} bytes`;
+  const scale = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 }[unit];
+  return `${bytes} bytes (${(bytes / scale).toFixed(1)} ${unit})`;
+}
+
+let configured: { raw: string | undefined; bytes: number } | null = null;
+
+/**
+ * RNNKIT_MAX_ALLOC_BYTES in bytes (Infinity when unset): a whole number, optionally with a K, M,
+ * G or T suffix (powers of 1024). Read again whenever the variable changes; a value that is not
+ * a byte count throws ERR_RNNKIT_ARG from every call that allocates.
+ */
+export function configuredAllocLimit(): number {
+  const raw = process.env.RNNKIT_MAX_ALLOC_BYTES;
+  if (configured !== null && configured.raw === raw) return configured.bytes;
+  let bytes = Infinity;
+  if (raw !== undefined && raw.trim() !== '') {
+    const m = /^\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(raw);
+    bytes = m ? Number(m[1]) * UNITS[m[2].toLowerCase()] : NaN;
+    if (!Number.isSafeInteger(bytes) || bytes < 1) {
+      throw argError(`RNNKIT_MAX_ALLOC_BYTES='${raw}' is not a byte count (e.g. 8589934592 or 8G)`);
+    }
+  }
+  configured = { raw, bytes };
+  return bytes;
+}
+
+function limitOf(platform: number, platformSource: string): AllocLimit {
+  const env = configuredAllocLimit();
+  return env <= platform ? { bytes: env, source: 'RNNKIT_MAX_ALLOC_BYTES' } : { bytes: platform, source: platformSource };
+}
+
+/** The most bytes one call may allocate on the host: RNNKIT_MAX_ALLOC_BYTES, or the machine's memory. */
+export function hostAllocLimit(): AllocLimit {
+  return limitOf(os.totalmem(), "this machine's memory");
+}
+
+const deviceMemory = new Map<number, number>();
+
+/** The most bytes one call may allocate on CUDA device `device`: RNNKIT_MAX_ALLOC_BYTES, or its memory. */
+export function deviceAllocLimit(device: number): AllocLimit {
+  let total = deviceMemory.get(device);
+  if (total === undefined) {
+    const found = native().backendInfo().cuda.devices.find((d) => d.index === device);
+    total = found ? found.totalMemory : 0;
+    deviceMemory.set(device, total);
+  }
+  return limitOf(total, `the memory of cuda:${device}`);
+}
+
+function checkAllocation(call: string, parts: readonly Allocation[], limit: AllocLimit, perArray: number): void {
+  let total = 0;
+  let largest: Allocation | null = null;
+  for (const p of parts) {
+    if (!Number.isSafeInteger(p.floats) || p.floats < 0) throw shapeError(`${call}: ${p.what} is too large (${p.floats} values)`);
+    if (p.floats > perArray) {
+      throw oomError(`${call}: ${p.what} would take ${formatBytes(p.floats * FLOAT32_BYTES)}, beyond the largest ` +
+        `array V8 makes (${formatBytes(perArray * FLOAT32_BYTES)})`);
+    }
+    total += p.floats * FLOAT32_BYTES;
+    if (largest === null || p.floats > largest.floats) largest = p;
+  }
+  if (largest !== null && total > limit.bytes) {
+    const what = parts.length > 1
+      ? `its arrays would take ${formatBytes(total)} in all (the largest, ${largest.what}, ${formatBytes(largest.floats * FLOAT32_BYTES)})`
+      : `${largest.what} would take ${formatBytes(total)}`;
+    throw oomError(`${call}: ${what}, above the limit of ${formatBytes(limit.bytes)} (${limit.source})`);
+  }
+}
+
+/**
+ * Refuses a call whose host arrays would not fit, before any is allocated: ERR_RNNKIT_OOM when one
+ * is beyond V8's largest typed array or all of them beyond `hostAllocLimit()`.
+ */
+export function checkHostAllocation(call: string, parts: readonly Allocation[]): void {
+  checkAllocation(call, parts, hostAllocLimit(), MAX_ARRAY_FLOATS);
+}
+
+/** Like `checkHostAllocation` for device buffers on CUDA device `device` (`deviceAllocLimit`). */
+export function checkDeviceAllocation(call: string, device: number, parts: readonly Allocation[]): void {
+  checkAllocation(call, parts, deviceAllocLimit(device), Number.MAX_SAFE_INTEGER / FLOAT32_BYTES);
+}
+
+/**
+ * A new zeroed Float32Array of `floats` values, checked first like one host allocation of `call`;
+ * a V8 allocation failure that happens anyway becomes ERR_RNNKIT_OOM.
+ */
+export function allocFloats(floats: number, what: string, call = what): Float32Array {
+  checkHostAllocation(call, [{ what, floats }]);
+  try {
+    return new Float32Array(floats);
+  } catch (err) {
+    throw new RnnkitError('ERR_RNNKIT_OOM', `${call}: cannot allocate ${what} (${formatBytes(floats * FLOAT32_BYTES)}): ` +
+      `${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Runs `copy` (a slice or clone of existing data) and turns a V8 allocation failure into ERR_RNNKIT_OOM. */
+export function copyGuarded<T>(copy: () => T, what: string): T {
+  try {
+    return copy();
+  } catch (err) {
+    if (err instanceof RangeError) throw new RnnkitError('ERR_RNNKIT_OOM', `cannot copy ${what}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }

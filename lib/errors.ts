@@ -9,14 +9,16 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_CUDA'
   | 'ERR_RNNKIT_LOAD'
   | 'ERR_RNNKIT_NONFINITE'
+  | 'ERR_RNNKIT_IO'
   | 'ERR_RNNKIT_INTERNAL';
 
 /** The one error class of rnnkit, raised from TypeScript and from native code alike. */
 export class RnnkitError extends Error {
   readonly code: string;
 
-  constructor(code: RnnkitErrorCode | string, message: string) {
-    super(message);
+  /** `options.cause` keeps the error this one replaces (a throwing getter's, a file system's). */
+  constructor(code: RnnkitErrorCode | string, message: string, options?: { cause?: unknown }) {
+    super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
     this.name = 'RnnkitError';
     this.code = code;
   }

@@ -6,7 +6,7 @@ import { RnnkitError } from './errors';
 import { checkInputsFinite } from './check';
 import { native } from './native';
 import { Tensor, checkTensor, deviceTensor } from './tensor';
-import { argError, readBoolean, readOptions, readTensorOrNull } from './args';
+import { allocFloats, argError, readBoolean, readOptions, readTensorOrNull, sizeProduct } from './args';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -78,7 +78,7 @@ function runCuda(a: Tensor, b: Tensor, p: MatmulPlan, async: boolean): { out: Te
 }
 
 function cpuOut(p: MatmulPlan): Tensor {
-  return p.out || Tensor.fromCpu(new Float32Array(p.M * p.N), [p.M, p.N]);
+  return p.out || Tensor.fromCpu(allocFloats(sizeProduct([p.M, p.N], 'out'), `out [${p.M}, ${p.N}]`, 'matmul'), [p.M, p.N]);
 }
 
 /** C = op(A)·op(B), computed off the event loop. */

@@ -160,6 +160,7 @@ export interface NativeBinding {
   stepnetCompile(spec: object): NativeStepNet;
   stepnetBlobs(net: NativeStepNet): NativeBlobDescription[];
   stepnetAliasSlots(net: NativeStepNet, T: number): number[];
+  stepnetWorkspaceSize(net: NativeStepNet, T: number, B: number): { forward: number; backward: number };
   stepnetExecutor(net: NativeStepNet, executor: string): 'sequential' | 'wavefront';
   stepnetForward(net: NativeStepNet, T: number, B: number, inputs: Float32Array[], inputSteps: number[], inits: F32[],
     initRanks: number[], params: Float32Array[], seqLengths: Int32Array | null, aliasOut: Float32Array[],

@@ -7,12 +7,12 @@
 import { randomInt } from 'crypto';
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, resolveDevice } from './device';
-import { NativeRecurrentAlgorithm, NativeRecurrentConfig } from './native';
+import { NativeRecurrentAlgorithm, NativeRecurrentConfig, native } from './native';
 import { Tensor, checkTensor } from './tensor';
 import { checkInputsFinite } from './check';
 import {
-  argError, readBoolean, readChoice, readInteger, readNumber, readOptions, readRequiredOptions, readSeed,
-  readSeqLengths, readTensorOrNull, shapeError,
+  Allocation, allocFloats, argError, readBoolean, readChoice, readInteger, readNumber, readOptions, readRequiredOptions,
+  readSeed, readSeqLengths, readTensorOrNull, shapeError, sizeProduct,
 } from './args';
 import {
   MAX_FEATURE_SIZE, MAX_LAYERS, RECURRENT_MODES, RECURRENT_OPTION_KEYS, RecurrentLayoutConfig, RecurrentMode,
@@ -218,6 +218,44 @@ export function stateShapes(c: RecurrentConfig, B: number): { h: number[]; c: nu
   return { h: [c.layerStates, B, c.stateSize], c: [c.layerStates, B, c.hiddenSize] };
 }
 
+/**
+ * The working memory of the kernels for a run of T steps and batch B, bounded from above: the
+ * Buf allocations of native/kernels/recurrent*.cc (a gate buffer of at most 4H per row, the
+ * previous states, projection and layer-output buffers) and the packed copies of the weights.
+ */
+function workingFloats(c: RecurrentConfig, T: number, B: number, weights: number): number {
+  const H = c.hiddenSize;
+  const R = c.stateSize;
+  const DR = c.numDirections * R;
+  const perRow = sizeProduct([T, B, 6 * H + 2 * R + 3 * DR], 'the working memory of T·B rows');
+  return perRow + sizeProduct([B, 8 * H + 6 * R], 'the per-batch state buffers') + 16 * H + weights;
+}
+
+/** What a forward of T steps and batch B allocates (on the host or x's CUDA device), for the limit checks. */
+export function forwardAllocations(c: RecurrentConfig, T: number, B: number, training: boolean, weights: number): Allocation[] {
+  const states = stateShapes(c, B);
+  const parts: Allocation[] = [
+    { what: `y [${T}, ${B}, ${c.numDirections * c.stateSize}]`, floats: sizeProduct([T, B, c.numDirections, c.stateSize], 'y') },
+    { what: 'hy', floats: sizeProduct(states.h, 'hy') },
+    { what: 'the working memory of the kernels', floats: workingFloats(c, T, B, weights) },
+  ];
+  if (c.mode === 'lstm') parts.push({ what: 'cy', floats: sizeProduct(states.c, 'cy') });
+  if (training) parts.push({ what: `the saved activations (T ${T}, B ${B})`, floats: native().recurrentSavedSize(c.native, T, B) });
+  return parts;
+}
+
+/** What a backward of T steps and batch B allocates, for the limit checks. */
+export function backwardAllocations(c: RecurrentConfig, T: number, B: number, weights: number): Allocation[] {
+  const states = stateShapes(c, B);
+  const parts: Allocation[] = [
+    { what: `dx [${T}, ${B}, ${c.inputSize}]`, floats: sizeProduct([T, B, c.inputSize], 'dx') },
+    { what: 'dhx', floats: sizeProduct(states.h, 'dhx') },
+    { what: 'the working memory of the kernels', floats: workingFloats(c, T, B, weights) },
+  ];
+  if (c.mode === 'lstm') parts.push({ what: 'dcx', floats: sizeProduct(states.c, 'dcx') });
+  return parts;
+}
+
 /** Checks a forward's arguments; `nextDropoutSeed` draws the seed when dropout is on and none is given. */
 export function planForward(c: RecurrentConfig, x: unknown, options: unknown, weights: Tensor,
   nextDropoutSeed: () => number): ForwardPlan {
@@ -278,7 +316,7 @@ export function planBackward(c: RecurrentConfig, owner: object, saved: unknown, 
   } else if (accumulate) {
     throw argError('accumulate needs a dweights tensor to add into');
   } else {
-    dweights = Tensor.fromCpu(new Float32Array(weights.size), weights.shape);
+    dweights = Tensor.fromCpu(allocFloats(weights.size, 'dweights', 'backward'), weights.shape);
   }
   return { saved, dy, dhy, dcy, accumulate, dweights };
 }

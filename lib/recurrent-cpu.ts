@@ -5,8 +5,10 @@
  */
 import { native } from './native';
 import { Tensor } from './tensor';
+import { allocFloats, checkHostAllocation } from './args';
 import {
-  BackwardPlan, ForwardPlan, RecurrentConfig, RecurrentForwardResult, RecurrentGradients, RecurrentWeightsState, stateShapes,
+  BackwardPlan, ForwardPlan, RecurrentConfig, RecurrentForwardResult, RecurrentGradients, RecurrentWeightsState,
+  backwardAllocations, forwardAllocations, stateShapes,
 } from './recurrent-config';
 import { CpuSaved, RecurrentSaved } from './recurrent-saved';
 
@@ -25,14 +27,19 @@ interface ForwardArrays {
   saved: F32;
 }
 
+/** Refuses a forward whose arrays would not fit on the host, before the inputs are read back. */
+function checkForward(op: RecurrentWeightsState, p: ForwardPlan): void {
+  checkHostAllocation('forward', forwardAllocations(op.config, p.T, p.B, p.training, op.hostWeights.size));
+}
+
 function forwardArrays(c: RecurrentConfig, p: ForwardPlan, x: Float32Array, hx: F32, cx: F32): ForwardArrays {
   const states = stateShapes(c, p.B);
   return {
     x, hx, cx,
-    y: new Float32Array(p.T * p.B * c.numDirections * c.stateSize),
-    hy: new Float32Array(states.h[0] * states.h[1] * states.h[2]),
-    cy: c.mode === 'lstm' ? new Float32Array(states.c[0] * states.c[1] * states.c[2]) : null,
-    saved: p.training ? new Float32Array(native().recurrentSavedSize(c.native, p.T, p.B)) : null,
+    y: allocFloats(p.T * p.B * c.numDirections * c.stateSize, 'y', 'forward'),
+    hy: allocFloats(states.h[0] * states.h[1] * states.h[2], 'hy', 'forward'),
+    cy: c.mode === 'lstm' ? allocFloats(states.c[0] * states.c[1] * states.c[2], 'cy', 'forward') : null,
+    saved: p.training ? allocFloats(native().recurrentSavedSize(c.native, p.T, p.B), 'the saved activations', 'forward') : null,
   };
 }
 
@@ -66,6 +73,7 @@ function forwardResult(op: RecurrentWeightsState, p: ForwardPlan, a: ForwardArra
 
 /** Runs a checked forward on the CPU off the event loop. */
 export async function cpuForward(op: RecurrentWeightsState, p: ForwardPlan): Promise<RecurrentForwardResult> {
+  checkForward(op, p);
   const [hx, x, cx] = await Promise.all([hostAsync(p.hx), hostAsync(p.x), hostAsync(p.cx)]);
   const a = forwardArrays(op.config, p, x as Float32Array, hx, cx);
   await callForward(op, p, a, true);
@@ -74,6 +82,7 @@ export async function cpuForward(op: RecurrentWeightsState, p: ForwardPlan): Pro
 
 /** Runs a checked forward on the CPU on the calling thread. */
 export function cpuForwardSync(op: RecurrentWeightsState, p: ForwardPlan): RecurrentForwardResult {
+  checkForward(op, p);
   const a = forwardArrays(op.config, p, hostSync(p.x) as Float32Array, hostSync(p.hx), hostSync(p.cx));
   callForward(op, p, a, false);
   return forwardResult(op, p, a);
@@ -88,13 +97,17 @@ interface BackwardArrays {
   dcx: F32;
 }
 
+function checkBackward(op: RecurrentWeightsState, p: BackwardPlan): void {
+  checkHostAllocation('backward', backwardAllocations(op.config, p.saved.T, p.saved.B, op.hostWeights.size));
+}
+
 function backwardArrays(c: RecurrentConfig, p: BackwardPlan, dy: F32, dhy: F32, dcy: F32): BackwardArrays {
   const states = stateShapes(c, p.saved.B);
   return {
     dy, dhy, dcy,
-    dx: new Float32Array(p.saved.T * p.saved.B * c.inputSize),
-    dhx: new Float32Array(states.h[0] * states.h[1] * states.h[2]),
-    dcx: c.mode === 'lstm' ? new Float32Array(states.c[0] * states.c[1] * states.c[2]) : null,
+    dx: allocFloats(p.saved.T * p.saved.B * c.inputSize, 'dx', 'backward'),
+    dhx: allocFloats(states.h[0] * states.h[1] * states.h[2], 'dhx', 'backward'),
+    dcx: c.mode === 'lstm' ? allocFloats(states.c[0] * states.c[1] * states.c[2], 'dcx', 'backward') : null,
   };
 }
 
@@ -119,6 +132,7 @@ function backwardResult(c: RecurrentConfig, p: BackwardPlan, a: BackwardArrays):
 
 /** Runs a checked backward of a CPU saved off the event loop. */
 export async function cpuBackward(op: RecurrentWeightsState, p: BackwardPlan): Promise<RecurrentGradients> {
+  checkBackward(op, p);
   const [dy, dhy, dcy] = await Promise.all([hostAsync(p.dy), hostAsync(p.dhy), hostAsync(p.dcy)]);
   const a = backwardArrays(op.config, p, dy, dhy, dcy);
   await callBackward(op, p, a, true);
@@ -127,6 +141,7 @@ export async function cpuBackward(op: RecurrentWeightsState, p: BackwardPlan): P
 
 /** Runs a checked backward of a CPU saved on the calling thread. */
 export function cpuBackwardSync(op: RecurrentWeightsState, p: BackwardPlan): RecurrentGradients {
+  checkBackward(op, p);
   const a = backwardArrays(op.config, p, hostSync(p.dy), hostSync(p.dhy), hostSync(p.dcy));
   callBackward(op, p, a, false);
   return backwardResult(op.config, p, a);

@@ -5,11 +5,13 @@
  * after the call), outputs and the saved stay on the device, and the weight gradients land in the
  * CPU dweights tensor. Each run returns the algorithm that ran, for `lastRun`.
  */
-import { Device } from './device';
+import { Device, deviceIndex } from './device';
+import { checkDeviceAllocation } from './args';
 import { DeviceBuffer, download, downloadSync, native, upload } from './native';
 import { Tensor, deviceTensor } from './tensor';
 import {
-  BackwardPlan, ForwardPlan, RecurrentForwardResult, RecurrentGradients, RecurrentWeightsState, stateShapes,
+  BackwardPlan, ForwardPlan, RecurrentForwardResult, RecurrentGradients, RecurrentWeightsState, backwardAllocations,
+  forwardAllocations, stateShapes,
 } from './recurrent-config';
 import { CudaSaved, RecurrentSaved } from './recurrent-saved';
 
@@ -103,6 +105,7 @@ export function cudaForward(op: RecurrentWeightsState, p: ForwardPlan, w: Tensor
   CudaRun<RecurrentForwardResult> | Promise<CudaRun<RecurrentForwardResult>> {
   const c = op.config;
   const dev = p.x.device;
+  checkDeviceAllocation('forward', deviceIndex(dev), forwardAllocations(c, p.T, p.B, p.training, op.hostWeights.size));
   const owned: Tensor[] = [];
   const outs: Tensor[] = [];
   let call: Promise<string> | string;
@@ -147,6 +150,7 @@ export function cudaBackward(op: RecurrentWeightsState, p: BackwardPlan, w: Tens
   const x = s.inputs[0] as Tensor;
   const dev = x.device;
   g.y.assertLive('y of the forward');
+  checkDeviceAllocation('backward', deviceIndex(dev), backwardAllocations(c, s.T, s.B, op.hostWeights.size));
   const temps: Tensor[] = [];
   const outs: Tensor[] = [];
   let call: Promise<string> | string;

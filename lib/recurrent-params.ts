@@ -21,7 +21,9 @@
 //   keeps both: bias [2, G·H], row 0 input, row 1 recurrent. Keras has no skip input, projection
 //   or peepholes: those throw ERR_RNNKIT_ARG.
 import { RnnkitError } from './errors';
-import { argError, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions } from './args';
+import {
+  allocFloats, argError, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions, shapeError,
+} from './args';
 
 export type RecurrentMode = 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
 /** Every recurrent mode. */
@@ -119,6 +121,9 @@ function layoutOf(config: RecurrentLayoutConfig): Layout {
   const block = (rows: number, cols: number): ParamSlot => {
     const slot = { offset: size, rows, cols };
     size += rows * cols;
+    // Every factor is at most 2^24 and there are at most 2^13 blocks: past 2^53 the sum is refused
+    // before it could lose its exactness.
+    if (!Number.isSafeInteger(size)) throw shapeError(`the packed weights of this configuration (hiddenSize ${H}, numLayers ${L}) are too large`);
     return slot;
   };
   for (let l = 0; l < L; l++) {
@@ -204,7 +209,7 @@ export function initWeights(cfg: RecurrentLayoutConfig, seed: number): Float32Ar
   }
   const uniform = makeUniform(seed);
   const bound = 1 / Math.sqrt(lay.H);
-  const weights = new Float32Array(lay.size);
+  const weights = allocFloats(lay.size, 'the packed weights', 'initWeights');
   for (let k = 0; k < weights.length; k++) weights[k] = (2 * uniform() - 1) * bound;
   return weights;
 }
@@ -380,7 +385,7 @@ export function exportWeights(cfg: RecurrentLayoutConfig, weights: Float32Array,
   checkWeights(lay, weights);
   const record: WeightsRecord = {};
   for (const entry of entriesOf(lay, format)) {
-    const values = new Float32Array(elementCount(entry.shape));
+    const values = allocFloats(elementCount(entry.shape), entry.name, 'exportWeights');
     for (const run of entry.runs) {
       for (let k = 0; k < run.count; k++) {
         const w = run.w + k * run.wStride;

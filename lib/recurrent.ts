@@ -29,7 +29,7 @@
 import { RnnkitError } from './errors';
 import { Device, deviceIndex } from './device';
 import { native } from './native';
-import { readInteger, shapeError } from './args';
+import { checkHostAllocation, readInteger, shapeError } from './args';
 import { Tensor } from './tensor';
 import {
   ParamSelector, RecurrentMode, WeightsFormat, WeightsRecord, exportWeights, importWeights, initWeights, paramSlot,
@@ -70,6 +70,7 @@ export class Recurrent implements RecurrentWeightsState {
     this.config = c;
     Object.assign(this, settingsOf(c));
     const size = weightsSize(c.layout);
+    checkHostAllocation('new Recurrent', [{ what: `the packed weights (${describeSizes(c)})`, floats: size }]);
     const nativeSize = native().recurrentWeightsSize(c.native);
     if (nativeSize !== size) {
       throw new RnnkitError('ERR_RNNKIT_INTERNAL', `packed weights: lib counts ${size} values, the kernels ${nativeSize}`);
@@ -266,6 +267,14 @@ export class Recurrent implements RecurrentWeightsState {
       dropout, dropoutSeed,
     }, null);
   }
+}
+
+/** The options the packed weights' size depends on, for messages. */
+function describeSizes(c: RecurrentConfig): string {
+  const parts = [`mode ${c.mode}`, `inputSize ${c.inputSize}`, `hiddenSize ${c.hiddenSize}`, `numLayers ${c.numLayers}`];
+  if (c.bidirectional) parts.push('bidirectional');
+  if (c.projSize > 0) parts.push(`projSize ${c.projSize}`);
+  return parts.join(', ');
 }
 
 /** The host values of a Float32Array or a live tensor (read back from a CUDA device). */

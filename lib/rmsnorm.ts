@@ -16,14 +16,15 @@
  * there and the results copied back to the device of `x` (until the CUDA kernels land); parameter
  * gradients are on the CPU, like the parameters of `RMSNorm`.
  */
-import { Device } from './device';
 import { RnnkitError } from './errors';
 import { native, upload, uploadSync } from './native';
 import { Tensor, checkTensor, deviceTensor } from './tensor';
 import { checkInputsFinite } from './check';
 import {
-  argError, readBoolean, readInteger, readNumber, readOptions, readRequiredOptions, readTensorOrNull, sizeProduct,
+  Allocation, allocFloats, argError, checkDeviceAllocation, checkHostAllocation, describe, readArray, readBoolean,
+  readInteger, readNumber, readOptions, readRequiredOptions, readTensorOrNull, sizeProduct,
 } from './args';
+import { Device, deviceIndex, numThreads } from './device';
 
 export interface RmsNormOptions {
   /** First normalized axis (negative counts from the end). Default -1: the last axis only. */
@@ -122,9 +123,28 @@ function hostOfSync(t: Tensor): Float32Array {
   return t.device === 'cpu' ? t.data : t.readSync();
 }
 
+/**
+ * Refuses a call whose new arrays would not fit, before any is made: `outputs` are the results
+ * (host arrays, and device tensors too when x is on a CUDA device, with host copies of the
+ * inputs), `workingFloats` the kernel's scratch.
+ */
+function checkSizes(call: string, device: Device, outputs: Allocation[], inputs: Tensor[], workingFloats: number): void {
+  const host = [...outputs, { what: 'the working memory of the kernel', floats: workingFloats }];
+  if (device !== 'cpu') {
+    for (const t of inputs) host.push({ what: `a host copy of [${t.shape.join(', ')}]`, floats: t.size });
+    checkDeviceAllocation(call, deviceIndex(device), outputs);
+  }
+  checkHostAllocation(call, host);
+}
+
+/** The backward kernel's per-thread row sums and column accumulators (native/kernels/rmsnorm.cc), bounded from above. */
+function backwardWorkingFloats(rows: number, cols: number): number {
+  return 4 * numThreads() * (rows + cols + 64);
+}
+
 /** A CPU tensor to write a result into: `given` when it is a CPU tensor, else a fresh one. */
 function outputTensor(given: Tensor | undefined, what: string, shape: readonly number[], device: Device): Tensor {
-  if (given === undefined) return Tensor.fromCpu(new Float32Array(product(shape)), shape);
+  if (given === undefined) return Tensor.fromCpu(allocFloats(product(shape), what), shape);
   checkTensor(given, what);
   if (!sameShape(given.shape, shape)) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must have shape ${shapeString(shape)}, got ${shapeString(given.shape)}`);
@@ -132,7 +152,7 @@ function outputTensor(given: Tensor | undefined, what: string, shape: readonly n
   if (given.device !== device) {
     throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} is on ${given.device}; it must be on ${device}`);
   }
-  return given.device === 'cpu' ? given : Tensor.fromCpu(new Float32Array(given.size), shape);
+  return given.device === 'cpu' ? given : Tensor.fromCpu(allocFloats(given.size, what), shape);
 }
 
 /** Moves a host result to `device` (into `given` when the caller supplied the tensor). */
@@ -176,6 +196,8 @@ function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: Rms
   checkInputsFinite({ x, gamma, beta });
   const device = x.device;
   const given = { y: readOutput(o.y, 'y'), rrms: readOutput(o.rrms, 'rrms') };
+  checkSizes('rmsNorm', device, [{ what: 'y', floats: x.size }, { what: 'rrms', floats: rows }],
+    beta ? [x, gamma, beta] : [x, gamma], 0);
   return {
     given, rows, cols, eps, device,
     y: outputTensor(given.y, 'y', x.shape, device),
@@ -216,7 +238,7 @@ interface BackwardPlan {
 function gradientTensor(given: Tensor | undefined, what: string, shape: readonly number[], accumulate: boolean): Tensor {
   if (given === undefined) {
     if (accumulate) throw new RnnkitError('ERR_RNNKIT_ARG', `accumulate needs the ${what} tensor to add into`);
-    return Tensor.fromCpu(new Float32Array(product(shape)), shape);
+    return Tensor.fromCpu(allocFloats(product(shape), what), shape);
   }
   checkTensor(given, what);
   if (given.size !== product(shape)) {
@@ -245,6 +267,8 @@ function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, option
   const dbeta = readOutput(o.dbeta, 'dbeta');
   if (!bias && dbeta !== undefined) throw argError('dbeta given but bias is false');
   const givenDx = readOutput(o.dx, 'dx');
+  checkSizes('rmsNormBackward', x.device, [{ what: 'dx', floats: x.size }, { what: 'dgamma and dbeta', floats: 2 * cols }],
+    [x, rrms, dy, gamma], backwardWorkingFloats(rows, cols));
   return {
     givenDx, rows, cols, accumulate, device: x.device,
     dx: outputTensor(givenDx, 'dx', x.shape, x.device),
@@ -305,7 +329,7 @@ export interface RMSNormBackwardArgs {
 
 function initialParam(value: unknown, what: string, shape: readonly number[], fill: number): Tensor {
   const size = product(shape);
-  if (value === undefined) return Tensor.fromCpu(new Float32Array(size).fill(fill), shape);
+  if (value === undefined) return Tensor.fromCpu(allocFloats(size, what, 'new RMSNorm').fill(fill), shape);
   let data: Float32Array;
   if (value instanceof Tensor) {
     value.assertLive(what);
@@ -336,9 +360,9 @@ export class RMSNorm {
   constructor(config: RMSNormConfig) {
     const o = readRequiredOptions(config, CONFIG_KEYS, 'RMSNorm options', 'RMSNorm needs options { size }');
     const size = o.size;
-    const shape = typeof size === 'number' ? [size] : Array.isArray(size) ? (size as unknown[]).slice() : null;
-    if (shape === null || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && (d as number) >= 1)) {
-      throw argError(`size must be a positive integer or a shape of them, got ${String(size)}`);
+    const shape = typeof size === 'number' ? [size] : typeof size === 'object' && size !== null ? readArray(size, 'size') : null;
+    if (shape === null || shape.length === 0 || shape.length > 64 || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 1)) {
+      throw argError(`size must be a positive integer or a shape of them (got ${shape === null ? describe(size) : `[${shape.map(describe).join(', ')}]`})`);
     }
     const dims = shape as number[];
     const axis = readAxis(o.axis, -dims.length);
@@ -349,6 +373,8 @@ export class RMSNorm {
     this.axis = axis;
     this.eps = readEps(o.eps);
     this.bias = bias;
+    checkHostAllocation('new RMSNorm', [{ what: `gamma [${dims.join(', ')}]`, floats: this.size },
+      { what: 'beta', floats: bias ? this.size : 0 }]);
     this.gammaTensor = initialParam(o.gamma, 'gamma', dims, 1);
     this.betaTensor = bias ? initialParam(o.beta, 'beta', dims, 0) : null;
   }

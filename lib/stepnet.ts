@@ -24,7 +24,8 @@ import { RnnkitError } from './errors';
 import { NativeBlobDescription, NativeStepNet, NativeStepWorkspace, native } from './native';
 import { Tensor, checkTensor } from './tensor';
 import {
-  argError, readChoice, readInteger, readOptions, readRequiredOptions, readSeqLengths, shapeError,
+  Allocation, allocFloats, argError, checkHostAllocation, readArray, readChoice, readGuarded, readInteger, readOptions,
+  readRecord, readRequiredOptions, readSeqLengths, shapeError,
 } from './args';
 
 export type StepOpType = 'fc' | 'matmul' | 'add' | 'sub' | 'mul' | 'sigmoid' | 'tanh' | 'relu' | 'concat'
@@ -82,13 +83,27 @@ const OP_ARG_KEYS = ['axis', 'start', 'end', 'sizes', 'eps', 'linearBeforeReset'
 const FORWARD_KEYS = ['seqLengths', 'steps', 'training', 'executor'] as const;
 const BACKWARD_KEYS = ['executor'] as const;
 
-/** A spec list (inputs, states, ...): each entry an object of the allowed keys, read once. */
+/**
+ * A spec list (inputs, states, ...) as plain values for the compiler: each entry an object of the
+ * allowed keys read once, its array fields (an op's inputs, outputs, sizes) copied.
+ */
 function specEntries<L extends keyof typeof ENTRY_KEYS>(v: unknown, list: L): NonNullable<StepNetSpec[L]> {
   if (v === undefined) return [];
-  if (!Array.isArray(v)) throw argError(`spec.${list} must be an array`);
-  const entries: object[] = v.map((e, i) =>
-    ({ ...readRequiredOptions(e, ENTRY_KEYS[list], `spec.${list}[${i}]`, `spec.${list}[${i}] must be an object`) }));
+  const entries: object[] = readArray(v, `spec.${list}`).map((e, i) => {
+    const where = `spec.${list}[${i}]`;
+    const o: Record<string, unknown> = { ...readRequiredOptions(e, ENTRY_KEYS[list], where, `${where} must be an object`) };
+    for (const [k, value] of Object.entries(o)) {
+      if (readGuarded(() => Array.isArray(value), `${where}.${k}`)) o[k] = readArray(value, `${where}.${k}`);
+    }
+    return o;
+  });
   return entries as NonNullable<StepNetSpec[L]>;
+}
+
+/** Whether `v` is a saved of `net`'s forward (a caller's Proxy is not one). */
+function isSavedOf(v: unknown, net: RecurrentNetwork): v is StepNetSaved {
+  return typeof v === 'object' && v !== null && readGuarded(() => v instanceof StepNetSaved, 'saved') &&
+    (v as StepNetSaved).owner === net;
 }
 
 const readExecutor = (o: { executor?: unknown }): StepExecutor => readChoice(o.executor, 'executor', EXECUTORS, 'auto');
@@ -261,20 +276,21 @@ export class RecurrentNetwork {
   private latest: StepNetSaved | null = null;
 
   constructor(spec: StepNetSpec | StepNetBuilder) {
-    const s = readRequiredOptions(spec instanceof StepNetBuilder ? spec.toSpec() : spec, SPEC_KEYS, 'the step-net spec',
+    const builder = readGuarded(() => spec instanceof StepNetBuilder, 'spec');
+    const s = readRequiredOptions(builder ? (spec as StepNetBuilder).toSpec() : spec, SPEC_KEYS, 'the step-net spec',
       'RecurrentNetwork needs a StepNetSpec or a StepNetBuilder');
-    const params = s.params ?? {};
-    if (typeof params !== 'object' || params === null) throw argError('spec.params must map names to Tensors');
+    const params = s.params === undefined ? {} : readRecord(s.params, 'spec.params');
     this.paramNames = Object.keys(params);
     this.params = {};
-    for (const name of this.paramNames) this.params[name] = checkTensor((params as Record<string, unknown>)[name], `param '${name}'`);
+    for (const name of this.paramNames) this.params[name] = checkTensor(params[name], `param '${name}'`);
     const lists = {
       inputs: specEntries(s.inputs, 'inputs'), states: specEntries(s.states, 'states'), links: specEntries(s.links, 'links'),
       ops: specEntries(s.ops, 'ops'), aliases: specEntries(s.aliases, 'aliases'),
     };
     this.spec = { ...(s as StepNetSpec), ...lists, params: this.params };
     const nativeSpec = {
-      ...lists, recompute: s.recompute ?? [], timestep: s.timestep ?? 'timestep',
+      ...lists, recompute: s.recompute === undefined ? [] : readArray(s.recompute, 'spec.recompute'),
+      timestep: s.timestep ?? 'timestep',
       params: this.paramNames.map((name) => ({ name, shape: [...this.params[name].shape] })),
     };
     this.handle = native().stepnetCompile(nativeSpec);
@@ -283,8 +299,10 @@ export class RecurrentNetwork {
 
   /** Replaces a parameter's values (same shape). */
   setParam(name: string, value: Tensor): void {
+    if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(this.params, name)) {
+      throw argError(`unknown param ${typeof name === 'string' ? `'${name}'` : '(not a string)'}`);
+    }
     const old = this.params[name];
-    if (!old) throw argError(`unknown param '${name}'`);
     checkTensor(value, name);
     if (value.shape.length !== old.shape.length || value.shape.some((d, k) => d !== old.shape[k])) {
       throw shapeError(`param '${name}' must have shape [${old.shape.join(', ')}]`);
@@ -292,9 +310,9 @@ export class RecurrentNetwork {
     this.params[name] = value;
   }
 
-  private plan(inputs: Record<string, Tensor>, options: StepForwardOptions | undefined) {
+  private plan(given: Record<string, Tensor>, options: StepForwardOptions | undefined) {
     const o = readOptions(options, FORWARD_KEYS, 'step-net forward options');
-    if (typeof inputs !== 'object' || inputs === null) throw argError('forward needs an inputs record');
+    const inputs = readRecord(given, 'the inputs record of forward');
     const specInputs = this.spec.inputs ?? [];
     const states = this.spec.states ?? [];
     const known = new Set([...specInputs.map((i) => i.name), ...states.map((s) => s.name)]);
@@ -337,6 +355,10 @@ export class RecurrentNetwork {
       const st = states.find((s) => s.name === a.src);
       return [slots[k], B, st ? st.size : 0];
     });
+    checkHostAllocation('forward', [
+      ...outShapes.map((sh, k): Allocation => ({ what: `output '${(this.spec.aliases ?? [])[k].dst}'`, floats: sh[0] * sh[1] * sh[2] })),
+      { what: `the workspace of ${T} steps, batch ${B}`, floats: Math.ceil(native().stepnetWorkspaceSize(this.handle, T, B).forward) },
+    ]);
     return { T, B, seqs, inits, seqLengths, executor, outShapes };
   }
 
@@ -359,29 +381,30 @@ export class RecurrentNetwork {
 
   async forward(inputs: Record<string, Tensor>, options?: StepForwardOptions): Promise<StepForwardResult> {
     const p = this.plan(inputs, options);
-    const outs = p.outShapes.map((s) => new Float32Array(s[0] * s[1] * s[2]).fill(NaN));
+    const outs = p.outShapes.map((s) => allocFloats(s[0] * s[1] * s[2], 'an output', 'forward').fill(NaN));
     const handle = await native().stepnetForward(...this.forwardArgs(p, outs, true));
     return this.finishForward(p, handle, outs);
   }
 
   forwardSync(inputs: Record<string, Tensor>, options?: StepForwardOptions): StepForwardResult {
     const p = this.plan(inputs, options);
-    const outs = p.outShapes.map((s) => new Float32Array(s[0] * s[1] * s[2]).fill(NaN));
+    const outs = p.outShapes.map((s) => allocFloats(s[0] * s[1] * s[2], 'an output', 'forward').fill(NaN));
     const handle = native().stepnetForward(...this.forwardArgs(p, outs, false)) as NativeStepWorkspace;
     return this.finishForward(p, handle, outs);
   }
 
-  private backwardPlan(saved: StepNetSaved, grads: Record<string, Tensor>, executor: StepExecutor) {
-    if (!(saved instanceof StepNetSaved) || saved.owner !== this) throw argError('saved must come from this network\'s forward');
+  private backwardPlan(saved: StepNetSaved, given: Record<string, Tensor> | null | undefined, executor: StepExecutor) {
+    if (!isSavedOf(saved, this)) throw argError('saved must come from this network\'s forward');
     if (saved.handle === null) throw new RnnkitError('ERR_RNNKIT_DISPOSED', 'saved has been released');
     for (const t of saved.inputs) t.assertLive('a forward input');
+    const grads = given === null || given === undefined ? {} : readRecord(given, 'the gradients record of backward');
     const aliases = this.spec.aliases ?? [];
     const names = new Set(aliases.map((a) => a.dst));
-    for (const key of Object.keys(grads ?? {})) if (!names.has(key)) throw argError(`unknown output '${key}'`);
+    for (const key of Object.keys(grads)) if (!names.has(key)) throw argError(`unknown output '${key}'`);
     const slots = native().stepnetAliasSlots(this.handle, saved.T);
     const states = this.spec.states ?? [];
     const g = aliases.map((a, k) => {
-      const v = grads?.[a.dst];
+      const v = Object.prototype.hasOwnProperty.call(grads, a.dst) ? grads[a.dst] : undefined;
       if (v === undefined || v === null) return null;
       const t = checkTensor(v, `gradient of '${a.dst}'`, 3);
       const size = states.find((s) => s.name === a.src)?.size;
@@ -390,9 +413,15 @@ export class RecurrentNetwork {
       }
       return host(t);
     });
-    const dInputs = saved.inputs.map((t) => new Float32Array(t.size).fill(NaN));
-    const dInits = saved.initShapes.map((s) => (s ? new Float32Array(s.reduce((a, b) => a * b, 1)).fill(NaN) : null));
-    const dParams = this.paramNames.map((n) => new Float32Array(this.params[n].size).fill(NaN));
+    const initSizes = saved.initShapes.map((s) => (s ? s.reduce((a, b) => a * b, 1) : 0));
+    checkHostAllocation('backward', [
+      { what: 'the input gradients', floats: saved.inputs.reduce((n, t) => n + t.size, 0) + initSizes.reduce((a, b) => a + b, 0) },
+      { what: 'the parameter gradients', floats: this.paramNames.reduce((n, name) => n + this.params[name].size, 0) },
+      { what: `the backward's working memory of ${saved.T} steps`, floats: Math.ceil(native().stepnetWorkspaceSize(this.handle, saved.T, saved.B).backward) },
+    ]);
+    const dInputs = saved.inputs.map((t) => allocFloats(t.size, 'an input gradient', 'backward').fill(NaN));
+    const dInits = saved.initShapes.map((s, k) => (s ? allocFloats(initSizes[k], 'a state gradient', 'backward').fill(NaN) : null));
+    const dParams = this.paramNames.map((n) => allocFloats(this.params[n].size, 'a parameter gradient', 'backward').fill(NaN));
     const args = [this.handle, saved.handle, saved.inputs.map(host), this.paramNames.map((n) => host(this.params[n])), g,
       dInputs, dInits, dParams, executor] as const;
     const finish = (): StepGradients => {
@@ -428,10 +457,12 @@ export class RecurrentNetwork {
   /** The value of blob `name` at `step`: [B, size], or [window, B, size] for windowed blobs. */
   fetchBlob(name: string, step: number, saved: StepNetSaved | null = this.latest): Tensor {
     if (saved === null) throw argError('fetchBlob: no forward has run');
+    if (!isSavedOf(saved, this)) throw argError('fetchBlob: saved must come from this network\'s forward');
     if (saved.handle === null) throw new RnnkitError('ERR_RNNKIT_DISPOSED', 'saved has been released');
-    const blob = this.blobs.find((b) => b.name === name);
-    if (!blob) throw argError(`fetchBlob: unknown blob '${name}'`);
-    const out = new Float32Array(blob.window * saved.B * blob.size);
+    const blob = typeof name === 'string' ? this.blobs.find((b) => b.name === name) : undefined;
+    if (!blob) throw argError(`fetchBlob: unknown blob ${typeof name === 'string' ? `'${name}'` : '(not a string)'}`);
+    readInteger(step, 'step', -(2 ** 31), 2 ** 31);
+    const out = allocFloats(blob.window * saved.B * blob.size, `blob '${name}'`, 'fetchBlob');
     native().stepnetFetch(this.handle, saved.handle, name, step, out);
     return Tensor.fromCpu(out, blob.window === 1 ? [saved.B, blob.size] : [blob.window, saved.B, blob.size]);
   }

@@ -6,12 +6,16 @@
  * allocator; `dispose()` returns it at once and the garbage collector is the safety net. Views made
  * by `reshape` share storage with their base: disposing either disposes the storage of both.
  */
+import { types } from 'util';
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
 import {
   DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, uploadNew,
 } from './native';
-import { readOptions } from './args';
+import {
+  FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, readArray, readGuarded, readOptions,
+  readShape,
+} from './args';
 
 export interface TensorOptions {
   device?: DeviceSpec;
@@ -24,17 +28,18 @@ interface Storage {
   disposed: boolean;
 }
 
+/** The element count of a shape, checked (ERR_RNNKIT_SHAPE naming `what`). */
 function checkShape(shape: readonly number[], what = 'shape'): number {
-  if (!Array.isArray(shape)) throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must be an array of sizes`);
-  let size = 1;
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} [${shape.join(', ')}] must hold non-negative integers`);
-    }
-    size *= d;
-  }
-  if (size > 2 ** 40) throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} [${shape.join(', ')}] is too large`);
-  return size;
+  return readShape(shape, what).size;
+}
+
+/** Only this module constructs tensors: the public ways are tensor(), zeros(), ones(), full(). */
+const CONSTRUCT = Symbol('Tensor');
+
+/** Whether `v` is a Tensor, without running a caller's Proxy traps (a Proxy is not one). */
+export function isTensor(v: unknown): v is Tensor {
+  if (typeof v !== 'object' || v === null || types.isProxy(v)) return false;
+  return readGuarded(() => v instanceof Tensor, 'a tensor argument');
 }
 
 export class Tensor {
@@ -45,21 +50,34 @@ export class Tensor {
   readonly dtype = 'float32' as const;
   private readonly storage: Storage;
 
-  private constructor(shape: readonly number[], device: Device, storage: Storage) {
-    this.shape = Object.freeze(shape.slice());
+  /** @internal Use tensor(), zeros(), ones() or full(). */
+  constructor(token: symbol, shape: readonly number[], device: Device, storage: Storage) {
+    if (token !== CONSTRUCT) throw argError('Tensor has no public constructor: use tensor(), zeros(), ones() or full()');
+    const { dims, size } = readShape(shape);
+    this.shape = Object.freeze(dims);
     this.device = device;
-    this.size = checkShape(shape);
+    this.size = size;
     this.storage = storage;
   }
 
-  /** @internal Wraps a Float32Array (no copy). */
+  /** @internal Wraps a Float32Array of exactly `shape`'s size (no copy). */
   static fromCpu(data: Float32Array, shape: readonly number[]): Tensor {
-    return new Tensor(shape, 'cpu', { data, buffer: null, disposed: false });
+    const values = checkHostData(data, 'data');
+    const size = checkShape(shape);
+    if (values.length !== size) {
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${shape.join(', ')}] needs ${size} values, got ${values.length}`);
+    }
+    return new Tensor(CONSTRUCT, shape, 'cpu', { data: values, buffer: null, disposed: false });
   }
 
-  /** @internal Takes ownership of a device buffer. */
+  /** @internal Takes ownership of a device buffer of `shape`'s size on `device`. */
   static fromDevice(buffer: DeviceBuffer, device: Device, shape: readonly number[]): Tensor {
-    return new Tensor(shape, device, { data: null, buffer, disposed: false });
+    const size = checkShape(shape);
+    const index = typeof device === 'string' && /^cuda:\d+$/.test(device) ? deviceIndex(device) : -2;
+    const ok = readGuarded(() => typeof buffer === 'object' && buffer !== null && !buffer.disposed &&
+      buffer.device === index && buffer.bytes === size * FLOAT32_BYTES, 'buffer');
+    if (!ok) throw argError(`fromDevice needs a live device buffer of ${size * FLOAT32_BYTES} bytes on ${describe(device)}`);
+    return new Tensor(CONSTRUCT, shape, device, { data: null, buffer, disposed: false });
   }
 
   get disposed(): boolean {
@@ -89,11 +107,11 @@ export class Tensor {
   /** A view with another shape of the same size, sharing storage. */
   reshape(shape: readonly number[]): Tensor {
     this.assertLive();
-    const size = checkShape(shape);
+    const { dims, size } = readShape(shape);
     if (size !== this.size) {
-      throw new RnnkitError('ERR_RNNKIT_SHAPE', `cannot reshape [${this.shape.join(', ')}] to [${shape.join(', ')}]`);
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', `cannot reshape [${this.shape.join(', ')}] to [${dims.join(', ')}]`);
     }
-    return new Tensor(shape, this.device, this.storage);
+    return new Tensor(CONSTRUCT, dims, this.device, this.storage);
   }
 
   /** A copy on `device` (this tensor itself when it is already there). */
@@ -109,8 +127,8 @@ export class Tensor {
   /** A copy of the values, as a new Float32Array, without blocking the event loop. */
   async read(): Promise<Float32Array> {
     this.assertLive();
-    if (this.storage.data) return this.storage.data.slice();
-    const out = new Float32Array(this.size);
+    if (this.storage.data) return this.copyData();
+    const out = allocFloats(this.size, 'the host copy', 'read');
     await download(this.deviceBuffer, out);
     return out;
   }
@@ -118,8 +136,8 @@ export class Tensor {
   /** A copy of the values, as a new Float32Array. */
   readSync(): Float32Array {
     this.assertLive();
-    if (this.storage.data) return this.storage.data.slice();
-    const out = new Float32Array(this.size);
+    if (this.storage.data) return this.copyData();
+    const out = allocFloats(this.size, 'the host copy', 'readSync');
     downloadSync(this.deviceBuffer, out);
     return out;
   }
@@ -127,7 +145,8 @@ export class Tensor {
   /** A deep copy on the same device. */
   clone(): Tensor {
     this.assertLive();
-    if (this.storage.data) return Tensor.fromCpu(this.storage.data.slice(), this.shape);
+    if (this.storage.data) return Tensor.fromCpu(this.copyData(), this.shape);
+    checkDeviceAllocation('clone', deviceIndex(this.device), [{ what: 'the copy', floats: this.size }]);
     return Tensor.fromDevice(copyDeviceNew(this.deviceBuffer), this.device, this.shape);
   }
 
@@ -154,15 +173,40 @@ export class Tensor {
   toString(): string {
     return `Tensor(float32, [${this.shape.join(', ')}], ${this.device}${this.disposed ? ', disposed' : ''})`;
   }
+
+  /** A copy of a CPU tensor's values (the array may have been detached under it: then too short). */
+  private copyData(): Float32Array {
+    const data = this.storage.data as Float32Array;
+    if (data.length !== this.size) {
+      throw argError(`the tensor's Float32Array holds ${data.length} of its ${this.size} values (detached or resized)`);
+    }
+    return copyGuarded(() => data.slice(), 'the tensor');
+  }
+}
+
+/**
+ * The caller's Float32Array for a CPU tensor, kept as it is: not a Proxy, and not on a resizable
+ * ArrayBuffer (shrinking one would pull memory from under a kernel).
+ */
+function checkHostData(data: unknown, what: string): Float32Array {
+  if (!(data instanceof Float32Array) || types.isProxy(data)) {
+    throw new RnnkitError('ERR_RNNKIT_DTYPE', `${what} must be a Float32Array (got ${describe(data)})`);
+  }
+  const buffer = data.buffer as ArrayBuffer & { resizable?: boolean };
+  if (buffer.resizable === true) throw argError(`${what} is on a resizable ArrayBuffer; copy it to a fixed one first`);
+  return data;
 }
 
 function uploadSync(host: Float32Array, shape: readonly number[], device: Device): Tensor {
+  checkDeviceAllocation('upload', deviceIndex(device), [{ what: `a tensor [${shape.join(', ')}]`, floats: host.length }]);
   return Tensor.fromDevice(uploadNew(deviceIndex(device), host), device, shape);
 }
 
 /** @internal A new, uninitialized tensor on a CUDA device. */
 export function deviceTensor(device: Device, shape: readonly number[]): Tensor {
-  return Tensor.fromDevice(allocateDevice(deviceIndex(device), checkShape(shape)), device, shape);
+  const size = checkShape(shape);
+  checkDeviceAllocation('a device tensor', deviceIndex(device), [{ what: `a tensor [${shape.join(', ')}]`, floats: size }]);
+  return Tensor.fromDevice(allocateDevice(deviceIndex(device), size), device, shape);
 }
 
 const TENSOR_OPTIONS = ['device'] as const;
@@ -173,20 +217,18 @@ function optionsDevice(options: unknown): Device {
 }
 
 function toFloat32(data: unknown): Float32Array {
-  if (data instanceof Float32Array) return data;
-  if (Array.isArray(data)) {
-    const out = new Float32Array(data.length);
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
-      if (typeof v !== 'number') throw new RnnkitError('ERR_RNNKIT_DTYPE', `element ${i} is not a number`);
+  if (data instanceof Float32Array && !types.isProxy(data)) return checkHostData(data, 'tensor data');
+  if (readGuarded(() => Array.isArray(data), 'tensor data')) {
+    const values = readArray(data, 'tensor data');
+    const out = allocFloats(values.length, 'the values', 'tensor');
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (typeof v !== 'number') throw new RnnkitError('ERR_RNNKIT_DTYPE', `element ${i} is not a number (got ${describe(v)})`);
       out[i] = v;
     }
     return out;
   }
-  if (ArrayBuffer.isView(data)) {
-    throw new RnnkitError('ERR_RNNKIT_DTYPE', `tensor data must be a Float32Array or number[], got ${data.constructor.name}`);
-  }
-  throw new RnnkitError('ERR_RNNKIT_DTYPE', 'tensor data must be a Float32Array or number[]');
+  throw new RnnkitError('ERR_RNNKIT_DTYPE', `tensor data must be a Float32Array or number[] (got ${describe(data)})`);
 }
 
 /**
@@ -195,39 +237,44 @@ function toFloat32(data: unknown): Float32Array {
  */
 export function tensor(data: Float32Array | number[], shape?: readonly number[], options?: TensorOptions): Tensor {
   const values = toFloat32(data);
-  const s = shape === undefined ? [values.length] : shape;
-  const size = checkShape(s);
-  if (size !== values.length) {
-    throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${s.join(', ')}] needs ${size} values, got ${values.length}`);
+  const s = shape === undefined ? { dims: [values.length], size: values.length } : readShape(shape);
+  if (s.size !== values.length) {
+    throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${s.dims.join(', ')}] needs ${s.size} values, got ${values.length}`);
   }
   const device = optionsDevice(options);
-  if (device === 'cpu') return Tensor.fromCpu(values, s);
-  return uploadSync(values, s, device);
+  if (device === 'cpu') return Tensor.fromCpu(values, s.dims);
+  return uploadSync(values, s.dims, device);
 }
 
 /** A tensor of zeros. */
 export function zeros(shape: readonly number[], options?: TensorOptions): Tensor {
-  return full(shape, 0, options);
+  return filled('zeros', shape, 0, options);
 }
 
 /** A tensor of ones. */
 export function ones(shape: readonly number[], options?: TensorOptions): Tensor {
-  return full(shape, 1, options);
+  return filled('ones', shape, 1, options);
 }
 
 /** A tensor filled with one value. */
 export function full(shape: readonly number[], value: number, options?: TensorOptions): Tensor {
-  const size = checkShape(shape);
-  if (typeof value !== 'number') throw new RnnkitError('ERR_RNNKIT_ARG', `full: value must be a number, got ${typeof value}`);
+  if (typeof value !== 'number') throw new RnnkitError('ERR_RNNKIT_ARG', `full: value must be a number (got ${describe(value)})`);
+  return filled('full', shape, value, options);
+}
+
+function filled(call: string, shape: readonly number[], value: number, options: TensorOptions | undefined): Tensor {
+  const { dims, size } = readShape(shape);
   const device = optionsDevice(options);
-  const data = new Float32Array(size);
+  const what = `a tensor [${dims.join(', ')}]`;
+  if (device !== 'cpu') checkDeviceAllocation(call, deviceIndex(device), [{ what, floats: size }]);
+  const data = allocFloats(size, what, call);
   if (value !== 0) data.fill(value);
-  return device === 'cpu' ? Tensor.fromCpu(data, shape) : uploadSync(data, shape, device);
+  return device === 'cpu' ? Tensor.fromCpu(data, dims) : uploadSync(data, dims, device);
 }
 
 /** @internal Checks a tensor argument of an op: a live Tensor, optionally of a given rank. */
 export function checkTensor(t: unknown, what: string, rank?: number): Tensor {
-  if (!(t instanceof Tensor)) throw new RnnkitError('ERR_RNNKIT_ARG', `${what} must be a Tensor`);
+  if (!isTensor(t)) throw new RnnkitError('ERR_RNNKIT_ARG', `${what} must be a Tensor (got ${describe(t)})`);
   t.assertLive(what);
   if (rank !== undefined && t.rank !== rank) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must have rank ${rank}, got shape [${t.shape.join(', ')}]`);

@@ -10,7 +10,9 @@
  */
 import { RnnkitError } from '../errors';
 import { DeviceSpec, resolveDevice } from '../device';
-import { argError, readBoolean, readInteger, readOptions, readRequiredOptions, readSeed, readTensorOrNull } from '../args';
+import {
+  argError, checkHostAllocation, readBoolean, readInteger, readOptions, readRequiredOptions, readSeed, readTensorOrNull, sizeProduct,
+} from '../args';
 import { matmul, matmulSync } from '../matmul';
 import { Tensor, checkTensor, tensor } from '../tensor';
 import { Rng } from './random';
@@ -59,6 +61,10 @@ export class Linear {
     this.inFeatures = readFeatures(o.inFeatures, 'inFeatures');
     this.outFeatures = readFeatures(o.outFeatures, 'outFeatures');
     const bias = readBoolean(o.bias, 'bias', true);
+    checkHostAllocation('new Linear', [
+      { what: `the weight [${this.outFeatures}, ${this.inFeatures}]`, floats: sizeProduct([this.outFeatures, this.inFeatures], 'the weight') },
+      { what: 'the bias', floats: bias ? this.outFeatures : 0 },
+    ]);
     const seed = o.seed === undefined ? Math.floor(Math.random() * 2 ** 47) : readSeed(o.seed, 'seed');
     const rng = new Rng(seed);
     const bound = 1 / Math.sqrt(this.inFeatures);

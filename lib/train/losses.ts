@@ -14,7 +14,7 @@
  * loss (check with Number.isFinite), never an exception.
  */
 import { RnnkitError } from '../errors';
-import { argError, readBoolean, readChoice, readInteger, readOptions } from '../args';
+import { allocFloats, argError, readBoolean, readChoice, readInteger, readOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 import { native } from '../native';
 import { hostValues } from './native-train';
@@ -99,7 +99,7 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
   }
   const grad = readGrad(o.grad);
   const mean = isMean(o.reduction);
-  return { logits, x: hostValues(logits), targets: t, mask, dlogits: grad ? new Float32Array(N * V) : null, N, V, ignoreIndex, mean };
+  return { logits, x: hostValues(logits), targets: t, mask, dlogits: grad ? allocFloats(N * V, 'dlogits', 'crossEntropy') : null, N, V, ignoreIndex, mean };
 }
 
 function ceResult(p: CePlan, loss: number): CrossEntropyResult {
@@ -138,7 +138,7 @@ function planMse(input: Tensor, target: Tensor, options: MseOptions | undefined)
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `input [${input.shape.join(', ')}] and target [${target.shape.join(', ')}] differ`);
   }
   const mean = isMean(o.reduction);
-  return { input, y: hostValues(input), t: hostValues(target), dy: readGrad(o.grad) ? new Float32Array(input.size) : null, mean };
+  return { input, y: hostValues(input), t: hostValues(target), dy: readGrad(o.grad) ? allocFloats(input.size, 'dinput', 'mseLoss') : null, mean };
 }
 
 function mseResult(p: MsePlan, loss: number): MseResult {

@@ -14,7 +14,7 @@
  * off the event loop; the parameters must not be read or written until it resolves.
  */
 import { RnnkitError } from '../errors';
-import { argError, readBoolean, readNumber, readOptions, readRequiredOptions } from '../args';
+import { allocFloats, argError, readBoolean, readNumber, readOptions, readRequiredOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 import { native } from '../native';
 import { hostValues, writeBack } from './native-train';
@@ -234,6 +234,8 @@ export abstract class Optimizer {
 }
 
 const num = (h: Hyper, k: string): number => h[k] as number;
+/** A zeroed optimizer state buffer of `size` values (checked against the allocation limit). */
+const stateBuffer = (size: number): Float32Array => allocFloats(size, 'an optimizer state buffer', 'step');
 
 export interface SgdOptions {
   lr?: number;
@@ -257,14 +259,14 @@ export class SGD extends Optimizer {
   }
 
   protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return num(hyper, 'momentum') !== 0 ? { momentumBuffer: new Float32Array(size) } : {};
+    return num(hyper, 'momentum') !== 0 ? { momentumBuffer: stateBuffer(size) } : {};
   }
 
   protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
     let buf = st.buffers.momentumBuffer ?? null;
     let first = false;
     if (num(h, 'momentum') !== 0 && !buf) {
-      buf = st.buffers.momentumBuffer = new Float32Array(p.length);
+      buf = st.buffers.momentumBuffer = stateBuffer(p.length);
       first = true;
     }
     // PyTorch starts the momentum buffer from the first gradient it sees.
@@ -285,14 +287,14 @@ export interface AdamOptions {
 const adamChecks = { lr: nonNegative, betas, eps: positive, weightDecay: nonNegative, amsgrad: bool };
 
 function adamInit(size: number, hyper: Hyper): Record<string, Float32Array> {
-  const s: Record<string, Float32Array> = { expAvg: new Float32Array(size), expAvgSq: new Float32Array(size) };
-  if (hyper.amsgrad) s.maxExpAvgSq = new Float32Array(size);
+  const s: Record<string, Float32Array> = { expAvg: stateBuffer(size), expAvgSq: stateBuffer(size) };
+  if (hyper.amsgrad) s.maxExpAvgSq = stateBuffer(size);
   return s;
 }
 
 function adamUpdate(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, decoupled: boolean, async: boolean): Promise<void> | void {
   const [b1, b2] = h.betas as number[];
-  if (h.amsgrad && !st.buffers.maxExpAvgSq) st.buffers.maxExpAvgSq = new Float32Array(p.length);
+  if (h.amsgrad && !st.buffers.maxExpAvgSq) st.buffers.maxExpAvgSq = stateBuffer(p.length);
   return native().adamStep(p, g, st.buffers.expAvg, st.buffers.expAvgSq, h.amsgrad ? st.buffers.maxExpAvgSq : null,
     num(h, 'lr'), b1, b2, num(h, 'eps'), num(h, 'weightDecay'), st.step, decoupled, async);
 }
@@ -345,7 +347,7 @@ export class Adagrad extends Optimizer {
   }
 
   protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return { sum: new Float32Array(size).fill(num(hyper, 'initialAccumulatorValue')) };
+    return { sum: stateBuffer(size).fill(num(hyper, 'initialAccumulatorValue')) };
   }
 
   protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
@@ -372,16 +374,16 @@ export class RMSprop extends Optimizer {
   }
 
   protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    const s: Record<string, Float32Array> = { squareAvg: new Float32Array(size) };
-    if (num(hyper, 'momentum') > 0) s.momentumBuffer = new Float32Array(size);
-    if (hyper.centered) s.gradAvg = new Float32Array(size);
+    const s: Record<string, Float32Array> = { squareAvg: stateBuffer(size) };
+    if (num(hyper, 'momentum') > 0) s.momentumBuffer = stateBuffer(size);
+    if (hyper.centered) s.gradAvg = stateBuffer(size);
     return s;
   }
 
   protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
     const b = st.buffers;
-    if (num(h, 'momentum') > 0 && !b.momentumBuffer) b.momentumBuffer = new Float32Array(p.length);
-    if (h.centered && !b.gradAvg) b.gradAvg = new Float32Array(p.length);
+    if (num(h, 'momentum') > 0 && !b.momentumBuffer) b.momentumBuffer = stateBuffer(p.length);
+    if (h.centered && !b.gradAvg) b.gradAvg = stateBuffer(p.length);
     return native().rmspropStep(p, g, b.squareAvg, h.centered ? b.gradAvg : null,
       num(h, 'momentum') > 0 ? b.momentumBuffer : null, num(h, 'lr'), num(h, 'alpha'), num(h, 'eps'),
       num(h, 'weightDecay'), num(h, 'momentum'), async);

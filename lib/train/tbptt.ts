@@ -17,7 +17,7 @@
  * the input of a chunk, so the whole sequence never needs to be in memory.
  */
 import { RnnkitError } from '../errors';
-import { argError, readFunction, readInteger, readRequiredOptions } from '../args';
+import { allocFloats, argError, readFunction, readInteger, readRequiredOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 
 /** The part of the Recurrent op that TBPTT drives (lib/recurrent.ts implements it). */
@@ -87,7 +87,7 @@ function sliceSteps(x: Tensor, batchFirst: boolean, start: number, len: number):
     return Tensor.fromCpu(data.slice(start * row, (start + len) * row), [len, ...x.shape.slice(1)]).to(x.device);
   }
   const [B, T, I] = x.shape;
-  const out = new Float32Array(B * len * I);
+  const out = allocFloats(B * len * I, 'the input chunk', 'tbptt');
   for (let b = 0; b < B; b++) out.set(data.subarray((b * T + start) * I, (b * T + start + len) * I), b * len * I);
   return Tensor.fromCpu(out, [B, len, I]).to(x.device);
 }
@@ -115,7 +115,7 @@ export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
   }
   const getInput = async (start: number, len: number): Promise<Tensor> =>
     input instanceof Tensor ? sliceSteps(input, model.batchFirst, start, len) : input(start, len);
-  const dweights = options.dweights ?? Tensor.fromCpu(new Float32Array(model.weights.size), model.weights.shape);
+  const dweights = options.dweights ?? Tensor.fromCpu(allocFloats(model.weights.size, 'dweights', 'tbptt'), model.weights.shape);
   let hx = options.hx ?? null;
   let cx = options.cx ?? null;
   const losses: number[] = [];

@@ -706,6 +706,34 @@ int64_t workspace_steps(const Workspace& ws) { return ws.T; }
 int64_t workspace_batch(const Workspace& ws) { return ws.B; }
 const std::vector<int>& workspace_init_ranks(const Workspace& ws) { return ws.init_ranks; }
 
+WorkspaceSize workspace_size(const Net& net, int64_t T, int64_t B) {
+  const double t = static_cast<double>(T), b = static_cast<double>(B);
+  double states = 0, slabs = 0, grads = 0, aux = 0, recomputed = 0, packs = 0;
+  for (const StateSpec& st : net.spec.states) states += (t + static_cast<double>(st.init_steps)) * b * static_cast<double>(st.size);
+  for (const Blob& bl : net.blobs) {
+    const double step = static_cast<double>(bl.W) * b * static_cast<double>(bl.D);
+    if (bl.kind == BlobKind::step) slabs += (bl.recompute ? 1 : t) * step;
+    if (bl.kind == BlobKind::step || bl.kind == BlobKind::timestep) grads += t * step;
+    if (bl.recompute) recomputed += step;
+  }
+  for (const Op& op : net.ops) {
+    if (op.aux_cols == 0) continue;
+    const double row = static_cast<double>(net.blobs[op.out[0]].W) * b * static_cast<double>(op.aux_cols);
+    aux += (op.recompute ? 1 : t) * row;
+    if (op.recompute) recomputed += row;
+  }
+  for (int o : net.loop) {
+    const Op& op = net.ops[o];
+    if (op.type == OpType::fc) packs += static_cast<double>(net.blobs[op.in[0]].D) * static_cast<double>(net.blobs[op.out[0]].D);
+  }
+  // The wavefront executor's task lists: a few words per (step, op).
+  const double tasks = 8 * t * static_cast<double>(net.loop.size());
+  WorkspaceSize s;
+  s.forward = states + slabs + aux + t * b + packs + tasks;
+  s.backward = states + grads + recomputed + packs + tasks;
+  return s;
+}
+
 namespace {
 
 // Pointers of one op invocation: `rows` rows (W·B at a step, T·B when hoisted).

@@ -136,6 +136,13 @@ std::shared_ptr<Workspace> forward(const Net& net, const ForwardArgs& args);
 void backward(const Net& net, const Workspace& ws, const BackwardArgs& args);
 int64_t workspace_steps(const Workspace& ws);
 int64_t workspace_batch(const Workspace& ws);
+// Floats of working memory a forward of T steps and batch B allocates (its workspace and packed
+// weights), and a backward of it on top; computed in double, so that absurd sizes compare as
+// large instead of wrapping. The binding checks them against the allocation limit first.
+struct WorkspaceSize {
+  double forward = 0, backward = 0;
+};
+WorkspaceSize workspace_size(const Net& net, int64_t T, int64_t B);
 // Per state: the rank of the forward's initial value (0 = zeros).
 const std::vector<int>& workspace_init_ranks(const Workspace& ws);
 // Copies blob `name` at `step` ([W, B, D] floats) into out.

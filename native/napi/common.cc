@@ -113,6 +113,18 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what
   return v.As<Napi::String>().Utf8Value();
 }
 
+int64_t SizeProduct(Napi::Env env, std::initializer_list<int64_t> factors, const std::string& what) {
+  constexpr double kMaxElements = 1125899906842624.0;  // 2^50
+  double p = 1;
+  int64_t n = 1;
+  for (int64_t f : factors) {
+    p *= static_cast<double>(f);
+    if (f < 0 || p > kMaxElements) Throw(env, ErrorCode::shape, what + " would be too large");
+    n *= f;
+  }
+  return n;
+}
+
 void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what) {
   if (count < 0 || static_cast<uint64_t>(have) < static_cast<uint64_t>(count)) {
     std::ostringstream msg;

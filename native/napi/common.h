@@ -39,6 +39,9 @@ int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64
 double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what);
 bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what);
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
+// The product of sizes that are each >= 0, computed in double first: ERR_RNNKIT_SHAPE naming
+// `what` when it would pass 2^50 elements (beyond any typed array), so int64 products cannot wrap.
+int64_t SizeProduct(Napi::Env env, std::initializer_list<int64_t> factors, const std::string& what);
 // Checks that a typed array holds at least `count` elements (as `what`).
 void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what);
 

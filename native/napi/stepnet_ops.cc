@@ -200,6 +200,19 @@ Napi::Value AliasSlots(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// stepnetWorkspaceSize(handle, T, B) -> { forward, backward }: floats of working memory
+Napi::Value WorkspaceSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Net& net = *Unwrap<NetHolder>(info, 0, kNetTag, "net").net;
+  const int64_t T = ArgInt(info, 1, "T", 1, kMaxDim);
+  const int64_t B = ArgInt(info, 2, "B", 1, kMaxDim);
+  const stepnet::WorkspaceSize w = stepnet::workspace_size(net, T, B);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("forward", Napi::Number::New(env, w.forward));
+  o.Set("backward", Napi::Number::New(env, w.backward));
+  return o;
+}
+
 stepnet::Executor ArgExecutor(const Napi::CallbackInfo& info, size_t i) {
   std::string e = ArgString(info, i, "executor");
   if (e == "auto") return stepnet::Executor::automatic;
@@ -275,8 +288,8 @@ std::vector<int64_t> ParamLengths(const stepnet::NetSpec& s) {
   return out;
 }
 
-int64_t InitLength(const stepnet::StateSpec& st, int rank, int64_t B) {
-  return rank == 1 ? st.size : rank == 2 ? B * st.size : st.init_steps * B * st.size;
+int64_t InitLength(Napi::Env env, const stepnet::StateSpec& st, int rank, int64_t B) {
+  return rank == 1 ? st.size : SizeProduct(env, {rank == 2 ? 1 : st.init_steps, B, st.size}, "the initial value of " + st.name);
 }
 
 // stepnetForward(handle, T, B, inputs[], inputSteps[], inits[], initRanks[], params[],
@@ -290,11 +303,11 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   a.B = ArgInt(info, 2, "B", 1, kMaxDim);
   a.input_steps = Ints(info, 4, "inputSteps", s.inputs.size(), 1, kMaxDim);
   std::vector<int64_t> in_len;
-  for (size_t i = 0; i < s.inputs.size(); ++i) in_len.push_back(a.input_steps[i] * a.B * s.inputs[i].size);
+  for (size_t i = 0; i < s.inputs.size(); ++i) in_len.push_back(SizeProduct(env, {a.input_steps[i], a.B, s.inputs[i].size}, "input " + s.inputs[i].name));
   auto inputs = ArrayList(info, 3, "inputs", in_len, false);
   std::vector<int64_t> ranks = Ints(info, 6, "initRanks", s.states.size(), 0, 3);
   std::vector<int64_t> init_len;
-  for (size_t k = 0; k < s.states.size(); ++k) init_len.push_back(InitLength(s.states[k], static_cast<int>(ranks[k]), a.B));
+  for (size_t k = 0; k < s.states.size(); ++k) init_len.push_back(InitLength(env, s.states[k], static_cast<int>(ranks[k]), a.B));
   auto inits = ArrayList(info, 5, "inits", init_len, true);
   auto params = ArrayList(info, 7, "params", ParamLengths(s), false);
   Napi::Int32Array lens = ArgInt32Opt(info, 8, "seqLengths");
@@ -303,7 +316,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < s.aliases.size(); ++i) {
     int64_t D = 0;
     for (const auto& st : s.states) if (st.name == s.aliases[i].src) D = st.size;
-    out_len.push_back(stepnet::alias_slots(*net, i, a.T) * a.B * D);
+    out_len.push_back(SizeProduct(env, {stepnet::alias_slots(*net, i, a.T), a.B, D}, "alias " + s.aliases[i].dst));
   }
   auto outs = ArrayList(info, 9, "aliasOut", out_len, false);
   a.executor = ArgExecutor(info, 10);
@@ -360,7 +373,7 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   auto d_inputs = ArrayList(info, 5, "dInputs", in_len, false);
   std::vector<int64_t> init_len;
   const auto& ranks = stepnet::workspace_init_ranks(*ws);
-  for (size_t k = 0; k < s.states.size(); ++k) init_len.push_back(ranks[k] == 0 ? 0 : InitLength(s.states[k], ranks[k], B));
+  for (size_t k = 0; k < s.states.size(); ++k) init_len.push_back(ranks[k] == 0 ? 0 : InitLength(env, s.states[k], ranks[k], B));
   auto d_inits = ArrayList(info, 6, "dInits", init_len, true);
   auto d_params = ArrayList(info, 7, "dParams", ParamLengths(s), false);
   stepnet::BackwardArgs a;
@@ -403,6 +416,7 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
 void RegisterStepnetOps(Napi::Env env, Napi::Object exports) {
   exports.Set("stepnetCompile", Napi::Function::New<Guarded<Compile>>(env, "stepnetCompile"));
   exports.Set("stepnetBlobs", Napi::Function::New<Guarded<Blobs>>(env, "stepnetBlobs"));
+  exports.Set("stepnetWorkspaceSize", Napi::Function::New<Guarded<WorkspaceSize>>(env, "stepnetWorkspaceSize"));
   exports.Set("stepnetAliasSlots", Napi::Function::New<Guarded<AliasSlots>>(env, "stepnetAliasSlots"));
   exports.Set("stepnetExecutor", Napi::Function::New<Guarded<ExecutorOf>>(env, "stepnetExecutor"));
   exports.Set("stepnetForward", Napi::Function::New<Guarded<Forward>>(env, "stepnetForward"));
