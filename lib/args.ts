@@ -82,6 +82,14 @@ export function readGuarded<T>(read: () => T, what: string): T {
   }
 }
 
+/**
+ * Whether `v` is an instance of `ctor` (a Float32Array, an Optimizer, ...) and not a caller's Proxy
+ * of one, without letting a Proxy in its prototype chain throw.
+ */
+export function isInstance<T>(v: unknown, ctor: Function & { prototype: T }): v is T {
+  return typeof v === 'object' && v !== null && !types.isProxy(v) && readGuarded(() => v instanceof ctor, 'an argument');
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !ArrayBuffer.isView(v) && !readGuarded(() => Array.isArray(v), 'the value');
 }
@@ -94,21 +102,23 @@ export function readRecord(value: unknown, what: string): Record<string, unknown
   if (!isRecord(value)) throw argError(`${what} must be an object (got ${describe(value)})`);
   return readGuarded(() => {
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value)) out[k] = value[k];
+    // defineProperty: a key named __proto__ stays a key instead of replacing the copy's prototype.
+    for (const k of Object.keys(value)) Object.defineProperty(out, k, { value: value[k], enumerable: true, writable: true, configurable: true });
     return out;
   }, what);
 }
 
 /**
- * A copy of an array, each element read once (a Proxy or getters that throw become
- * ERR_RNNKIT_ARG). Anything but an array throws ERR_RNNKIT_ARG naming `what`.
+ * A copy of an array of at most `maxLength` elements, each read once (a Proxy or getters that
+ * throw become ERR_RNNKIT_ARG). Anything but an array throws ERR_RNNKIT_ARG naming `what`; a
+ * longer one ERR_RNNKIT_SHAPE before any element is read.
  */
-export function readArray(value: unknown, what: string): unknown[] {
+export function readArray(value: unknown, what: string, maxLength = 2 ** 24): unknown[] {
   if (!readGuarded(() => Array.isArray(value), what)) throw argError(`${what} must be an array (got ${describe(value)})`);
   return readGuarded(() => {
     const a = value as unknown[];
     const n = a.length;
-    if (!Number.isSafeInteger(n) || n < 0) throw argError(`${what} has a bad length`);
+    if (n > maxLength) throw shapeError(`${what} has ${n} elements (at most ${maxLength})`);
     const out = new Array<unknown>(n);
     for (let i = 0; i < n; i++) out[i] = a[i];
     return out;
@@ -216,7 +226,7 @@ export function readFunction<F extends (...args: never[]) => unknown>(v: unknown
  */
 export function readInt32ArrayOrNull(v: unknown, name: string, length?: number): Int32Array | null {
   if (v === undefined || v === null) return null;
-  if (!(v instanceof Int32Array)) throw dtypeError(`${name} must be an Int32Array (got ${describe(v)})`);
+  if (!isInstance(v, Int32Array)) throw dtypeError(`${name} must be an Int32Array (got ${describe(v)})`);
   if (length !== undefined && v.length !== length) throw shapeError(`${name} must hold ${length} values, got ${v.length}`);
   return v.slice();
 }
@@ -274,8 +284,7 @@ export interface Shape {
  */
 export function readShape(v: unknown, what = 'shape'): Shape {
   if (!readGuarded(() => Array.isArray(v), what)) throw shapeError(`${what} must be an array of sizes (got ${describe(v)})`);
-  const dims = readArray(v, what);
-  if (dims.length > 64) throw shapeError(`${what} has ${dims.length} dimensions (at most 64)`);
+  const dims = readArray(v, what, 64);
   for (const d of dims) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       throw shapeError(`${what} [${dims.map(describe).join(', ')}] must hold non-negative integers`);

@@ -1,6 +1,6 @@
 /** Device strings, resolution of 'auto', and what the loaded backend can do. */
 import { RnnkitError } from './errors';
-import { addon, native, LoadAttempt, NativeCudaDevice } from './native';
+import { addon, native, LoadAttempt, NativeCudaDevice, NativeLiveObjects } from './native';
 import { readInteger } from './args';
 
 /** A concrete device: the CPU or one CUDA device. */
@@ -30,6 +30,8 @@ export interface BackendInfo {
     architectures: string[];
     devices: NativeCudaDevice[];
   };
+  /** Native objects the addon holds now, for leak checks: they return to their baseline once dropped objects are collected. */
+  liveObjects: NativeLiveObjects;
 }
 
 let cudaAvailability: { available: boolean; count: number; reason: string | null } | null = null;
@@ -55,6 +57,7 @@ export function backendInfo(): BackendInfo {
     napiVersion: info.napiVersion,
     defaultDevice: defaultDevice(),
     cuda: info.cuda,
+    liveObjects: info.liveObjects,
   };
 }
 

@@ -12,14 +12,30 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_IO'
   | 'ERR_RNNKIT_INTERNAL';
 
+// A string for any value, without letting a caller's toString throw (messages and codes only).
+function text(v: unknown): string {
+  if (typeof v === 'string') return v;
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
 /** The one error class of rnnkit, raised from TypeScript and from native code alike. */
 export class RnnkitError extends Error {
   readonly code: string;
 
   /** `options.cause` keeps the error this one replaces (a throwing getter's, a file system's). */
   constructor(code: RnnkitErrorCode | string, message: string, options?: { cause?: unknown }) {
-    super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
+    let cause: { cause: unknown } | undefined;
+    try {
+      cause = typeof options === 'object' && options !== null && 'cause' in options ? { cause: options.cause } : undefined;
+    } catch {
+      cause = undefined;
+    }
+    super(text(message), cause);
     this.name = 'RnnkitError';
-    this.code = code;
+    this.code = text(code);
   }
 }

@@ -31,6 +31,18 @@ export interface NativeCudaDevice {
   multiprocessors: number;
 }
 
+/** Native objects the addon holds for JavaScript (native/napi/live_objects.h), process-wide. */
+export interface NativeLiveObjects {
+  /** Device memory allocations (freed by dispose() or the GC of their tensor, and in-flight jobs). */
+  deviceAllocations: number;
+  /** Compiled step nets. */
+  stepNets: number;
+  /** Step-net forward workspaces a saved still holds. */
+  stepWorkspaces: number;
+  /** Async calls queued or running. */
+  asyncJobs: number;
+}
+
 /** What `backendInfo()` of the binding returns (native/napi/system_ops.cc). */
 export interface NativeBackendInfo {
   flavor: 'cpu' | 'cuda';
@@ -47,6 +59,7 @@ export interface NativeBackendInfo {
     architectures: string[];
     devices: NativeCudaDevice[];
   };
+  liveObjects: NativeLiveObjects;
 }
 
 /** The recurrent configuration the binding reads (native/napi/recurrent_args.cc). */
@@ -110,6 +123,8 @@ export interface NativeBinding {
   setNumThreads(n: number): number;
   numThreads(): number;
   setIsa(name: string): string;
+  // live_objects.cc
+  liveObjects(): NativeLiveObjects;
   // device_buffer.cc
   DeviceBuffer: new (device: number, bytes: number) => DeviceBuffer;
   copyToDevice(dst: DeviceBuffer, src: Float32Array, async: boolean): Done;

@@ -11,7 +11,7 @@ import { NativeRecurrentAlgorithm, NativeRecurrentConfig, native } from './nativ
 import { Tensor, checkTensor } from './tensor';
 import { checkInputsFinite } from './check';
 import {
-  Allocation, allocFloats, argError, readBoolean, readChoice, readInteger, readNumber, readOptions, readRequiredOptions,
+  Allocation, allocFloats, argError, isInstance, readBoolean, readChoice, readInteger, readNumber, readOptions, readRequiredOptions,
   readSeed, readSeqLengths, readTensorOrNull, shapeError, sizeProduct,
 } from './args';
 import {
@@ -289,7 +289,7 @@ export function planForward(c: RecurrentConfig, x: unknown, options: unknown, we
 export function planBackward(c: RecurrentConfig, owner: object, saved: unknown, options: unknown, weights: Tensor,
   weightsVersion: number): BackwardPlan {
   const o = readOptions(options, BACKWARD_KEYS, 'backward options');
-  if (!(saved instanceof RecurrentSaved)) {
+  if (!isInstance(saved, RecurrentSaved)) {
     throw argError('backward needs the saved of a training forward: forward(x, { training: true }).saved');
   }
   if (saved.owner !== owner) throw argError('this saved comes from another Recurrent op');

@@ -10,7 +10,7 @@ import {
   BackwardPlan, ForwardPlan, RecurrentConfig, RecurrentForwardResult, RecurrentGradients, RecurrentWeightsState,
   backwardAllocations, forwardAllocations, stateShapes,
 } from './recurrent-config';
-import { CpuSaved, RecurrentSaved } from './recurrent-saved';
+import { CpuSaved, MAKE_SAVED, RecurrentSaved } from './recurrent-saved';
 
 type F32 = Float32Array | null;
 
@@ -59,7 +59,7 @@ function forwardResult(op: RecurrentWeightsState, p: ForwardPlan, a: ForwardArra
   const states = stateShapes(op.config, p.B);
   const cpu: CpuSaved | null = a.saved === null ? null
     : { x: a.x, hx: a.hx, cx: a.cx, seqLengths: p.seqLengths, y: a.y, activations: a.saved };
-  const saved = cpu === null ? null : new RecurrentSaved({
+  const saved = cpu === null ? null : new RecurrentSaved(MAKE_SAVED, {
     owner: op, T: p.T, B: p.B, inputs: [p.x, p.hx, p.cx], weightsVersion: op.weightsVersion, dropout: p.dropout,
     dropoutSeed: p.dropoutSeed, xShape: p.x.shape, yShape: p.yShape, cpu, cuda: null,
   });

@@ -13,7 +13,7 @@ import {
   BackwardPlan, ForwardPlan, RecurrentForwardResult, RecurrentGradients, RecurrentWeightsState, backwardAllocations,
   forwardAllocations, stateShapes,
 } from './recurrent-config';
-import { CudaSaved, RecurrentSaved } from './recurrent-saved';
+import { CudaSaved, MAKE_SAVED, RecurrentSaved } from './recurrent-saved';
 
 /** A run's result and the algorithm the binding reports it ran. */
 export interface CudaRun<R> {
@@ -127,7 +127,7 @@ export function cudaForward(op: RecurrentWeightsState, p: ForwardPlan, w: Tensor
   const finish = (algorithm: string): CudaRun<RecurrentForwardResult> => {
     const cuda: CudaSaved | null = activations === null ? null
       : { y, hx, cx, seqLengths: p.seqLengths, activations, owned };
-    const saved = cuda === null ? null : new RecurrentSaved({
+    const saved = cuda === null ? null : new RecurrentSaved(MAKE_SAVED, {
       owner: op, T: p.T, B: p.B, inputs: [p.x, p.hx, p.cx], weightsVersion: op.weightsVersion, dropout: p.dropout,
       dropoutSeed: p.dropoutSeed, xShape: p.x.shape, yShape: p.yShape, cpu: null, cuda,
     });

@@ -22,7 +22,7 @@
 //   or peepholes: those throw ERR_RNNKIT_ARG.
 import { RnnkitError } from './errors';
 import {
-  allocFloats, argError, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions, shapeError,
+  allocFloats, argError, isInstance, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions, shapeError,
 } from './args';
 
 export type RecurrentMode = 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
@@ -364,7 +364,7 @@ function entriesOf(lay: Layout, format: WeightsFormat): RecordEntry[] {
 const elementCount = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
 function checkWeights(lay: Layout, weights: unknown): asserts weights is Float32Array {
-  if (!(weights instanceof Float32Array)) {
+  if (!isInstance(weights, Float32Array)) {
     throw new RnnkitError('ERR_RNNKIT_DTYPE', 'weights must be a Float32Array');
   }
   if (weights.length !== lay.size) {
@@ -419,7 +419,7 @@ export function importWeights(
   for (const entry of entries) {
     const values: unknown = record[entry.name];
     if (values === undefined) throw argError(`${format} record lacks ${entry.name}`);
-    if (!(values instanceof Float32Array)) {
+    if (!isInstance(values, Float32Array)) {
       throw new RnnkitError('ERR_RNNKIT_DTYPE', `${entry.name} must be a Float32Array`);
     }
     if (values.length !== elementCount(entry.shape)) {

@@ -4,7 +4,11 @@
  * until `release()`. The saved activations have one layout on both backends
  * (native/kernels/recurrent_layout.h), sized by `Recurrent.savedSize(T, B)`.
  */
+import { argError } from './args';
 import { Tensor } from './tensor';
+
+/** @internal Only the Recurrent dispatch makes a saved (recurrent-cpu.ts, recurrent-cuda.ts). */
+export const MAKE_SAVED = Symbol('RecurrentSaved');
 
 type F32 = Float32Array | null;
 
@@ -58,8 +62,9 @@ export class RecurrentSaved {
   /** @internal The CPU forward's arrays (null for a CUDA forward or once released). */ cpu: CpuSaved | null;
   /** @internal The CUDA forward's tensors (null for a CPU forward or once released). */ cuda: CudaSaved | null;
 
-  /** @internal */
-  constructor(init: RecurrentSavedInit) {
+  /** @internal A training forward makes it. */
+  constructor(token: symbol, init: RecurrentSavedInit) {
+    if (token !== MAKE_SAVED) throw argError('a RecurrentSaved comes from forward(x, { training: true }).saved');
     this.owner = init.owner;
     this.T = init.T;
     this.B = init.B;

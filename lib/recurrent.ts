@@ -29,8 +29,8 @@
 import { RnnkitError } from './errors';
 import { Device, deviceIndex } from './device';
 import { native } from './native';
-import { checkHostAllocation, readInteger, shapeError } from './args';
-import { Tensor } from './tensor';
+import { checkHostAllocation, isInstance, readInteger, readRecord, shapeError } from './args';
+import { Tensor, isTensor } from './tensor';
 import {
   ParamSelector, RecurrentMode, WeightsFormat, WeightsRecord, exportWeights, importWeights, initWeights, paramSlot,
   recordShapes, weightsSize,
@@ -200,9 +200,10 @@ export class Recurrent implements RecurrentWeightsState {
   /** Loads a PyTorch / ONNX / Keras weight record (names: `recordShapes(format)`, lib/recurrent-params.ts). */
   importWeights(format: WeightsFormat, record: Record<string, Float32Array | Tensor>): void {
     this.assertLive();
-    if (typeof record !== 'object' || record === null) throw new RnnkitError('ERR_RNNKIT_ARG', 'record must be an object');
     const plain: WeightsRecord = {};
-    for (const [name, v] of Object.entries(record)) plain[name] = v instanceof Tensor ? hostValues(v, name) : v;
+    for (const [name, v] of Object.entries(readRecord(record, 'record'))) {
+      Object.defineProperty(plain, name, { value: isTensor(v) ? hostValues(v, name) : v, enumerable: true });
+    }
     importWeights(this.config.layout, this.hostWeights.data, format, plain);
     this.weightsVersion++;
   }
@@ -279,10 +280,10 @@ function describeSizes(c: RecurrentConfig): string {
 
 /** The host values of a Float32Array or a live tensor (read back from a CUDA device). */
 function hostValues(v: unknown, what: string): Float32Array {
-  if (v instanceof Tensor) {
+  if (isTensor(v)) {
     v.assertLive(what);
     return v.device === 'cpu' ? v.data : v.readSync();
   }
-  if (!(v instanceof Float32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', `${what} must be a Float32Array or a Tensor`);
+  if (!isInstance(v, Float32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', `${what} must be a Float32Array or a Tensor`);
   return v;
 }

@@ -18,10 +18,10 @@
  */
 import { RnnkitError } from './errors';
 import { native, upload, uploadSync } from './native';
-import { Tensor, checkTensor, deviceTensor } from './tensor';
+import { Tensor, checkTensor, deviceTensor, isTensor } from './tensor';
 import { checkInputsFinite } from './check';
 import {
-  Allocation, allocFloats, argError, checkDeviceAllocation, checkHostAllocation, describe, readArray, readBoolean,
+  Allocation, allocFloats, argError, checkDeviceAllocation, checkHostAllocation, describe, isInstance, readArray, readBoolean,
   readInteger, readNumber, readOptions, readRequiredOptions, readTensorOrNull, sizeProduct,
 } from './args';
 import { Device, deviceIndex, numThreads } from './device';
@@ -331,10 +331,10 @@ function initialParam(value: unknown, what: string, shape: readonly number[], fi
   const size = product(shape);
   if (value === undefined) return Tensor.fromCpu(allocFloats(size, what, 'new RMSNorm').fill(fill), shape);
   let data: Float32Array;
-  if (value instanceof Tensor) {
+  if (isTensor(value)) {
     value.assertLive(what);
     data = value.readSync();
-  } else if (value instanceof Float32Array) {
+  } else if (isInstance(value, Float32Array)) {
     data = value.slice();
   } else {
     throw new RnnkitError(ArrayBuffer.isView(value) ? 'ERR_RNNKIT_DTYPE' : 'ERR_RNNKIT_ARG',

@@ -24,7 +24,7 @@ import { RnnkitError } from './errors';
 import { NativeBlobDescription, NativeStepNet, NativeStepWorkspace, native } from './native';
 import { Tensor, checkTensor } from './tensor';
 import {
-  Allocation, allocFloats, argError, checkHostAllocation, readArray, readChoice, readGuarded, readInteger, readOptions,
+  Allocation, allocFloats, argError, checkHostAllocation, isInstance, readArray, readChoice, readGuarded, readInteger, readOptions,
   readRecord, readRequiredOptions, readSeqLengths, shapeError,
 } from './args';
 
@@ -102,7 +102,7 @@ function specEntries<L extends keyof typeof ENTRY_KEYS>(v: unknown, list: L): No
 
 /** Whether `v` is a saved of `net`'s forward (a caller's Proxy is not one). */
 function isSavedOf(v: unknown, net: RecurrentNetwork): v is StepNetSaved {
-  return typeof v === 'object' && v !== null && readGuarded(() => v instanceof StepNetSaved, 'saved') &&
+  return isInstance(v, StepNetSaved) &&
     (v as StepNetSaved).owner === net;
 }
 
@@ -221,6 +221,8 @@ export class StepNetBuilder {
   }
 }
 
+const MAKE_SAVED = Symbol('StepNetSaved');
+
 /** What a forward keeps natively for backward and fetchBlob. */
 export class StepNetSaved {
   /** @internal */ handle: NativeStepWorkspace | null;
@@ -230,9 +232,10 @@ export class StepNetSaved {
   /** @internal */ readonly inputs: Tensor[];
   /** @internal */ readonly initShapes: (readonly number[] | null)[];
 
-  /** @internal */
-  constructor(owner: RecurrentNetwork, handle: NativeStepWorkspace, T: number, B: number, inputs: Tensor[],
+  /** @internal A forward makes it. */
+  constructor(token: symbol, owner: RecurrentNetwork, handle: NativeStepWorkspace, T: number, B: number, inputs: Tensor[],
     initShapes: (readonly number[] | null)[]) {
+    if (token !== MAKE_SAVED) throw argError('a StepNetSaved comes from RecurrentNetwork.forward');
     this.owner = owner;
     this.handle = handle;
     this.T = T;
@@ -276,7 +279,7 @@ export class RecurrentNetwork {
   private latest: StepNetSaved | null = null;
 
   constructor(spec: StepNetSpec | StepNetBuilder) {
-    const builder = readGuarded(() => spec instanceof StepNetBuilder, 'spec');
+    const builder = isInstance(spec, StepNetBuilder);
     const s = readRequiredOptions(builder ? (spec as StepNetBuilder).toSpec() : spec, SPEC_KEYS, 'the step-net spec',
       'RecurrentNetwork needs a StepNetSpec or a StepNetBuilder');
     const params = s.params === undefined ? {} : readRecord(s.params, 'spec.params');
@@ -373,7 +376,7 @@ export class RecurrentNetwork {
     (this.spec.aliases ?? []).forEach((a, k) => {
       outputs[a.dst] = Tensor.fromCpu(outs[k], p.outShapes[k]);
     });
-    const saved = new StepNetSaved(this, handle, p.T, p.B, p.seqs, p.inits.map((t) => (t ? t.shape : null)));
+    const saved = new StepNetSaved(MAKE_SAVED, this, handle, p.T, p.B, p.seqs, p.inits.map((t) => (t ? t.shape : null)));
     this.latest = saved;
     this.lastExecutor = native().stepnetExecutor(this.handle, p.executor);
     return { outputs, saved };

@@ -13,8 +13,7 @@ import {
   DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, uploadNew,
 } from './native';
 import {
-  FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, readArray, readGuarded, readOptions,
-  readShape,
+  FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, isInstance, readGuarded, readOptions, readShape,
 } from './args';
 
 export interface TensorOptions {
@@ -38,8 +37,7 @@ const CONSTRUCT = Symbol('Tensor');
 
 /** Whether `v` is a Tensor, without running a caller's Proxy traps (a Proxy is not one). */
 export function isTensor(v: unknown): v is Tensor {
-  if (typeof v !== 'object' || v === null || types.isProxy(v)) return false;
-  return readGuarded(() => v instanceof Tensor, 'a tensor argument');
+  return isInstance(v, Tensor);
 }
 
 export class Tensor {
@@ -189,7 +187,7 @@ export class Tensor {
  * ArrayBuffer (shrinking one would pull memory from under a kernel).
  */
 function checkHostData(data: unknown, what: string): Float32Array {
-  if (!(data instanceof Float32Array) || types.isProxy(data)) {
+  if (!isInstance(data, Float32Array)) {
     throw new RnnkitError('ERR_RNNKIT_DTYPE', `${what} must be a Float32Array (got ${describe(data)})`);
   }
   const buffer = data.buffer as ArrayBuffer & { resizable?: boolean };
@@ -217,12 +215,14 @@ function optionsDevice(options: unknown): Device {
 }
 
 function toFloat32(data: unknown): Float32Array {
-  if (data instanceof Float32Array && !types.isProxy(data)) return checkHostData(data, 'tensor data');
+  if (isInstance(data, Float32Array)) return checkHostData(data, 'tensor data');
   if (readGuarded(() => Array.isArray(data), 'tensor data')) {
-    const values = readArray(data, 'tensor data');
-    const out = allocFloats(values.length, 'the values', 'tensor');
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
+    // Read element by element into the checked array: a bad element stops the copy at once.
+    const values = data as unknown[];
+    const n = readGuarded(() => values.length, 'tensor data');
+    const out = allocFloats(n, 'the values', 'tensor');
+    for (let i = 0; i < n; i++) {
+      const v = readGuarded(() => values[i], `tensor data[${i}]`);
       if (typeof v !== 'number') throw new RnnkitError('ERR_RNNKIT_DTYPE', `element ${i} is not a number (got ${describe(v)})`);
       out[i] = v;
     }

@@ -14,7 +14,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RnnkitError } from '../errors';
-import { argError, readOptions, readRequiredOptions, readSeed } from '../args';
+import {
+  argError, checkHostAllocation, describe, isInstance, readOptions, readRecord, readRequiredOptions, readSeed,
+} from '../args';
 import { Tensor, checkTensor } from '../tensor';
 import { hostValues, writeBack } from './native-train';
 import { Optimizer, OptimizerStateDict, ParamState } from './optim';
@@ -60,30 +62,95 @@ interface Manifest {
   scheduler: { lastStep: number; baseLrs: number[] } | null;
 }
 
+/** A file system failure as ERR_RNNKIT_IO (the system's message and code kept). */
+function ioError(what: string, err: unknown): RnnkitError {
+  const e = err as NodeJS.ErrnoException;
+  return new RnnkitError('ERR_RNNKIT_IO', `${what}: ${e && e.message ? e.message : describe(err)}`, { cause: err });
+}
+
 function writeAtomic(file: string, data: Buffer | string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw ioError(`cannot write ${file}`, err);
+  }
+}
+
+/**
+ * The bytes of `name` in checkpoint `dir`: a missing file (or folder) is ERR_RNNKIT_ARG (no
+ * checkpoint there), one too large to read ERR_RNNKIT_OOM, any other failure ERR_RNNKIT_IO.
+ */
+function readCheckpointFile(dir: string, name: string): Buffer {
+  const file = path.join(dir, name);
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw argError(`no readable checkpoint in ${dir}: ${name} is not a file`);
+    checkHostAllocation('loadCheckpoint', [{ what: name, floats: Math.ceil(stat.size / 4) }]);
+    return fs.readFileSync(file);
+  } catch (err) {
+    if (err instanceof RnnkitError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw argError(`no readable checkpoint in ${dir}: ${name} is missing`);
+    if (err instanceof RangeError) throw new RnnkitError('ERR_RNNKIT_OOM', `cannot read ${file} (${err.message})`, { cause: err });
+    throw ioError(`cannot read ${file}`, err);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The manifest of a checkpoint, its fields checked so that a damaged file is refused with ERR_RNNKIT_ARG. */
+function readManifest(dir: string): Manifest {
+  const text = readCheckpointFile(dir, 'checkpoint.json').toString('utf8');
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (err) {
+    throw argError(`no readable checkpoint in ${dir}: checkpoint.json is not JSON (${(err as Error).message})`);
+  }
+  const bad = (field: string): RnnkitError => argError(`${dir}/checkpoint.json: ${field} is damaged`);
+  if (!isObject(m) || m.format !== FORMAT) throw argError(`${dir} is not an ${FORMAT} checkpoint`);
+  if (typeof m.step !== 'number' || !Number.isSafeInteger(m.step) || m.step < 0) throw bad('step');
+  if (m.rng !== null && !Array.isArray(m.rng)) throw bad('rng');
+  if (m.scheduler !== null && !isObject(m.scheduler)) throw bad('scheduler');
+  if (m.optimizer !== null) {
+    const o = m.optimizer;
+    if (!isObject(o) || typeof o.kind !== 'string' || !Array.isArray(o.groups) || !isObject(o.steps)) throw bad('optimizer');
+    for (const [index, step] of Object.entries(o.steps)) {
+      if (!/^\d+$/.test(index) || typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) throw bad('optimizer.steps');
+    }
+  }
+  return m as unknown as Manifest;
 }
 
 /** Writes a checkpoint directory (created when missing). */
 export function saveCheckpoint(dir: string, checkpoint: CheckpointContents): void {
   if (typeof dir !== 'string' || !dir) throw argError('saveCheckpoint needs a directory path');
   const contents = readRequiredOptions(checkpoint, CONTENTS_KEYS, 'checkpoint contents',
-    'saveCheckpoint needs { params: Record<string, Tensor> }') as CheckpointContents;
-  if (typeof contents.params !== 'object' || contents.params === null) {
-    throw argError('saveCheckpoint needs { params: Record<string, Tensor> }');
-  }
+    'saveCheckpoint needs { params: Record<string, Tensor> }');
+  const params = readRecord(contents.params, 'checkpoint params');
   const step = readSeed(contents.step, 'step', 0);
+  const optimizerGiven = contents.optimizer === undefined || contents.optimizer === null ? null : contents.optimizer;
+  if (optimizerGiven !== null && !isInstance(optimizerGiven, Optimizer)) {
+    throw argError(`optimizer must be an Optimizer (got ${describe(optimizerGiven)})`);
+  }
+  const schedulerGiven = contents.scheduler === undefined || contents.scheduler === null ? null : contents.scheduler;
+  if (schedulerGiven !== null && !isInstance(schedulerGiven, LRScheduler)) {
+    throw argError(`scheduler must be an LRScheduler (got ${describe(schedulerGiven)})`);
+  }
+  const rngGiven = contents.rng === undefined || contents.rng === null ? null : contents.rng;
+  if (rngGiven !== null && !isInstance(rngGiven, Rng)) throw argError(`rng must be an Rng (got ${describe(rngGiven)})`);
   const model: Record<string, SafetensorsEntry> = {};
-  for (const [name, t] of Object.entries(contents.params)) {
-    checkTensor(t, `params.${name}`);
-    model[name] = { shape: t.shape.slice(), data: hostValues(t) };
+  for (const [name, t] of Object.entries(params)) {
+    const tensor = checkTensor(t, `params.${name}`);
+    model[name] = { shape: tensor.shape.slice(), data: hostValues(tensor) };
   }
   let optimizer: Manifest['optimizer'] = null;
   const optimTensors: Record<string, SafetensorsEntry> = {};
-  if (contents.optimizer) {
-    const sd = contents.optimizer.stateDict();
+  if (optimizerGiven !== null) {
+    const sd = (optimizerGiven as Optimizer).stateDict();
     const steps: Record<number, number> = {};
     for (const [index, st] of Object.entries(sd.state)) {
       steps[Number(index)] = st.step;
@@ -94,60 +161,73 @@ export function saveCheckpoint(dir: string, checkpoint: CheckpointContents): voi
   const manifest: Manifest = {
     format: FORMAT,
     step,
-    rng: contents.rng ? contents.rng.state() : null,
+    rng: rngGiven !== null ? (rngGiven as Rng).state() : null,
     extra: contents.extra ?? null,
     optimizer,
-    scheduler: contents.scheduler ? contents.scheduler.stateDict() : null,
+    scheduler: schedulerGiven !== null ? (schedulerGiven as LRScheduler).stateDict() : null,
   };
-  fs.mkdirSync(dir, { recursive: true });
-  writeAtomic(path.join(dir, 'model.safetensors'), encodeSafetensors(model, { format: 'pt' }));
-  writeAtomic(path.join(dir, 'optimizer.safetensors'), encodeSafetensors(optimTensors));
-  writeAtomic(path.join(dir, 'checkpoint.json'), JSON.stringify(manifest, null, 1));
+  let json: string;
+  try {
+    json = JSON.stringify(manifest, null, 1);
+  } catch (err) {
+    throw new RnnkitError('ERR_RNNKIT_ARG', `extra must be JSON-serialisable: ${(err as Error).message}`, { cause: err });
+  }
+  if (json === undefined) throw argError('extra must be JSON-serialisable');
+  const modelBytes = encodeSafetensors(model, { format: 'pt' });
+  const optimBytes = encodeSafetensors(optimTensors);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw ioError(`cannot create ${dir}`, err);
+  }
+  writeAtomic(path.join(dir, 'model.safetensors'), modelBytes);
+  writeAtomic(path.join(dir, 'optimizer.safetensors'), optimBytes);
+  writeAtomic(path.join(dir, 'checkpoint.json'), json);
 }
 
 /** Reads a checkpoint directory and restores what `options` names. */
 export function loadCheckpoint(dir: string, loadOptions?: LoadCheckpointOptions): LoadedCheckpoint {
-  const options = readOptions(loadOptions, LOAD_KEYS, 'loadCheckpoint options') as LoadCheckpointOptions;
-  let manifest: Manifest;
-  try {
-    manifest = JSON.parse(fs.readFileSync(path.join(dir, 'checkpoint.json'), 'utf8')) as Manifest;
-  } catch (err) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `no readable checkpoint in ${dir}: ${(err as Error).message}`);
+  if (typeof dir !== 'string' || !dir) throw argError(`loadCheckpoint needs a directory path (got ${describe(dir)})`);
+  const options = readOptions(loadOptions, LOAD_KEYS, 'loadCheckpoint options');
+  const optimizerTarget = options.optimizer === undefined || options.optimizer === null ? null : options.optimizer;
+  if (optimizerTarget !== null && !isInstance(optimizerTarget, Optimizer)) {
+    throw argError(`optimizer must be an Optimizer (got ${describe(optimizerTarget)})`);
   }
-  if (!manifest || manifest.format !== FORMAT) throw new RnnkitError('ERR_RNNKIT_ARG', `${dir} is not an ${FORMAT} checkpoint`);
-  const model = decodeSafetensors(fs.readFileSync(path.join(dir, 'model.safetensors'))).tensors;
-  const targets = Object.entries(options.params ?? {});
+  const schedulerTarget = options.scheduler === undefined || options.scheduler === null ? null : options.scheduler;
+  if (schedulerTarget !== null && !isInstance(schedulerTarget, LRScheduler)) {
+    throw argError(`scheduler must be an LRScheduler (got ${describe(schedulerTarget)})`);
+  }
+  const manifest = readManifest(dir);
+  const model = decodeSafetensors(readCheckpointFile(dir, 'model.safetensors')).tensors;
+  const given = options.params === undefined ? {} : readRecord(options.params, 'loadCheckpoint params');
+  const targets = Object.entries(given).map(([name, t]): [string, Tensor] => [name, checkTensor(t, `params.${name}`)]);
   // Everything is checked before anything is written, so a mismatch leaves the tensors untouched.
   for (const [name, t] of targets) {
-    checkTensor(t, `params.${name}`);
-    const e = model[name];
+    const e = Object.prototype.hasOwnProperty.call(model, name) ? model[name] : undefined;
     if (!e) throw new RnnkitError('ERR_RNNKIT_ARG', `the checkpoint has no parameter ${name}`);
     if (e.data.length !== t.size || e.shape.length !== t.shape.length || e.shape.some((d, k) => d !== t.shape[k])) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `parameter ${name} is [${e.shape.join(', ')}] in the checkpoint, [${t.shape.join(', ')}] here`);
     }
   }
-  let optimState: OptimizerStateDict | null = null;
-  if (options.optimizer) {
+  if (schedulerTarget !== null && !manifest.scheduler) throw new RnnkitError('ERR_RNNKIT_ARG', 'the checkpoint holds no scheduler state');
+  if (optimizerTarget !== null) {
     if (!manifest.optimizer) throw new RnnkitError('ERR_RNNKIT_ARG', 'the checkpoint holds no optimizer state');
-    const buffers = decodeSafetensors(fs.readFileSync(path.join(dir, 'optimizer.safetensors'))).tensors;
+    const buffers = decodeSafetensors(readCheckpointFile(dir, 'optimizer.safetensors')).tensors;
     const state: Record<number, ParamState> = {};
     for (const [index, step] of Object.entries(manifest.optimizer.steps)) state[Number(index)] = { step, buffers: {} };
     for (const [name, e] of Object.entries(buffers)) {
       const m = /^state\.(\d+)\.(\w+)$/.exec(name);
-      if (!m || !state[Number(m[1])]) throw new RnnkitError('ERR_RNNKIT_ARG', `unexpected optimizer tensor ${name}`);
+      if (!m || !Object.prototype.hasOwnProperty.call(state, m[1])) throw new RnnkitError('ERR_RNNKIT_ARG', `unexpected optimizer tensor ${name}`);
       state[Number(m[1])].buffers[m[2]] = e.data;
     }
-    optimState = { kind: manifest.optimizer.kind, groups: manifest.optimizer.groups, state };
-    options.optimizer.loadStateDict(optimState);
+    const optimState: OptimizerStateDict = { kind: manifest.optimizer.kind, groups: manifest.optimizer.groups, state };
+    (optimizerTarget as Optimizer).loadStateDict(optimState);
   }
+  if (schedulerTarget !== null) (schedulerTarget as LRScheduler).loadStateDict(manifest.scheduler as Manifest['scheduler'] & object);
   for (const [name, t] of targets) {
     const host = hostValues(t);
     host.set(model[name].data);
     writeBack(t, host);
-  }
-  if (options.scheduler) {
-    if (!manifest.scheduler) throw new RnnkitError('ERR_RNNKIT_ARG', 'the checkpoint holds no scheduler state');
-    options.scheduler.loadStateDict(manifest.scheduler);
   }
   return {
     tensors: model,

@@ -9,7 +9,7 @@
  * clipGradValue(grads, clipValue): clamps every element to [−clipValue, clipValue] (NaN stays NaN).
  */
 import { RnnkitError } from '../errors';
-import { argError, readBoolean, readNumber, readOptions } from '../args';
+import { readArray, readBoolean, readNumber, readOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 import { native } from '../native';
 import { hostValues, writeBack } from './native-train';
@@ -19,8 +19,7 @@ export interface ClipNormOptions {
 }
 
 function checkGrads(grads: readonly Tensor[]): Tensor[] {
-  if (!Array.isArray(grads)) throw argError('grads must be an array of tensors');
-  return grads.map((g, k) => checkTensor(g, `grads[${k}]`));
+  return readArray(grads, 'grads').map((g, k) => checkTensor(g, `grads[${k}]`));
 }
 
 const checkLimit = (v: unknown, what: string): number => readNumber(v, what, { min: 0 });

@@ -14,8 +14,8 @@
  * loss (check with Number.isFinite), never an exception.
  */
 import { RnnkitError } from '../errors';
-import { allocFloats, argError, readBoolean, readChoice, readInteger, readOptions } from '../args';
-import { Tensor, checkTensor } from '../tensor';
+import { allocFloats, argError, isInstance, readBoolean, readChoice, readInteger, readOptions } from '../args';
+import { Tensor, checkTensor, isTensor } from '../tensor';
 import { native } from '../native';
 import { hostValues } from './native-train';
 
@@ -75,13 +75,13 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
   const V = logits.shape[logits.rank - 1];
   const N = V === 0 ? 0 : logits.size / V;
   if (V < 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'logits need at least one class');
-  if (!(targets instanceof Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'targets must be an Int32Array');
+  if (!isInstance(targets, Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'targets must be an Int32Array');
   if (targets.length !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `targets must hold ${N} values, got ${targets.length}`);
   const ignoreIndex = readInteger(o.ignoreIndex, 'ignoreIndex', -(2 ** 31), 2 ** 31 - 1, -100);
   let mask: Float32Array | null = null;
   if (o.mask !== undefined && o.mask !== null) {
-    if (o.mask instanceof Tensor) mask = hostValues(checkTensor(o.mask, 'mask'));
-    else if (o.mask instanceof Float32Array) mask = o.mask;
+    if (isTensor(o.mask)) mask = hostValues(checkTensor(o.mask, 'mask'));
+    else if (isInstance(o.mask, Float32Array)) mask = o.mask;
     else throw new RnnkitError('ERR_RNNKIT_DTYPE', 'mask must be a Float32Array or a Tensor');
     if (mask.length !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `mask must hold ${N} values, got ${mask.length}`);
     for (let r = 0; r < N; r++) {

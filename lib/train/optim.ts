@@ -14,8 +14,10 @@
  * off the event loop; the parameters must not be read or written until it resolves.
  */
 import { RnnkitError } from '../errors';
-import { allocFloats, argError, readBoolean, readNumber, readOptions, readRequiredOptions } from '../args';
-import { Tensor, checkTensor } from '../tensor';
+import {
+  allocFloats, argError, isInstance, readArray, readBoolean, readGuarded, readNumber, readOptions, readRecord, readRequiredOptions,
+} from '../args';
+import { Tensor, checkTensor, isTensor } from '../tensor';
 import { native } from '../native';
 import { hostValues, writeBack } from './native-train';
 
@@ -49,9 +51,10 @@ const positive: Check = (v, name) => readNumber(v, name, { above: 0 });
 const unit: Check = (v, name) => readNumber(v, name, { min: 0, below: 1 });
 const bool: Check = (v, name) => readBoolean(v, name);
 const betas: Check = (v, name) => {
-  if (!Array.isArray(v) || v.length !== 2) throw argError(`${name} must be [beta1, beta2]`);
-  unit(v[0], `${name}[0]`);
-  unit(v[1], `${name}[1]`);
+  const pair = readArray(v, name);
+  if (pair.length !== 2) throw argError(`${name} must be [beta1, beta2]`);
+  unit(pair[0], `${name}[0]`);
+  unit(pair[1], `${name}[1]`);
 };
 
 interface Spec {
@@ -71,14 +74,17 @@ export abstract class Optimizer {
   private readonly slots: Slot[] = [];
 
   protected constructor(readonly kind: string, private readonly spec: Spec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
-    if (!Array.isArray(groups) || groups.length === 0) throw argError(`${kind} needs a list of parameters or param groups`);
+    if (new.target === Optimizer) throw argError('Optimizer is abstract: use SGD, Adam, AdamW, Adagrad or RMSprop');
+    const given = readGuarded(() => Array.isArray(groups), 'the parameters') ? readArray(groups, 'the parameters') : null;
+    if (given === null || given.length === 0) throw argError(`${kind} needs a list of parameters or param groups`);
     const base = this.resolve(spec.defaults, defaults, `${kind} options`);
-    const list: ParamGroup[] = groups.every((g) => g instanceof Tensor) ? [{ params: groups as Tensor[] }] : (groups as ParamGroup[]);
+    const list: Array<Record<string, unknown>> = given.every(isTensor) ? [{ params: given }]
+      : given.map((g, gi) => readRecord(g, `param group ${gi}`));
     const seen = new Set<Tensor>();
     this.paramGroups = list.map((g, gi) => {
-      if (g === null || typeof g !== 'object' || !Array.isArray(g.params)) throw argError(`param group ${gi} needs params: Tensor[]`);
+      if (!readGuarded(() => Array.isArray(g.params), `param group ${gi}`)) throw argError(`param group ${gi} needs params: Tensor[]`);
       const hyper = this.resolve(base, g, `param group ${gi}`, ['params']);
-      const params = g.params;
+      const params = readArray(g.params, `param group ${gi} params`) as Tensor[];
       for (const p of params) {
         checkTensor(p, `param group ${gi} parameter`);
         if (seen.has(p)) throw argError('a parameter appears in more than one place');
@@ -134,28 +140,30 @@ export abstract class Optimizer {
 
   loadStateDict(stateDict: OptimizerStateDict): void {
     const sd = readRequiredOptions(stateDict, ['kind', 'groups', 'state'], 'the optimizer state dict',
-      `loadStateDict needs the stateDict() of a ${this.kind}`) as Partial<OptimizerStateDict>;
-    if (sd.kind !== this.kind) throw argError(`state dict of ${String(sd.kind)} given to ${this.kind}`);
-    if (!Array.isArray(sd.groups) || sd.groups.length !== this.paramGroups.length ||
-      sd.groups.some((g, k) => !Array.isArray(g.params) || g.params.length !== this.paramGroups[k].params.length)) {
+      `loadStateDict needs the stateDict() of a ${this.kind}`);
+    if (sd.kind !== this.kind) throw argError(`state dict of ${typeof sd.kind === 'string' ? sd.kind : 'another kind'} given to ${this.kind}`);
+    const groups = readGuarded(() => Array.isArray(sd.groups), 'the state dict groups')
+      ? readArray(sd.groups, 'the state dict groups').map((g, k) => readRecord(g, `state dict group ${k}`)) : null;
+    const sizes = groups?.map((g) => (readGuarded(() => Array.isArray(g.params), 'a group') ? readArray(g.params, 'a group').length : -1));
+    if (groups === null || sizes === undefined || groups.length !== this.paramGroups.length ||
+      sizes.some((n, k) => n !== this.paramGroups[k].params.length)) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', 'the state dict has other param groups than this optimizer');
     }
-    const hypers = sd.groups.map((g, k) => this.resolve(this.spec.defaults, g.hyper, `state dict group ${k}`));
-    if (typeof sd.state !== 'object' || sd.state === null) throw argError('the state dict has no state record');
-    const saved = sd.state;
+    const hypers = groups.map((g, k) => this.resolve(this.spec.defaults, g.hyper, `state dict group ${k}`));
+    const saved = readRecord(sd.state, 'the state record of the state dict');
     const states = new Map<Tensor, ParamState>();
     for (const s of this.slots) {
-      const st = saved[s.index];
-      if (st === undefined) continue;
-      if (!Number.isSafeInteger(st.step) || st.step < 0) throw argError(`state ${s.index}: bad step count`);
+      if (!Object.prototype.hasOwnProperty.call(saved, String(s.index)) || saved[s.index] === undefined) continue;
+      const st = readRecord(saved[s.index], `state ${s.index}`);
+      if (typeof st.step !== 'number' || !Number.isSafeInteger(st.step) || st.step < 0) throw argError(`state ${s.index}: bad step count`);
       const buffers: Record<string, Float32Array> = {};
-      for (const [k, v] of Object.entries(st.buffers)) {
-        if (!(v instanceof Float32Array) || v.length !== s.param.size) {
+      for (const [k, v] of Object.entries(readRecord(st.buffers, `state ${s.index}.buffers`))) {
+        if (!isInstance(v, Float32Array) || v.length !== s.param.size) {
           throw new RnnkitError('ERR_RNNKIT_SHAPE', `state ${s.index}.${k} must hold ${s.param.size} float32 values`);
         }
         buffers[k] = v.slice();
       }
-      states.set(s.param, { step: st.step, buffers });
+      states.set(s.param, { step: st.step as number, buffers });
     }
     this.paramGroups.forEach((g, k) => {
       for (const key of Object.keys(g.hyper)) delete g.hyper[key];
@@ -181,7 +189,7 @@ export abstract class Optimizer {
       throw argError(`${where}: ${this.kind} has no hyperparameter '${name}' (allowed: ${Object.keys(this.spec.checks).join(', ')})`);
     }
     check(value, name);
-    return Array.isArray(value) ? value.slice() : (value as number | boolean);
+    return Array.isArray(value) ? (readArray(value, name) as number[]) : (value as number | boolean);
   }
 
   /** `base` overridden by the hyperparameters in `over` (unknown keys refused, each checked). */
@@ -194,19 +202,22 @@ export abstract class Optimizer {
 
   private pairs(grads: Grads): Array<[Slot, Tensor]> {
     const out: Array<[Slot, Tensor]> = [];
-    if (grads instanceof Map) {
+    if (isInstance(grads, Map)) {
       const known = new Set(this.slots.map((s) => s.param));
-      for (const p of grads.keys()) if (!known.has(p)) throw argError('grads hold a tensor that is not a parameter of this optimizer');
+      const entries = readGuarded(() => [...(grads as Map<unknown, unknown>).entries()], 'grads');
+      for (const [p] of entries) if (!known.has(p as Tensor)) throw argError('grads hold a tensor that is not a parameter of this optimizer');
+      const byParam = new Map(entries);
       for (const s of this.slots) {
-        const g = grads.get(s.param);
-        if (g) out.push([s, g]);
+        const g = byParam.get(s.param);
+        if (g !== null && g !== undefined) out.push([s, g as Tensor]);
       }
-    } else if (Array.isArray(grads)) {
-      if (grads.length !== this.slots.length) {
-        throw new RnnkitError('ERR_RNNKIT_SHAPE', `grads must list ${this.slots.length} tensors (null to skip), got ${grads.length}`);
+    } else if (readGuarded(() => Array.isArray(grads), 'grads')) {
+      const list = readArray(grads, 'grads');
+      if (list.length !== this.slots.length) {
+        throw new RnnkitError('ERR_RNNKIT_SHAPE', `grads must list ${this.slots.length} tensors (null to skip), got ${list.length}`);
       }
-      grads.forEach((g, k) => {
-        if (g !== null && g !== undefined) out.push([this.slots[k], g]);
+      list.forEach((g, k) => {
+        if (g !== null && g !== undefined) out.push([this.slots[k], g as Tensor]);
       });
     } else {
       throw argError('grads must be an array of tensors or a Map from parameters to gradients');

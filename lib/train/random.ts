@@ -4,6 +4,7 @@
  * Linear initialisation, batch sampling and dropout seeds in the demo.
  */
 import { RnnkitError } from '../errors';
+import { readArray } from '../args';
 
 export type RngState = [number, number, number, number];
 
@@ -30,11 +31,13 @@ export class Rng {
 
   /** A generator continuing from a saved state. */
   static fromState(state: RngState): Rng {
-    if (!Array.isArray(state) || state.length !== 4 || !state.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32)) {
-      throw new RnnkitError('ERR_RNNKIT_ARG', 'an Rng state is four unsigned 32-bit integers');
+    const words = readArray(state, 'the Rng state');
+    if (words.length !== 4 || !words.every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32) ||
+      words.every((v) => v === 0)) {
+      throw new RnnkitError('ERR_RNNKIT_ARG', 'an Rng state is four unsigned 32-bit integers, not all zero');
     }
     const r = new Rng(0);
-    r.s = new Uint32Array(state);
+    r.s = new Uint32Array(words as number[]);
     return r;
   }
 
@@ -63,8 +66,11 @@ export class Rng {
     return (this.nextUint32() >>> 8) / 16777216;
   }
 
-  /** Integer in [0, n). */
+  /** Integer in [0, n), n a positive integer up to 2^32. */
   int(n: number): number {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 2 ** 32) {
+      throw new RnnkitError('ERR_RNNKIT_ARG', `Rng.int(n): n must be an integer in [1, 2^32] (got ${String(n)})`);
+    }
     return Math.floor(this.uniform() * n);
   }
 

@@ -10,7 +10,9 @@
  * object, known dtype, shape of non-negative integers, offsets that match the shape and tile the
  * data exactly with no gap or overlap) so a damaged file gives an RnnkitError, not garbage.
  */
+import { types } from 'util';
 import { RnnkitError } from '../errors';
+import { allocFloats, checkHostAllocation, isInstance, readGuarded, readRecord, readShape } from '../args';
 
 export interface SafetensorsEntry {
   shape: number[];
@@ -44,25 +46,29 @@ function shapeSize(shape: unknown, name: string): number {
 export function encodeSafetensors(tensors: Record<string, SafetensorsEntry>, metadata: Record<string, string> = {}): Buffer {
   const header: Record<string, unknown> = {};
   const meta: Record<string, string> = {};
-  for (const [k, v] of Object.entries(metadata)) {
+  for (const [k, v] of Object.entries(readRecord(metadata, 'safetensors metadata'))) {
     if (typeof v !== 'string') throw new RnnkitError('ERR_RNNKIT_ARG', `safetensors metadata ${k} must be a string`);
     meta[k] = v;
   }
   if (Object.keys(meta).length) header.__metadata__ = meta;
   let offset = 0;
   const parts: Array<{ data: Float32Array }> = [];
-  for (const [name, t] of Object.entries(tensors)) {
+  for (const [name, entry] of Object.entries(readRecord(tensors, 'safetensors tensors'))) {
     if (name === '__metadata__') throw new RnnkitError('ERR_RNNKIT_ARG', 'safetensors: __metadata__ is not a tensor name');
-    if (!(t.data instanceof Float32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', `safetensors: ${name} must hold a Float32Array`);
-    const size = shapeSize(t.shape, name);
-    if (size !== t.data.length) throw new RnnkitError('ERR_RNNKIT_SHAPE', `safetensors: ${name} has shape [${t.shape.join(', ')}] but ${t.data.length} values`);
-    header[name] = { dtype: 'F32', shape: t.shape.slice(), data_offsets: [offset, offset + 4 * size] };
+    const t = readRecord(entry, `safetensors tensor ${name}`);
+    if (!isInstance(t.data, Float32Array)) {
+      throw new RnnkitError('ERR_RNNKIT_DTYPE', `safetensors: ${name} must hold a Float32Array`);
+    }
+    const { dims, size } = readShape(t.shape, `safetensors: the shape of ${name}`);
+    if (size !== t.data.length) throw new RnnkitError('ERR_RNNKIT_SHAPE', `safetensors: ${name} has shape [${dims.join(', ')}] but ${t.data.length} values`);
+    header[name] = { dtype: 'F32', shape: dims, data_offsets: [offset, offset + 4 * size] };
     offset += 4 * size;
     parts.push({ data: t.data });
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;
   if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
+  checkHostAllocation('encodeSafetensors', [{ what: 'the file', floats: Math.ceil((8 + json.length + offset) / 4) }]);
   const out = Buffer.alloc(8 + json.length + offset);
   out.writeBigUInt64LE(BigInt(json.length), 0);
   json.copy(out, 8);
@@ -88,7 +94,7 @@ function halfToFloat(h: number): number {
 }
 
 function decodeData(buf: Buffer, begin: number, dtype: string, size: number): Float32Array {
-  const out = new Float32Array(size);
+  const out = allocFloats(size, 'a tensor', 'decodeSafetensors');
   switch (dtype) {
     case 'F32':
       if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(begin, begin + 4 * size));
@@ -111,7 +117,7 @@ function decodeData(buf: Buffer, begin: number, dtype: string, size: number): Fl
 
 /** Decodes a safetensors file; every tensor comes back as float32. */
 export function decodeSafetensors(buf: Buffer): SafetensorsFile {
-  if (!Buffer.isBuffer(buf)) throw new RnnkitError('ERR_RNNKIT_ARG', 'safetensors: expected a Buffer');
+  if (types.isProxy(buf) || !readGuarded(() => Buffer.isBuffer(buf), 'the buffer')) throw new RnnkitError('ERR_RNNKIT_ARG', 'safetensors: expected a Buffer');
   if (buf.length < 8) throw bad('file shorter than its 8-byte header length');
   const n = buf.readBigUInt64LE(0);
   if (n > BigInt(Math.min(MAX_HEADER, buf.length - 8))) throw bad(`header length ${n} exceeds the file (${buf.length} bytes)`);
@@ -132,7 +138,7 @@ export function decodeSafetensors(buf: Buffer): SafetensorsFile {
       if (raw === null || typeof raw !== 'object') throw bad('__metadata__ is not an object');
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== 'string') throw bad(`metadata ${k} is not a string`);
-        metadata[k] = v;
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
@@ -159,7 +165,8 @@ export function decodeSafetensors(buf: Buffer): SafetensorsFile {
   if (expect !== dataLen) throw bad(`the tensors cover ${expect} of ${dataLen} data bytes`);
   const tensors: Record<string, SafetensorsEntry> = {};
   for (const s of spans) {
-    tensors[s.name] = { shape: s.shape, data: decodeData(buf, dataStart + s.begin, s.dtype, shapeSize(s.shape, s.name)) };
+    const entry = { shape: s.shape, data: decodeData(buf, dataStart + s.begin, s.dtype, shapeSize(s.shape, s.name)) };
+    Object.defineProperty(tensors, s.name, { value: entry, enumerable: true, writable: true, configurable: true });
   }
   return { tensors, metadata };
 }

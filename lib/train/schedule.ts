@@ -10,7 +10,7 @@
  * Composition is by `then` (a warm-up followed by a decay that starts where the warm-up ends).
  * `stateDict()` / `loadStateDict()` save and restore the step count.
  */
-import { argError, readInteger, readNumber, readRequiredOptions } from '../args';
+import { argError, isInstance, readArray, readGuarded, readInteger, readNumber, readRequiredOptions } from '../args';
 import { Optimizer } from './optim';
 
 const readCount = (v: unknown, what: string, min: number): number => readInteger(v, what, min, Number.MAX_SAFE_INTEGER);
@@ -26,6 +26,10 @@ export abstract class LRScheduler implements Schedule {
   private current = 0;
 
   protected constructor(readonly optimizer: Optimizer | null) {
+    if (new.target === LRScheduler) throw argError('LRScheduler is abstract: use StepLR, CosineAnnealingLR or LinearWarmup');
+    if (optimizer !== null && !isInstance(optimizer, Optimizer)) {
+      throw argError('optimizer must be an Optimizer (SGD, Adam, ...) or null');
+    }
     this.baseLrs = optimizer ? optimizer.paramGroups.map((g) => g.hyper.lr as number) : [];
   }
 
@@ -55,10 +59,9 @@ export abstract class LRScheduler implements Schedule {
       'loadStateDict needs { lastStep, baseLrs? }');
     const lastStep = readCount(sd.lastStep, 'lastStep', 0);
     if (sd.baseLrs !== undefined) {
-      if (!Array.isArray(sd.baseLrs) || sd.baseLrs.length !== this.baseLrs.length) {
-        throw argError('the state dict has another number of param groups');
-      }
-      const lrs = sd.baseLrs.map((v: unknown) => readRate(v, 'baseLrs'));
+      const given = readArray(sd.baseLrs, 'baseLrs');
+      if (given.length !== this.baseLrs.length) throw argError('the state dict has another number of param groups');
+      const lrs = given.map((v: unknown) => readRate(v, 'baseLrs'));
       lrs.forEach((v, k) => (this.baseLrs[k] = v));
     }
     this.current = lastStep;
@@ -121,7 +124,7 @@ export class LinearWarmup extends LRScheduler {
     this.warmupSteps = readCount(o.warmupSteps, 'warmupSteps', 1);
     this.startFactor = readNumber(o.startFactor, 'startFactor', { min: 0, max: 1 }, 0);
     const then = o.then as Schedule | null | undefined;
-    if (then !== undefined && (then === null || typeof then.lrAt !== 'function')) {
+    if (then !== undefined && (then === null || typeof then !== 'object' || typeof readGuarded(() => then.lrAt, 'then') !== 'function')) {
       throw argError('then must be a schedule (StepLR, CosineAnnealingLR, ... made with a null optimizer)');
     }
     this.then = then ?? null;

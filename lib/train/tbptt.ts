@@ -17,8 +17,8 @@
  * the input of a chunk, so the whole sequence never needs to be in memory.
  */
 import { RnnkitError } from '../errors';
-import { allocFloats, argError, readFunction, readInteger, readRequiredOptions } from '../args';
-import { Tensor, checkTensor } from '../tensor';
+import { allocFloats, argError, readFunction, readGuarded, readInteger, readRecord, readRequiredOptions } from '../args';
+import { Tensor, checkTensor, isTensor } from '../tensor';
 
 /** The part of the Recurrent op that TBPTT drives (lib/recurrent.ts implements it). */
 export interface RecurrentModel {
@@ -96,9 +96,12 @@ function sliceSteps(x: Tensor, batchFirst: boolean, start: number, len: number):
 export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
   const options = readRequiredOptions(tbpttOptions, OPTION_KEYS, 'tbptt options', 'tbptt needs options') as TbpttOptions;
   const { model } = options;
-  if (!model || typeof model.forward !== 'function' || typeof model.backward !== 'function') {
-    throw argError('model must have forward and backward (a Recurrent)');
-  }
+  const usable = typeof model === 'object' && model !== null &&
+    readGuarded(() => typeof model.forward === 'function' && typeof model.backward === 'function' &&
+      isTensor(model.weights) && typeof model.batchFirst === 'boolean', 'model');
+  if (!usable) throw argError('model must have forward, backward, weights and batchFirst (a Recurrent)');
+  const batchFirst = model.batchFirst;
+  const weights = checkTensor(model.weights, 'model.weights');
   const head = readFunction<TbpttOptions['head']>(options.head, 'head', '(y, chunk) => { loss, dy }');
   if (options.onSegment !== undefined) readFunction(options.onSegment, 'onSegment', '(segment) => void');
   if (options.dropoutSeed !== undefined) readFunction(options.dropoutSeed, 'dropoutSeed', '(chunk) => number');
@@ -106,16 +109,16 @@ export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
   const segmentLength = readCount(options.segmentLength, 'segmentLength');
   const chunkLength = Math.min(readCount(options.chunkLength, 'chunkLength', segmentLength), segmentLength);
   const input = options.input;
-  if (input instanceof Tensor) {
+  if (isTensor(input)) {
     checkTensor(input, 'input', 3);
-    const T = model.batchFirst ? input.shape[1] : input.shape[0];
+    const T = batchFirst ? input.shape[1] : input.shape[0];
     if (T < length) throw new RnnkitError('ERR_RNNKIT_SHAPE', `input holds ${T} steps, length is ${length}`);
   } else if (typeof input !== 'function') {
     throw argError('input must be a Tensor or a function (start, length) => Tensor');
   }
   const getInput = async (start: number, len: number): Promise<Tensor> =>
-    input instanceof Tensor ? sliceSteps(input, model.batchFirst, start, len) : input(start, len);
-  const dweights = options.dweights ?? Tensor.fromCpu(allocFloats(model.weights.size, 'dweights', 'tbptt'), model.weights.shape);
+    isTensor(input) ? sliceSteps(input, batchFirst, start, len) : input(start, len);
+  const dweights = options.dweights ?? Tensor.fromCpu(allocFloats(weights.size, 'dweights', 'tbptt'), weights.shape);
   let hx = options.hx ?? null;
   let cx = options.cx ?? null;
   const losses: number[] = [];
@@ -129,11 +132,11 @@ export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
       const fwd: { hx: Tensor | null; cx: Tensor | null; training: boolean; dropoutSeed?: number } = { hx, cx, training: true };
       if (options.dropoutSeed) fwd.dropoutSeed = options.dropoutSeed(info);
       const f = await model.forward(x, fwd);
-      const h = await head(f.y, info);
+      const h = readRecord(await head(f.y, info), 'what head returned');
       if (typeof h.loss !== 'number') throw argError('head must return { loss: number, dy: Tensor }');
-      checkTensor(h.dy, 'dy returned by head');
+      const dy = checkTensor(h.dy, 'dy returned by head');
       loss += h.loss;
-      chunks.push({ info, saved: f.saved, dy: h.dy });
+      chunks.push({ info, saved: f.saved, dy });
       hx = f.hy;
       cx = f.cy;
     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "live_objects.h"
 
 namespace rnnkit {
 namespace napi {
@@ -35,6 +36,7 @@ class Job : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::ObjectReference> pins_;
   ErrorCode code_ = ErrorCode::internal;
+  LiveMark<LiveKind::async_job> live_;
 };
 
 // Runs `work` synchronously (returning result(env), or undefined) or queues it and returns a

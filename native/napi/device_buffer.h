@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "live_objects.h"
+
 namespace rnnkit {
 namespace napi {
 
@@ -19,6 +21,7 @@ struct DeviceAllocation {
   int device;
   size_t bytes;
   void* ptr;
+  LiveMark<LiveKind::device_allocation> live;
 };
 
 class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {

@@ -7,6 +7,7 @@
 
 #include "async.h"
 #include "common.h"
+#include "live_objects.h"
 #include "stepnet.h"
 
 namespace rnnkit {
@@ -21,9 +22,18 @@ constexpr napi_type_tag kWorkspaceTag = {0x2c8e4f1a9b7d3c65ULL, 0x51d0e7a3c9f2b8
 constexpr int64_t kMaxDim = int64_t(1) << 31;
 
 struct NetHolder {
+  explicit NetHolder(std::shared_ptr<const Net> n) : net(std::move(n)) {}
   std::shared_ptr<const Net> net;
+  LiveMark<LiveKind::step_net> live;
 };
+// Counts as a live workspace until release() drops it or the handle is collected.
 struct WorkspaceHolder {
+  explicit WorkspaceHolder(std::shared_ptr<Workspace> w) : ws(std::move(w)) { live_add(LiveKind::step_workspace, 1); }
+  ~WorkspaceHolder() { drop(); }
+  void drop() {
+    if (ws) live_add(LiveKind::step_workspace, -1);
+    ws.reset();
+  }
   std::shared_ptr<Workspace> ws;
 };
 
@@ -167,7 +177,7 @@ Napi::Value Compile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray()) Throw(env, ErrorCode::arg, "spec must be an object");
   auto net = stepnet::compile(ReadSpec(env, info[0].As<Napi::Object>()));
-  return Wrap(env, new NetHolder{net}, kNetTag);
+  return Wrap(env, new NetHolder(net), kNetTag);
 }
 
 // stepnetBlobs(handle) -> [{ name, kind, window, size, stored, hoisted }]
@@ -336,7 +346,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   }
   auto result = std::make_shared<std::shared_ptr<Workspace>>();
   return Dispatch(env, async, [net, a, result] { *result = stepnet::forward(*net, a); }, pins,
-                  [result](Napi::Env e) { return Wrap(e, new WorkspaceHolder{*result}, kWorkspaceTag); });
+                  [result](Napi::Env e) { return Wrap(e, new WorkspaceHolder(*result), kWorkspaceTag); });
 }
 
 // stepnetBackward(handle, workspace, inputs[], params[], aliasGrads[], dInputs[], dInits[],
@@ -407,7 +417,7 @@ Napi::Value Fetch(const Napi::CallbackInfo& info) {
 
 // stepnetRelease(workspace): frees the forward's buffers now.
 Napi::Value Release(const Napi::CallbackInfo& info) {
-  Unwrap<WorkspaceHolder>(info, 0, kWorkspaceTag, "saved").ws.reset();
+  Unwrap<WorkspaceHolder>(info, 0, kWorkspaceTag, "saved").drop();
   return info.Env().Undefined();
 }
 

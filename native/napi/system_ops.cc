@@ -2,6 +2,7 @@
 #include "common.h"
 #include "cpu_features.h"
 #include "cuda_api.h"
+#include "live_objects.h"
 #include "parallel.h"
 
 namespace rnnkit {
@@ -48,6 +49,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   }
   cuda.Set("devices", devs);
   o.Set("cuda", cuda);
+  o.Set("liveObjects", LiveObjects(env));
   return o;
 }
 
