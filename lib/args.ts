@@ -52,20 +52,23 @@ export function oomError(message: string): RnnkitError {
 /** An options object after `readOptions`: the allowed keys that were present, each read once. */
 export type Options<K extends string> = { readonly [P in K]?: unknown };
 
-/** A short description of a caller's value for messages; never runs the caller's code. */
+/** A short description of a caller's value for messages; never runs the caller's code, never throws. */
 export function describe(v: unknown): string {
   if (types.isProxy(v)) return 'a Proxy';
   if (typeof v === 'string') return v.length > 40 ? `'${v.slice(0, 40)}…'` : `'${v}'`;
   if (typeof v === 'bigint') return `${v}n`;
-  if (typeof v === 'symbol') return v.toString();
+  if (typeof v === 'symbol') return 'a symbol';
   if (typeof v === 'function') return 'a function';
+  if (typeof v !== 'object' || v === null) return String(v);
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object' && v !== null) {
-    const proto = Object.getPrototypeOf(v) as { constructor?: unknown } | null;
-    const ctor = proto !== null ? Object.getOwnPropertyDescriptor(proto, 'constructor')?.value : undefined;
+  try {
+    const proto = Object.getPrototypeOf(v) as object | null;
+    if (proto === null || types.isProxy(proto)) return 'an object';
+    const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown;
     return typeof ctor === 'function' && ctor.name ? `a ${ctor.name}` : 'an object';
+  } catch {
+    return 'an object';
   }
-  return String(v);
 }
 
 /**
@@ -213,9 +216,11 @@ export function readChoice<T extends string>(v: unknown, name: string, values: r
   return v as T;
 }
 
-/** A function (required); `usage` shows its signature in the message. */
+/** A function (required, not a class); `usage` shows its signature in the message. */
 export function readFunction<F extends (...args: never[]) => unknown>(v: unknown, name: string, usage: string): F {
-  if (typeof v !== 'function') throw argError(`${name} must be a function ${usage}`);
+  if (typeof v !== 'function' || types.isProxy(v) || /^class\b/.test(Function.prototype.toString.call(v))) {
+    throw argError(`${name} must be a function ${usage} (got ${describe(v)})`);
+  }
   return v as F;
 }
 

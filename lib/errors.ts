@@ -18,7 +18,7 @@ function text(v: unknown): string {
   try {
     return String(v);
   } catch {
-    return Object.prototype.toString.call(v);
+    return '(a value that cannot be printed)';
   }
 }
 

@@ -22,7 +22,7 @@
 //   or peepholes: those throw ERR_RNNKIT_ARG.
 import { RnnkitError } from './errors';
 import {
-  allocFloats, argError, isInstance, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions, shapeError,
+  allocFloats, argError, describe, isInstance, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions, shapeError,
 } from './args';
 
 export type RecurrentMode = 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
@@ -162,13 +162,13 @@ export function paramSlot(cfg: RecurrentLayoutConfig, selector: ParamSelector): 
   const kind = readChoice(o.kind, 'kind', PARAM_KINDS);
   const gate = o.gate === undefined ? undefined : (o.gate as GateName);
   const slot = lay.slots[layer * lay.D + direction][kind];
-  if (!slot) throw argError(`no ${String(kind)} block in layer ${layer} of this configuration`);
+  if (!slot) throw argError(`no ${kind} block in layer ${layer} of this configuration`);
   if (gate === undefined) return { ...slot };
   const gates = kind === 'w_peephole' ? PEEPHOLE_GATES : kind === 'w_proj' ? [] : GATES[lay.mode];
   const k = gates.indexOf(gate);
   if (k < 0) {
     const allowed = gates.length > 0 ? `one of ${gates.join(' ')}` : 'absent';
-    throw argError(`gate for ${kind} of mode ${lay.mode} must be ${allowed} (got ${String(gate)})`);
+    throw argError(`gate for ${kind} of mode ${lay.mode} must be ${allowed} (got ${describe(gate)})`);
   }
   return { offset: slot.offset + k * lay.H * slot.cols, rows: lay.H, cols: slot.cols };
 }
@@ -205,7 +205,7 @@ function makeUniform(seed: number): () => number {
 export function initWeights(cfg: RecurrentLayoutConfig, seed: number): Float32Array {
   const lay = layoutOf(cfg);
   if (!Number.isSafeInteger(seed) || seed < 0) {
-    throw argError(`seed must be a non-negative safe integer (got ${String(seed)})`);
+    throw argError(`seed must be a non-negative safe integer (got ${describe(seed)})`);
   }
   const uniform = makeUniform(seed);
   const bound = 1 / Math.sqrt(lay.H);
@@ -358,7 +358,7 @@ function entriesOf(lay: Layout, format: WeightsFormat): RecordEntry[] {
   if (format === 'pytorch') return pytorchEntries(lay);
   if (format === 'onnx') return onnxEntries(lay);
   if (format === 'keras') return kerasEntries(lay);
-  throw argError(`format must be 'pytorch', 'onnx' or 'keras' (got ${String(format)})`);
+  throw argError(`format must be 'pytorch', 'onnx' or 'keras' (got ${describe(format)})`);
 }
 
 const elementCount = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);

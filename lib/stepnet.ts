@@ -24,7 +24,7 @@ import { RnnkitError } from './errors';
 import { NativeBlobDescription, NativeStepNet, NativeStepWorkspace, native } from './native';
 import { Tensor, checkTensor } from './tensor';
 import {
-  Allocation, allocFloats, argError, checkHostAllocation, isInstance, readArray, readChoice, readGuarded, readInteger, readOptions,
+  Allocation, allocFloats, argError, checkHostAllocation, describe, isInstance, readArray, readChoice, readGuarded, readInteger, readOptions,
   readRecord, readRequiredOptions, readSeqLengths, shapeError,
 } from './args';
 
@@ -142,7 +142,8 @@ export class StepNetBuilder {
     return name;
   }
   param(name: string, value: Tensor): string {
-    this.spec.params[name] = value;
+    if (typeof name !== 'string') throw argError(`param: name must be a string (got ${describe(name)})`);
+    Object.defineProperty(this.spec.params, name, { value, enumerable: true, writable: true, configurable: true });
     return name;
   }
   /** internal = external[t + offset … t + offset + window) at step t. */

@@ -1,20 +1,16 @@
 'use strict';
 // Fuzzing the native boundary: every exported native function called with random and hostile
 // arguments — wrong types, wrong lengths, negative/huge/NaN sizes, detached or shared buffers,
-// disposed device buffers. The process must never crash, and every failure must be an
-// RnnkitError with a code. RNNKIT_FUZZ_CALLS sets the number of calls (default 100000).
+// disposed device buffers (the generator of test/fuzz/hostile.js, shared with the public-API
+// fuzz). The process must never crash, and every failure must be an RnnkitError with a code.
+// RNNKIT_FUZZ_CALLS sets the number of calls (default 100000).
 const { RnnkitError } = rnnkit;
 const { native } = require('../dist/native');
 const { makeRandom } = require('./reference/random');
+const { makeHostile } = require('./fuzz/hostile');
 
 // Machine probes and pool resizing do real (slow) work on valid sizes: covered in 02.errors.
 const skip = new Set(['init', 'fmaPeak', 'copyBandwidth', 'setNumThreads']);
-
-function detached(n) {
-  const a = new Float32Array(n);
-  structuredClone(a.buffer, { transfer: [a.buffer] });
-  return a;
-}
 
 describe('fuzzing the native boundary', function () {
   this.timeout(600000);
@@ -29,19 +25,7 @@ describe('fuzzing the native boundary', function () {
   it(`survives ${calls} hostile calls (seed ${rng.seed})`, async () => {
     const b = native();
     const names = Object.keys(b).filter((k) => typeof b[k] === 'function' && !skip.has(k)).sort();
-    const small = () => rng.int(0, 9);
-    const gens = [
-      () => undefined, () => null, () => rng.uniform(0, 1) < 0.5, () => small(), () => -small() - 1,
-      () => NaN, () => Infinity, () => -Infinity, () => 2 ** 31, () => 2 ** 53, () => 1e300, () => 0.5,
-      () => 'str', () => ({}), () => [], () => [1, 2, 3], () => () => 1, () => Symbol('s'), () => BigInt(3),
-      () => new Float32Array(small()), () => new Float32Array(rng.int(0, 200)).fill(NaN),
-      () => new Float64Array(small()), () => new Int32Array(small()).fill(rng.int(-3, 12)),
-      () => new Uint8Array(small()), () => new ArrayBuffer(8), () => new Float32Array(new SharedArrayBuffer(4 * small())),
-      () => detached(small() + 1), () => new Float32Array(new ArrayBuffer(64), 4, 3),
-      () => ({ mode: 'lstm', inputSize: small(), hiddenSize: small(), numLayers: small() }),
-      () => ({ mode: rng.int(-1, 5), inputSize: -1, hiddenSize: 2 ** 40 }),
-    ];
-    const arg = () => gens[rng.int(0, gens.length - 1)]();
+    const arg = makeHostile(rng).value;
     const pending = [];
     let thrown = 0;
     for (let i = 0; i < calls; i++) {

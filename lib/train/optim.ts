@@ -15,7 +15,7 @@
  */
 import { RnnkitError } from '../errors';
 import {
-  allocFloats, argError, isInstance, readArray, readBoolean, readGuarded, readNumber, readOptions, readRecord, readRequiredOptions,
+  allocFloats, argError, describe, isInstance, readArray, readBoolean, readGuarded, readNumber, readOptions, readRecord, readRequiredOptions,
 } from '../args';
 import { Tensor, checkTensor, isTensor } from '../tensor';
 import { native } from '../native';
@@ -184,9 +184,9 @@ export abstract class Optimizer {
   protected abstract update(p: Float32Array, g: Float32Array, st: ParamState, hyper: Hyper, async: boolean): Promise<void> | void;
 
   private checked(name: string, value: unknown, where: string): number | boolean | number[] {
-    const check = Object.prototype.hasOwnProperty.call(this.spec.checks, name) ? this.spec.checks[name] : undefined;
+    const check = typeof name === 'string' && Object.prototype.hasOwnProperty.call(this.spec.checks, name) ? this.spec.checks[name] : undefined;
     if (!check) {
-      throw argError(`${where}: ${this.kind} has no hyperparameter '${name}' (allowed: ${Object.keys(this.spec.checks).join(', ')})`);
+      throw argError(`${where}: ${this.kind} has no hyperparameter ${describe(name)} (allowed: ${Object.keys(this.spec.checks).join(', ')})`);
     }
     check(value, name);
     return Array.isArray(value) ? (readArray(value, name) as number[]) : (value as number | boolean);

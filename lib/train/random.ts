@@ -4,7 +4,7 @@
  * Linear initialisation, batch sampling and dropout seeds in the demo.
  */
 import { RnnkitError } from '../errors';
-import { readArray } from '../args';
+import { describe, readArray } from '../args';
 
 export type RngState = [number, number, number, number];
 
@@ -21,7 +21,7 @@ export class Rng {
   /** A generator seeded from a non-negative safe integer. */
   constructor(seed: number) {
     if (!Number.isSafeInteger(seed) || seed < 0) {
-      throw new RnnkitError('ERR_RNNKIT_ARG', `seed must be a non-negative safe integer (got ${String(seed)})`);
+      throw new RnnkitError('ERR_RNNKIT_ARG', `seed must be a non-negative safe integer (got ${describe(seed)})`);
     }
     const lo = seed >>> 0;
     const hi = Math.floor(seed / 2 ** 32);
@@ -69,7 +69,7 @@ export class Rng {
   /** Integer in [0, n), n a positive integer up to 2^32. */
   int(n: number): number {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 2 ** 32) {
-      throw new RnnkitError('ERR_RNNKIT_ARG', `Rng.int(n): n must be an integer in [1, 2^32] (got ${String(n)})`);
+      throw new RnnkitError('ERR_RNNKIT_ARG', `Rng.int(n): n must be an integer in [1, 2^32] (got ${describe(n)})`);
     }
     return Math.floor(this.uniform() * n);
   }

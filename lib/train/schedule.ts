@@ -25,6 +25,14 @@ export abstract class LRScheduler implements Schedule {
   readonly baseLrs: number[];
   private current = 0;
 
+  /** The learning rate at `step` (an integer >= 0) for the base rate `base` (a finite number >= 0). */
+  lrAt(base: number, step: number): number {
+    return this.rateAt(readRate(base, 'base'), readCount(step, 'step', 0));
+  }
+
+  /** `lrAt` after its arguments are checked. */
+  protected abstract rateAt(base: number, step: number): number;
+
   protected constructor(readonly optimizer: Optimizer | null) {
     if (new.target === LRScheduler) throw argError('LRScheduler is abstract: use StepLR, CosineAnnealingLR or LinearWarmup');
     if (optimizer !== null && !isInstance(optimizer, Optimizer)) {
@@ -32,8 +40,6 @@ export abstract class LRScheduler implements Schedule {
     }
     this.baseLrs = optimizer ? optimizer.paramGroups.map((g) => g.hyper.lr as number) : [];
   }
-
-  abstract lrAt(base: number, step: number): number;
 
   /** Steps taken so far. */
   get lastStep(): number {
@@ -88,7 +94,7 @@ export class StepLR extends LRScheduler {
     this.apply();
   }
 
-  lrAt(base: number, step: number): number {
+  protected rateAt(base: number, step: number): number {
     return base * Math.pow(this.gamma, Math.floor(step / this.stepSize));
   }
 }
@@ -105,7 +111,7 @@ export class CosineAnnealingLR extends LRScheduler {
     this.apply();
   }
 
-  lrAt(base: number, step: number): number {
+  protected rateAt(base: number, step: number): number {
     const t = Math.min(step, this.tMax);
     return this.etaMin + ((base - this.etaMin) * (1 + Math.cos((Math.PI * t) / this.tMax))) / 2;
   }
@@ -131,7 +137,7 @@ export class LinearWarmup extends LRScheduler {
     this.apply();
   }
 
-  lrAt(base: number, step: number): number {
+  protected rateAt(base: number, step: number): number {
     if (step < this.warmupSteps) return base * (this.startFactor + ((1 - this.startFactor) * step) / this.warmupSteps);
     return this.then ? this.then.lrAt(base, step - this.warmupSteps) : base;
   }

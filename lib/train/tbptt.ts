@@ -113,8 +113,8 @@ export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
     checkTensor(input, 'input', 3);
     const T = batchFirst ? input.shape[1] : input.shape[0];
     if (T < length) throw new RnnkitError('ERR_RNNKIT_SHAPE', `input holds ${T} steps, length is ${length}`);
-  } else if (typeof input !== 'function') {
-    throw argError('input must be a Tensor or a function (start, length) => Tensor');
+  } else {
+    readFunction(input, 'input', '(start, length) => Tensor, or a Tensor');
   }
   const getInput = async (start: number, len: number): Promise<Tensor> =>
     isTensor(input) ? sliceSteps(input, batchFirst, start, len) : input(start, len);

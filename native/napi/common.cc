@@ -36,6 +36,24 @@ Napi::Object MakeError(Napi::Env env, ErrorCode code, const std::string& message
   return MakeError(env, error_code_name(code), message);
 }
 
+Napi::Value TypedJsError(Napi::Env env, const Napi::Error& e) {
+  Napi::Value v = e.Value();
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (v.IsObject() && data && !data->error_ctor.IsEmpty()) {
+    bool ours = false;
+    if (napi_instanceof(env, v, data->error_ctor.Value(), &ours) == napi_ok && ours) return v;
+    // instanceof can itself throw (a Proxy in the chain): clear that one too.
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+  Napi::Object err = MakeError(env, ErrorCode::arg, "reading an argument threw: " + e.Message());
+  err.Set("cause", v.IsEmpty() ? env.Undefined() : v);
+  return err;
+}
+
 void Throw(Napi::Env env, ErrorCode code, const std::string& message) {
   throw Napi::Error(env, MakeError(env, code, message));
 }

@@ -45,15 +45,19 @@ int64_t SizeProduct(Napi::Env env, std::initializer_list<int64_t> factors, const
 // Checks that a typed array holds at least `count` elements (as `what`).
 void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what);
 
+// A JavaScript exception raised while a binding read its arguments: an RnnkitError as it is; any
+// other (a caller's getter or Proxy trap that threw) becomes ERR_RNNKIT_ARG with it as `cause`.
+Napi::Value TypedJsError(Napi::Env env, const Napi::Error& e);
+
 // Wraps a binding function: rnnkit::Error, std::bad_alloc and other C++ exceptions become
-// RnnkitError with a code instead of escaping into Node.
+// RnnkitError with a code instead of escaping into Node, and so does a caller's exception.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value Guarded(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
     return F(info);
-  } catch (const Napi::Error&) {
-    throw;
+  } catch (const Napi::Error& e) {
+    throw Napi::Error(env, TypedJsError(env, e));
   } catch (const Error& e) {
     throw Napi::Error(env, MakeError(env, e.code(), e.what()));
   } catch (const std::bad_alloc&) {

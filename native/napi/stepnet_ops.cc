@@ -118,8 +118,9 @@ stepnet::NetSpec ReadSpec(Napi::Env env, Napi::Object o) {
     Napi::Array shape = ArrField(env, e, "shape", w);
     for (uint32_t k = 0; k < shape.Length(); ++k) {
       Napi::Value d = shape.Get(k);
-      if (!d.IsNumber() || d.As<Napi::Number>().DoubleValue() < 1 || d.As<Napi::Number>().DoubleValue() > kMaxDim) {
-        Throw(env, ErrorCode::shape, w + ".shape must hold dimensions >= 1");
+      const double n = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : 0;
+      if (!(n >= 1 && n <= static_cast<double>(kMaxDim)) || n != static_cast<double>(static_cast<int64_t>(n))) {
+        Throw(env, ErrorCode::shape, w + ".shape must hold integer dimensions >= 1");
       }
       p.shape.push_back(static_cast<int64_t>(d.As<Napi::Number>().DoubleValue()));
     }
@@ -146,13 +147,17 @@ stepnet::NetSpec ReadSpec(Napi::Env env, Napi::Object o) {
     Napi::Array sizes = ArrField(env, e, "sizes", w);
     for (uint32_t k = 0; k < sizes.Length(); ++k) {
       Napi::Value d = sizes.Get(k);
-      if (!d.IsNumber()) Throw(env, ErrorCode::arg, w + ".sizes must hold integers");
-      op.sizes.push_back(static_cast<int64_t>(d.As<Napi::Number>().DoubleValue()));
+      const double n = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+      if (!(n >= 0 && n <= static_cast<double>(kMaxDim)) || n != static_cast<double>(static_cast<int64_t>(n))) {
+        Throw(env, ErrorCode::arg, w + ".sizes must hold integers in 0.." + std::to_string(kMaxDim));
+      }
+      op.sizes.push_back(static_cast<int64_t>(n));
     }
     Napi::Value eps = Field(e, "eps");
     if (!eps.IsUndefined()) {
-      if (!eps.IsNumber()) Throw(env, ErrorCode::arg, w + ".eps must be a number");
-      op.eps = eps.As<Napi::Number>().FloatValue();
+      const double v = eps.IsNumber() ? eps.As<Napi::Number>().DoubleValue() : -1;
+      if (!(v >= 0 && v <= 3.4e38)) Throw(env, ErrorCode::arg, w + ".eps must be a finite number >= 0");
+      op.eps = static_cast<float>(v);
     }
     Napi::Value lbr = Field(e, "linearBeforeReset");
     if (!lbr.IsUndefined()) {

@@ -1,0 +1,132 @@
+'use strict';
+// After a storm of hostile calls, the library still computes correct results: fresh inputs
+// through matmul, the Recurrent op (forward and backward), RMSNorm, cross-entropy, an optimizer
+// step and a step net, each against the float64 references of test/reference/ (or, for the
+// step net, against the Recurrent op it spells out), on the sync and the async path.
+const recurrentRef = require('../reference/recurrent');
+const rmsRef = require('../reference/rmsnorm');
+const trainRef = require('../reference/train');
+
+/** ‖got − want‖ / ‖want‖; NaN when got holds a non-finite value. */
+function relError(got, want) {
+  let diff = 0;
+  let norm = 0;
+  for (let k = 0; k < want.length; k++) {
+    if (!Number.isFinite(got[k])) return NaN;
+    diff += (got[k] - want[k]) ** 2;
+    norm += want[k] ** 2;
+  }
+  return norm === 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+}
+
+function expectClose(got, want, tol, what) {
+  if (got.length !== want.length) throw new Error(`after the storm, ${what}: ${got.length} values, reference ${want.length}`);
+  const err = relError(got, want);
+  if (!(err <= tol)) throw new Error(`after the storm, ${what}: relative error ${err} > ${tol}`);
+}
+
+function matmulRef(a, b, M, K, N) {
+  const c = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) c[i * N + j] += a[i * K + k] * b[k * N + j];
+  return c;
+}
+
+async function verifyMatmul(rk, rng) {
+  const [M, K, N] = [7, 9, 5];
+  const a = Float32Array.from(rng.array(M * K));
+  const b = Float32Array.from(rng.array(K * N));
+  const want = matmulRef(a, b, M, K, N);
+  expectClose(rk.matmulSync(rk.tensor(a, [M, K]), rk.tensor(b, [K, N])).data, want, 1e-5, 'matmulSync');
+  expectClose((await rk.matmul(rk.tensor(a, [M, K]), rk.tensor(b, [K, N]))).data, want, 1e-5, 'matmul');
+}
+
+async function verifyRecurrent(rk, rng) {
+  const cfg = { mode: 'lstm', inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true };
+  const [T, B] = [5, 2];
+  const op = new rk.Recurrent({ ...cfg, device: 'cpu', seed: 11 });
+  const weights = op.weights.data.slice();
+  const x = Float32Array.from(rng.array(T * B * 3));
+  const f = await op.forward(rk.tensor(x, [T, B, 3]), { training: true });
+  const inputs = { x, weights, T, B };
+  const want = recurrentRef.recurrentForward(cfg, inputs);
+  expectClose(f.y.data, want.y, 1e-5, 'Recurrent y');
+  expectClose(f.hy.data, want.hy, 1e-5, 'Recurrent hy');
+  const dy = Float32Array.from(rng.array(f.y.size));
+  const g = op.backwardSync(f.saved, { dy: rk.tensor(dy, f.y.shape) });
+  const wantG = recurrentRef.recurrentBackward(cfg, inputs, { dy });
+  expectClose(g.dx.data, wantG.dx, 1e-4, 'Recurrent dx');
+  expectClose(g.dweights.data, wantG.dweights, 1e-4, 'Recurrent dweights');
+  op.dispose();
+}
+
+async function verifyRmsNorm(rk, rng) {
+  const [rows, cols] = [4, 6];
+  const x = Float32Array.from(rng.array(rows * cols));
+  const gamma = Float32Array.from(rng.array(cols));
+  const beta = Float32Array.from(rng.array(cols));
+  const norm = new rk.RMSNorm({ size: cols, eps: 1e-5, gamma, beta });
+  const f = await norm.forward(rk.tensor(x, [rows, cols]));
+  const want = rmsRef.forward(x, gamma, beta, rows, cols, 1e-5);
+  expectClose(f.y.data, want.y, 1e-5, 'RMSNorm y');
+  const dy = Float32Array.from(rng.array(rows * cols));
+  const g = norm.backwardSync({ x: rk.tensor(x, [rows, cols]), rrms: f.rrms, dy: rk.tensor(dy, [rows, cols]) });
+  const wantG = rmsRef.backward(dy, x, gamma, rows, cols, 1e-5);
+  expectClose(g.dx.data, wantG.dx, 1e-4, 'RMSNorm dx');
+  expectClose(g.dgamma.data, wantG.dgamma, 1e-4, 'RMSNorm dgamma');
+}
+
+async function verifyTraining(rk, rng) {
+  const [N, V] = [6, 5];
+  const logits = Float32Array.from(rng.array(N * V, -3, 3));
+  const targets = Int32Array.from({ length: N }, () => rng.int(0, V - 1));
+  const ce = await rk.crossEntropy(rk.tensor(logits, [N, V]), targets);
+  const want = trainRef.crossEntropy(logits, targets, V);
+  expectClose([ce.loss], [want.loss], 1e-6, 'crossEntropy loss');
+  expectClose(ce.dlogits.data, want.dlogits, 1e-5, 'crossEntropy dlogits');
+  const p = Float32Array.from(rng.array(8));
+  const g = Float32Array.from(rng.array(8));
+  const param = rk.tensor(p.slice(), [8]);
+  const h = { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false };
+  const adam = new rk.Adam([param], { lr: h.lr });
+  await adam.step([rk.tensor(g, [8])]);
+  expectClose(param.data, trainRef.adamStep(p, g, { step: 0 }, h, false).p, 1e-6, 'Adam step');
+}
+
+/** A step net that spells out an LSTM layer gives the Recurrent op's result. */
+function verifyStepNet(rk, rng) {
+  const [T, B, I, H] = [4, 2, 3, 2];
+  const op = new rk.Recurrent({ mode: 'lstm', inputSize: I, hiddenSize: H, device: 'cpu', seed: 5 });
+  const p = (kind) => op.getParam({ layer: 0, direction: 0, kind });
+  const b = new rk.StepNetBuilder();
+  b.input('x', I);
+  b.state('h', H);
+  b.state('c', H);
+  b.param('W_ih', p('w_ih'));
+  b.param('W_hh', p('w_hh'));
+  b.param('b_ih', p('b_ih'));
+  b.param('b_hh', p('b_hh'));
+  b.link('x_t', 'x');
+  b.link('h_prev', 'h');
+  b.link('c_prev', 'c');
+  b.fc('gx', 'x_t', 'W_ih', 'b_ih');
+  b.fc('gh', 'h_prev', 'W_hh', 'b_hh');
+  b.add('gates', 'gx', 'gh');
+  b.lstmUnit(['h_t', 'c_t'], 'gates', 'c_prev');
+  b.link('h_t', 'h', { offset: 1 });
+  b.link('c_t', 'c', { offset: 1 });
+  b.alias('y', 'h', 1);
+  const x = rk.tensor(Float32Array.from(rng.array(T * B * I)), [T, B, I]);
+  const got = b.build().forwardSync({ x }).outputs.y.data;
+  expectClose(got, op.forwardSync(x).y.data, 1e-5, 'step-net LSTM against Recurrent');
+}
+
+/** Throws naming the first result that is off. */
+async function verify(rk, rng) {
+  await verifyMatmul(rk, rng);
+  await verifyRecurrent(rk, rng);
+  await verifyRmsNorm(rk, rng);
+  await verifyTraining(rk, rng);
+  verifyStepNet(rk, rng);
+}
+
+module.exports = { verify };
