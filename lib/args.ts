@@ -305,10 +305,15 @@ export function readShape(v: unknown, what = 'shape'): Shape {
 /** Bytes of one float32 value. */
 export const FLOAT32_BYTES = 4;
 
-/** One array a call is about to allocate: `floats` float32 values, `what` naming it for messages. */
+/**
+ * One array a call is about to allocate: `floats` float32 values, `what` naming it for messages.
+ * `native` marks memory the kernels allocate themselves (several buffers, not one typed array):
+ * only the total limit applies to it.
+ */
 export interface Allocation {
   readonly what: string;
   readonly floats: number;
+  readonly native?: boolean;
 }
 
 /** A byte limit and where it comes from, for messages. */
@@ -381,7 +386,7 @@ function checkAllocation(call: string, parts: readonly Allocation[], limit: Allo
   let largest: Allocation | null = null;
   for (const p of parts) {
     if (!Number.isSafeInteger(p.floats) || p.floats < 0) throw shapeError(`${call}: ${p.what} is too large (${p.floats} values)`);
-    if (p.floats > perArray) {
+    if (p.floats > perArray && !p.native) {
       throw oomError(`${call}: ${p.what} would take ${formatBytes(p.floats * FLOAT32_BYTES)}, beyond the largest ` +
         `array V8 makes (${formatBytes(perArray * FLOAT32_BYTES)})`);
     }

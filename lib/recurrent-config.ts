@@ -237,7 +237,7 @@ export function forwardAllocations(c: RecurrentConfig, T: number, B: number, tra
   const parts: Allocation[] = [
     { what: `y [${T}, ${B}, ${c.numDirections * c.stateSize}]`, floats: sizeProduct([T, B, c.numDirections, c.stateSize], 'y') },
     { what: 'hy', floats: sizeProduct(states.h, 'hy') },
-    { what: 'the working memory of the kernels', floats: workingFloats(c, T, B, weights) },
+    { what: 'the working memory of the kernels', floats: workingFloats(c, T, B, weights), native: true },
   ];
   if (c.mode === 'lstm') parts.push({ what: 'cy', floats: sizeProduct(states.c, 'cy') });
   if (training) parts.push({ what: `the saved activations (T ${T}, B ${B})`, floats: native().recurrentSavedSize(c.native, T, B) });
@@ -250,7 +250,7 @@ export function backwardAllocations(c: RecurrentConfig, T: number, B: number, we
   const parts: Allocation[] = [
     { what: `dx [${T}, ${B}, ${c.inputSize}]`, floats: sizeProduct([T, B, c.inputSize], 'dx') },
     { what: 'dhx', floats: sizeProduct(states.h, 'dhx') },
-    { what: 'the working memory of the kernels', floats: workingFloats(c, T, B, weights) },
+    { what: 'the working memory of the kernels', floats: workingFloats(c, T, B, weights), native: true },
   ];
   if (c.mode === 'lstm') parts.push({ what: 'dcx', floats: sizeProduct(states.c, 'dcx') });
   return parts;

@@ -129,7 +129,7 @@ function hostOfSync(t: Tensor): Float32Array {
  * inputs), `workingFloats` the kernel's scratch.
  */
 function checkSizes(call: string, device: Device, outputs: Allocation[], inputs: Tensor[], workingFloats: number): void {
-  const host = [...outputs, { what: 'the working memory of the kernel', floats: workingFloats }];
+  const host: Allocation[] = [...outputs, { what: 'the working memory of the kernel', floats: workingFloats, native: true }];
   if (device !== 'cpu') {
     for (const t of inputs) host.push({ what: `a host copy of [${t.shape.join(', ')}]`, floats: t.size });
     checkDeviceAllocation(call, deviceIndex(device), outputs);

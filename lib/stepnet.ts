@@ -361,7 +361,7 @@ export class RecurrentNetwork {
     });
     checkHostAllocation('forward', [
       ...outShapes.map((sh, k): Allocation => ({ what: `output '${(this.spec.aliases ?? [])[k].dst}'`, floats: sh[0] * sh[1] * sh[2] })),
-      { what: `the workspace of ${T} steps, batch ${B}`, floats: Math.ceil(native().stepnetWorkspaceSize(this.handle, T, B).forward) },
+      { what: `the workspace of ${T} steps, batch ${B}`, floats: Math.ceil(native().stepnetWorkspaceSize(this.handle, T, B).forward), native: true },
     ]);
     return { T, B, seqs, inits, seqLengths, executor, outShapes };
   }
@@ -421,7 +421,7 @@ export class RecurrentNetwork {
     checkHostAllocation('backward', [
       { what: 'the input gradients', floats: saved.inputs.reduce((n, t) => n + t.size, 0) + initSizes.reduce((a, b) => a + b, 0) },
       { what: 'the parameter gradients', floats: this.paramNames.reduce((n, name) => n + this.params[name].size, 0) },
-      { what: `the backward's working memory of ${saved.T} steps`, floats: Math.ceil(native().stepnetWorkspaceSize(this.handle, saved.T, saved.B).backward) },
+      { what: `the backward's working memory of ${saved.T} steps`, floats: Math.ceil(native().stepnetWorkspaceSize(this.handle, saved.T, saved.B).backward), native: true },
     ]);
     const dInputs = saved.inputs.map((t) => allocFloats(t.size, 'an input gradient', 'backward').fill(NaN));
     const dInits = saved.initShapes.map((s, k) => (s ? allocFloats(initSizes[k], 'a state gradient', 'backward').fill(NaN) : null));
