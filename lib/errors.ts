@@ -9,6 +9,7 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_CUDA'
   | 'ERR_RNNKIT_LOAD'
   | 'ERR_RNNKIT_NONFINITE'
+  | 'ERR_RNNKIT_DIST'
   | 'ERR_RNNKIT_INTERNAL';
 
 /** The one error class of rnnkit, raised from TypeScript and from native code alike. */

@@ -20,3 +20,4 @@ export { RecurrentNetwork, StepNetBuilder, StepNetSaved } from './stepnet';
 export type {
   StepNetSpec, StepOpSpec, StepOpType, StepExecutor, StepForwardOptions, StepForwardResult, StepGradients, BlobDescription,
 } from './stepnet';
+export * as distributed from './distributed';

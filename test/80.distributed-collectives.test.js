@@ -1,0 +1,66 @@
+'use strict';
+// Collectives over Gloo on loopback: 2 and 3 ranks in separate processes, each collective
+// checked against the same reduction of every rank's input computed in one process in float64
+// (sum/avg within float32 summation error; max/min, broadcast, allGather exactly), every rank's
+// result bit-identical, both rendezvous methods (tcp://, file://), and the barrier.
+const fs = require('fs');
+const { runRanks, expectClean, distUnavailable, tempDir } = require('./dist/ranks');
+
+function checkCollectives(results) {
+  const p = results.length;
+  for (const r of results) {
+    expect(r.worldSize).to.equal(p);
+    for (const c of r.checks) {
+      expect(c.error, `rank ${r.rank}: ${c.what}: error ${c.error} × the float32 bound`).to.be.at.most(1);
+      expect(c.same, `${c.what} returns its tensor`).to.equal(true);
+    }
+  }
+  for (let i = 0; i < results[0].checks.length; i++) {
+    const hashes = new Set(results.map((r) => r.checks[i].hash));
+    expect(hashes.size, `${results[0].checks[i].what}: every rank holds the same bits`).to.equal(1);
+  }
+  const lastArrival = Math.max(...results.map((r) => r.arrived));
+  for (const r of results) expect(r.left, `rank ${r.rank} left the barrier before the last rank arrived`).to.be.at.least(lastArrival - 5);
+}
+
+describe('distributed collectives (gloo, loopback)', function () {
+  before(function () {
+    const why = distUnavailable('gloo');
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+  });
+
+  for (const p of [2, 3]) {
+    it(`${p} ranks over tcp:// (env): allReduce sum/avg/max/min, broadcast from every rank, allGather, barrier, sync twins`, async function () {
+      const results = expectClean(await runRanks('collectives', p));
+      expect(results[0].description).to.match(/^gloo \d+\.\d+\.\d+, tcp on 127\.0\.0\.1$/);
+      checkCollectives(results);
+    });
+  }
+
+  it('3 ranks over file:// rendezvous; the last rank out removes the rendezvous files', async function () {
+    const dir = tempDir('rnnkit-rdzv-');
+    try {
+      const results = expectClean(await runRanks('collectives', 3, { env: () => ({ TEST_INIT_METHOD: `file://${dir}` }) }));
+      checkCollectives(results);
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith('key-'))).to.deep.equal([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ranks that disagree (sizes, ops, src, which collective) get ERR_RNNKIT_DIST naming each rank, and the group stays usable', async function () {
+    const results = expectClean(await runRanks('mismatch', 2));
+    for (const r of results) {
+      expect(r.errors.every((e) => e && e.code === 'ERR_RNNKIT_DIST'), JSON.stringify(r.errors)).to.equal(true);
+      expect(r.errors[0].message).to.include('rank 0: allReduce(sum) of 10 values').and.include('rank 1: allReduce(sum) of 11 values');
+      expect(r.errors[1].message).to.include('allReduce(sum)').and.include('allReduce(max)');
+      expect(r.errors[2].message).to.include('broadcast(src 0)').and.include('broadcast(src 1)');
+      expect(r.errors[3].message).to.include('rank 0: barrier').and.include('rank 1: allGather of 3 values');
+      expect(r.after).to.deep.equal([2, 2, 2, 2, 2, 2]);
+    }
+    expect(results[0].errors).to.deep.equal(results[1].errors);
+  });
+});
