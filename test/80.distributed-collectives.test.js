@@ -3,8 +3,12 @@
 // checked against the same reduction of every rank's input computed in one process in float64
 // (sum/avg within float32 summation error; max/min, broadcast, allGather exactly), every rank's
 // result bit-identical, both rendezvous methods (tcp://, file://), and the barrier.
+const { spawnSync } = require('child_process');
 const fs = require('fs');
+const path = require('path');
 const { runRanks, expectClean, distUnavailable, tempDir } = require('./dist/ranks');
+
+const rankScript = path.join(__dirname, 'dist', 'rank.js');
 
 function checkCollectives(results) {
   const p = results.length;
@@ -64,3 +68,43 @@ describe('distributed collectives (gloo, loopback)', function () {
     expect(results[0].errors).to.deep.equal(results[1].errors);
   });
 });
+
+describe('distributed collectives (mpi under mpiexec)', function () {
+  before(function () {
+    const why = distUnavailable('mpi');
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+  });
+
+  // mpiexec (MPICH's hydra) starts the ranks; the results come back through files.
+  function mpiexec(n, scenario, env = {}) {
+    const dir = tempDir('rnnkit-mpi-');
+    const r = spawnSync('mpiexec', ['-n', String(n), process.execPath, rankScript, scenario], {
+      env: { ...process.env, TEST_BACKEND: 'mpi', TEST_RESULT_DIR: dir, TEST_SEED: String(Math.floor(Math.random() * 1e9)), RNNKIT_NUM_THREADS: '1', ...env },
+      encoding: 'utf8', timeout: 60000,
+    });
+    const results = fs.readdirSync(dir).sort().map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { status: r.status, output: `${r.stdout}\n${r.stderr}`, results };
+  }
+
+  for (const p of [2, 3]) {
+    it(`mpiexec -n ${p}: the same collectives checks, on backend 'auto' (mpi when under mpiexec)`, function () {
+      const run = mpiexec(p, 'collectives', { TEST_BACKEND: 'auto' });
+      expect(run.status, run.output).to.equal(0);
+      expect(run.results.length, run.output).to.equal(p);
+      expect(run.results[0].description).to.match(/^(MPICH|Open MPI)/);
+      checkCollectives(run.results);
+    });
+  }
+
+  it('a rank that dies: mpiexec ends the job, nobody hangs', function () {
+    const started = Date.now();
+    const run = mpiexec(2, 'peer-dies', { TEST_TIMEOUT_MS: '3000' });
+    expect(run.status, run.output).to.not.equal(0);
+    expect(Date.now() - started).to.be.below(20000);
+  });
+});
+

@@ -102,6 +102,9 @@ function load(name: BackendName): DistAddon | RnnkitError {
     return new RnnkitError('ERR_RNNKIT_DIST',
       `the ${name} backend is not built: ${file} is missing${buildNote(name)}. To use it, ${installHints[name]}.`);
   }
+  // MPICH's UCX layer installs its own SIGSEGV/SIGBUS/SIGILL/SIGFPE handlers when it loads,
+  // replacing the ones V8 relies on (WebAssembly bounds traps): keep them out unless asked for.
+  if (name === 'mpi' && process.env.UCX_HANDLE_ERRORS === undefined) process.env.UCX_HANDLE_ERRORS = 'none';
   let addon: DistAddon;
   try {
     addon = require(file) as DistAddon;

@@ -1,7 +1,7 @@
 #include "rendezvous.h"
 
+#include <algorithm>
 #include <atomic>
-#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -49,17 +49,7 @@ Rendezvous::Rendezvous(const GroupConfig& config, const std::string& engine_name
     throw DistError("unknown init method kind '" + config.init_kind + "'", kArgCode);
   }
 
-  try {
-    Join(engine_name);
-  } catch (const DistError&) {
-    // The other ranks time out at about the same moment and then ask the store who is missing:
-    // rank 0 keeps serving them a little longer instead of cutting them off mid-question.
-    if (server_) {
-      std::shared_ptr<TcpStoreServer> lingering(std::move(server_));
-      std::thread([lingering] { std::this_thread::sleep_for(std::chrono::seconds(2)); }).detach();
-    }
-    throw;
-  }
+  Join(engine_name);
 }
 
 void Rendezvous::Join(const std::string& engine_name) {
@@ -73,7 +63,10 @@ void Rendezvous::Join(const std::string& engine_name) {
   }
   const std::string value = JoinValue(config, engine_name);
   store_->Set(prefix_ + "joined/" + me, value);
-  Deadline deadline = DeadlineAfter(config.timeout);
+  // The other ranks time out at about the same moment and then ask the store who is missing: the
+  // rank that hosts it waits a little longer, so it is still there to answer.
+  Deadline deadline = DeadlineAfter(config.timeout + (server_ ? std::min(config.timeout / 4, std::chrono::milliseconds(2000))
+                                                               : std::chrono::milliseconds(0)));
   auto left = [&] { return std::chrono::milliseconds(MillisLeft(deadline)); };
   std::string first;
   try {

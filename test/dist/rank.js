@@ -53,9 +53,9 @@ function worstError(got, ref) {
   for (let i = 0; i < got.length; i++) {
     if (!Number.isFinite(got[i])) nan = true;
     const e = Math.abs(got[i] - ref.out[i]);
-    worst = Math.max(worst, ref.tol[i] === 0 ? (e === 0 ? 0 : Infinity) : e / ref.tol[i]);
+    worst = Math.max(worst, ref.tol[i] === 0 ? (e === 0 ? 0 : 1e300) : e / ref.tol[i]);
   }
-  return nan ? Infinity : worst;
+  return nan ? 1e300 : worst;
 }
 
 async function collectives(pg) {
@@ -85,13 +85,13 @@ async function collectives(pg) {
       const t = rk.tensor(input(pg.rank, n, salt), [n]);
       await pg.broadcast(t, { src });
       const want = input(src, n, salt);
-      checks.push({ what: `broadcast src=${src} n=${n}`, error: Buffer.compare(Buffer.from(t.data.buffer), Buffer.from(want.buffer)) === 0 ? 0 : Infinity, hash: hash(t.data), same: true });
+      checks.push({ what: `broadcast src=${src} n=${n}`, error: Buffer.compare(Buffer.from(t.data.buffer), Buffer.from(want.buffer)) === 0 ? 0 : 1e300, hash: hash(t.data), same: true });
     }
   }
   salt++;
   const bs = rk.tensor(input(pg.rank, 5, salt), [5]);
   pg.broadcastSync(bs, { src: p - 1 });
-  checks.push({ what: 'broadcastSync', error: hash(bs.data) === hash(input(p - 1, 5, salt)) ? 0 : Infinity, hash: hash(bs.data), same: true });
+  checks.push({ what: 'broadcastSync', error: hash(bs.data) === hash(input(p - 1, 5, salt)) ? 0 : 1e300, hash: hash(bs.data), same: true });
   for (const [shape, sync] of [[[0], false], [[1], false], [[2, 3], false], [[70001], false], [[4, 2], true]]) {
     salt++;
     const n = shape.reduce((a, b) => a * b, 1);
@@ -100,7 +100,7 @@ async function collectives(pg) {
     const want = new Float32Array(p * n);
     for (let r = 0; r < p; r++) want.set(input(r, n, salt), r * n);
     const shapeOk = JSON.stringify(g.shape) === JSON.stringify([p, ...shape]);
-    checks.push({ what: `allGather${sync ? 'Sync' : ''} [${shape}]`, error: shapeOk && hash(g.data) === hash(want) ? 0 : Infinity, hash: hash(g.data), same: true });
+    checks.push({ what: `allGather${sync ? 'Sync' : ''} [${shape}]`, error: shapeOk && hash(g.data) === hash(want) ? 0 : 1e300, hash: hash(g.data), same: true });
   }
   // Barrier: rank r arrives r * 150 ms late; nobody may leave before the last one arrived.
   await new Promise((r) => setTimeout(r, pg.rank * 150));
@@ -178,17 +178,33 @@ async function main() {
       report({ ok: false, code: e.code, message: e.message, elapsed: Date.now() - started });
     }
   } else if (scenario === 'loop') {
-    // For the launcher: all-reduces until told to stop (by --steps), printing each step.
-    const steps = Number(process.argv[process.argv.indexOf('--steps') + 1] || 20);
+    // For the launcher: --steps all-reduces, printing each step with the pid. --ignore-sigterm
+    // keeps running after SIGTERM (so a collective reports the dead peer); --exit-on-sigterm N
+    // exits with N when SIGTERM comes.
+    const arg = (name, fallback) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
+    if (process.argv.includes('--ignore-sigterm')) process.on('SIGTERM', () => process.stdout.write('SIGTERM ignored\n'));
+    if (process.argv.includes('--exit-on-sigterm')) {
+      process.on('SIGTERM', () => {
+        process.stdout.write('got SIGTERM\n');
+        process.exit(Number(arg('--exit-on-sigterm')));
+      });
+    }
+    const steps = Number(arg('--steps', 20));
     const pg = await rk.distributed.initProcessGroup({ timeoutMs: TIMEOUT });
     const t = rk.ones([1000]);
-    for (let step = 0; step < steps; step++) {
-      await pg.allReduce(t, { op: 'avg' });
-      process.stdout.write(`step ${step}\n`);
-      await new Promise((r) => setTimeout(r, 10));
+    const started = Date.now();
+    try {
+      for (let step = 0; step < steps; step++) {
+        await pg.allReduce(t, { op: 'avg' });
+        process.stdout.write(`step ${step} pid ${process.pid}\n`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } catch (e) {
+      process.stdout.write(`failed ${e.code} after ${Date.now() - started} ms: ${e.message}\n`);
+      process.exit(1);
     }
     await pg.destroy();
-    report({ rank: pg.rank, env: { RANK: process.env.RANK, WORLD_SIZE: process.env.WORLD_SIZE, LOCAL_RANK: process.env.LOCAL_RANK, threads: process.env.RNNKIT_NUM_THREADS } });
+    report({ rank: pg.rank, env: { RANK: process.env.RANK, WORLD_SIZE: process.env.WORLD_SIZE, LOCAL_RANK: process.env.LOCAL_RANK, LOCAL_WORLD_SIZE: process.env.LOCAL_WORLD_SIZE, threads: process.env.RNNKIT_NUM_THREADS }, args: process.argv.slice(3) });
   } else {
     throw new Error(`unknown scenario ${scenario}`);
   }
