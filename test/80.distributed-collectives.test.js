@@ -6,7 +6,7 @@
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { runRanks, expectClean, distUnavailable, tempDir } = require('./dist/ranks');
+const { runRanks, expectClean, skipWithout, tempDir } = require('./dist/ranks');
 
 const rankScript = path.join(__dirname, 'dist', 'rank.js');
 
@@ -29,11 +29,7 @@ function checkCollectives(results) {
 
 describe('distributed collectives (gloo, loopback)', function () {
   before(function () {
-    const why = distUnavailable('gloo');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipWithout(this, 'gloo');
   });
 
   for (const p of [2, 3]) {
@@ -71,11 +67,7 @@ describe('distributed collectives (gloo, loopback)', function () {
 
 describe('distributed collectives (mpi under mpiexec)', function () {
   before(function () {
-    const why = distUnavailable('mpi');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipWithout(this, 'mpi');
   });
 
   // mpiexec (MPICH's hydra) starts the ranks; the results come back through files.

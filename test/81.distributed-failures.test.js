@@ -5,18 +5,14 @@
 // a backend whose library is missing says what to install.
 const fs = require('fs');
 const path = require('path');
-const { runRanks, expectClean, distUnavailable, tempDir } = require('./dist/ranks');
+const { runRanks, expectClean, skipWithout, tempDir } = require('./dist/ranks');
 
 const { distributed, tensor, zeros } = rnnkit;
 const TIMEOUT = 2500;
 
 describe('distributed failures (gloo, loopback)', function () {
   before(function () {
-    const why = distUnavailable('gloo');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipWithout(this, 'gloo');
   });
 
   const failEnv = () => ({ TEST_TIMEOUT_MS: String(TIMEOUT) });
@@ -91,11 +87,7 @@ describe('distributed failures (gloo, loopback)', function () {
 describe('distributed arguments and backends (in this process)', function () {
   let pg = null;
   before(async function () {
-    const why = distUnavailable('gloo');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipWithout(this, 'gloo');
     pg = await distributed.initProcessGroup({ backend: 'gloo', rank: 0, worldSize: 1, timeoutMs: 5000, initMethod: 'env://' });
   });
   after(async () => {
@@ -117,7 +109,7 @@ describe('distributed arguments and backends (in this process)', function () {
 
   it('initProcessGroup refuses unknown keys, bad values and bad environment variables with ERR_RNNKIT_ARG', async function () {
     const bad = [
-      [{ backend: 'gloo', worldsize: 2 }, /unknown initProcessGroup option worldsize \(allowed: backend, rank, worldSize/],
+      [{ backend: 'gloo', worldsize: 2 }, /unknown key worldsize in initProcessGroup options \(allowed: backend, rank, worldSize/],
       [{ backend: 'tcp' }, /backend must be one of 'auto', 'gloo', 'mpi', 'nccl'/],
       [{ backend: 'gloo', rank: 2, worldSize: 2 }, /rank 2 is not below worldSize 2/],
       [{ backend: 'gloo', rank: -1, worldSize: 2 }, /rank must be an integer/],
@@ -149,9 +141,9 @@ describe('distributed arguments and backends (in this process)', function () {
     let err = await expectReject(pg.allReduce(t, { op: 'prod' }), 'ERR_RNNKIT_ARG');
     expect(err.message).to.match(/op must be one of 'sum', 'avg', 'max', 'min'/);
     err = await expectReject(pg.allReduce(t, { opp: 'sum' }), 'ERR_RNNKIT_ARG');
-    expect(err.message).to.match(/unknown allReduce option opp \(allowed: op\)/);
+    expect(err.message).to.match(/unknown key opp in allReduce options \(allowed: op\)/);
     err = await expectReject(pg.broadcast(t, { src: 1 }), 'ERR_RNNKIT_ARG');
-    expect(err.message).to.match(/src must be a rank in \[0, 0\]/);
+    expect(err.message).to.match(/broadcast src must be an integer in \[0, 0\]/);
     await expectReject(pg.allReduce(new Float32Array(4)), 'ERR_RNNKIT_ARG');
     const gone = zeros([2]);
     gone.dispose();

@@ -4,7 +4,7 @@
 // ignoring SIGTERM, their pending collectives fail with ERR_RNNKIT_DIST within the timeout.
 const { spawn } = require('child_process');
 const path = require('path');
-const { freePort, distUnavailable } = require('./dist/ranks');
+const { freePort, skipWithout } = require('./dist/ranks');
 const { parseLaunchArgs } = require('../dist/distributed/launcher');
 
 const launcher = path.join(__dirname, '..', 'bin', 'rnnkit-run.js');
@@ -61,11 +61,7 @@ describe('rnnkit-run', function () {
 
   describe('with ranks (gloo)', function () {
     before(function () {
-      const why = distUnavailable('gloo');
-      if (why) {
-        console.log(`      skipped: ${why}`);
-        this.skip();
-      }
+      skipWithout(this, 'gloo');
     });
 
     it('runs the ranks with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_* and a thread share, prefixing every line', async function () {

@@ -5,6 +5,7 @@
  * before anything connects.
  */
 import { RnnkitError } from '../errors';
+import { argError, readChoice, readInteger, readOptions } from '../args';
 import { BackendName, NativeGroupConfig, backendStatus } from './addon';
 
 /** Which engine a process group runs on; 'auto' picks mpi under mpiexec, gloo otherwise. */
@@ -44,23 +45,12 @@ export interface ResolvedGroupOptions {
   expectedWorldSize: number | null;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
-
-function checkInteger(v: unknown, name: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw argError(`${name} must be an integer in [${min}, ${max}] (got ${typeof v === 'string' ? `'${v}'` : String(v)})`);
-  }
-  return v;
-}
-
 // An integer from an environment variable, or null when it is unset or empty.
 function envInteger(name: string, min: number, max: number): number | null {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return null;
   if (!/^\s*\d+\s*$/.test(raw)) throw argError(`environment variable ${name} must be an integer (got '${raw}')`);
-  return checkInteger(Number(raw), `environment variable ${name}`, min, max);
+  return readInteger(Number(raw), `environment variable ${name}`, min, max);
 }
 
 /** True when this process was started by an MPI launcher (mpiexec / mpirun). */
@@ -94,7 +84,7 @@ function parseInitMethod(method: string | undefined, worldSize: number): Rendezv
   }
   const tcp = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^:/[\]]+):(\d+)$/.exec(method);
   if (tcp) {
-    const port = checkInteger(Number(tcp[2]), `initMethod ${method}: the port`, 1, 65535);
+    const port = readInteger(Number(tcp[2]), `initMethod ${method}: the port`, 1, 65535);
     return { initKind: 'tcp', host: tcp[1].replace(/^\[|\]$/g, ''), port, path: '' };
   }
   const file = /^file:\/\/(\/.*)$/.exec(method);
@@ -104,28 +94,17 @@ function parseInitMethod(method: string | undefined, worldSize: number): Rendezv
 
 /** @internal Checks the options and fills in the rest from the environment. */
 export function resolveGroupOptions(options: unknown): ResolvedGroupOptions {
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw argError('initProcessGroup options must be an object');
-  }
-  const o = options as Record<string, unknown>;
-  const unknown = Object.keys(o).filter((k) => !(allowedKeys as readonly string[]).includes(k));
-  if (unknown.length > 0) {
-    throw argError(`unknown initProcessGroup option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (allowed: ${allowedKeys.join(', ')})`);
-  }
-  const choice = o.backend === undefined ? 'auto' : o.backend;
-  if (typeof choice !== 'string' || !(backendsAllowed as readonly string[]).includes(choice)) {
-    throw argError(`backend must be one of ${backendsAllowed.map((b) => `'${b}'`).join(', ')} (got ${String(choice)})`);
-  }
+  const o = readOptions(options, allowedKeys, 'initProcessGroup options');
+  const choice = readChoice(o.backend, 'backend', backendsAllowed, 'auto');
   if (o.initMethod !== undefined && typeof o.initMethod !== 'string') throw argError('initMethod must be a string');
-  const timeoutMs = o.timeoutMs !== undefined ? checkInteger(o.timeoutMs, 'timeoutMs', 1, maxTimeoutMs)
+  const timeoutMs = o.timeoutMs !== undefined ? readInteger(o.timeoutMs, 'timeoutMs', 1, maxTimeoutMs)
     : envInteger('RNNKIT_DIST_TIMEOUT_MS', 1, maxTimeoutMs) ?? defaultTimeoutMs;
   const maxRanks = 1 << 20;
-  const worldOption = o.worldSize !== undefined ? checkInteger(o.worldSize, 'worldSize', 1, maxRanks) : envInteger('WORLD_SIZE', 1, maxRanks);
-  const rankOption = o.rank !== undefined ? checkInteger(o.rank, 'rank', 0, maxRanks - 1) : envInteger('RANK', 0, maxRanks - 1);
-  const localRank = o.localRank !== undefined ? checkInteger(o.localRank, 'localRank', 0, maxRanks - 1)
+  const worldOption = o.worldSize !== undefined ? readInteger(o.worldSize, 'worldSize', 1, maxRanks) : envInteger('WORLD_SIZE', 1, maxRanks);
+  const rankOption = o.rank !== undefined ? readInteger(o.rank, 'rank', 0, maxRanks - 1) : envInteger('RANK', 0, maxRanks - 1);
+  const localRank = o.localRank !== undefined ? readInteger(o.localRank, 'localRank', 0, maxRanks - 1)
     : envInteger('LOCAL_RANK', 0, maxRanks - 1) ?? 0;
-  const backend = chooseBackend(choice as BackendChoice);
+  const backend = chooseBackend(choice);
   const socketInterface = process.env.GLOO_SOCKET_IFNAME ?? '';
 
   if (backend === 'mpi') {

@@ -6,8 +6,9 @@
  * CPU engine (gloo, mpi) is staged through host memory; the nccl engine works on device memory.
  */
 import { RnnkitError } from '../errors';
+import { readChoice, readInteger, readOptions } from '../args';
 import { Tensor, checkTensor, tensor } from '../tensor';
-import { native } from '../native';
+import { download, downloadSync, upload, uploadSync } from '../native';
 import { BackendName, DeviceSpan, NativeGroup, backendAddon } from './addon';
 import { InitProcessGroupOptions, ResolvedGroupOptions, resolveGroupOptions } from './options';
 
@@ -28,24 +29,9 @@ export interface BroadcastOptions {
 
 const reduceOps: readonly ReduceOp[] = ['sum', 'avg', 'max', 'min'];
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
-
-function checkKeys(options: unknown, allowed: readonly string[], what: string): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw argError(`${what} options must be an object`);
-  const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0) throw argError(`unknown ${what} option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (allowed: ${allowed.join(', ')})`);
-  return options as Record<string, unknown>;
-}
-
 function reduceOpCode(options: unknown): number {
-  const o = checkKeys(options, ['op'], 'allReduce');
-  const op = o.op === undefined ? 'sum' : o.op;
-  const code = reduceOps.indexOf(op as ReduceOp);
-  if (typeof op !== 'string' || code < 0) throw argError(`allReduce op must be one of ${reduceOps.map((r) => `'${r}'`).join(', ')} (got ${String(op)})`);
-  return code;
+  const o = readOptions(options, ['op'], 'allReduce options');
+  return reduceOps.indexOf(readChoice(o.op, 'allReduce op', reduceOps, 'sum'));
 }
 
 /** A group of processes that run collectives together. Made by `initProcessGroup`. */
@@ -159,12 +145,8 @@ export class ProcessGroup {
   }
 
   private srcRank(options: unknown): number {
-    const o = checkKeys(options, ['src'], 'broadcast');
-    const src = o.src === undefined ? 0 : o.src;
-    if (typeof src !== 'number' || !Number.isInteger(src) || src < 0 || src >= this.worldSize) {
-      throw argError(`broadcast src must be a rank in [0, ${this.worldSize - 1}] (got ${String(src)})`);
-    }
-    return src;
+    const o = readOptions(options, ['src'], 'broadcast options');
+    return readInteger(o.src, 'broadcast src', 0, this.worldSize - 1, 0);
   }
 
   private checked(what: string, t: Tensor): Tensor {
@@ -185,9 +167,10 @@ export class ProcessGroup {
     } else if (this.backend === 'nccl') {
       await run(deviceSpan(t), false);
     } else {
-      const host = await t.read();
+      const host = new Float32Array(t.size);
+      await download(t.deviceBuffer, host);
       await run(host, false);
-      await native().copyToDevice(t.deviceBuffer, host, true);
+      await upload(t.deviceBuffer, host);
     }
   }
 
@@ -198,9 +181,10 @@ export class ProcessGroup {
     } else if (this.backend === 'nccl') {
       run(deviceSpan(t), true);
     } else {
-      const host = t.readSync();
+      const host = new Float32Array(t.size);
+      downloadSync(t.deviceBuffer, host);
       run(host, true);
-      native().copyToDevice(t.deviceBuffer, host, false);
+      uploadSync(t.deviceBuffer, host);
     }
   }
 
@@ -216,11 +200,8 @@ export class ProcessGroup {
 }
 
 function deviceSpan(t: Tensor): DeviceSpan {
-  const buffer = t.deviceBuffer as unknown as { address?: bigint };
-  if (typeof buffer.address !== 'bigint') {
-    throw new RnnkitError('ERR_RNNKIT_DIST', 'this build of rnnkit does not expose device addresses to the nccl backend');
-  }
-  return { address: buffer.address, length: t.size, owner: t.deviceBuffer };
+  const buffer = t.deviceBuffer;
+  return { address: buffer.address, length: t.size, owner: buffer };
 }
 
 /**

@@ -29,7 +29,7 @@
           "target_name": "rnnkit_gloo",
           "sources": [
             "gloo_engine.cc", "group_binding.cc", "collectives.cc", "rendezvous.cc", "store.cc",
-            "tcp_store.cc", "file_store.cc", "socket_io.cc", "../napi/common.cc"
+            "tcp_store.cc", "file_store.cc", "socket_io.cc", "../napi/common.cc", "../napi/addon.cc"
           ],
           "libraries": ["-lgloo"]
         },
@@ -45,7 +45,7 @@
       "targets": [
         {
           "target_name": "rnnkit_mpi",
-          "sources": ["mpi_engine.cc", "group_binding.cc", "collectives.cc", "../napi/common.cc"],
+          "sources": ["mpi_engine.cc", "group_binding.cc", "collectives.cc", "../napi/common.cc", "../napi/addon.cc"],
           "cflags_cc": ["<@(mpi_cflags)"],
           "libraries": ["<@(mpi_libs)"]
         }
@@ -57,7 +57,7 @@
           "target_name": "rnnkit_nccl",
           "sources": [
             "nccl_engine.cc", "nccl_library.cc", "group_binding.cc", "collectives.cc", "rendezvous.cc",
-            "store.cc", "tcp_store.cc", "file_store.cc", "socket_io.cc", "../napi/common.cc"
+            "store.cc", "tcp_store.cc", "file_store.cc", "socket_io.cc", "../napi/common.cc", "../napi/addon.cc"
           ],
           "libraries": ["-ldl"]
         }

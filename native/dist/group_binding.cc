@@ -170,6 +170,8 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   Napi::Value Barrier(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
+  template <typename Run>
+  Napi::Value InPlace(const Napi::CallbackInfo& info, const char* param_name, int64_t max_param, Run run);
   // Queues `job` behind the earlier calls; returns a Promise, or waits and returns the result.
   Napi::Value Submit(Napi::Env env, std::unique_ptr<Job> job, bool sync);
   struct Span {
@@ -308,28 +310,25 @@ Napi::Value ProcessGroup::Connect(const Napi::CallbackInfo& info) {
   return Submit(info.Env(), std::move(job), SyncFlag(info, 0));
 }
 
-// allReduce(data, op: 0..3 (sum, avg, max, min), sync)
-Napi::Value ProcessGroup::AllReduce(const Napi::CallbackInfo& info) {
+// (data, an integer in [0, max_param], sync): an in-place collective run(group, data, n, param).
+template <typename Run>
+Napi::Value ProcessGroup::InPlace(const Napi::CallbackInfo& info, const char* param_name, int64_t max_param, Run run) {
   auto job = std::make_unique<Job>();
   Span data = Buffer(info, 0, "data", *job);
-  ReduceOp op = static_cast<ReduceOp>(napi::ArgInt(info, 1, "op", 0, 3));
-  float* p = data.data;
-  size_t n = data.length;
+  int64_t param = napi::ArgInt(info, 1, param_name, 0, max_param);
   std::shared_ptr<GroupState> s = state_;
-  job->work = [s, p, n, op] { Connected(*s).AllReduce(p, n, op); };
+  job->work = [s, data, param, run] { run(Connected(*s), data.data, data.length, param); };
   return Submit(info.Env(), std::move(job), SyncFlag(info, 2));
+}
+
+// allReduce(data, op: 0..3 (sum, avg, max, min), sync)
+Napi::Value ProcessGroup::AllReduce(const Napi::CallbackInfo& info) {
+  return InPlace(info, "op", 3, [](CheckedGroup& g, float* p, size_t n, int64_t op) { g.AllReduce(p, n, static_cast<ReduceOp>(op)); });
 }
 
 // broadcast(data, root, sync)
 Napi::Value ProcessGroup::Broadcast(const Napi::CallbackInfo& info) {
-  auto job = std::make_unique<Job>();
-  Span data = Buffer(info, 0, "data", *job);
-  int root = static_cast<int>(napi::ArgInt(info, 1, "src", 0, 1 << 20));
-  float* p = data.data;
-  size_t n = data.length;
-  std::shared_ptr<GroupState> s = state_;
-  job->work = [s, p, n, root] { Connected(*s).Broadcast(p, n, root); };
-  return Submit(info.Env(), std::move(job), SyncFlag(info, 2));
+  return InPlace(info, "src", 1 << 20, [](CheckedGroup& g, float* p, size_t n, int64_t root) { g.Broadcast(p, n, static_cast<int>(root)); });
 }
 
 // allGather(input, output of worldSize * input.length values, sync)
@@ -384,21 +383,17 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   }
 }
 
-}  // namespace
-
-Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData<AddonData>(new AddonData());
+void RegisterDist(Napi::Env env, Napi::Object exports) {
   exports.Set("init", Napi::Function::New<Init>(env, "init"));
   exports.Set("version", Napi::Function::New<Version>(env, "version"));
   exports.Set("ProcessGroup", ProcessGroup::Define(env));
-  return exports;
 }
+
+// The module entry is the main addon's (native/napi/addon.cc): instance data, then this.
+RNNKIT_REGISTER_OPS(RegisterDist);
+
+}  // namespace
 
 }  // namespace dist
 }  // namespace rnnkit
 
-static Napi::Object InitRnnkitDist(Napi::Env env, Napi::Object exports) {
-  return rnnkit::dist::InitModule(env, exports);
-}
-
-NODE_API_MODULE(rnnkit_dist, InitRnnkitDist)

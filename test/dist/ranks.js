@@ -30,6 +30,15 @@ function distUnavailable(backend = 'gloo') {
   return status.reason;
 }
 
+/** In a mocha before(): skips the suite (saying why) when `backend` cannot run here. */
+function skipWithout(context, backend) {
+  const why = distUnavailable(backend);
+  if (why) {
+    console.log(`      skipped: ${why}`);
+    context.skip();
+  }
+}
+
 /**
  * Runs `scenario` on `worldSize` ranks; resolves with each rank's { code, signal, result, stdout, stderr }.
  * `env(rank)` adds per-rank variables; `only` starts just those ranks; `onLine(rank, line, child)` sees output.
@@ -83,4 +92,4 @@ function tempDir(prefix) {
   return fs.mkdtempSync(path.join(require('os').tmpdir(), prefix));
 }
 
-module.exports = { runRanks, expectClean, freePort, distUnavailable, tempDir };
+module.exports = { runRanks, expectClean, freePort, skipWithout, tempDir };
