@@ -435,3 +435,43 @@ export function importWeights(
   }
   return weights;
 }
+
+/** One parameter block of the packed weights, named like PyTorch's (see `packedBlocks`). */
+export interface PackedBlock {
+  /** weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, weight_hr_l{k}, weight_peephole_l{k}; suffix _reverse for direction 1. */
+  name: string;
+  kind: ParamKind;
+  layer: number;
+  direction: number;
+  offset: number;
+  /** [rows, cols], or [rows] for vectors. */
+  shape: number[];
+}
+
+const BLOCK_STEMS: Array<[ParamKind, string]> = [
+  ['w_ih', 'weight_ih'], ['w_hh', 'weight_hh'], ['b_ih', 'bias_ih'], ['b_hh', 'bias_hh'], ['w_proj', 'weight_hr'],
+  ['w_peephole', 'weight_peephole'],
+];
+
+/**
+ * Every block of the packed weights in packed order, which is PyTorch's parameter order: per
+ * layer and direction w_ih, w_hh, b_ih, b_hh, then the projection. Names are PyTorch's; the
+ * blocks PyTorch lacks (peepholes) get names of the same form.
+ */
+export function packedBlocks(cfg: RecurrentLayoutConfig): PackedBlock[] {
+  const lay = layoutOf(cfg);
+  const out: PackedBlock[] = [];
+  for (let l = 0; l < lay.L; l++) {
+    for (let d = 0; d < lay.D; d++) {
+      for (const [kind, stem] of BLOCK_STEMS) {
+        const slot = lay.slots[l * lay.D + d][kind];
+        if (!slot) continue;
+        out.push({
+          name: `${stem}_l${l}${d === 1 ? '_reverse' : ''}`, kind, layer: l, direction: d, offset: slot.offset,
+          shape: slot.cols === 1 ? [slot.rows] : [slot.rows, slot.cols],
+        });
+      }
+    }
+  }
+  return out;
+}

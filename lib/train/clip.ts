@@ -1,6 +1,9 @@
 /**
  * Gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_), in place.
  *
+ * Each function takes gradient tensors, or parameters (tensors that require gradients, e.g.
+ * `model.parameters()`), whose `.grad` is used (parameters without one are skipped).
+ *
  * clipGradNorm(grads, maxNorm): total = sqrt(Σ g²) over all gradients, accumulated in double in a
  * fixed order (the same value whatever the thread count). When maxNorm / (total + 1e-6) < 1 every
  * gradient is multiplied by that factor, rounded once to float32. Returns the total norm before
@@ -11,6 +14,7 @@
 import { RnnkitError } from '../errors';
 import { Tensor, checkTensor } from '../tensor';
 import { hostValues, trainNative, writeBack } from './native-train';
+import { gradsOf } from './grads';
 
 export interface ClipNormOptions {
   errorIfNonfinite?: boolean;
@@ -18,7 +22,7 @@ export interface ClipNormOptions {
 
 function checkGrads(grads: readonly Tensor[]): Tensor[] {
   if (!Array.isArray(grads)) throw new RnnkitError('ERR_RNNKIT_ARG', 'grads must be an array of tensors');
-  return grads.map((g, k) => checkTensor(g, `grads[${k}]`));
+  return gradsOf(grads.map((g, k) => checkTensor(g, `grads[${k}]`)));
 }
 
 function checkLimit(v: unknown, what: string): number {
