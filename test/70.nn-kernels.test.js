@@ -22,21 +22,6 @@ function expectClose(got, want, what, atol = 1e-6, rtol = 1e-5) {
   expect(worst.r, `${what}: element ${worst.i} is ${got[worst.i]}, reference ${want[worst.i]}`).to.be.at.most(1);
 }
 
-function isas() {
-  const detected = rnnkit.backendInfo().detectedIsa;
-  return ['portable', 'avx2', 'avx512'].slice(0, { portable: 1, avx2: 2, avx512: 3 }[detected] ?? 1);
-}
-
-function withIsa(isa, fn) {
-  const before = rnnkit.backendInfo().isa;
-  native().setIsa(isa);
-  try {
-    return fn();
-  } finally {
-    native().setIsa(before);
-  }
-}
-
 describe('nn kernels: against float64 references', function () {
   const rng = makeRandom();
   const seedNote = `seed ${rng.seed}`;
@@ -45,7 +30,7 @@ describe('nn kernels: against float64 references', function () {
 
   for (const kind of ['tanh', 'sigmoid', 'relu']) {
     it(`${kind}: forward and backward, every ISA path (${seedNote})`, function () {
-      for (const isa of isas()) {
+      for (const isa of availableIsas()) {
         withIsa(isa, () => {
           for (const n of sizes) {
             const x = f32(rng.array(n, -6, 6));

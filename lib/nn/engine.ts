@@ -31,7 +31,7 @@ import { Tensor } from '../tensor';
 import { isGradEnabled, withGradMode } from './grad-mode';
 import { kernelsFor } from './kernels';
 import { MaybePromise, isThenable } from './maybe';
-import { checkOptions, optBool } from './options';
+import { readBoolean, readOptions } from '../args';
 
 /** Returned for an input whose gradient the op has already added into the leaf's `.grad`. */
 export const ACCUMULATED: unique symbol = Symbol('accumulated into .grad');
@@ -351,8 +351,8 @@ const BACKWARD_KEYS = ['gradient', 'retainGraph'] as const;
 
 /** Checks the root and every node it depends on, and builds the run (nothing is changed yet). */
 function plan(root: Tensor, options: BackwardOptions | undefined, async: boolean): BackwardRun {
-  const o = checkOptions(options, BACKWARD_KEYS, 'backward option');
-  const retain = optBool(o.retainGraph, 'retainGraph', false);
+  const o = readOptions(options, BACKWARD_KEYS, 'backward options');
+  const retain = readBoolean(o.retainGraph, 'retainGraph', false);
   if (!(root instanceof Tensor)) throw new RnnkitError('ERR_RNNKIT_ARG', 'backward needs a Tensor');
   root.assertLive('the tensor to run backward from');
   if (!root.requiresGrad) {

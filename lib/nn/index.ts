@@ -4,7 +4,8 @@
  */
 export { Module, StateDict, StateDictValue, LoadStateDictOptions, LoadStateDictResult, ZeroGradOptions } from './module';
 export { parameter, isParameter } from './parameter';
-export { Linear, LinearOptions } from './modules/linear';
+export { Linear } from './modules/linear';
+export { LinearOptions } from '../train/linear';
 export { Embedding, EmbeddingOptions } from './modules/embedding';
 export {
   RNNBase, LSTM, GRU, RNN, RecurrentModuleOptions, LSTMOptions, GRUOptions, RNNOptions, RecurrentState, RecurrentOutput,

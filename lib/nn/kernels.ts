@@ -14,7 +14,7 @@
  */
 import { RnnkitError } from '../errors';
 import { Device } from '../device';
-import { native } from '../native';
+import { native, uploadSync } from '../native';
 import { Tensor } from '../tensor';
 import { MaybePromise, then } from './maybe';
 
@@ -59,25 +59,6 @@ export interface NnKernels {
 
 type Done = Promise<void> | undefined;
 
-interface NnBinding {
-  nnActivationForward(kind: number, x: Float32Array, y: Float32Array, async: boolean): Done;
-  nnActivationBackward(kind: number, dy: Float32Array, y: Float32Array, dx: Float32Array, async: boolean): Done;
-  nnBroadcastBinary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, rows: number, m: number, async: boolean): Done;
-  nnAffine(x: Float32Array, out: Float32Array, scale: number, shift: number, async: boolean): Done;
-  nnAccumulate(y: Float32Array, x: Float32Array, async: boolean): Done;
-  nnDropout(backward: boolean, input: Float32Array, output: Float32Array, p: number, seed: number, async: boolean): Done;
-  nnSumAxis(x: Float32Array, w: Float32Array | null, out: Float32Array, outer: number, len: number, inner: number,
-    scale: number, accumulate: boolean, async: boolean): Done;
-  nnBroadcastAxis(dy: Float32Array, dx: Float32Array, outer: number, len: number, inner: number, scale: number, async: boolean): Done;
-  nnEmbeddingForward(weight: Float32Array, ids: Int32Array, out: Float32Array, V: number, D: number, async: boolean): Done;
-  nnEmbeddingBackward(dy: Float32Array, ids: Int32Array, dweight: Float32Array, V: number, D: number, paddingIdx: number,
-    accumulate: boolean, async: boolean): Done;
-  nnCopyBlock(src: Float32Array, srcOffset: number, srcLd: number, dst: Float32Array, dstOffset: number, dstLd: number,
-    rows: number, cols: number, async: boolean): Done;
-}
-
-const bind = (): NnBinding => native() as unknown as NnBinding;
-
 const ACTIVATION_CODES: Record<ActivationKind, number> = { tanh: 0, sigmoid: 1, relu: 2 };
 
 const fresh = (shape: readonly number[]): Tensor => Tensor.fromCpu(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
@@ -96,45 +77,45 @@ function written(t: Tensor): Tensor {
 export const cpuKernels: NnKernels = {
   activation(kind, x, async) {
     const y = fresh(x.shape);
-    return after(bind().nnActivationForward(ACTIVATION_CODES[kind], x.data, y.data, async), y);
+    return after(native().nnActivationForward(ACTIVATION_CODES[kind], x.data, y.data, async), y);
   },
   activationBackward(kind, dy, y, async) {
     const dx = fresh(y.shape);
-    return after(bind().nnActivationBackward(ACTIVATION_CODES[kind], dy.data, y.data, dx.data, async), dx);
+    return after(native().nnActivationBackward(ACTIVATION_CODES[kind], dy.data, y.data, dx.data, async), dx);
   },
   broadcast(op, a, b, rows, async) {
     const out = fresh(a.shape);
-    return after(bind().nnBroadcastBinary(op === 'mul' ? 1 : 0, a.data, b.data, out.data, rows, b.size, async), out);
+    return after(native().nnBroadcastBinary(op === 'mul' ? 1 : 0, a.data, b.data, out.data, rows, b.size, async), out);
   },
   affine(x, scale, shift, async) {
     const out = fresh(x.shape);
-    return after(bind().nnAffine(x.data, out.data, scale, shift, async), out);
+    return after(native().nnAffine(x.data, out.data, scale, shift, async), out);
   },
   accumulate(y, x, async) {
-    return then(bind().nnAccumulate(y.data, x.data, async), () => {
+    return then(native().nnAccumulate(y.data, x.data, async), () => {
       y.bumpVersion();
     });
   },
   dropout(backward, input, p, seed, async) {
     const out = fresh(input.shape);
-    return after(bind().nnDropout(backward, input.data, out.data, p, seed, async), out);
+    return after(native().nnDropout(backward, input.data, out.data, p, seed, async), out);
   },
   sumAxis(x, w, outer, len, inner, scale, into, shape, async) {
     const out = into ?? fresh(shape);
-    const done = bind().nnSumAxis(x.data, w ? w.data : null, out.data, outer, len, inner, scale, into !== null, async);
+    const done = native().nnSumAxis(x.data, w ? w.data : null, out.data, outer, len, inner, scale, into !== null, async);
     return then(done, () => (into ? written(into) : out));
   },
   broadcastAxis(dy, outer, len, inner, scale, shape, async) {
     const dx = fresh(shape);
-    return after(bind().nnBroadcastAxis(dy.data, dx.data, outer, len, inner, scale, async), dx);
+    return after(native().nnBroadcastAxis(dy.data, dx.data, outer, len, inner, scale, async), dx);
   },
   embedding(weight, ids, shape, async) {
     const out = fresh(shape);
-    return after(bind().nnEmbeddingForward(weight.data, ids, out.data, weight.shape[0], weight.shape[1], async), out);
+    return after(native().nnEmbeddingForward(weight.data, ids, out.data, weight.shape[0], weight.shape[1], async), out);
   },
   embeddingBackward(dy, ids, weightShape, paddingIdx, into, async) {
     const out = into ?? fresh(weightShape);
-    const done = bind().nnEmbeddingBackward(dy.data, ids, out.data, weightShape[0], weightShape[1], paddingIdx, into !== null, async);
+    const done = native().nnEmbeddingBackward(dy.data, ids, out.data, weightShape[0], weightShape[1], paddingIdx, into !== null, async);
     return then(done, () => (into ? written(into) : out));
   },
   concat(parts, outer, shape, async) {
@@ -144,7 +125,7 @@ export const cpuKernels: NnKernels = {
     const calls: Done[] = [];
     for (const p of parts) {
       const cols = outer === 0 ? 0 : p.size / outer;
-      calls.push(bind().nnCopyBlock(p.data, 0, cols, out.data, at, total, outer, cols, async));
+      calls.push(native().nnCopyBlock(p.data, 0, cols, out.data, at, total, outer, cols, async));
       at += cols;
     }
     return async ? Promise.all(calls).then(() => out) : out;
@@ -156,7 +137,7 @@ export const cpuKernels: NnKernels = {
     const outs = shapes.map((shape) => {
       const t = fresh(shape);
       const cols = outer === 0 ? 0 : t.size / outer;
-      calls.push(bind().nnCopyBlock(x.data, at, total, t.data, 0, cols, outer, cols, async));
+      calls.push(native().nnCopyBlock(x.data, at, total, t.data, 0, cols, outer, cols, async));
       at += cols;
       return t;
     });
@@ -181,22 +162,19 @@ function toDevice<T>(value: T, device: Device): T {
 
 /** The CPU kernels on copies of device tensors, results copied back (no kernel for `device` yet). */
 function hostFallback(device: Device, own: Partial<NnKernels>): NnKernels {
-  const out: Record<string, unknown> = {};
+  const out: NnKernels = { ...cpuKernels, ...own };
   for (const name of Object.keys(cpuKernels) as Array<keyof NnKernels>) {
-    if (own[name]) {
-      out[name] = own[name];
-      continue;
-    }
+    if (own[name]) continue;
     const cpu = cpuKernels[name] as (...args: unknown[]) => unknown;
     const writtenArg = WRITTEN_ARG[name];
-    out[name] = (...args: unknown[]) => {
+    const viaHost = (...args: unknown[]): unknown => {
       const hostArgs = args.map((a) => (a instanceof Tensor && a.device !== 'cpu' ? hostCopy(a)
         : Array.isArray(a) && a.every((e) => e instanceof Tensor) ? a.map((e: Tensor) => (e.device === 'cpu' ? e : hostCopy(e))) : a));
       const finish = (result: unknown): unknown => {
         if (writtenArg !== undefined) {
           const target = args[writtenArg];
           if (target instanceof Tensor && target.device !== 'cpu') {
-            native().copyToDevice(target.deviceBuffer, (hostArgs[writtenArg] as Tensor).data, false);
+            uploadSync(target.deviceBuffer, (hostArgs[writtenArg] as Tensor).data);
             target.bumpVersion();
             return target;
           }
@@ -205,8 +183,9 @@ function hostFallback(device: Device, own: Partial<NnKernels>): NnKernels {
       };
       return then(cpu(...hostArgs) as MaybePromise<unknown>, finish);
     };
+    Object.assign(out, { [name]: viaHost });
   }
-  return out as unknown as NnKernels;
+  return out;
 }
 
 const registered = new Map<string, Partial<NnKernels>>();

@@ -15,11 +15,11 @@
  */
 import { RnnkitError } from '../errors';
 import { Device, DeviceSpec, resolveDevice } from '../device';
-import { native } from '../native';
+import { uploadSync } from '../native';
 import { Tensor } from '../tensor';
 import { zeroGrads } from '../train/grads';
 import { isParameter, parameter } from './parameter';
-import { checkOptions, optBool } from './options';
+import { readBoolean, readOptions } from '../args';
 
 /** Name → tensor, with PyTorch's names (what `stateDict()` returns and `loadStateDict()` takes). */
 export type StateDict = Record<string, Tensor>;
@@ -49,8 +49,7 @@ type Entry = { kind: 'module'; name: string; value: Module } | { kind: 'param'; 
 
 function ownEntries(m: Module): Entry[] {
   const out: Entry[] = [];
-  for (const key of Object.keys(m)) {
-    const v = (m as unknown as Record<string, unknown>)[key];
+  for (const [key, v] of Object.entries(m) as Array<[string, unknown]>) {
     if (v instanceof Module) out.push({ kind: 'module', name: key, value: v });
     else if (isParameter(v)) out.push({ kind: 'param', name: key, value: v });
     else if (Array.isArray(v) && v.length > 0) {
@@ -148,8 +147,8 @@ export class Module {
 
   /** Copies values by name into the parameters (see the contract at the top of this file). */
   loadStateDict(record: Record<string, StateDictValue>, options?: LoadStateDictOptions): LoadStateDictResult {
-    const o = checkOptions(options, ['strict'], 'loadStateDict option');
-    const strict = optBool(o.strict, 'strict', true);
+    const o = readOptions(options, ['strict'], 'loadStateDict options');
+    const strict = readBoolean(o.strict, 'strict', true);
     if (record === null || typeof record !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'loadStateDict needs a record of name -> Tensor');
     const own = this.stateDict();
     const missingKeys = Object.keys(own).filter((k) => !Object.prototype.hasOwnProperty.call(record, k));
@@ -183,7 +182,7 @@ export class Module {
     for (const [t, data] of values) {
       if (data.length !== t.size) throw new RnnkitError('ERR_RNNKIT_SHAPE', `loadStateDict: ${t.size} values expected, got ${data.length}`);
       if (t.device === 'cpu') t.data.set(data);
-      else native().copyToDevice(t.deviceBuffer, data, false);
+      else uploadSync(t.deviceBuffer, data);
       t.bumpVersion();
     }
     return { missingKeys, unexpectedKeys };
@@ -221,17 +220,15 @@ export class Module {
    * native state besides their parameters override it.
    */
   protected moveTo(device: Device): void {
-    const self = this as unknown as Record<string, unknown>;
     const moved = (t: Tensor): Tensor => {
       if (t.device === device) return t;
       const p = parameter(t.detach().to(device));
       p.requiresGrad = t.requiresGrad;
       return p;
     };
-    for (const key of Object.keys(this)) {
-      const v = self[key];
-      if (isParameter(v)) self[key] = moved(v);
-      else if (Array.isArray(v) && v.length > 0 && v.every(isParameter)) self[key] = v.map(moved);
+    for (const [key, v] of Object.entries(this) as Array<[string, unknown]>) {
+      if (isParameter(v)) Object.assign(this, { [key]: moved(v) });
+      else if (Array.isArray(v) && v.length > 0 && v.every(isParameter)) Object.assign(this, { [key]: v.map(moved) });
     }
   }
 }

@@ -4,7 +4,7 @@
  */
 import { Tensor } from '../tensor';
 import { kernelsFor } from '../nn/kernels';
-import { checkOptions, optBool } from '../nn/options';
+import { readBoolean, readOptions } from '../args';
 
 /** Each tensor that requires gradients stands for its `.grad` (skipped when null); others are gradients themselves. */
 export function gradsOf(tensors: readonly Tensor[]): Tensor[] {
@@ -18,7 +18,7 @@ export function gradsOf(tensors: readonly Tensor[]): Tensor[] {
 
 /** Zeroes the `.grad` of each tensor in place, or sets it to null with `setToNone`. */
 export function zeroGrads(tensors: readonly Tensor[], options?: { setToNone?: boolean }): void {
-  const setToNone = optBool(checkOptions(options, ['setToNone'], 'zeroGrad option').setToNone, 'setToNone', false);
+  const setToNone = readBoolean(readOptions(options, ['setToNone'], 'zeroGrad options').setToNone, 'setToNone', false);
   for (const t of tensors) {
     if (!t.grad) continue;
     if (setToNone) t.grad = null;

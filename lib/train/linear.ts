@@ -12,11 +12,12 @@
  */
 import { RnnkitError } from '../errors';
 import { DeviceSpec, resolveDevice } from '../device';
+import { argError, readBoolean, readInteger, readOptions, readRequiredOptions, readSeed, readTensorOrNull } from '../args';
 import { matmul, matmulSync } from '../matmul';
 import { Tensor, checkTensor, tensor } from '../tensor';
 import { kernelsFor } from '../nn/kernels';
 import { MaybePromise, then } from '../nn/maybe';
-import { Rng } from './random';
+import { Rng, randomSeed } from './random';
 
 export interface LinearOptions {
   inFeatures: number;
@@ -41,16 +42,9 @@ export interface LinearGradients {
   dbias: Tensor | null;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
-
-function checkSize(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2 ** 31) {
-    throw argError(`${what} must be a positive integer (got ${String(v)})`);
-  }
-  return v;
-}
+const OPTION_KEYS = ['inFeatures', 'outFeatures', 'bias', 'seed', 'device'] as const;
+const BACKWARD_KEYS = ['accumulate', 'dweight', 'dbias'] as const;
+const readFeatures = (v: unknown, what: string): number => readInteger(v, what, 1, 2 ** 31);
 
 /** Weight then bias values drawn from U(−1/√in, 1/√in) with `seed` (PyTorch's default init). */
 export function linearInit(inFeatures: number, outFeatures: number, bias: boolean, seed: number): { weight: Float32Array; bias: Float32Array | null } {
@@ -94,7 +88,8 @@ export function linearForward(x: Tensor, weight: Tensor, bias: Tensor | null, as
 
 /** The gradients of y = x·Wᵀ + b (dweight / dbias written, or added into with `accumulate`). */
 export function linearBackward(x: Tensor, dy: Tensor, weight: Tensor, bias: Tensor | null,
-  options: LinearBackwardOptions, async: boolean): MaybePromise<LinearGradients> {
+  options: LinearBackwardOptions | undefined, async: boolean): MaybePromise<LinearGradients> {
+  const o = readOptions(options, BACKWARD_KEYS, 'Linear backward options');
   const { x2, N } = rowsOf(x, weight);
   const outFeatures = weight.shape[0];
   checkTensor(dy, 'dy');
@@ -102,18 +97,14 @@ export function linearBackward(x: Tensor, dy: Tensor, weight: Tensor, bias: Tens
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `dy must be [..., ${outFeatures}] with ${N} rows, got [${dy.shape.join(', ')}]`);
   }
   if (dy.device !== weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `dy is on ${dy.device}, the weights on ${weight.device}`);
-  const accumulate = options.accumulate === true;
-  const given = (t: Tensor | null | undefined, what: string, shape: readonly number[]): Tensor | null => {
-    if (t === undefined || t === null) return null;
-    checkTensor(t, what);
-    if (t.shape.length !== shape.length || t.shape.some((d, k) => d !== shape[k])) {
-      throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must be [${shape.join(', ')}], got [${t.shape.join(', ')}]`);
-    }
-    if (t.device !== weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} must be on ${weight.device}`);
+  const accumulate = readBoolean(o.accumulate, 'accumulate', false);
+  const given = (v: unknown, what: string, shape: readonly number[]): Tensor | null => {
+    const t = readTensorOrNull(v, what, shape);
+    if (t && t.device !== weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} must be on ${weight.device}`);
     return t;
   };
-  const dweightGiven = given(options.dweight, 'dweight', weight.shape);
-  const dbiasGiven = bias ? given(options.dbias, 'dbias', bias.shape) : null;
+  const dweightGiven = given(o.dweight, 'dweight', weight.shape);
+  const dbiasGiven = bias ? given(o.dbias, 'dbias', bias.shape) : null;
   if (accumulate && (!dweightGiven || (bias && !dbiasGiven))) throw argError('accumulate needs the dweight (and dbias) tensors to add into');
   const dweight = dweightGiven ?? tensor(new Float32Array(weight.size), weight.shape, { device: weight.device });
   const dy2 = dy.detach().reshape([N, outFeatures]);
@@ -140,13 +131,13 @@ export class Linear {
   readonly bias: Tensor | null;
 
   constructor(options: LinearOptions) {
-    if (options === null || typeof options !== 'object') throw argError('Linear needs options { inFeatures, outFeatures }');
-    this.inFeatures = checkSize(options.inFeatures, 'inFeatures');
-    this.outFeatures = checkSize(options.outFeatures, 'outFeatures');
-    if (options.bias !== undefined && typeof options.bias !== 'boolean') throw argError('bias must be a boolean');
-    const seed = options.seed === undefined ? Math.floor(Math.random() * 2 ** 47) : options.seed;
-    const init = linearInit(this.inFeatures, this.outFeatures, options.bias !== false, seed);
-    const device = resolveDevice(options.device === undefined ? 'cpu' : options.device);
+    const o = readRequiredOptions(options, OPTION_KEYS, 'Linear options', 'Linear needs options { inFeatures, outFeatures }');
+    this.inFeatures = readFeatures(o.inFeatures, 'inFeatures');
+    this.outFeatures = readFeatures(o.outFeatures, 'outFeatures');
+    const bias = readBoolean(o.bias, 'bias', true);
+    const seed = readSeed(o.seed, 'seed', randomSeed());
+    const init = linearInit(this.inFeatures, this.outFeatures, bias, seed);
+    const device = resolveDevice(o.device === undefined ? 'cpu' : (o.device as DeviceSpec));
     this.weight = tensor(init.weight, [this.outFeatures, this.inFeatures], { device });
     this.bias = init.bias ? tensor(init.bias, [this.outFeatures], { device }) : null;
   }
@@ -164,11 +155,11 @@ export class Linear {
     return linearForward(x, this.weight, this.bias, false) as Tensor;
   }
 
-  async backward(x: Tensor, dy: Tensor, options: LinearBackwardOptions = {}): Promise<LinearGradients> {
+  async backward(x: Tensor, dy: Tensor, options?: LinearBackwardOptions): Promise<LinearGradients> {
     return linearBackward(x, dy, this.weight, this.bias, options, true);
   }
 
-  backwardSync(x: Tensor, dy: Tensor, options: LinearBackwardOptions = {}): LinearGradients {
+  backwardSync(x: Tensor, dy: Tensor, options?: LinearBackwardOptions): LinearGradients {
     return linearBackward(x, dy, this.weight, this.bias, options, false) as LinearGradients;
   }
 }

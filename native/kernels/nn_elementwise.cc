@@ -8,6 +8,7 @@
 #include "activations.h"
 #include "cpu_features.h"
 #include "dropout_hash.h"
+#include "isa_target.h"
 #include "parallel.h"
 
 namespace rnnkit {
@@ -67,13 +68,13 @@ struct ActivationKernels {
   const ActivationKernels NAME##_activations = {NAME##_forward, NAME##_backward};
 
 RNNKIT_ACTIVATION_SET(portable, V4, )
-#if defined(__x86_64__) || defined(_M_X64)
-RNNKIT_ACTIVATION_SET(avx2, V8, __attribute__((target("avx2,fma"))))
-RNNKIT_ACTIVATION_SET(avx512, V16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"))))
+#if RNNKIT_ISA_X86
+RNNKIT_ACTIVATION_SET(avx2, V8, RNNKIT_TARGET_AVX2)
+RNNKIT_ACTIVATION_SET(avx512, V16, RNNKIT_TARGET_AVX512)
 #endif
 
 const ActivationKernels& activations_for(Isa isa) {
-#if defined(__x86_64__) || defined(_M_X64)
+#if RNNKIT_ISA_X86
   if (isa == Isa::avx512) return avx512_activations;
   if (isa == Isa::avx2) return avx2_activations;
 #endif

@@ -188,40 +188,49 @@ std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array
   return std::make_shared<std::vector<int32_t>>(p, p + n);
 }
 
+// The ids (argument `ids_at`, checked and copied), the table sizes V and D (arguments `at`,
+// `at` + 1) and the [V, D] array they index (the weight, or its gradient), checked together.
+struct EmbeddingArgs {
+  int64_t V, D, n;
+  std::shared_ptr<std::vector<int32_t>> ids;
+};
+
+EmbeddingArgs ArgEmbedding(const Napi::CallbackInfo& info, size_t ids_at, size_t at, Napi::Float32Array table,
+                           const char* table_name) {
+  Napi::Env env = info.Env();
+  Napi::Int32Array ids = ArgInt32Opt(info, ids_at, "ids");
+  const int64_t V = ArgInt(info, at, "V", 1, INT32_MAX), D = Size(info, at + 1, "D", 1);
+  RequireLength(env, table.ElementLength(), Elements(env, V, D), table_name);
+  auto list = CheckedIds(env, ids, V);
+  return {V, D, static_cast<int64_t>(list->size()), list};
+}
+
 // embeddingForward(weight, ids, out, V, D, async)
 Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array weight = ArgFloat32(info, 0, "weight");
-  Napi::Int32Array ids = ArgInt32Opt(info, 1, "ids");
   Napi::Float32Array out = ArgFloat32(info, 2, "out");
-  const int64_t V = ArgInt(info, 3, "V", 1, INT32_MAX), D = Size(info, 4, "D", 1);
+  EmbeddingArgs a = ArgEmbedding(info, 1, 3, weight, "weight");
   bool async = ArgBool(info, 5, "async");
-  RequireLength(env, weight.ElementLength(), Elements(env, V, D), "weight");
-  auto list = CheckedIds(env, ids, V);
-  const int64_t n = static_cast<int64_t>(list->size());
-  RequireLength(env, out.ElementLength(), Elements(env, n, D), "out");
+  RequireLength(env, out.ElementLength(), Elements(env, a.n, a.D), "out");
   const float* pw = weight.Data();
   float* po = out.Data();
-  return Dispatch(env, async, [=] { embedding_gather(po, pw, list->data(), n, D); }, {weight, out});
+  return Dispatch(env, async, [=] { embedding_gather(po, pw, a.ids->data(), a.n, a.D); }, {weight, out});
 }
 
 // embeddingBackward(dy, ids, dweight, V, D, paddingIdx (-1: none), accumulate, async)
 Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array dy = ArgFloat32(info, 0, "dy");
-  Napi::Int32Array ids = ArgInt32Opt(info, 1, "ids");
   Napi::Float32Array dweight = ArgFloat32(info, 2, "dweight");
-  const int64_t V = ArgInt(info, 3, "V", 1, INT32_MAX), D = Size(info, 4, "D", 1);
+  EmbeddingArgs a = ArgEmbedding(info, 1, 3, dweight, "dweight");
   const int64_t padding = ArgInt(info, 5, "paddingIdx", -1, INT32_MAX);
   const bool acc = ArgBool(info, 6, "accumulate");
   bool async = ArgBool(info, 7, "async");
-  RequireLength(env, dweight.ElementLength(), Elements(env, V, D), "dweight");
-  auto list = CheckedIds(env, ids, V);
-  const int64_t n = static_cast<int64_t>(list->size());
-  RequireLength(env, dy.ElementLength(), Elements(env, n, D), "dy");
+  RequireLength(env, dy.ElementLength(), Elements(env, a.n, a.D), "dy");
   const float* pdy = dy.Data();
   float* pdw = dweight.Data();
-  return Dispatch(env, async, [=] { embedding_scatter_add(pdw, pdy, list->data(), n, V, D, padding, acc); },
+  return Dispatch(env, async, [=] { embedding_scatter_add(pdw, pdy, a.ids->data(), a.n, a.V, a.D, padding, acc); },
                   {dy, dweight});
 }
 

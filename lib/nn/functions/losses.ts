@@ -9,7 +9,7 @@ import { CrossEntropyOptions, MseOptions, crossEntropy as ceLoss, crossEntropySy
 import { BackwardContext, InputGrad, record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
-import { checkOptions } from '../options';
+import { readOptions } from '../../args';
 
 /** Options of nn.crossEntropy. */
 export type NnCrossEntropyOptions = Omit<CrossEntropyOptions, 'grad'>;
@@ -29,7 +29,7 @@ function scaled(saved: Tensor, g: Tensor, factor: number, ctx: BackwardContext):
 
 function crossEntropyOf(logits: Tensor, targets: Int32Array, options: NnCrossEntropyOptions | undefined, async: boolean): MaybePromise<Tensor> {
   checkTensor(logits, 'logits');
-  const o = checkOptions(options, ['mask', 'ignoreIndex', 'reduction'], 'crossEntropy option') as NnCrossEntropyOptions;
+  const o = readOptions(options, ['mask', 'ignoreIndex', 'reduction'], 'crossEntropy options') as NnCrossEntropyOptions;
   const recording = shouldRecord([logits]);
   const opts = { ...o, grad: recording };
   const result = async ? ceLoss(logits, targets, opts) : ceLossSync(logits, targets, opts);
@@ -53,7 +53,7 @@ export function crossEntropySync(logits: Tensor, targets: Int32Array, options?: 
 function mseOf(input: Tensor, target: Tensor, options: NnMseOptions | undefined, async: boolean): MaybePromise<Tensor> {
   checkTensor(input, 'input');
   checkTensor(target, 'target');
-  const o = checkOptions(options, ['reduction'], 'mseLoss option') as NnMseOptions;
+  const o = readOptions(options, ['reduction'], 'mseLoss options') as NnMseOptions;
   const recording = shouldRecord([input, target]);
   const opts = { ...o, grad: recording };
   const result = async ? mse(input, target, opts) : mseSync(input, target, opts);

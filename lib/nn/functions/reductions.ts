@@ -8,7 +8,7 @@ import { Tensor, checkTensor } from '../../tensor';
 import { record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
-import { checkOptions, optBool } from '../options';
+import { readBoolean, readOptions } from '../../args';
 
 /** Options of sum and mean. */
 export interface ReduceOptions {
@@ -22,8 +22,8 @@ const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b
 
 function reduce(name: 'sum' | 'mean', x: Tensor, options: ReduceOptions | undefined, async: boolean): MaybePromise<Tensor> {
   checkTensor(x, 'x');
-  const o = checkOptions(options, ['axis', 'keepDims'], `${name} option`);
-  const keepDims = optBool(o.keepDims, 'keepDims', false);
+  const o = readOptions(options, ['axis', 'keepDims'], `${name} options`);
+  const keepDims = readBoolean(o.keepDims, 'keepDims', false);
   let outer: number, len: number, inner: number, shape: number[];
   if (o.axis === undefined) {
     [outer, len, inner] = [1, x.size, 1];

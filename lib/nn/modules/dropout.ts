@@ -6,12 +6,12 @@
  */
 import { RnnkitError } from '../../errors';
 import { Tensor, checkTensor } from '../../tensor';
-import { Rng } from '../../train/random';
+import { Rng, randomSeed } from '../../train/random';
 import { record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { checkOptions, seedOf } from '../options';
+import { readOptions, readSeed } from '../../args';
 
 /** Options of nn.Dropout. */
 export interface DropoutOptions {
@@ -28,11 +28,11 @@ export class Dropout extends Module {
 
   constructor(options?: DropoutOptions) {
     super();
-    const o = checkOptions(options, ['p', 'seed'], 'Dropout option');
+    const o = readOptions(options, ['p', 'seed'], 'Dropout options');
     const p = o.p ?? 0.5;
     if (typeof p !== 'number' || !(p >= 0 && Math.fround(p) < 1)) throw new RnnkitError('ERR_RNNKIT_ARG', `p must be in [0, 1) (got ${String(p)})`);
     this.p = p;
-    this.rng = new Rng(seedOf(o.seed));
+    this.rng = new Rng(readSeed(o.seed, 'seed', randomSeed()));
   }
 
   /** x with dropout applied (training mode), off the event loop. */

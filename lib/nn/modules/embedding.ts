@@ -8,13 +8,13 @@
 import { RnnkitError } from '../../errors';
 import { DeviceSpec, resolveDevice } from '../../device';
 import { Tensor, tensor } from '../../tensor';
-import { Rng } from '../../train/random';
+import { Rng, randomSeed } from '../../train/random';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { checkCount, checkOptions, seedOf } from '../options';
 import { parameter } from '../parameter';
+import { readInteger, readOptions, readSeed } from '../../args';
 
 /** Options of nn.Embedding. */
 export interface EmbeddingOptions {
@@ -56,9 +56,9 @@ export class Embedding extends Module {
 
   constructor(options: EmbeddingOptions) {
     super();
-    const o = checkOptions(options, EMBEDDING_KEYS, 'Embedding option');
-    const V = (this.numEmbeddings = checkCount(o.numEmbeddings, 'numEmbeddings'));
-    const D = (this.embeddingDim = checkCount(o.embeddingDim, 'embeddingDim'));
+    const o = readOptions(options, EMBEDDING_KEYS, 'Embedding options');
+    const V = (this.numEmbeddings = readInteger(o.numEmbeddings, 'numEmbeddings', 1, 2 ** 31));
+    const D = (this.embeddingDim = readInteger(o.embeddingDim, 'embeddingDim', 1, 2 ** 31));
     let pad: number | null = null;
     if (o.paddingIdx !== undefined && o.paddingIdx !== null) {
       const p = o.paddingIdx;
@@ -70,7 +70,7 @@ export class Embedding extends Module {
     this.paddingIdx = pad;
     let values: Float32Array;
     if (o.weight === undefined) {
-      values = normals(V * D, seedOf(o.seed));
+      values = normals(V * D, readSeed(o.seed, 'seed', randomSeed()));
       if (pad !== null) values.fill(0, pad * D, (pad + 1) * D);
     } else if (o.weight instanceof Tensor) {
       values = o.weight.readSync();

@@ -3,28 +3,18 @@
  * PyTorch's default init U(−1/√in, 1/√in), reproducible from `seed`). The forward and the
  * backward are lib/train/linear.ts's (native GEMMs, the native bias add and bias-gradient sum);
  * the backward adds the weight and bias gradients straight into their `.grad` with the GEMM's
- * accumulate.
+ * accumulate. Options as lib/train/linear.ts's LinearOptions: inFeatures, outFeatures, bias (default
+ * true), seed, device (default 'cpu').
  */
 import { DeviceSpec, resolveDevice } from '../../device';
 import { Tensor, tensor } from '../../tensor';
-import { linearBackward, linearForward, linearInit } from '../../train/linear';
+import { LinearOptions, linearBackward, linearForward, linearInit } from '../../train/linear';
+import { randomSeed } from '../../train/random';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { checkCount, checkOptions, optBool, seedOf } from '../options';
 import { parameter } from '../parameter';
-
-/** Options of nn.Linear. */
-export interface LinearOptions {
-  inFeatures: number;
-  outFeatures: number;
-  /** Default true. */
-  bias?: boolean;
-  /** Seeds the initial weights (weight first, then bias); a random one when absent. */
-  seed?: number;
-  /** Default 'cpu'. */
-  device?: DeviceSpec;
-}
+import { readBoolean, readInteger, readOptions, readSeed } from '../../args';
 
 const LINEAR_KEYS = ['inFeatures', 'outFeatures', 'bias', 'seed', 'device'];
 
@@ -39,10 +29,10 @@ export class Linear extends Module {
 
   constructor(options: LinearOptions) {
     super();
-    const o = checkOptions(options, LINEAR_KEYS, 'Linear option');
-    this.inFeatures = checkCount(o.inFeatures, 'inFeatures');
-    this.outFeatures = checkCount(o.outFeatures, 'outFeatures');
-    const init = linearInit(this.inFeatures, this.outFeatures, optBool(o.bias, 'bias', true), seedOf(o.seed));
+    const o = readOptions(options, LINEAR_KEYS, 'Linear options');
+    this.inFeatures = readInteger(o.inFeatures, 'inFeatures', 1, 2 ** 31);
+    this.outFeatures = readInteger(o.outFeatures, 'outFeatures', 1, 2 ** 31);
+    const init = linearInit(this.inFeatures, this.outFeatures, readBoolean(o.bias, 'bias', true), readSeed(o.seed, 'seed', randomSeed()));
     const device = resolveDevice((o.device ?? 'cpu') as DeviceSpec);
     this.weight = parameter(tensor(init.weight, [this.outFeatures, this.inFeatures], { device }));
     this.bias = init.bias ? parameter(tensor(init.bias, [this.outFeatures], { device })) : null;

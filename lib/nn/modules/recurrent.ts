@@ -26,8 +26,8 @@ import { Tensor } from '../../tensor';
 import { ACCUMULATED, BackwardContext, InputGrad, record, shouldRecord } from '../engine';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { checkOptions, optBool } from '../options';
 import { parameter } from '../parameter';
+import { readBoolean, readOptions } from '../../args';
 
 /** Options shared by nn.LSTM, nn.GRU and nn.RNN (PyTorch's, plus the op's own). */
 export interface RecurrentModuleOptions {
@@ -118,13 +118,12 @@ export class RNNBase extends Module {
 
   protected constructor(mode: RecurrentMode, options: RecurrentModuleOptions, extraKeys: string[]) {
     super();
-    const o = checkOptions(options, [...COMMON_KEYS, ...extraKeys], `${mode === 'lstm' ? 'LSTM' : mode === 'gru' ? 'GRU' : 'RNN'} option`);
-    this.bias = optBool(o.bias, 'bias', true);
-    const opOptions: RecurrentOptions = { mode, inputSize: o.inputSize as number, hiddenSize: o.hiddenSize as number };
+    const o = readOptions(options, [...COMMON_KEYS, ...extraKeys], `${mode === 'lstm' ? 'LSTM' : mode === 'gru' ? 'GRU' : 'RNN'} options`);
+    this.bias = readBoolean(o.bias, 'bias', true);
+    const opOptions: RecurrentOptions = { mode, inputSize: o.inputSize as number, hiddenSize: o.hiddenSize as number, device: 'cpu' };
     for (const key of ['numLayers', 'batchFirst', 'dropout', 'bidirectional', 'inputMode', 'seed', 'device', ...extraKeys]) {
-      if (o[key] !== undefined && key !== 'nonlinearity') (opOptions as unknown as Record<string, unknown>)[key] = o[key];
+      if (o[key] !== undefined && key !== 'nonlinearity') Object.assign(opOptions, { [key]: o[key] });
     }
-    if (opOptions.device === undefined) opOptions.device = 'cpu';
     this.opOptions = opOptions;
     this.op = new Recurrent(opOptions);
     this.mode = mode;
@@ -134,7 +133,7 @@ export class RNNBase extends Module {
     this.batchFirst = this.op.batchFirst;
     this.dropout = this.op.dropout;
     this.bidirectional = this.op.bidirectional;
-    this.packed = this.op.weights;
+    this.packed = this.op.hostWeights;
     this.exposeParameters();
   }
 
@@ -156,9 +155,9 @@ export class RNNBase extends Module {
   protected override moveTo(device: Device): void {
     if (device === this.op.device) return;
     const op = new Recurrent({ ...this.opOptions, device });
-    op.weights.data.set(this.packed.data);
+    op.hostWeights.data.set(this.packed.data);
     this.op = op;
-    this.packed = op.weights;
+    this.packed = op.hostWeights;
     this.packedGrad = null;
     this.uploadedVersion = -1;
     this.exposeParameters();
@@ -166,7 +165,6 @@ export class RNNBase extends Module {
 
   /** Defines one own property per parameter, named like PyTorch's, viewing the packed weights. */
   private exposeParameters(): void {
-    const self = this as unknown as Record<string, unknown>;
     const previous = new Map(this.views.map((v) => [v.block.name, v.tensor]));
     this.views = [];
     for (const block of packedBlocks(this.opOptions)) {
@@ -178,13 +176,13 @@ export class RNNBase extends Module {
       const t = parameter(Tensor.view(this.packed, block.offset, block.shape));
       const before = previous.get(block.name);
       if (before) t.requiresGrad = before.requiresGrad;
-      self[block.name] = t;
+      Object.assign(this, { [block.name]: t });
       this.views.push({ block, tensor: t, gradView: null });
     }
   }
 
   private run(x: Tensor, state: RecurrentState | undefined, async: boolean): MaybePromise<RecurrentOutput> {
-    const s = checkOptions(state, STATE_KEYS, 'state');
+    const s = readOptions(state, STATE_KEYS, 'recurrent state');
     const hx = (s.hx ?? null) as Tensor | null;
     const cx = (s.cx ?? null) as Tensor | null;
     const params = this.views.map((v) => v.tensor);

@@ -13,8 +13,8 @@ import { Tensor, checkTensor } from '../../tensor';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { checkOptions, optBool } from '../options';
 import { parameter } from '../parameter';
+import { readBoolean, readOptions } from '../../args';
 
 /** Options of nn.RMSNorm. */
 export interface RMSNormOptions {
@@ -37,7 +37,7 @@ export class RMSNorm extends Module {
 
   constructor(options: RMSNormOptions) {
     super();
-    const o = checkOptions(options, ['normalizedShape', 'eps', 'bias'], 'RMSNorm option');
+    const o = readOptions(options, ['normalizedShape', 'eps', 'bias'], 'RMSNorm options');
     const ns = o.normalizedShape;
     const shape = typeof ns === 'number' ? [ns] : Array.isArray(ns) ? ns.slice() : null;
     if (shape === null || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
@@ -49,7 +49,7 @@ export class RMSNorm extends Module {
     this.eps = eps;
     const size = shape.reduce((a: number, b: number) => a * b, 1);
     this.weight = parameter(Tensor.fromCpu(new Float32Array(size).fill(1), shape));
-    this.bias = optBool(o.bias, 'bias', false) ? parameter(Tensor.fromCpu(new Float32Array(size), shape)) : null;
+    this.bias = readBoolean(o.bias, 'bias', false) ? parameter(Tensor.fromCpu(new Float32Array(size), shape)) : null;
   }
 
   /** x normalized over its trailing normalizedShape axes, off the event loop. */

@@ -20,7 +20,7 @@ export class Sequential extends Module {
     if (modules.length === 0) throw new RnnkitError('ERR_RNNKIT_ARG', 'Sequential needs at least one module');
     modules.forEach((m, k) => {
       if (!(m instanceof Module)) throw new RnnkitError('ERR_RNNKIT_ARG', `Sequential argument ${k} is not a Module`);
-      (this as unknown as Record<string, Module>)[String(k)] = m;
+      Object.assign(this, { [String(k)]: m });
     });
   }
 
