@@ -175,8 +175,9 @@ describe('distributed arguments and backends (in this process)', function () {
       expectCode(() => new addon.ProcessGroup({ ...good, [key]: value }), 'ERR_RNNKIT_ARG');
     }
     const g = new addon.ProcessGroup(good);
-    for (const h of hostile) expectCode(() => g.allReduce(h, 0, true), h instanceof Float32Array ? 'ERR_RNNKIT_DIST' : 'ERR_RNNKIT_DTYPE');
-    expectCode(() => g.allReduce(new Float32Array(2), 7, true), 'ERR_RNNKIT_ARG');
+    for (const h of hostile) expectCode(() => g.allReduce(h, 0, 0, true), h instanceof Float32Array ? 'ERR_RNNKIT_DIST' : 'ERR_RNNKIT_DTYPE');
+    expectCode(() => g.allReduce(new Float32Array(2), 0, -1, true), 'ERR_RNNKIT_ARG');
+    expectCode(() => g.allReduce(new Float32Array(2), 7, 0, true), 'ERR_RNNKIT_ARG');
     expectCode(() => g.barrier(true), 'ERR_RNNKIT_DIST'); // not connected
     g.destroy(true);
     expectCode(() => g.barrier(true), 'ERR_RNNKIT_ARG');

@@ -5,7 +5,9 @@
 // directly from C++ (native/dist/tools/gloo_allreduce_bench.cc) on the same sizes in the same
 // run; MPICH through rnnkit as well when it is built. Each time is the median of samples taken
 // between barriers. Bus bandwidth = 2(p-1)/p * bytes / time (what each rank sends and receives
-// in a ring all-reduce), the β of docs/distributed.md's cost model.
+// in a ring all-reduce), the β of docs/distributed.md's cost model. Then a training step of the
+// demo's model on 2 ranks: compute only, all-reduce after the backward, and DDP (all-reduce
+// overlapping the backward), for the share of the step spent waiting on communication.
 const { spawn } = require('child_process');
 const fs = require('fs');
 const net = require('net');
@@ -14,6 +16,7 @@ const path = require('path');
 
 const root = path.join(__dirname, '..', '..');
 const rankScript = path.join(__dirname, '..', 'workers', 'dist-rank.js');
+const trainScript = path.join(__dirname, '..', 'workers', 'dist-train.js');
 const glooTool = path.join(root, 'native', 'dist', 'build', 'Release', 'gloo_allreduce_bench');
 
 function freePort() {
@@ -54,6 +57,37 @@ async function rnnkitAllReduce(backend, reps, sizesMb) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
+// Step times of the demo's model on 2 ranks with gradients averaged `mode`-wise (dist-train.js).
+async function trainingSteps(mode, bucketMB, steps) {
+  const port = await freePort();
+  const out = await runProcesses(2, process.execPath, [trainScript, mode, String(bucketMB), String(steps)], (rank) => ({
+    RNNKIT_NUM_THREADS: '1', RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port),
+  }));
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+// The share of a training step spent waiting on communication, with and without overlap: the
+// exposed communication measured inside each step, and each way's step time against the
+// compute-only step (the same two ranks computing, no all-reduce).
+async function overlapRows(harness, monitor, steps) {
+  const compute = await trainingSteps('none', 25, steps);
+  const base = harness.summarize(compute.ms);
+  monitor.note(base);
+  const rows = [{ way: 'compute only (no all-reduce)', buckets: '—', step: base, wait: null, waiting: null, vsCompute: null }];
+  for (const bucketMB of [25, 0.25]) {
+    for (const [mode, title] of [['after', 'all-reduce after the backward'], ['ddp', 'DDP: bucket all-reduce during the backward']]) {
+      const r = await trainingSteps(mode, bucketMB, steps);
+      const step = harness.summarize(r.ms);
+      const wait = harness.summarize(r.waitMs);
+      const share = harness.summarize(r.waitMs.map((w, i) => w / r.ms[i]));
+      monitor.note(step);
+      rows.push({ way: `${title} (bucketMB ${bucketMB})`, buckets: String(r.buckets), step, wait, waiting: share.median,
+        vsCompute: (step.median - base.median) / step.median });
+    }
+  }
+  return { rows, gradientBytes: compute.gradientBytes };
+}
+
 async function glooDirect(reps, sizesMb) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-gloo-bench-'));
   try {
@@ -85,7 +119,8 @@ function costModel(rows) {
 }
 
 module.exports = {
-  description: 'all-reduce 1, 10, 100 MB between 2 ranks on loopback: rnnkit (gloo) vs Gloo called directly from C++',
+  description: 'all-reduce 1, 10, 100 MB between 2 ranks on loopback: rnnkit (gloo) vs Gloo called directly from C++; ' +
+    'share of a training step waiting on communication, with and without overlap',
   async run({ rnnkit, native, harness, quick }) {
     const status = rnnkit.distributed.backendStatus('gloo');
     if (!status.available || !fs.existsSync(glooTool)) {
@@ -115,6 +150,7 @@ module.exports = {
         rnnkitBus: busGBs(bytes, rk.median), glooBus: busGBs(bytes, direct.median), mpi: viaMpi,
       };
     });
+    const overlap = await overlapRows(harness, monitor, quick ? 5 : 20);
     const noise = monitor.finish();
     harness.printTable(`all-reduce (sum, float32) between 2 ranks on 127.0.0.1, ms per call, median (min–max) of ${reps}; ` +
       `"vs engine" = Gloo-direct time / rnnkit time (1.00x: no overhead); bus GB/s = 2(p-1)/p * bytes / time; ${ours.description}`, [
@@ -131,11 +167,19 @@ module.exports = {
       `(α = ${(model.alpha * 1e3).toFixed(1)} µs from the 4-byte median, β = ${model.beta.toFixed(2)} GB/s from the largest size): ` +
       'ms per all-reduce of a gradient of S bytes on p ranks with this α and β (a cluster has its own: see docs/distributed.md)',
     [{ key: 'gradient', title: 'gradient S' }, ...model.ranks.map((p) => ({ key: `p${p}`, title: `p = ${p}`, fmt: harness.fmt.ms }))], model.rows);
+    harness.printTable(`training step of the demo's model (Embedding 64 -> LSTM 2x128 -> Linear 81, ${(overlap.gradientBytes / 1e6).toFixed(2)} MB ` +
+      'of gradients, batch 16 x 32 per rank) on 2 ranks, 1 thread each, ms per step, median (min–max); ' +
+      '"waiting" = the median over steps of exposed communication / step, the exposed communication being the time from the ' +
+      'backward\'s last gradient to the averaged gradients all in; "vs compute only" = (step - compute-only step) / step', [
+      { key: 'way', title: 'gradients averaged by' }, { key: 'buckets', title: 'buckets' },
+      { key: 'step', title: 'step ms', fmt: harness.fmt.ms }, { key: 'wait', title: 'exposed comm. ms', fmt: harness.fmt.ms },
+      { key: 'waiting', title: 'waiting', fmt: harness.fmt.pct }, { key: 'vsCompute', title: 'vs compute only', fmt: harness.fmt.pct },
+    ], overlap.rows);
     const brief = harness.briefRows(rows);
-    harness.save('dist', { noise, rows: brief, description: ours.description, costModel: model }, {
+    harness.save('dist', { noise, rows: brief, description: ours.description, costModel: model, training: harness.briefRows(overlap.rows) }, {
       title: 'all-reduce between 2 ranks (loopback)', rows, label: 'size', unit: 'ms',
       series: [{ key: 'rnnkit', title: 'rnnkit' }, { key: 'gloo', title: 'Gloo direct' }, { key: 'mpi', title: 'rnnkit (mpi)' }],
     });
-    return { noise, rows: brief };
+    return { noise, rows: brief, training: harness.briefRows(overlap.rows) };
   },
 };

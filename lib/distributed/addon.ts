@@ -30,8 +30,8 @@ export interface NativeGroupConfig {
 /** @internal The native side of a process group; every call runs after the calls before it. */
 export interface NativeGroup {
   connect(sync: boolean): Promise<NativeJoined> | NativeJoined;
-  allReduce(data: Float32Array | DeviceSpan, op: number, sync: boolean): Promise<void> | undefined;
-  broadcast(data: Float32Array | DeviceSpan, src: number, sync: boolean): Promise<void> | undefined;
+  allReduce(data: Float32Array | DeviceSpan, op: number, tag: number, sync: boolean): Promise<void> | undefined;
+  broadcast(data: Float32Array | DeviceSpan, src: number, tag: number, sync: boolean): Promise<void> | undefined;
   allGather(input: Float32Array | DeviceSpan, output: Float32Array | DeviceSpan, sync: boolean): Promise<void> | undefined;
   barrier(sync: boolean): Promise<void> | undefined;
   destroy(sync: boolean): Promise<void> | undefined;

@@ -65,29 +65,41 @@ export class ProcessGroup {
 
   /** In place: every rank's `t` becomes the reduction of all ranks' `t` (same shape on every rank). */
   async allReduce(t: Tensor, options?: AllReduceOptions): Promise<Tensor> {
-    const op = reduceOpCode(options);
-    await this.inPlace('allReduce', t, (span, sync) => this.group.allReduce(span, op, sync));
+    return this.allReduceTagged(t, reduceOpCode(options), 0);
+  }
+
+  /**
+   * @internal allReduce with a tag (0..2^31-1) that joins the ranks' header check:
+   * DistributedDataParallel tags each bucket, so ranks that reduce buckets in different orders
+   * fail instead of mixing two buckets of the same size.
+   */
+  async allReduceTagged(t: Tensor, op: number, tag: number): Promise<Tensor> {
+    await this.inPlace('allReduce', t, (span, sync) => this.group.allReduce(span, op, tag, sync));
     return t;
   }
 
   /** `allReduce`, blocking the event loop until every rank has taken part. */
   allReduceSync(t: Tensor, options?: AllReduceOptions): Tensor {
     const op = reduceOpCode(options);
-    this.inPlaceSync('allReduce', t, (span, sync) => this.group.allReduce(span, op, sync));
+    this.inPlaceSync('allReduce', t, (span, sync) => this.group.allReduce(span, op, 0, sync));
     return t;
   }
 
   /** In place: every rank's `t` becomes rank `src`'s. */
   async broadcast(t: Tensor, options?: BroadcastOptions): Promise<Tensor> {
-    const src = this.srcRank(options);
-    await this.inPlace('broadcast', t, (span, sync) => this.group.broadcast(span, src, sync));
+    return this.broadcastTagged(t, this.srcRank(options), 0);
+  }
+
+  /** @internal broadcast with a tag in the header check (see allReduceTagged). */
+  async broadcastTagged(t: Tensor, src: number, tag: number): Promise<Tensor> {
+    await this.inPlace('broadcast', t, (span, sync) => this.group.broadcast(span, src, tag, sync));
     return t;
   }
 
   /** `broadcast`, blocking the event loop. */
   broadcastSync(t: Tensor, options?: BroadcastOptions): Tensor {
     const src = this.srcRank(options);
-    this.inPlaceSync('broadcast', t, (span, sync) => this.group.broadcast(span, src, sync));
+    this.inPlaceSync('broadcast', t, (span, sync) => this.group.broadcast(span, src, 0, sync));
     return t;
   }
 

@@ -20,7 +20,7 @@ struct OpHeader {
   uint64_t call;
   uint64_t count;
   int32_t param;
-  int32_t reserved;
+  int32_t tag;
 };
 static_assert(sizeof(OpHeader) == 32, "the header crosses process boundaries: keep it packed");
 
@@ -44,6 +44,7 @@ std::string Describe(const OpHeader& h) {
     case Collective::barrier: s << "barrier"; break;
     default: s << "collective #" << h.collective;
   }
+  if (h.tag) s << " (tag " << h.tag << ")";
   s << " as call " << h.call;
   return s.str();
 }
@@ -95,8 +96,8 @@ void CheckedGroup::Run(const char* what, F&& f) {
   }
 }
 
-void CheckedGroup::Agree(Collective what, uint64_t count, int32_t param) {
-  OpHeader mine{kHeaderMagic, static_cast<int32_t>(what), calls_++, count, param, 0};
+void CheckedGroup::Agree(Collective what, uint64_t count, int32_t param, int32_t tag) {
+  OpHeader mine{kHeaderMagic, static_cast<int32_t>(what), calls_++, count, param, tag};
   std::vector<OpHeader> all(static_cast<size_t>(engine_->size()));
   engine_->ExchangeHeaders(&mine, all.data(), sizeof(OpHeader));
   for (const OpHeader& h : all) {
@@ -106,18 +107,18 @@ void CheckedGroup::Agree(Collective what, uint64_t count, int32_t param) {
   }
 }
 
-void CheckedGroup::AllReduce(float* data, size_t n, ReduceOp op) {
+void CheckedGroup::AllReduce(float* data, size_t n, ReduceOp op, int32_t tag) {
   Run("allReduce", [&] {
-    Agree(Collective::allreduce, n, static_cast<int32_t>(op));
+    Agree(Collective::allreduce, n, static_cast<int32_t>(op), tag);
     if (n > 0) engine_->AllReduce(data, n, op);
   });
 }
 
-void CheckedGroup::Broadcast(float* data, size_t n, int root) {
+void CheckedGroup::Broadcast(float* data, size_t n, int root, int32_t tag) {
   if (engine_ && root >= engine_->size())
     throw DistError("broadcast src " + std::to_string(root) + " is not a rank of this group", kArgCode);
   Run("broadcast", [&] {
-    Agree(Collective::broadcast, n, root);
+    Agree(Collective::broadcast, n, root, tag);
     if (n > 0 && engine_->size() > 1) engine_->Broadcast(data, n, root);
   });
 }
@@ -126,21 +127,21 @@ void CheckedGroup::AllGather(const float* in, size_t n, float* out, size_t n_out
   if (engine_ && n_out != n * static_cast<size_t>(engine_->size()))
     throw DistError("allGather output must hold worldSize * input.length values", kArgCode);
   Run("allGather", [&] {
-    Agree(Collective::allgather, n, 0);
+    Agree(Collective::allgather, n, 0, 0);
     if (n > 0) engine_->AllGather(in, out, n);
   });
 }
 
 void CheckedGroup::Barrier() {
   // The header exchange is itself an all-to-all: when it returns, every rank has reached it.
-  Run("barrier", [&] { Agree(Collective::barrier, 0, 0); });
+  Run("barrier", [&] { Agree(Collective::barrier, 0, 0, 0); });
 }
 
 void CheckedGroup::Destroy() {
   if (!engine_) return;
   if (broken_.empty()) {
     try {
-      Agree(Collective::barrier, 0, 0);
+      Agree(Collective::barrier, 0, 0, 0);
       engine_->Shutdown();
     } catch (const std::exception&) {
       // A peer that is gone already cannot take part in the farewell; the engine is dropped anyway.

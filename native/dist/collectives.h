@@ -1,5 +1,5 @@
 // The checked collectives a process group runs: before each one, every rank shows the others a
-// small header (which collective, call number, element count, root or op), so ranks that disagree
+// small header (which collective, call number, element count, root or op, tag), so ranks that disagree
 // (a different tensor size, a missing or extra call) get a DistError naming what differs instead
 // of corrupted data or a hang. An engine failure (a dead or hung peer, the timeout) breaks the
 // group: every later call fails at once with the first error.
@@ -22,8 +22,9 @@ class CheckedGroup {
   int size() const { return engine_->size(); }
   std::string description() const { return engine_->description(); }
 
-  void AllReduce(float* data, size_t n, ReduceOp op);
-  void Broadcast(float* data, size_t n, int root);
+  // `tag` joins the header check (e.g. a DDP bucket's index): calls that differ in it disagree.
+  void AllReduce(float* data, size_t n, ReduceOp op, int32_t tag);
+  void Broadcast(float* data, size_t n, int root, int32_t tag);
   // `out` must hold size() * n values.
   void AllGather(const float* in, size_t n, float* out, size_t n_out);
   void Barrier();
@@ -32,7 +33,7 @@ class CheckedGroup {
 
  private:
   // Exchanges headers and throws DistError when the ranks disagree (the group stays usable).
-  void Agree(Collective what, uint64_t count, int32_t param);
+  void Agree(Collective what, uint64_t count, int32_t param, int32_t tag);
   template <typename F>
   void Run(const char* what, F&& f);
 

@@ -5,6 +5,7 @@
 // typed arrays a collective reads or writes stay referenced until it has finished.
 #include <napi.h>
 
+#include <climits>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -310,25 +311,30 @@ Napi::Value ProcessGroup::Connect(const Napi::CallbackInfo& info) {
   return Submit(info.Env(), std::move(job), SyncFlag(info, 0));
 }
 
-// (data, an integer in [0, max_param], sync): an in-place collective run(group, data, n, param).
+// (data, an integer in [0, max_param], tag, sync): an in-place collective run(group, data, n, param, tag).
 template <typename Run>
 Napi::Value ProcessGroup::InPlace(const Napi::CallbackInfo& info, const char* param_name, int64_t max_param, Run run) {
   auto job = std::make_unique<Job>();
   Span data = Buffer(info, 0, "data", *job);
   int64_t param = napi::ArgInt(info, 1, param_name, 0, max_param);
+  int32_t tag = static_cast<int32_t>(napi::ArgInt(info, 2, "tag", 0, INT32_MAX));
   std::shared_ptr<GroupState> s = state_;
-  job->work = [s, data, param, run] { run(Connected(*s), data.data, data.length, param); };
-  return Submit(info.Env(), std::move(job), SyncFlag(info, 2));
+  job->work = [s, data, param, tag, run] { run(Connected(*s), data.data, data.length, param, tag); };
+  return Submit(info.Env(), std::move(job), SyncFlag(info, 3));
 }
 
-// allReduce(data, op: 0..3 (sum, avg, max, min), sync)
+// allReduce(data, op: 0..3 (sum, avg, max, min), tag, sync)
 Napi::Value ProcessGroup::AllReduce(const Napi::CallbackInfo& info) {
-  return InPlace(info, "op", 3, [](CheckedGroup& g, float* p, size_t n, int64_t op) { g.AllReduce(p, n, static_cast<ReduceOp>(op)); });
+  return InPlace(info, "op", 3, [](CheckedGroup& g, float* p, size_t n, int64_t op, int32_t tag) {
+    g.AllReduce(p, n, static_cast<ReduceOp>(op), tag);
+  });
 }
 
-// broadcast(data, root, sync)
+// broadcast(data, root, tag, sync)
 Napi::Value ProcessGroup::Broadcast(const Napi::CallbackInfo& info) {
-  return InPlace(info, "src", 1 << 20, [](CheckedGroup& g, float* p, size_t n, int64_t root) { g.Broadcast(p, n, static_cast<int>(root)); });
+  return InPlace(info, "src", 1 << 20, [](CheckedGroup& g, float* p, size_t n, int64_t root, int32_t tag) {
+    g.Broadcast(p, n, static_cast<int>(root), tag);
+  });
 }
 
 // allGather(input, output of worldSize * input.length values, sync)

@@ -111,6 +111,102 @@ async function collectives(pg) {
   return { checks, arrived, left };
 }
 
+// A small character model: Embedding -> 2-layer LSTM -> Linear, with a parameter it never uses.
+class TinyLM extends rk.nn.Module {
+  constructor(V, seed) {
+    super();
+    this.embed = new rk.nn.Embedding({ numEmbeddings: V, embeddingDim: 6, seed });
+    this.rnn = new rk.nn.LSTM({ inputSize: 6, hiddenSize: 8, numLayers: 2, seed: seed + 1 });
+    this.head = new rk.nn.Linear({ inFeatures: 8, outFeatures: V, seed: seed + 2 });
+    this.unused = new rk.nn.Linear({ inFeatures: 3, outFeatures: 2, seed: seed + 3 });
+  }
+
+  async forward(ids, shape) {
+    const x = await this.embed.forward(ids, shape);
+    const { y } = await this.rnn.forward(x);
+    return this.head.forward(y);
+  }
+}
+
+// Shard k of step s: ids and next-character targets, [T, b] each.
+function shard(step, k, T, b, V) {
+  const rng = new rk.Rng(seed * 31 + step * 1009 + k * 7);
+  const ids = new Int32Array(T * b);
+  const targets = new Int32Array(T * b);
+  for (let i = 0; i < ids.length; i++) {
+    ids[i] = rng.int(V);
+    targets[i] = (ids[i] + 1 + (rng.uniform() < 0.2 ? 1 : 0)) % V;
+  }
+  return { ids, targets };
+}
+
+// Shards lo..hi-1 side by side along the batch: [T, (hi - lo) * b].
+function batchOf(step, lo, hi, T, b, V) {
+  const parts = [];
+  for (let k = lo; k < hi; k++) parts.push(shard(step, k, T, b, V));
+  const B = (hi - lo) * b;
+  const ids = new Int32Array(T * B);
+  const targets = new Int32Array(T * B);
+  for (let t = 0; t < T; t++) {
+    parts.forEach((p, j) => {
+      ids.set(p.ids.subarray(t * b, (t + 1) * b), t * B + j * b);
+      targets.set(p.targets.subarray(t * b, (t + 1) * b), t * B + j * b);
+    });
+  }
+  return { ids, targets, B };
+}
+
+const snapshot = (model) => Object.fromEntries(model.namedParameters().map(([n, p]) => [n, Array.from(p.data)]));
+const gradSnapshot = (model) => Object.fromEntries(model.namedParameters().map(([n, p]) => [n, p.grad ? Array.from(p.grad.data) : null]));
+
+// DDP training: rank r trains on shard r; a world of one trains on TEST_SHARDS shards at once
+// (the 1-rank reference of an n-rank run). Parameters start from a rank-dependent seed: the
+// broadcast at construction must make them rank 0's.
+async function ddpTrain() {
+  const V = 11;
+  const T = 5;
+  const b = 3;
+  const steps = Number(process.env.TEST_STEPS || 4);
+  const pg = await rk.distributed.initProcessGroup({ timeoutMs: TIMEOUT });
+  const shards = pg.worldSize === 1 ? Number(process.env.TEST_SHARDS || 1) : pg.worldSize;
+  const model = new TinyLM(V, 100 + pg.rank);
+  const ddp = new rk.nn.DistributedDataParallel(model, { processGroup: pg, bucketMB: Number(process.env.TEST_BUCKET_MB || 25) });
+  const events = [];
+  const allReduceTagged = pg.allReduceTagged.bind(pg);
+  pg.allReduceTagged = (t, op, tag) => {
+    events.push(`bucket ${tag}`);
+    return allReduceTagged(t, op, tag);
+  };
+  // The embedding's gradient is the backward's last: buckets reduced before it overlapped.
+  model.embed.weight.registerPostAccumulateGradHook(() => events.push('embedding gradient'));
+  try {
+    await ddp.ready;
+  } catch (e) {
+    report({ rank: pg.rank, error: { code: e.code, message: e.message } });
+    return;
+  }
+  const initialHashes = Object.fromEntries(model.namedParameters().map(([n, p]) => [n, hash(p.data)]));
+  const opt = process.env.TEST_OPT === 'adam' ? new rk.Adam(ddp.parameters(), { lr: 0.01 }) : new rk.SGD(ddp.parameters(), { lr: 0.5 });
+  let firstGrads = null;
+  const losses = [];
+  for (let step = 0; step < steps; step++) {
+    const lo = pg.worldSize === 1 ? 0 : pg.rank;
+    const batch = batchOf(step, lo, lo + (pg.worldSize === 1 ? shards : 1), T, b, V);
+    const logits = await ddp.forward(batch.ids, [T, batch.B]);
+    const loss = await rk.nn.crossEntropy(logits, batch.targets);
+    losses.push(loss.data[0]);
+    await loss.backward();
+    if (step === 0) firstGrads = gradSnapshot(model);
+    await opt.step();
+    opt.zeroGrad();
+  }
+  const params = snapshot(model);
+  const hashes = Object.fromEntries(model.namedParameters().map(([n, p]) => [n, hash(p.data)]));
+  const names = ddp.namedParameters().map(([n]) => n);
+  await pg.destroy();
+  report({ rank: pg.rank, worldSize: pg.worldSize, params, hashes, initialHashes, firstGrads, losses, events, names });
+}
+
 async function main() {
   const initMethod = process.env.TEST_INIT_METHOD || undefined;
   if (scenario === 'collectives') {
@@ -118,6 +214,8 @@ async function main() {
     const out = await collectives(pg);
     await pg.destroy();
     report({ rank: pg.rank, worldSize: pg.worldSize, description: pg.description, ...out });
+  } else if (scenario === 'ddp-train') {
+    await ddpTrain();
   } else if (scenario === 'mismatch') {
     const pg = await rk.distributed.initProcessGroup({ timeoutMs: TIMEOUT });
     const errors = [];

@@ -30,6 +30,11 @@ function distUnavailable(backend = 'gloo') {
   return status.reason;
 }
 
+/** A seed for the ranks' inputs: TEST_SEED when set (to reproduce a failure), else a fresh one. */
+function newSeed() {
+  return Number(process.env.TEST_SEED || Math.floor(Math.random() * 1e9));
+}
+
 /** In a mocha before(): skips the suite (saying why) when `backend` cannot run here. */
 function skipWithout(context, backend) {
   const why = distUnavailable(backend);
@@ -41,11 +46,11 @@ function skipWithout(context, backend) {
 
 /**
  * Runs `scenario` on `worldSize` ranks; resolves with each rank's { code, signal, result, stdout, stderr }.
- * `env(rank)` adds per-rank variables; `only` starts just those ranks; `onLine(rank, line, child)` sees output.
+ * `env(rank)` adds per-rank variables; `only` starts just those ranks; `onLine(rank, line, child)` sees output;
+ * `seed` seeds the inputs (runs that must see the same data pass the same one).
  */
-async function runRanks(scenario, worldSize, { env = () => ({}), only = null, onLine = null, timeoutMs = 60000, args = [] } = {}) {
+async function runRanks(scenario, worldSize, { env = () => ({}), only = null, onLine = null, timeoutMs = 60000, args = [], seed = newSeed() } = {}) {
   const port = await freePort();
-  const seed = Number(process.env.TEST_SEED || Math.floor(Math.random() * 1e9));
   const ranks = only || Array.from({ length: worldSize }, (_, r) => r);
   const runs = ranks.map((rank) => new Promise((resolve) => {
     const child = spawn(process.execPath, [rankScript, scenario, ...args], {
@@ -92,4 +97,4 @@ function tempDir(prefix) {
   return fs.mkdtempSync(path.join(require('os').tmpdir(), prefix));
 }
 
-module.exports = { runRanks, expectClean, freePort, skipWithout, tempDir };
+module.exports = { runRanks, expectClean, freePort, skipWithout, tempDir, newSeed };
