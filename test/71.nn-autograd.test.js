@@ -229,6 +229,20 @@ describe('autograd: hooks and queueCallback (the DistributedDataParallel interfa
     expectCode(() => autograd.queueCallback(() => {}), 'ERR_RNNKIT_ARG');
   });
 
+  it('a callback queued from a hook\'s continuation, after the traversal, still runs before backward() resolves', async function () {
+    const m = model();
+    let ran = false;
+    m.embed.weight.registerPostAccumulateGradHook(async () => {
+      await delay(15);
+      autograd.queueCallback(async () => {
+        await delay(5);
+        ran = true;
+      });
+    });
+    await (await nn.crossEntropy(await m.forward(ids), targets)).backward();
+    expect(ran).to.equal(true);
+  });
+
   it('backward() rejects with the first error of a hook or a callback', async function () {
     const m = model();
     const boom = new Error('hook failed');

@@ -237,6 +237,27 @@ describe('nn training: optimizers and clipping on model.parameters(), and the op
     expect(same(model.head.bias.data, dec.bias.data), `Linear bias (${note})`).to.equal(true);
   });
 
+  it(`forwardSync + backwardSync give the async path's outputs and gradients (${note})`, async function () {
+    const build = () => new nn.Sequential(
+      new nn.Embedding({ numEmbeddings: 9, embeddingDim: 4, seed: 11 }),
+      new nn.LSTM({ inputSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: true, seed: 12 }),
+      new nn.Dropout({ p: 0.2, seed: 13 }),
+      new nn.RMSNorm({ normalizedShape: 10, bias: true }),
+      new nn.Linear({ inFeatures: 10, outFeatures: 9, seed: 14 }),
+    );
+    const ids = Int32Array.from({ length: 12 }, () => rng.int(0, 8));
+    const targets = Int32Array.from({ length: 12 }, () => rng.int(0, 8));
+    const a = build();
+    const b = build();
+    const la = await nn.crossEntropy(await a.forward(ids, [4, 3]), targets);
+    await la.backward();
+    const lb = nn.crossEntropySync(b.forwardSync(ids, [4, 3]), targets);
+    lb.backwardSync();
+    expect(lb.item()).to.equal(la.item());
+    const gb = b.namedParameters();
+    a.namedParameters().forEach(([name, p], k) => expect(Array.from(gb[k][1].grad.data), name).to.deep.equal(Array.from(p.grad.data)));
+  });
+
   it('optimizers step from .grad and skip parameters without one; clipping reads .grad', async function () {
     const a = nn.parameter(tensor([1, 2], [2]));
     const b = nn.parameter(tensor([3, 4], [2]));

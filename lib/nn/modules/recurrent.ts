@@ -101,13 +101,21 @@ interface ParamView {
 
 /** The common part of nn.LSTM, nn.GRU and nn.RNN. */
 export class RNNBase extends Module {
+  /** The cell: lstm, gru, rnn_tanh or rnn_relu. */
   readonly mode: RecurrentMode;
+  /** Features of x. */
   readonly inputSize: number;
+  /** Features of h (before the projection). */
   readonly hiddenSize: number;
+  /** Stacked layers. */
   readonly numLayers: number;
+  /** Whether the biases are learned. */
   readonly bias: boolean;
+  /** x and y are [B, T, F]. */
   readonly batchFirst: boolean;
+  /** Dropout probability between layers (training mode). */
   readonly dropout: number;
+  /** Two directions per layer. */
   readonly bidirectional: boolean;
   private op: Recurrent;
   private readonly opOptions: RecurrentOptions;
