@@ -192,15 +192,31 @@ function formatTime(s) {
   return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 }
 
-function progress(step, steps, loss, tokPerSec, elapsed) {
-  const width = 28;
-  const done = Math.round((width * step) / steps);
-  const eta = (elapsed / step) * (steps - step);
-  const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps}  loss ${loss.toFixed(3)}  ` +
-    `${Math.round(tokPerSec)} tok/s  elapsed ${formatTime(elapsed)}  ETA ${formatTime(eta)}`;
-  if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
-  else if (step === steps || step % Math.max(1, Math.round(steps / 10)) === 0) process.stderr.write(`${line}\n`);
-  if (process.stderr.isTTY && step === steps) process.stderr.write('\n');
+// The progress bar: each update records a step's loss and redraws (loss smoothed, tokens/s, ETA).
+class Progress {
+  constructor(steps, tokensPerStep) {
+    Object.assign(this, { steps, tokensPerStep, losses: [], smooth: null, t0: Date.now() });
+  }
+
+  get seconds() {
+    return (Date.now() - this.t0) / 1000;
+  }
+
+  update(loss) {
+    this.losses.push(loss);
+    this.smooth = this.smooth === null ? loss : 0.9 * this.smooth + 0.1 * loss;
+    const steps = this.steps;
+    const seconds = this.seconds;
+    const step = this.losses.length;
+    const width = 28;
+    const done = Math.round((width * step) / steps);
+    const eta = (seconds / step) * (steps - step);
+    const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps}  loss ${this.smooth.toFixed(3)}  ` +
+      `${Math.round((step * this.tokensPerStep) / seconds)} tok/s  elapsed ${formatTime(seconds)}  ETA ${formatTime(eta)}`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
+    else if (step === steps || step % Math.max(1, Math.round(steps / 10)) === 0) process.stderr.write(`${line}\n`);
+    if (process.stderr.isTTY && step === steps) process.stderr.write('\n');
+  }
 }
 
 function lossCurveSvg(trainLosses, evals, title) {
@@ -269,13 +285,8 @@ async function main() {
     process.stdout.write(`  resumed  from ${opts.resume} at step ${firstStep}\n`);
   }
 
-  const B = opts.batch;
-  const T = opts.seq;
-  const steps = opts.steps - firstStep;
-  const losses = [];
-  const evals = [];
-  let smooth = null;
-  const tTrain = Date.now();
+  const [B, T, steps] = [opts.batch, opts.seq, opts.steps - firstStep];
+  const bar = new Progress(steps, B * T);
   let state = {};
   for (let k = 0; k < steps; k++) {
     const { inputs, targets } = streamBatch(trainIds, B, (firstStep + k) * T, T);
@@ -287,13 +298,9 @@ async function main() {
     optimizer.zeroGrad();
     scheduler.step();
     state = out.state;
-    losses.push(loss.item());
-    smooth = smooth === null ? losses[k] : 0.9 * smooth + 0.1 * losses[k];
-    const elapsed = (Date.now() - tTrain) / 1000;
-    progress(k + 1, steps, smooth, ((k + 1) * B * T) / elapsed, elapsed);
+    bar.update(loss.item());
   }
-  const trainSeconds = (Date.now() - tTrain) / 1000;
-  const step = firstStep + steps;
+  const [trainSeconds, losses, evals, step] = [bar.seconds, bar.losses, [], firstStep + steps];
 
   const heldOutLoss = await evaluate(model, heldOut, Math.min(B, 8), Math.min(T, 64));
   evals.push({ step: Math.max(1, losses.length), loss: heldOutLoss });
