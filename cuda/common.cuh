@@ -17,6 +17,9 @@ inline void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw_cuda(err, what);
 }
 
+// Records a host<->device copy made with a raw cudaMemcpy (see copy_counts in cuda_api.h).
+void count_copy(bool to_device, size_t bytes);
+
 // Makes `device` current on the calling thread and returns its stream (created on first use).
 cudaStream_t use_device(int device);
 
