@@ -218,6 +218,17 @@ int multiprocessors(int device) {
   return s.multiprocessors;
 }
 
+unsigned wave_blocks(int device, int64_t n, int threads) {
+  const int64_t wanted = (n + threads - 1) / threads;
+  const int64_t wave = int64_t(multiprocessors(device)) * 8;
+  return static_cast<unsigned>(wanted < wave ? wanted : wave);
+}
+
+void launched_and_done(cudaStream_t st, const char* what) {
+  check(cudaGetLastError(), what);
+  check(cudaStreamSynchronize(st), what);
+}
+
 size_t staging_chunk_bytes() { return kStagingChunk; }
 
 ProbeResult probe() {

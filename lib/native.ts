@@ -28,6 +28,14 @@ export interface NativeCudaDevice {
   multiprocessors: number;
 }
 
+/** Host<->device copies made by the process (see cuda/cuda_api.h copy_counts). */
+export interface NativeCopyCounts {
+  toDevice: number;
+  toDeviceBytes: number;
+  toHost: number;
+  toHostBytes: number;
+}
+
 export interface NativeBackendInfo {
   flavor: 'cpu' | 'cuda';
   isa: string;
@@ -42,6 +50,8 @@ export interface NativeBackendInfo {
     runtimeVersion: number;
     architectures: string[];
     devices: NativeCudaDevice[];
+    stickyError: string | null;
+    copies: NativeCopyCounts;
   };
 }
 

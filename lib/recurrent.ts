@@ -110,6 +110,8 @@ export interface RecurrentRunInfo {
   /** CPU instruction-set path (portable | avx2 | avx512). */
   isa: string;
   algorithm: string;
+  /** CUDA runs: why this algorithm (e.g. "persistent: 128 blocks of 4 units ..."); null on the CPU. */
+  algorithmReason: string | null;
   /** Why the op did not run on the requested device or the inputs' device; null when it did. */
   fallback: string | null;
   training: boolean;
@@ -162,12 +164,16 @@ interface CudaRecurrentBinding {
     cx: Buf, seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number, y: DeviceBuffer,
     saved: DeviceBuffer, dy: Buf, dhy: Buf, dcy: Buf, dx: DeviceBuffer, dhx: Buf, dcx: Buf, dweights: DeviceBuffer,
     accumulate: boolean, async: boolean): MaybeAlgorithm;
+  cudaRecurrentAlgorithmReason(cfg: NativeConfig, T: number, B: number, device: number,
+    algorithm: 'auto' | 'standard' | 'persistent'): string;
 }
 
 const cudaBinding = (): CudaRecurrentBinding | null => {
   const n = native();
   return typeof n.cudaRecurrentForward === 'function' ? n as unknown as CudaRecurrentBinding : null;
 };
+
+const BACKWARD_REASON = 'standard: the CUDA backward has one algorithm';
 
 /** A new, uninitialized CUDA tensor. */
 function deviceTensor(device: Device, shape: readonly number[]): Tensor {
@@ -622,7 +628,8 @@ export class Recurrent {
       throw err;
     }
     const finish = (algorithm: string): RecurrentForwardResult => {
-      this.recordCuda('forward', dev, algorithm, p.training, p.dropout, p.dropoutSeed);
+      this.recordCuda('forward', dev, algorithm, p.training, p.dropout, p.dropoutSeed,
+        (cudaBinding() as CudaRecurrentBinding).cudaRecurrentAlgorithmReason(this.nativeConfig, p.T, p.B, deviceIndex(dev), 'auto'));
       const saved = activations === null ? null : new RecurrentSaved({
         owner: this, T: p.T, B: p.B, inputs: [p.x, p.hx, p.cx], weightsVersion: this.weightsVersion,
         dropout: p.dropout, dropoutSeed: p.dropoutSeed, xShape: p.x.shape, yShape: p.yShape, data: null,
@@ -678,7 +685,7 @@ export class Recurrent {
     };
     if (!async) {
       try {
-        this.recordCuda('backward', dev, call as string, true, s.dropout, s.dropoutSeed);
+        this.recordCuda('backward', dev, call as string, true, s.dropout, s.dropoutSeed, BACKWARD_REASON);
         native().copyToHost(dw.deviceBuffer, p.dweights.data, false);
       } catch (err) {
         cleanupOnError(err);
@@ -687,7 +694,7 @@ export class Recurrent {
       return result();
     }
     return (call as Promise<string>).then(async (algorithm) => {
-      this.recordCuda('backward', dev, algorithm, true, s.dropout, s.dropoutSeed);
+      this.recordCuda('backward', dev, algorithm, true, s.dropout, s.dropoutSeed, BACKWARD_REASON);
       await native().copyToHost(dw.deviceBuffer, p.dweights.data, true);
       temps.forEach((t) => t.dispose());
       return result();
@@ -695,9 +702,9 @@ export class Recurrent {
   }
 
   private recordCuda(op: 'forward' | 'backward', device: Device, algorithm: string, training: boolean, dropout: number,
-    dropoutSeed: number): void {
+    dropoutSeed: number, algorithmReason: string): void {
     this.lastRun = {
-      op, device, requestedDevice: this.device, isa: binding().recurrentInfo().isa, algorithm,
+      op, device, requestedDevice: this.device, isa: binding().recurrentInfo().isa, algorithm, algorithmReason,
       fallback: null, training, dropout, dropoutSeed,
     };
   }
@@ -864,7 +871,7 @@ export class Recurrent {
   private record(op: 'forward' | 'backward', inputDevice: Device, training: boolean, dropout: number, dropoutSeed: number): void {
     const info = binding().recurrentInfo();
     this.lastRun = {
-      op, device: 'cpu', requestedDevice: this.device, isa: info.isa, algorithm: info.algorithm,
+      op, device: 'cpu', requestedDevice: this.device, isa: info.isa, algorithm: info.algorithm, algorithmReason: null,
       fallback: this.fallbackReason(inputDevice), training, dropout, dropoutSeed,
     };
   }

@@ -209,13 +209,30 @@ export function ones(shape: readonly number[], options: TensorOptions = {}): Ten
   return full(shape, 1, options);
 }
 
-/** A tensor filled with one value. */
+/** A tensor filled with one value (on a CUDA device it is filled there, with no host copy). */
 export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
   const size = checkShape(shape);
-  const data = new Float32Array(size);
-  if (value !== 0) data.fill(value);
   const device = resolveDevice(options.device === undefined ? 'cpu' : options.device);
-  return device === 'cpu' ? Tensor.fromCpu(data, shape) : uploadSync(data, shape, device);
+  if (device === 'cpu') {
+    const data = new Float32Array(size);
+    if (value !== 0) data.fill(value);
+    return Tensor.fromCpu(data, shape);
+  }
+  const t = emptyTensor(shape, device);
+  try {
+    (native().cudaFill as (b: DeviceBuffer, v: number, async: boolean) => void)(t.deviceBuffer, value, false);
+  } catch (err) {
+    t.dispose();
+    throw err;
+  }
+  return t;
+}
+
+/** @internal A tensor whose values are not set (device memory from the cache, or zeros on the CPU). */
+export function emptyTensor(shape: readonly number[], device: Device): Tensor {
+  const size = checkShape(shape);
+  if (device === 'cpu') return Tensor.fromCpu(new Float32Array(size), shape);
+  return Tensor.fromDevice(new (native().DeviceBuffer)(deviceIndex(device), size * 4), device, shape);
 }
 
 /** @internal Checks a tensor argument of an op: a live Tensor, optionally of a given rank. */

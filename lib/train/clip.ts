@@ -7,13 +7,42 @@
  * clipping. A non-finite norm clips nothing and is returned as it is, or throws
  * ERR_RNNKIT_NONFINITE with `errorIfNonfinite`.
  * clipGradValue(grads, clipValue): clamps every element to [−clipValue, clipValue] (NaN stays NaN).
+ *
+ * Devices: gradients all on one CUDA device are clipped there (a deterministic device reduction;
+ * the device decides whether to scale, so nothing travels through the host). The norm is then a
+ * number read back from the device (8 bytes), or with `{ norm: 'tensor' }` a one-element tensor
+ * left on the device, for a training step that copies nothing to the host. Gradients split over
+ * devices are clipped on the host, and the run record (`backendInfo().lastRuns`) says so.
  */
+import { Device } from '../device';
 import { RnnkitError } from '../errors';
-import { Tensor, checkTensor } from '../tensor';
-import { hostValues, trainNative, writeBack } from './native-train';
+import { recordRun } from '../run-info';
+import { Tensor, checkTensor, emptyTensor } from '../tensor';
+import { Maybe, andThen } from '../maybe';
+import { allOnOneCuda, cudaTrainNative, hostValues, trainNative, writeBack } from './native-train';
 
 export interface ClipNormOptions {
   errorIfNonfinite?: boolean;
+  /** 'number' (default): return the norm as a number; 'tensor': as a one-element tensor on the gradients' device. */
+  norm?: 'number' | 'tensor';
+}
+
+const CLIP_KEYS = ['errorIfNonfinite', 'norm'];
+
+function checkOptions(options: ClipNormOptions): { errorIfNonfinite: boolean; asTensor: boolean } {
+  if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
+  for (const k of Object.keys(options)) {
+    if (!CLIP_KEYS.includes(k)) {
+      throw new RnnkitError('ERR_RNNKIT_ARG', `unknown clipGradNorm option '${k}' (allowed: ${CLIP_KEYS.join(', ')})`);
+    }
+  }
+  if (options.errorIfNonfinite !== undefined && typeof options.errorIfNonfinite !== 'boolean') {
+    throw new RnnkitError('ERR_RNNKIT_ARG', 'errorIfNonfinite must be a boolean');
+  }
+  if (options.norm !== undefined && options.norm !== 'number' && options.norm !== 'tensor') {
+    throw new RnnkitError('ERR_RNNKIT_ARG', `norm must be 'number' or 'tensor' (got ${String(options.norm)})`);
+  }
+  return { errorIfNonfinite: options.errorIfNonfinite === true, asTensor: options.norm === 'tensor' };
 }
 
 function checkGrads(grads: readonly Tensor[]): Tensor[] {
@@ -29,62 +58,102 @@ function checkLimit(v: unknown, what: string): number {
 }
 
 /** The factor applied to the gradients, or null to leave them as they are. */
-function clipFactor(total: number, maxNorm: number, options: ClipNormOptions): number | null {
+function clipFactor(total: number, maxNorm: number, errorIfNonfinite: boolean): number | null {
   if (!Number.isFinite(total)) {
-    if (options.errorIfNonfinite) {
-      throw new RnnkitError('ERR_RNNKIT_NONFINITE', `the total gradient norm is ${total}: a gradient holds NaN or Infinity`);
-    }
+    if (errorIfNonfinite) throw nonFinite(total);
     return null;
   }
   const coef = maxNorm / (total + 1e-6);
   return coef < 1 ? Math.fround(coef) : null;
 }
 
-/** Clips gradients by their global L2 norm; returns the norm before clipping. */
-export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions = {}): Promise<number> {
-  const gs = checkGrads(grads);
-  checkLimit(maxNorm, 'maxNorm');
-  const host = gs.map(hostValues);
-  const total = Math.sqrt(await trainNative().sumSquares(host, true));
-  const f = clipFactor(total, maxNorm, options);
-  if (f !== null) {
-    await trainNative().scaleArrays(host, f, true);
-    gs.forEach((g, k) => writeBack(g, host[k]));
-  }
-  return total;
+function nonFinite(total: number): RnnkitError {
+  return new RnnkitError('ERR_RNNKIT_NONFINITE', `the total gradient norm is ${total}: a gradient holds NaN or Infinity`);
 }
 
-export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions = {}): number {
+/** Where a clipping call runs: on one CUDA device, or on the host (with the reason when that moved data). */
+function placement(gs: Tensor[], op: string): { cuda: boolean; device: Device } {
+  if (allOnOneCuda(gs)) {
+    recordRun(op, gs[0].device);
+    return { cuda: true, device: gs[0].device };
+  }
+  const devices = [...new Set(gs.map((g) => g.device))];
+  recordRun(op, 'cpu', devices.some((d) => d !== 'cpu') ? `gradients on ${devices.join(', ')}: clipped on the host` : null);
+  return { cuda: false, device: 'cpu' };
+}
+
+function normTensor(value: number, device: Device): Tensor {
+  const t = emptyTensor([1], 'cpu');
+  t.data[0] = value;
+  return t.to(device);
+}
+
+/** clipGradNorm for both twins: the CUDA kernels when every gradient is on one device, else the host. */
+function clipNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions, async: boolean): Maybe<number | Tensor> {
   const gs = checkGrads(grads);
   checkLimit(maxNorm, 'maxNorm');
-  const host = gs.map(hostValues);
-  const total = Math.sqrt(trainNative().sumSquares(host, false) as number);
-  const f = clipFactor(total, maxNorm, options);
-  if (f !== null) {
-    trainNative().scaleArrays(host, f, false);
-    gs.forEach((g, k) => writeBack(g, host[k]));
+  const o = checkOptions(options);
+  const where = placement(gs, 'clipGradNorm');
+  if (where.cuda) {
+    const out = o.asTensor ? emptyTensor([1], where.device) : null;
+    const read = !o.asTensor || o.errorIfNonfinite;
+    const total = cudaTrainNative().cudaClipGradNorm(gs.map((g) => g.deviceBuffer), maxNorm, out ? out.deviceBuffer : null,
+      read, async);
+    return andThen(total, (t) => {
+      if (o.errorIfNonfinite && !Number.isFinite(t as number)) {
+        if (out) out.dispose();
+        throw nonFinite(t as number);
+      }
+      return out ?? (t as number);
+    });
   }
-  return total;
+  const host = gs.map(hostValues);
+  return andThen(trainNative().sumSquares(host, async), (squares) => {
+    const total = Math.sqrt(squares);
+    const result = o.asTensor ? normTensor(total, gs.length ? gs[0].device : 'cpu') : total;
+    const f = clipFactor(total, maxNorm, o.errorIfNonfinite);
+    if (f === null) return result;
+    return andThen(trainNative().scaleArrays(host, f, async), () => {
+      gs.forEach((g, k) => writeBack(g, host[k]));
+      return result;
+    });
+  });
+}
+
+/** Clips gradients by their global L2 norm; returns the norm before clipping. */
+export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions & { norm?: 'number' }): Promise<number>;
+export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions & { norm: 'tensor' }): Promise<Tensor>;
+export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions = {}): Promise<number | Tensor> {
+  return clipNorm(grads, maxNorm, options, true);
+}
+
+export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions & { norm?: 'number' }): number;
+export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions & { norm: 'tensor' }): Tensor;
+export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions = {}): number | Tensor {
+  return clipNorm(grads, maxNorm, options, false) as number | Tensor;
+}
+
+/** clipGradValue for both twins. */
+function clipValueOf(grads: readonly Tensor[], limit: number, async: boolean): Maybe<void> {
+  const gs = checkGrads(grads);
+  const v = Math.fround(checkLimit(limit, 'clipValue'));
+  if (placement(gs, 'clipGradValue').cuda) return cudaTrainNative().cudaClampBuffers(gs.map((g) => g.deviceBuffer), -v, v, async);
+  const host = gs.map(hostValues);
+  return andThen(trainNative().clampArrays(host, -v, v, async), () => gs.forEach((g, k) => writeBack(g, host[k])));
 }
 
 /** Clamps every gradient element to [−clipValue, clipValue]. */
 export async function clipGradValue(grads: readonly Tensor[], clipValue: number): Promise<void> {
-  const gs = checkGrads(grads);
-  const v = Math.fround(checkLimit(clipValue, 'clipValue'));
-  const host = gs.map(hostValues);
-  await trainNative().clampArrays(host, -v, v, true);
-  gs.forEach((g, k) => writeBack(g, host[k]));
+  return clipValueOf(grads, clipValue, true);
 }
 
 export function clipGradValueSync(grads: readonly Tensor[], clipValue: number): void {
-  const gs = checkGrads(grads);
-  const v = Math.fround(checkLimit(clipValue, 'clipValue'));
-  const host = gs.map(hostValues);
-  trainNative().clampArrays(host, -v, v, false);
-  gs.forEach((g, k) => writeBack(g, host[k]));
+  clipValueOf(grads, clipValue, false);
 }
 
 /** The global L2 norm of several tensors (double accumulation), without changing them. */
 export function globalNormSync(tensors: readonly Tensor[]): number {
-  return Math.sqrt(trainNative().sumSquares(checkGrads(tensors).map(hostValues), false) as number);
+  const ts = checkGrads(tensors);
+  if (placement(ts, 'globalNorm').cuda) return Math.sqrt(cudaTrainNative().cudaSumSquares(ts.map((t) => t.deviceBuffer), false) as number);
+  return Math.sqrt(trainNative().sumSquares(ts.map(hostValues), false) as number);
 }

@@ -7,13 +7,16 @@
  * `backward(x, dy, { accumulate, dweight, dbias })` returns `{ dx, dweight, dbias }`: dx is new;
  * dweight / dbias are new, or the given tensors overwritten, or added into with `accumulate`
  * (gradient accumulation over micro-batches). Bias sums are accumulated in double.
+ * On a CUDA device (`device` option) the weights, products, bias add and bias sums all run there
+ * (the same bits as on the CPU for the bias parts), with no host copy.
  */
 import { RnnkitError } from '../errors';
 import { DeviceSpec, resolveDevice } from '../device';
 import { matmul, matmulSync } from '../matmul';
-import { Tensor, checkTensor, tensor } from '../tensor';
+import { Tensor, checkTensor, emptyTensor, tensor } from '../tensor';
 import { Rng } from './random';
-import { hostValues, writeBack } from './native-train';
+import { Maybe, andThen } from '../maybe';
+import { cudaTrainNative } from './native-train';
 
 export interface LinearOptions {
   inFeatures: number;
@@ -86,12 +89,12 @@ export class Linear {
   async forward(x: Tensor): Promise<Tensor> {
     const p = this.plan(x);
     const y = await matmul(p.x2, this.weight, { transB: true });
-    return this.finishForward(x, y);
+    return this.finishForward(x, y, true);
   }
 
   forwardSync(x: Tensor): Tensor {
     const p = this.plan(x);
-    return this.finishForward(x, matmulSync(p.x2, this.weight, { transB: true }));
+    return this.finishForward(x, matmulSync(p.x2, this.weight, { transB: true }), false) as Tensor;
   }
 
   async backward(x: Tensor, dy: Tensor, options: LinearBackwardOptions = {}): Promise<LinearGradients> {
@@ -99,7 +102,7 @@ export class Linear {
     const o = this.backwardPlan(p, dy, options);
     const dx = await matmul(o.dy2, this.weight);
     await matmul(o.dy2, p.x2, { transA: true, out: o.dweight, accumulate: o.accumulate });
-    return this.finishBackward(x, dx, o);
+    return this.finishBackward(x, dx, o, true);
   }
 
   backwardSync(x: Tensor, dy: Tensor, options: LinearBackwardOptions = {}): LinearGradients {
@@ -107,7 +110,7 @@ export class Linear {
     const o = this.backwardPlan(p, dy, options);
     const dx = matmulSync(o.dy2, this.weight);
     matmulSync(o.dy2, p.x2, { transA: true, out: o.dweight, accumulate: o.accumulate });
-    return this.finishBackward(x, dx, o);
+    return this.finishBackward(x, dx, o, false) as LinearGradients;
   }
 
   private plan(x: Tensor): Plan {
@@ -123,15 +126,17 @@ export class Linear {
     return { x2: x.reshape([N, this.inFeatures]), N };
   }
 
-  private finishForward(x: Tensor, y2: Tensor): Tensor {
-    if (this.bias) {
-      const y = hostValues(y2);
-      const b = hostValues(this.bias);
-      const O = this.outFeatures;
-      for (let r = 0; r < y.length; r += O) for (let j = 0; j < O; j++) y[r + j] += b[j];
-      writeBack(y2, y);
+  private finishForward(x: Tensor, y2: Tensor, async: boolean): Maybe<Tensor> {
+    const y = y2.reshape([...x.shape.slice(0, -1), this.outFeatures]);
+    if (!this.bias) return y;
+    const O = this.outFeatures;
+    if (y2.device !== 'cpu') {
+      return andThen(cudaTrainNative().cudaAddRows(y2.deviceBuffer, this.bias.deviceBuffer, y2.size / O, O, async), () => y);
     }
-    return y2.reshape([...x.shape.slice(0, -1), this.outFeatures]);
+    const yv = y2.data;
+    const b = this.bias.data;
+    for (let r = 0; r < yv.length; r += O) for (let j = 0; j < O; j++) yv[r + j] += b[j];
+    return y;
   }
 
   private backwardPlan(p: Plan, dy: Tensor, options: LinearBackwardOptions) {
@@ -153,21 +158,25 @@ export class Linear {
     let dweight = given(options.dweight, 'dweight', this.weight.shape);
     let dbias = this.bias ? given(options.dbias, 'dbias', this.bias.shape) : null;
     if (accumulate && (!dweight || (this.bias && !dbias))) throw argError('accumulate needs the dweight (and dbias) tensors to add into');
-    dweight = dweight ?? tensor(new Float32Array(this.weight.size), this.weight.shape, { device: this.weight.device });
-    if (this.bias && !dbias) dbias = tensor(new Float32Array(this.outFeatures), this.bias.shape, { device: this.weight.device });
+    // Fresh gradients need no initial values: the product and the bias sums overwrite them.
+    dweight = dweight ?? emptyTensor(this.weight.shape, this.weight.device);
+    if (this.bias && !dbias) dbias = emptyTensor(this.bias.shape, this.weight.device);
     return { dy2: dy.reshape([p.N, this.outFeatures]), accumulate, dweight, dbias };
   }
 
-  private finishBackward(x: Tensor, dx2: Tensor, o: ReturnType<Linear['backwardPlan']>): LinearGradients {
-    if (o.dbias) {
-      const dy = hostValues(o.dy2);
-      const db = hostValues(o.dbias);
-      const O = this.outFeatures;
-      const sums = new Float64Array(O);
-      for (let r = 0; r < dy.length; r += O) for (let j = 0; j < O; j++) sums[j] += dy[r + j];
-      for (let j = 0; j < O; j++) db[j] = o.accumulate ? db[j] + sums[j] : sums[j];
-      writeBack(o.dbias, db);
+  private finishBackward(x: Tensor, dx2: Tensor, o: ReturnType<Linear['backwardPlan']>, async: boolean): Maybe<LinearGradients> {
+    const result = { dx: dx2.reshape(x.shape), dweight: o.dweight, dbias: o.dbias };
+    if (!o.dbias) return result;
+    const O = this.outFeatures;
+    if (o.dbias.device !== 'cpu') {
+      return andThen(cudaTrainNative().cudaColumnSums(o.dbias.deviceBuffer, o.dy2.deviceBuffer, o.dy2.size / O, O,
+        o.accumulate, async), () => result);
     }
-    return { dx: dx2.reshape(x.shape), dweight: o.dweight, dbias: o.dbias };
+    const dy = o.dy2.data;
+    const db = o.dbias.data;
+    const sums = new Float64Array(O);
+    for (let r = 0; r < dy.length; r += O) for (let j = 0; j < O; j++) sums[j] += dy[r + j];
+    for (let j = 0; j < O; j++) db[j] = o.accumulate ? db[j] + sums[j] : sums[j];
+    return result;
   }
 }

@@ -12,10 +12,18 @@
  * mseLoss(input, target, { reduction }) -> `{ loss, dinput }` with dinput = ∂loss/∂input.
  * The loss is a JavaScript number accumulated in double; non-finite logits give a non-finite
  * loss (check with Number.isFinite), never an exception.
+ *
+ * Devices: logits (input and target) on a CUDA device run the CUDA kernels there, and the
+ * gradient stays on that device; the loss number is the one value copied back (8 bytes). The
+ * targets (and a Float32Array mask) are uploaded with the call; a mask tensor on the device is read
+ * to the host first to be checked. An MSE with input and target on different devices runs on the
+ * host. `backendInfo().lastRuns` records where each call ran.
  */
 import { RnnkitError } from '../errors';
-import { Tensor, checkTensor } from '../tensor';
-import { hostValues, trainNative } from './native-train';
+import { recordRun } from '../run-info';
+import { Tensor, checkTensor, emptyTensor } from '../tensor';
+import { Maybe, andThen } from '../maybe';
+import { cudaTrainNative, hostValues, trainNative } from './native-train';
 
 export type Reduction = 'mean' | 'sum';
 
@@ -62,10 +70,11 @@ function gradOf(v: unknown): boolean {
 
 interface CePlan {
   logits: Tensor;
-  x: Float32Array;
   targets: Int32Array;
   mask: Float32Array | null;
-  dlogits: Float32Array | null;
+  /** Why data moved between host and device to run this call (null when none did). */
+  fallback: string | null;
+  grad: boolean;
   N: number;
   V: number;
   ignoreIndex: number;
@@ -88,10 +97,16 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
     throw argError(`ignoreIndex must be a 32-bit integer (got ${String(ignoreIndex)})`);
   }
   let mask: Float32Array | null = null;
+  let fallback: string | null = null;
   if (o.mask !== undefined && o.mask !== null) {
-    if (o.mask instanceof Tensor) mask = hostValues(checkTensor(o.mask, 'mask'));
-    else if (o.mask instanceof Float32Array) mask = o.mask;
-    else throw new RnnkitError('ERR_RNNKIT_DTYPE', 'mask must be a Float32Array or a Tensor');
+    if (o.mask instanceof Tensor) {
+      mask = hostValues(checkTensor(o.mask, 'mask'));
+      if (o.mask.device !== 'cpu') fallback = `the mask on ${o.mask.device} was read to the host to be checked`;
+    } else if (o.mask instanceof Float32Array) {
+      mask = o.mask;
+    } else {
+      throw new RnnkitError('ERR_RNNKIT_DTYPE', 'mask must be a Float32Array or a Tensor');
+    }
     if (mask.length !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `mask must hold ${N} values, got ${mask.length}`);
     for (let r = 0; r < N; r++) {
       if (!(mask[r] >= 0 && mask[r] < Infinity)) throw argError(`mask[${r}] = ${mask[r]} must be finite and >= 0`);
@@ -106,38 +121,44 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
       throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);
     }
   }
-  const grad = gradOf(o.grad);
-  return {
-    logits, x: hostValues(logits), targets: t, mask, dlogits: grad ? new Float32Array(N * V) : null, N, V,
-    ignoreIndex, mean: reductionOf(o.reduction),
-  };
+  return { logits, targets: t, mask, fallback, grad: gradOf(o.grad), N, V, ignoreIndex, mean: reductionOf(o.reduction) };
 }
 
-function ceResult(p: CePlan, loss: number): CrossEntropyResult {
-  let dlogits: Tensor | null = null;
-  if (p.dlogits) dlogits = Tensor.fromCpu(p.dlogits, p.logits.shape).to(p.logits.device);
-  return { loss, dlogits };
+/** Cross-entropy for both twins, on the logits' device. */
+function runCrossEntropy(p: CePlan, async: boolean): Maybe<CrossEntropyResult> {
+  const device = p.logits.device;
+  recordRun('crossEntropy', device, p.fallback);
+  if (device !== 'cpu') {
+    const dlogits = p.grad ? emptyTensor(p.logits.shape, device) : null;
+    let loss: Maybe<number | undefined>;
+    try {
+      loss = cudaTrainNative().cudaSoftmaxCrossEntropy(p.logits.deviceBuffer, p.targets, p.mask,
+        dlogits ? dlogits.deviceBuffer : null, null, p.N, p.V, p.ignoreIndex, p.mean, true, async);
+    } catch (err) {
+      if (dlogits) dlogits.dispose();
+      throw err;
+    }
+    return andThen(loss, (l) => ({ loss: l as number, dlogits }));
+  }
+  const d = p.grad ? new Float32Array(p.N * p.V) : null;
+  const loss = trainNative().softmaxCrossEntropy(p.logits.data, p.targets, p.mask, d, p.N, p.V, p.ignoreIndex, p.mean, async);
+  return andThen(loss, (l) => ({ loss: l, dlogits: d ? Tensor.fromCpu(d, p.logits.shape) : null }));
 }
 
 /** Softmax cross-entropy and its gradient, computed off the event loop. */
 export async function crossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions = {}): Promise<CrossEntropyResult> {
-  const p = planCrossEntropy(logits, targets, options);
-  const loss = await trainNative().softmaxCrossEntropy(p.x, p.targets, p.mask, p.dlogits, p.N, p.V, p.ignoreIndex, p.mean, true);
-  return ceResult(p, loss);
+  return runCrossEntropy(planCrossEntropy(logits, targets, options), true);
 }
 
 /** Softmax cross-entropy and its gradient, on the calling thread. */
 export function crossEntropySync(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions = {}): CrossEntropyResult {
-  const p = planCrossEntropy(logits, targets, options);
-  const loss = trainNative().softmaxCrossEntropy(p.x, p.targets, p.mask, p.dlogits, p.N, p.V, p.ignoreIndex, p.mean, false) as number;
-  return ceResult(p, loss);
+  return runCrossEntropy(planCrossEntropy(logits, targets, options), false) as CrossEntropyResult;
 }
 
 interface MsePlan {
   input: Tensor;
-  y: Float32Array;
-  t: Float32Array;
-  dy: Float32Array | null;
+  target: Tensor;
+  grad: boolean;
   mean: boolean;
 }
 
@@ -148,27 +169,38 @@ function planMse(input: Tensor, target: Tensor, options: MseOptions): MsePlan {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `input [${input.shape.join(', ')}] and target [${target.shape.join(', ')}] differ`);
   }
   const o = options ?? {};
-  return {
-    input, y: hostValues(input), t: hostValues(target), dy: gradOf(o.grad) ? new Float32Array(input.size) : null,
-    mean: reductionOf(o.reduction),
-  };
+  return { input, target, grad: gradOf(o.grad), mean: reductionOf(o.reduction) };
 }
 
-function mseResult(p: MsePlan, loss: number): MseResult {
-  if (!p.dy) return { loss, dinput: null };
-  const d = Tensor.fromCpu(p.dy, p.input.shape);
-  return { loss, dinput: d.to(p.input.device) };
+/** MSE for both twins: on the inputs' CUDA device when both are there, else on the host. */
+function runMse(p: MsePlan, async: boolean): Maybe<MseResult> {
+  const device = p.input.device;
+  if (device !== 'cpu' && p.target.device === device) {
+    recordRun('mseLoss', device);
+    const dinput = p.grad ? emptyTensor(p.input.shape, device) : null;
+    let loss: Maybe<number | undefined>;
+    try {
+      loss = cudaTrainNative().cudaMseLoss(p.input.deviceBuffer, p.target.deviceBuffer, dinput ? dinput.deviceBuffer : null,
+        null, p.mean, true, async);
+    } catch (err) {
+      if (dinput) dinput.dispose();
+      throw err;
+    }
+    return andThen(loss, (l) => ({ loss: l as number, dinput }));
+  }
+  const split = device !== 'cpu' || p.target.device !== 'cpu';
+  recordRun('mseLoss', 'cpu', split ? `input on ${device}, target on ${p.target.device}: computed on the host` : null);
+  const dy = p.grad ? new Float32Array(p.input.size) : null;
+  const loss = trainNative().mseLoss(hostValues(p.input), hostValues(p.target), dy, p.mean, async);
+  return andThen(loss, (l) => ({ loss: l, dinput: dy ? Tensor.fromCpu(dy, p.input.shape).to(device) : null }));
 }
 
 /** Mean squared error (or the sum with reduction 'sum') and its gradient, off the event loop. */
 export async function mseLoss(input: Tensor, target: Tensor, options: MseOptions = {}): Promise<MseResult> {
-  const p = planMse(input, target, options);
-  return mseResult(p, await trainNative().mseLoss(p.y, p.t, p.dy, p.mean, true));
+  return runMse(planMse(input, target, options), true);
 }
 
 /** Mean squared error and its gradient, on the calling thread. */
 export function mseLossSync(input: Tensor, target: Tensor, options: MseOptions = {}): MseResult {
-  const p = planMse(input, target, options);
-  return mseResult(p, trainNative().mseLoss(p.y, p.t, p.dy, p.mean, false) as number);
+  return runMse(planMse(input, target, options), false) as MseResult;
 }
-

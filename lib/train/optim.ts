@@ -8,14 +8,21 @@
  * override PyTorch's defaults). `step(grads)` / `stepSync(grads)` update every parameter whose
  * gradient is given: `grads` lists one gradient tensor (or null to skip) per parameter, in group
  * order, or maps parameters to gradients. State (moments, buffers, per-parameter step counts) is
- * float32, created on a parameter's first step, and kept on the host. Group hyperparameters may
- * be changed between steps (learning-rate schedules do). `stateDict()` / `loadStateDict()` copy
- * everything a bit-for-bit resume needs. The async step updates the parameters one after another
- * off the event loop; the parameters must not be read or written until it resolves.
+ * float32, created on a parameter's first step, and kept on the parameter's device. Group
+ * hyperparameters may be changed between steps (learning-rate schedules do). `stateDict()` /
+ * `loadStateDict()` copy everything a bit-for-bit resume needs (to and from the host). The async
+ * step updates the parameters one after another off the event loop; the parameters must not be
+ * read or written until it resolves.
+ *
+ * Devices: a parameter on a CUDA device is updated there by the CUDA step kernels (the same bits
+ * as the CPU kernels) with its state on that device: no host copy. A gradient on another device
+ * than its parameter is copied over first, and `lastRun.fallback` says so.
  */
+import { Device } from '../device';
 import { RnnkitError } from '../errors';
-import { Tensor, checkTensor } from '../tensor';
-import { hostValues, trainNative, writeBack } from './native-train';
+import { recordRun } from '../run-info';
+import { Tensor, checkTensor, full, tensor } from '../tensor';
+import { Buf, StepKernels, stepKernels } from './native-train';
 
 export type Hyper = Record<string, number | boolean | number[]>;
 
@@ -26,10 +33,31 @@ export interface ParamGroup {
 
 export type Grads = ReadonlyArray<Tensor | null | undefined> | Map<Tensor, Tensor>;
 
+/** The state of one parameter as saved: host arrays (state dicts, checkpoints). */
 export interface ParamState {
   /** Steps taken by this parameter. */
   step: number;
   buffers: Record<string, Float32Array>;
+}
+
+/** The live state of one parameter: its buffers on the parameter's device. */
+export interface LiveParamState {
+  /** Steps taken by this parameter. */
+  step: number;
+  /** A Float32Array for a CPU parameter, a Tensor on the parameter's device for a CUDA one. */
+  buffers: Record<string, Float32Array | Tensor>;
+  readonly device: Device;
+  /** Elements of the parameter (and of each buffer). */
+  readonly size: number;
+}
+
+/** What the last `step` ran. */
+export interface OptimizerRunInfo {
+  op: 'step';
+  /** The devices whose step kernels ran (those of the updated parameters). */
+  devices: Device[];
+  /** Why data moved between host and device (a gradient on another device); null when none did. */
+  fallback: string | null;
 }
 
 export interface OptimizerStateDict {
@@ -75,9 +103,23 @@ interface Slot {
   index: number;
 }
 
+/** One parameter's update, ready to run. */
+interface Update {
+  slot: Slot;
+  st: LiveParamState;
+  p: Buf;
+  g: Buf;
+  kernels: StepKernels;
+  /** A copy of the gradient made for this update (disposed after it). */
+  moved: Tensor | null;
+  fallback: string | null;
+}
+
 export abstract class Optimizer {
   readonly paramGroups: Array<{ params: Tensor[]; hyper: Hyper }>;
-  protected readonly state = new Map<Tensor, ParamState>();
+  /** What the last `step` / `stepSync` ran (null before the first). */
+  lastRun: OptimizerRunInfo | null = null;
+  protected readonly state = new Map<Tensor, LiveParamState>();
   private readonly slots: Slot[] = [];
 
   protected constructor(readonly kind: string, private readonly spec: Spec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
@@ -110,18 +152,28 @@ export abstract class Optimizer {
   }
 
   async step(grads: Grads): Promise<void> {
-    for (const [slot, g] of this.pairs(grads)) {
-      const { p, gh, st } = this.prepare(slot, g);
-      await this.update(p, gh, st, slot.group, true);
-      writeBack(slot.param, p);
+    const updates: Update[] = [];
+    try {
+      for (const [slot, g] of this.pairs(grads)) {
+        const u = this.prepare(slot, g);
+        updates.push(u);
+        await this.update(u.kernels, u.p, u.g, u.st, slot.group, true);
+      }
+    } finally {
+      this.finish(updates);
     }
   }
 
   stepSync(grads: Grads): void {
-    for (const [slot, g] of this.pairs(grads)) {
-      const { p, gh, st } = this.prepare(slot, g);
-      this.update(p, gh, st, slot.group, false);
-      writeBack(slot.param, p);
+    const updates: Update[] = [];
+    try {
+      for (const [slot, g] of this.pairs(grads)) {
+        const u = this.prepare(slot, g);
+        updates.push(u);
+        this.update(u.kernels, u.p, u.g, u.st, slot.group, false);
+      }
+    } finally {
+      this.finish(updates);
     }
   }
 
@@ -131,7 +183,7 @@ export abstract class Optimizer {
       const st = this.state.get(s.param);
       if (!st) continue;
       const buffers: Record<string, Float32Array> = {};
-      for (const [k, v] of Object.entries(st.buffers)) buffers[k] = v.slice();
+      for (const [k, v] of Object.entries(st.buffers)) buffers[k] = v instanceof Tensor ? v.readSync() : v.slice();
       state[s.index] = { step: st.step, buffers };
     }
     let next = 0;
@@ -149,37 +201,52 @@ export abstract class Optimizer {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', 'the state dict has other param groups than this optimizer');
     }
     const hypers = sd.groups.map((g, k) => this.resolve(this.spec.defaults, g.hyper, `state dict group ${k}`));
-    const states = new Map<Tensor, ParamState>();
+    const states = new Map<Tensor, LiveParamState>();
     for (const s of this.slots) {
       const st = sd.state[s.index];
       if (st === undefined) continue;
       if (!Number.isSafeInteger(st.step) || st.step < 0) throw argError(`state ${s.index}: bad step count`);
-      const buffers: Record<string, Float32Array> = {};
       for (const [k, v] of Object.entries(st.buffers)) {
         if (!(v instanceof Float32Array) || v.length !== s.param.size) {
           throw new RnnkitError('ERR_RNNKIT_SHAPE', `state ${s.index}.${k} must hold ${s.param.size} float32 values`);
         }
-        buffers[k] = v.slice();
       }
-      states.set(s.param, { step: st.step, buffers });
+      const device = s.param.device;
+      const buffers: Record<string, Float32Array | Tensor> = {};
+      for (const [k, v] of Object.entries(st.buffers)) {
+        buffers[k] = device === 'cpu' ? v.slice() : tensor(v.slice(), [v.length], { device });
+      }
+      states.set(s.param, { step: st.step, buffers, device, size: s.param.size });
     }
     this.paramGroups.forEach((g, k) => {
       for (const key of Object.keys(g.hyper)) delete g.hyper[key];
       Object.assign(g.hyper, hypers[k]);
     });
+    for (const old of this.state.values()) disposeBuffers(old);
     this.state.clear();
     for (const [p, st] of states) this.state.set(p, st);
   }
 
-  /** The state of one parameter (null before its first step). */
-  stateOf(param: Tensor): ParamState | null {
+  /** The live state of one parameter (null before its first step): buffers on its device. */
+  stateOf(param: Tensor): LiveParamState | null {
     return this.state.get(param) ?? null;
   }
 
-  /** Creates the state buffers of a parameter before its first step. */
-  protected abstract initState(size: number, hyper: Hyper): Record<string, Float32Array>;
+  /** Creates the state buffers of a parameter before its first step (with `buffer`). */
+  protected abstract initState(st: LiveParamState, hyper: Hyper): void;
 
-  protected abstract update(p: Float32Array, g: Float32Array, st: ParamState, hyper: Hyper, async: boolean): Promise<void> | void;
+  /** One parameter's step with `kernels` (CPU or CUDA: the same arguments over buffers of that device). */
+  protected abstract update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, hyper: Hyper, async: boolean): Promise<void> | void;
+
+  /** The state buffer `name`, created on the parameter's device (filled with `init`) when missing. */
+  protected buffer(st: LiveParamState, name: string, init = 0): Buf {
+    let b = st.buffers[name];
+    if (b === undefined) {
+      b = st.device === 'cpu' ? new Float32Array(st.size).fill(init) : full([st.size], init, { device: st.device });
+      st.buffers[name] = b;
+    }
+    return b instanceof Tensor ? b.deviceBuffer : b;
+  }
 
   private checked(name: string, value: unknown, where: string): number | boolean | number[] {
     const check = this.spec.checks[name];
@@ -224,15 +291,42 @@ export abstract class Optimizer {
     return out;
   }
 
-  private prepare(slot: Slot, g: Tensor): { p: Float32Array; gh: Float32Array; st: ParamState } {
-    let st = this.state.get(slot.param);
+  private prepare(slot: Slot, g: Tensor): Update {
+    const param = slot.param;
+    let st = this.state.get(param);
     if (!st) {
-      st = { step: 0, buffers: this.initState(slot.param.size, slot.group) };
-      this.state.set(slot.param, st);
+      st = { step: 0, buffers: {}, device: param.device, size: param.size };
+      this.initState(st, slot.group);
+      this.state.set(param, st);
     }
     st.step += 1;
-    return { p: hostValues(slot.param), gh: hostValues(g), st };
+    const onCuda = param.device !== 'cpu';
+    let moved: Tensor | null = null;
+    let fallback: string | null = null;
+    if (g.device !== param.device) {
+      moved = g.to(param.device);
+      fallback = `the gradient of parameter ${slot.index} was on ${g.device}: copied to ${param.device}`;
+    }
+    const grad = moved ?? g;
+    return {
+      slot, st, moved, fallback, kernels: stepKernels(onCuda),
+      p: onCuda ? param.deviceBuffer : param.data,
+      g: onCuda ? grad.deviceBuffer : grad.data,
+    };
   }
+
+  private finish(updates: Update[]): void {
+    for (const u of updates) if (u.moved) u.moved.dispose();
+    const devices = [...new Set(updates.map((u) => u.slot.param.device))];
+    const reasons = updates.map((u) => u.fallback).filter((r): r is string => r !== null);
+    const fallback = reasons.length ? reasons.join('; ') : null;
+    this.lastRun = { op: 'step', devices, fallback };
+    for (const d of devices) recordRun(`${this.kind}.step`, d, fallback);
+  }
+}
+
+function disposeBuffers(st: LiveParamState): void {
+  for (const b of Object.values(st.buffers)) if (b instanceof Tensor) b.dispose();
 }
 
 const num = (h: Hyper, k: string): number => h[k] as number;
@@ -258,21 +352,18 @@ export class SGD extends Optimizer {
     }
   }
 
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return num(hyper, 'momentum') !== 0 ? { momentumBuffer: new Float32Array(size) } : {};
+  protected initState(st: LiveParamState, hyper: Hyper): void {
+    if (num(hyper, 'momentum') !== 0) this.buffer(st, 'momentumBuffer');
   }
 
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    let buf = st.buffers.momentumBuffer ?? null;
-    let first = false;
-    if (num(h, 'momentum') !== 0 && !buf) {
-      buf = st.buffers.momentumBuffer = new Float32Array(p.length);
-      first = true;
-    }
-    // PyTorch starts the momentum buffer from the first gradient it sees.
-    first = first || st.step === 1;
-    return trainNative().sgdStep(p, g, buf, num(h, 'lr'), num(h, 'momentum'), num(h, 'dampening'),
-      num(h, 'weightDecay'), h.nesterov as boolean, first, async);
+  protected update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, h: Hyper, async: boolean): Promise<void> | void {
+    const momentum = num(h, 'momentum');
+    // PyTorch starts the momentum buffer from the first gradient it sees (also when momentum is
+    // turned on after the first step).
+    const first = st.step === 1 || (momentum !== 0 && st.buffers.momentumBuffer === undefined);
+    const buf = momentum !== 0 || st.buffers.momentumBuffer !== undefined ? this.buffer(st, 'momentumBuffer') : null;
+    return k.sgdStep(p, g, buf, num(h, 'lr'), momentum, num(h, 'dampening'), num(h, 'weightDecay'),
+      h.nesterov as boolean, first, async);
   }
 }
 
@@ -286,47 +377,40 @@ export interface AdamOptions {
 
 const adamChecks = { lr: nonNegative, betas, eps: positive, weightDecay: nonNegative, amsgrad: bool };
 
-function adamInit(size: number, hyper: Hyper): Record<string, Float32Array> {
-  const s: Record<string, Float32Array> = { expAvg: new Float32Array(size), expAvgSq: new Float32Array(size) };
-  if (hyper.amsgrad) s.maxExpAvgSq = new Float32Array(size);
-  return s;
+/** The state and the step of Adam and AdamW, which differ only in how weight decay applies. */
+abstract class AdamBase extends Optimizer {
+  protected abstract readonly decoupled: boolean;
+
+  protected initState(st: LiveParamState, hyper: Hyper): void {
+    this.buffer(st, 'expAvg');
+    this.buffer(st, 'expAvgSq');
+    if (hyper.amsgrad) this.buffer(st, 'maxExpAvgSq');
+  }
+
+  protected update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, h: Hyper, async: boolean): Promise<void> | void {
+    const [b1, b2] = h.betas as number[];
+    return k.adamStep(p, g, this.buffer(st, 'expAvg'), this.buffer(st, 'expAvgSq'),
+      h.amsgrad ? this.buffer(st, 'maxExpAvgSq') : null, num(h, 'lr'), b1, b2, num(h, 'eps'), num(h, 'weightDecay'),
+      st.step, this.decoupled, async);
+  }
 }
 
-function adamUpdate(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, decoupled: boolean, async: boolean): Promise<void> | void {
-  const [b1, b2] = h.betas as number[];
-  if (h.amsgrad && !st.buffers.maxExpAvgSq) st.buffers.maxExpAvgSq = new Float32Array(p.length);
-  return trainNative().adamStep(p, g, st.buffers.expAvg, st.buffers.expAvgSq, h.amsgrad ? st.buffers.maxExpAvgSq : null,
-    num(h, 'lr'), b1, b2, num(h, 'eps'), num(h, 'weightDecay'), st.step, decoupled, async);
-}
+export class Adam extends AdamBase {
+  protected readonly decoupled = false;
 
-export class Adam extends Optimizer {
   constructor(groups: ParamGroup[] | Tensor[], defaults: AdamOptions = {}) {
     super('Adam', { defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false }, checks: adamChecks },
       groups, defaults as Record<string, unknown>);
   }
-
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return adamInit(size, hyper);
-  }
-
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    return adamUpdate(p, g, st, h, false, async);
-  }
 }
 
 /** Adam with decoupled weight decay (p ← p·(1 − lr·wd) before the Adam update). */
-export class AdamW extends Optimizer {
+export class AdamW extends AdamBase {
+  protected readonly decoupled = true;
+
   constructor(groups: ParamGroup[] | Tensor[], defaults: AdamOptions = {}) {
     super('AdamW', { defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false }, checks: adamChecks },
       groups, defaults as Record<string, unknown>);
-  }
-
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return adamInit(size, hyper);
-  }
-
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    return adamUpdate(p, g, st, h, true, async);
   }
 }
 
@@ -346,12 +430,12 @@ export class Adagrad extends Optimizer {
     }, groups, defaults as Record<string, unknown>);
   }
 
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return { sum: new Float32Array(size).fill(num(hyper, 'initialAccumulatorValue')) };
+  protected initState(st: LiveParamState, hyper: Hyper): void {
+    this.buffer(st, 'sum', num(hyper, 'initialAccumulatorValue'));
   }
 
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    return trainNative().adagradStep(p, g, st.buffers.sum, num(h, 'lr'), num(h, 'lrDecay'), num(h, 'weightDecay'),
+  protected update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, h: Hyper, async: boolean): Promise<void> | void {
+    return k.adagradStep(p, g, this.buffer(st, 'sum'), num(h, 'lr'), num(h, 'lrDecay'), num(h, 'weightDecay'),
       num(h, 'eps'), st.step, async);
   }
 }
@@ -373,19 +457,16 @@ export class RMSprop extends Optimizer {
     }, groups, defaults as Record<string, unknown>);
   }
 
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    const s: Record<string, Float32Array> = { squareAvg: new Float32Array(size) };
-    if (num(hyper, 'momentum') > 0) s.momentumBuffer = new Float32Array(size);
-    if (hyper.centered) s.gradAvg = new Float32Array(size);
-    return s;
+  protected initState(st: LiveParamState, hyper: Hyper): void {
+    this.buffer(st, 'squareAvg');
+    if (num(hyper, 'momentum') > 0) this.buffer(st, 'momentumBuffer');
+    if (hyper.centered) this.buffer(st, 'gradAvg');
   }
 
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    const b = st.buffers;
-    if (num(h, 'momentum') > 0 && !b.momentumBuffer) b.momentumBuffer = new Float32Array(p.length);
-    if (h.centered && !b.gradAvg) b.gradAvg = new Float32Array(p.length);
-    return trainNative().rmspropStep(p, g, b.squareAvg, h.centered ? b.gradAvg : null,
-      num(h, 'momentum') > 0 ? b.momentumBuffer : null, num(h, 'lr'), num(h, 'alpha'), num(h, 'eps'),
-      num(h, 'weightDecay'), num(h, 'momentum'), async);
+  protected update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, h: Hyper, async: boolean): Promise<void> | void {
+    const momentum = num(h, 'momentum');
+    return k.rmspropStep(p, g, this.buffer(st, 'squareAvg'), h.centered ? this.buffer(st, 'gradAvg') : null,
+      momentum > 0 ? this.buffer(st, 'momentumBuffer') : null, num(h, 'lr'), num(h, 'alpha'), num(h, 'eps'),
+      num(h, 'weightDecay'), momentum, async);
   }
 }

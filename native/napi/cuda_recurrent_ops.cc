@@ -37,10 +37,6 @@ namespace {
 
 using Alloc = std::shared_ptr<DeviceAllocation>;
 using Mode = RecurrentConfig::Mode;
-Alloc ArgDeviceOpt(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-  return ArgDevice(info, i, what);
-}
 
 // The buffer holds exactly `count` floats.
 void RequireExact(Napi::Env env, const Alloc& a, int64_t count, const char* what) {
