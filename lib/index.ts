@@ -1,7 +1,7 @@
 /** rnnkit: recurrent-network operators for Node.js. */
 export { RnnkitError, RnnkitErrorCode } from './errors';
-export { Tensor, TensorOptions, tensor, zeros, ones, full } from './tensor';
-export { Device, DeviceSpec, BackendInfo, CopyCounts, backendInfo, setNumThreads, numThreads } from './device';
+export { Tensor, TensorOptions, PostAccumulateGradHook, tensor, zeros, ones, full } from './tensor';
+export { Device, DeviceSpec, BackendInfo, CopyCounts, backendInfo, defaultDevice, setNumThreads, numThreads } from './device';
 export { OpRunInfo } from './run-info';
 export { matmul, matmulSync, MatmulOptions } from './matmul';
 export {
@@ -10,10 +10,10 @@ export {
 } from './rmsnorm';
 export {
   Recurrent, RecurrentSaved, RecurrentOptions, RecurrentForwardOptions, RecurrentForwardResult,
-  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo,
+  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo, RecurrentAlgorithm, RecurrentAlgorithmInfo,
 } from './recurrent';
 export {
-  ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord,
+  ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord, RecurrentLayoutConfig, recordShapes,
 } from './recurrent-params';
 export * from './train';
 export { setCheckFinite, checkFiniteEnabled } from './check';
@@ -21,3 +21,6 @@ export { RecurrentNetwork, StepNetBuilder, StepNetSaved } from './stepnet';
 export type {
   StepNetSpec, StepOpSpec, StepOpType, StepExecutor, StepForwardOptions, StepForwardResult, StepGradients, BlobDescription,
 } from './stepnet';
+export * as nn from './nn';
+export * as autograd from './nn/autograd';
+export { saveSafetensors, loadSafetensors } from './nn/serialize';

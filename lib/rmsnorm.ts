@@ -21,28 +21,14 @@
  */
 import { Device, DeviceSpec, resolveDevice } from './device';
 import { RnnkitError } from './errors';
-import { Maybe, andThen } from './maybe';
-import { DeviceBuffer, native } from './native';
+import { MaybePromise, then } from './nn/maybe';
+import { DeviceBuffer, native, upload, uploadSync } from './native';
 import { OpRunInfo, lastRunOf, recordRun } from './run-info';
 import { Tensor, checkTensor, emptyTensor } from './tensor';
 import { checkInputsFinite } from './check';
-
-interface RmsnormBinding {
-  rmsnormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array | null, y: Float32Array,
-    rrms: Float32Array, rows: number, cols: number, eps: number, async: boolean): Maybe<void>;
-  rmsnormBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array, rrms: Float32Array,
-    dx: Float32Array | null, dgamma: Float32Array | null, dbeta: Float32Array | null, rows: number,
-    cols: number, accumulate: boolean, async: boolean): Maybe<void>;
-  cudaRmsnormForward(x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer | null, y: DeviceBuffer,
-    rrms: DeviceBuffer, rows: number, cols: number, eps: number, async: boolean): Maybe<void>;
-  cudaRmsnormBackward(dy: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, rrms: DeviceBuffer,
-    dx: DeviceBuffer | null, dgamma: DeviceBuffer | null, dbeta: DeviceBuffer | null, rows: number,
-    cols: number, accumulate: boolean, async: boolean): Maybe<void>;
-}
-
-function binding(): RmsnormBinding {
-  return native() as unknown as RmsnormBinding;
-}
+import {
+  argError, readBoolean, readInteger, readNumber, readOptions, readRequiredOptions, readTensorOrNull, sizeProduct,
+} from './args';
 
 export interface RmsNormOptions {
   /** First normalized axis (negative counts from the end). Default -1: the last axis only. */
@@ -83,21 +69,20 @@ export interface RmsNormGradients {
 
 const DEFAULT_EPS = 1e-6;
 
-function checkEps(eps: unknown): number {
-  if (eps === undefined) return DEFAULT_EPS;
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `eps must be a finite number >= 0, got ${String(eps)}`);
-  }
-  return eps;
-}
+const FORWARD_KEYS = ['axis', 'eps', 'y', 'rrms'] as const;
+const BACKWARD_KEYS = ['axis', 'bias', 'dx', 'dgamma', 'dbeta', 'accumulate'] as const;
+const CONFIG_KEYS = ['size', 'axis', 'eps', 'gamma', 'beta', 'bias', 'device'] as const;
+const OP_FORWARD_KEYS = ['y', 'rrms'] as const;
+const OP_BACKWARD_KEYS = ['x', 'rrms', 'dy', 'dx', 'dgamma', 'dbeta', 'accumulate'] as const;
+
+const readEps = (eps: unknown): number => readNumber(eps, 'eps', { min: 0 }, DEFAULT_EPS);
+const readAxis = (axis: unknown, fallback?: number): number => readInteger(axis, 'axis', -(2 ** 31), 2 ** 31, fallback);
+const readOutput = (v: unknown, what: string): Tensor | undefined => readTensorOrNull(v, what) ?? undefined;
 
 /** The first normalized axis of a rank-`rank` tensor, from a possibly negative `axis`. */
-function normalizeAxis(axis: unknown, rank: number): number {
-  if (typeof axis !== 'number' || !Number.isInteger(axis)) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer, got ${String(axis)}`);
-  }
+function normalizeAxis(axis: number, rank: number): number {
   if (rank === 0 || axis < -rank || axis >= rank) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `axis ${axis} is out of range for a rank-${rank} tensor`);
+    throw argError(`axis ${axis} is out of range for a rank-${rank} tensor`);
   }
   return axis < 0 ? axis + rank : axis;
 }
@@ -121,8 +106,8 @@ interface Layout {
   rowShape: number[];
 }
 
-function layout(x: Tensor, axisOption: unknown, cols: number): Layout {
-  const axis = normalizeAxis(axisOption === undefined ? -1 : axisOption, x.rank);
+function layout(x: Tensor, axisOption: number, cols: number): Layout {
+  const axis = normalizeAxis(axisOption, x.rank);
   const rowShape = x.shape.slice(0, axis);
   const have = product(x.shape.slice(axis));
   if (have !== cols) {
@@ -150,7 +135,7 @@ function placement(tensors: Array<Tensor | null>): Placement {
 }
 
 /** The values of tensors on the host: a CPU tensor's own array, or a copy of a device tensor. */
-function hostValuesOf(ts: Tensor[], async: boolean): Maybe<Float32Array[]> {
+function hostValuesOf(ts: Tensor[], async: boolean): MaybePromise<Float32Array[]> {
   if (async) return Promise.all(ts.map((t) => (t.device === 'cpu' ? t.data : t.read())));
   return ts.map((t) => (t.device === 'cpu' ? t.data : t.readSync()));
 }
@@ -182,10 +167,14 @@ function output(given: Tensor | undefined, what: string, shape: readonly number[
 }
 
 /** The output on its device: the work tensor, or a copy of it (into the given tensor when there is one). */
-function deliver(o: Output, async: boolean): Maybe<Tensor> {
+function deliver(o: Output, async: boolean): MaybePromise<Tensor> {
   if (o.work.device === o.device) return o.work;
   const target = o.given ?? emptyTensor(o.work.shape, o.device);
-  return andThen(native().copyToDevice(target.deviceBuffer, o.work.data, async), () => target);
+  if (!async) {
+    uploadSync(target.deviceBuffer, o.work.data);
+    return target;
+  }
+  return upload(target.deviceBuffer, o.work.data).then(() => target);
 }
 
 function buf(t: Tensor | null): DeviceBuffer | null {
@@ -204,7 +193,8 @@ interface ForwardPlan {
   rrms: Output;
 }
 
-function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions): ForwardPlan {
+function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions | undefined): ForwardPlan {
+  const o = readOptions(options, FORWARD_KEYS, 'rmsNorm options');
   checkTensor(x, 'x');
   checkTensor(gamma, 'gamma');
   if (beta !== null) {
@@ -213,39 +203,38 @@ function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: Rms
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `beta has ${beta.size} elements, gamma ${gamma.size}`);
     }
   }
-  if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
-  const eps = checkEps(options.eps);
-  const { rows, cols, rowShape } = layout(x, options.axis, gamma.size);
+  const eps = readEps(o.eps);
+  const { rows, cols, rowShape } = layout(x, readAxis(o.axis, -1), gamma.size);
   checkInputsFinite({ x, gamma, beta });
   const where = placement([x, gamma, beta]);
   const cuda = where.cuda;
   const plan = {
     rows, cols, eps, x, gamma, beta, cuda,
-    y: output(options.y, 'y', x.shape, x.device, cuda),
-    rrms: output(options.rrms, 'rrms', rowShape, x.device, cuda),
+    y: output(readOutput(o.y, 'y'), 'y', x.shape, x.device, cuda),
+    rrms: output(readOutput(o.rrms, 'rrms'), 'rrms', rowShape, x.device, cuda),
   };
   recordRun('rmsNorm', where.device, where.fallback);
   return plan;
 }
 
-function runForward(p: ForwardPlan, async: boolean): Maybe<RmsNormResult> {
+function runForward(p: ForwardPlan, async: boolean): MaybePromise<RmsNormResult> {
   if (p.cuda) {
-    return andThen(binding().cudaRmsnormForward(p.x.deviceBuffer, p.gamma.deviceBuffer, buf(p.beta), p.y.work.deviceBuffer,
+    return then(native().cudaRmsnormForward(p.x.deviceBuffer, p.gamma.deviceBuffer, buf(p.beta), p.y.work.deviceBuffer,
       p.rrms.work.deviceBuffer, p.rows, p.cols, p.eps, async), () => ({ y: p.y.work, rrms: p.rrms.work }));
   }
   const inputs = [p.x, p.gamma, ...(p.beta ? [p.beta] : [])];
-  return andThen(hostValuesOf(inputs, async), ([hx, hg, hb]) =>
-    andThen(binding().rmsnormForward(hx, hg, hb ?? null, p.y.work.data, p.rrms.work.data, p.rows, p.cols, p.eps, async), () =>
-      andThen(deliver(p.y, async), (y) => andThen(deliver(p.rrms, async), (rrms) => ({ y, rrms })))));
+  return then(hostValuesOf(inputs, async), ([hx, hg, hb]) =>
+    then(native().rmsnormForward(hx, hg, hb ?? null, p.y.work.data, p.rrms.work.data, p.rows, p.cols, p.eps, async), () =>
+      then(deliver(p.y, async), (y) => then(deliver(p.rrms, async), (rrms) => ({ y, rrms })))));
 }
 
 /** RMSNorm of `x` over the axes from `options.axis` on, computed off the event loop. */
-export async function rmsNorm(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions = {}): Promise<RmsNormResult> {
+export async function rmsNorm(x: Tensor, gamma: Tensor, beta: Tensor | null, options?: RmsNormOptions): Promise<RmsNormResult> {
   return runForward(planForward(x, gamma, beta, options), true);
 }
 
 /** RMSNorm of `x` on the calling thread. */
-export function rmsNormSync(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions = {}): RmsNormResult {
+export function rmsNormSync(x: Tensor, gamma: Tensor, beta: Tensor | null, options?: RmsNormOptions): RmsNormResult {
   return runForward(planForward(x, gamma, beta, options), false) as RmsNormResult;
 }
 
@@ -264,17 +253,17 @@ interface BackwardPlan {
 }
 
 function gradientOutput(given: Tensor | undefined, what: string, gamma: Tensor, accumulate: boolean, cuda: boolean): Output {
-  if (given === undefined && accumulate) throw new RnnkitError('ERR_RNNKIT_ARG', `accumulate needs the ${what} tensor to add into`);
+  if (given === undefined && accumulate) throw argError(`accumulate needs the ${what} tensor to add into`);
   return output(given, what, gamma.shape, gamma.device, cuda, true, accumulate);
 }
 
-function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, options: RmsNormBackwardOptions): BackwardPlan {
+function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, options: RmsNormBackwardOptions | undefined): BackwardPlan {
+  const o = readOptions(options, BACKWARD_KEYS, 'rmsNormBackward options');
   checkTensor(x, 'x');
   checkTensor(rrms, 'rrms');
   checkTensor(dy, 'dy');
   checkTensor(gamma, 'gamma');
-  if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
-  const { rows, cols, rowShape } = layout(x, options.axis, gamma.size);
+  const { rows, cols, rowShape } = layout(x, readAxis(o.axis, -1), gamma.size);
   if (!sameShape(dy.shape, x.shape)) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `dy must have the shape of x ${shapeString(x.shape)}, got ${shapeString(dy.shape)}`);
   }
@@ -282,48 +271,45 @@ function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, option
   if (!sameShape(rrms.shape, rowShape)) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `rrms must have shape ${shapeString(rowShape)}, got ${shapeString(rrms.shape)}`);
   }
-  if (options.accumulate !== undefined && typeof options.accumulate !== 'boolean') {
-    throw new RnnkitError('ERR_RNNKIT_ARG', 'accumulate must be a boolean');
-  }
-  if (options.bias !== undefined && typeof options.bias !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'bias must be a boolean');
-  const accumulate = options.accumulate === true;
-  const bias = options.bias !== false;
-  if (!bias && options.dbeta !== undefined) throw new RnnkitError('ERR_RNNKIT_ARG', 'dbeta given but bias is false');
+  const accumulate = readBoolean(o.accumulate, 'accumulate', false);
+  const bias = readBoolean(o.bias, 'bias', true);
+  const dbeta = readOutput(o.dbeta, 'dbeta');
+  if (!bias && dbeta !== undefined) throw argError('dbeta given but bias is false');
   const where = placement([x, rrms, dy, gamma]);
   const cuda = where.cuda;
   const plan = {
     rows, cols, x, rrms, dy, gamma, cuda, accumulate,
-    dx: output(options.dx, 'dx', x.shape, x.device, cuda),
-    dgamma: gradientOutput(options.dgamma, 'dgamma', gamma, accumulate, cuda),
-    dbeta: bias ? gradientOutput(options.dbeta, 'dbeta', gamma, accumulate, cuda) : null,
+    dx: output(readOutput(o.dx, 'dx'), 'dx', x.shape, x.device, cuda),
+    dgamma: gradientOutput(readOutput(o.dgamma, 'dgamma'), 'dgamma', gamma, accumulate, cuda),
+    dbeta: bias ? gradientOutput(dbeta, 'dbeta', gamma, accumulate, cuda) : null,
   };
   recordRun('rmsNormBackward', where.device, where.fallback);
   return plan;
 }
 
-function runBackward(p: BackwardPlan, async: boolean): Maybe<RmsNormGradients> {
+function runBackward(p: BackwardPlan, async: boolean): MaybePromise<RmsNormGradients> {
   if (p.cuda) {
-    return andThen(binding().cudaRmsnormBackward(p.dy.deviceBuffer, p.x.deviceBuffer, p.gamma.deviceBuffer,
+    return then(native().cudaRmsnormBackward(p.dy.deviceBuffer, p.x.deviceBuffer, p.gamma.deviceBuffer,
       p.rrms.deviceBuffer, p.dx.work.deviceBuffer, p.dgamma.work.deviceBuffer, p.dbeta ? p.dbeta.work.deviceBuffer : null,
       p.rows, p.cols, p.accumulate, async), () => ({ dx: p.dx.work, dgamma: p.dgamma.work, dbeta: p.dbeta ? p.dbeta.work : null }));
   }
   const dbeta = p.dbeta;
-  return andThen(hostValuesOf([p.dy, p.x, p.gamma, p.rrms], async), ([hdy, hx, hg, hr]) =>
-    andThen(binding().rmsnormBackward(hdy, hx, hg, hr, p.dx.work.data, p.dgamma.work.data, dbeta ? dbeta.work.data : null,
+  return then(hostValuesOf([p.dy, p.x, p.gamma, p.rrms], async), ([hdy, hx, hg, hr]) =>
+    then(native().rmsnormBackward(hdy, hx, hg, hr, p.dx.work.data, p.dgamma.work.data, dbeta ? dbeta.work.data : null,
       p.rows, p.cols, p.accumulate, async), () =>
-      andThen(deliver(p.dx, async), (dx) => andThen(deliver(p.dgamma, async), (dgamma) =>
-        andThen(dbeta ? deliver(dbeta, async) : null, (db) => ({ dx, dgamma, dbeta: db }))))));
+      then(deliver(p.dx, async), (dx) => then(deliver(p.dgamma, async), (dgamma) =>
+        then(dbeta ? deliver(dbeta, async) : null, (db) => ({ dx, dgamma, dbeta: db }))))));
 }
 
 /** Gradients of rmsNorm from its input `x`, its `rrms` output and `dy`, off the event loop. */
 export async function rmsNormBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor,
-  options: RmsNormBackwardOptions = {}): Promise<RmsNormGradients> {
+  options?: RmsNormBackwardOptions): Promise<RmsNormGradients> {
   return runBackward(planBackward(x, rrms, dy, gamma, options), true);
 }
 
 /** Gradients of rmsNorm on the calling thread. */
 export function rmsNormBackwardSync(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor,
-  options: RmsNormBackwardOptions = {}): RmsNormGradients {
+  options?: RmsNormBackwardOptions): RmsNormGradients {
   return runBackward(planBackward(x, rrms, dy, gamma, options), false) as RmsNormGradients;
 }
 
@@ -395,26 +381,24 @@ export class RMSNorm {
   private disposedFlag = false;
 
   constructor(config: RMSNormConfig) {
-    if (config === null || typeof config !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'RMSNorm needs an options object');
-    const { size } = config;
-    const shape = typeof size === 'number' ? [size] : Array.isArray(size) ? size.slice() : null;
-    if (shape === null || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
-      throw new RnnkitError('ERR_RNNKIT_ARG', `size must be a positive integer or a shape of them, got ${String(size)}`);
+    const o = readRequiredOptions(config, CONFIG_KEYS, 'RMSNorm options', 'RMSNorm needs options { size }');
+    const size = o.size;
+    const shape = typeof size === 'number' ? [size] : Array.isArray(size) ? (size as unknown[]).slice() : null;
+    if (shape === null || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && (d as number) >= 1)) {
+      throw argError(`size must be a positive integer or a shape of them, got ${String(size)}`);
     }
-    const axis = config.axis === undefined ? -shape.length : config.axis;
-    if (typeof axis !== 'number' || !Number.isInteger(axis)) throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer, got ${String(axis)}`);
-    if (config.bias !== undefined && typeof config.bias !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'bias must be a boolean');
-    const bias = config.bias !== false;
-    if (!bias && config.beta !== undefined) throw new RnnkitError('ERR_RNNKIT_ARG', 'beta given but bias is false');
-    this.shape = Object.freeze(shape);
-    this.size = product(shape);
+    const dims = shape as number[];
+    const axis = readAxis(o.axis, -dims.length);
+    const bias = readBoolean(o.bias, 'bias', true);
+    if (!bias && o.beta !== undefined) throw argError('beta given but bias is false');
+    this.shape = Object.freeze(dims);
+    this.size = sizeProduct(dims, 'size');
     this.axis = axis;
-    this.eps = checkEps(config.eps);
+    this.eps = readEps(o.eps);
     this.bias = bias;
-    const device = resolveDevice(config.device === undefined ? 'cpu' : config.device);
-    this.device = device;
-    this.gammaTensor = initialParam(config.gamma, 'gamma', shape, 1).to(device);
-    this.betaTensor = bias ? initialParam(config.beta, 'beta', shape, 0).to(device) : null;
+    this.device = resolveDevice(o.device === undefined ? 'cpu' : (o.device as DeviceSpec));
+    this.gammaTensor = initialParam(o.gamma, 'gamma', dims, 1).to(this.device);
+    this.betaTensor = bias ? initialParam(o.beta, 'beta', dims, 0).to(this.device) : null;
   }
 
   get gamma(): Tensor {
@@ -433,14 +417,14 @@ export class RMSNorm {
   }
 
   /** `{ y, rrms }` for `x`, off the event loop. */
-  async forward(x: Tensor, options: RMSNormForwardOptions = {}): Promise<RmsNormResult> {
+  async forward(x: Tensor, options?: RMSNormForwardOptions): Promise<RmsNormResult> {
     this.checkInput(x);
     const run = rmsNorm(x, this.gamma, this.beta, this.forwardOptions(options));
     this.lastRun = lastRunOf('rmsNorm');  // recorded by the call's synchronous part
     return run;
   }
 
-  forwardSync(x: Tensor, options: RMSNormForwardOptions = {}): RmsNormResult {
+  forwardSync(x: Tensor, options?: RMSNormForwardOptions): RmsNormResult {
     this.checkInput(x);
     const result = rmsNormSync(x, this.gamma, this.beta, this.forwardOptions(options));
     this.lastRun = lastRunOf('rmsNorm');
@@ -488,18 +472,24 @@ export class RMSNorm {
     }
   }
 
-  private forwardOptions(options: RMSNormForwardOptions): RmsNormOptions {
-    if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
-    return { axis: this.axis, eps: this.eps, y: options.y, rrms: options.rrms };
+  private forwardOptions(options: RMSNormForwardOptions | undefined): RmsNormOptions {
+    const o = readOptions(options, OP_FORWARD_KEYS, 'RMSNorm forward options');
+    return { axis: this.axis, eps: this.eps, y: readOutput(o.y, 'y'), rrms: readOutput(o.rrms, 'rrms') };
   }
 
   private backwardArgs(args: RMSNormBackwardArgs): RMSNormBackwardArgs {
-    if (args === null || typeof args !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'backward needs { x, rrms, dy }');
-    this.checkInput(args.x);
-    return args;
+    const o = readRequiredOptions(args, OP_BACKWARD_KEYS, 'RMSNorm backward arguments', 'backward needs { x, rrms, dy }');
+    const a = { ...o } as RMSNormBackwardArgs;
+    this.checkInput(a.x);
+    return a;
   }
 
   private backwardOptions(a: RMSNormBackwardArgs): RmsNormBackwardOptions {
-    return { axis: this.axis, bias: this.bias, dx: a.dx, dgamma: a.dgamma, dbeta: a.dbeta, accumulate: a.accumulate };
+    const o: RmsNormBackwardOptions = { axis: this.axis, bias: this.bias };
+    if (a.dx !== undefined) o.dx = a.dx;
+    if (a.dgamma !== undefined) o.dgamma = a.dgamma;
+    if (a.dbeta !== undefined) o.dbeta = a.dbeta;
+    if (a.accumulate !== undefined) o.accumulate = a.accumulate;
+    return o;
   }
 }

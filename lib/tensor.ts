@@ -4,11 +4,24 @@
  * A CPU tensor wraps a Float32Array without copying it (`tensor(array, shape)` keeps the caller's
  * array). A CUDA tensor owns device memory through a native DeviceBuffer from the caching
  * allocator; `dispose()` returns it at once and the garbage collector is the safety net. Views made
- * by `reshape` share storage with their base: disposing either disposes the storage of both.
+ * by `reshape` or `detach` share storage with their base: disposing either disposes the storage of
+ * both.
+ *
+ * Storage carries a version counter that every in-place write by the library bumps (optimizer
+ * steps, clipping, loading a state dict, gradient accumulation): caches keyed on a tensor's
+ * values (packed weights) and the autograd tape (a saved input modified before the backward)
+ * compare it.
+ *
+ * Autograd (lib/nn/engine.ts): `requiresGrad`, `grad`, `backward()`, `detach()` and
+ * `registerPostAccumulateGradHook()` are the tensor's side of the tape.
  */
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
-import { native, DeviceBuffer } from './native';
+import {
+  DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, native, uploadNew,
+} from './native';
+import { readOptions } from './args';
+import type { BackwardOptions, GradNode } from './nn/engine';
 
 export interface TensorOptions {
   device?: DeviceSpec;
@@ -19,7 +32,16 @@ interface Storage {
   data: Float32Array | null;
   buffer: DeviceBuffer | null;
   disposed: boolean;
+  /** Bumped by every in-place write the library makes. */
+  version: number;
 }
+
+/** Runs right after `param.grad` was accumulated in a backward; may return a Promise. */
+export type PostAccumulateGradHook = (param: Tensor) => unknown;
+
+type Engine = typeof import('./nn/engine');
+// Loaded on first use: the engine imports this module.
+const engine = (): Engine => require('./nn/engine') as Engine;
 
 function checkShape(shape: readonly number[], what = 'shape'): number {
   if (!Array.isArray(shape)) throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must be an array of sizes`);
@@ -40,23 +62,54 @@ export class Tensor {
   /** Number of elements. */
   readonly size: number;
   readonly dtype = 'float32' as const;
+  /**
+   * The gradient accumulated by `backward()` (null until the first one reaches this tensor, and
+   * after `zeroGrad({ setToNone: true })`).
+   */
+  grad: Tensor | null = null;
+  /** @internal The recorded operation that produced this tensor (null for leaves). */
+  gradFn: GradNode | null = null;
+  /** @internal Which output of `gradFn` this tensor is. */
+  outputIndex = 0;
+  /** @internal */
+  postAccumulateGradHooks: PostAccumulateGradHook[] | null = null;
   private readonly storage: Storage;
+  /** Element offset into the storage (CPU views of packed tensors). */
+  private readonly offset: number;
+  private viewData: Float32Array | null = null;
+  private requiresGradFlag = false;
 
-  private constructor(shape: readonly number[], device: Device, storage: Storage) {
+  private constructor(shape: readonly number[], device: Device, storage: Storage, offset = 0) {
     this.shape = Object.freeze(shape.slice());
     this.device = device;
     this.size = checkShape(shape);
     this.storage = storage;
+    this.offset = offset;
   }
 
   /** @internal Wraps a Float32Array (no copy). */
   static fromCpu(data: Float32Array, shape: readonly number[]): Tensor {
-    return new Tensor(shape, 'cpu', { data, buffer: null, disposed: false });
+    return new Tensor(shape, 'cpu', { data, buffer: null, disposed: false, version: 0 });
   }
 
   /** @internal Takes ownership of a device buffer. */
   static fromDevice(buffer: DeviceBuffer, device: Device, shape: readonly number[]): Tensor {
-    return new Tensor(shape, device, { data: null, buffer, disposed: false });
+    return new Tensor(shape, device, { data: null, buffer, disposed: false, version: 0 });
+  }
+
+  /**
+   * @internal A CPU view of `shape` at element `offset` of `base`'s storage (the PyTorch-named
+   * blocks of a packed recurrent weight tensor): it shares the values, the version counter and
+   * disposal with `base`.
+   */
+  static view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
+    base.assertLive();
+    if (base.device !== 'cpu') throw new RnnkitError('ERR_RNNKIT_DEVICE', 'views at an offset exist for CPU tensors only');
+    const t = new Tensor(shape, 'cpu', base.storage, base.offset + offset);
+    if (!Number.isInteger(offset) || offset < 0 || offset + t.size > base.size) {
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', `a view of ${t.size} values at ${offset} does not fit in ${base.size}`);
+    }
+    return t;
   }
 
   get disposed(): boolean {
@@ -70,10 +123,101 @@ export class Tensor {
   /** The CPU tensor's own Float32Array (no copy): writes through it change the tensor. */
   get data(): Float32Array {
     this.assertLive();
-    if (!this.storage.data) {
+    const all = this.storage.data;
+    if (!all) {
       throw new RnnkitError('ERR_RNNKIT_DEVICE', `data is only on CPU tensors; this one is on ${this.device} (use read())`);
     }
-    return this.storage.data;
+    if (this.offset === 0 && this.size === all.length) return all;
+    if (!this.viewData) this.viewData = all.subarray(this.offset, this.offset + this.size);
+    return this.viewData;
+  }
+
+  /** How many in-place writes the library has made to this tensor's storage. */
+  get version(): number {
+    return this.storage.version;
+  }
+
+  /** @internal Records an in-place write (call after writing). */
+  bumpVersion(): void {
+    this.storage.version++;
+  }
+
+  /** @internal Whether two tensors share storage (views of one another). */
+  sharesStorage(other: Tensor): boolean {
+    return this.storage === other.storage;
+  }
+
+  /**
+   * Whether operations on this tensor are recorded for `backward()`. Settable on leaves (tensors
+   * made by the caller or a module's parameters); results of recorded operations always require
+   * gradients.
+   */
+  get requiresGrad(): boolean {
+    return this.requiresGradFlag;
+  }
+
+  set requiresGrad(on: boolean) {
+    if (typeof on !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'requiresGrad must be a boolean');
+    if (this.gradFn !== null) {
+      throw new RnnkitError('ERR_RNNKIT_ARG', 'requiresGrad can only be set on leaf tensors (use detach() for a result of a recorded operation)');
+    }
+    this.requiresGradFlag = on;
+  }
+
+  /** True for tensors not produced by a recorded operation. */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  /** @internal Marks this tensor as output `index` of a recorded operation. */
+  setGradFn(node: GradNode, index: number): void {
+    this.gradFn = node;
+    this.outputIndex = index;
+    this.requiresGradFlag = true;
+  }
+
+  /** A view of the same values cut off from the tape: it does not require gradients. */
+  detach(): Tensor {
+    this.assertLive();
+    return new Tensor(this.shape, this.device, this.storage, this.offset);
+  }
+
+  /**
+   * Runs the recorded backward of everything this scalar was computed from, adding the
+   * gradients into the `.grad` of every leaf that requires them; resolves after every
+   * post-accumulate hook and every queued callback has settled. Off the event loop.
+   */
+  backward(options?: BackwardOptions): Promise<void> {
+    return engine().runBackward(this, options);
+  }
+
+  /** `backward()` on the calling thread (hooks and callbacks must not return Promises). */
+  backwardSync(options?: BackwardOptions): void {
+    engine().runBackwardSync(this, options);
+  }
+
+  /**
+   * Calls `fn(this)` right after this leaf's `.grad` was accumulated during a backward (once all
+   * of that backward's contributions are in). `fn` may return a Promise, which `backward()` waits
+   * for. Returns a function that removes the hook.
+   */
+  registerPostAccumulateGradHook(fn: PostAccumulateGradHook): () => void {
+    if (typeof fn !== 'function') throw new RnnkitError('ERR_RNNKIT_ARG', 'registerPostAccumulateGradHook needs a function');
+    if (!this.isLeaf) throw new RnnkitError('ERR_RNNKIT_ARG', 'post-accumulate-grad hooks can only be registered on leaf tensors');
+    const hooks = (this.postAccumulateGradHooks ??= []);
+    const entry: PostAccumulateGradHook = (p) => fn(p);
+    hooks.push(entry);
+    return () => {
+      const k = hooks.indexOf(entry);
+      if (k >= 0) hooks.splice(k, 1);
+    };
+  }
+
+  /** The value of a one-element tensor, as a number. */
+  item(): number {
+    this.assertLive();
+    if (this.size !== 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', `item() needs a one-element tensor, got [${this.shape.join(', ')}]`);
+    return this.storage.data ? this.data[0] : this.readSync()[0];
   }
 
   /** @internal The device buffer of a CUDA tensor. */
@@ -83,51 +227,55 @@ export class Tensor {
     return this.storage.buffer;
   }
 
-  /** A view with another shape of the same size, sharing storage. */
+  /** A view with another shape of the same size, sharing storage (recorded for autograd). */
   reshape(shape: readonly number[]): Tensor {
     this.assertLive();
     const size = checkShape(shape);
     if (size !== this.size) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `cannot reshape [${this.shape.join(', ')}] to [${shape.join(', ')}]`);
     }
-    return new Tensor(shape, this.device, this.storage);
+    return this.recorded('reshape', new Tensor(shape, this.device, this.storage, this.offset));
   }
 
-  /** A copy on `device` (this tensor itself when it is already there). */
+  /** A copy on `device` (this tensor itself when it is already there; recorded for autograd). */
   to(device: DeviceSpec): Tensor {
     this.assertLive();
     const target = resolveDevice(device);
     if (target === this.device) return this;
     const host = this.readSync();
-    if (target === 'cpu') return Tensor.fromCpu(host, this.shape);
-    return uploadSync(host, this.shape, target);
+    const moved = target === 'cpu' ? Tensor.fromCpu(host, this.shape) : uploadSync(host, this.shape, target);
+    return this.recorded('to', moved);
   }
 
   /** A copy of the values, as a new Float32Array, without blocking the event loop. */
   async read(): Promise<Float32Array> {
     this.assertLive();
-    if (this.storage.data) return this.storage.data.slice();
+    if (this.storage.data) return this.data.slice();
     const out = new Float32Array(this.size);
-    await native().copyToHost(this.deviceBuffer, out, true);
+    await download(this.deviceBuffer, out);
     return out;
   }
 
   /** A copy of the values, as a new Float32Array. */
   readSync(): Float32Array {
     this.assertLive();
-    if (this.storage.data) return this.storage.data.slice();
+    if (this.storage.data) return this.data.slice();
     const out = new Float32Array(this.size);
-    native().copyToHost(this.deviceBuffer, out, false);
+    downloadSync(this.deviceBuffer, out);
     return out;
   }
 
-  /** A deep copy on the same device. */
+  /** A deep copy on the same device (recorded for autograd). */
   clone(): Tensor {
     this.assertLive();
-    if (this.storage.data) return Tensor.fromCpu(this.storage.data.slice(), this.shape);
-    const buf = new (native().DeviceBuffer)(deviceIndex(this.device), this.size * 4);
-    native().copyDeviceToDevice(buf, this.deviceBuffer, false);
-    return Tensor.fromDevice(buf, this.device, this.shape);
+    if (this.storage.data) return this.recorded('clone', Tensor.fromCpu(this.data.slice(), this.shape));
+    return this.recorded('clone', Tensor.fromDevice(copyDeviceNew(this.deviceBuffer), this.device, this.shape));
+  }
+
+  // A reshape, copy or move of a tensor that requires gradients passes them back unchanged.
+  private recorded(name: string, out: Tensor): Tensor {
+    if (this.requiresGradFlag) engine().recordIdentity(name, this, out);
+    return out;
   }
 
   /** Releases the storage now (device memory goes back to the cache). Idempotent. */
@@ -156,14 +304,19 @@ export class Tensor {
 }
 
 function uploadSync(host: Float32Array, shape: readonly number[], device: Device): Tensor {
-  const buf = new (native().DeviceBuffer)(deviceIndex(device), host.length * 4);
-  try {
-    native().copyToDevice(buf, host, false);
-  } catch (err) {
-    buf.dispose();
-    throw err;
-  }
-  return Tensor.fromDevice(buf, device, shape);
+  return Tensor.fromDevice(uploadNew(deviceIndex(device), host), device, shape);
+}
+
+/** @internal A new, uninitialized tensor on a CUDA device. */
+export function deviceTensor(device: Device, shape: readonly number[]): Tensor {
+  return Tensor.fromDevice(allocateDevice(deviceIndex(device), checkShape(shape)), device, shape);
+}
+
+const TENSOR_OPTIONS = ['device'] as const;
+
+function optionsDevice(options: unknown): Device {
+  const o = readOptions(options, TENSOR_OPTIONS, 'tensor options');
+  return resolveDevice(o.device === undefined ? 'cpu' : (o.device as DeviceSpec));
 }
 
 function toFloat32(data: unknown): Float32Array {
@@ -187,40 +340,41 @@ function toFloat32(data: unknown): Float32Array {
  * A tensor from values. On the CPU a Float32Array is kept as it is (no copy); number[] is
  * converted. `shape` defaults to `[data.length]`.
  */
-export function tensor(data: Float32Array | number[], shape?: readonly number[], options: TensorOptions = {}): Tensor {
+export function tensor(data: Float32Array | number[], shape?: readonly number[], options?: TensorOptions): Tensor {
   const values = toFloat32(data);
   const s = shape === undefined ? [values.length] : shape;
   const size = checkShape(s);
   if (size !== values.length) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${s.join(', ')}] needs ${size} values, got ${values.length}`);
   }
-  const device = resolveDevice(options.device === undefined ? 'cpu' : options.device);
+  const device = optionsDevice(options);
   if (device === 'cpu') return Tensor.fromCpu(values, s);
   return uploadSync(values, s, device);
 }
 
 /** A tensor of zeros. */
-export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+export function zeros(shape: readonly number[], options?: TensorOptions): Tensor {
   return full(shape, 0, options);
 }
 
 /** A tensor of ones. */
-export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
+export function ones(shape: readonly number[], options?: TensorOptions): Tensor {
   return full(shape, 1, options);
 }
 
 /** A tensor filled with one value (on a CUDA device it is filled there, with no host copy). */
-export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+export function full(shape: readonly number[], value: number, options?: TensorOptions): Tensor {
   const size = checkShape(shape);
-  const device = resolveDevice(options.device === undefined ? 'cpu' : options.device);
+  if (typeof value !== 'number') throw new RnnkitError('ERR_RNNKIT_ARG', `full: value must be a number, got ${typeof value}`);
+  const device = optionsDevice(options);
   if (device === 'cpu') {
     const data = new Float32Array(size);
     if (value !== 0) data.fill(value);
     return Tensor.fromCpu(data, shape);
   }
-  const t = emptyTensor(shape, device);
+  const t = deviceTensor(device, shape);
   try {
-    (native().cudaFill as (b: DeviceBuffer, v: number, async: boolean) => void)(t.deviceBuffer, value, false);
+    native().cudaFill(t.deviceBuffer, value, false);
   } catch (err) {
     t.dispose();
     throw err;
@@ -228,11 +382,9 @@ export function full(shape: readonly number[], value: number, options: TensorOpt
   return t;
 }
 
-/** @internal A tensor whose values are not set (device memory from the cache, or zeros on the CPU). */
+/** @internal A tensor to be overwritten: uninitialized device memory, or zeros on the CPU. */
 export function emptyTensor(shape: readonly number[], device: Device): Tensor {
-  const size = checkShape(shape);
-  if (device === 'cpu') return Tensor.fromCpu(new Float32Array(size), shape);
-  return Tensor.fromDevice(new (native().DeviceBuffer)(deviceIndex(device), size * 4), device, shape);
+  return device === 'cpu' ? Tensor.fromCpu(new Float32Array(checkShape(shape)), shape) : deviceTensor(device, shape);
 }
 
 /** @internal Checks a tensor argument of an op: a live Tensor, optionally of a given rank. */

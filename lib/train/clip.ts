@@ -1,6 +1,9 @@
 /**
  * Gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_), in place.
  *
+ * Each function takes gradient tensors, or parameters (tensors that require gradients, e.g.
+ * `model.parameters()`), whose `.grad` is used (parameters without one are skipped).
+ *
  * clipGradNorm(grads, maxNorm): total = sqrt(Σ g²) over all gradients, accumulated in double in a
  * fixed order (the same value whatever the thread count). When maxNorm / (total + 1e-6) < 1 every
  * gradient is multiplied by that factor, rounded once to float32. Returns the total norm before
@@ -16,10 +19,13 @@
  */
 import { Device } from '../device';
 import { RnnkitError } from '../errors';
+import { argError, readBoolean, readChoice, readNumber, readOptions } from '../args';
+import { native } from '../native';
+import { MaybePromise, then } from '../nn/maybe';
 import { recordRun } from '../run-info';
 import { Tensor, checkTensor, emptyTensor } from '../tensor';
-import { Maybe, andThen } from '../maybe';
-import { allOnOneCuda, cudaTrainNative, hostValues, trainNative, writeBack } from './native-train';
+import { allOnOneCuda, hostValues, writeBack } from './native-train';
+import { gradsOf } from './grads';
 
 export interface ClipNormOptions {
   errorIfNonfinite?: boolean;
@@ -27,34 +33,23 @@ export interface ClipNormOptions {
   norm?: 'number' | 'tensor';
 }
 
-const CLIP_KEYS = ['errorIfNonfinite', 'norm'];
-
-function checkOptions(options: ClipNormOptions): { errorIfNonfinite: boolean; asTensor: boolean } {
-  if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
-  for (const k of Object.keys(options)) {
-    if (!CLIP_KEYS.includes(k)) {
-      throw new RnnkitError('ERR_RNNKIT_ARG', `unknown clipGradNorm option '${k}' (allowed: ${CLIP_KEYS.join(', ')})`);
-    }
-  }
-  if (options.errorIfNonfinite !== undefined && typeof options.errorIfNonfinite !== 'boolean') {
-    throw new RnnkitError('ERR_RNNKIT_ARG', 'errorIfNonfinite must be a boolean');
-  }
-  if (options.norm !== undefined && options.norm !== 'number' && options.norm !== 'tensor') {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `norm must be 'number' or 'tensor' (got ${String(options.norm)})`);
-  }
-  return { errorIfNonfinite: options.errorIfNonfinite === true, asTensor: options.norm === 'tensor' };
-}
-
 function checkGrads(grads: readonly Tensor[]): Tensor[] {
-  if (!Array.isArray(grads)) throw new RnnkitError('ERR_RNNKIT_ARG', 'grads must be an array of tensors');
-  return grads.map((g, k) => checkTensor(g, `grads[${k}]`));
+  if (!Array.isArray(grads)) throw argError('grads must be an array of tensors');
+  return gradsOf(grads.map((g, k) => checkTensor(g, `grads[${k}]`)));
 }
 
-function checkLimit(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !(v >= 0 && v < Infinity)) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `${what} must be a finite number >= 0 (got ${String(v)})`);
-  }
-  return v;
+const checkLimit = (v: unknown, what: string): number => readNumber(v, what, { min: 0 });
+
+function readClipOptions(options: ClipNormOptions | undefined): { errorIfNonfinite: boolean; asTensor: boolean } {
+  const o = readOptions(options, ['errorIfNonfinite', 'norm'], 'clipGradNorm options');
+  return {
+    errorIfNonfinite: readBoolean(o.errorIfNonfinite, 'errorIfNonfinite', false),
+    asTensor: readChoice(o.norm, 'norm', ['number', 'tensor'], 'number') === 'tensor',
+  };
+}
+
+function nonFinite(total: number): RnnkitError {
+  return new RnnkitError('ERR_RNNKIT_NONFINITE', `the total gradient norm is ${total}: a gradient holds NaN or Infinity`);
 }
 
 /** The factor applied to the gradients, or null to leave them as they are. */
@@ -67,19 +62,15 @@ function clipFactor(total: number, maxNorm: number, errorIfNonfinite: boolean): 
   return coef < 1 ? Math.fround(coef) : null;
 }
 
-function nonFinite(total: number): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_NONFINITE', `the total gradient norm is ${total}: a gradient holds NaN or Infinity`);
-}
-
-/** Where a clipping call runs: on one CUDA device, or on the host (with the reason when that moved data). */
-function placement(gs: Tensor[], op: string): { cuda: boolean; device: Device } {
+/** Whether a clipping call runs on one CUDA device; records where it ran. */
+function onCuda(gs: Tensor[], op: string): boolean {
   if (allOnOneCuda(gs)) {
     recordRun(op, gs[0].device);
-    return { cuda: true, device: gs[0].device };
+    return true;
   }
   const devices = [...new Set(gs.map((g) => g.device))];
   recordRun(op, 'cpu', devices.some((d) => d !== 'cpu') ? `gradients on ${devices.join(', ')}: clipped on the host` : null);
-  return { cuda: false, device: 'cpu' };
+  return false;
 }
 
 function normTensor(value: number, device: Device): Tensor {
@@ -88,18 +79,17 @@ function normTensor(value: number, device: Device): Tensor {
   return t.to(device);
 }
 
-/** clipGradNorm for both twins: the CUDA kernels when every gradient is on one device, else the host. */
-function clipNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions, async: boolean): Maybe<number | Tensor> {
+/** clipGradNorm for both twins. */
+function clipNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions | undefined, async: boolean): MaybePromise<number | Tensor> {
   const gs = checkGrads(grads);
   checkLimit(maxNorm, 'maxNorm');
-  const o = checkOptions(options);
-  const where = placement(gs, 'clipGradNorm');
-  if (where.cuda) {
-    const out = o.asTensor ? emptyTensor([1], where.device) : null;
+  const o = readClipOptions(options);
+  if (onCuda(gs, 'clipGradNorm')) {
+    const out = o.asTensor ? emptyTensor([1], gs[0].device) : null;
     const read = !o.asTensor || o.errorIfNonfinite;
-    const total = cudaTrainNative().cudaClipGradNorm(gs.map((g) => g.deviceBuffer), maxNorm, out ? out.deviceBuffer : null,
-      read, async);
-    return andThen(total, (t) => {
+    const total = native().cudaClipGradNorm(gs.map((g) => g.deviceBuffer), maxNorm, out ? out.deviceBuffer : null, read, async);
+    return then(total, (t) => {
+      gs.forEach((g) => g.bumpVersion());
       if (o.errorIfNonfinite && !Number.isFinite(t as number)) {
         if (out) out.dispose();
         throw nonFinite(t as number);
@@ -108,12 +98,12 @@ function clipNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOp
     });
   }
   const host = gs.map(hostValues);
-  return andThen(trainNative().sumSquares(host, async), (squares) => {
+  return then(native().sumSquares(host, async), (squares) => {
     const total = Math.sqrt(squares);
     const result = o.asTensor ? normTensor(total, gs.length ? gs[0].device : 'cpu') : total;
     const f = clipFactor(total, maxNorm, o.errorIfNonfinite);
     if (f === null) return result;
-    return andThen(trainNative().scaleArrays(host, f, async), () => {
+    return then(native().scaleArrays(host, f, async), () => {
       gs.forEach((g, k) => writeBack(g, host[k]));
       return result;
     });
@@ -123,23 +113,25 @@ function clipNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOp
 /** Clips gradients by their global L2 norm; returns the norm before clipping. */
 export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions & { norm?: 'number' }): Promise<number>;
 export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions & { norm: 'tensor' }): Promise<Tensor>;
-export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions = {}): Promise<number | Tensor> {
+export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions): Promise<number | Tensor> {
   return clipNorm(grads, maxNorm, options, true);
 }
 
 export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions & { norm?: 'number' }): number;
 export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions & { norm: 'tensor' }): Tensor;
-export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions = {}): number | Tensor {
+export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions): number | Tensor {
   return clipNorm(grads, maxNorm, options, false) as number | Tensor;
 }
 
 /** clipGradValue for both twins. */
-function clipValueOf(grads: readonly Tensor[], limit: number, async: boolean): Maybe<void> {
+function clipValueOf(grads: readonly Tensor[], limit: number, async: boolean): MaybePromise<void> {
   const gs = checkGrads(grads);
   const v = Math.fround(checkLimit(limit, 'clipValue'));
-  if (placement(gs, 'clipGradValue').cuda) return cudaTrainNative().cudaClampBuffers(gs.map((g) => g.deviceBuffer), -v, v, async);
+  if (onCuda(gs, 'clipGradValue')) {
+    return then(native().cudaClampBuffers(gs.map((g) => g.deviceBuffer), -v, v, async), () => gs.forEach((g) => g.bumpVersion()));
+  }
   const host = gs.map(hostValues);
-  return andThen(trainNative().clampArrays(host, -v, v, async), () => gs.forEach((g, k) => writeBack(g, host[k])));
+  return then(native().clampArrays(host, -v, v, async), () => gs.forEach((g, k) => writeBack(g, host[k])));
 }
 
 /** Clamps every gradient element to [−clipValue, clipValue]. */
@@ -154,6 +146,6 @@ export function clipGradValueSync(grads: readonly Tensor[], clipValue: number): 
 /** The global L2 norm of several tensors (double accumulation), without changing them. */
 export function globalNormSync(tensors: readonly Tensor[]): number {
   const ts = checkGrads(tensors);
-  if (placement(ts, 'globalNorm').cuda) return Math.sqrt(cudaTrainNative().cudaSumSquares(ts.map((t) => t.deviceBuffer), false) as number);
-  return Math.sqrt(trainNative().sumSquares(ts.map(hostValues), false) as number);
+  if (onCuda(ts, 'globalNorm')) return Math.sqrt(native().cudaSumSquares(ts.map((t) => t.deviceBuffer), false) as number);
+  return Math.sqrt(native().sumSquares(ts.map(hostValues), false) as number);
 }

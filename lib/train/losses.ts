@@ -14,16 +14,19 @@
  * loss (check with Number.isFinite), never an exception.
  *
  * Devices: logits (input and target) on a CUDA device run the CUDA kernels there, and the
- * gradient stays on that device; the loss number is the one value copied back (8 bytes). The
- * targets (and a Float32Array mask) are uploaded with the call; a mask tensor on the device is read
- * to the host first to be checked. An MSE with input and target on different devices runs on the
- * host. `backendInfo().lastRuns` records where each call ran.
+ * gradient stays on that device; the loss number is the one value copied back (8 bytes), or, for
+ * nn's scalar losses, the loss stays on the device too (`lossOnDevice`). The targets (and a
+ * Float32Array mask) are uploaded with the call; a mask tensor on the device is read to the host
+ * first to be checked. An MSE with input and target on different devices runs on the host.
+ * `backendInfo().lastRuns` records where each call ran.
  */
 import { RnnkitError } from '../errors';
+import { argError, readBoolean, readChoice, readInteger, readOptions } from '../args';
+import { MaybePromise, then } from '../nn/maybe';
+import { native } from '../native';
 import { recordRun } from '../run-info';
 import { Tensor, checkTensor, emptyTensor } from '../tensor';
-import { Maybe, andThen } from '../maybe';
-import { cudaTrainNative, hostValues, trainNative } from './native-train';
+import { hostValues } from './native-train';
 
 export type Reduction = 'mean' | 'sum';
 
@@ -52,20 +55,18 @@ export interface MseResult {
   dinput: Tensor | null;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
+const CE_KEYS = ['mask', 'ignoreIndex', 'reduction', 'grad'] as const;
+const MSE_KEYS = ['reduction', 'grad'] as const;
+const REDUCTIONS: readonly Reduction[] = ['mean', 'sum'];
 
-function reductionOf(v: unknown): boolean {
-  if (v === undefined || v === 'mean') return true;
-  if (v === 'sum') return false;
-  throw argError(`reduction must be 'mean' or 'sum' (got ${String(v)})`);
-}
+/** Whether `reduction` is 'mean' (the default). */
+const isMean = (v: unknown): boolean => readChoice(v, 'reduction', REDUCTIONS, 'mean') === 'mean';
+const readGrad = (v: unknown): boolean => readBoolean(v, 'grad', true);
 
-function gradOf(v: unknown): boolean {
-  if (v === undefined) return true;
-  if (typeof v !== 'boolean') throw argError('grad must be a boolean');
-  return v;
+/** A loss as a one-element tensor on the inputs' device (nn's scalar losses) and its gradient. */
+export interface DeviceLoss {
+  loss: Tensor;
+  grad: Tensor | null;
 }
 
 interface CePlan {
@@ -81,7 +82,8 @@ interface CePlan {
   mean: boolean;
 }
 
-function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions): CePlan {
+function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions | undefined): CePlan {
+  const o = readOptions(options, CE_KEYS, 'crossEntropy options');
   checkTensor(logits, 'logits');
   if (logits.rank !== 2 && logits.rank !== 3) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `logits must be [N, V] or [T, B, V], got [${logits.shape.join(', ')}]`);
@@ -91,11 +93,7 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
   if (V < 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'logits need at least one class');
   if (!(targets instanceof Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'targets must be an Int32Array');
   if (targets.length !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `targets must hold ${N} values, got ${targets.length}`);
-  const o = options ?? {};
-  const ignoreIndex = o.ignoreIndex === undefined ? -100 : o.ignoreIndex;
-  if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) {
-    throw argError(`ignoreIndex must be a 32-bit integer (got ${String(ignoreIndex)})`);
-  }
+  const ignoreIndex = readInteger(o.ignoreIndex, 'ignoreIndex', -(2 ** 31), 2 ** 31 - 1, -100);
   let mask: Float32Array | null = null;
   let fallback: string | null = null;
   if (o.mask !== undefined && o.mask !== null) {
@@ -121,38 +119,54 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
       throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);
     }
   }
-  return { logits, targets: t, mask, fallback, grad: gradOf(o.grad), N, V, ignoreIndex, mean: reductionOf(o.reduction) };
+  return { logits, targets: t, mask, fallback, grad: readGrad(o.grad), N, V, ignoreIndex, mean: isMean(o.reduction) };
 }
 
-/** Cross-entropy for both twins, on the logits' device. */
-function runCrossEntropy(p: CePlan, async: boolean): Maybe<CrossEntropyResult> {
+/**
+ * Cross-entropy for both twins on the logits' device: the loss as a number, or with `onDevice` as a
+ * one-element tensor on that device (on CUDA nothing is then copied back).
+ */
+function runCrossEntropy(p: CePlan, onDevice: boolean, async: boolean): MaybePromise<{ loss: number | Tensor; grad: Tensor | null }> {
   const device = p.logits.device;
   recordRun('crossEntropy', device, p.fallback);
   if (device !== 'cpu') {
     const dlogits = p.grad ? emptyTensor(p.logits.shape, device) : null;
-    let loss: Maybe<number | undefined>;
+    const out = onDevice ? emptyTensor([], device) : null;
+    let loss: MaybePromise<number | undefined>;
     try {
-      loss = cudaTrainNative().cudaSoftmaxCrossEntropy(p.logits.deviceBuffer, p.targets, p.mask,
-        dlogits ? dlogits.deviceBuffer : null, null, p.N, p.V, p.ignoreIndex, p.mean, true, async);
+      loss = native().cudaSoftmaxCrossEntropy(p.logits.deviceBuffer, p.targets, p.mask, dlogits ? dlogits.deviceBuffer : null,
+        out ? out.deviceBuffer : null, p.N, p.V, p.ignoreIndex, p.mean, !onDevice, async);
     } catch (err) {
       if (dlogits) dlogits.dispose();
+      if (out) out.dispose();
       throw err;
     }
-    return andThen(loss, (l) => ({ loss: l as number, dlogits }));
+    return then(loss, (l) => ({ loss: out ?? (l as number), grad: dlogits }));
   }
   const d = p.grad ? new Float32Array(p.N * p.V) : null;
-  const loss = trainNative().softmaxCrossEntropy(p.logits.data, p.targets, p.mask, d, p.N, p.V, p.ignoreIndex, p.mean, async);
-  return andThen(loss, (l) => ({ loss: l, dlogits: d ? Tensor.fromCpu(d, p.logits.shape) : null }));
+  const loss = native().softmaxCrossEntropy(p.logits.data, p.targets, p.mask, d, p.N, p.V, p.ignoreIndex, p.mean, async);
+  return then(loss, (l) => ({
+    loss: onDevice ? Tensor.fromCpu(new Float32Array([l]), []) : l,
+    grad: d ? Tensor.fromCpu(d, p.logits.shape) : null,
+  }));
 }
 
 /** Softmax cross-entropy and its gradient, computed off the event loop. */
-export async function crossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions = {}): Promise<CrossEntropyResult> {
-  return runCrossEntropy(planCrossEntropy(logits, targets, options), true);
+export async function crossEntropy(logits: Tensor, targets: Int32Array, options?: CrossEntropyOptions): Promise<CrossEntropyResult> {
+  const r = await runCrossEntropy(planCrossEntropy(logits, targets, options), false, true);
+  return { loss: r.loss as number, dlogits: r.grad };
 }
 
 /** Softmax cross-entropy and its gradient, on the calling thread. */
-export function crossEntropySync(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions = {}): CrossEntropyResult {
-  return runCrossEntropy(planCrossEntropy(logits, targets, options), false) as CrossEntropyResult;
+export function crossEntropySync(logits: Tensor, targets: Int32Array, options?: CrossEntropyOptions): CrossEntropyResult {
+  const r = runCrossEntropy(planCrossEntropy(logits, targets, options), false, false) as { loss: number; grad: Tensor | null };
+  return { loss: r.loss, dlogits: r.grad };
+}
+
+/** @internal Cross-entropy with the loss as a scalar tensor on the logits' device (nn.crossEntropy). */
+export function crossEntropyOnDevice(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions | undefined,
+  async: boolean): MaybePromise<DeviceLoss> {
+  return then(runCrossEntropy(planCrossEntropy(logits, targets, options), true, async), (r) => ({ loss: r.loss as Tensor, grad: r.grad }));
 }
 
 interface MsePlan {
@@ -162,45 +176,57 @@ interface MsePlan {
   mean: boolean;
 }
 
-function planMse(input: Tensor, target: Tensor, options: MseOptions): MsePlan {
+function planMse(input: Tensor, target: Tensor, options: MseOptions | undefined): MsePlan {
+  const o = readOptions(options, MSE_KEYS, 'mseLoss options');
   checkTensor(input, 'input');
   checkTensor(target, 'target');
   if (input.shape.length !== target.shape.length || input.shape.some((d, k) => d !== target.shape[k])) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `input [${input.shape.join(', ')}] and target [${target.shape.join(', ')}] differ`);
   }
-  const o = options ?? {};
-  return { input, target, grad: gradOf(o.grad), mean: reductionOf(o.reduction) };
+  return { input, target, grad: readGrad(o.grad), mean: isMean(o.reduction) };
 }
 
 /** MSE for both twins: on the inputs' CUDA device when both are there, else on the host. */
-function runMse(p: MsePlan, async: boolean): Maybe<MseResult> {
+function runMse(p: MsePlan, onDevice: boolean, async: boolean): MaybePromise<{ loss: number | Tensor; grad: Tensor | null }> {
   const device = p.input.device;
   if (device !== 'cpu' && p.target.device === device) {
     recordRun('mseLoss', device);
     const dinput = p.grad ? emptyTensor(p.input.shape, device) : null;
-    let loss: Maybe<number | undefined>;
+    const out = onDevice ? emptyTensor([], device) : null;
+    let loss: MaybePromise<number | undefined>;
     try {
-      loss = cudaTrainNative().cudaMseLoss(p.input.deviceBuffer, p.target.deviceBuffer, dinput ? dinput.deviceBuffer : null,
-        null, p.mean, true, async);
+      loss = native().cudaMseLoss(p.input.deviceBuffer, p.target.deviceBuffer, dinput ? dinput.deviceBuffer : null,
+        out ? out.deviceBuffer : null, p.mean, !onDevice, async);
     } catch (err) {
       if (dinput) dinput.dispose();
+      if (out) out.dispose();
       throw err;
     }
-    return andThen(loss, (l) => ({ loss: l as number, dinput }));
+    return then(loss, (l) => ({ loss: out ?? (l as number), grad: dinput }));
   }
   const split = device !== 'cpu' || p.target.device !== 'cpu';
   recordRun('mseLoss', 'cpu', split ? `input on ${device}, target on ${p.target.device}: computed on the host` : null);
   const dy = p.grad ? new Float32Array(p.input.size) : null;
-  const loss = trainNative().mseLoss(hostValues(p.input), hostValues(p.target), dy, p.mean, async);
-  return andThen(loss, (l) => ({ loss: l, dinput: dy ? Tensor.fromCpu(dy, p.input.shape).to(device) : null }));
+  const loss = native().mseLoss(hostValues(p.input), hostValues(p.target), dy, p.mean, async);
+  return then(loss, (l) => ({
+    loss: onDevice ? Tensor.fromCpu(new Float32Array([l]), []).to(device) : l,
+    grad: dy ? Tensor.fromCpu(dy, p.input.shape).to(device) : null,
+  }));
 }
 
 /** Mean squared error (or the sum with reduction 'sum') and its gradient, off the event loop. */
-export async function mseLoss(input: Tensor, target: Tensor, options: MseOptions = {}): Promise<MseResult> {
-  return runMse(planMse(input, target, options), true);
+export async function mseLoss(input: Tensor, target: Tensor, options?: MseOptions): Promise<MseResult> {
+  const r = await runMse(planMse(input, target, options), false, true);
+  return { loss: r.loss as number, dinput: r.grad };
 }
 
 /** Mean squared error and its gradient, on the calling thread. */
-export function mseLossSync(input: Tensor, target: Tensor, options: MseOptions = {}): MseResult {
-  return runMse(planMse(input, target, options), false) as MseResult;
+export function mseLossSync(input: Tensor, target: Tensor, options?: MseOptions): MseResult {
+  const r = runMse(planMse(input, target, options), false, false) as { loss: number; grad: Tensor | null };
+  return { loss: r.loss, dinput: r.grad };
+}
+
+/** @internal MSE with the loss as a scalar tensor on the input's device (nn.mseLoss). */
+export function mseLossOnDevice(input: Tensor, target: Tensor, options: MseOptions | undefined, async: boolean): MaybePromise<DeviceLoss> {
+  return then(runMse(planMse(input, target, options), true, async), (r) => ({ loss: r.loss as Tensor, grad: r.grad }));
 }

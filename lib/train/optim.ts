@@ -7,7 +7,9 @@
  * `{ params: Tensor[], ...hyperparameters }` (a group's own values override `defaults`, which
  * override PyTorch's defaults). `step(grads)` / `stepSync(grads)` update every parameter whose
  * gradient is given: `grads` lists one gradient tensor (or null to skip) per parameter, in group
- * order, or maps parameters to gradients. State (moments, buffers, per-parameter step counts) is
+ * order, or maps parameters to gradients; without `grads` each parameter's own `.grad` is used
+ * (parameters whose `.grad` is null are skipped), which is how `model.parameters()` trains after
+ * `loss.backward()`. `zeroGrad()` zeroes those `.grad`s. State (moments, buffers, per-parameter step counts) is
  * float32, created on a parameter's first step, and kept on the parameter's device. Group
  * hyperparameters may be changed between steps (learning-rate schedules do). `stateDict()` /
  * `loadStateDict()` copy everything a bit-for-bit resume needs (to and from the host). The async
@@ -20,9 +22,13 @@
  */
 import { Device } from '../device';
 import { RnnkitError } from '../errors';
+import { argError, readBoolean, readNumber, readOptions, readRequiredOptions } from '../args';
+import { DeviceBuffer } from '../native';
+import { MaybePromise } from '../nn/maybe';
 import { recordRun } from '../run-info';
 import { Tensor, checkTensor, full, tensor } from '../tensor';
-import { Buf, StepKernels, stepKernels } from './native-train';
+import { StepKernels, cpuSteps, cudaSteps } from './native-train';
+import { zeroGrads } from './grads';
 
 export type Hyper = Record<string, number | boolean | number[]>;
 
@@ -60,6 +66,28 @@ export interface OptimizerRunInfo {
   fallback: string | null;
 }
 
+/**
+ * One parameter's step on its device, over buffers `B` of that device (Float32Array on the CPU,
+ * DeviceBuffer on CUDA): the step kernels, the parameter, its gradient and its state buffers.
+ */
+export interface StepArgs<B> {
+  kernels: StepKernels<B>;
+  p: B;
+  g: B;
+  /** The state buffer `name`, created (filled with `init`) on the parameter's device when missing. */
+  buffer(name: string, init?: number): B;
+}
+
+/** One parameter's update, ready to run. */
+interface Update {
+  slot: Slot;
+  st: LiveParamState;
+  /** A copy of the gradient made for this update (disposed after it). */
+  moved: Tensor | null;
+  fallback: string | null;
+  run(async: boolean): MaybePromise<void>;
+}
+
 export interface OptimizerStateDict {
   kind: string;
   /** Hyperparameters of each group, and the indices of its parameters (numbered across groups). */
@@ -68,24 +96,12 @@ export interface OptimizerStateDict {
   state: Record<number, ParamState>;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
-
 type Check = (v: unknown, name: string) => void;
 
-const nonNegative: Check = (v, name) => {
-  if (typeof v !== 'number' || !(v >= 0 && v < Infinity)) throw argError(`${name} must be a finite number >= 0 (got ${String(v)})`);
-};
-const positive: Check = (v, name) => {
-  if (typeof v !== 'number' || !(v > 0 && v < Infinity)) throw argError(`${name} must be a finite number > 0 (got ${String(v)})`);
-};
-const unit: Check = (v, name) => {
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw argError(`${name} must be in [0, 1) (got ${String(v)})`);
-};
-const bool: Check = (v, name) => {
-  if (typeof v !== 'boolean') throw argError(`${name} must be a boolean`);
-};
+const nonNegative: Check = (v, name) => readNumber(v, name, { min: 0 });
+const positive: Check = (v, name) => readNumber(v, name, { above: 0 });
+const unit: Check = (v, name) => readNumber(v, name, { min: 0, below: 1 });
+const bool: Check = (v, name) => readBoolean(v, name);
 const betas: Check = (v, name) => {
   if (!Array.isArray(v) || v.length !== 2) throw argError(`${name} must be [beta1, beta2]`);
   unit(v[0], `${name}[0]`);
@@ -103,18 +119,6 @@ interface Slot {
   index: number;
 }
 
-/** One parameter's update, ready to run. */
-interface Update {
-  slot: Slot;
-  st: LiveParamState;
-  p: Buf;
-  g: Buf;
-  kernels: StepKernels;
-  /** A copy of the gradient made for this update (disposed after it). */
-  moved: Tensor | null;
-  fallback: string | null;
-}
-
 export abstract class Optimizer {
   readonly paramGroups: Array<{ params: Tensor[]; hyper: Hyper }>;
   /** What the last `step` / `stepSync` ran (null before the first). */
@@ -124,13 +128,13 @@ export abstract class Optimizer {
 
   protected constructor(readonly kind: string, private readonly spec: Spec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
     if (!Array.isArray(groups) || groups.length === 0) throw argError(`${kind} needs a list of parameters or param groups`);
-    const base = this.resolve(spec.defaults, defaults ?? {}, 'defaults');
+    const base = this.resolve(spec.defaults, defaults, `${kind} options`);
     const list: ParamGroup[] = groups.every((g) => g instanceof Tensor) ? [{ params: groups as Tensor[] }] : (groups as ParamGroup[]);
     const seen = new Set<Tensor>();
     this.paramGroups = list.map((g, gi) => {
       if (g === null || typeof g !== 'object' || !Array.isArray(g.params)) throw argError(`param group ${gi} needs params: Tensor[]`);
-      const { params, ...rest } = g;
-      const hyper = this.resolve(base, rest, `param group ${gi}`);
+      const hyper = this.resolve(base, g, `param group ${gi}`, ['params']);
+      const params = g.params;
       for (const p of params) {
         checkTensor(p, `param group ${gi} parameter`);
         if (seen.has(p)) throw argError('a parameter appears in more than one place');
@@ -151,30 +155,38 @@ export abstract class Optimizer {
     for (const g of this.paramGroups) g.hyper[name] = this.checked(name, value, 'set');
   }
 
-  async step(grads: Grads): Promise<void> {
+  /** Updates the parameters from `grads`, or from their `.grad` when `grads` is absent. */
+  async step(grads?: Grads): Promise<void> {
     const updates: Update[] = [];
     try {
       for (const [slot, g] of this.pairs(grads)) {
         const u = this.prepare(slot, g);
         updates.push(u);
-        await this.update(u.kernels, u.p, u.g, u.st, slot.group, true);
+        await u.run(true);
+        slot.param.bumpVersion();
       }
     } finally {
       this.finish(updates);
     }
   }
 
-  stepSync(grads: Grads): void {
+  stepSync(grads?: Grads): void {
     const updates: Update[] = [];
     try {
       for (const [slot, g] of this.pairs(grads)) {
         const u = this.prepare(slot, g);
         updates.push(u);
-        this.update(u.kernels, u.p, u.g, u.st, slot.group, false);
+        u.run(false);
+        slot.param.bumpVersion();
       }
     } finally {
       this.finish(updates);
     }
+  }
+
+  /** Zeroes every parameter's `.grad` in place, or drops it with `{ setToNone: true }`. */
+  zeroGrad(options?: { setToNone?: boolean }): void {
+    zeroGrads(this.params, options);
   }
 
   stateDict(): OptimizerStateDict {
@@ -194,16 +206,20 @@ export abstract class Optimizer {
     return { kind: this.kind, groups, state };
   }
 
-  loadStateDict(sd: OptimizerStateDict): void {
-    if (!sd || sd.kind !== this.kind) throw argError(`state dict of ${sd ? String(sd.kind) : 'nothing'} given to ${this.kind}`);
+  loadStateDict(stateDict: OptimizerStateDict): void {
+    const sd = readRequiredOptions(stateDict, ['kind', 'groups', 'state'], 'the optimizer state dict',
+      `loadStateDict needs the stateDict() of a ${this.kind}`) as Partial<OptimizerStateDict>;
+    if (sd.kind !== this.kind) throw argError(`state dict of ${String(sd.kind)} given to ${this.kind}`);
     if (!Array.isArray(sd.groups) || sd.groups.length !== this.paramGroups.length ||
       sd.groups.some((g, k) => !Array.isArray(g.params) || g.params.length !== this.paramGroups[k].params.length)) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', 'the state dict has other param groups than this optimizer');
     }
     const hypers = sd.groups.map((g, k) => this.resolve(this.spec.defaults, g.hyper, `state dict group ${k}`));
-    const states = new Map<Tensor, LiveParamState>();
+    if (typeof sd.state !== 'object' || sd.state === null) throw argError('the state dict has no state record');
+    const saved = sd.state;
+    const checked: Array<[Slot, ParamState]> = [];
     for (const s of this.slots) {
-      const st = sd.state[s.index];
+      const st = saved[s.index];
       if (st === undefined) continue;
       if (!Number.isSafeInteger(st.step) || st.step < 0) throw argError(`state ${s.index}: bad step count`);
       for (const [k, v] of Object.entries(st.buffers)) {
@@ -211,11 +227,13 @@ export abstract class Optimizer {
           throw new RnnkitError('ERR_RNNKIT_SHAPE', `state ${s.index}.${k} must hold ${s.param.size} float32 values`);
         }
       }
+      checked.push([s, st]);
+    }
+    const states = new Map<Tensor, LiveParamState>();
+    for (const [s, st] of checked) {
       const device = s.param.device;
       const buffers: Record<string, Float32Array | Tensor> = {};
-      for (const [k, v] of Object.entries(st.buffers)) {
-        buffers[k] = device === 'cpu' ? v.slice() : tensor(v.slice(), [v.length], { device });
-      }
+      for (const [k, v] of Object.entries(st.buffers)) buffers[k] = device === 'cpu' ? v.slice() : tensor(v.slice(), [v.length], { device });
       states.set(s.param, { step: st.step, buffers, device, size: s.param.size });
     }
     this.paramGroups.forEach((g, k) => {
@@ -232,38 +250,31 @@ export abstract class Optimizer {
     return this.state.get(param) ?? null;
   }
 
-  /** Creates the state buffers of a parameter before its first step (with `buffer`). */
-  protected abstract initState(st: LiveParamState, hyper: Hyper): void;
-
-  /** One parameter's step with `kernels` (CPU or CUDA: the same arguments over buffers of that device). */
-  protected abstract update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, hyper: Hyper, async: boolean): Promise<void> | void;
-
-  /** The state buffer `name`, created on the parameter's device (filled with `init`) when missing. */
-  protected buffer(st: LiveParamState, name: string, init = 0): Buf {
-    let b = st.buffers[name];
-    if (b === undefined) {
-      b = st.device === 'cpu' ? new Float32Array(st.size).fill(init) : full([st.size], init, { device: st.device });
-      st.buffers[name] = b;
-    }
-    return b instanceof Tensor ? b.deviceBuffer : b;
-  }
+  /** One parameter's step (`a.buffer` creates the state it needs on first use). */
+  protected abstract update<B>(a: StepArgs<B>, st: LiveParamState, hyper: Hyper, async: boolean): MaybePromise<void>;
 
   private checked(name: string, value: unknown, where: string): number | boolean | number[] {
-    const check = this.spec.checks[name];
-    if (!check) throw argError(`${where}: ${this.kind} has no hyperparameter '${name}'`);
+    const check = Object.prototype.hasOwnProperty.call(this.spec.checks, name) ? this.spec.checks[name] : undefined;
+    if (!check) {
+      throw argError(`${where}: ${this.kind} has no hyperparameter '${name}' (allowed: ${Object.keys(this.spec.checks).join(', ')})`);
+    }
     check(value, name);
     return Array.isArray(value) ? value.slice() : (value as number | boolean);
   }
 
-  private resolve(base: Hyper, over: Record<string, unknown>, where: string): Hyper {
+  /** `base` overridden by the hyperparameters in `over` (unknown keys refused, each checked). */
+  private resolve(base: Hyper, over: unknown, where: string, extraKeys: readonly string[] = []): Hyper {
+    const o = readOptions(over, [...Object.keys(this.spec.checks), ...extraKeys], where) as Record<string, unknown>;
     const out: Hyper = { ...base };
-    for (const [k, v] of Object.entries(over)) if (v !== undefined) out[k] = this.checked(k, v, where);
+    for (const [k, v] of Object.entries(o)) if (v !== undefined && !extraKeys.includes(k)) out[k] = this.checked(k, v, where);
     return out;
   }
 
-  private pairs(grads: Grads): Array<[Slot, Tensor]> {
+  private pairs(grads: Grads | undefined): Array<[Slot, Tensor]> {
     const out: Array<[Slot, Tensor]> = [];
-    if (grads instanceof Map) {
+    if (grads === undefined) {
+      for (const s of this.slots) if (s.param.grad) out.push([s, s.param.grad]);
+    } else if (grads instanceof Map) {
       const known = new Set(this.slots.map((s) => s.param));
       for (const p of grads.keys()) if (!known.has(p)) throw argError('grads hold a tensor that is not a parameter of this optimizer');
       for (const s of this.slots) {
@@ -296,11 +307,9 @@ export abstract class Optimizer {
     let st = this.state.get(param);
     if (!st) {
       st = { step: 0, buffers: {}, device: param.device, size: param.size };
-      this.initState(st, slot.group);
       this.state.set(param, st);
     }
     st.step += 1;
-    const onCuda = param.device !== 'cpu';
     let moved: Tensor | null = null;
     let fallback: string | null = null;
     if (g.device !== param.device) {
@@ -308,11 +317,11 @@ export abstract class Optimizer {
       fallback = `the gradient of parameter ${slot.index} was on ${g.device}: copied to ${param.device}`;
     }
     const grad = moved ?? g;
-    return {
-      slot, st, moved, fallback, kernels: stepKernels(onCuda),
-      p: onCuda ? param.deviceBuffer : param.data,
-      g: onCuda ? grad.deviceBuffer : grad.data,
-    };
+    const live = st;
+    const run = param.device === 'cpu'
+      ? (async: boolean) => this.update(hostArgs(param, grad, live), live, slot.group, async)
+      : (async: boolean) => this.update(deviceArgs(param, grad, live), live, slot.group, async);
+    return { slot, st, moved, fallback, run };
   }
 
   private finish(updates: Update[]): void {
@@ -323,6 +332,29 @@ export abstract class Optimizer {
     this.lastRun = { op: 'step', devices, fallback };
     for (const d of devices) recordRun(`${this.kind}.step`, d, fallback);
   }
+}
+
+function hostArgs(param: Tensor, grad: Tensor, st: LiveParamState): StepArgs<Float32Array> {
+  return {
+    kernels: cpuSteps, p: param.data, g: grad.data,
+    buffer(name, init = 0) {
+      let b = st.buffers[name];
+      if (b === undefined) b = st.buffers[name] = new Float32Array(st.size).fill(init);
+      return b instanceof Tensor ? b.data : b;
+    },
+  };
+}
+
+function deviceArgs(param: Tensor, grad: Tensor, st: LiveParamState): StepArgs<DeviceBuffer> {
+  return {
+    kernels: cudaSteps, p: param.deviceBuffer, g: grad.deviceBuffer,
+    buffer(name, init = 0) {
+      let b = st.buffers[name];
+      if (b === undefined) b = st.buffers[name] = full([st.size], init, { device: st.device });
+      if (!(b instanceof Tensor)) throw new RnnkitError('ERR_RNNKIT_INTERNAL', `state ${name} of a ${st.device} parameter is on the host`);
+      return b.deviceBuffer;
+    },
+  };
 }
 
 function disposeBuffers(st: LiveParamState): void {
@@ -352,17 +384,14 @@ export class SGD extends Optimizer {
     }
   }
 
-  protected initState(st: LiveParamState, hyper: Hyper): void {
-    if (num(hyper, 'momentum') !== 0) this.buffer(st, 'momentumBuffer');
-  }
-
-  protected update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, h: Hyper, async: boolean): Promise<void> | void {
+  protected update<B>(a: StepArgs<B>, st: LiveParamState, h: Hyper, async: boolean): MaybePromise<void> {
     const momentum = num(h, 'momentum');
     // PyTorch starts the momentum buffer from the first gradient it sees (also when momentum is
     // turned on after the first step).
-    const first = st.step === 1 || (momentum !== 0 && st.buffers.momentumBuffer === undefined);
-    const buf = momentum !== 0 || st.buffers.momentumBuffer !== undefined ? this.buffer(st, 'momentumBuffer') : null;
-    return k.sgdStep(p, g, buf, num(h, 'lr'), momentum, num(h, 'dampening'), num(h, 'weightDecay'),
+    const has = st.buffers.momentumBuffer !== undefined;
+    const first = st.step === 1 || (momentum !== 0 && !has);
+    const buf = momentum !== 0 || has ? a.buffer('momentumBuffer') : null;
+    return a.kernels.sgdStep(a.p, a.g, buf, num(h, 'lr'), momentum, num(h, 'dampening'), num(h, 'weightDecay'),
       h.nesterov as boolean, first, async);
   }
 }
@@ -377,21 +406,14 @@ export interface AdamOptions {
 
 const adamChecks = { lr: nonNegative, betas, eps: positive, weightDecay: nonNegative, amsgrad: bool };
 
-/** The state and the step of Adam and AdamW, which differ only in how weight decay applies. */
+/** The step of Adam and AdamW, which differ only in how weight decay applies. */
 abstract class AdamBase extends Optimizer {
   protected abstract readonly decoupled: boolean;
 
-  protected initState(st: LiveParamState, hyper: Hyper): void {
-    this.buffer(st, 'expAvg');
-    this.buffer(st, 'expAvgSq');
-    if (hyper.amsgrad) this.buffer(st, 'maxExpAvgSq');
-  }
-
-  protected update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, h: Hyper, async: boolean): Promise<void> | void {
+  protected update<B>(a: StepArgs<B>, st: LiveParamState, h: Hyper, async: boolean): MaybePromise<void> {
     const [b1, b2] = h.betas as number[];
-    return k.adamStep(p, g, this.buffer(st, 'expAvg'), this.buffer(st, 'expAvgSq'),
-      h.amsgrad ? this.buffer(st, 'maxExpAvgSq') : null, num(h, 'lr'), b1, b2, num(h, 'eps'), num(h, 'weightDecay'),
-      st.step, this.decoupled, async);
+    return a.kernels.adamStep(a.p, a.g, a.buffer('expAvg'), a.buffer('expAvgSq'), h.amsgrad ? a.buffer('maxExpAvgSq') : null,
+      num(h, 'lr'), b1, b2, num(h, 'eps'), num(h, 'weightDecay'), st.step, this.decoupled, async);
   }
 }
 
@@ -430,13 +452,9 @@ export class Adagrad extends Optimizer {
     }, groups, defaults as Record<string, unknown>);
   }
 
-  protected initState(st: LiveParamState, hyper: Hyper): void {
-    this.buffer(st, 'sum', num(hyper, 'initialAccumulatorValue'));
-  }
-
-  protected update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, h: Hyper, async: boolean): Promise<void> | void {
-    return k.adagradStep(p, g, this.buffer(st, 'sum'), num(h, 'lr'), num(h, 'lrDecay'), num(h, 'weightDecay'),
-      num(h, 'eps'), st.step, async);
+  protected update<B>(a: StepArgs<B>, st: LiveParamState, h: Hyper, async: boolean): MaybePromise<void> {
+    return a.kernels.adagradStep(a.p, a.g, a.buffer('sum', num(h, 'initialAccumulatorValue')), num(h, 'lr'), num(h, 'lrDecay'),
+      num(h, 'weightDecay'), num(h, 'eps'), st.step, async);
   }
 }
 
@@ -457,16 +475,10 @@ export class RMSprop extends Optimizer {
     }, groups, defaults as Record<string, unknown>);
   }
 
-  protected initState(st: LiveParamState, hyper: Hyper): void {
-    this.buffer(st, 'squareAvg');
-    if (num(hyper, 'momentum') > 0) this.buffer(st, 'momentumBuffer');
-    if (hyper.centered) this.buffer(st, 'gradAvg');
-  }
-
-  protected update(k: StepKernels, p: Buf, g: Buf, st: LiveParamState, h: Hyper, async: boolean): Promise<void> | void {
+  protected update<B>(a: StepArgs<B>, _st: LiveParamState, h: Hyper, async: boolean): MaybePromise<void> {
     const momentum = num(h, 'momentum');
-    return k.rmspropStep(p, g, this.buffer(st, 'squareAvg'), h.centered ? this.buffer(st, 'gradAvg') : null,
-      momentum > 0 ? this.buffer(st, 'momentumBuffer') : null, num(h, 'lr'), num(h, 'alpha'), num(h, 'eps'),
+    return a.kernels.rmspropStep(a.p, a.g, a.buffer('squareAvg'), h.centered ? a.buffer('gradAvg') : null,
+      momentum > 0 ? a.buffer('momentumBuffer') : null, num(h, 'lr'), num(h, 'alpha'), num(h, 'eps'),
       num(h, 'weightDecay'), momentum, async);
   }
 }

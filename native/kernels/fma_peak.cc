@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "isa_target.h"
 #include "parallel.h"
 
 #if defined(__x86_64__)
@@ -22,7 +23,7 @@ constexpr int64_t kIters = 20000000;
 std::atomic<float> g_sink{0.f};
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f,fma"))) double run_avx512(int64_t iters) {
+RNNKIT_TARGET_AVX512 double run_avx512(int64_t iters) {
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * i);
   const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
@@ -36,7 +37,7 @@ __attribute__((target("avx512f,fma"))) double run_avx512(int64_t iters) {
   return 2.0 * 16 * kChains * iters;
 }
 
-__attribute__((target("avx2,fma"))) double run_avx2(int64_t iters) {
+RNNKIT_TARGET_AVX2 double run_avx2(int64_t iters) {
   __m256 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(0.001f * i);
   const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);

@@ -3,6 +3,7 @@
 #include "recurrent_cells.h"
 
 #include "activations.h"
+#include "isa_target.h"
 
 namespace rnnkit {
 namespace cells {
@@ -252,8 +253,8 @@ RNNKIT_INLINE void rnn_bwd(const RnnBwdRow& a, int64_t j0, int64_t j1) {
 
 RNNKIT_CELL_SET(portable, V4, )
 #if defined(__x86_64__) || defined(_M_X64)
-RNNKIT_CELL_SET(avx2, V8, __attribute__((target("avx2,fma"))))
-RNNKIT_CELL_SET(avx512, V16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"))))
+RNNKIT_CELL_SET(avx2, V8, RNNKIT_TARGET_AVX2)
+RNNKIT_CELL_SET(avx512, V16, RNNKIT_TARGET_AVX512)
 #endif
 
 }  // namespace

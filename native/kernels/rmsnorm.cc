@@ -18,13 +18,12 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "isa_target.h"
 #include "parallel.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define RNNKIT_RMSNORM_X86 1
-#define RNNKIT_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define RNNKIT_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #endif
 
 namespace rnnkit {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "activations.h"
+#include "isa_target.h"
 #include "cpu_features.h"
 #include "parallel.h"
 #include "sgemm.h"
@@ -206,7 +207,7 @@ RNNKIT_INLINE void gru_bwd_body(const GruArgs& a, int64_t r0, int64_t r1) {
 
 RNNKIT_STEPNET_SET(portable, V4, )
 #if defined(__x86_64__) || defined(_M_X64)
-RNNKIT_STEPNET_SET(avx2, V8, __attribute__((target("avx2,fma"))))
+RNNKIT_STEPNET_SET(avx2, V8, RNNKIT_TARGET_AVX2)
 #endif
 
 // The AVX-512 machines run the AVX2 set: these passes are short next to the GEMMs they sit

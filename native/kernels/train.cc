@@ -14,14 +14,12 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "isa_target.h"
 #include "parallel.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define RNNKIT_TRAIN_X86 1
-// No "fma": with FMA enabled the compiler may fuse a multiply and an add, and the AVX2 path would
-// round differently from the portable one.
-#define RNNKIT_TARGET_AVX2 __attribute__((target("avx2")))
 #endif
 
 namespace rnnkit {
@@ -58,7 +56,7 @@ inline void sgd_elem(float* p, const float* g, float* b, int64_t i, const SgdHyp
 }
 
 #if RNNKIT_TRAIN_X86
-RNNKIT_TARGET_AVX2 int64_t sgd_avx2(float* p, const float* g, float* b, int64_t n,
+RNNKIT_TARGET_AVX2_NO_FMA int64_t sgd_avx2(float* p, const float* g, float* b, int64_t n,
                                     const SgdHyper& h) {
   const __m256 wd = _mm256_set1_ps(h.weight_decay), mom = _mm256_set1_ps(h.momentum);
   const __m256 damp = _mm256_set1_ps(1.f - h.dampening), lr = _mm256_set1_ps(h.lr);
@@ -106,7 +104,7 @@ inline void adam_elem(float* p, const float* g, float* m, float* v, float* vmax,
 }
 
 #if RNNKIT_TRAIN_X86
-RNNKIT_TARGET_AVX2 int64_t adam_avx2(float* p, const float* g, float* m, float* v, float* vmax,
+RNNKIT_TARGET_AVX2_NO_FMA int64_t adam_avx2(float* p, const float* g, float* m, float* v, float* vmax,
                                      int64_t n, const AdamScalars& s) {
   const __m256 decay = _mm256_set1_ps(s.decay), wd = _mm256_set1_ps(s.wd);
   const __m256 omb1 = _mm256_set1_ps(s.one_minus_b1), b2 = _mm256_set1_ps(s.beta2);
@@ -151,7 +149,7 @@ inline void adagrad_elem(float* p, const float* g, float* sum, int64_t i, const 
 }
 
 #if RNNKIT_TRAIN_X86
-RNNKIT_TARGET_AVX2 int64_t adagrad_avx2(float* p, const float* g, float* sum, int64_t n,
+RNNKIT_TARGET_AVX2_NO_FMA int64_t adagrad_avx2(float* p, const float* g, float* sum, int64_t n,
                                         const AdagradScalars& s) {
   const __m256 clr = _mm256_set1_ps(s.clr), wd = _mm256_set1_ps(s.wd), eps = _mm256_set1_ps(s.eps);
   int64_t i = 0;
@@ -195,7 +193,7 @@ inline void rmsprop_elem(float* p, const float* g, float* sq, float* ga, float* 
 }
 
 #if RNNKIT_TRAIN_X86
-RNNKIT_TARGET_AVX2 int64_t rmsprop_avx2(float* p, const float* g, float* sq, float* ga, float* buf,
+RNNKIT_TARGET_AVX2_NO_FMA int64_t rmsprop_avx2(float* p, const float* g, float* sq, float* ga, float* buf,
                                         int64_t n, const RmspropHyper& h) {
   const __m256 wd = _mm256_set1_ps(h.weight_decay), alpha = _mm256_set1_ps(h.alpha);
   const __m256 oma = _mm256_set1_ps(1.f - h.alpha), eps = _mm256_set1_ps(h.eps);

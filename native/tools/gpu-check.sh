@@ -21,7 +21,8 @@
 # first failure named, and last the line `N passed, N failed`. Logs: $OUT/gpu-check/ while running,
 # packed into $OUT/gpu-check-logs.tar.gz at the end beside $OUT/gpu-check-summary.txt (without OUT,
 # under /tmp/gpu-check). RNNKIT_CUDA_ARCHS overrides the architecture read from nvidia-smi;
-# RNNKIT_BUILD_JOBS the build parallelism (default: every core).
+# RNNKIT_BUILD_JOBS the build parallelism (default: every core); RNNKIT_GPU_CHECK_SCALE multiplies
+# every budget and the deadline (for rehearsing the run on a slower machine).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -38,14 +39,15 @@ PLAN=(
   "gpu_check_recurrent|60|check|native: persistent plans, concurrent plans, the Recurrent matrix vs CPU"
   "cpu_avx512|40|check|native CPU checkers test_sgemm, test_rmsnorm, test_recurrent, RNNKIT_ISA=avx512"
   "mocha_gpu|60|check|mocha --grep @gpu on the CUDA flavor"
-  "mocha_cpu_avx512|80|check|mocha --grep @gpu --invert on the CPU flavor, RNNKIT_ISA=avx512"
+  "mocha_cpu_avx512|70|check|mocha --grep @gpu --invert on the CPU flavor, RNNKIT_ISA=avx512"
   "bench_kernels|20|timing|gpu_check --bench-only --quick: copy, FMA, mma limits; GEMM, RMSNorm"
   "bench_train|10|timing|gpu_check_train --bench-only --quick: Adam, clipping, cross-entropy GB/s"
   "bench_recurrent|25|timing|gpu_check_recurrent --bench-only --quick: auto vs standard vs persistent"
   "torch_rnn|25|timing|PyTorch cuDNN on the same shapes (bench/gpu/torch_rnn.py --quick)"
-  "bench_js_recurrent|20|timing|node bench/run.js --quick --only recurrent: ours (CUDA) vs PyTorch"
+  "bench_js_recurrent|15|timing|node bench/run.js --quick --only recurrent: ours (CUDA) vs PyTorch"
 )
-DEADLINE_S=${RNNKIT_GPU_CHECK_DEADLINE:-530}
+SCALE=${RNNKIT_GPU_CHECK_SCALE:-1}
+DEADLINE_S=$((${RNNKIT_GPU_CHECK_DEADLINE:-530} * SCALE))
 
 plan_field() { # plan_field <name> <index>: a field of the step's plan entry
   local entry
@@ -128,7 +130,8 @@ left() { echo $((START + DEADLINE_S - RESERVE_S - $(date +%s))); }
 row() {
   local name=$1 status=$2 secs=$3 figure=$4 kind
   kind=$(plan_field "$name" 2)
-  ROWS+=("$(printf '%-20s %-6s %5ss  %s' "$name" "$status" "$secs" "$figure")")
+  [ "$secs" = - ] || secs="${secs}s"
+  ROWS+=("$(printf '%-20s %-6s %6s  %s' "$name" "$status" "$secs" "$figure")")
   case $status in
     pass) PASSED=$((PASSED + 1)) ;;
     FAIL) FAILED=$((FAILED + 1)); FAILED_STEPS+=("$name"); [ -n "$FIRST_FAILURE" ] || FIRST_FAILURE="$name: $figure" ;;
@@ -165,7 +168,7 @@ figure() {
 step() {
   local name=$1 budget limit t0 rc status log="$LOGS/$1.log"
   shift
-  budget=$(plan_field "$name" 1)
+  budget=$(($(plan_field "$name" 1) * SCALE))
   limit=$(left)
   [ "$limit" -gt "$budget" ] && limit=$budget
   if [ "$limit" -lt 3 ]; then
@@ -200,7 +203,7 @@ step() {
 # A step whose log says it skipped (no torch, no npm, no AVX-512) is recorded as skip, not pass.
 demote_to_skip() { # demote_to_skip <name> <reason>
   local last=$((${#ROWS[@]} - 1))
-  ROWS[last]="$(printf '%-20s %-6s %5s   %s' "$1" skip - "$2")"
+  ROWS[last]="$(printf '%-20s %-6s %6s  %s' "$1" skip - "$2")"
   PASSED=$((PASSED - 1))
 }
 
@@ -225,7 +228,9 @@ summary() {
       grep -m 8 -E '^FAIL|^STICKY|^  [0-9]+\) |error|Error' "$LOGS/$name.log" | sed "s|^|$name: |" | cut -c1-220
     done
     echo
-    echo "gpu-check summary ($(($(date +%s) - START))s of ${DEADLINE_S}s; logs: ${OUT:+$OUT/gpu-check-logs.tar.gz}${OUT:-$LOGS})"
+    local where=$LOGS
+    [ -n "${OUT:-}" ] && where="$OUT/gpu-check-logs.tar.gz and $OUT/gpu-check-summary.txt"
+    echo "gpu-check summary ($(($(date +%s) - START))s of ${DEADLINE_S}s; logs: $where)"
     printf '%-20s %-6s %6s  %s\n' step status time figure
     for r in "${ROWS[@]}"; do echo "$r"; done
     [ -n "$STICKY" ] && echo "sticky CUDA error in $STICKY: every later CUDA call in that process failed with it"
@@ -271,23 +276,27 @@ echo "architectures: $ARCHS, build jobs: $JOBS"
 # load it with RNNKIT_DEVICE=cpu). When cmake-js fails on the CUDA flavor, plain cmake still builds
 # the native tools so the checkers can run.
 build_all() {
-  node node_modules/cmake-js/bin/cmake-js compile --out build-cuda --CDRNNKIT_CUDA=ON "--CDRNNKIT_CUDA_ARCHS=$ARCHS" \
-    --CDRNNKIT_TOOLS=ON --parallel "$JOBS" >/tmp/rnnkit-build-cuda.log 2>&1 &
+  (
+    set -o pipefail
+    node node_modules/cmake-js/bin/cmake-js compile --out build-cuda --CDRNNKIT_CUDA=ON "--CDRNNKIT_CUDA_ARCHS=$ARCHS" \
+      --CDRNNKIT_TOOLS=ON --parallel "$JOBS" 2>&1 | sed -u 's/^/cuda| /'
+  ) &
   local cuda=$!
-  node node_modules/cmake-js/bin/cmake-js compile --out build-cpu --CDRNNKIT_CUDA=OFF --parallel "$JOBS" \
-    >/tmp/rnnkit-build-cpu.log 2>&1
+  (
+    set -o pipefail
+    node node_modules/cmake-js/bin/cmake-js compile --out build-cpu --CDRNNKIT_CUDA=OFF --parallel "$JOBS" 2>&1 |
+      sed -u 's/^/cpu| /'
+  )
   local cpu=$?
   wait $cuda
   local cuda_rc=$?
-  cat /tmp/rnnkit-build-cuda.log
-  echo "---- CPU flavor"
-  cat /tmp/rnnkit-build-cpu.log
   if [ $cuda_rc -ne 0 ]; then
     echo "---- cmake-js failed on the CUDA flavor: plain cmake for the native tools"
     cmake -S . -B build-cuda -DRNNKIT_CUDA=ON "-DRNNKIT_CUDA_ARCHS=$ARCHS" -DRNNKIT_TOOLS=ON -DCMAKE_BUILD_TYPE=Release &&
       cmake --build build-cuda -j "$JOBS"
   fi
   if [ $cpu -eq 0 ]; then mkdir -p build/Release && cp build-cpu/Release/rnnkit_cpu.node build/Release/rnnkit.node; fi
+  echo "CUDA flavor: exit $cuda_rc, CPU flavor: exit $cpu"
   [ $cuda_rc -eq 0 ] && [ $cpu -eq 0 ]
 }
 export -f build_all
