@@ -35,40 +35,9 @@
 #include "sgemm.h"
 
 using namespace rnnkit;
-using gpucheck::Dev;
-using gpucheck::fail;
-using gpucheck::guarded;
-using gpucheck::kDevice;
-using gpucheck::pass;
-using gpucheck::random_vector;
+using namespace gpucheck;  // Dev, pass, fail, guarded, within, median_ms, kDevice, ...
 
 namespace {
-
-// Compares got with want under |got - want| <= tol * bound[i]; reports the worst element.
-bool compare(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
-             const std::vector<double>& bound, double tol) {
-  double worst = 0;
-  size_t worst_i = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
-    const double allowed = tol * bound[i] + 1e-30;
-    const double ratio = err / allowed;
-    if (!(ratio <= 1.0)) {  // NaN fails too
-      char why[160];
-      std::snprintf(why, sizeof why, "element %zu: got %.9g, CPU %.9g, allowed %.3g", i, got[i], want[i], allowed);
-      fail(what, why);
-      return false;
-    }
-    if (ratio > worst) {
-      worst = ratio;
-      worst_i = i;
-    }
-  }
-  char detail[64];
-  std::snprintf(detail, sizeof detail, "worst %.2f of bound (element %zu)", worst, worst_i);
-  pass(what, detail);
-  return true;
-}
 
 // ---- correctness -------------------------------------------------------------------------------
 
@@ -86,7 +55,7 @@ void check_saxpy() {
     want[i] = 2.5f * x[i] + y[i];
     bound[i] = std::fabs(2.5 * x[i]) + std::fabs(y[i]);
   }
-  compare("saxpy n=2^20+3", got, want, bound, 1e-6);
+  within("saxpy n=2^20+3", got, want, bound, 1e-6);
 }
 
 const char* path_name(gpu::GemmPath p) {
@@ -153,7 +122,7 @@ void check_gemm_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float al
         }
       }
     }
-    compare(std::string(name) + " [" + path_name(path) + "]", g, w, bound, tf32 && device_has_tf32 ? 3e-3 : 1e-5);
+    within(std::string(name) + " [" + path_name(path) + "]", g, w, bound, tf32 && device_has_tf32 ? 3e-3 : 1e-5);
   });
 }
 
@@ -217,8 +186,8 @@ void check_rmsnorm_case(int64_t rows, int64_t cols, bool with_beta, int offset) 
                            (with_beta ? std::fabs(beta[offset + j]) : 0.0);
       }
     }
-    compare(std::string(name) + " rrms", gr, r, br, 1e-5);
-    compare(std::string(name) + " y", std::vector<float>(gy.begin() + offset, gy.end()), y, by, 2e-5);
+    within(std::string(name) + " rrms", gr, r, br, 1e-5);
+    within(std::string(name) + " y", std::vector<float>(gy.begin() + offset, gy.end()), y, by, 2e-5);
 
     // Backward from the CPU's rrms, so it is checked on its own; once overwriting, once adding.
     dR.set(r);
@@ -260,9 +229,9 @@ void check_rmsnorm_case(int64_t rows, int64_t cols, bool with_beta, int offset) 
       auto gdx = dDX.get();
       auto gdg = dDG.get();
       auto gdb = dDB.get();
-      compare(tag + " dx", std::vector<float>(gdx.begin() + offset, gdx.end()), dx, bdx, 5e-5);
-      compare(tag + " dgamma", std::vector<float>(gdg.begin() + offset, gdg.end()), dg, bdg, 1e-4);
-      compare(tag + " dbeta", std::vector<float>(gdb.begin() + offset, gdb.end()), db, bdb, 1e-4);
+      within(tag + " dx", std::vector<float>(gdx.begin() + offset, gdx.end()), dx, bdx, 5e-5);
+      within(tag + " dgamma", std::vector<float>(gdg.begin() + offset, gdg.end()), dg, bdg, 1e-4);
+      within(tag + " dbeta", std::vector<float>(gdb.begin() + offset, gdb.end()), db, bdb, 1e-4);
       if (!acc) {  // the column sums must repeat bit for bit
         gpu::rmsnorm_backward(kDevice, nullptr, dDG.p + offset, nullptr, dDY.p + offset, dX.p + offset,
                               dG.p + offset, dR.p, rows, cols, false);
@@ -294,8 +263,8 @@ void check_rmsnorm(bool quick) {
     gpu::rmsnorm_backward(kDevice, nullptr, dg.p, db.p, dummy.p, dummy.p, dummy.p, dummy.p, 0, 8, false);
     std::vector<float> zeros(8, 0.f);
     std::vector<double> ones(8, 1.0);
-    compare("rmsnorm rows=0 dgamma", dg.get(), zeros, ones, 0.0);
-    compare("rmsnorm rows=0 dbeta", db.get(), zeros, ones, 0.0);
+    within("rmsnorm rows=0 dgamma", dg.get(), zeros, ones, 0.0);
+    within("rmsnorm rows=0 dbeta", db.get(), zeros, ones, 0.0);
   });
 }
 
@@ -355,28 +324,6 @@ __global__ void mma_chain_kernel(float* out, int iters) {
 #endif
 }
 
-// Median milliseconds of `fn` (queued on st) over `reps` runs after one warm-up, by CUDA events.
-double time_ms(cudaStream_t st, int reps, const std::function<void()>& fn) {
-  cudaEvent_t a, b;
-  gpu::check(cudaEventCreate(&a), "cudaEventCreate");
-  gpu::check(cudaEventCreate(&b), "cudaEventCreate");
-  fn();
-  std::vector<float> ms;
-  for (int i = 0; i < reps; ++i) {
-    gpu::check(cudaEventRecord(a, st), "cudaEventRecord");
-    fn();
-    gpu::check(cudaEventRecord(b, st), "cudaEventRecord");
-    gpu::check(cudaEventSynchronize(b), "cudaEventSynchronize");
-    float t = 0;
-    gpu::check(cudaEventElapsedTime(&t, a, b), "cudaEventElapsedTime");
-    ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
 struct Row {
   std::string what, achieved, limit, ratio, target;
 };
@@ -401,7 +348,7 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
   double copy_gbs = 0, fma_tflops = 0, tc_tflops = 0;
   {
     Dev a(copy_floats), b(copy_floats);
-    const double ms = time_ms(st, reps, [&] {
+    const double ms = median_ms(reps, [&] {
       gpu::check(cudaMemcpyAsync(b.p, a.p, copy_floats * 4, cudaMemcpyDeviceToDevice, st), "copy");
     });
     copy_gbs = 2.0 * copy_floats * 4 / (ms * 1e-3) / 1e9;
@@ -409,12 +356,12 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
   {
     Dev out(1);
     const int iters = 4096, blocks = prop.multiProcessorCount * 8, threads = 256;
-    const double ms = time_ms(st, reps, [&] { fma_chain_kernel<<<blocks, threads, 0, st>>>(out.p, iters, 0.999f, 1e-3f); });
+    const double ms = median_ms(reps, [&] { fma_chain_kernel<<<blocks, threads, 0, st>>>(out.p, iters, 0.999f, 1e-3f); });
     gpu::check(cudaGetLastError(), "fma_chain launch");
     fma_tflops = 2.0 * 8 * iters * double(blocks) * threads / (ms * 1e-3) / 1e12;
     if (has_tf32) {
       const int mma_iters = 2048, warps = 8;
-      const double mms = time_ms(st, reps, [&] { mma_chain_kernel<<<blocks, warps * 32, 0, st>>>(out.p, mma_iters); });
+      const double mms = median_ms(reps, [&] { mma_chain_kernel<<<blocks, warps * 32, 0, st>>>(out.p, mma_iters); });
       gpu::check(cudaGetLastError(), "mma_chain launch");
       tc_tflops = 2.0 * 16 * 8 * 8 * 4.0 * mma_iters * double(blocks) * warps / (mms * 1e-3) / 1e12;
     }
@@ -428,18 +375,18 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
     A.set(random_vector(S * S));
     B.set(random_vector(S * S));
     const double flop = 2.0 * S * S * S;
-    const double ms = time_ms(st, reps, [&] {
+    const double ms = median_ms(reps, [&] {
       gpu::sgemm_launch(kDevice, st, false, false, S, S, S, 1.f, A.p, S, B.p, S, 0.f, C.p, S, false);
     });
     add_row("sgemm fp32 " + std::to_string(S) + "^3", flop / (ms * 1e-3) / 1e12, "TFLOP/s", fma_tflops, "TFLOP/s FMA",
             0.70);
-    const double msT = time_ms(st, reps, [&] {
+    const double msT = median_ms(reps, [&] {
       gpu::sgemm_launch(kDevice, st, false, true, S, S, S, 1.f, A.p, S, B.p, S, 0.f, C.p, S, false);
     });
     add_row("sgemm fp32 " + std::to_string(S) + "^3 B^T", flop / (msT * 1e-3) / 1e12, "TFLOP/s", fma_tflops,
             "TFLOP/s FMA", 0.70);
     if (has_tf32) {
-      const double ms32 = time_ms(st, reps, [&] {
+      const double ms32 = median_ms(reps, [&] {
         gpu::sgemm_launch(kDevice, st, false, false, S, S, S, 1.f, A.p, S, B.p, S, 0.f, C.p, S, true);
       });
       add_row("sgemm tf32 " + std::to_string(S) + "^3", flop / (ms32 * 1e-3) / 1e12, "TFLOP/s", tc_tflops,
@@ -448,7 +395,7 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
     // Batch-sized products (h·W_hhᵀ): memory-bound on B, so GB/s against the copy rate.
     for (bool tb : {true, false}) {
       const int64_t M = 8, N = 4096, K = 1024;
-      const double msS = time_ms(st, reps, [&] {
+      const double msS = median_ms(reps, [&] {
         gpu::sgemm_launch(kDevice, st, false, tb, M, N, K, 1.f, A.p, K, B.p, tb ? K : N, 0.f, C.p, N, false);
       });
       add_row(std::string("sgemm small-M 8x4096x1024") + (tb ? " B^T" : ""), (K * N + M * K + M * N) * 4.0 / (msS * 1e-3) / 1e9,
@@ -466,13 +413,13 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
     dy.set(random_vector(n));
     gamma.set(random_vector(cols));
     beta.set(random_vector(cols));
-    const double msF = time_ms(st, reps, [&] {
+    const double msF = median_ms(reps, [&] {
       gpu::rmsnorm_forward_launch(kDevice, st, y.p, r.p, x.p, gamma.p, beta.p, rows, cols, 1e-6f);
     });
     const std::string shape = std::to_string(rows) + "x" + std::to_string(cols);
     add_row("rmsnorm fwd " + shape, 2.0 * n * 4 / (msF * 1e-3) / 1e9, "GB/s", copy_gbs, "GB/s copy", 0.85);
     Dev ws(gpu::rmsnorm_backward_workspace_floats(kDevice, rows, cols, true));
-    const double msB = time_ms(st, reps, [&] {
+    const double msB = median_ms(reps, [&] {
       gpu::rmsnorm_backward_launch(kDevice, st, ws.p, dx.p, dg.p, db.p, dy.p, x.p, gamma.p, r.p, rows,
                                    cols, false);
     });

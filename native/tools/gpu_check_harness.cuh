@@ -12,6 +12,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -147,6 +149,58 @@ inline void guarded(const std::string& what, const std::function<void()>& fn) {
   } catch (const std::exception& e) {
     fail(what, std::string("threw: ") + e.what());
   }
+}
+
+// |got[i] − want[i]| <= tol · bound[i] for every i (NaN fails); passes reporting the worst element.
+template <class G, class W>
+bool within(const std::string& what, const std::vector<G>& got, const std::vector<W>& want,
+            const std::vector<double>& bound, double tol = 1.0) {
+  double worst = 0;
+  size_t worst_i = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double err = std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
+    const double allowed = tol * bound[i] + 1e-30;
+    const double ratio = err / allowed;
+    if (!(ratio <= 1.0)) {
+      char why[200];
+      std::snprintf(why, sizeof why, "element %zu: got %.17g, CPU %.17g, allowed %.3g", i, static_cast<double>(got[i]),
+                    static_cast<double>(want[i]), allowed);
+      fail(what, why);
+      return false;
+    }
+    if (ratio > worst) {
+      worst = ratio;
+      worst_i = i;
+    }
+  }
+  char detail[64];
+  std::snprintf(detail, sizeof detail, "worst %.2f of bound (element %zu)", worst, worst_i);
+  pass(what, detail);
+  return true;
+}
+
+// Median milliseconds of `fn` (queued on device 0's stream) over `reps` runs after one warm-up,
+// by CUDA events.
+inline double median_ms(int reps, const std::function<void()>& fn) {
+  cudaStream_t st = rnnkit::gpu::use_device(kDevice);
+  cudaEvent_t a, b;
+  rnnkit::gpu::check(cudaEventCreate(&a), "cudaEventCreate");
+  rnnkit::gpu::check(cudaEventCreate(&b), "cudaEventCreate");
+  fn();
+  std::vector<float> ms;
+  for (int i = 0; i < reps; ++i) {
+    rnnkit::gpu::check(cudaEventRecord(a, st), "cudaEventRecord");
+    fn();
+    rnnkit::gpu::check(cudaEventRecord(b, st), "cudaEventRecord");
+    rnnkit::gpu::check(cudaEventSynchronize(b), "cudaEventSynchronize");
+    float t = 0;
+    rnnkit::gpu::check(cudaEventElapsedTime(&t, a, b), "cudaEventElapsedTime");
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
 }
 
 inline std::vector<float> random_vector(size_t n, float lo = -1.f, float hi = 1.f) {

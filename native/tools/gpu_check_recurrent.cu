@@ -37,9 +37,7 @@
 
 using namespace rnnkit;
 using Mode = RecurrentConfig::Mode;
-using gpucheck::Dev;
-using gpucheck::fail;
-using gpucheck::kDevice;
+using namespace gpucheck;  // Dev, pass, fail, guarded, within, median_ms, kDevice, ...
 
 namespace {
 
@@ -384,29 +382,6 @@ struct Shape {
   bool bi;
 };
 
-template <class Fn>
-double median_ms(const Fn& fn, int reps) {
-  cudaStream_t st = gpu::use_device(kDevice);
-  cudaEvent_t a, b;
-  gpu::check(cudaEventCreate(&a), "cudaEventCreate");
-  gpu::check(cudaEventCreate(&b), "cudaEventCreate");
-  fn();  // warm-up: allocator cache, persistent plan, clocks
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    gpu::check(cudaEventRecord(a, st), "cudaEventRecord");
-    fn();
-    gpu::check(cudaEventRecord(b, st), "cudaEventRecord");
-    gpu::check(cudaEventSynchronize(b), "cudaEventSynchronize");
-    float ms = 0;
-    gpu::check(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
-    t.push_back(ms);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
 void bench(const Shape& s, bool quick) {
   RecurrentConfig c;
   c.mode = s.mode;
@@ -430,25 +405,23 @@ void bench(const Shape& s, bool quick) {
                              train ? saved.p : nullptr, a);
     };
   };
-  const double inf = median_ms(fwd(false, gpu::RecurrentAlgo::automatic), reps);
-  const double inf_std = median_ms(fwd(false, gpu::RecurrentAlgo::standard), reps);
+  const double inf = gpucheck::median_ms(reps, fwd(false, gpu::RecurrentAlgo::automatic));
+  const double inf_std = gpucheck::median_ms(reps, fwd(false, gpu::RecurrentAlgo::standard));
   double inf_pers = -1;
   try {
     gpu::recurrent_forward_algorithm(kDevice, c, T, B, gpu::RecurrentAlgo::persistent);
-    inf_pers = median_ms(fwd(false, gpu::RecurrentAlgo::persistent), reps);
+    inf_pers = gpucheck::median_ms(reps, fwd(false, gpu::RecurrentAlgo::persistent));
   } catch (const Error&) {
     // The persistent kernel cannot run this shape: "-" in the table.
   }
   // Whether 'auto' took the faster algorithm (within 5%): the heuristic of cuda_recurrent.h, measured.
   const double best = inf_pers > 0 ? std::min(inf_std, inf_pers) : inf_std;
   const char* verdict = inf_pers < 0 ? "only-std" : inf <= 1.05 * best ? "ok" : "WRONG";
-  const double trn = median_ms(fwd(true, gpu::RecurrentAlgo::automatic), reps);
-  const double bwd = median_ms(
-      [&] {
-        gpu::recurrent_backward(kDevice, c, T, B, false, x.p, nullptr, nullptr, nullptr, w.p, 0.f, 0, y.p, saved.p,
-                                dy.p, nullptr, nullptr, dx.p, nullptr, nullptr, dw.p, false);
-      },
-      reps);
+  const double trn = gpucheck::median_ms(reps, fwd(true, gpu::RecurrentAlgo::automatic));
+  const double bwd = gpucheck::median_ms(reps, [&] {
+    gpu::recurrent_backward(kDevice, c, T, B, false, x.p, nullptr, nullptr, nullptr, w.p, 0.f, 0, y.p, saved.p, dy.p,
+                            nullptr, nullptr, dx.p, nullptr, nullptr, dw.p, false);
+  });
   char pers[16] = "-";
   if (inf_pers > 0) std::snprintf(pers, sizeof pers, "%.3f", inf_pers);
   std::printf("%-28s %-10s %9.3f %8.0f %9.3f %9s %-8s %9.3f %8.0f %9.3f %8.0f %9.3f\n", s.name.c_str(), algo, inf,

@@ -36,12 +36,7 @@
 #include "train.h"
 
 using namespace rnnkit;
-using gpucheck::Dev;
-using gpucheck::fail;
-using gpucheck::guarded;
-using gpucheck::kDevice;
-using gpucheck::pass;
-using gpucheck::random_vector;
+using namespace gpucheck;  // Dev, pass, fail, guarded, within, median_ms, kDevice, ...
 
 namespace {
 
@@ -72,31 +67,12 @@ bool bitwise(const std::string& what, const std::vector<float>& got, const std::
   return true;
 }
 
-// |got − want| <= bound[i] for every i (NaN fails); reports the worst ratio.
-bool within(const std::string& what, const std::vector<double>& got, const std::vector<double>& want,
-            const std::vector<double>& bound) {
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double r = std::fabs(got[i] - want[i]) / (bound[i] + 1e-300);
-    if (!(r <= 1.0)) {
-      char why[200];
-      std::snprintf(why, sizeof why, "element %zu: gpu %.17g, cpu %.17g, allowed %.3g", i, got[i], want[i], bound[i]);
-      fail(what, why);
-      return false;
-    }
-    if (r > worst) {
-      worst = r;
-      at = i;
-    }
-  }
-  char detail[80];
-  std::snprintf(detail, sizeof detail, "worst %.2f of bound (element %zu)", worst, at);
-  pass(what, detail);
-  return true;
-}
-
 std::vector<double> widen(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// One scalar result (a loss, a norm): |got − want| <= allowed.
+bool within_scalar(const std::string& what, double got, double want, double allowed) {
+  return within(what, std::vector<double>{got}, std::vector<double>{want}, std::vector<double>{allowed});
+}
 
 // A device double (the scalar results of losses and clipping), read back.
 struct DevDouble {
@@ -238,7 +214,7 @@ void check_cross_entropy_case(int64_t N, int64_t V, bool with_mask, bool mean, b
     }
     const double scale = mean && wsum > 0 ? 1.0 / wsum : 1.0;
     const double got = loss.get();
-    if (!within(std::string(name) + " loss", {got}, {want}, {1e-6 * scale * bound + 1e-12})) return;
+    if (!within_scalar(std::string(name) + " loss", got, want, 1e-6 * scale * bound + 1e-12)) return;
     const float got_f = loss_f.get()[0];
     if (got_f != static_cast<float>(got)) {
       fail(std::string(name) + " loss (float)", "is not the double loss rounded to float");
@@ -299,7 +275,7 @@ void check_losses(bool quick) {
         dD.poison();
         DevDouble loss;
         gpu::mse(kDevice, loss.ptr(), nullptr, dD.p, dY.p, dT.p, n, mean);
-        if (within(name + " loss", {loss.get()}, {want}, {1e-12 * std::fabs(want) + 1e-300})) bitwise(name + " dy", dD.get(), dy);
+        if (within_scalar(name + " loss", loss.get(), want, 1e-12 * std::fabs(want) + 1e-300)) bitwise(name + " dy", dD.get(), dy);
       });
     }
   }
@@ -334,7 +310,7 @@ void check_clipping() {
     DevDouble got;
     gpu::sum_squares(kDevice, got.ptr(), b.dp.data(), b.sizes.data(), b.count());
     const double first = got.get();
-    if (!within("sum of squares over 7 buffers", {first}, {want}, {1e-12 * want})) return;
+    if (!within_scalar("sum of squares over 7 buffers", first, want, 1e-12 * want)) return;
     gpu::sum_squares(kDevice, got.ptr(), b.dp.data(), b.sizes.data(), b.count());
     const double again = got.get();
     if (std::memcmp(&first, &again, sizeof again) != 0) fail("sum of squares repeat", "a second run gave other bits");
@@ -349,7 +325,7 @@ void check_clipping() {
       DevDouble norm;
       Dev norm_f(1);
       gpu::clip_grad_norm(kDevice, norm.ptr(), norm_f.p, b.dp.data(), b.sizes.data(), b.count(), max_norm);
-      if (!within(name + " norm", {norm.get()}, {total}, {1e-12 * total})) return;
+      if (!within_scalar(name + " norm", norm.get(), total, 1e-12 * total)) return;
       const double coef = max_norm / (total + 1e-6);
       if (coef < 1) scale_inplace(b.hp.data(), b.sizes.data(), b.count(), static_cast<float>(coef));
       for (int64_t k = 0; k < b.count(); ++k) {
@@ -420,28 +396,6 @@ void check_elementwise() {
 }
 
 // ---- bench --------------------------------------------------------------------------------------
-
-double median_ms(int reps, const std::function<void()>& fn) {
-  fn();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    cudaEvent_t a, b;
-    gpu::check(cudaEventCreate(&a), "cudaEventCreate");
-    gpu::check(cudaEventCreate(&b), "cudaEventCreate");
-    cudaStream_t st = gpu::use_device(kDevice);
-    gpu::check(cudaEventRecord(a, st), "cudaEventRecord");
-    fn();
-    gpu::check(cudaEventRecord(b, st), "cudaEventRecord");
-    gpu::check(cudaEventSynchronize(b), "cudaEventSynchronize");
-    float ms = 0;
-    gpu::check(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    t.push_back(ms);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 void bench(bool quick) {
   const int reps = quick ? 3 : 9;
