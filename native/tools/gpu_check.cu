@@ -1,5 +1,5 @@
 // gpu_check: the native test-and-bench driver for the CUDA kernels; needs no Node.
-//   ./build-cuda/gpu_check [--quick] [--no-bench | --bench-only]   (RNNKIT_TEST_SEED=<n> replays)
+//   ./build-cuda/gpu_check [--quick] [--no-bench | --bench-only | --probe]   (RNNKIT_TEST_SEED=<n> replays)
 // Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0; with
 // RNNKIT_REQUIRE_GPU=1 it exits 2 with the CUDA error instead (gpu_check_harness.cuh).
 // On a GPU it first checks every CUDA kernel against the CPU kernels (native/kernels) on fresh
@@ -437,7 +437,7 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
 
 int main(int argc, char** argv) {
   const gpucheck::Options opt = gpucheck::parse_options(argc, argv);
-  const gpu::ProbeResult probe = gpucheck::start("gpu_check");
+  const gpu::ProbeResult probe = gpucheck::start("gpu_check", opt);
   cudaDeviceProp prop;
   try {
     gpu::use_device(kDevice);

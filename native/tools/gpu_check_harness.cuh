@@ -33,6 +33,7 @@ struct Options {
   bool quick = false;   // --quick: fewer cases and shorter timings
   bool checks = true;   // --bench-only turns the checks off
   bool bench = true;    // --no-bench turns the timings off
+  bool probe = false;   // --probe: report the device (or why there is none) and exit
 };
 
 struct State {
@@ -57,8 +58,10 @@ inline Options parse_options(int argc, char** argv) {
       o.bench = false;
     } else if (!std::strcmp(argv[i], "--bench-only")) {
       o.checks = false;
+    } else if (!std::strcmp(argv[i], "--probe")) {
+      o.probe = true;
     } else {
-      std::fprintf(stderr, "%s: unknown option %s (--quick, --no-bench, --bench-only)\n", state().tool, argv[i]);
+      std::fprintf(stderr, "%s: unknown option %s (--quick, --no-bench, --bench-only, --probe)\n", argv[0], argv[i]);
       std::exit(2);
     }
   }
@@ -71,8 +74,9 @@ inline bool gpu_required() {
 }
 
 // Probes device 0. Without a usable one this exits: 0 ("skipped"), or 2 when RNNKIT_REQUIRE_GPU=1,
-// so that a driver/runtime mismatch on a GPU box cannot read as a pass.
-inline rnnkit::gpu::ProbeResult start(const char* tool) {
+// so that a driver/runtime mismatch on a GPU box cannot read as a pass. With --probe it then
+// prints the device and exits 0.
+inline rnnkit::gpu::ProbeResult start(const char* tool, const Options& options) {
   State& s = state();
   s.tool = tool;
   rnnkit::gpu::ProbeResult probe = rnnkit::gpu::probe();
@@ -83,6 +87,10 @@ inline rnnkit::gpu::ProbeResult start(const char* tool) {
       std::exit(2);
     }
     std::printf("%s: no CUDA device: skipped (%s)\n", tool, probe.reason.c_str());
+    std::exit(0);
+  }
+  if (options.probe) {
+    std::printf("%s: device 0: %s\n", tool, probe.devices[0].name.c_str());
     std::exit(0);
   }
   const char* seed_env = std::getenv("RNNKIT_TEST_SEED");

@@ -1,6 +1,6 @@
 // gpu_check_recurrent: the CUDA Recurrent op (cuda_recurrent.h) against the CPU op
 // (native/kernels/recurrent.h), then timed; needs no Node.
-//   ./build-cuda/gpu_check_recurrent [--quick] [--no-bench | --bench-only]   (RNNKIT_TEST_SEED replays)
+//   ./build-cuda/gpu_check_recurrent [--quick] [--no-bench | --bench-only | --probe]   (RNNKIT_TEST_SEED replays)
 // Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0; with
 // RNNKIT_REQUIRE_GPU=1 it exits 2 with the CUDA error instead (gpu_check_harness.cuh).
 // Checks: the CPU test matrix of native/tools/test_recurrent.cc (every mode incl. both GRU forms,
@@ -465,7 +465,7 @@ void run_bench(bool quick) {
 
 int main(int argc, char** argv) {
   const gpucheck::Options opt = gpucheck::parse_options(argc, argv);
-  const gpu::ProbeResult probe = gpucheck::start("gpu_check_recurrent");
+  const gpu::ProbeResult probe = gpucheck::start("gpu_check_recurrent", opt);
   std::printf("gpu_check_recurrent: %s; seed %u (RNNKIT_TEST_SEED replays)\n", probe.devices[0].name.c_str(),
               gpucheck::state().seed);
   if (opt.checks) {

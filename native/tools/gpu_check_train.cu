@@ -1,6 +1,6 @@
 // gpu_check_train: the CUDA pieces of a training step (cuda_train.h) against the CPU kernels of
 // native/kernels/train.h, then timed; needs no Node.
-//   ./build-cuda/gpu_check_train [--quick] [--no-bench | --bench-only]   (RNNKIT_TEST_SEED replays)
+//   ./build-cuda/gpu_check_train [--quick] [--no-bench | --bench-only | --probe]   (RNNKIT_TEST_SEED replays)
 // Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0; with
 // RNNKIT_REQUIRE_GPU=1 it exits 2 with the CUDA error instead (gpu_check_harness.cuh).
 // Fresh random inputs, every output poisoned with NaN first. What must hold:
@@ -453,7 +453,7 @@ void bench(bool quick) {
 
 int main(int argc, char** argv) {
   const gpucheck::Options opt = gpucheck::parse_options(argc, argv);
-  const gpu::ProbeResult probe = gpucheck::start("gpu_check_train");
+  const gpu::ProbeResult probe = gpucheck::start("gpu_check_train", opt);
   std::printf("gpu_check_train: %s; seed %u (RNNKIT_TEST_SEED replays)\n\n", probe.devices[0].name.c_str(),
               gpucheck::state().seed);
   if (opt.checks) {
