@@ -114,7 +114,6 @@ export function linearBackward(x: Tensor, dy: Tensor, weight: Tensor, bias: Tens
     const dw = async ? matmul(dy2, x2, { transA: true, out: dweight, accumulate })
       : matmulSync(dy2, x2, { transA: true, out: dweight, accumulate });
     return then(dw, () => {
-      dweight.bumpVersion();
       const result = (dbias: Tensor | null): LinearGradients => ({ dx: dx2.reshape(x.shape), dweight, dbias });
       if (!bias) return result(null);
       // dbias = Σ over rows of dy (double sums), written or added into.

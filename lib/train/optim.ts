@@ -16,6 +16,11 @@
  * step updates the parameters one after another off the event loop; the parameters must not be
  * read or written until it resolves.
  *
+ * Consecutive parameters of a group that lie back to back in one CPU buffer (the PyTorch-named
+ * views of a recurrent module's packed weights), with gradients back to back too, are updated by
+ * one native call over the whole range, their state buffers being views of one packed buffer: the
+ * updates are elementwise, so the result is the same, in one call instead of one per view.
+ *
  * Devices: a parameter on a CUDA device is updated there by the CUDA step kernels (the same bits
  * as the CPU kernels) with its state on that device: no host copy. A gradient on another device
  * than its parameter is copied over first, and `lastRun.fallback` says so.
@@ -78,14 +83,15 @@ export interface StepArgs<B> {
   buffer(name: string, init?: number): B;
 }
 
-/** One parameter's update, ready to run. */
+/** One native update (of a parameter, or of a run of back-to-back CPU parameters), ready to run. */
 interface Update {
-  slot: Slot;
-  st: LiveParamState;
-  /** A copy of the gradient made for this update (disposed after it). */
+  device: Device;
+  /** A copy of the gradient made for this update (disposed after the step). */
   moved: Tensor | null;
   fallback: string | null;
   run(async: boolean): MaybePromise<void>;
+  /** After the run: version counters bumped (and a fused run's state views made). */
+  done(): void;
 }
 
 export interface OptimizerStateDict {
@@ -125,6 +131,8 @@ export abstract class Optimizer {
   lastRun: OptimizerRunInfo | null = null;
   protected readonly state = new Map<Tensor, LiveParamState>();
   private readonly slots: Slot[] = [];
+  /** The slots in runs of back-to-back CPU parameters (computed at the first step). */
+  private runs: Slot[][] | null = null;
 
   protected constructor(readonly kind: string, private readonly spec: Spec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
     if (!Array.isArray(groups) || groups.length === 0) throw argError(`${kind} needs a list of parameters or param groups`);
@@ -159,11 +167,10 @@ export abstract class Optimizer {
   async step(grads?: Grads): Promise<void> {
     const updates: Update[] = [];
     try {
-      for (const [slot, g] of this.pairs(grads)) {
-        const u = this.prepare(slot, g);
+      for (const u of this.updates(grads)) {
         updates.push(u);
         await u.run(true);
-        slot.param.bumpVersion();
+        u.done();
       }
     } finally {
       this.finish(updates);
@@ -173,11 +180,10 @@ export abstract class Optimizer {
   stepSync(grads?: Grads): void {
     const updates: Update[] = [];
     try {
-      for (const [slot, g] of this.pairs(grads)) {
-        const u = this.prepare(slot, g);
+      for (const u of this.updates(grads)) {
         updates.push(u);
         u.run(false);
-        slot.param.bumpVersion();
+        u.done();
       }
     } finally {
       this.finish(updates);
@@ -302,6 +308,25 @@ export abstract class Optimizer {
     return out;
   }
 
+  /** The native updates of a step, in parameter order, each prepared just before it runs. */
+  private *updates(grads: Grads | undefined): Generator<Update> {
+    const gradOf = new Map(this.pairs(grads));
+    this.runs ??= backToBackRuns(this.slots, (a, b) => a.group === b.group && a.param.device === 'cpu' &&
+      b.param.device === 'cpu' && joined([a.param.data, b.param.data]) !== null);
+    for (const run of this.runs) {
+      const gs = run.map((s) => gradOf.get(s));
+      const fused = run.length > 1 && gs.every((g) => g && g.device === 'cpu') ? this.fuse(run, gs as Tensor[]) : null;
+      if (fused) {
+        yield fused;
+        continue;
+      }
+      for (const [k, slot] of run.entries()) {
+        const g = gs[k];
+        if (g) yield this.prepare(slot, g);
+      }
+    }
+  }
+
   private prepare(slot: Slot, g: Tensor): Update {
     const param = slot.param;
     let st = this.state.get(param);
@@ -319,14 +344,63 @@ export abstract class Optimizer {
     const grad = moved ?? g;
     const live = st;
     const run = param.device === 'cpu'
-      ? (async: boolean) => this.update(hostArgs(param, grad, live), live, slot.group, async)
+      ? (async: boolean) => this.update(hostArgs(param.data, grad.data, live), live, slot.group, async)
       : (async: boolean) => this.update(deviceArgs(param, grad, live), live, slot.group, async);
-    return { slot, st, moved, fallback, run };
+    return { device: param.device, moved, fallback, run, done: () => param.bumpVersion() };
+  }
+
+  /**
+   * One update over a run of back-to-back CPU parameters, or null when their gradients are not
+   * back to back or their states differ (then each is updated on its own). The members' state
+   * buffers become views of one packed buffer (copied in once, e.g. after loadStateDict).
+   */
+  private fuse(run: Slot[], gs: Tensor[]): Update | null {
+    const g = joined(gs.map((t) => t.data));
+    const p = joined(run.map((s) => s.param.data));
+    if (!g || !p) return null;
+    const sizes = run.map((s) => s.param.size);
+    const states = run.map((s) => this.state.get(s.param));
+    const buffers: Record<string, Float32Array> = {};
+    if (states.every((st) => st === undefined)) {
+      run.forEach((s) => this.state.set(s.param, { step: 0, buffers: {}, device: 'cpu', size: s.param.size }));
+    } else {
+      const first = states[0];
+      const keys = first ? Object.keys(first.buffers).sort().join() : '';
+      if (!states.every((st) => st && st.step === (first as LiveParamState).step && Object.keys(st.buffers).sort().join() === keys)) {
+        return null;
+      }
+      for (const key of Object.keys((first as LiveParamState).buffers)) {
+        const parts = states.map((st) => (st as LiveParamState).buffers[key] as Float32Array);
+        buffers[key] = joined(parts) ?? packed(parts);
+      }
+    }
+    const members = run.map((s) => this.state.get(s.param) as LiveParamState);
+    const st: LiveParamState = { step: members[0].step + 1, buffers, device: 'cpu', size: p.length };
+    const viewsOf = (): void => {
+      for (const [key, all] of Object.entries(st.buffers)) {
+        let at = 0;
+        members.forEach((m, k) => {
+          m.buffers[key] = (all as Float32Array).subarray(at, at + sizes[k]);
+          at += sizes[k];
+        });
+      }
+    };
+    members.forEach((m) => (m.step += 1));
+    viewsOf();
+    return {
+      device: 'cpu', moved: null, fallback: null,
+      run: (async) => this.update(hostArgs(p, g, st), st, run[0].group, async),
+      // Buffers an update creates on its first use (SGD's momentum, amsgrad's maximum) get views too.
+      done: () => {
+        viewsOf();
+        run.forEach((s) => s.param.bumpVersion());
+      },
+    };
   }
 
   private finish(updates: Update[]): void {
     for (const u of updates) if (u.moved) u.moved.dispose();
-    const devices = [...new Set(updates.map((u) => u.slot.param.device))];
+    const devices = [...new Set(updates.map((u) => u.device))];
     const reasons = updates.map((u) => u.fallback).filter((r): r is string => r !== null);
     const fallback = reasons.length ? reasons.join('; ') : null;
     this.lastRun = { op: 'step', devices, fallback };
@@ -334,9 +408,9 @@ export abstract class Optimizer {
   }
 }
 
-function hostArgs(param: Tensor, grad: Tensor, st: LiveParamState): StepArgs<Float32Array> {
+function hostArgs(p: Float32Array, g: Float32Array, st: LiveParamState): StepArgs<Float32Array> {
   return {
-    kernels: cpuSteps, p: param.data, g: grad.data,
+    kernels: cpuSteps, p, g,
     buffer(name, init = 0) {
       let b = st.buffers[name];
       if (b === undefined) b = st.buffers[name] = new Float32Array(st.size).fill(init);
@@ -355,6 +429,40 @@ function deviceArgs(param: Tensor, grad: Tensor, st: LiveParamState): StepArgs<D
       return b.deviceBuffer;
     },
   };
+}
+
+/** Slots cut into runs of consecutive ones that `together(previous, next)` accepts. */
+function backToBackRuns(slots: readonly Slot[], together: (a: Slot, b: Slot) => boolean): Slot[][] {
+  const runs: Slot[][] = [];
+  for (const s of slots) {
+    const last = runs[runs.length - 1];
+    if (last && together(last[last.length - 1], s)) last.push(s);
+    else runs.push([s]);
+  }
+  return runs;
+}
+
+/** One Float32Array over arrays that lie back to back in one buffer, or null when they do not. */
+function joined(parts: readonly Float32Array[]): Float32Array | null {
+  let end = parts[0].byteOffset;
+  let length = 0;
+  for (const a of parts) {
+    if (a.buffer !== parts[0].buffer || a.byteOffset !== end) return null;
+    end += a.byteLength;
+    length += a.length;
+  }
+  return new Float32Array(parts[0].buffer, parts[0].byteOffset, length);
+}
+
+/** A new array holding the parts one after another. */
+function packed(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of parts) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
 }
 
 function disposeBuffers(st: LiveParamState): void {

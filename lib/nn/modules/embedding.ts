@@ -47,7 +47,9 @@ function normals(n: number, seed: number): Float32Array {
 
 /** A table of learned vectors looked up by integer id. */
 export class Embedding extends Module {
+  /** Rows of the table (the ids' range). */
   readonly numEmbeddings: number;
+  /** Length of each vector. */
   readonly embeddingDim: number;
   /** The padding row in [0, numEmbeddings), or null. */
   readonly paddingIdx: number | null;

@@ -20,7 +20,9 @@ const LINEAR_KEYS = ['inFeatures', 'outFeatures', 'bias', 'seed', 'device'];
 
 /** A fully connected layer, y = x·Wᵀ + b. */
 export class Linear extends Module {
+  /** Features of x. */
   readonly inFeatures: number;
+  /** Features of y. */
   readonly outFeatures: number;
   /** [outFeatures, inFeatures]. */
   weight: Tensor;
