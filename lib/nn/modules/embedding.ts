@@ -13,7 +13,7 @@ import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { parameter } from '../parameter';
+import { parameter, parameterSize } from '../parameter';
 import { readInteger, readOptions, readSeed } from '../../args';
 
 /** Options of nn.Embedding. */
@@ -70,6 +70,7 @@ export class Embedding extends Module {
       pad = p < 0 ? p + V : p;
     }
     this.paddingIdx = pad;
+    parameterSize([V, D], 'the embedding table');
     let values: Float32Array;
     if (o.weight === undefined) {
       values = normals(V * D, readSeed(o.seed, 'seed', randomSeed()));
