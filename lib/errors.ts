@@ -9,7 +9,12 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_CUDA'
   | 'ERR_RNNKIT_LOAD'
   | 'ERR_RNNKIT_NONFINITE'
+  /** A file system call failed (a checkpoint that cannot be written or read). */
   | 'ERR_RNNKIT_IO'
+  /** The autograd tape cannot run: its graph was freed, or a saved tensor was modified in place. */
+  | 'ERR_RNNKIT_AUTOGRAD'
+  /** A collective or rendezvous between processes failed: a dead or hung peer, ranks that disagree, a backend that cannot load. */
+  | 'ERR_RNNKIT_DIST'
   | 'ERR_RNNKIT_INTERNAL';
 
 // A string for any value, without letting a caller's toString throw (messages and codes only).

@@ -1,7 +1,8 @@
 /** rnnkit: recurrent-network operators for Node.js. */
 export { RnnkitError, RnnkitErrorCode } from './errors';
-export { Tensor, TensorOptions, tensor, zeros, ones, full } from './tensor';
-export { Device, DeviceSpec, BackendInfo, backendInfo, defaultDevice, setNumThreads, numThreads } from './device';
+export { Tensor, TensorOptions, PostAccumulateGradHook, tensor, zeros, ones, full } from './tensor';
+export { Device, DeviceSpec, BackendInfo, CopyCounts, backendInfo, defaultDevice, setNumThreads, numThreads } from './device';
+export { OpRunInfo } from './run-info';
 export { matmul, matmulSync, MatmulOptions } from './matmul';
 export {
   RMSNorm, RMSNormConfig, RMSNormForwardOptions, RMSNormBackwardArgs, rmsNorm, rmsNormSync, rmsNormBackward,
@@ -20,3 +21,7 @@ export { RecurrentNetwork, StepNetBuilder, StepNetSaved } from './stepnet';
 export type {
   StepNetSpec, StepOpSpec, StepOpType, StepExecutor, StepForwardOptions, StepForwardResult, StepGradients, BlobDescription,
 } from './stepnet';
+export * as nn from './nn';
+export * as autograd from './nn/autograd';
+export { saveSafetensors, loadSafetensors } from './nn/serialize';
+export * as distributed from './distributed';

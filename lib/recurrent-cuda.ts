@@ -15,11 +15,14 @@ import {
 } from './recurrent-config';
 import { CudaSaved, MAKE_SAVED, RecurrentSaved } from './recurrent-saved';
 
-/** A run's result and the algorithm the binding reports it ran. */
+/** A run's result, the algorithm the binding reports it ran, and why that one. */
 export interface CudaRun<R> {
   result: R;
   algorithm: string;
+  reason: string;
 }
+
+const BACKWARD_REASON = 'standard: the CUDA backward has one algorithm';
 
 type Buf = DeviceBuffer | null;
 const buf = (t: Tensor | null): Buf => (t === null ? null : t.deviceBuffer);
@@ -132,7 +135,8 @@ export function cudaForward(op: RecurrentWeightsState, p: ForwardPlan, w: Tensor
       dropoutSeed: p.dropoutSeed, xShape: p.x.shape, yShape: p.yShape, cpu: null, cuda,
     });
     if (saved === null) disposeAll(owned);
-    return { result: { y, hy, cy, saved }, algorithm };
+    const reason = native().cudaRecurrentAlgorithmReason(c.native, p.T, p.B, deviceIndex(dev), c.algorithm);
+    return { result: { y, hy, cy, saved }, algorithm, reason };
   };
   if (!async) return finish(call as string);
   return (call as Promise<string>).then(finish, (err: unknown) => {
@@ -172,7 +176,7 @@ export function cudaBackward(op: RecurrentWeightsState, p: BackwardPlan, w: Tens
   }
   const run = (algorithm: string): CudaRun<RecurrentGradients> => {
     disposeAll(temps);
-    return { result: { dx, dhx, dcx, dweights: p.dweights }, algorithm };
+    return { result: { dx, dhx, dcx, dweights: p.dweights }, algorithm, reason: BACKWARD_REASON };
   };
   const cleanupOnError = (err: unknown): never => {
     disposeAll([...outs, ...temps]);

@@ -4,17 +4,26 @@
  * A CPU tensor wraps a Float32Array without copying it (`tensor(array, shape)` keeps the caller's
  * array). A CUDA tensor owns device memory through a native DeviceBuffer from the caching
  * allocator; `dispose()` returns it at once and the garbage collector is the safety net. Views made
- * by `reshape` share storage with their base: disposing either disposes the storage of both.
+ * by `reshape` or `detach` share storage with their base: disposing either disposes the storage of
+ * both.
+ *
+ * Storage carries a version counter that every in-place write by the library bumps (optimizer
+ * steps, clipping, loading a state dict, gradient accumulation): caches keyed on a tensor's
+ * values (packed weights) and the autograd tape (a saved input modified before the backward)
+ * compare it.
+ *
+ * Autograd (lib/nn/engine.ts): `requiresGrad`, `grad`, `backward()`, `detach()` and
+ * `registerPostAccumulateGradHook()` are the tensor's side of the tape.
  */
-import { types } from 'util';
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
 import {
-  DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, uploadNew,
+  DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, native, uploadNew,
 } from './native';
 import {
   FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, isInstance, readGuarded, readOptions, readShape,
 } from './args';
+import type { BackwardOptions, GradNode } from './nn/engine';
 
 export interface TensorOptions {
   device?: DeviceSpec;
@@ -25,7 +34,16 @@ interface Storage {
   data: Float32Array | null;
   buffer: DeviceBuffer | null;
   disposed: boolean;
+  /** Bumped by every in-place write the library makes. */
+  version: number;
 }
+
+/** Runs right after `param.grad` was accumulated in a backward; may return a Promise. */
+export type PostAccumulateGradHook = (param: Tensor) => unknown;
+
+type Engine = typeof import('./nn/engine');
+// Loaded on first use: the engine imports this module.
+const engine = (): Engine => require('./nn/engine') as Engine;
 
 /** The element count of a shape, checked (ERR_RNNKIT_SHAPE naming `what`). */
 function checkShape(shape: readonly number[], what = 'shape'): number {
@@ -46,16 +64,32 @@ export class Tensor {
   /** Number of elements. */
   readonly size: number;
   readonly dtype = 'float32' as const;
+  /**
+   * The gradient accumulated by `backward()` (null until the first one reaches this tensor, and
+   * after `zeroGrad({ setToNone: true })`).
+   */
+  grad: Tensor | null = null;
+  /** @internal The recorded operation that produced this tensor (null for leaves). */
+  gradFn: GradNode | null = null;
+  /** @internal Which output of `gradFn` this tensor is. */
+  outputIndex = 0;
+  /** @internal */
+  postAccumulateGradHooks: PostAccumulateGradHook[] | null = null;
   private readonly storage: Storage;
+  /** Element offset into the storage (CPU views of packed tensors). */
+  private readonly offset: number;
+  private viewData: Float32Array | null = null;
+  private requiresGradFlag = false;
 
   /** @internal Use tensor(), zeros(), ones() or full(). */
-  constructor(token: symbol, shape: readonly number[], device: Device, storage: Storage) {
+  constructor(token: symbol, shape: readonly number[], device: Device, storage: Storage, offset = 0) {
     if (token !== CONSTRUCT) throw argError('Tensor has no public constructor: use tensor(), zeros(), ones() or full()');
     const { dims, size } = readShape(shape);
     this.shape = Object.freeze(dims);
     this.device = device;
     this.size = size;
     this.storage = storage;
+    this.offset = offset;
   }
 
   /** @internal Wraps a Float32Array of exactly `shape`'s size (no copy). */
@@ -65,7 +99,7 @@ export class Tensor {
     if (values.length !== size) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${shape.join(', ')}] needs ${size} values, got ${values.length}`);
     }
-    return new Tensor(CONSTRUCT, shape, 'cpu', { data: values, buffer: null, disposed: false });
+    return new Tensor(CONSTRUCT, shape, 'cpu', { data: values, buffer: null, disposed: false, version: 0 });
   }
 
   /** @internal Takes ownership of a device buffer of `shape`'s size on `device`. */
@@ -75,7 +109,23 @@ export class Tensor {
     const ok = readGuarded(() => typeof buffer === 'object' && buffer !== null && !buffer.disposed &&
       buffer.device === index && buffer.bytes === size * FLOAT32_BYTES, 'buffer');
     if (!ok) throw argError(`fromDevice needs a live device buffer of ${size * FLOAT32_BYTES} bytes on ${describe(device)}`);
-    return new Tensor(CONSTRUCT, shape, device, { data: null, buffer, disposed: false });
+    return new Tensor(CONSTRUCT, shape, device, { data: null, buffer, disposed: false, version: 0 });
+  }
+
+  /**
+   * @internal A CPU view of `shape` at element `offset` of `base`'s storage (the PyTorch-named
+   * blocks of a packed recurrent weight tensor): it shares the values, the version counter and
+   * disposal with `base`.
+   */
+  static view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
+    base.assertLive();
+    if (base.device !== 'cpu') throw new RnnkitError('ERR_RNNKIT_DEVICE', 'views at an offset exist for CPU tensors only');
+    if (!isTensor(base)) throw argError(`view needs a base Tensor (got ${describe(base)})`);
+    const t = new Tensor(CONSTRUCT, shape, 'cpu', base.storage, base.offset + offset);
+    if (!Number.isInteger(offset) || offset < 0 || offset + t.size > base.size) {
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', `a view of ${t.size} values at ${offset} does not fit in ${base.size}`);
+    }
+    return t;
   }
 
   get disposed(): boolean {
@@ -89,10 +139,101 @@ export class Tensor {
   /** The CPU tensor's own Float32Array (no copy): writes through it change the tensor. */
   get data(): Float32Array {
     this.assertLive();
-    if (!this.storage.data) {
+    const all = this.storage.data;
+    if (!all) {
       throw new RnnkitError('ERR_RNNKIT_DEVICE', `data is only on CPU tensors; this one is on ${this.device} (use read())`);
     }
-    return this.storage.data;
+    if (this.offset === 0 && this.size === all.length) return all;
+    if (!this.viewData) this.viewData = all.subarray(this.offset, this.offset + this.size);
+    return this.viewData;
+  }
+
+  /** How many in-place writes the library has made to this tensor's storage. */
+  get version(): number {
+    return this.storage.version;
+  }
+
+  /** @internal Records an in-place write (call after writing). */
+  bumpVersion(): void {
+    this.storage.version++;
+  }
+
+  /** @internal Whether two tensors share storage (views of one another). */
+  sharesStorage(other: Tensor): boolean {
+    return this.storage === other.storage;
+  }
+
+  /**
+   * Whether operations on this tensor are recorded for `backward()`. Settable on leaves (tensors
+   * made by the caller or a module's parameters); results of recorded operations always require
+   * gradients.
+   */
+  get requiresGrad(): boolean {
+    return this.requiresGradFlag;
+  }
+
+  set requiresGrad(on: boolean) {
+    if (typeof on !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'requiresGrad must be a boolean');
+    if (this.gradFn !== null) {
+      throw new RnnkitError('ERR_RNNKIT_ARG', 'requiresGrad can only be set on leaf tensors (use detach() for a result of a recorded operation)');
+    }
+    this.requiresGradFlag = on;
+  }
+
+  /** True for tensors not produced by a recorded operation. */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  /** @internal Marks this tensor as output `index` of a recorded operation. */
+  setGradFn(node: GradNode, index: number): void {
+    this.gradFn = node;
+    this.outputIndex = index;
+    this.requiresGradFlag = true;
+  }
+
+  /** A view of the same values cut off from the tape: it does not require gradients. */
+  detach(): Tensor {
+    this.assertLive();
+    return new Tensor(CONSTRUCT, this.shape, this.device, this.storage, this.offset);
+  }
+
+  /**
+   * Runs the recorded backward of everything this scalar was computed from, adding the
+   * gradients into the `.grad` of every leaf that requires them; resolves after every
+   * post-accumulate hook and every queued callback has settled. Off the event loop.
+   */
+  backward(options?: BackwardOptions): Promise<void> {
+    return engine().runBackward(this, options);
+  }
+
+  /** `backward()` on the calling thread (hooks and callbacks must not return Promises). */
+  backwardSync(options?: BackwardOptions): void {
+    engine().runBackwardSync(this, options);
+  }
+
+  /**
+   * Calls `fn(this)` right after this leaf's `.grad` was accumulated during a backward (once all
+   * of that backward's contributions are in). `fn` may return a Promise, which `backward()` waits
+   * for. Returns a function that removes the hook.
+   */
+  registerPostAccumulateGradHook(fn: PostAccumulateGradHook): () => void {
+    if (typeof fn !== 'function') throw new RnnkitError('ERR_RNNKIT_ARG', 'registerPostAccumulateGradHook needs a function');
+    if (!this.isLeaf) throw new RnnkitError('ERR_RNNKIT_ARG', 'post-accumulate-grad hooks can only be registered on leaf tensors');
+    const hooks = (this.postAccumulateGradHooks ??= []);
+    const entry: PostAccumulateGradHook = (p) => fn(p);
+    hooks.push(entry);
+    return () => {
+      const k = hooks.indexOf(entry);
+      if (k >= 0) hooks.splice(k, 1);
+    };
+  }
+
+  /** The value of a one-element tensor, as a number. */
+  item(): number {
+    this.assertLive();
+    if (this.size !== 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', `item() needs a one-element tensor, got [${this.shape.join(', ')}]`);
+    return this.storage.data ? this.data[0] : this.readSync()[0];
   }
 
   /** @internal The device buffer of a CUDA tensor. */
@@ -102,24 +243,24 @@ export class Tensor {
     return this.storage.buffer;
   }
 
-  /** A view with another shape of the same size, sharing storage. */
+  /** A view with another shape of the same size, sharing storage (recorded for autograd). */
   reshape(shape: readonly number[]): Tensor {
     this.assertLive();
     const { dims, size } = readShape(shape);
     if (size !== this.size) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `cannot reshape [${this.shape.join(', ')}] to [${dims.join(', ')}]`);
     }
-    return new Tensor(CONSTRUCT, dims, this.device, this.storage);
+    return this.recorded('reshape', new Tensor(CONSTRUCT, dims, this.device, this.storage, this.offset));
   }
 
-  /** A copy on `device` (this tensor itself when it is already there). */
+  /** A copy on `device` (this tensor itself when it is already there; recorded for autograd). */
   to(device: DeviceSpec): Tensor {
     this.assertLive();
     const target = resolveDevice(device);
     if (target === this.device) return this;
     const host = this.readSync();
-    if (target === 'cpu') return Tensor.fromCpu(host, this.shape);
-    return uploadSync(host, this.shape, target);
+    const moved = target === 'cpu' ? Tensor.fromCpu(host, this.shape) : uploadSync(host, this.shape, target);
+    return this.recorded('to', moved);
   }
 
   /** A copy of the values, as a new Float32Array, without blocking the event loop. */
@@ -140,12 +281,18 @@ export class Tensor {
     return out;
   }
 
-  /** A deep copy on the same device. */
+  /** A deep copy on the same device (recorded for autograd). */
   clone(): Tensor {
     this.assertLive();
-    if (this.storage.data) return Tensor.fromCpu(this.copyData(), this.shape);
+    if (this.storage.data) return this.recorded('clone', Tensor.fromCpu(this.copyData(), this.shape));
     checkDeviceAllocation('clone', deviceIndex(this.device), [{ what: 'the copy', floats: this.size }]);
-    return Tensor.fromDevice(copyDeviceNew(this.deviceBuffer), this.device, this.shape);
+    return this.recorded('clone', Tensor.fromDevice(copyDeviceNew(this.deviceBuffer), this.device, this.shape));
+  }
+
+  // A reshape, copy or move of a tensor that requires gradients passes them back unchanged.
+  private recorded(name: string, out: Tensor): Tensor {
+    if (this.requiresGradFlag) engine().recordIdentity(name, this, out);
+    return out;
   }
 
   /** Releases the storage now (device memory goes back to the cache). Idempotent. */
@@ -174,7 +321,7 @@ export class Tensor {
 
   /** A copy of a CPU tensor's values (the array may have been detached under it: then too short). */
   private copyData(): Float32Array {
-    const data = this.storage.data as Float32Array;
+    const data = this.data;
     if (data.length !== this.size) {
       throw argError(`the tensor's Float32Array holds ${data.length} of its ${this.size} values (detached or resized)`);
     }
@@ -256,7 +403,7 @@ export function ones(shape: readonly number[], options?: TensorOptions): Tensor 
   return filled('ones', shape, 1, options);
 }
 
-/** A tensor filled with one value. */
+/** A tensor filled with one value (on a CUDA device it is filled there, with no host copy). */
 export function full(shape: readonly number[], value: number, options?: TensorOptions): Tensor {
   if (typeof value !== 'number') throw new RnnkitError('ERR_RNNKIT_ARG', `full: value must be a number (got ${describe(value)})`);
   return filled('full', shape, value, options);
@@ -266,10 +413,25 @@ function filled(call: string, shape: readonly number[], value: number, options: 
   const { dims, size } = readShape(shape);
   const device = optionsDevice(options);
   const what = `a tensor [${dims.join(', ')}]`;
-  if (device !== 'cpu') checkDeviceAllocation(call, deviceIndex(device), [{ what, floats: size }]);
-  const data = allocFloats(size, what, call);
-  if (value !== 0) data.fill(value);
-  return device === 'cpu' ? Tensor.fromCpu(data, dims) : uploadSync(data, dims, device);
+  if (device === 'cpu') {
+    const data = allocFloats(size, what, call);
+    if (value !== 0) data.fill(value);
+    return Tensor.fromCpu(data, dims);
+  }
+  checkDeviceAllocation(call, deviceIndex(device), [{ what, floats: size }]);
+  const t = deviceTensor(device, dims);
+  try {
+    native().cudaFill(t.deviceBuffer, value, false);
+  } catch (err) {
+    t.dispose();
+    throw err;
+  }
+  return t;
+}
+
+/** @internal A tensor to be overwritten: uninitialized device memory, or zeros on the CPU. */
+export function emptyTensor(shape: readonly number[], device: Device): Tensor {
+  return device === 'cpu' ? Tensor.fromCpu(allocFloats(checkShape(shape), `a tensor [${shape.join(', ')}]`), shape) : deviceTensor(device, shape);
 }
 
 /** @internal Checks a tensor argument of an op: a live Tensor, optionally of a given rank. */

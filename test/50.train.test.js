@@ -34,16 +34,6 @@ function expectClose(a, b, atol, rtol, what, slack = null) {
   expect(w.ratio, `${what}: element ${w.index} is ${w.got}, reference ${w.want}`).to.be.at.most(1);
 }
 
-function withIsa(isa, fn) {
-  const before = rnnkit.backendInfo().isa;
-  native().setIsa(isa);
-  try {
-    return fn();
-  } finally {
-    native().setIsa(before);
-  }
-}
-
 const hasAvx2 = () => ['avx2', 'avx512'].includes(rnnkit.backendInfo().detectedIsa);
 
 describe('training: optimizers', function () {

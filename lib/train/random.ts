@@ -6,6 +6,7 @@
 import { RnnkitError } from '../errors';
 import { describe, readArray } from '../args';
 
+/** The whole state of an Rng: four unsigned 32-bit words. */
 export type RngState = [number, number, number, number];
 
 // Spreads a 32-bit value over all bits (murmur3 finalizer), so nearby seeds give unrelated states.
@@ -15,6 +16,7 @@ function mix32(v: number): number {
   return (v ^ (v >>> 16)) >>> 0;
 }
 
+/** The seeded generator (see the top of this file). */
 export class Rng {
   private s: Uint32Array;
 
@@ -78,4 +80,9 @@ export class Rng {
   seed(): number {
     return (this.nextUint32() >>> 17) * 2 ** 32 + this.nextUint32();
   }
+}
+
+/** A fresh seed (below 2^47) for an object whose caller gave none. */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 2 ** 47);
 }
