@@ -233,7 +233,7 @@ export function readInt32ArrayOrNull(v: unknown, name: string, length?: number):
   if (v === undefined || v === null) return null;
   if (!isInstance(v, Int32Array)) throw dtypeError(`${name} must be an Int32Array (got ${describe(v)})`);
   if (length !== undefined && v.length !== length) throw shapeError(`${name} must hold ${length} values, got ${v.length}`);
-  return v.slice();
+  return copyOf(v, name);
 }
 
 /**
@@ -428,12 +428,21 @@ export function allocFloats(floats: number, what: string, call = what): Float32A
   }
 }
 
-/** Runs `copy` (a slice or clone of existing data) and turns a V8 allocation failure into ERR_RNNKIT_OOM. */
+/**
+ * Runs `copy` (a slice or clone of existing data): a V8 allocation failure becomes ERR_RNNKIT_OOM,
+ * and an array the caller detached (transferred) under it ERR_RNNKIT_ARG.
+ */
 export function copyGuarded<T>(copy: () => T, what: string): T {
   try {
     return copy();
   } catch (err) {
     if (err instanceof RangeError) throw new RnnkitError('ERR_RNNKIT_OOM', `cannot copy ${what}: ${err.message}`, { cause: err });
+    if (err instanceof TypeError) throw new RnnkitError('ERR_RNNKIT_ARG', `cannot copy ${what}: ${err.message}`, { cause: err });
     throw err;
   }
+}
+
+/** A copy of a caller's typed array (copyGuarded's errors). */
+export function copyOf<T extends Float32Array | Int32Array>(v: T, what: string): T {
+  return copyGuarded(() => v.slice() as T, what);
 }

@@ -27,7 +27,7 @@ import { OpRunInfo, lastRunOf, recordRun } from './run-info';
 import { Tensor, checkTensor, emptyTensor, isTensor } from './tensor';
 import { checkInputsFinite } from './check';
 import {
-  Allocation, allocFloats, argError, checkDeviceAllocation, checkHostAllocation, describe, isInstance, readArray, readBoolean,
+  Allocation, allocFloats, argError, copyOf, checkDeviceAllocation, checkHostAllocation, describe, isInstance, readArray, readBoolean,
   readInteger, readNumber, readOptions, readRequiredOptions, readTensorOrNull, sizeProduct,
 } from './args';
 
@@ -378,7 +378,7 @@ function initialParam(value: unknown, what: string, shape: readonly number[], fi
     value.assertLive(what);
     data = value.readSync();
   } else if (isInstance(value, Float32Array)) {
-    data = value.slice();
+    data = copyOf(value, what);
   } else {
     throw new RnnkitError(ArrayBuffer.isView(value) ? 'ERR_RNNKIT_DTYPE' : 'ERR_RNNKIT_ARG',
       `${what} must be a Float32Array or a Tensor`);

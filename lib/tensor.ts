@@ -21,7 +21,7 @@ import {
   DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, native, uploadNew,
 } from './native';
 import {
-  FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, isInstance, readGuarded, readOptions, readShape,
+  FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, isInstance, readFunction, readGuarded, readOptions, readShape,
 } from './args';
 import type { BackwardOptions, GradNode } from './nn/engine';
 
@@ -118,14 +118,14 @@ export class Tensor {
    * disposal with `base`.
    */
   static view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
+    if (!isTensor(base)) throw argError(`view needs a base Tensor (got ${describe(base)})`);
     base.assertLive();
     if (base.device !== 'cpu') throw new RnnkitError('ERR_RNNKIT_DEVICE', 'views at an offset exist for CPU tensors only');
-    if (!isTensor(base)) throw argError(`view needs a base Tensor (got ${describe(base)})`);
-    const t = new Tensor(CONSTRUCT, shape, 'cpu', base.storage, base.offset + offset);
-    if (!Number.isInteger(offset) || offset < 0 || offset + t.size > base.size) {
-      throw new RnnkitError('ERR_RNNKIT_SHAPE', `a view of ${t.size} values at ${offset} does not fit in ${base.size}`);
+    const { dims, size } = readShape(shape);
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset + size > base.size) {
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', `a view of ${size} values at ${describe(offset)} does not fit in ${base.size}`);
     }
-    return t;
+    return new Tensor(CONSTRUCT, dims, 'cpu', base.storage, base.offset + offset);
   }
 
   get disposed(): boolean {
@@ -144,7 +144,11 @@ export class Tensor {
       throw new RnnkitError('ERR_RNNKIT_DEVICE', `data is only on CPU tensors; this one is on ${this.device} (use read())`);
     }
     if (this.offset === 0 && this.size === all.length) return all;
-    if (!this.viewData) this.viewData = all.subarray(this.offset, this.offset + this.size);
+    // The caller transferred (detached) the array under the tensor: no values are left to read.
+    if (all.length < this.offset + this.size) {
+      throw argError(`the tensor's Float32Array holds ${all.length} values, fewer than its ${this.size} (detached or transferred)`);
+    }
+    if (!this.viewData || this.viewData.length !== this.size) this.viewData = all.subarray(this.offset, this.offset + this.size);
     return this.viewData;
   }
 
@@ -160,7 +164,7 @@ export class Tensor {
 
   /** @internal Whether two tensors share storage (views of one another). */
   sharesStorage(other: Tensor): boolean {
-    return this.storage === other.storage;
+    return isTensor(other) && this.storage === other.storage;
   }
 
   /**
@@ -218,7 +222,7 @@ export class Tensor {
    * for. Returns a function that removes the hook.
    */
   registerPostAccumulateGradHook(fn: PostAccumulateGradHook): () => void {
-    if (typeof fn !== 'function') throw new RnnkitError('ERR_RNNKIT_ARG', 'registerPostAccumulateGradHook needs a function');
+    readFunction(fn, 'registerPostAccumulateGradHook(fn): fn', '(param) => unknown');
     if (!this.isLeaf) throw new RnnkitError('ERR_RNNKIT_ARG', 'post-accumulate-grad hooks can only be registered on leaf tensors');
     const hooks = (this.postAccumulateGradHooks ??= []);
     const entry: PostAccumulateGradHook = (p) => fn(p);
@@ -319,12 +323,9 @@ export class Tensor {
     return `Tensor(float32, [${this.shape.join(', ')}], ${this.device}${this.disposed ? ', disposed' : ''})`;
   }
 
-  /** A copy of a CPU tensor's values (the array may have been detached under it: then too short). */
+  /** A copy of a CPU tensor's values. */
   private copyData(): Float32Array {
     const data = this.data;
-    if (data.length !== this.size) {
-      throw argError(`the tensor's Float32Array holds ${data.length} of its ${this.size} values (detached or resized)`);
-    }
     return copyGuarded(() => data.slice(), 'the tensor');
   }
 }

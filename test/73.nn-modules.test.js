@@ -126,7 +126,9 @@ describe('nn modules: options and checks', function () {
     expectCode(() => new nn.RMSNorm({ normalizedShape: 0 }), 'ERR_RNNKIT_ARG');
     expectCode(() => new nn.RNN({ inputSize: 2, hiddenSize: 2, nonlinearity: 'gelu' }), 'ERR_RNNKIT_ARG');
     expectCode(() => new nn.Embedding({ numEmbeddings: 3, embeddingDim: 2, paddingIdx: 3 }), 'ERR_RNNKIT_ARG');
-    expectCode(() => new nn.Embedding({ numEmbeddings: 2 ** 20, embeddingDim: 2 ** 20 }), 'ERR_RNNKIT_SHAPE');
+    // 2^40 floats: beyond any typed array, refused by the allocation limits before anything is made.
+    expectCode(() => new nn.Embedding({ numEmbeddings: 2 ** 20, embeddingDim: 2 ** 20 }), 'ERR_RNNKIT_OOM');
+    expectCode(() => new nn.RMSNorm({ normalizedShape: [1e6, 1e6, 1e6] }), 'ERR_RNNKIT_SHAPE');
     expectCode(() => new nn.Linear({ inFeatures: 2 ** 31, outFeatures: 2 ** 31 }), 'ERR_RNNKIT_SHAPE');
   });
 

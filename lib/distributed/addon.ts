@@ -10,9 +10,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { RnnkitError } from '../errors';
 import { packageRoot } from '../native';
+import { readChoice } from '../args';
 
 /** A collective engine rnnkit can run on. */
 export type BackendName = 'gloo' | 'mpi' | 'nccl';
+const BACKEND_NAMES: readonly BackendName[] = ['gloo', 'mpi', 'nccl'];
 
 /** @internal What the native group is made from (see native/dist/engine.h GroupConfig). */
 export interface NativeGroupConfig {
@@ -140,6 +142,7 @@ export function backendAddon(name: BackendName): DistAddon {
 
 /** Whether `name` can be used here (loads its addon on first call). */
 export function backendStatus(name: BackendName): BackendStatus {
+  readChoice(name, 'backend', BACKEND_NAMES);
   const entry = cached(name);
   if (entry instanceof RnnkitError) return { name, available: false, version: null, reason: entry.message };
   return { name, available: true, version: entry.version(), reason: null };
@@ -147,5 +150,5 @@ export function backendStatus(name: BackendName): BackendStatus {
 
 /** The status of every backend: `rk.distributed.backends()`. */
 export function backends(): BackendStatus[] {
-  return (['gloo', 'mpi', 'nccl'] as BackendName[]).map(backendStatus);
+  return BACKEND_NAMES.map(backendStatus);
 }

@@ -23,7 +23,7 @@
  * `backwardSync()` cannot wait for the all-reduces: use `backward()`.
  */
 import { RnnkitError } from '../errors';
-import { readNumber, readOptions } from '../args';
+import { isInstance, readNumber, readOptions } from '../args';
 import { Tensor } from '../tensor';
 import { queueCallback } from '../nn/engine';
 import { Module } from '../nn/module';
@@ -108,9 +108,9 @@ export class DistributedDataParallel extends Module {
 
   constructor(module: Module, options: DistributedDataParallelOptions) {
     super();
-    if (!(module instanceof Module)) throw new RnnkitError('ERR_RNNKIT_ARG', 'DistributedDataParallel needs an nn.Module');
+    if (!isInstance(module, Module)) throw new RnnkitError('ERR_RNNKIT_ARG', 'DistributedDataParallel needs an nn.Module');
     const o = readOptions(options, OPTION_KEYS, 'DistributedDataParallel options');
-    if (!(o.processGroup instanceof ProcessGroup)) {
+    if (!isInstance(o.processGroup, ProcessGroup)) {
       throw new RnnkitError('ERR_RNNKIT_ARG', 'DistributedDataParallel needs { processGroup } from rk.distributed.initProcessGroup');
     }
     const bucketMB = readNumber(o.bucketMB, 'bucketMB', { above: 0, max: 4096 }, 25);

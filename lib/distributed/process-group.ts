@@ -6,7 +6,7 @@
  * CPU engine (gloo, mpi) is staged through host memory; the nccl engine works on device memory.
  */
 import { RnnkitError } from '../errors';
-import { readChoice, readInteger, readOptions } from '../args';
+import { allocFloats, argError, readChoice, readInteger, readOptions } from '../args';
 import { Tensor, checkTensor, tensor } from '../tensor';
 import { download, downloadSync, upload, uploadSync } from '../native';
 import { BackendName, DeviceSpan, NativeGroup, backendAddon } from './addon';
@@ -35,6 +35,9 @@ function reduceOpCode(options: unknown): number {
 }
 
 /** A group of processes that run collectives together. Made by `initProcessGroup`. */
+/** Only initProcessGroup makes a group. */
+const JOINED = Symbol('ProcessGroup');
+
 export class ProcessGroup {
   /** This process's rank in [0, worldSize). */
   readonly rank: number;
@@ -52,8 +55,9 @@ export class ProcessGroup {
   private destroyed = false;
 
   /** @internal Use `initProcessGroup`. */
-  constructor(group: NativeGroup, backend: BackendName, joined: { rank: number; worldSize: number; description: string },
+  constructor(token: symbol, group: NativeGroup, backend: BackendName, joined: { rank: number; worldSize: number; description: string },
     localRank: number, timeoutMs: number) {
+    if (token !== JOINED) throw argError('a ProcessGroup comes from rk.distributed.initProcessGroup()');
     this.group = group;
     this.backend = backend;
     this.rank = joined.rank;
@@ -114,7 +118,7 @@ export class ProcessGroup {
   allGatherSync(t: Tensor): Tensor {
     this.assertUsable('allGather');
     checkTensor(t, 'allGather tensor');
-    const output = new Float32Array(this.worldSize * t.size);
+    const output = allocFloats(this.worldSize * t.size, 'the gathered tensors', 'allGather');
     this.group.allGather(t.device === 'cpu' ? t.data : t.readSync(), output, true);
     return this.gathered(t, output);
   }
@@ -202,7 +206,7 @@ export class ProcessGroup {
 
   private gatherBuffers(t: Tensor): { input: Promise<Float32Array> | Float32Array; output: Float32Array } {
     this.checked('allGather', t);
-    const output = new Float32Array(this.worldSize * t.size);
+    const output = allocFloats(this.worldSize * t.size, 'the gathered tensors', 'allGather');
     return { input: t.device === 'cpu' ? t.data : t.read(), output };
   }
 
@@ -244,5 +248,5 @@ function checkJoined(group: NativeGroup, r: ResolvedGroupOptions, joined: { rank
       `the ${r.backend} launcher made this process rank ${joined.rank} of ${joined.worldSize}, but rank ` +
       `${r.expectedRank ?? '(any)'} of ${r.expectedWorldSize ?? '(any)'} was asked for (options or RANK/WORLD_SIZE)`);
   }
-  return new ProcessGroup(group, r.backend, joined, r.native.localRank, r.native.timeoutMs);
+  return new ProcessGroup(JOINED, group, r.backend, joined, r.native.localRank, r.native.timeoutMs);
 }

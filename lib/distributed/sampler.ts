@@ -7,7 +7,7 @@
  * equal in length, and together cover the data set.
  */
 import { RnnkitError } from '../errors';
-import { readBoolean, readInteger, readOptions, readSeed } from '../args';
+import { isInstance, readBoolean, readInteger, readOptions, readSeed } from '../args';
 import { Rng } from '../train/random';
 import { ProcessGroup } from './process-group';
 
@@ -46,7 +46,7 @@ export class DistributedSampler implements Iterable<number> {
     this.size = readInteger(size, 'DistributedSampler size', 0, MAX_SIZE);
     const o = readOptions(options, KEYS, 'DistributedSampler options');
     if (o.processGroup !== undefined) {
-      if (!(o.processGroup instanceof ProcessGroup)) throw new RnnkitError('ERR_RNNKIT_ARG', 'processGroup must be a ProcessGroup');
+      if (!isInstance(o.processGroup, ProcessGroup)) throw new RnnkitError('ERR_RNNKIT_ARG', 'processGroup must be a ProcessGroup');
       if (o.numReplicas !== undefined || o.rank !== undefined) {
         throw new RnnkitError('ERR_RNNKIT_ARG', 'give either processGroup or numReplicas and rank, not both');
       }

@@ -28,11 +28,11 @@
 import { AsyncLocalStorage } from 'async_hooks';
 import { RnnkitError } from '../errors';
 import { Device } from '../device';
-import { Tensor } from '../tensor';
+import { Tensor, isTensor } from '../tensor';
 import { isGradEnabled, withGradMode } from './grad-mode';
 import { kernelsFor } from './kernels';
 import { MaybePromise, isThenable } from './maybe';
-import { readBoolean, readOptions } from '../args';
+import { readBoolean, readFunction, readOptions } from '../args';
 
 /** Returned for an input whose gradient the op has already added into the leaf's `.grad`. */
 export const ACCUMULATED: unique symbol = Symbol('accumulated into .grad');
@@ -139,7 +139,8 @@ export class GradNode {
 /** Whether an op on these inputs is recorded now. */
 export function shouldRecord(inputs: ReadonlyArray<Tensor | null | undefined>): boolean {
   if (!isGradEnabled()) return false;
-  for (const t of inputs) if (t && t.requiresGrad) return true;
+  // Only tensors count: the op checks its other arguments after this, with typed errors.
+  for (const t of inputs) if (isTensor(t) && t.requiresGrad) return true;
   return false;
 }
 
@@ -372,7 +373,7 @@ const BACKWARD_KEYS = ['gradient', 'retainGraph'] as const;
 function plan(root: Tensor, options: BackwardOptions | undefined, async: boolean): BackwardRun {
   const o = readOptions(options, BACKWARD_KEYS, 'backward options');
   const retain = readBoolean(o.retainGraph, 'retainGraph', false);
-  if (!(root instanceof Tensor)) throw new RnnkitError('ERR_RNNKIT_ARG', 'backward needs a Tensor');
+  if (!isTensor(root)) throw new RnnkitError('ERR_RNNKIT_ARG', 'backward needs a Tensor');
   root.assertLive('the tensor to run backward from');
   if (!root.requiresGrad) {
     throw new RnnkitError('ERR_RNNKIT_ARG', 'backward of a tensor that does not require gradients (no input required ' +
@@ -381,7 +382,7 @@ function plan(root: Tensor, options: BackwardOptions | undefined, async: boolean
   let rootGrad: Slot;
   if (o.gradient !== undefined) {
     const g = o.gradient;
-    if (!(g instanceof Tensor)) throw new RnnkitError('ERR_RNNKIT_ARG', 'gradient must be a Tensor');
+    if (!isTensor(g)) throw new RnnkitError('ERR_RNNKIT_ARG', 'gradient must be a Tensor');
     g.assertLive('gradient');
     if (g.rank !== root.rank || g.shape.some((d, k) => d !== root.shape[k]) || g.device !== root.device) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `gradient [${g.shape.join(', ')}] on ${g.device} does not match the root ` +
@@ -458,7 +459,7 @@ export function runBackwardSync(root: Tensor, options?: BackwardOptions): void {
  * backward, e.g. from a post-accumulate hook). `fn` may return a Promise; `backward()` waits.
  */
 export function queueCallback(fn: () => unknown): void {
-  if (typeof fn !== 'function') throw new RnnkitError('ERR_RNNKIT_ARG', 'queueCallback needs a function');
+  readFunction(fn, 'queueCallback(fn): fn', '() => value');
   const run = currentRun.getStore();
   if (!run || run.finished) throw new RnnkitError('ERR_RNNKIT_ARG', 'queueCallback is callable only during a backward');
   run.callbacks.push(fn);

@@ -3,6 +3,7 @@
  * (AsyncLocalStorage), so `noGrad(async () => ...)` switches recording off for everything that
  * function awaits, and for nothing else that runs meanwhile.
  */
+import { readFunction } from '../args';
 import { AsyncLocalStorage } from 'async_hooks';
 import { RnnkitError } from '../errors';
 
@@ -24,7 +25,7 @@ export function setGradEnabled(on: boolean): boolean {
 }
 
 function checkFn(fn: unknown, what: string): void {
-  if (typeof fn !== 'function') throw new RnnkitError('ERR_RNNKIT_ARG', `${what} needs a function`);
+  readFunction(fn, `${what}(fn): fn`, '() => value');
 }
 
 /** Runs `fn` (sync or async) with recording off, for all it awaits; resolves to its result. */

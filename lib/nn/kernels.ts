@@ -12,6 +12,7 @@
  * Contract of each method: outputs are new tensors on the inputs' device unless an `into` tensor
  * is given (then it is added into and returned); no method reads an output before writing it.
  */
+import { allocFloats } from '../args';
 import { RnnkitError } from '../errors';
 import { Device } from '../device';
 import { native, uploadSync } from '../native';
@@ -61,7 +62,8 @@ type Done = Promise<void> | undefined;
 
 const ACTIVATION_CODES: Record<ActivationKind, number> = { tanh: 0, sigmoid: 1, relu: 2 };
 
-const fresh = (shape: readonly number[]): Tensor => Tensor.fromCpu(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+const fresh = (shape: readonly number[]): Tensor =>
+  Tensor.fromCpu(allocFloats(shape.reduce((a, b) => a * b, 1), `a result [${shape.join(', ')}]`), shape);
 
 /** Continues after a native call (sync: undefined, async: a Promise) with `out`. */
 function after<T>(done: Done, out: T): MaybePromise<T> {

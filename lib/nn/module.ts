@@ -16,10 +16,10 @@
 import { RnnkitError } from '../errors';
 import { Device, DeviceSpec, resolveDevice } from '../device';
 import { uploadSync } from '../native';
-import { Tensor } from '../tensor';
+import { Tensor, isTensor } from '../tensor';
 import { zeroGrads } from '../train/grads';
 import { isParameter, parameter } from './parameter';
-import { readBoolean, readOptions } from '../args';
+import { isInstance, readBoolean, readOptions, readRecord, readShape } from '../args';
 
 /** Name → tensor, with PyTorch's names (what `stateDict()` returns and `loadStateDict()` takes). */
 export type StateDict = Record<string, Tensor>;
@@ -150,6 +150,7 @@ export class Module {
     const o = readOptions(options, ['strict'], 'loadStateDict options');
     const strict = readBoolean(o.strict, 'strict', true);
     if (record === null || typeof record !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'loadStateDict needs a record of name -> Tensor');
+    record = readRecord(record, 'the state dict') as Record<string, StateDictValue>;
     const own = this.stateDict();
     const missingKeys = Object.keys(own).filter((k) => !Object.prototype.hasOwnProperty.call(record, k));
     const unexpectedKeys = Object.keys(record).filter((k) => !Object.prototype.hasOwnProperty.call(own, k));
@@ -160,13 +161,14 @@ export class Module {
       const v = record[name];
       let shape: readonly number[];
       let data: Float32Array | null;
-      if (v instanceof Tensor) {
+      const entry = isTensor(v) || v === null || typeof v !== 'object' ? null : readRecord(v, `record.${name}`);
+      if (isTensor(v)) {
         v.assertLive(`record.${name}`);
         shape = v.shape;
         data = v.device === 'cpu' ? v.data : null;
-      } else if (v !== null && typeof v === 'object' && Array.isArray(v.shape) && v.data instanceof Float32Array) {
-        shape = v.shape;
-        data = v.data;
+      } else if (entry !== null && Array.isArray(entry.shape) && isInstance(entry.data, Float32Array)) {
+        shape = readShape(entry.shape, `record.${name}.shape`).dims;
+        data = entry.data;
       } else {
         throw new RnnkitError('ERR_RNNKIT_ARG', `loadStateDict: ${name} must be a Tensor or { shape, data: Float32Array }`);
       }

@@ -5,19 +5,17 @@
  * `parameters()` and in the state dict.
  */
 import { RnnkitError } from '../errors';
-import { sizeProduct } from '../args';
-import { Tensor, checkTensor } from '../tensor';
+import { checkHostAllocation, sizeProduct } from '../args';
+import { Tensor, checkTensor, isTensor } from '../tensor';
 
-// A float32 array longer than this cannot be allocated (V8's typed-array limit is 2^32 − 1 bytes
-// on some builds); refusing it first gives a typed error instead of a RangeError.
-const MAX_PARAMETER_ELEMENTS = 2 ** 30;
-
-/** The element count of a parameter of `shape`, refused (ERR_RNNKIT_SHAPE) before allocation when too large. */
-export function parameterSize(shape: readonly number[], what: string): number {
+/**
+ * The element count of a parameter of `shape`, checked before allocation by the one limit
+ * mechanism of lib/args.ts: ERR_RNNKIT_SHAPE beyond the safe integers, ERR_RNNKIT_OOM when
+ * `copies` arrays of it (a weight and a bias, say) would pass the allocation limit.
+ */
+export function parameterSize(shape: readonly number[], what: string, copies = 1): number {
   const n = sizeProduct(shape, what);
-  if (n > MAX_PARAMETER_ELEMENTS) {
-    throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} [${shape.join(', ')}] holds ${n} values, more than the ${MAX_PARAMETER_ELEMENTS} a parameter may`);
-  }
+  checkHostAllocation('the parameters of a module', [{ what: `${what} [${shape.join(', ')}]`, floats: n * copies }]);
   return n;
 }
 
@@ -34,5 +32,5 @@ export function parameter(t: Tensor): Tensor {
 
 /** Whether `t` was made a parameter. */
 export function isParameter(t: unknown): t is Tensor {
-  return t instanceof Tensor && marked.has(t);
+  return isTensor(t) && marked.has(t);
 }

@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { RnnkitError } from '../errors';
 import {
-  argError, checkHostAllocation, describe, isInstance, readOptions, readRecord, readRequiredOptions, readSeed,
+  argError, describe, isInstance, readOptions, readRecord, readRequiredOptions, readSeed,
 } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 import { hostValues, writeBack } from './native-train';
@@ -23,6 +23,7 @@ import { Optimizer, OptimizerStateDict, ParamState } from './optim';
 import { Rng, RngState } from './random';
 import { LRScheduler } from './schedule';
 import { decodeSafetensors, encodeSafetensors, SafetensorsEntry } from './safetensors';
+import { ioError, readFileChecked, writeFileAtomic } from './files';
 
 const FORMAT = 'rnnkit-checkpoint/1';
 const CONTENTS_KEYS = ['params', 'optimizer', 'scheduler', 'step', 'rng', 'extra'] as const;
@@ -62,41 +63,9 @@ interface Manifest {
   scheduler: { lastStep: number; baseLrs: number[] } | null;
 }
 
-/** A file system failure as ERR_RNNKIT_IO (the system's message and code kept). */
-function ioError(what: string, err: unknown): RnnkitError {
-  const e = err as NodeJS.ErrnoException;
-  return new RnnkitError('ERR_RNNKIT_IO', `${what}: ${e && e.message ? e.message : describe(err)}`, { cause: err });
-}
-
-function writeAtomic(file: string, data: Buffer | string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw ioError(`cannot write ${file}`, err);
-  }
-}
-
-/**
- * The bytes of `name` in checkpoint `dir`: a missing file (or folder) is ERR_RNNKIT_ARG (no
- * checkpoint there), one too large to read ERR_RNNKIT_OOM, any other failure ERR_RNNKIT_IO.
- */
+/** The bytes of `name` in checkpoint `dir` (lib/train/files.ts for the errors). */
 function readCheckpointFile(dir: string, name: string): Buffer {
-  const file = path.join(dir, name);
-  try {
-    const stat = fs.statSync(file);
-    if (!stat.isFile()) throw argError(`no readable checkpoint in ${dir}: ${name} is not a file`);
-    checkHostAllocation('loadCheckpoint', [{ what: name, floats: Math.ceil(stat.size / 4) }]);
-    return fs.readFileSync(file);
-  } catch (err) {
-    if (err instanceof RnnkitError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw argError(`no readable checkpoint in ${dir}: ${name} is missing`);
-    if (err instanceof RangeError) throw new RnnkitError('ERR_RNNKIT_OOM', `cannot read ${file} (${err.message})`, { cause: err });
-    throw ioError(`cannot read ${file}`, err);
-  }
+  return readFileChecked(path.join(dir, name), `no readable checkpoint in ${dir}`, 'loadCheckpoint');
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -180,9 +149,9 @@ export function saveCheckpoint(dir: string, checkpoint: CheckpointContents): voi
   } catch (err) {
     throw ioError(`cannot create ${dir}`, err);
   }
-  writeAtomic(path.join(dir, 'model.safetensors'), modelBytes);
-  writeAtomic(path.join(dir, 'optimizer.safetensors'), optimBytes);
-  writeAtomic(path.join(dir, 'checkpoint.json'), json);
+  writeFileAtomic(path.join(dir, 'model.safetensors'), modelBytes);
+  writeFileAtomic(path.join(dir, 'optimizer.safetensors'), optimBytes);
+  writeFileAtomic(path.join(dir, 'checkpoint.json'), json);
 }
 
 /** Reads a checkpoint directory and restores what `options` names. */

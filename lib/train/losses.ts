@@ -21,7 +21,7 @@
  * `backendInfo().lastRuns` records where each call ran.
  */
 import { RnnkitError } from '../errors';
-import { allocFloats, argError, isInstance, readBoolean, readChoice, readInteger, readOptions } from '../args';
+import { allocFloats, argError, copyOf, isInstance, readBoolean, readChoice, readInteger, readOptions } from '../args';
 import { MaybePromise, then } from '../nn/maybe';
 import { native } from '../native';
 import { recordRun } from '../run-info';
@@ -110,10 +110,10 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
       if (!(mask[r] >= 0 && mask[r] < Infinity)) throw argError(`mask[${r}] = ${mask[r]} must be finite and >= 0`);
     }
     // A copy: an async kernel must see the values checked here.
-    mask = mask.slice();
+    mask = copyOf(mask, 'mask');
   }
   // Targets are copied for the same reason; the binding checks their range.
-  const t = targets.slice();
+  const t = copyOf(targets, 'targets');
   for (let r = 0; r < N; r++) {
     if (t[r] !== ignoreIndex && (mask === null || mask[r] !== 0) && (t[r] < 0 || t[r] >= V)) {
       throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);

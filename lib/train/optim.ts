@@ -28,7 +28,7 @@
 import { Device } from '../device';
 import { RnnkitError } from '../errors';
 import {
-  allocFloats, argError, describe, isInstance, readArray, readBoolean, readGuarded, readNumber, readOptions, readRecord,
+  allocFloats, argError, copyOf, describe, isInstance, readArray, readBoolean, readGuarded, readNumber, readOptions, readRecord,
   readRequiredOptions,
 } from '../args';
 import { DeviceBuffer } from '../native';
@@ -249,7 +249,10 @@ export abstract class Optimizer {
     for (const [s, st] of checked) {
       const device = s.param.device;
       const buffers: Record<string, Float32Array | Tensor> = {};
-      for (const [k, v] of Object.entries(st.buffers)) buffers[k] = device === 'cpu' ? v.slice() : tensor(v.slice(), [v.length], { device });
+      for (const [k, v] of Object.entries(st.buffers)) {
+        const copy = copyOf(v, `state ${s.index}.${k}`);
+        buffers[k] = device === 'cpu' ? copy : tensor(copy, [v.length], { device });
+      }
       states.set(s.param, { step: st.step, buffers, device, size: s.param.size });
     }
     this.paramGroups.forEach((g, k) => {

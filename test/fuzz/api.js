@@ -12,6 +12,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { makeHostile, HostileError } = require('./hostile');
+const { addModelContext, closeModelContext, modelTargets, distributedTargets } = require('./targets-nn');
 
 const MODES = ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'];
 
@@ -20,7 +21,8 @@ function makeContext(rk, rng) {
   const h = makeHostile(rng, [
     () => ctx.t([rng.int(0, 3), rng.int(1, 4)]), () => ctx.disposed(), () => ctx.t([]), () => ctx.t([2, 0, 3]),
     () => ctx.onDetached(), () => ctx.pick(Object.values(ctx.ops)), () => ctx.pick(ctx.optimizers),
-    () => ctx.trainingSaved(), () => new rk.Rng(3), () => new rk.StepNetBuilder(),
+    () => ctx.trainingSaved(), () => new rk.Rng(3), () => new rk.StepNetBuilder(), () => ctx.leaf([2]), () => ctx.loss(),
+    () => ctx.module(), () => ctx.group,
   ]);
   const ctx = {
     rk, rng, h,
@@ -97,6 +99,11 @@ function makeContext(rk, rng) {
   ctx.netSaved = () => ctx.net.forwardSync({ x: ctx.t([3, 2, 3]) }).saved;
   ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-fuzz-'));
   ctx.checkpoints = makeCheckpoints(ctx);
+  addModelContext(ctx);
+  ctx.close = () => {
+    closeModelContext(ctx);
+    fs.rmSync(ctx.dir, { recursive: true, force: true });
+  };
   return ctx;
 }
 
@@ -166,7 +173,8 @@ function safetensorsBuffer(ctx) {
 
 /**
  * The targets. `args(ctx)` returns valid arguments; `call(ctx, args)` makes the call; `userCode`
- * marks targets that run the fuzz's own callbacks; `noSuccess` those that can never succeed.
+ * marks targets that run the fuzz's own callbacks; `noSuccess` those that can never succeed;
+ * `needs(ctx)` is false where the target cannot run here (no collectives backend built).
  */
 function targets() {
   const seq = (ctx, op, training) => {
@@ -460,7 +468,8 @@ function targets() {
     ...['state', 'nextUint32', 'uniform', 'seed'].map((m) => ({ name: `Rng#${m}`, args: (ctx) => [new ctx.rk.Rng(2)], call: (ctx, [r]) => r[m](), receiver: true })),
     { name: 'Rng#int', args: (ctx) => [new ctx.rk.Rng(2), ctx.rng.int(1, 100)], call: (ctx, [r, n]) => r.int(n), receiver: true },
   ];
-  return list.map((t) => ({ weight: 1, userCode: false, noSuccess: false, receiver: false, ...t }));
+  return [...list, ...modelTargets(), ...distributedTargets()]
+    .map((t) => ({ weight: 1, userCode: false, noSuccess: false, receiver: false, needs: () => true, ...t }));
 }
 
 module.exports = { makeContext, targets };

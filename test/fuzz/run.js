@@ -16,7 +16,6 @@
 // calls are tiny, and waking a pool per call costs more than the call on a busy machine; the
 // concurrency stress of 91.concurrency covers the pool).
 const { types } = require('util');
-const fs = require('fs');
 
 if (process.env.RNNKIT_MAX_ALLOC_BYTES === undefined) process.env.RNNKIT_MAX_ALLOC_BYTES = '64M';
 const rk = require('../..');
@@ -136,11 +135,13 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const seed = opts.seed === null ? freshSeed() : opts.seed;
   const rng = makeRandom(seed);
-  const all = targets().filter((t) => !opts.only || opts.only.test(t.name));
-  if (all.length === 0) throw new Error('no target matches --only');
   rk.setNumThreads(opts.threads);
   const ctx = makeContext(rk, rng);
   ctx.threads = opts.threads;
+  const table = targets().filter((t) => !opts.only || opts.only.test(t.name));
+  const all = table.filter((t) => t.needs(ctx));
+  const unavailable = table.filter((t) => !t.needs(ctx)).map((t) => t.name);
+  if (all.length === 0) throw new Error('no target matches --only');
   const stats = new Map(all.map((t) => [t.name, { calls: 0, ok: 0, ms: 0, codes: {} }]));
   const failures = [];
   const fail = (target, i, what, args) => {
@@ -246,12 +247,13 @@ async function main() {
   if (opts.calls >= 20 * all.length && silent.length > 0) {
     failures.push({ target: silent.join(', '), call: -1, what: 'never succeeded: the fuzz does not reach past the first check' });
   }
-  fs.rmSync(ctx.dir, { recursive: true, force: true });
+  ctx.close();
   const summary = {
     seed, calls: opts.calls, seconds: Number(seconds.toFixed(2)), callsPerSecond: Math.round(opts.calls / seconds),
-    targets: all.length, failures, live, perTarget: Object.fromEntries(stats),
+    targets: all.length, unavailable, failures, live, perTarget: Object.fromEntries(stats),
   };
   for (const f of failures) process.stderr.write(`FAILED ${f.target} (call ${f.call}, seed ${seed}): ${f.what}\n${f.args ? `  args: ${f.args}\n` : ''}`);
+  if (unavailable.length) process.stdout.write(`not run here (no collectives backend built): ${unavailable.join(', ')}\n`);
   process.stdout.write(`${opts.calls} calls over ${all.length} targets in ${seconds.toFixed(1)} s ` +
     `(${summary.callsPerSecond} calls/s), seed ${seed}: ${failures.length === 0 ? 'no failure' : `${failures.length} failure(s)`}\n`);
   const slowest = [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8).map(([n, st]) => `${n} ${Math.round(st.ms)} ms`);

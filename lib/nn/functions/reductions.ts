@@ -8,7 +8,7 @@ import { Tensor, checkTensor } from '../../tensor';
 import { record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
-import { readBoolean, readOptions } from '../../args';
+import { describe, readBoolean, readOptions } from '../../args';
 
 /** Options of sum and mean. */
 export interface ReduceOptions {
@@ -31,7 +31,7 @@ function reduce(name: 'sum' | 'mean', x: Tensor, options: ReduceOptions | undefi
   } else {
     const a = o.axis;
     if (typeof a !== 'number' || !Number.isInteger(a) || a < -x.rank || a >= x.rank) {
-      throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer in [${-x.rank}, ${x.rank}) (got ${String(a)})`);
+      throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer in [${-x.rank}, ${x.rank}) (got ${describe(a)})`);
     }
     const axis = a < 0 ? a + x.rank : a;
     [outer, len, inner] = [product(x.shape.slice(0, axis)), x.shape[axis], product(x.shape.slice(axis + 1))];

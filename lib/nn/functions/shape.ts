@@ -7,6 +7,7 @@
  */
 import { RnnkitError } from '../../errors';
 import { Tensor, checkTensor } from '../../tensor';
+import { describe, readArray, readGuarded } from '../../args';
 import { record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
@@ -14,13 +15,14 @@ import { MaybePromise, then } from '../maybe';
 const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
 function concatenate(tensors: readonly Tensor[], axisOption: number, async: boolean): MaybePromise<Tensor> {
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new RnnkitError('ERR_RNNKIT_ARG', 'concat needs a non-empty array of tensors');
-  tensors.forEach((t, k) => checkTensor(t, `tensors[${k}]`));
+  const list = readGuarded(() => Array.isArray(tensors), 'tensors') ? readArray(tensors, 'tensors') : [];
+  if (list.length === 0) throw new RnnkitError('ERR_RNNKIT_ARG', 'concat needs a non-empty array of tensors');
+  tensors = list.map((t, k) => checkTensor(t, `tensors[${k}]`));
   const first = tensors[0];
   const rank = first.rank;
   if (rank === 0) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'concat needs tensors of rank >= 1');
   if (typeof axisOption !== 'number' || !Number.isInteger(axisOption) || axisOption < -rank || axisOption >= rank) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer in [${-rank}, ${rank}) (got ${String(axisOption)})`);
+    throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer in [${-rank}, ${rank}) (got ${describe(axisOption)})`);
   }
   const axis = axisOption < 0 ? axisOption + rank : axisOption;
   tensors.forEach((t: Tensor, k: number) => {
@@ -56,12 +58,13 @@ function narrowOf(x: Tensor, axisOption: number, start: number, length: number, 
   checkTensor(x, 'x');
   const rank = x.rank;
   if (typeof axisOption !== 'number' || !Number.isInteger(axisOption) || axisOption < -rank || axisOption >= rank) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer in [${-rank}, ${rank}) (got ${String(axisOption)})`);
+    throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer in [${-rank}, ${rank}) (got ${describe(axisOption)})`);
   }
   const axis = axisOption < 0 ? axisOption + rank : axisOption;
   const n = x.shape[axis];
-  if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > n) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `narrow: [${start}, ${start} + ${length}) is not inside axis ${axis} of size ${n}`);
+  if (typeof start !== 'number' || typeof length !== 'number' || !Number.isInteger(start) || !Number.isInteger(length) ||
+    start < 0 || length < 0 || start + length > n) {
+    throw new RnnkitError('ERR_RNNKIT_ARG', `narrow: [${describe(start)}, ${describe(start)} + ${describe(length)}) is not inside axis ${axis} of size ${n}`);
   }
   const outer = product(x.shape.slice(0, axis));
   const piece = (len: number): number[] => x.shape.map((d, i) => (i === axis ? len : d));
@@ -92,9 +95,10 @@ export function narrowSync(x: Tensor, axis: number, start: number, length: numbe
 }
 
 /** A view of x with another shape of the same size (one size may be −1: inferred). */
-export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+export function reshape(x: Tensor, given: readonly number[]): Tensor {
   checkTensor(x, 'x');
-  if (!Array.isArray(shape)) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'shape must be an array of sizes');
+  if (!readGuarded(() => Array.isArray(given), 'shape')) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'shape must be an array of sizes');
+  const shape = readArray(given, 'shape', 64) as number[];
   const free = shape.filter((d) => d === -1).length;
   if (free > 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'only one size of a shape can be -1');
   if (free === 0) return x.reshape(shape);

@@ -11,7 +11,7 @@ import { record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { readOptions, readSeed } from '../../args';
+import { describe, readOptions, readSeed } from '../../args';
 
 /** Options of nn.Dropout. */
 export interface DropoutOptions {
@@ -31,7 +31,7 @@ export class Dropout extends Module {
     super();
     const o = readOptions(options, ['p', 'seed'], 'Dropout options');
     const p = o.p ?? 0.5;
-    if (typeof p !== 'number' || !(p >= 0 && Math.fround(p) < 1)) throw new RnnkitError('ERR_RNNKIT_ARG', `p must be in [0, 1) (got ${String(p)})`);
+    if (typeof p !== 'number' || !(p >= 0 && Math.fround(p) < 1)) throw new RnnkitError('ERR_RNNKIT_ARG', `p must be in [0, 1) (got ${describe(p)})`);
     this.p = p;
     this.rng = new Rng(readSeed(o.seed, 'seed', randomSeed()));
   }

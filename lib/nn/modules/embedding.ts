@@ -7,14 +7,14 @@
  */
 import { RnnkitError } from '../../errors';
 import { DeviceSpec, resolveDevice } from '../../device';
-import { Tensor, tensor } from '../../tensor';
+import { Tensor, isTensor, tensor } from '../../tensor';
 import { Rng, randomSeed } from '../../train/random';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
 import { parameter, parameterSize } from '../parameter';
-import { readInteger, readOptions, readSeed } from '../../args';
+import { allocFloats, copyOf, describe, isInstance, readInteger, readOptions, readSeed, readShape } from '../../args';
 
 /** Options of nn.Embedding. */
 export interface EmbeddingOptions {
@@ -35,7 +35,7 @@ const EMBEDDING_KEYS = ['numEmbeddings', 'embeddingDim', 'paddingIdx', 'weight',
 /** n values from N(0, 1) (Box–Muller over the 24-bit uniforms of Rng). */
 function normals(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
-  const out = new Float32Array(n);
+  const out = allocFloats(n, 'the embedding table', 'new nn.Embedding');
   for (let k = 0; k < n; k += 2) {
     const r = Math.sqrt(-2 * Math.log(1 - rng.uniform()));
     const a = 2 * Math.PI * rng.uniform();
@@ -65,7 +65,7 @@ export class Embedding extends Module {
     if (o.paddingIdx !== undefined && o.paddingIdx !== null) {
       const p = o.paddingIdx;
       if (typeof p !== 'number' || !Number.isInteger(p) || p < -V || p >= V) {
-        throw new RnnkitError('ERR_RNNKIT_ARG', `paddingIdx must be an integer in [${-V}, ${V}) (got ${String(p)})`);
+        throw new RnnkitError('ERR_RNNKIT_ARG', `paddingIdx must be an integer in [${-V}, ${V}) (got ${describe(p)})`);
       }
       pad = p < 0 ? p + V : p;
     }
@@ -75,10 +75,10 @@ export class Embedding extends Module {
     if (o.weight === undefined) {
       values = normals(V * D, readSeed(o.seed, 'seed', randomSeed()));
       if (pad !== null) values.fill(0, pad * D, (pad + 1) * D);
-    } else if (o.weight instanceof Tensor) {
+    } else if (isTensor(o.weight)) {
       values = o.weight.readSync();
-    } else if (o.weight instanceof Float32Array) {
-      values = o.weight.slice();
+    } else if (isInstance(o.weight, Float32Array)) {
+      values = copyOf(o.weight, 'weight');
     } else {
       throw new RnnkitError('ERR_RNNKIT_DTYPE', 'weight must be a Float32Array or a Tensor');
     }
@@ -97,17 +97,13 @@ export class Embedding extends Module {
   }
 
   private run(ids: Int32Array, shape: readonly number[] | undefined, async: boolean): MaybePromise<Tensor> {
-    if (!(ids instanceof Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'ids must be an Int32Array');
-    const s = shape === undefined ? [ids.length] : shape;
-    if (!Array.isArray(s) || !s.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw new RnnkitError('ERR_RNNKIT_SHAPE', 'shape must be an array of non-negative integers');
-    }
-    const n = s.reduce((a, b) => a * b, 1);
+    if (!isInstance(ids, Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'ids must be an Int32Array');
+    const { dims: s, size: n } = shape === undefined ? { dims: [ids.length], size: ids.length } : readShape(shape);
     if (n !== ids.length) throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${s.join(', ')}] holds ${n} ids, got ${ids.length}`);
     const weight = this.weight;
     weight.assertLive('weight');
     // A copy: the async kernels and the backward must see the ids checked now.
-    const own = ids.slice();
+    const own = copyOf(ids, 'ids');
     const pad = this.paddingIdx ?? -1;
     const recording = shouldRecord([weight]);
     return then(kernelsFor(weight.device).embedding(weight, own, [...s, this.embeddingDim], async), (y) => {

@@ -27,7 +27,7 @@ import { ACCUMULATED, BackwardContext, InputGrad, record, shouldRecord } from '.
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
 import { parameter } from '../parameter';
-import { readBoolean, readOptions } from '../../args';
+import { readBoolean, readChoice, readOptions } from '../../args';
 
 /** Options shared by nn.LSTM, nn.GRU and nn.RNN (PyTorch's, plus the op's own). */
 export interface RecurrentModuleOptions {
@@ -129,6 +129,7 @@ export class RNNBase extends Module {
 
   protected constructor(mode: RecurrentMode, options: RecurrentModuleOptions, extraKeys: string[]) {
     super();
+    if (new.target === RNNBase) throw new RnnkitError('ERR_RNNKIT_ARG', 'RNNBase is abstract: use LSTM, GRU or RNN');
     const o = readOptions(options, [...COMMON_KEYS, ...extraKeys], `${mode === 'lstm' ? 'LSTM' : mode === 'gru' ? 'GRU' : 'RNN'} options`);
     this.bias = readBoolean(o.bias, 'bias', true);
     const opOptions: RecurrentOptions = { mode, inputSize: o.inputSize as number, hiddenSize: o.hiddenSize as number, device: 'cpu' };
@@ -278,8 +279,7 @@ export class GRU extends RNNBase {
 /** Elman RNN with tanh or ReLU (torch.nn.RNN). */
 export class RNN extends RNNBase {
   constructor(options: RNNOptions) {
-    const nl = options && typeof options === 'object' ? options.nonlinearity ?? 'tanh' : 'tanh';
-    if (nl !== 'tanh' && nl !== 'relu') throw new RnnkitError('ERR_RNNKIT_ARG', `nonlinearity must be 'tanh' or 'relu' (got ${String(nl)})`);
+    const nl = readChoice(readOptions(options, [...COMMON_KEYS, 'nonlinearity'], 'RNN options').nonlinearity, 'nonlinearity', ['tanh', 'relu'], 'tanh');
     super(nl === 'tanh' ? 'rnn_tanh' : 'rnn_relu', options, ['nonlinearity']);
   }
 }

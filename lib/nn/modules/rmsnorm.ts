@@ -13,8 +13,8 @@ import { Tensor, checkTensor } from '../../tensor';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { parameter } from '../parameter';
-import { readBoolean, readOptions } from '../../args';
+import { parameter, parameterSize } from '../parameter';
+import { allocFloats, describe, readArray, readBoolean, readOptions } from '../../args';
 
 /** Options of nn.RMSNorm. */
 export interface RMSNormOptions {
@@ -41,17 +41,19 @@ export class RMSNorm extends Module {
     super();
     const o = readOptions(options, ['normalizedShape', 'eps', 'bias'], 'RMSNorm options');
     const ns = o.normalizedShape;
-    const shape = typeof ns === 'number' ? [ns] : Array.isArray(ns) ? ns.slice() : null;
-    if (shape === null || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
-      throw new RnnkitError('ERR_RNNKIT_ARG', `normalizedShape must be a positive integer or a shape of them (got ${String(ns)})`);
+    const shape = typeof ns === 'number' ? [ns] : typeof ns === 'object' && ns !== null ? readArray(ns, 'normalizedShape', 64) : null;
+    if (shape === null || shape.length === 0 || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 1)) {
+      throw new RnnkitError('ERR_RNNKIT_ARG', `normalizedShape must be a positive integer or a shape of them (got ${describe(ns)})`);
     }
     const eps = o.eps ?? 1e-6;
-    if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new RnnkitError('ERR_RNNKIT_ARG', `eps must be a finite number >= 0 (got ${String(eps)})`);
-    this.normalizedShape = Object.freeze(shape as number[]);
+    if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new RnnkitError('ERR_RNNKIT_ARG', `eps must be a finite number >= 0 (got ${describe(eps)})`);
+    const dims = shape as number[];
+    this.normalizedShape = Object.freeze(dims);
     this.eps = eps;
-    const size = shape.reduce((a: number, b: number) => a * b, 1);
-    this.weight = parameter(Tensor.fromCpu(new Float32Array(size).fill(1), shape));
-    this.bias = readBoolean(o.bias, 'bias', false) ? parameter(Tensor.fromCpu(new Float32Array(size), shape)) : null;
+    const bias = readBoolean(o.bias, 'bias', false);
+    const size = parameterSize(dims, 'the RMSNorm weight', bias ? 2 : 1);
+    this.weight = parameter(Tensor.fromCpu(allocFloats(size, 'the weight', 'new nn.RMSNorm').fill(1), dims));
+    this.bias = bias ? parameter(Tensor.fromCpu(allocFloats(size, 'the bias', 'new nn.RMSNorm'), dims)) : null;
   }
 
   /** x normalized over its trailing normalizedShape axes, off the event loop. */

@@ -3,6 +3,7 @@
  * ...). The first gets the call's arguments, each next one the previous one's output; an output
  * that is an object with a tensor `y` (what the recurrent modules return) passes on its `y`.
  */
+import { isInstance } from '../../args';
 import { RnnkitError } from '../../errors';
 import { Tensor } from '../../tensor';
 import { Module } from '../module';
@@ -19,7 +20,7 @@ export class Sequential extends Module {
     super();
     if (modules.length === 0) throw new RnnkitError('ERR_RNNKIT_ARG', 'Sequential needs at least one module');
     modules.forEach((m, k) => {
-      if (!(m instanceof Module)) throw new RnnkitError('ERR_RNNKIT_ARG', `Sequential argument ${k} is not a Module`);
+      if (!isInstance(m, Module)) throw new RnnkitError('ERR_RNNKIT_ARG', `Sequential argument ${k} is not a Module`);
       Object.assign(this, { [String(k)]: m });
     });
   }
