@@ -403,19 +403,20 @@ describe('@gpu CUDA nn: a model training step stays on the device', function () 
     skipWithoutGpu(this);
   });
 
-  it('Embedding → tanh → Linear → crossEntropy → backward → clip → Adam copies the batch in and the loss out, nothing else', async function () {
+  it('Embedding → RMSNorm → tanh → Linear → crossEntropy → backward → clip → Adam copies the batch in and the loss out', async function () {
     const rng = makeRandom();
     const [V, D, T, B] = [40, 16, 8, 4];
     class Model extends nn.Module {
       constructor() {
         super();
         this.embed = new nn.Embedding({ numEmbeddings: V, embeddingDim: D, seed: 1 });
+        this.norm = new nn.RMSNorm({ normalizedShape: D });
         this.head = new nn.Linear({ inFeatures: D, outFeatures: V, seed: 2 });
       }
 
       async forward(ids) {
         const x = await this.embed.forward(ids, [T, B]);
-        return this.head.forward(await nn.tanh(x));
+        return this.head.forward(await nn.tanh(await this.norm.forward(x)));
       }
     }
     const model = new Model().to('cuda');
