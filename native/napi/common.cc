@@ -131,16 +131,28 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what
   return v.As<Napi::String>().Utf8Value();
 }
 
-int64_t SizeProduct(Napi::Env env, std::initializer_list<int64_t> factors, const std::string& what) {
-  constexpr double kMaxElements = 1125899906842624.0;  // 2^50
-  double p = 1;
-  int64_t n = 1;
-  for (int64_t f : factors) {
-    p *= static_cast<double>(f);
-    if (f < 0 || p > kMaxElements) Throw(env, ErrorCode::shape, what + " would be too large");
-    n *= f;
+int64_t Size(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo) {
+  return ArgInt(info, i, what, lo, int64_t(1) << 40);
+}
+
+int64_t Elements(Napi::Env env, int64_t a, int64_t b, int64_t c) {
+  const double p = static_cast<double>(a) * static_cast<double>(b) * static_cast<double>(c);
+  if (p > static_cast<double>(int64_t(1) << 46)) Throw(env, ErrorCode::shape, "sizes too large");
+  return a * b * c;
+}
+
+std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array ids, int64_t V) {
+  if (ids.IsEmpty()) Throw(env, ErrorCode::dtype, "ids must be an Int32Array");
+  const int32_t* p = ids.Data();
+  const size_t n = ids.ElementLength();
+  for (size_t k = 0; k < n; ++k) {
+    if (p[k] < 0 || p[k] >= V) {
+      std::ostringstream msg;
+      msg << "ids[" << k << "] = " << p[k] << " is outside [0, " << V << ")";
+      Throw(env, ErrorCode::arg, msg.str());
+    }
   }
-  return n;
+  return std::make_shared<std::vector<int32_t>>(p, p + n);
 }
 
 void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what) {

@@ -304,7 +304,7 @@ std::vector<int64_t> ParamLengths(const stepnet::NetSpec& s) {
 }
 
 int64_t InitLength(Napi::Env env, const stepnet::StateSpec& st, int rank, int64_t B) {
-  return rank == 1 ? st.size : SizeProduct(env, {rank == 2 ? 1 : st.init_steps, B, st.size}, "the initial value of " + st.name);
+  return rank == 1 ? st.size : Elements(env, rank == 2 ? 1 : st.init_steps, B, st.size);
 }
 
 // stepnetForward(handle, T, B, inputs[], inputSteps[], inits[], initRanks[], params[],
@@ -318,7 +318,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   a.B = ArgInt(info, 2, "B", 1, kMaxDim);
   a.input_steps = Ints(info, 4, "inputSteps", s.inputs.size(), 1, kMaxDim);
   std::vector<int64_t> in_len;
-  for (size_t i = 0; i < s.inputs.size(); ++i) in_len.push_back(SizeProduct(env, {a.input_steps[i], a.B, s.inputs[i].size}, "input " + s.inputs[i].name));
+  for (size_t i = 0; i < s.inputs.size(); ++i) in_len.push_back(Elements(env, a.input_steps[i], a.B, s.inputs[i].size));
   auto inputs = ArrayList(info, 3, "inputs", in_len, false);
   std::vector<int64_t> ranks = Ints(info, 6, "initRanks", s.states.size(), 0, 3);
   std::vector<int64_t> init_len;
@@ -331,7 +331,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < s.aliases.size(); ++i) {
     int64_t D = 0;
     for (const auto& st : s.states) if (st.name == s.aliases[i].src) D = st.size;
-    out_len.push_back(SizeProduct(env, {stepnet::alias_slots(*net, i, a.T), a.B, D}, "alias " + s.aliases[i].dst));
+    out_len.push_back(Elements(env, stepnet::alias_slots(*net, i, a.T), a.B, D));
   }
   auto outs = ArrayList(info, 9, "aliasOut", out_len, false);
   a.executor = ArgExecutor(info, 10);
