@@ -93,6 +93,13 @@ export function isInstance<T>(v: unknown, ctor: Function & { prototype: T }): v 
   return typeof v === 'object' && v !== null && !types.isProxy(v) && readGuarded(() => v instanceof ctor, 'an argument');
 }
 
+/** `v` when it is an instance of `ctor` (`kind` names it: 'an Optimizer'), null when null or undefined, else ERR_RNNKIT_ARG. */
+export function readInstanceOrNull<T>(v: unknown, ctor: Function & { prototype: T }, name: string, kind: string): T | null {
+  if (v === undefined || v === null) return null;
+  if (!isInstance(v, ctor)) throw argError(`${name} must be ${kind} (got ${describe(v)})`);
+  return v as T;
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !ArrayBuffer.isView(v) && !readGuarded(() => Array.isArray(v), 'the value');
 }

@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { RnnkitError } from '../errors';
 import {
-  argError, describe, isInstance, readOptions, readRecord, readRequiredOptions, readSeed,
+  argError, describe, readInstanceOrNull, readOptions, readRecord, readRequiredOptions, readSeed,
 } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 import { hostValues, writeBack } from './native-train';
@@ -101,16 +101,9 @@ export function saveCheckpoint(dir: string, checkpoint: CheckpointContents): voi
     'saveCheckpoint needs { params: Record<string, Tensor> }');
   const params = readRecord(contents.params, 'checkpoint params');
   const step = readSeed(contents.step, 'step', 0);
-  const optimizerGiven = contents.optimizer === undefined || contents.optimizer === null ? null : contents.optimizer;
-  if (optimizerGiven !== null && !isInstance(optimizerGiven, Optimizer)) {
-    throw argError(`optimizer must be an Optimizer (got ${describe(optimizerGiven)})`);
-  }
-  const schedulerGiven = contents.scheduler === undefined || contents.scheduler === null ? null : contents.scheduler;
-  if (schedulerGiven !== null && !isInstance(schedulerGiven, LRScheduler)) {
-    throw argError(`scheduler must be an LRScheduler (got ${describe(schedulerGiven)})`);
-  }
-  const rngGiven = contents.rng === undefined || contents.rng === null ? null : contents.rng;
-  if (rngGiven !== null && !isInstance(rngGiven, Rng)) throw argError(`rng must be an Rng (got ${describe(rngGiven)})`);
+  const optimizerGiven = readInstanceOrNull(contents.optimizer, Optimizer, 'optimizer', 'an Optimizer');
+  const schedulerGiven = readInstanceOrNull(contents.scheduler, LRScheduler, 'scheduler', 'an LRScheduler');
+  const rngGiven = readInstanceOrNull(contents.rng, Rng, 'rng', 'an Rng');
   const model: Record<string, SafetensorsEntry> = {};
   for (const [name, t] of Object.entries(params)) {
     const tensor = checkTensor(t, `params.${name}`);
@@ -119,7 +112,7 @@ export function saveCheckpoint(dir: string, checkpoint: CheckpointContents): voi
   let optimizer: Manifest['optimizer'] = null;
   const optimTensors: Record<string, SafetensorsEntry> = {};
   if (optimizerGiven !== null) {
-    const sd = (optimizerGiven as Optimizer).stateDict();
+    const sd = optimizerGiven.stateDict();
     const steps: Record<number, number> = {};
     for (const [index, st] of Object.entries(sd.state)) {
       steps[Number(index)] = st.step;
@@ -130,10 +123,10 @@ export function saveCheckpoint(dir: string, checkpoint: CheckpointContents): voi
   const manifest: Manifest = {
     format: FORMAT,
     step,
-    rng: rngGiven !== null ? (rngGiven as Rng).state() : null,
+    rng: rngGiven !== null ? rngGiven.state() : null,
     extra: contents.extra ?? null,
     optimizer,
-    scheduler: schedulerGiven !== null ? (schedulerGiven as LRScheduler).stateDict() : null,
+    scheduler: schedulerGiven !== null ? schedulerGiven.stateDict() : null,
   };
   let json: string;
   try {
@@ -158,14 +151,8 @@ export function saveCheckpoint(dir: string, checkpoint: CheckpointContents): voi
 export function loadCheckpoint(dir: string, loadOptions?: LoadCheckpointOptions): LoadedCheckpoint {
   if (typeof dir !== 'string' || !dir) throw argError(`loadCheckpoint needs a directory path (got ${describe(dir)})`);
   const options = readOptions(loadOptions, LOAD_KEYS, 'loadCheckpoint options');
-  const optimizerTarget = options.optimizer === undefined || options.optimizer === null ? null : options.optimizer;
-  if (optimizerTarget !== null && !isInstance(optimizerTarget, Optimizer)) {
-    throw argError(`optimizer must be an Optimizer (got ${describe(optimizerTarget)})`);
-  }
-  const schedulerTarget = options.scheduler === undefined || options.scheduler === null ? null : options.scheduler;
-  if (schedulerTarget !== null && !isInstance(schedulerTarget, LRScheduler)) {
-    throw argError(`scheduler must be an LRScheduler (got ${describe(schedulerTarget)})`);
-  }
+  const optimizerTarget = readInstanceOrNull(options.optimizer, Optimizer, 'optimizer', 'an Optimizer');
+  const schedulerTarget = readInstanceOrNull(options.scheduler, LRScheduler, 'scheduler', 'an LRScheduler');
   const manifest = readManifest(dir);
   const model = decodeSafetensors(readCheckpointFile(dir, 'model.safetensors')).tensors;
   const given = options.params === undefined ? {} : readRecord(options.params, 'loadCheckpoint params');
@@ -190,9 +177,9 @@ export function loadCheckpoint(dir: string, loadOptions?: LoadCheckpointOptions)
       state[Number(m[1])].buffers[m[2]] = e.data;
     }
     const optimState: OptimizerStateDict = { kind: manifest.optimizer.kind, groups: manifest.optimizer.groups, state };
-    (optimizerTarget as Optimizer).loadStateDict(optimState);
+    optimizerTarget.loadStateDict(optimState);
   }
-  if (schedulerTarget !== null) (schedulerTarget as LRScheduler).loadStateDict(manifest.scheduler as Manifest['scheduler'] & object);
+  if (schedulerTarget !== null) schedulerTarget.loadStateDict(manifest.scheduler as Manifest['scheduler'] & object);
   for (const [name, t] of targets) {
     const host = hostValues(t);
     host.set(model[name].data);
