@@ -19,6 +19,14 @@
       "cflags": ["-O3", "-fvisibility=hidden", "-Wall"],
       "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti", "-fvisibility=hidden", "-Wall"],
       "ldflags": ["-pthread"],
+      "conditions": [
+        # arm64 has fused multiply-add in its baseline and GCC contracts a*b+c in C++ by default:
+        # the optimizer steps promise unfused arithmetic (identical bits on every path), and the
+        # kernels that want FMA call it explicitly (vfmaq_f32). CMakeLists.txt does the same.
+        ["target_arch=='arm64'", {
+          "cflags": ["-ffp-contract=off"]
+        }]
+      ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

@@ -107,7 +107,7 @@ export interface RecurrentRunInfo {
   device: Device;
   /** The device the op was created for. */
   requestedDevice: Device;
-  /** CPU instruction-set path (portable | avx2 | avx512). */
+  /** CPU instruction-set path (portable | avx2 | avx512 | neon). */
   isa: string;
   algorithm: string;
   /** Why the op did not run on the requested device or the inputs' device; null when it did. */

@@ -100,9 +100,7 @@ function checkProblem(p, seed, { shape = [p.rows, p.cols], axis = -1, accumulate
 }
 
 function availableIsas() {
-  const info = rnnkit.backendInfo();
-  const order = ['portable', 'avx2', 'avx512'];
-  return order.slice(0, order.indexOf(info.detectedIsa) + 1);
+  return rnnkit.backendInfo().availableIsas;
 }
 
 describe('RMSNorm: float64 reference', () => {

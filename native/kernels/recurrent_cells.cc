@@ -255,6 +255,12 @@ RNNKIT_CELL_SET(portable, V4, )
 RNNKIT_CELL_SET(avx2, V8, __attribute__((target("avx2,fma"))))
 RNNKIT_CELL_SET(avx512, V16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"))))
 #endif
+#if defined(__aarch64__)
+// ASIMD is in every AArch64 CPU, so the portable V4 set already runs on NEON registers; the NEON
+// set takes eight lanes (two q registers per operation), which gives the exp/tanh polynomials two
+// independent dependency chains per step.
+RNNKIT_CELL_SET(neon, V8, )
+#endif
 
 }  // namespace
 
@@ -262,6 +268,9 @@ const Kernels& kernels_for(Isa isa) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (isa == Isa::avx512) return avx512_kernels;
   if (isa == Isa::avx2) return avx2_kernels;
+#endif
+#if defined(__aarch64__)
+  if (isa == Isa::neon) return neon_kernels;
 #endif
   (void)isa;
   return portable_kernels;
