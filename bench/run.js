@@ -66,7 +66,7 @@ const out = json ? process.stderr : process.stdout;
 // OpenBLAS or onnxruntime threads — cannot slow the next family down.
 async function runChild() {
   const name = process.env.RNNKIT_BENCH_FAMILY;
-  const rnnkit = require('../dist');
+  const rnnkit = require('..');
   const { native } = require('../dist/native');
   const peers = JSON.parse(process.env.RNNKIT_BENCH_PEERS);
   Object.assign(harness.runInfo, JSON.parse(process.env.RNNKIT_BENCH_RUNINFO));
@@ -97,7 +97,7 @@ function runFamily(name, env, stdout) {
 }
 
 async function main() {
-  const rnnkit = require('../dist');
+  const rnnkit = require('..');
   const info = rnnkit.backendInfo();
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;

@@ -14,10 +14,9 @@
 // time. The defaults take about two minutes on two cores.
 const fs = require('fs');
 const path = require('path');
-const rnnkit = require('../dist');
-const train = require('../dist/train');
-const { Recurrent } = require('../dist/recurrent');
-const { recordShapes } = require('../dist/recurrent-params');
+const rnnkit = require('..');
+
+const { Recurrent } = rnnkit;
 
 const root = path.resolve(__dirname, '..');
 
@@ -109,17 +108,13 @@ function makeModel(opts, V, device) {
   const lstm = new Recurrent({
     mode: 'lstm', inputSize: V, hiddenSize: opts.hidden, numLayers: opts.layers, device, seed: opts.seed,
   });
-  const decoder = new train.Linear({ inFeatures: opts.hidden, outFeatures: V, seed: opts.seed + 1 });
-  const layout = {
-    mode: 'lstm', inputSize: V, hiddenSize: opts.hidden, numLayers: opts.layers, bidirectional: false,
-    inputMode: 'linear', projSize: 0, peepholes: false, linearBeforeReset: true,
-  };
-  return { lstm, decoder, layout, V };
+  const decoder = new rnnkit.Linear({ inFeatures: opts.hidden, outFeatures: V, seed: opts.seed + 1 });
+  return { lstm, decoder, V };
 }
 
 // Parameters by PyTorch name: nn.LSTM's weight_ih_l0 ... under "lstm.", nn.Linear under "decoder.".
 function namedParams(model) {
-  const shapes = recordShapes(model.layout, 'pytorch');
+  const shapes = model.lstm.recordShapes('pytorch');
   const out = {};
   for (const [name, data] of Object.entries(model.lstm.exportWeights('pytorch'))) {
     out[`lstm.${name}`] = rnnkit.tensor(data, shapes[name]);
@@ -159,7 +154,7 @@ async function evaluate(model, ids, B, T) {
     const { inputs, targets } = streamBatch(ids, B, k * T, T);
     const f = await model.lstm.forward(oneHot(inputs, model.V, T, B), { hx, cx });
     const logits = await model.decoder.forward(f.y);
-    total += (await train.crossEntropy(logits, targets, { grad: false })).loss;
+    total += (await rnnkit.crossEntropy(logits, targets, { grad: false })).loss;
     hx = f.hy;
     cx = f.cy;
   }
@@ -248,7 +243,7 @@ function lossCurveSvg(trainLosses, evals, title) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
-  const device = rnnkit.backendInfo().cuda.available && opts.device === 'auto' ? 'cuda' : opts.device === 'auto' ? 'cpu' : opts.device;
+  const device = opts.device === 'auto' ? rnnkit.defaultDevice() : opts.device;
   const corpus = loadCorpus();
   const vocab = buildVocab(corpus.text);
   const V = vocab.chars.length;
@@ -266,16 +261,16 @@ async function main() {
 
   const model = makeModel(opts, V, device);
   const params = [model.lstm.weights, model.decoder.weight, model.decoder.bias];
-  const optimizer = new train.Adam(params, { lr: opts.lr });
+  const optimizer = new rnnkit.Adam(params, { lr: opts.lr });
   const warmup = Math.max(1, Math.round(opts.steps / 20));
-  const scheduler = new train.LinearWarmup(optimizer, {
+  const scheduler = new rnnkit.LinearWarmup(optimizer, {
     warmupSteps: warmup, startFactor: 0.1,
-    then: new train.CosineAnnealingLR(null, { tMax: Math.max(1, opts.steps - warmup), etaMin: opts.lr / 10 }),
+    then: new rnnkit.CosineAnnealingLR(null, { tMax: Math.max(1, opts.steps - warmup), etaMin: opts.lr / 10 }),
   });
-  let rng = new train.Rng(opts.seed);
+  let rng = new rnnkit.Rng(opts.seed);
   let firstStep = 0;
   if (opts.resume) {
-    const ckpt = train.loadCheckpoint(opts.resume, {
+    const ckpt = rnnkit.loadCheckpoint(opts.resume, {
       params: { 'decoder.weight': model.decoder.weight, 'decoder.bias': model.decoder.bias }, optimizer, scheduler,
     });
     const lstmRecord = {};
@@ -296,7 +291,7 @@ async function main() {
   let smooth = null;
   const tTrain = Date.now();
   if (steps > 0) {
-    await train.tbptt({
+    await rnnkit.tbptt({
       model: model.lstm,
       length: steps * T,
       segmentLength: T,
@@ -304,12 +299,12 @@ async function main() {
       head: async (y, chunk) => {
         const { targets } = streamBatch(trainIds, B, firstStep * T + chunk.start, chunk.length);
         const logits = await model.decoder.forward(y);
-        const { loss, dlogits } = await train.crossEntropy(logits, targets);
+        const { loss, dlogits } = await rnnkit.crossEntropy(logits, targets);
         const g = await model.decoder.backward(y, dlogits, { dweight: dW, dbias: dB });
         return { loss, dy: g.dx };
       },
       onSegment: async (seg) => {
-        await train.clipGradNorm([seg.dweights, dW, dB], opts.clip);
+        await rnnkit.clipGradNorm([seg.dweights, dW, dB], opts.clip);
         await optimizer.step([seg.dweights, dW, dB]);
         scheduler.step();
         losses.push(seg.loss);
@@ -326,7 +321,7 @@ async function main() {
   const heldOutLoss = await evaluate(model, heldOut, Math.min(B, 8), Math.min(T, 64));
   evals.push({ step: Math.max(1, losses.length), loss: heldOutLoss });
   const ckptDir = path.join(out, 'checkpoint');
-  train.saveCheckpoint(ckptDir, {
+  rnnkit.saveCheckpoint(ckptDir, {
     params: namedParams(model), optimizer, scheduler, step, rng,
     extra: { vocab: vocab.chars.join(''), hidden: opts.hidden, layers: opts.layers, seed: opts.seed },
   });

@@ -4,14 +4,14 @@
  * its tensor inputs and throws ERR_RNNKIT_NONFINITE naming the tensor and the first bad element.
  */
 import { RnnkitError } from './errors';
+import { readBoolean } from './args';
 import { native } from './native';
 import { Tensor } from './tensor';
 
 let enabled = (process.env.RNNKIT_CHECK_FINITE || '') === '1';
 
 export function setCheckFinite(on: boolean): void {
-  if (typeof on !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'setCheckFinite takes a boolean');
-  enabled = on;
+  enabled = readBoolean(on, 'setCheckFinite(on): on');
 }
 
 export function checkFiniteEnabled(): boolean {
@@ -21,7 +21,7 @@ export function checkFiniteEnabled(): boolean {
 /** Throws ERR_RNNKIT_NONFINITE when `t` holds a NaN or an infinity. */
 export function assertFinite(t: Tensor, what: string): void {
   const values = t.device === 'cpu' ? t.data : t.readSync();
-  const at = (native().firstNonFinite as (a: Float32Array) => number)(values);
+  const at = native().firstNonFinite(values);
   if (at >= 0) {
     throw new RnnkitError('ERR_RNNKIT_NONFINITE', `${what} holds a non-finite value (${values[at]}) at element ${at}`);
   }

@@ -1,6 +1,7 @@
 /** Device strings, resolution of 'auto', and what the loaded backend can do. */
 import { RnnkitError } from './errors';
 import { addon, native, LoadAttempt, NativeCudaDevice } from './native';
+import { readInteger } from './args';
 
 /** A concrete device: the CPU or one CUDA device. */
 export type Device = 'cpu' | `cuda:${number}`;
@@ -56,9 +57,14 @@ export function backendInfo(): BackendInfo {
     availableIsas: info.availableIsas,
     numThreads: info.numThreads,
     napiVersion: info.napiVersion,
-    defaultDevice: resolveDevice('auto'),
+    defaultDevice: defaultDevice(),
     cuda: info.cuda,
   };
+}
+
+/** The device `'auto'` resolves to: CUDA device 0 when available (and RNNKIT_DEVICE is not `cpu`), else the CPU. */
+export function defaultDevice(): Device {
+  return resolveDevice('auto');
 }
 
 /** Turns a device spec into a concrete device, checking that it exists. */
@@ -89,8 +95,7 @@ export function deviceIndex(device: Device): number {
 
 /** Threads of the native compute pool (separate from libuv's). n < 1 restores the default. */
 export function setNumThreads(n: number): number {
-  if (!Number.isInteger(n)) throw new RnnkitError('ERR_RNNKIT_ARG', `setNumThreads needs an integer, got ${n}`);
-  return native().setNumThreads(Math.max(0, n));
+  return native().setNumThreads(Math.max(0, readInteger(n, 'setNumThreads(n): n', -(2 ** 31), 2 ** 31)));
 }
 
 export function numThreads(): number {

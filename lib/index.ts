@@ -1,7 +1,7 @@
 /** rnnkit: recurrent-network operators for Node.js. */
 export { RnnkitError, RnnkitErrorCode } from './errors';
 export { Tensor, TensorOptions, tensor, zeros, ones, full } from './tensor';
-export { Device, DeviceSpec, BackendInfo, backendInfo, setNumThreads, numThreads } from './device';
+export { Device, DeviceSpec, BackendInfo, backendInfo, defaultDevice, setNumThreads, numThreads } from './device';
 export { matmul, matmulSync, MatmulOptions } from './matmul';
 export {
   RMSNorm, RMSNormConfig, RMSNormForwardOptions, RMSNormBackwardArgs, rmsNorm, rmsNormSync, rmsNormBackward,
@@ -9,10 +9,10 @@ export {
 } from './rmsnorm';
 export {
   Recurrent, RecurrentSaved, RecurrentOptions, RecurrentForwardOptions, RecurrentForwardResult,
-  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo,
+  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo, RecurrentAlgorithm, RecurrentAlgorithmInfo,
 } from './recurrent';
 export {
-  ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord,
+  ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord, RecurrentLayoutConfig, recordShapes,
 } from './recurrent-params';
 export * from './train';
 export { setCheckFinite, checkFiniteEnabled } from './check';

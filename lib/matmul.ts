@@ -4,9 +4,9 @@
  */
 import { RnnkitError } from './errors';
 import { checkInputsFinite } from './check';
-import { native, DeviceBuffer } from './native';
-import { deviceIndex } from './device';
-import { Tensor, checkTensor } from './tensor';
+import { native } from './native';
+import { Tensor, checkTensor, deviceTensor } from './tensor';
+import { argError, readBoolean, readOptions, readTensorOrNull } from './args';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -23,9 +23,7 @@ export interface MatmulOptions {
   tf32?: boolean;
 }
 
-/** The CUDA GEMM binding (native/napi/cuda_ops.cc). */
-type CudaMatmul = (a: DeviceBuffer, b: DeviceBuffer, out: DeviceBuffer, M: number, N: number, K: number,
-  transA: boolean, transB: boolean, accumulate: boolean, tf32: boolean, async: boolean) => Promise<void> | undefined;
+const OPTION_KEYS = ['transA', 'transB', 'out', 'accumulate', 'tf32'] as const;
 
 /** The checked operands: sizes, flags, and the caller's `out` when given. */
 interface MatmulPlan {
@@ -35,15 +33,18 @@ interface MatmulPlan {
   transA: boolean;
   transB: boolean;
   accumulate: boolean;
+  tf32: boolean;
   out: Tensor | undefined;
 }
 
-function plan(a: Tensor, b: Tensor, options: MatmulOptions): MatmulPlan {
+function plan(a: Tensor, b: Tensor, options: MatmulOptions | undefined): MatmulPlan {
+  const o = readOptions(options, OPTION_KEYS, 'matmul options');
   checkTensor(a, 'a', 2);
   checkTensor(b, 'b', 2);
-  const transA = options.transA === true;
-  const transB = options.transB === true;
-  const accumulate = options.accumulate === true;
+  const transA = readBoolean(o.transA, 'transA', false);
+  const transB = readBoolean(o.transB, 'transB', false);
+  const accumulate = readBoolean(o.accumulate, 'accumulate', false);
+  const tf32 = readBoolean(o.tf32, 'tf32', false);
   if (a.device !== b.device) {
     throw new RnnkitError('ERR_RNNKIT_DEVICE', `a is on ${a.device} and b on ${b.device}: move one with to()`);
   }
@@ -54,27 +55,21 @@ function plan(a: Tensor, b: Tensor, options: MatmulOptions): MatmulPlan {
       `matmul: op(a) is [${M}, ${K}] and op(b) is [${Kb}, ${N}]; inner sizes differ`);
   }
   checkInputsFinite({ a, b });
-  if (accumulate && !options.out) throw new RnnkitError('ERR_RNNKIT_ARG', 'accumulate needs an out tensor');
-  let out: Tensor | undefined;
-  if (options.out) {
-    out = checkTensor(options.out, 'out', 2);
-    if (out.shape[0] !== M || out.shape[1] !== N) {
-      throw new RnnkitError('ERR_RNNKIT_SHAPE', `out must be [${M}, ${N}], got [${out.shape.join(', ')}]`);
-    }
-    if (out.device !== a.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `out is on ${out.device}, inputs on ${a.device}`);
-  }
-  return { M, N, K, transA, transB, accumulate, out };
+  const out = readTensorOrNull(o.out, 'out', [M, N]) ?? undefined;
+  if (accumulate && !out) throw argError('accumulate needs an out tensor');
+  if (out && out.device !== a.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `out is on ${out.device}, inputs on ${a.device}`);
+  return { M, N, K, transA, transB, accumulate, tf32, out };
 }
 
 /**
  * Queues the product of two CUDA tensors on the device. A new `out` is not cleared first: the GEMM
  * overwrites it without reading it (beta = 0).
  */
-function runCuda(a: Tensor, b: Tensor, p: MatmulPlan, tf32: boolean, async: boolean): { out: Tensor; done: Promise<void> | undefined } {
-  const out = p.out || Tensor.fromDevice(new (native().DeviceBuffer)(deviceIndex(a.device), p.M * p.N * 4), a.device, [p.M, p.N]);
+function runCuda(a: Tensor, b: Tensor, p: MatmulPlan, async: boolean): { out: Tensor; done: Promise<void> | undefined } {
+  const out = p.out || deviceTensor(a.device, [p.M, p.N]);
   try {
-    const done = (native().cudaMatmul as CudaMatmul)(a.deviceBuffer, b.deviceBuffer, out.deviceBuffer, p.M, p.N, p.K,
-      p.transA, p.transB, p.accumulate, tf32, async);
+    const done = native().cudaMatmul(a.deviceBuffer, b.deviceBuffer, out.deviceBuffer, p.M, p.N, p.K,
+      p.transA, p.transB, p.accumulate, p.tf32, async);
     return { out, done };
   } catch (err) {
     if (!p.out) out.dispose();
@@ -87,10 +82,10 @@ function cpuOut(p: MatmulPlan): Tensor {
 }
 
 /** C = op(A)·op(B), computed off the event loop. */
-export async function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Promise<Tensor> {
+export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor> {
   const p = plan(a, b, options);
   if (a.device !== 'cpu') {
-    const { out, done } = runCuda(a, b, p, options.tf32 === true, true);
+    const { out, done } = runCuda(a, b, p, true);
     await done;
     return out;
   }
@@ -100,9 +95,9 @@ export async function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}):
 }
 
 /** C = op(A)·op(B) on the calling thread. */
-export function matmulSync(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
   const p = plan(a, b, options);
-  if (a.device !== 'cpu') return runCuda(a, b, p, options.tf32 === true, false).out;
+  if (a.device !== 'cpu') return runCuda(a, b, p, false).out;
   const out = cpuOut(p);
   native().matmul(a.data, b.data, out.data, p.M, p.N, p.K, p.transA, p.transB, p.accumulate, false);
   return out;

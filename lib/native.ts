@@ -1,5 +1,7 @@
 /**
- * Loads the native addon and is the only module that touches raw native handles.
+ * The typed native boundary: loads the addon, declares every function of the binding, and holds
+ * the device-buffer helpers (allocate, upload, download, device-to-device copy). No other module
+ * constructs a native object or casts the binding.
  *
  * Order: RNNKIT_ADDON (an explicit binary of either flavor, e.g. the sanitizer build); then, unless
  * RNNKIT_DEVICE=cpu, the CUDA flavor (RNNKIT_CUDA_ADDON, then build-cuda/ from
@@ -19,6 +21,7 @@ export interface DeviceBuffer {
   dispose(): void;
 }
 
+/** One CUDA device as the binding describes it. */
 export interface NativeCudaDevice {
   index: number;
   name: string;
@@ -28,6 +31,7 @@ export interface NativeCudaDevice {
   multiprocessors: number;
 }
 
+/** What `backendInfo()` of the binding returns (native/napi/system_ops.cc). */
 export interface NativeBackendInfo {
   flavor: 'cpu' | 'cuda';
   isa: string;
@@ -46,23 +50,149 @@ export interface NativeBackendInfo {
   };
 }
 
-/** The raw binding. Each op file in native/napi adds its functions; they are typed here. */
+/** The recurrent configuration the binding reads (native/napi/recurrent_args.cc). */
+export interface NativeRecurrentConfig {
+  mode: 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
+  inputSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  bidirectional: boolean;
+  skipInput: boolean;
+  projSize: number;
+  cellClip: number;
+  peepholes: boolean;
+  linearBeforeReset: boolean;
+}
+
+/** The CUDA recurrent algorithm a caller may ask for. */
+export type NativeRecurrentAlgorithm = 'auto' | 'standard' | 'persistent';
+
+/** A compiled step net (native/napi/stepnet_ops.cc); opaque. */
+export interface NativeStepNet {
+  readonly __stepNet: never;
+}
+
+/** The per-step blobs a step-net forward keeps natively; opaque. */
+export interface NativeStepWorkspace {
+  readonly __stepWorkspace: never;
+}
+
+/** A blob of a compiled step net. */
+export interface NativeBlobDescription {
+  name: string;
+  kind: 'input_link' | 'state_read' | 'state_write' | 'step' | 'param' | 'timestep';
+  window: number;
+  size: number;
+  stored: boolean;
+  hoisted: boolean;
+}
+
+/** Seconds per call of a timed native loop. */
+export interface NativeTiming {
+  median: number;
+  min: number;
+  max: number;
+}
+
+type Done = Promise<void> | undefined;
+type F32 = Float32Array | null;
+type Buf = DeviceBuffer | null;
+/** `async: true` returns a Promise of the value, `async: false` the value itself. */
+type Maybe<T> = T | Promise<T>;
+
+/**
+ * The raw binding, every function of every file in native/napi. Functions whose last argument is
+ * `async` return a Promise when it is true and run on the calling thread when it is false.
+ */
 export interface NativeBinding {
+  // system_ops.cc
   init(errorClass: typeof RnnkitError): void;
   backendInfo(): NativeBackendInfo;
   setNumThreads(n: number): number;
   numThreads(): number;
   setIsa(name: string): string;
+  // device_buffer.cc
   DeviceBuffer: new (device: number, bytes: number) => DeviceBuffer;
-  copyToDevice(dst: DeviceBuffer, src: Float32Array, async: boolean): Promise<void> | undefined;
-  copyToHost(src: DeviceBuffer, dst: Float32Array, async: boolean): Promise<void> | undefined;
-  copyDeviceToDevice(dst: DeviceBuffer, src: DeviceBuffer, async: boolean): Promise<void> | undefined;
-  saxpy(a: number, x: DeviceBuffer, y: DeviceBuffer, async: boolean): Promise<void> | undefined;
+  copyToDevice(dst: DeviceBuffer, src: Float32Array, async: boolean): Done;
+  copyToHost(src: DeviceBuffer, dst: Float32Array, async: boolean): Done;
+  copyDeviceToDevice(dst: DeviceBuffer, src: DeviceBuffer, async: boolean): Done;
+  saxpy(a: number, x: DeviceBuffer, y: DeviceBuffer, async: boolean): Done;
   deviceMemory(device: number): { used: number; cached: number };
   releaseCache(device: number): void;
+  // matmul_ops.cc, cuda_ops.cc
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, M: number, N: number, K: number,
-    transA: boolean, transB: boolean, accumulate: boolean, async: boolean): Promise<void> | undefined;
-  [name: string]: unknown;
+    transA: boolean, transB: boolean, accumulate: boolean, async: boolean): Done;
+  cudaMatmul(a: DeviceBuffer, b: DeviceBuffer, out: DeviceBuffer, M: number, N: number, K: number,
+    transA: boolean, transB: boolean, accumulate: boolean, tf32: boolean, async: boolean): Done;
+  cudaRmsnormForward(x: DeviceBuffer, gamma: DeviceBuffer, beta: Buf, y: DeviceBuffer, rrms: DeviceBuffer,
+    rows: number, cols: number, eps: number, async: boolean): Done;
+  cudaRmsnormBackward(dy: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, rrms: DeviceBuffer, dx: Buf,
+    dgamma: Buf, dbeta: Buf, rows: number, cols: number, accumulate: boolean, async: boolean): Done;
+  cudaStagingChunkBytes(): number;
+  // check_ops.cc
+  firstNonFinite(values: Float32Array): number;
+  // rmsnorm_ops.cc
+  rmsnormForward(x: Float32Array, gamma: Float32Array, beta: F32, y: Float32Array, rrms: Float32Array,
+    rows: number, cols: number, eps: number, async: boolean): Done;
+  rmsnormBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array, rrms: Float32Array, dx: F32,
+    dgamma: F32, dbeta: F32, rows: number, cols: number, accumulate: boolean, async: boolean): Done;
+  // recurrent_ops.cc
+  recurrentWeightsSize(cfg: NativeRecurrentConfig): number;
+  recurrentSavedSize(cfg: NativeRecurrentConfig, T: number, B: number): number;
+  recurrentInfo(): { isa: string; algorithm: string };
+  recurrentForward(cfg: NativeRecurrentConfig, T: number, B: number, batchFirst: boolean, x: Float32Array,
+    hx: F32, cx: F32, seqLengths: Int32Array | null, weights: Float32Array, dropout: number, seed: number,
+    y: Float32Array, hy: F32, cy: F32, saved: F32, async: boolean): Done;
+  recurrentBackward(cfg: NativeRecurrentConfig, T: number, B: number, batchFirst: boolean, x: Float32Array,
+    hx: F32, cx: F32, seqLengths: Int32Array | null, weights: Float32Array, dropout: number, seed: number,
+    y: Float32Array, saved: Float32Array, dy: F32, dhy: F32, dcy: F32, dx: Float32Array, dhx: F32, dcx: F32,
+    dweights: Float32Array, accumulate: boolean, async: boolean): Done;
+  // cuda_recurrent_ops.cc: the algorithm that ran (the CPU flavor throws ERR_RNNKIT_DEVICE)
+  cudaRecurrentForward(cfg: NativeRecurrentConfig, T: number, B: number, batchFirst: boolean, x: DeviceBuffer,
+    hx: Buf, cx: Buf, seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number,
+    y: DeviceBuffer, hy: Buf, cy: Buf, saved: Buf, algorithm: NativeRecurrentAlgorithm, async: boolean): Maybe<string>;
+  cudaRecurrentBackward(cfg: NativeRecurrentConfig, T: number, B: number, batchFirst: boolean, x: DeviceBuffer,
+    hx: Buf, cx: Buf, seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number,
+    y: DeviceBuffer, saved: DeviceBuffer, dy: Buf, dhy: Buf, dcy: Buf, dx: DeviceBuffer, dhx: Buf, dcx: Buf,
+    dweights: DeviceBuffer, accumulate: boolean, async: boolean): Maybe<string>;
+  cudaRecurrentAlgorithm(cfg: NativeRecurrentConfig, T: number, B: number, device: number,
+    algorithm: NativeRecurrentAlgorithm): string;
+  // stepnet_ops.cc
+  stepnetCompile(spec: object): NativeStepNet;
+  stepnetBlobs(net: NativeStepNet): NativeBlobDescription[];
+  stepnetAliasSlots(net: NativeStepNet, T: number): number[];
+  stepnetExecutor(net: NativeStepNet, executor: string): 'sequential' | 'wavefront';
+  stepnetForward(net: NativeStepNet, T: number, B: number, inputs: Float32Array[], inputSteps: number[], inits: F32[],
+    initRanks: number[], params: Float32Array[], seqLengths: Int32Array | null, aliasOut: Float32Array[],
+    executor: string, async: boolean): Maybe<NativeStepWorkspace>;
+  stepnetBackward(net: NativeStepNet, ws: NativeStepWorkspace, inputs: Float32Array[], params: Float32Array[],
+    aliasGrads: F32[], dInputs: Float32Array[], dInits: F32[], dParams: Float32Array[], executor: string,
+    async: boolean): Done;
+  stepnetFetch(net: NativeStepNet, ws: NativeStepWorkspace, name: string, step: number, out: Float32Array): void;
+  stepnetRelease(ws: NativeStepWorkspace): void;
+  // train_ops.cc: the losses and sums return their value (a Promise of it when async)
+  sgdStep(p: Float32Array, g: Float32Array, buf: F32, lr: number, momentum: number, dampening: number,
+    weightDecay: number, nesterov: boolean, firstStep: boolean, async: boolean): Done;
+  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: F32, lr: number, beta1: number,
+    beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean, async: boolean): Done;
+  adagradStep(p: Float32Array, g: Float32Array, sum: Float32Array, lr: number, lrDecay: number, weightDecay: number,
+    eps: number, step: number, async: boolean): Done;
+  rmspropStep(p: Float32Array, g: Float32Array, squareAvg: Float32Array, gradAvg: F32, buf: F32, lr: number,
+    alpha: number, eps: number, weightDecay: number, momentum: number, async: boolean): Done;
+  softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, mask: F32, dlogits: F32, N: number, V: number,
+    ignoreIndex: number, mean: boolean, async: boolean): Maybe<number>;
+  mseLoss(y: Float32Array, target: Float32Array, dy: F32, mean: boolean, async: boolean): Maybe<number>;
+  sumSquares(arrays: Float32Array[], async: boolean): Maybe<number>;
+  scaleArrays(arrays: Float32Array[], scale: number, async: boolean): Done;
+  clampArrays(arrays: Float32Array[], lo: number, hi: number, async: boolean): Done;
+  // bench_ops.cc, gemm_bench_ops.cc: machine limits and timing loops for bench/
+  fmaPeak(threads: number, isa?: string): number;
+  copyBandwidth(bytes: number, threads: number, repeats: number): number;
+  benchSgemm(M: number, N: number, K: number, transA: boolean, transB: boolean, packed: boolean, repeats: number,
+    minMs: number): NativeTiming;
+  peerInfo(name: string): { soname: string; detail: string } | null;
+  benchPeerSgemm(name: string, M: number, N: number, K: number, transA: boolean, transB: boolean, threads: number,
+    repeats: number, minMs: number): NativeTiming;
 }
 
 export interface LoadAttempt {
@@ -81,7 +211,7 @@ export interface LoadedAddon {
 export const packageRoot = path.resolve(__dirname, '..');
 
 function glibcVersion(): string {
-  const report = (process as unknown as { report?: { getReport(): unknown } }).report;
+  const report: { getReport(): object } | undefined = process.report;
   const header = report ? (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header : undefined;
   return header && header.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'musl or unknown libc';
 }
@@ -166,6 +296,53 @@ export function addon(): LoadedAddon {
   return loaded;
 }
 
+/** The typed binding (loaded on first use). */
 export function native(): NativeBinding {
   return addon().binding;
+}
+
+/** A new, uninitialized device buffer of `floats` float32 values on CUDA device `device`. */
+export function allocateDevice(device: number, floats: number): DeviceBuffer {
+  return new (native().DeviceBuffer)(device, floats * 4);
+}
+
+/** `buf` after `fill(buf)`; disposed again when `fill` throws. */
+function filled(buf: DeviceBuffer, fill: (b: DeviceBuffer) => void): DeviceBuffer {
+  try {
+    fill(buf);
+  } catch (err) {
+    buf.dispose();
+    throw err;
+  }
+  return buf;
+}
+
+/** A new device buffer on `device` holding a copy of `host`, made on the calling thread. */
+export function uploadNew(device: number, host: Float32Array): DeviceBuffer {
+  return filled(allocateDevice(device, host.length), (b) => uploadSync(b, host));
+}
+
+/** Copies `src` into the device buffer `dst` on the calling thread. */
+export function uploadSync(dst: DeviceBuffer, src: Float32Array): void {
+  native().copyToDevice(dst, src, false);
+}
+
+/** Copies `src` into the device buffer `dst` off the event loop. */
+export async function upload(dst: DeviceBuffer, src: Float32Array): Promise<void> {
+  await native().copyToDevice(dst, src, true);
+}
+
+/** Copies the device buffer `src` into `dst` on the calling thread. */
+export function downloadSync(src: DeviceBuffer, dst: Float32Array): void {
+  native().copyToHost(src, dst, false);
+}
+
+/** Copies the device buffer `src` into `dst` off the event loop. */
+export async function download(src: DeviceBuffer, dst: Float32Array): Promise<void> {
+  await native().copyToHost(src, dst, true);
+}
+
+/** A new device buffer holding a copy of `src` (same device), made on the calling thread. */
+export function copyDeviceNew(src: DeviceBuffer): DeviceBuffer {
+  return filled(new (native().DeviceBuffer)(src.device, src.bytes), (b) => native().copyDeviceToDevice(b, src, false));
 }

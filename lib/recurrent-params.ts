@@ -21,8 +21,15 @@
 //   keeps both: bias [2, G·H], row 0 input, row 1 recurrent. Keras has no skip input, projection
 //   or peepholes: those throw ERR_RNNKIT_ARG.
 import { RnnkitError } from './errors';
+import { argError, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions } from './args';
 
 export type RecurrentMode = 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
+/** Every recurrent mode. */
+export const RECURRENT_MODES: readonly RecurrentMode[] = ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'];
+/** Largest input, hidden and projection size the kernels take (native/napi/recurrent_args.cc). */
+export const MAX_FEATURE_SIZE = 2 ** 24;
+/** Largest layer count the kernels take. */
+export const MAX_LAYERS = 1024;
 export type ParamKind = 'w_ih' | 'w_hh' | 'b_ih' | 'b_hh' | 'w_proj' | 'w_peephole';
 export type GateName = 'i' | 'f' | 'g' | 'o' | 'r' | 'z' | 'n';
 export type WeightsFormat = 'pytorch' | 'onnx' | 'keras';
@@ -80,39 +87,32 @@ interface Layout {
   size: number;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
+/**
+ * The keys a layout configuration may hold: every option of `new Recurrent`, so the options given
+ * to the op can be passed here as they are (only the layout ones matter).
+ */
+export const RECURRENT_OPTION_KEYS = ['mode', 'inputSize', 'hiddenSize', 'numLayers', 'bidirectional', 'dropout',
+  'inputMode', 'batchFirst', 'projSize', 'cellClip', 'peepholes', 'linearBeforeReset', 'device', 'seed', 'algorithm'] as const;
+const PARAM_KINDS: readonly ParamKind[] = ['w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_proj', 'w_peephole'];
+const SELECTOR_KEYS = ['layer', 'direction', 'kind', 'gate'] as const;
 
-function isCount(v: unknown, min: number): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= min;
-}
-
-function layoutOf(cfg: RecurrentLayoutConfig): Layout {
-  if (typeof cfg !== 'object' || cfg === null) throw argError('config must be an object');
-  const mode = cfg.mode;
-  if (!Object.prototype.hasOwnProperty.call(GATES, mode)) {
-    throw argError(`mode must be one of lstm, gru, rnn_tanh, rnn_relu (got ${String(mode)})`);
-  }
-  const { inputSize: I, hiddenSize: H } = cfg;
-  const L = cfg.numLayers ?? 1;
-  const projSize = cfg.projSize ?? 0;
-  if (!isCount(I, 1)) throw argError(`inputSize must be a positive integer (got ${String(I)})`);
-  if (!isCount(H, 1)) throw argError(`hiddenSize must be a positive integer (got ${String(H)})`);
-  if (!isCount(L, 1)) throw argError(`numLayers must be a positive integer (got ${String(L)})`);
-  if (!isCount(projSize, 0)) throw argError(`projSize must be a non-negative integer (got ${String(projSize)})`);
-  const inputMode = cfg.inputMode ?? 'linear';
-  if (inputMode !== 'linear' && inputMode !== 'skip') {
-    throw argError(`inputMode must be 'linear' or 'skip' (got ${String(inputMode)})`);
-  }
+function layoutOf(config: RecurrentLayoutConfig): Layout {
+  if (typeof config !== 'object' || config === null) throw argError('config must be an object');
+  const cfg = readOptions(config, RECURRENT_OPTION_KEYS, 'the recurrent config');
+  const mode = readChoice(cfg.mode, 'mode', RECURRENT_MODES);
+  const I = readInteger(cfg.inputSize, 'inputSize', 1, MAX_FEATURE_SIZE);
+  const H = readInteger(cfg.hiddenSize, 'hiddenSize', 1, MAX_FEATURE_SIZE);
+  const L = readInteger(cfg.numLayers, 'numLayers', 1, MAX_LAYERS, 1);
+  const projSize = readInteger(cfg.projSize, 'projSize', 0, MAX_FEATURE_SIZE, 0);
+  const inputMode = readChoice(cfg.inputMode, 'inputMode', ['linear', 'skip'], 'linear');
   const skip = inputMode === 'skip';
   if (skip && I !== H) throw argError(`skip input needs inputSize == hiddenSize (got ${I} and ${H})`);
-  const peepholes = Boolean(cfg.peepholes);
+  const peepholes = readBoolean(cfg.peepholes, 'peepholes', false);
   if (mode !== 'lstm' && (projSize > 0 || peepholes)) {
     throw argError('projSize and peepholes apply to mode lstm only');
   }
   const G = mode === 'lstm' ? 4 : mode === 'gru' ? 3 : 1;
-  const D = cfg.bidirectional ? 2 : 1;
+  const D = readBoolean(cfg.bidirectional, 'bidirectional', false) ? 2 : 1;
   const R = projSize > 0 ? projSize : H;
   const slots: Layout['slots'] = [];
   let size = 0;
@@ -136,7 +136,7 @@ function layoutOf(cfg: RecurrentLayoutConfig): Layout {
   return {
     mode, G, I, H, L, D, R, skip, peepholes, slots, size,
     proj: projSize > 0,
-    linearBeforeReset: cfg.linearBeforeReset ?? true,
+    linearBeforeReset: readBoolean(cfg.linearBeforeReset, 'linearBeforeReset', true),
   };
 }
 
@@ -151,13 +151,11 @@ export function weightsSize(cfg: RecurrentLayoutConfig): number {
  */
 export function paramSlot(cfg: RecurrentLayoutConfig, selector: ParamSelector): ParamSlot {
   const lay = layoutOf(cfg);
-  const { layer, direction, kind, gate } = selector;
-  if (!isCount(layer, 0) || layer >= lay.L) {
-    throw argError(`layer must be an integer in 0..${lay.L - 1} (got ${String(layer)})`);
-  }
-  if (!isCount(direction, 0) || direction >= lay.D) {
-    throw argError(`direction must be an integer in 0..${lay.D - 1} (got ${String(direction)})`);
-  }
+  const o = readRequiredOptions(selector, SELECTOR_KEYS, 'the selector', 'selector must be an object { layer, direction, kind, gate? }');
+  const layer = readInteger(o.layer, 'layer', 0, lay.L - 1);
+  const direction = readInteger(o.direction, 'direction', 0, lay.D - 1);
+  const kind = readChoice(o.kind, 'kind', PARAM_KINDS);
+  const gate = o.gate === undefined ? undefined : (o.gate as GateName);
   const slot = lay.slots[layer * lay.D + direction][kind];
   if (!slot) throw argError(`no ${String(kind)} block in layer ${layer} of this configuration`);
   if (gate === undefined) return { ...slot };

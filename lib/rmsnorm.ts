@@ -16,23 +16,14 @@
  * there and the results copied back to the device of `x` (until the CUDA kernels land); parameter
  * gradients are on the CPU, like the parameters of `RMSNorm`.
  */
-import { Device, deviceIndex } from './device';
+import { Device } from './device';
 import { RnnkitError } from './errors';
-import { native } from './native';
-import { Tensor, checkTensor } from './tensor';
+import { native, upload, uploadSync } from './native';
+import { Tensor, checkTensor, deviceTensor } from './tensor';
 import { checkInputsFinite } from './check';
-
-interface RmsnormBinding {
-  rmsnormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array | null, y: Float32Array,
-    rrms: Float32Array, rows: number, cols: number, eps: number, async: boolean): Promise<void> | undefined;
-  rmsnormBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array, rrms: Float32Array,
-    dx: Float32Array | null, dgamma: Float32Array | null, dbeta: Float32Array | null, rows: number,
-    cols: number, accumulate: boolean, async: boolean): Promise<void> | undefined;
-}
-
-function binding(): RmsnormBinding {
-  return native() as unknown as RmsnormBinding;
-}
+import {
+  argError, readBoolean, readInteger, readNumber, readOptions, readRequiredOptions, readTensorOrNull, sizeProduct,
+} from './args';
 
 export interface RmsNormOptions {
   /** First normalized axis (negative counts from the end). Default -1: the last axis only. */
@@ -73,21 +64,20 @@ export interface RmsNormGradients {
 
 const DEFAULT_EPS = 1e-6;
 
-function checkEps(eps: unknown): number {
-  if (eps === undefined) return DEFAULT_EPS;
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `eps must be a finite number >= 0, got ${String(eps)}`);
-  }
-  return eps;
-}
+const FORWARD_KEYS = ['axis', 'eps', 'y', 'rrms'] as const;
+const BACKWARD_KEYS = ['axis', 'bias', 'dx', 'dgamma', 'dbeta', 'accumulate'] as const;
+const CONFIG_KEYS = ['size', 'axis', 'eps', 'gamma', 'beta', 'bias'] as const;
+const OP_FORWARD_KEYS = ['y', 'rrms'] as const;
+const OP_BACKWARD_KEYS = ['x', 'rrms', 'dy', 'dx', 'dgamma', 'dbeta', 'accumulate'] as const;
+
+const readEps = (eps: unknown): number => readNumber(eps, 'eps', { min: 0 }, DEFAULT_EPS);
+const readAxis = (axis: unknown, fallback?: number): number => readInteger(axis, 'axis', -(2 ** 31), 2 ** 31, fallback);
+const readOutput = (v: unknown, what: string): Tensor | undefined => readTensorOrNull(v, what) ?? undefined;
 
 /** The first normalized axis of a rank-`rank` tensor, from a possibly negative `axis`. */
-function normalizeAxis(axis: unknown, rank: number): number {
-  if (typeof axis !== 'number' || !Number.isInteger(axis)) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer, got ${String(axis)}`);
-  }
+function normalizeAxis(axis: number, rank: number): number {
   if (rank === 0 || axis < -rank || axis >= rank) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `axis ${axis} is out of range for a rank-${rank} tensor`);
+    throw argError(`axis ${axis} is out of range for a rank-${rank} tensor`);
   }
   return axis < 0 ? axis + rank : axis;
 }
@@ -111,8 +101,8 @@ interface Layout {
   rowShape: number[];
 }
 
-function layout(x: Tensor, axisOption: unknown, cols: number): Layout {
-  const axis = normalizeAxis(axisOption === undefined ? -1 : axisOption, x.rank);
+function layout(x: Tensor, axisOption: number, cols: number): Layout {
+  const axis = normalizeAxis(axisOption, x.rank);
   const rowShape = x.shape.slice(0, axis);
   const have = product(x.shape.slice(axis));
   if (have !== cols) {
@@ -148,19 +138,21 @@ function outputTensor(given: Tensor | undefined, what: string, shape: readonly n
 /** Moves a host result to `device` (into `given` when the caller supplied the tensor). */
 async function deliver(host: Tensor, given: Tensor | undefined, device: Device): Promise<Tensor> {
   if (device === 'cpu') return host;
-  const target = given ?? Tensor.fromDevice(new (native().DeviceBuffer)(deviceIndex(device), host.size * 4), device, host.shape);
-  await native().copyToDevice(target.deviceBuffer, host.data, true);
+  const target = given ?? deviceTensor(device, host.shape);
+  await upload(target.deviceBuffer, host.data);
   return target;
 }
 
 function deliverSync(host: Tensor, given: Tensor | undefined, device: Device): Tensor {
   if (device === 'cpu') return host;
-  const target = given ?? Tensor.fromDevice(new (native().DeviceBuffer)(deviceIndex(device), host.size * 4), device, host.shape);
-  native().copyToDevice(target.deviceBuffer, host.data, false);
+  const target = given ?? deviceTensor(device, host.shape);
+  uploadSync(target.deviceBuffer, host.data);
   return target;
 }
 
 interface ForwardPlan {
+  /** The caller's output tensors, when given. */
+  given: { y: Tensor | undefined; rrms: Tensor | undefined };
   rows: number;
   cols: number;
   eps: number;
@@ -169,7 +161,8 @@ interface ForwardPlan {
   device: Device;
 }
 
-function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions): ForwardPlan {
+function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions | undefined): ForwardPlan {
+  const o = readOptions(options, FORWARD_KEYS, 'rmsNorm options');
   checkTensor(x, 'x');
   checkTensor(gamma, 'gamma');
   if (beta !== null) {
@@ -178,38 +171,39 @@ function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: Rms
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `beta has ${beta.size} elements, gamma ${gamma.size}`);
     }
   }
-  if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
-  const eps = checkEps(options.eps);
-  const { rows, cols, rowShape } = layout(x, options.axis, gamma.size);
+  const eps = readEps(o.eps);
+  const { rows, cols, rowShape } = layout(x, readAxis(o.axis, -1), gamma.size);
   checkInputsFinite({ x, gamma, beta });
   const device = x.device;
+  const given = { y: readOutput(o.y, 'y'), rrms: readOutput(o.rrms, 'rrms') };
   return {
-    rows, cols, eps, device,
-    y: outputTensor(options.y, 'y', x.shape, device),
-    rrms: outputTensor(options.rrms, 'rrms', rowShape, device),
+    given, rows, cols, eps, device,
+    y: outputTensor(given.y, 'y', x.shape, device),
+    rrms: outputTensor(given.rrms, 'rrms', rowShape, device),
   };
 }
 
 /** RMSNorm of `x` over the axes from `options.axis` on, computed off the event loop. */
-export async function rmsNorm(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions = {}): Promise<RmsNormResult> {
+export async function rmsNorm(x: Tensor, gamma: Tensor, beta: Tensor | null, options?: RmsNormOptions): Promise<RmsNormResult> {
   const p = planForward(x, gamma, beta, options);
   const [hx, hg, hb] = await Promise.all([hostOf(x), hostOf(gamma), beta ? hostOf(beta) : null]);
-  await binding().rmsnormForward(hx, hg, hb, p.y.data, p.rrms.data, p.rows, p.cols, p.eps, true);
+  await native().rmsnormForward(hx, hg, hb, p.y.data, p.rrms.data, p.rows, p.cols, p.eps, true);
   return {
-    y: await deliver(p.y, options.y, p.device),
-    rrms: await deliver(p.rrms, options.rrms, p.device),
+    y: await deliver(p.y, p.given.y, p.device),
+    rrms: await deliver(p.rrms, p.given.rrms, p.device),
   };
 }
 
 /** RMSNorm of `x` on the calling thread. */
-export function rmsNormSync(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions = {}): RmsNormResult {
+export function rmsNormSync(x: Tensor, gamma: Tensor, beta: Tensor | null, options?: RmsNormOptions): RmsNormResult {
   const p = planForward(x, gamma, beta, options);
-  binding().rmsnormForward(hostOfSync(x), hostOfSync(gamma), beta ? hostOfSync(beta) : null,
+  native().rmsnormForward(hostOfSync(x), hostOfSync(gamma), beta ? hostOfSync(beta) : null,
     p.y.data, p.rrms.data, p.rows, p.cols, p.eps, false);
-  return { y: deliverSync(p.y, options.y, p.device), rrms: deliverSync(p.rrms, options.rrms, p.device) };
+  return { y: deliverSync(p.y, p.given.y, p.device), rrms: deliverSync(p.rrms, p.given.rrms, p.device) };
 }
 
 interface BackwardPlan {
+  givenDx: Tensor | undefined;
   rows: number;
   cols: number;
   dx: Tensor;
@@ -232,13 +226,13 @@ function gradientTensor(given: Tensor | undefined, what: string, shape: readonly
   return given;
 }
 
-function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, options: RmsNormBackwardOptions): BackwardPlan {
+function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, options: RmsNormBackwardOptions | undefined): BackwardPlan {
+  const o = readOptions(options, BACKWARD_KEYS, 'rmsNormBackward options');
   checkTensor(x, 'x');
   checkTensor(rrms, 'rrms');
   checkTensor(dy, 'dy');
   checkTensor(gamma, 'gamma');
-  if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
-  const { rows, cols, rowShape } = layout(x, options.axis, gamma.size);
+  const { rows, cols, rowShape } = layout(x, readAxis(o.axis, -1), gamma.size);
   if (!sameShape(dy.shape, x.shape)) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `dy must have the shape of x ${shapeString(x.shape)}, got ${shapeString(dy.shape)}`);
   }
@@ -246,38 +240,36 @@ function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, option
   if (!sameShape(rrms.shape, rowShape)) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `rrms must have shape ${shapeString(rowShape)}, got ${shapeString(rrms.shape)}`);
   }
-  if (options.accumulate !== undefined && typeof options.accumulate !== 'boolean') {
-    throw new RnnkitError('ERR_RNNKIT_ARG', 'accumulate must be a boolean');
-  }
-  if (options.bias !== undefined && typeof options.bias !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'bias must be a boolean');
-  const accumulate = options.accumulate === true;
-  const bias = options.bias !== false;
-  if (!bias && options.dbeta !== undefined) throw new RnnkitError('ERR_RNNKIT_ARG', 'dbeta given but bias is false');
+  const accumulate = readBoolean(o.accumulate, 'accumulate', false);
+  const bias = readBoolean(o.bias, 'bias', true);
+  const dbeta = readOutput(o.dbeta, 'dbeta');
+  if (!bias && dbeta !== undefined) throw argError('dbeta given but bias is false');
+  const givenDx = readOutput(o.dx, 'dx');
   return {
-    rows, cols, accumulate, device: x.device,
-    dx: outputTensor(options.dx, 'dx', x.shape, x.device),
-    dgamma: gradientTensor(options.dgamma, 'dgamma', gamma.shape, accumulate),
-    dbeta: bias ? gradientTensor(options.dbeta, 'dbeta', gamma.shape, accumulate) : null,
+    givenDx, rows, cols, accumulate, device: x.device,
+    dx: outputTensor(givenDx, 'dx', x.shape, x.device),
+    dgamma: gradientTensor(readOutput(o.dgamma, 'dgamma'), 'dgamma', gamma.shape, accumulate),
+    dbeta: bias ? gradientTensor(dbeta, 'dbeta', gamma.shape, accumulate) : null,
   };
 }
 
 /** Gradients of rmsNorm from its input `x`, its `rrms` output and `dy`, off the event loop. */
 export async function rmsNormBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor,
-  options: RmsNormBackwardOptions = {}): Promise<RmsNormGradients> {
+  options?: RmsNormBackwardOptions): Promise<RmsNormGradients> {
   const p = planBackward(x, rrms, dy, gamma, options);
   const [hdy, hx, hg, hr] = await Promise.all([hostOf(dy), hostOf(x), hostOf(gamma), hostOf(rrms)]);
-  await binding().rmsnormBackward(hdy, hx, hg, hr, p.dx.data, p.dgamma.data, p.dbeta ? p.dbeta.data : null,
+  await native().rmsnormBackward(hdy, hx, hg, hr, p.dx.data, p.dgamma.data, p.dbeta ? p.dbeta.data : null,
     p.rows, p.cols, p.accumulate, true);
-  return { dx: await deliver(p.dx, options.dx, p.device), dgamma: p.dgamma, dbeta: p.dbeta };
+  return { dx: await deliver(p.dx, p.givenDx, p.device), dgamma: p.dgamma, dbeta: p.dbeta };
 }
 
 /** Gradients of rmsNorm on the calling thread. */
 export function rmsNormBackwardSync(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor,
-  options: RmsNormBackwardOptions = {}): RmsNormGradients {
+  options?: RmsNormBackwardOptions): RmsNormGradients {
   const p = planBackward(x, rrms, dy, gamma, options);
-  binding().rmsnormBackward(hostOfSync(dy), hostOfSync(x), hostOfSync(gamma), hostOfSync(rrms),
+  native().rmsnormBackward(hostOfSync(dy), hostOfSync(x), hostOfSync(gamma), hostOfSync(rrms),
     p.dx.data, p.dgamma.data, p.dbeta ? p.dbeta.data : null, p.rows, p.cols, p.accumulate, false);
-  return { dx: deliverSync(p.dx, options.dx, p.device), dgamma: p.dgamma, dbeta: p.dbeta };
+  return { dx: deliverSync(p.dx, p.givenDx, p.device), dgamma: p.dgamma, dbeta: p.dbeta };
 }
 
 export interface RMSNormConfig {
@@ -342,24 +334,23 @@ export class RMSNorm {
   private disposedFlag = false;
 
   constructor(config: RMSNormConfig) {
-    if (config === null || typeof config !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'RMSNorm needs an options object');
-    const { size } = config;
-    const shape = typeof size === 'number' ? [size] : Array.isArray(size) ? size.slice() : null;
-    if (shape === null || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
-      throw new RnnkitError('ERR_RNNKIT_ARG', `size must be a positive integer or a shape of them, got ${String(size)}`);
+    const o = readRequiredOptions(config, CONFIG_KEYS, 'RMSNorm options', 'RMSNorm needs options { size }');
+    const size = o.size;
+    const shape = typeof size === 'number' ? [size] : Array.isArray(size) ? (size as unknown[]).slice() : null;
+    if (shape === null || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && (d as number) >= 1)) {
+      throw argError(`size must be a positive integer or a shape of them, got ${String(size)}`);
     }
-    const axis = config.axis === undefined ? -shape.length : config.axis;
-    if (typeof axis !== 'number' || !Number.isInteger(axis)) throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer, got ${String(axis)}`);
-    if (config.bias !== undefined && typeof config.bias !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'bias must be a boolean');
-    const bias = config.bias !== false;
-    if (!bias && config.beta !== undefined) throw new RnnkitError('ERR_RNNKIT_ARG', 'beta given but bias is false');
-    this.shape = Object.freeze(shape);
-    this.size = product(shape);
+    const dims = shape as number[];
+    const axis = readAxis(o.axis, -dims.length);
+    const bias = readBoolean(o.bias, 'bias', true);
+    if (!bias && o.beta !== undefined) throw argError('beta given but bias is false');
+    this.shape = Object.freeze(dims);
+    this.size = sizeProduct(dims, 'size');
     this.axis = axis;
-    this.eps = checkEps(config.eps);
+    this.eps = readEps(o.eps);
     this.bias = bias;
-    this.gammaTensor = initialParam(config.gamma, 'gamma', shape, 1);
-    this.betaTensor = bias ? initialParam(config.beta, 'beta', shape, 0) : null;
+    this.gammaTensor = initialParam(o.gamma, 'gamma', dims, 1);
+    this.betaTensor = bias ? initialParam(o.beta, 'beta', dims, 0) : null;
   }
 
   get gamma(): Tensor {
@@ -378,12 +369,12 @@ export class RMSNorm {
   }
 
   /** `{ y, rrms }` for `x`, off the event loop. */
-  async forward(x: Tensor, options: RMSNormForwardOptions = {}): Promise<RmsNormResult> {
+  async forward(x: Tensor, options?: RMSNormForwardOptions): Promise<RmsNormResult> {
     this.checkInput(x);
     return rmsNorm(x, this.gamma, this.beta, this.forwardOptions(options));
   }
 
-  forwardSync(x: Tensor, options: RMSNormForwardOptions = {}): RmsNormResult {
+  forwardSync(x: Tensor, options?: RMSNormForwardOptions): RmsNormResult {
     this.checkInput(x);
     return rmsNormSync(x, this.gamma, this.beta, this.forwardOptions(options));
   }
@@ -425,18 +416,24 @@ export class RMSNorm {
     }
   }
 
-  private forwardOptions(options: RMSNormForwardOptions): RmsNormOptions {
-    if (options === null || typeof options !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'options must be an object');
-    return { axis: this.axis, eps: this.eps, y: options.y, rrms: options.rrms };
+  private forwardOptions(options: RMSNormForwardOptions | undefined): RmsNormOptions {
+    const o = readOptions(options, OP_FORWARD_KEYS, 'RMSNorm forward options');
+    return { axis: this.axis, eps: this.eps, y: readOutput(o.y, 'y'), rrms: readOutput(o.rrms, 'rrms') };
   }
 
   private backwardArgs(args: RMSNormBackwardArgs): RMSNormBackwardArgs {
-    if (args === null || typeof args !== 'object') throw new RnnkitError('ERR_RNNKIT_ARG', 'backward needs { x, rrms, dy }');
-    this.checkInput(args.x);
-    return args;
+    const o = readRequiredOptions(args, OP_BACKWARD_KEYS, 'RMSNorm backward arguments', 'backward needs { x, rrms, dy }');
+    const a = { ...o } as RMSNormBackwardArgs;
+    this.checkInput(a.x);
+    return a;
   }
 
   private backwardOptions(a: RMSNormBackwardArgs): RmsNormBackwardOptions {
-    return { axis: this.axis, bias: this.bias, dx: a.dx, dgamma: a.dgamma, dbeta: a.dbeta, accumulate: a.accumulate };
+    const o: RmsNormBackwardOptions = { axis: this.axis, bias: this.bias };
+    if (a.dx !== undefined) o.dx = a.dx;
+    if (a.dgamma !== undefined) o.dgamma = a.dgamma;
+    if (a.dbeta !== undefined) o.dbeta = a.dbeta;
+    if (a.accumulate !== undefined) o.accumulate = a.accumulate;
+    return o;
   }
 }

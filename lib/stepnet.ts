@@ -21,8 +21,11 @@
  * - Tensors are CPU float32; CUDA inputs are read back and the op runs on the CPU.
  */
 import { RnnkitError } from './errors';
-import { native } from './native';
+import { NativeBlobDescription, NativeStepNet, NativeStepWorkspace, native } from './native';
 import { Tensor, checkTensor } from './tensor';
+import {
+  argError, readChoice, readInteger, readOptions, readRequiredOptions, readSeqLengths, shapeError,
+} from './args';
 
 export type StepOpType = 'fc' | 'matmul' | 'add' | 'sub' | 'mul' | 'sigmoid' | 'tanh' | 'relu' | 'concat'
   | 'slice' | 'split' | 'copy' | 'lstmUnit' | 'gruUnit' | 'rmsNorm';
@@ -62,37 +65,33 @@ export interface StepForwardOptions {
   executor?: StepExecutor;
 }
 
-export interface BlobDescription {
-  name: string;
-  kind: 'input_link' | 'state_read' | 'state_write' | 'step' | 'param' | 'timestep';
-  window: number;
-  size: number;
-  stored: boolean;
-  hoisted: boolean;
+/** A blob of the compiled net with its per-step shape. */
+export type BlobDescription = NativeBlobDescription;
+
+const EXECUTORS: readonly StepExecutor[] = ['auto', 'sequential', 'wavefront'];
+const SPEC_KEYS = ['inputs', 'states', 'params', 'links', 'ops', 'aliases', 'recompute', 'timestep'] as const;
+/** The keys of each entry of a spec list. */
+const ENTRY_KEYS = {
+  inputs: ['name', 'size'],
+  states: ['name', 'size', 'initSteps'],
+  links: ['internal', 'external', 'offset', 'window'],
+  ops: ['type', 'inputs', 'outputs', 'axis', 'start', 'end', 'sizes', 'eps', 'linearBeforeReset'],
+  aliases: ['src', 'dst', 'offset'],
+} as const;
+const OP_ARG_KEYS = ['axis', 'start', 'end', 'sizes', 'eps', 'linearBeforeReset'] as const;
+const FORWARD_KEYS = ['seqLengths', 'steps', 'training', 'executor'] as const;
+const BACKWARD_KEYS = ['executor'] as const;
+
+/** A spec list (inputs, states, ...): each entry an object of the allowed keys, read once. */
+function specEntries<L extends keyof typeof ENTRY_KEYS>(v: unknown, list: L): NonNullable<StepNetSpec[L]> {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw argError(`spec.${list} must be an array`);
+  const entries: object[] = v.map((e, i) =>
+    ({ ...readRequiredOptions(e, ENTRY_KEYS[list], `spec.${list}[${i}]`, `spec.${list}[${i}] must be an object`) }));
+  return entries as NonNullable<StepNetSpec[L]>;
 }
 
-type MaybePromise<T> = Promise<T> | T;
-type Handle = object;
-type F32 = Float32Array | null;
-
-interface StepNetBinding {
-  stepnetCompile(spec: object): Handle;
-  stepnetBlobs(net: Handle): BlobDescription[];
-  stepnetAliasSlots(net: Handle, T: number): number[];
-  stepnetExecutor(net: Handle, executor: string): 'sequential' | 'wavefront';
-  stepnetForward(net: Handle, T: number, B: number, inputs: Float32Array[], inputSteps: number[], inits: F32[],
-    initRanks: number[], params: Float32Array[], seqLengths: Int32Array | null, aliasOut: Float32Array[],
-    executor: string, async: boolean): MaybePromise<Handle>;
-  stepnetBackward(net: Handle, ws: Handle, inputs: Float32Array[], params: Float32Array[], aliasGrads: F32[],
-    dInputs: Float32Array[], dInits: F32[], dParams: Float32Array[], executor: string, async: boolean): MaybePromise<void>;
-  stepnetFetch(net: Handle, ws: Handle, name: string, step: number, out: Float32Array): void;
-  stepnetRelease(ws: Handle): void;
-}
-
-const binding = (): StepNetBinding => native() as unknown as StepNetBinding;
-
-const argError = (m: string): RnnkitError => new RnnkitError('ERR_RNNKIT_ARG', m);
-const shapeError = (m: string): RnnkitError => new RnnkitError('ERR_RNNKIT_SHAPE', m);
+const readExecutor = (o: { executor?: unknown }): StepExecutor => readChoice(o.executor, 'executor', EXECUTORS, 'auto');
 
 /**
  * Builds a step net op by op. Every op method takes its output name(s) first and returns them.
@@ -122,8 +121,9 @@ export class StepNetBuilder {
     return name;
   }
   /** A recurrent state [T + initSteps, B, size]; the first initSteps slots hold its initial value. */
-  state(name: string, size: number, options: { initSteps?: number } = {}): string {
-    this.spec.states.push({ name, size, initSteps: options.initSteps ?? 1 });
+  state(name: string, size: number, options?: { initSteps?: number }): string {
+    const o = readOptions(options, ['initSteps'], 'state options');
+    this.spec.states.push({ name, size, initSteps: (o.initSteps as number | undefined) ?? 1 });
     return name;
   }
   param(name: string, value: Tensor): string {
@@ -131,8 +131,11 @@ export class StepNetBuilder {
     return name;
   }
   /** internal = external[t + offset … t + offset + window) at step t. */
-  link(internal: string, external: string, options: { offset?: number; window?: number } = {}): string {
-    this.spec.links.push({ internal, external, offset: options.offset ?? 0, window: options.window ?? 1 });
+  link(internal: string, external: string, options?: { offset?: number; window?: number }): string {
+    const o = readOptions(options, ['offset', 'window'], 'link options');
+    this.spec.links.push({
+      internal, external, offset: (o.offset as number | undefined) ?? 0, window: (o.window as number | undefined) ?? 1,
+    });
     return internal;
   }
   /** Exposes a state after the run: offset >= 0 from the start (every step), < 0 from the end (the last). */
@@ -149,8 +152,8 @@ export class StepNetBuilder {
     this.spec.timestep = name;
     return name;
   }
-  op(type: StepOpType, outputs: string[], inputs: string[], args: Partial<StepOpSpec> = {}): string[] {
-    this.spec.ops.push({ ...args, type, inputs, outputs });
+  op(type: StepOpType, outputs: string[], inputs: string[], args?: Partial<StepOpSpec>): string[] {
+    this.spec.ops.push({ ...(readOptions(args, OP_ARG_KEYS, 'op arguments') as Partial<StepOpSpec>), type, inputs, outputs });
     return outputs;
   }
   /** y = x·Wᵀ (+ b), W [N, K]. */
@@ -181,13 +184,14 @@ export class StepNetBuilder {
    * ONNX form: hg holds only r z [B, 2H]; pass W_hn [H, H] (and b_hn [H]) as parameters.
    */
   gruUnit(h: string, xg: string, hg: string, hPrev: string,
-    options: { linearBeforeReset?: boolean; wHn?: string; bHn?: string } = {}): string {
-    const lbr = options.linearBeforeReset ?? true;
+    options?: { linearBeforeReset?: boolean; wHn?: string; bHn?: string }): string {
+    const o = readOptions(options, ['linearBeforeReset', 'wHn', 'bHn'], 'gruUnit options');
+    const lbr = o.linearBeforeReset === undefined ? true : (o.linearBeforeReset as boolean);
     const inputs = [xg, hg, hPrev];
     if (!lbr) {
-      if (options.wHn === undefined) throw argError('gruUnit: the ONNX form needs wHn');
-      inputs.push(options.wHn);
-      if (options.bHn !== undefined) inputs.push(options.bHn);
+      if (o.wHn === undefined) throw argError('gruUnit: the ONNX form needs wHn');
+      inputs.push(o.wHn as string);
+      if (o.bHn !== undefined) inputs.push(o.bHn as string);
     }
     return this.op('gruUnit', [h], inputs, { linearBeforeReset: lbr })[0];
   }
@@ -204,7 +208,7 @@ export class StepNetBuilder {
 
 /** What a forward keeps natively for backward and fetchBlob. */
 export class StepNetSaved {
-  /** @internal */ handle: Handle | null;
+  /** @internal */ handle: NativeStepWorkspace | null;
   /** @internal */ readonly owner: RecurrentNetwork;
   /** @internal */ readonly T: number;
   /** @internal */ readonly B: number;
@@ -212,7 +216,7 @@ export class StepNetSaved {
   /** @internal */ readonly initShapes: (readonly number[] | null)[];
 
   /** @internal */
-  constructor(owner: RecurrentNetwork, handle: Handle, T: number, B: number, inputs: Tensor[],
+  constructor(owner: RecurrentNetwork, handle: NativeStepWorkspace, T: number, B: number, inputs: Tensor[],
     initShapes: (readonly number[] | null)[]) {
     this.owner = owner;
     this.handle = handle;
@@ -227,7 +231,7 @@ export class StepNetSaved {
   }
 
   release(): void {
-    if (this.handle) binding().stepnetRelease(this.handle);
+    if (this.handle) native().stepnetRelease(this.handle);
     this.handle = null;
   }
 }
@@ -252,26 +256,29 @@ export class RecurrentNetwork {
   readonly blobs: readonly BlobDescription[];
   /** The executor the last forward or backward ran. */
   lastExecutor: 'sequential' | 'wavefront' | null = null;
-  private readonly handle: Handle;
+  private readonly handle: NativeStepNet;
   private readonly paramNames: string[];
   private latest: StepNetSaved | null = null;
 
   constructor(spec: StepNetSpec | StepNetBuilder) {
-    const s = spec instanceof StepNetBuilder ? spec.toSpec() : spec;
-    if (typeof s !== 'object' || s === null) throw argError('RecurrentNetwork needs a StepNetSpec or a StepNetBuilder');
+    const s = readRequiredOptions(spec instanceof StepNetBuilder ? spec.toSpec() : spec, SPEC_KEYS, 'the step-net spec',
+      'RecurrentNetwork needs a StepNetSpec or a StepNetBuilder');
     const params = s.params ?? {};
     if (typeof params !== 'object' || params === null) throw argError('spec.params must map names to Tensors');
     this.paramNames = Object.keys(params);
     this.params = {};
-    for (const name of this.paramNames) this.params[name] = checkTensor(params[name], `param '${name}'`);
-    this.spec = { ...s, params: this.params };
+    for (const name of this.paramNames) this.params[name] = checkTensor((params as Record<string, unknown>)[name], `param '${name}'`);
+    const lists = {
+      inputs: specEntries(s.inputs, 'inputs'), states: specEntries(s.states, 'states'), links: specEntries(s.links, 'links'),
+      ops: specEntries(s.ops, 'ops'), aliases: specEntries(s.aliases, 'aliases'),
+    };
+    this.spec = { ...(s as StepNetSpec), ...lists, params: this.params };
     const nativeSpec = {
-      inputs: s.inputs ?? [], states: s.states ?? [], links: s.links ?? [], ops: s.ops ?? [],
-      aliases: s.aliases ?? [], recompute: s.recompute ?? [], timestep: s.timestep ?? 'timestep',
+      ...lists, recompute: s.recompute ?? [], timestep: s.timestep ?? 'timestep',
       params: this.paramNames.map((name) => ({ name, shape: [...this.params[name].shape] })),
     };
-    this.handle = binding().stepnetCompile(nativeSpec);
-    this.blobs = binding().stepnetBlobs(this.handle);
+    this.handle = native().stepnetCompile(nativeSpec);
+    this.blobs = native().stepnetBlobs(this.handle);
   }
 
   /** Replaces a parameter's values (same shape). */
@@ -285,7 +292,8 @@ export class RecurrentNetwork {
     this.params[name] = value;
   }
 
-  private plan(inputs: Record<string, Tensor>, options: StepForwardOptions) {
+  private plan(inputs: Record<string, Tensor>, options: StepForwardOptions | undefined) {
+    const o = readOptions(options, FORWARD_KEYS, 'step-net forward options');
     if (typeof inputs !== 'object' || inputs === null) throw argError('forward needs an inputs record');
     const specInputs = this.spec.inputs ?? [];
     const states = this.spec.states ?? [];
@@ -300,8 +308,9 @@ export class RecurrentNetwork {
     for (const [k, t] of seqs.entries()) {
       if (t.shape[1] !== B) throw shapeError(`input '${specInputs[k].name}' has batch ${t.shape[1]}, expected ${B}`);
     }
-    const T = options.steps ?? (seqs.length > 0 ? seqs[0].shape[0] : undefined);
-    if (typeof T !== 'number' || !Number.isInteger(T) || T < 1) throw argError('steps must be an integer >= 1 (or give an input)');
+    const defaultSteps = seqs.length > 0 ? seqs[0].shape[0] : undefined;
+    if (o.steps === undefined && defaultSteps === undefined) throw argError('steps must be an integer >= 1 (or give an input)');
+    const T = readInteger(o.steps, 'steps', 1, 2 ** 31, defaultSteps);
     const inits = states.map((s) => {
       const v = inputs[s.name];
       if (v === undefined || v === null) return null;
@@ -320,15 +329,10 @@ export class RecurrentNetwork {
       return t;
     });
     if (B < 1) throw argError('the batch size is unknown: give an input sequence or a [B, size] initial value');
-    let seqLengths: Int32Array | null = null;
-    if (options.seqLengths !== undefined && options.seqLengths !== null) {
-      if (!(options.seqLengths instanceof Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'seqLengths must be an Int32Array');
-      if (options.seqLengths.length !== B) throw shapeError(`seqLengths must hold ${B} values`);
-      for (const v of options.seqLengths) if (v < 0 || v > T) throw argError(`seqLengths values must lie in 0..${T} (got ${v})`);
-      seqLengths = options.seqLengths;
-    }
-    const executor = options.executor ?? 'auto';
-    const slots = binding().stepnetAliasSlots(this.handle, T);
+    const seqLengths = readSeqLengths(o.seqLengths, T, B);
+    if (o.training !== undefined && typeof o.training !== 'boolean') throw argError('training must be a boolean');
+    const executor = readExecutor(o);
+    const slots = native().stepnetAliasSlots(this.handle, T);
     const outShapes = (this.spec.aliases ?? []).map((a, k) => {
       const st = states.find((s) => s.name === a.src);
       return [slots[k], B, st ? st.size : 0];
@@ -342,28 +346,28 @@ export class RecurrentNetwork {
       this.paramNames.map((n) => host(this.params[n])), p.seqLengths, outs, p.executor, async] as const;
   }
 
-  private finishForward(p: ReturnType<RecurrentNetwork['plan']>, handle: Handle, outs: Float32Array[]): StepForwardResult {
+  private finishForward(p: ReturnType<RecurrentNetwork['plan']>, handle: NativeStepWorkspace, outs: Float32Array[]): StepForwardResult {
     const outputs: Record<string, Tensor> = {};
     (this.spec.aliases ?? []).forEach((a, k) => {
       outputs[a.dst] = Tensor.fromCpu(outs[k], p.outShapes[k]);
     });
     const saved = new StepNetSaved(this, handle, p.T, p.B, p.seqs, p.inits.map((t) => (t ? t.shape : null)));
     this.latest = saved;
-    this.lastExecutor = binding().stepnetExecutor(this.handle, p.executor);
+    this.lastExecutor = native().stepnetExecutor(this.handle, p.executor);
     return { outputs, saved };
   }
 
-  async forward(inputs: Record<string, Tensor>, options: StepForwardOptions = {}): Promise<StepForwardResult> {
+  async forward(inputs: Record<string, Tensor>, options?: StepForwardOptions): Promise<StepForwardResult> {
     const p = this.plan(inputs, options);
     const outs = p.outShapes.map((s) => new Float32Array(s[0] * s[1] * s[2]).fill(NaN));
-    const handle = await binding().stepnetForward(...this.forwardArgs(p, outs, true));
+    const handle = await native().stepnetForward(...this.forwardArgs(p, outs, true));
     return this.finishForward(p, handle, outs);
   }
 
-  forwardSync(inputs: Record<string, Tensor>, options: StepForwardOptions = {}): StepForwardResult {
+  forwardSync(inputs: Record<string, Tensor>, options?: StepForwardOptions): StepForwardResult {
     const p = this.plan(inputs, options);
     const outs = p.outShapes.map((s) => new Float32Array(s[0] * s[1] * s[2]).fill(NaN));
-    const handle = binding().stepnetForward(...this.forwardArgs(p, outs, false)) as Handle;
+    const handle = native().stepnetForward(...this.forwardArgs(p, outs, false)) as NativeStepWorkspace;
     return this.finishForward(p, handle, outs);
   }
 
@@ -374,7 +378,7 @@ export class RecurrentNetwork {
     const aliases = this.spec.aliases ?? [];
     const names = new Set(aliases.map((a) => a.dst));
     for (const key of Object.keys(grads ?? {})) if (!names.has(key)) throw argError(`unknown output '${key}'`);
-    const slots = binding().stepnetAliasSlots(this.handle, saved.T);
+    const slots = native().stepnetAliasSlots(this.handle, saved.T);
     const states = this.spec.states ?? [];
     const g = aliases.map((a, k) => {
       const v = grads?.[a.dst];
@@ -392,7 +396,7 @@ export class RecurrentNetwork {
     const args = [this.handle, saved.handle, saved.inputs.map(host), this.paramNames.map((n) => host(this.params[n])), g,
       dInputs, dInits, dParams, executor] as const;
     const finish = (): StepGradients => {
-      this.lastExecutor = binding().stepnetExecutor(this.handle, executor);
+      this.lastExecutor = native().stepnetExecutor(this.handle, executor);
       const inputs: Record<string, Tensor> = {};
       (this.spec.inputs ?? []).forEach((i, k) => { inputs[i.name] = Tensor.fromCpu(dInputs[k], saved.inputs[k].shape); });
       states.forEach((s, k) => {
@@ -407,17 +411,17 @@ export class RecurrentNetwork {
     return { args, finish };
   }
 
-  async backward(saved: StepNetSaved, grads: Record<string, Tensor> = {}, options: { executor?: StepExecutor } = {}):
+  async backward(saved: StepNetSaved, grads: Record<string, Tensor> = {}, options?: { executor?: StepExecutor }):
     Promise<StepGradients> {
-    const { args, finish } = this.backwardPlan(saved, grads, options.executor ?? 'auto');
-    await binding().stepnetBackward(...args, true);
+    const { args, finish } = this.backwardPlan(saved, grads, readExecutor(readOptions(options, BACKWARD_KEYS, 'step-net backward options')));
+    await native().stepnetBackward(...args, true);
     return finish();
   }
 
-  backwardSync(saved: StepNetSaved, grads: Record<string, Tensor> = {}, options: { executor?: StepExecutor } = {}):
+  backwardSync(saved: StepNetSaved, grads: Record<string, Tensor> = {}, options?: { executor?: StepExecutor }):
     StepGradients {
-    const { args, finish } = this.backwardPlan(saved, grads, options.executor ?? 'auto');
-    binding().stepnetBackward(...args, false);
+    const { args, finish } = this.backwardPlan(saved, grads, readExecutor(readOptions(options, BACKWARD_KEYS, 'step-net backward options')));
+    native().stepnetBackward(...args, false);
     return finish();
   }
 
@@ -428,7 +432,7 @@ export class RecurrentNetwork {
     const blob = this.blobs.find((b) => b.name === name);
     if (!blob) throw argError(`fetchBlob: unknown blob '${name}'`);
     const out = new Float32Array(blob.window * saved.B * blob.size);
-    binding().stepnetFetch(this.handle, saved.handle, name, step, out);
+    native().stepnetFetch(this.handle, saved.handle, name, step, out);
     return Tensor.fromCpu(out, blob.window === 1 ? [saved.B, blob.size] : [blob.window, saved.B, blob.size]);
   }
 }

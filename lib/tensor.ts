@@ -8,7 +8,10 @@
  */
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
-import { native, DeviceBuffer } from './native';
+import {
+  DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, uploadNew,
+} from './native';
+import { readOptions } from './args';
 
 export interface TensorOptions {
   device?: DeviceSpec;
@@ -108,7 +111,7 @@ export class Tensor {
     this.assertLive();
     if (this.storage.data) return this.storage.data.slice();
     const out = new Float32Array(this.size);
-    await native().copyToHost(this.deviceBuffer, out, true);
+    await download(this.deviceBuffer, out);
     return out;
   }
 
@@ -117,7 +120,7 @@ export class Tensor {
     this.assertLive();
     if (this.storage.data) return this.storage.data.slice();
     const out = new Float32Array(this.size);
-    native().copyToHost(this.deviceBuffer, out, false);
+    downloadSync(this.deviceBuffer, out);
     return out;
   }
 
@@ -125,9 +128,7 @@ export class Tensor {
   clone(): Tensor {
     this.assertLive();
     if (this.storage.data) return Tensor.fromCpu(this.storage.data.slice(), this.shape);
-    const buf = new (native().DeviceBuffer)(deviceIndex(this.device), this.size * 4);
-    native().copyDeviceToDevice(buf, this.deviceBuffer, false);
-    return Tensor.fromDevice(buf, this.device, this.shape);
+    return Tensor.fromDevice(copyDeviceNew(this.deviceBuffer), this.device, this.shape);
   }
 
   /** Releases the storage now (device memory goes back to the cache). Idempotent. */
@@ -156,14 +157,19 @@ export class Tensor {
 }
 
 function uploadSync(host: Float32Array, shape: readonly number[], device: Device): Tensor {
-  const buf = new (native().DeviceBuffer)(deviceIndex(device), host.length * 4);
-  try {
-    native().copyToDevice(buf, host, false);
-  } catch (err) {
-    buf.dispose();
-    throw err;
-  }
-  return Tensor.fromDevice(buf, device, shape);
+  return Tensor.fromDevice(uploadNew(deviceIndex(device), host), device, shape);
+}
+
+/** @internal A new, uninitialized tensor on a CUDA device. */
+export function deviceTensor(device: Device, shape: readonly number[]): Tensor {
+  return Tensor.fromDevice(allocateDevice(deviceIndex(device), checkShape(shape)), device, shape);
+}
+
+const TENSOR_OPTIONS = ['device'] as const;
+
+function optionsDevice(options: unknown): Device {
+  const o = readOptions(options, TENSOR_OPTIONS, 'tensor options');
+  return resolveDevice(o.device === undefined ? 'cpu' : (o.device as DeviceSpec));
 }
 
 function toFloat32(data: unknown): Float32Array {
@@ -187,34 +193,35 @@ function toFloat32(data: unknown): Float32Array {
  * A tensor from values. On the CPU a Float32Array is kept as it is (no copy); number[] is
  * converted. `shape` defaults to `[data.length]`.
  */
-export function tensor(data: Float32Array | number[], shape?: readonly number[], options: TensorOptions = {}): Tensor {
+export function tensor(data: Float32Array | number[], shape?: readonly number[], options?: TensorOptions): Tensor {
   const values = toFloat32(data);
   const s = shape === undefined ? [values.length] : shape;
   const size = checkShape(s);
   if (size !== values.length) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${s.join(', ')}] needs ${size} values, got ${values.length}`);
   }
-  const device = resolveDevice(options.device === undefined ? 'cpu' : options.device);
+  const device = optionsDevice(options);
   if (device === 'cpu') return Tensor.fromCpu(values, s);
   return uploadSync(values, s, device);
 }
 
 /** A tensor of zeros. */
-export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+export function zeros(shape: readonly number[], options?: TensorOptions): Tensor {
   return full(shape, 0, options);
 }
 
 /** A tensor of ones. */
-export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
+export function ones(shape: readonly number[], options?: TensorOptions): Tensor {
   return full(shape, 1, options);
 }
 
 /** A tensor filled with one value. */
-export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+export function full(shape: readonly number[], value: number, options?: TensorOptions): Tensor {
   const size = checkShape(shape);
+  if (typeof value !== 'number') throw new RnnkitError('ERR_RNNKIT_ARG', `full: value must be a number, got ${typeof value}`);
+  const device = optionsDevice(options);
   const data = new Float32Array(size);
   if (value !== 0) data.fill(value);
-  const device = resolveDevice(options.device === undefined ? 'cpu' : options.device);
   return device === 'cpu' ? Tensor.fromCpu(data, shape) : uploadSync(data, shape, device);
 }
 

@@ -220,11 +220,33 @@ describe('Recurrent: execution', function () {
     const info = rnnkit.backendInfo();
     expect(op.lastRun).to.include({ op: 'forward', device: 'cpu', isa: info.isa, training: false });
     expect(op.lastRun.algorithm).to.be.a('string').and.not.equal('');
-    expect(op.algorithm.isa).to.equal(info.isa);
-    if (op.device === 'cpu') expect(op.lastRun.fallback).to.equal(null);
+    const T = op.batchFirst ? x.shape[1] : x.shape[0];
+    const B = op.batchFirst ? x.shape[0] : x.shape[1];
+    expect(op.algorithmFor(T, B).isa).to.equal(info.isa);
+    expect(op.algorithm).to.equal('auto');
+    if (op.device === 'cpu') {
+      expect(op.lastRun.fallback).to.equal(null);
+      expect(op.algorithmFor(T, B)).to.include({ device: 'cpu', algorithm: op.lastRun.algorithm, fallback: null });
+    }
     const f = op.forwardSync(x, { ...options, training: true });
     op.backwardSync(f.saved, {});
     expect(op.lastRun).to.include({ op: 'backward', training: true });
+  });
+
+  it('savedSize, recordShapes and the default device come from the public entry point', function () {
+    const cfg = { mode: 'gru', inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: true, seed: 4, device: 'cpu' };
+    const op = new rnnkit.Recurrent(cfg);
+    const { native } = require('../dist/native');
+    expect(op.savedSize(7, 3)).to.equal(native().recurrentSavedSize(op.config.native, 7, 3)).and.be.above(0);
+    expect(op.savedSize(0, 3)).to.equal(0);
+    expectCode(() => op.savedSize(-1, 3), 'ERR_RNNKIT_ARG');
+    expect(op.recordShapes('pytorch')).to.deep.equal(rnnkit.recordShapes(cfg, 'pytorch'));
+    const record = op.exportWeights('onnx');
+    for (const [name, shape] of Object.entries(op.recordShapes('onnx'))) {
+      expect(record[name].length, name).to.equal(shape.reduce((a, b) => a * b, 1));
+    }
+    expect(rnnkit.defaultDevice()).to.equal(rnnkit.backendInfo().defaultDevice);
+    expect(rnnkit.defaultDevice()).to.equal(cudaAvailable() && process.env.RNNKIT_DEVICE !== 'cpu' ? 'cuda:0' : 'cpu');
   });
 
   it('T = 0 and B = 0: states pass through, gradients of the initial state are dhy, weights get zero', function () {

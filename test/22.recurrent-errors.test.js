@@ -43,6 +43,8 @@ describe('Recurrent errors: configuration', function () {
     ['unknown device', { ...LSTM, device: 'tpu' }, 'ERR_RNNKIT_ARG'],
     ['negative seed', { ...LSTM, seed: -1 }, 'ERR_RNNKIT_ARG'],
     ['fractional seed', { ...LSTM, seed: 1.5 }, 'ERR_RNNKIT_ARG'],
+    ['unknown algorithm', { ...LSTM, algorithm: 'fastest' }, 'ERR_RNNKIT_ARG'],
+    ['numLayers beyond the kernels\' limit', { ...LSTM, numLayers: 2 ** 31 }, 'ERR_RNNKIT_ARG'],
   ];
   for (const [what, cfg, code] of bad) {
     it(`${what}: ${code}`, function () {

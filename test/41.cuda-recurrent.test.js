@@ -157,6 +157,26 @@ describe('@gpu CUDA Recurrent: device weights and inputs', function () {
     expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, 'y after a data write', rng.seed);
   });
 
+  it('the algorithm option forces the forward algorithm, algorithmFor says what would run, both agree with the CPU', function () {
+    const rng = makeRandom();
+    const cfg = { mode: 'lstm', inputSize: 5, hiddenSize: 64, numLayers: 1, seed: 3 };
+    const cpu = new Recurrent({ ...cfg, device: 'cpu' });
+    const x = tensor(f32(rng, 6 * 4 * 5), [6, 4, 5]);
+    const want = cpu.forwardSync(x).y.data;
+    for (const algorithm of ['standard', 'persistent']) {
+      const gpu = new Recurrent({ ...cfg, device: 'cuda', algorithm });
+      expect(gpu.algorithm).to.equal(algorithm);
+      expect(gpu.algorithmFor(6, 4)).to.include({ device: 'cuda:0', algorithm, fallback: null });
+      expectClose(gpu.forwardSync(x.to('cuda')).y.readSync(), want, `y (${algorithm})`, rng.seed);
+      expect(gpu.lastRun.algorithm).to.equal(algorithm);
+    }
+    const auto = new Recurrent({ ...cfg, device: 'cuda' });
+    auto.forwardSync(x.to('cuda'));
+    expect(auto.lastRun.algorithm).to.equal(auto.algorithmFor(6, 4).algorithm);
+    const proj = new Recurrent({ ...cfg, projSize: 8, device: 'cuda', algorithm: 'persistent' });
+    expectCode(() => proj.forwardSync(x.to('cuda')), 'ERR_RNNKIT_ARG');
+  });
+
   it('copies hx from the CPU, runs inputs on the CPU with a reason, refuses a disposed y', async function () {
     const rng = makeRandom();
     const { cpu, gpu, x, xg } = pair(rng);

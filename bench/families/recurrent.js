@@ -95,8 +95,7 @@ module.exports = {
       const f = op.forwardSync(x, { training: true });
       const bwd = await harness.measure(() => op.backwardSync(f.saved, { dy }).dx.dispose(), timing);
       monitor.note(inf, fwd, bwd);
-      const savedBytes = 4 * native.recurrentSavedSize({ mode: cell.mode, inputSize: s.I, hiddenSize: s.H, numLayers: s.L,
-        bidirectional: s.D === 2, skipInput: false, projSize: 0, cellClip: 0, peepholes: false, linearBeforeReset: cell.linearBeforeReset }, s.T, s.B);
+      const savedBytes = 4 * op.savedSize(s.T, s.B);
       const row = { case: name, oursInf: inf, oursFwd: fwd, oursBwd: bwd, oursTrain: fwd.median + bwd.median, savedBytes,
         infGflops: fl / inf.median / 1e6, trainGflops: (3 * fl) / (fwd.median + bwd.median) / 1e6 };
 

@@ -6,8 +6,7 @@
 // (the price of the flexibility) and the limit is the FMA peak. Every timed net is first checked
 // against the fused op. Ratios are speed ratios: "net vs fused" = fused time / net time.
 const os = require('os');
-const { Recurrent } = require('../../dist/recurrent');
-const { StepNetBuilder } = require('../../dist/stepnet');
+const { Recurrent, StepNetBuilder } = require('../..');
 
 // The fused op's LSTM as an fc + lstmUnit step net over copies of its parameters.
 function lstmNet(op, L, I, H) {

@@ -26,8 +26,8 @@ function oneHot(tensor, ids, shape) {
 }
 
 async function oursStep(rnnkit, T, B) {
-  const train = require('../../dist/train');
-  const { Recurrent } = require('../../dist/recurrent');
+  const train = rnnkit;
+  const { Recurrent } = rnnkit;
   const lstm = new Recurrent({ mode: 'lstm', inputSize: V, hiddenSize: H, numLayers: L, seed: 1 });
   const decoder = new train.Linear({ inFeatures: H, outFeatures: V, seed: 2 });
   const opt = new train.Adam([lstm.weights, decoder.weight, decoder.bias], { lr: 1e-3 });

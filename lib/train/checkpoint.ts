@@ -14,6 +14,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RnnkitError } from '../errors';
+import { argError, readOptions, readRequiredOptions, readSeed } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 import { hostValues, writeBack } from './native-train';
 import { Optimizer, OptimizerStateDict, ParamState } from './optim';
@@ -22,6 +23,8 @@ import { LRScheduler } from './schedule';
 import { decodeSafetensors, encodeSafetensors, SafetensorsEntry } from './safetensors';
 
 const FORMAT = 'rnnkit-checkpoint/1';
+const CONTENTS_KEYS = ['params', 'optimizer', 'scheduler', 'step', 'rng', 'extra'] as const;
+const LOAD_KEYS = ['params', 'optimizer', 'scheduler'] as const;
 
 export interface CheckpointContents {
   params: Record<string, Tensor>;
@@ -64,13 +67,14 @@ function writeAtomic(file: string, data: Buffer | string): void {
 }
 
 /** Writes a checkpoint directory (created when missing). */
-export function saveCheckpoint(dir: string, contents: CheckpointContents): void {
-  if (typeof dir !== 'string' || !dir) throw new RnnkitError('ERR_RNNKIT_ARG', 'saveCheckpoint needs a directory path');
-  if (!contents || typeof contents.params !== 'object' || contents.params === null) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', 'saveCheckpoint needs { params: Record<string, Tensor> }');
+export function saveCheckpoint(dir: string, checkpoint: CheckpointContents): void {
+  if (typeof dir !== 'string' || !dir) throw argError('saveCheckpoint needs a directory path');
+  const contents = readRequiredOptions(checkpoint, CONTENTS_KEYS, 'checkpoint contents',
+    'saveCheckpoint needs { params: Record<string, Tensor> }') as CheckpointContents;
+  if (typeof contents.params !== 'object' || contents.params === null) {
+    throw argError('saveCheckpoint needs { params: Record<string, Tensor> }');
   }
-  const step = contents.step ?? 0;
-  if (!Number.isSafeInteger(step) || step < 0) throw new RnnkitError('ERR_RNNKIT_ARG', 'step must be a non-negative integer');
+  const step = readSeed(contents.step, 'step', 0);
   const model: Record<string, SafetensorsEntry> = {};
   for (const [name, t] of Object.entries(contents.params)) {
     checkTensor(t, `params.${name}`);
@@ -102,7 +106,8 @@ export function saveCheckpoint(dir: string, contents: CheckpointContents): void 
 }
 
 /** Reads a checkpoint directory and restores what `options` names. */
-export function loadCheckpoint(dir: string, options: LoadCheckpointOptions = {}): LoadedCheckpoint {
+export function loadCheckpoint(dir: string, loadOptions?: LoadCheckpointOptions): LoadedCheckpoint {
+  const options = readOptions(loadOptions, LOAD_KEYS, 'loadCheckpoint options') as LoadCheckpointOptions;
   let manifest: Manifest;
   try {
     manifest = JSON.parse(fs.readFileSync(path.join(dir, 'checkpoint.json'), 'utf8')) as Manifest;

@@ -9,29 +9,28 @@
  * clipGradValue(grads, clipValue): clamps every element to [−clipValue, clipValue] (NaN stays NaN).
  */
 import { RnnkitError } from '../errors';
+import { argError, readBoolean, readNumber, readOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
-import { hostValues, trainNative, writeBack } from './native-train';
+import { native } from '../native';
+import { hostValues, writeBack } from './native-train';
 
 export interface ClipNormOptions {
   errorIfNonfinite?: boolean;
 }
 
 function checkGrads(grads: readonly Tensor[]): Tensor[] {
-  if (!Array.isArray(grads)) throw new RnnkitError('ERR_RNNKIT_ARG', 'grads must be an array of tensors');
+  if (!Array.isArray(grads)) throw argError('grads must be an array of tensors');
   return grads.map((g, k) => checkTensor(g, `grads[${k}]`));
 }
 
-function checkLimit(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !(v >= 0 && v < Infinity)) {
-    throw new RnnkitError('ERR_RNNKIT_ARG', `${what} must be a finite number >= 0 (got ${String(v)})`);
-  }
-  return v;
-}
+const checkLimit = (v: unknown, what: string): number => readNumber(v, what, { min: 0 });
+const readErrorIfNonfinite = (options: ClipNormOptions | undefined): boolean =>
+  readBoolean(readOptions(options, ['errorIfNonfinite'], 'clipGradNorm options').errorIfNonfinite, 'errorIfNonfinite', false);
 
 /** The factor applied to the gradients, or null to leave them as they are. */
-function clipFactor(total: number, maxNorm: number, options: ClipNormOptions): number | null {
+function clipFactor(total: number, maxNorm: number, errorIfNonfinite: boolean): number | null {
   if (!Number.isFinite(total)) {
-    if (options.errorIfNonfinite) {
+    if (errorIfNonfinite) {
       throw new RnnkitError('ERR_RNNKIT_NONFINITE', `the total gradient norm is ${total}: a gradient holds NaN or Infinity`);
     }
     return null;
@@ -41,27 +40,29 @@ function clipFactor(total: number, maxNorm: number, options: ClipNormOptions): n
 }
 
 /** Clips gradients by their global L2 norm; returns the norm before clipping. */
-export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions = {}): Promise<number> {
+export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions): Promise<number> {
   const gs = checkGrads(grads);
   checkLimit(maxNorm, 'maxNorm');
+  const errorIfNonfinite = readErrorIfNonfinite(options);
   const host = gs.map(hostValues);
-  const total = Math.sqrt(await trainNative().sumSquares(host, true));
-  const f = clipFactor(total, maxNorm, options);
+  const total = Math.sqrt(await native().sumSquares(host, true));
+  const f = clipFactor(total, maxNorm, errorIfNonfinite);
   if (f !== null) {
-    await trainNative().scaleArrays(host, f, true);
+    await native().scaleArrays(host, f, true);
     gs.forEach((g, k) => writeBack(g, host[k]));
   }
   return total;
 }
 
-export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions = {}): number {
+export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions): number {
   const gs = checkGrads(grads);
   checkLimit(maxNorm, 'maxNorm');
+  const errorIfNonfinite = readErrorIfNonfinite(options);
   const host = gs.map(hostValues);
-  const total = Math.sqrt(trainNative().sumSquares(host, false) as number);
-  const f = clipFactor(total, maxNorm, options);
+  const total = Math.sqrt(native().sumSquares(host, false) as number);
+  const f = clipFactor(total, maxNorm, errorIfNonfinite);
   if (f !== null) {
-    trainNative().scaleArrays(host, f, false);
+    native().scaleArrays(host, f, false);
     gs.forEach((g, k) => writeBack(g, host[k]));
   }
   return total;
@@ -72,7 +73,7 @@ export async function clipGradValue(grads: readonly Tensor[], clipValue: number)
   const gs = checkGrads(grads);
   const v = Math.fround(checkLimit(clipValue, 'clipValue'));
   const host = gs.map(hostValues);
-  await trainNative().clampArrays(host, -v, v, true);
+  await native().clampArrays(host, -v, v, true);
   gs.forEach((g, k) => writeBack(g, host[k]));
 }
 
@@ -80,11 +81,11 @@ export function clipGradValueSync(grads: readonly Tensor[], clipValue: number): 
   const gs = checkGrads(grads);
   const v = Math.fround(checkLimit(clipValue, 'clipValue'));
   const host = gs.map(hostValues);
-  trainNative().clampArrays(host, -v, v, false);
+  native().clampArrays(host, -v, v, false);
   gs.forEach((g, k) => writeBack(g, host[k]));
 }
 
 /** The global L2 norm of several tensors (double accumulation), without changing them. */
 export function globalNormSync(tensors: readonly Tensor[]): number {
-  return Math.sqrt(trainNative().sumSquares(checkGrads(tensors).map(hostValues), false) as number);
+  return Math.sqrt(native().sumSquares(checkGrads(tensors).map(hostValues), false) as number);
 }

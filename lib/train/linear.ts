@@ -10,6 +10,7 @@
  */
 import { RnnkitError } from '../errors';
 import { DeviceSpec, resolveDevice } from '../device';
+import { argError, readBoolean, readInteger, readOptions, readRequiredOptions, readSeed, readTensorOrNull } from '../args';
 import { matmul, matmulSync } from '../matmul';
 import { Tensor, checkTensor, tensor } from '../tensor';
 import { Rng } from './random';
@@ -38,16 +39,9 @@ export interface LinearGradients {
   dbias: Tensor | null;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
-
-function checkSize(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2 ** 31) {
-    throw argError(`${what} must be a positive integer (got ${String(v)})`);
-  }
-  return v;
-}
+const OPTION_KEYS = ['inFeatures', 'outFeatures', 'bias', 'seed', 'device'] as const;
+const BACKWARD_KEYS = ['accumulate', 'dweight', 'dbias'] as const;
+const readFeatures = (v: unknown, what: string): number => readInteger(v, what, 1, 2 ** 31);
 
 interface Plan {
   x2: Tensor;
@@ -61,11 +55,11 @@ export class Linear {
   readonly bias: Tensor | null;
 
   constructor(options: LinearOptions) {
-    if (options === null || typeof options !== 'object') throw argError('Linear needs options { inFeatures, outFeatures }');
-    this.inFeatures = checkSize(options.inFeatures, 'inFeatures');
-    this.outFeatures = checkSize(options.outFeatures, 'outFeatures');
-    if (options.bias !== undefined && typeof options.bias !== 'boolean') throw argError('bias must be a boolean');
-    const seed = options.seed === undefined ? Math.floor(Math.random() * 2 ** 47) : options.seed;
+    const o = readRequiredOptions(options, OPTION_KEYS, 'Linear options', 'Linear needs options { inFeatures, outFeatures }');
+    this.inFeatures = readFeatures(o.inFeatures, 'inFeatures');
+    this.outFeatures = readFeatures(o.outFeatures, 'outFeatures');
+    const bias = readBoolean(o.bias, 'bias', true);
+    const seed = o.seed === undefined ? Math.floor(Math.random() * 2 ** 47) : readSeed(o.seed, 'seed');
     const rng = new Rng(seed);
     const bound = 1 / Math.sqrt(this.inFeatures);
     const draw = (n: number): Float32Array => {
@@ -73,9 +67,9 @@ export class Linear {
       for (let k = 0; k < n; k++) a[k] = (2 * rng.uniform() - 1) * bound;
       return a;
     };
-    const device = resolveDevice(options.device === undefined ? 'cpu' : options.device);
+    const device = resolveDevice(o.device === undefined ? 'cpu' : (o.device as DeviceSpec));
     this.weight = tensor(draw(this.outFeatures * this.inFeatures), [this.outFeatures, this.inFeatures], { device });
-    this.bias = options.bias === false ? null : tensor(draw(this.outFeatures), [this.outFeatures], { device });
+    this.bias = bias ? tensor(draw(this.outFeatures), [this.outFeatures], { device }) : null;
   }
 
   /** Parameters by PyTorch name. */
@@ -94,7 +88,7 @@ export class Linear {
     return this.finishForward(x, matmulSync(p.x2, this.weight, { transB: true }));
   }
 
-  async backward(x: Tensor, dy: Tensor, options: LinearBackwardOptions = {}): Promise<LinearGradients> {
+  async backward(x: Tensor, dy: Tensor, options?: LinearBackwardOptions): Promise<LinearGradients> {
     const p = this.plan(x);
     const o = this.backwardPlan(p, dy, options);
     const dx = await matmul(o.dy2, this.weight);
@@ -102,7 +96,7 @@ export class Linear {
     return this.finishBackward(x, dx, o);
   }
 
-  backwardSync(x: Tensor, dy: Tensor, options: LinearBackwardOptions = {}): LinearGradients {
+  backwardSync(x: Tensor, dy: Tensor, options?: LinearBackwardOptions): LinearGradients {
     const p = this.plan(x);
     const o = this.backwardPlan(p, dy, options);
     const dx = matmulSync(o.dy2, this.weight);
@@ -134,24 +128,21 @@ export class Linear {
     return y2.reshape([...x.shape.slice(0, -1), this.outFeatures]);
   }
 
-  private backwardPlan(p: Plan, dy: Tensor, options: LinearBackwardOptions) {
+  private backwardPlan(p: Plan, dy: Tensor, options: LinearBackwardOptions | undefined) {
+    const o = readOptions(options, BACKWARD_KEYS, 'Linear backward options');
     checkTensor(dy, 'dy');
     if (dy.size !== p.N * this.outFeatures || dy.shape[dy.rank - 1] !== this.outFeatures) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `dy must be [..., ${this.outFeatures}] with ${p.N} rows, got [${dy.shape.join(', ')}]`);
     }
     if (dy.device !== this.weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `dy is on ${dy.device}, the weights on ${this.weight.device}`);
-    const accumulate = options.accumulate === true;
-    const given = (t: Tensor | null | undefined, what: string, shape: readonly number[]): Tensor | null => {
-      if (t === undefined || t === null) return null;
-      checkTensor(t, what);
-      if (t.shape.length !== shape.length || t.shape.some((d, k) => d !== shape[k])) {
-        throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must be [${shape.join(', ')}], got [${t.shape.join(', ')}]`);
-      }
-      if (t.device !== this.weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} must be on ${this.weight.device}`);
+    const accumulate = readBoolean(o.accumulate, 'accumulate', false);
+    const given = (v: unknown, what: string, shape: readonly number[]): Tensor | null => {
+      const t = readTensorOrNull(v, what, shape);
+      if (t && t.device !== this.weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} must be on ${this.weight.device}`);
       return t;
     };
-    let dweight = given(options.dweight, 'dweight', this.weight.shape);
-    let dbias = this.bias ? given(options.dbias, 'dbias', this.bias.shape) : null;
+    let dweight = given(o.dweight, 'dweight', this.weight.shape);
+    let dbias = this.bias ? given(o.dbias, 'dbias', this.bias.shape) : null;
     if (accumulate && (!dweight || (this.bias && !dbias))) throw argError('accumulate needs the dweight (and dbias) tensors to add into');
     dweight = dweight ?? tensor(new Float32Array(this.weight.size), this.weight.shape, { device: this.weight.device });
     if (this.bias && !dbias) dbias = tensor(new Float32Array(this.outFeatures), this.bias.shape, { device: this.weight.device });

@@ -14,8 +14,10 @@
  * loss (check with Number.isFinite), never an exception.
  */
 import { RnnkitError } from '../errors';
+import { argError, readBoolean, readChoice, readInteger, readOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
-import { hostValues, trainNative } from './native-train';
+import { native } from '../native';
+import { hostValues } from './native-train';
 
 export type Reduction = 'mean' | 'sum';
 
@@ -44,21 +46,13 @@ export interface MseResult {
   dinput: Tensor | null;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
+const CE_KEYS = ['mask', 'ignoreIndex', 'reduction', 'grad'] as const;
+const MSE_KEYS = ['reduction', 'grad'] as const;
+const REDUCTIONS: readonly Reduction[] = ['mean', 'sum'];
 
-function reductionOf(v: unknown): boolean {
-  if (v === undefined || v === 'mean') return true;
-  if (v === 'sum') return false;
-  throw argError(`reduction must be 'mean' or 'sum' (got ${String(v)})`);
-}
-
-function gradOf(v: unknown): boolean {
-  if (v === undefined) return true;
-  if (typeof v !== 'boolean') throw argError('grad must be a boolean');
-  return v;
-}
+/** Whether `reduction` is 'mean' (the default). */
+const isMean = (v: unknown): boolean => readChoice(v, 'reduction', REDUCTIONS, 'mean') === 'mean';
+const readGrad = (v: unknown): boolean => readBoolean(v, 'grad', true);
 
 interface CePlan {
   logits: Tensor;
@@ -72,7 +66,8 @@ interface CePlan {
   mean: boolean;
 }
 
-function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions): CePlan {
+function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions | undefined): CePlan {
+  const o = readOptions(options, CE_KEYS, 'crossEntropy options');
   checkTensor(logits, 'logits');
   if (logits.rank !== 2 && logits.rank !== 3) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `logits must be [N, V] or [T, B, V], got [${logits.shape.join(', ')}]`);
@@ -82,11 +77,7 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
   if (V < 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'logits need at least one class');
   if (!(targets instanceof Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'targets must be an Int32Array');
   if (targets.length !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `targets must hold ${N} values, got ${targets.length}`);
-  const o = options ?? {};
-  const ignoreIndex = o.ignoreIndex === undefined ? -100 : o.ignoreIndex;
-  if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) {
-    throw argError(`ignoreIndex must be a 32-bit integer (got ${String(ignoreIndex)})`);
-  }
+  const ignoreIndex = readInteger(o.ignoreIndex, 'ignoreIndex', -(2 ** 31), 2 ** 31 - 1, -100);
   let mask: Float32Array | null = null;
   if (o.mask !== undefined && o.mask !== null) {
     if (o.mask instanceof Tensor) mask = hostValues(checkTensor(o.mask, 'mask'));
@@ -106,11 +97,9 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
       throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);
     }
   }
-  const grad = gradOf(o.grad);
-  return {
-    logits, x: hostValues(logits), targets: t, mask, dlogits: grad ? new Float32Array(N * V) : null, N, V,
-    ignoreIndex, mean: reductionOf(o.reduction),
-  };
+  const grad = readGrad(o.grad);
+  const mean = isMean(o.reduction);
+  return { logits, x: hostValues(logits), targets: t, mask, dlogits: grad ? new Float32Array(N * V) : null, N, V, ignoreIndex, mean };
 }
 
 function ceResult(p: CePlan, loss: number): CrossEntropyResult {
@@ -120,16 +109,16 @@ function ceResult(p: CePlan, loss: number): CrossEntropyResult {
 }
 
 /** Softmax cross-entropy and its gradient, computed off the event loop. */
-export async function crossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions = {}): Promise<CrossEntropyResult> {
+export async function crossEntropy(logits: Tensor, targets: Int32Array, options?: CrossEntropyOptions): Promise<CrossEntropyResult> {
   const p = planCrossEntropy(logits, targets, options);
-  const loss = await trainNative().softmaxCrossEntropy(p.x, p.targets, p.mask, p.dlogits, p.N, p.V, p.ignoreIndex, p.mean, true);
+  const loss = await native().softmaxCrossEntropy(p.x, p.targets, p.mask, p.dlogits, p.N, p.V, p.ignoreIndex, p.mean, true);
   return ceResult(p, loss);
 }
 
 /** Softmax cross-entropy and its gradient, on the calling thread. */
-export function crossEntropySync(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions = {}): CrossEntropyResult {
+export function crossEntropySync(logits: Tensor, targets: Int32Array, options?: CrossEntropyOptions): CrossEntropyResult {
   const p = planCrossEntropy(logits, targets, options);
-  const loss = trainNative().softmaxCrossEntropy(p.x, p.targets, p.mask, p.dlogits, p.N, p.V, p.ignoreIndex, p.mean, false) as number;
+  const loss = native().softmaxCrossEntropy(p.x, p.targets, p.mask, p.dlogits, p.N, p.V, p.ignoreIndex, p.mean, false) as number;
   return ceResult(p, loss);
 }
 
@@ -141,17 +130,15 @@ interface MsePlan {
   mean: boolean;
 }
 
-function planMse(input: Tensor, target: Tensor, options: MseOptions): MsePlan {
+function planMse(input: Tensor, target: Tensor, options: MseOptions | undefined): MsePlan {
+  const o = readOptions(options, MSE_KEYS, 'mseLoss options');
   checkTensor(input, 'input');
   checkTensor(target, 'target');
   if (input.shape.length !== target.shape.length || input.shape.some((d, k) => d !== target.shape[k])) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `input [${input.shape.join(', ')}] and target [${target.shape.join(', ')}] differ`);
   }
-  const o = options ?? {};
-  return {
-    input, y: hostValues(input), t: hostValues(target), dy: gradOf(o.grad) ? new Float32Array(input.size) : null,
-    mean: reductionOf(o.reduction),
-  };
+  const mean = isMean(o.reduction);
+  return { input, y: hostValues(input), t: hostValues(target), dy: readGrad(o.grad) ? new Float32Array(input.size) : null, mean };
 }
 
 function mseResult(p: MsePlan, loss: number): MseResult {
@@ -161,14 +148,14 @@ function mseResult(p: MsePlan, loss: number): MseResult {
 }
 
 /** Mean squared error (or the sum with reduction 'sum') and its gradient, off the event loop. */
-export async function mseLoss(input: Tensor, target: Tensor, options: MseOptions = {}): Promise<MseResult> {
+export async function mseLoss(input: Tensor, target: Tensor, options?: MseOptions): Promise<MseResult> {
   const p = planMse(input, target, options);
-  return mseResult(p, await trainNative().mseLoss(p.y, p.t, p.dy, p.mean, true));
+  return mseResult(p, await native().mseLoss(p.y, p.t, p.dy, p.mean, true));
 }
 
 /** Mean squared error and its gradient, on the calling thread. */
-export function mseLossSync(input: Tensor, target: Tensor, options: MseOptions = {}): MseResult {
+export function mseLossSync(input: Tensor, target: Tensor, options?: MseOptions): MseResult {
   const p = planMse(input, target, options);
-  return mseResult(p, trainNative().mseLoss(p.y, p.t, p.dy, p.mean, false) as number);
+  return mseResult(p, native().mseLoss(p.y, p.t, p.dy, p.mean, false) as number);
 }
 

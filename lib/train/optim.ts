@@ -14,8 +14,10 @@
  * off the event loop; the parameters must not be read or written until it resolves.
  */
 import { RnnkitError } from '../errors';
+import { argError, readBoolean, readNumber, readOptions, readRequiredOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
-import { hostValues, trainNative, writeBack } from './native-train';
+import { native } from '../native';
+import { hostValues, writeBack } from './native-train';
 
 export type Hyper = Record<string, number | boolean | number[]>;
 
@@ -40,24 +42,12 @@ export interface OptimizerStateDict {
   state: Record<number, ParamState>;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
-
 type Check = (v: unknown, name: string) => void;
 
-const nonNegative: Check = (v, name) => {
-  if (typeof v !== 'number' || !(v >= 0 && v < Infinity)) throw argError(`${name} must be a finite number >= 0 (got ${String(v)})`);
-};
-const positive: Check = (v, name) => {
-  if (typeof v !== 'number' || !(v > 0 && v < Infinity)) throw argError(`${name} must be a finite number > 0 (got ${String(v)})`);
-};
-const unit: Check = (v, name) => {
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw argError(`${name} must be in [0, 1) (got ${String(v)})`);
-};
-const bool: Check = (v, name) => {
-  if (typeof v !== 'boolean') throw argError(`${name} must be a boolean`);
-};
+const nonNegative: Check = (v, name) => readNumber(v, name, { min: 0 });
+const positive: Check = (v, name) => readNumber(v, name, { above: 0 });
+const unit: Check = (v, name) => readNumber(v, name, { min: 0, below: 1 });
+const bool: Check = (v, name) => readBoolean(v, name);
 const betas: Check = (v, name) => {
   if (!Array.isArray(v) || v.length !== 2) throw argError(`${name} must be [beta1, beta2]`);
   unit(v[0], `${name}[0]`);
@@ -82,13 +72,13 @@ export abstract class Optimizer {
 
   protected constructor(readonly kind: string, private readonly spec: Spec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
     if (!Array.isArray(groups) || groups.length === 0) throw argError(`${kind} needs a list of parameters or param groups`);
-    const base = this.resolve(spec.defaults, defaults ?? {}, 'defaults');
+    const base = this.resolve(spec.defaults, defaults, `${kind} options`);
     const list: ParamGroup[] = groups.every((g) => g instanceof Tensor) ? [{ params: groups as Tensor[] }] : (groups as ParamGroup[]);
     const seen = new Set<Tensor>();
     this.paramGroups = list.map((g, gi) => {
       if (g === null || typeof g !== 'object' || !Array.isArray(g.params)) throw argError(`param group ${gi} needs params: Tensor[]`);
-      const { params, ...rest } = g;
-      const hyper = this.resolve(base, rest, `param group ${gi}`);
+      const hyper = this.resolve(base, g, `param group ${gi}`, ['params']);
+      const params = g.params;
       for (const p of params) {
         checkTensor(p, `param group ${gi} parameter`);
         if (seen.has(p)) throw argError('a parameter appears in more than one place');
@@ -142,16 +132,20 @@ export abstract class Optimizer {
     return { kind: this.kind, groups, state };
   }
 
-  loadStateDict(sd: OptimizerStateDict): void {
-    if (!sd || sd.kind !== this.kind) throw argError(`state dict of ${sd ? String(sd.kind) : 'nothing'} given to ${this.kind}`);
+  loadStateDict(stateDict: OptimizerStateDict): void {
+    const sd = readRequiredOptions(stateDict, ['kind', 'groups', 'state'], 'the optimizer state dict',
+      `loadStateDict needs the stateDict() of a ${this.kind}`) as Partial<OptimizerStateDict>;
+    if (sd.kind !== this.kind) throw argError(`state dict of ${String(sd.kind)} given to ${this.kind}`);
     if (!Array.isArray(sd.groups) || sd.groups.length !== this.paramGroups.length ||
       sd.groups.some((g, k) => !Array.isArray(g.params) || g.params.length !== this.paramGroups[k].params.length)) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', 'the state dict has other param groups than this optimizer');
     }
     const hypers = sd.groups.map((g, k) => this.resolve(this.spec.defaults, g.hyper, `state dict group ${k}`));
+    if (typeof sd.state !== 'object' || sd.state === null) throw argError('the state dict has no state record');
+    const saved = sd.state;
     const states = new Map<Tensor, ParamState>();
     for (const s of this.slots) {
-      const st = sd.state[s.index];
+      const st = saved[s.index];
       if (st === undefined) continue;
       if (!Number.isSafeInteger(st.step) || st.step < 0) throw argError(`state ${s.index}: bad step count`);
       const buffers: Record<string, Float32Array> = {};
@@ -182,15 +176,19 @@ export abstract class Optimizer {
   protected abstract update(p: Float32Array, g: Float32Array, st: ParamState, hyper: Hyper, async: boolean): Promise<void> | void;
 
   private checked(name: string, value: unknown, where: string): number | boolean | number[] {
-    const check = this.spec.checks[name];
-    if (!check) throw argError(`${where}: ${this.kind} has no hyperparameter '${name}'`);
+    const check = Object.prototype.hasOwnProperty.call(this.spec.checks, name) ? this.spec.checks[name] : undefined;
+    if (!check) {
+      throw argError(`${where}: ${this.kind} has no hyperparameter '${name}' (allowed: ${Object.keys(this.spec.checks).join(', ')})`);
+    }
     check(value, name);
     return Array.isArray(value) ? value.slice() : (value as number | boolean);
   }
 
-  private resolve(base: Hyper, over: Record<string, unknown>, where: string): Hyper {
+  /** `base` overridden by the hyperparameters in `over` (unknown keys refused, each checked). */
+  private resolve(base: Hyper, over: unknown, where: string, extraKeys: readonly string[] = []): Hyper {
+    const o = readOptions(over, [...Object.keys(this.spec.checks), ...extraKeys], where) as Record<string, unknown>;
     const out: Hyper = { ...base };
-    for (const [k, v] of Object.entries(over)) if (v !== undefined) out[k] = this.checked(k, v, where);
+    for (const [k, v] of Object.entries(o)) if (v !== undefined && !extraKeys.includes(k)) out[k] = this.checked(k, v, where);
     return out;
   }
 
@@ -271,7 +269,7 @@ export class SGD extends Optimizer {
     }
     // PyTorch starts the momentum buffer from the first gradient it sees.
     first = first || st.step === 1;
-    return trainNative().sgdStep(p, g, buf, num(h, 'lr'), num(h, 'momentum'), num(h, 'dampening'),
+    return native().sgdStep(p, g, buf, num(h, 'lr'), num(h, 'momentum'), num(h, 'dampening'),
       num(h, 'weightDecay'), h.nesterov as boolean, first, async);
   }
 }
@@ -295,7 +293,7 @@ function adamInit(size: number, hyper: Hyper): Record<string, Float32Array> {
 function adamUpdate(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, decoupled: boolean, async: boolean): Promise<void> | void {
   const [b1, b2] = h.betas as number[];
   if (h.amsgrad && !st.buffers.maxExpAvgSq) st.buffers.maxExpAvgSq = new Float32Array(p.length);
-  return trainNative().adamStep(p, g, st.buffers.expAvg, st.buffers.expAvgSq, h.amsgrad ? st.buffers.maxExpAvgSq : null,
+  return native().adamStep(p, g, st.buffers.expAvg, st.buffers.expAvgSq, h.amsgrad ? st.buffers.maxExpAvgSq : null,
     num(h, 'lr'), b1, b2, num(h, 'eps'), num(h, 'weightDecay'), st.step, decoupled, async);
 }
 
@@ -351,7 +349,7 @@ export class Adagrad extends Optimizer {
   }
 
   protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    return trainNative().adagradStep(p, g, st.buffers.sum, num(h, 'lr'), num(h, 'lrDecay'), num(h, 'weightDecay'),
+    return native().adagradStep(p, g, st.buffers.sum, num(h, 'lr'), num(h, 'lrDecay'), num(h, 'weightDecay'),
       num(h, 'eps'), st.step, async);
   }
 }
@@ -384,7 +382,7 @@ export class RMSprop extends Optimizer {
     const b = st.buffers;
     if (num(h, 'momentum') > 0 && !b.momentumBuffer) b.momentumBuffer = new Float32Array(p.length);
     if (h.centered && !b.gradAvg) b.gradAvg = new Float32Array(p.length);
-    return trainNative().rmspropStep(p, g, b.squareAvg, h.centered ? b.gradAvg : null,
+    return native().rmspropStep(p, g, b.squareAvg, h.centered ? b.gradAvg : null,
       num(h, 'momentum') > 0 ? b.momentumBuffer : null, num(h, 'lr'), num(h, 'alpha'), num(h, 'eps'),
       num(h, 'weightDecay'), num(h, 'momentum'), async);
   }

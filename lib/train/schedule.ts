@@ -10,22 +10,11 @@
  * Composition is by `then` (a warm-up followed by a decay that starts where the warm-up ends).
  * `stateDict()` / `loadStateDict()` save and restore the step count.
  */
-import { RnnkitError } from '../errors';
+import { argError, readInteger, readNumber, readRequiredOptions } from '../args';
 import { Optimizer } from './optim';
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
-
-function checkCount(v: unknown, what: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw argError(`${what} must be an integer >= ${min} (got ${String(v)})`);
-  return v;
-}
-
-function checkFinite(v: unknown, what: string, min = 0): number {
-  if (typeof v !== 'number' || !(v >= min && v < Infinity)) throw argError(`${what} must be a finite number >= ${min} (got ${String(v)})`);
-  return v;
-}
+const readCount = (v: unknown, what: string, min: number): number => readInteger(v, what, min, Number.MAX_SAFE_INTEGER);
+const readRate = (v: unknown, what: string, fallback?: number): number => readNumber(v, what, { min: 0 }, fallback);
 
 /** A schedule as a function: the learning rate at `step` for base rate `base`. */
 export interface Schedule {
@@ -61,12 +50,18 @@ export abstract class LRScheduler implements Schedule {
     return { lastStep: this.current, baseLrs: this.baseLrs.slice() };
   }
 
-  loadStateDict(sd: { lastStep: number; baseLrs?: number[] }): void {
-    this.current = checkCount(sd && sd.lastStep, 'lastStep', 0);
-    if (sd.baseLrs) {
-      if (sd.baseLrs.length !== this.baseLrs.length) throw argError('the state dict has another number of param groups');
-      sd.baseLrs.forEach((v, k) => (this.baseLrs[k] = checkFinite(v, 'baseLrs')));
+  loadStateDict(stateDict: { lastStep: number; baseLrs?: number[] }): void {
+    const sd = readRequiredOptions(stateDict, ['lastStep', 'baseLrs'], 'the scheduler state dict',
+      'loadStateDict needs { lastStep, baseLrs? }');
+    const lastStep = readCount(sd.lastStep, 'lastStep', 0);
+    if (sd.baseLrs !== undefined) {
+      if (!Array.isArray(sd.baseLrs) || sd.baseLrs.length !== this.baseLrs.length) {
+        throw argError('the state dict has another number of param groups');
+      }
+      const lrs = sd.baseLrs.map((v: unknown) => readRate(v, 'baseLrs'));
+      lrs.forEach((v, k) => (this.baseLrs[k] = v));
     }
+    this.current = lastStep;
     this.apply();
   }
 
@@ -84,8 +79,9 @@ export class StepLR extends LRScheduler {
 
   constructor(optimizer: Optimizer | null, options: { stepSize: number; gamma?: number }) {
     super(optimizer);
-    this.stepSize = checkCount(options && options.stepSize, 'stepSize', 1);
-    this.gamma = checkFinite(options.gamma ?? 0.1, 'gamma');
+    const o = readRequiredOptions(options, ['stepSize', 'gamma'], 'StepLR options', 'StepLR needs options { stepSize }');
+    this.stepSize = readCount(o.stepSize, 'stepSize', 1);
+    this.gamma = readRate(o.gamma, 'gamma', 0.1);
     this.apply();
   }
 
@@ -100,8 +96,9 @@ export class CosineAnnealingLR extends LRScheduler {
 
   constructor(optimizer: Optimizer | null, options: { tMax: number; etaMin?: number }) {
     super(optimizer);
-    this.tMax = checkCount(options && options.tMax, 'tMax', 1);
-    this.etaMin = checkFinite(options.etaMin ?? 0, 'etaMin');
+    const o = readRequiredOptions(options, ['tMax', 'etaMin'], 'CosineAnnealingLR options', 'CosineAnnealingLR needs options { tMax }');
+    this.tMax = readCount(o.tMax, 'tMax', 1);
+    this.etaMin = readRate(o.etaMin, 'etaMin', 0);
     this.apply();
   }
 
@@ -119,13 +116,15 @@ export class LinearWarmup extends LRScheduler {
   /** `then` is applied after the warm-up (make it with a null optimizer: this schedule drives it). */
   constructor(optimizer: Optimizer | null, options: { warmupSteps: number; startFactor?: number; then?: Schedule }) {
     super(optimizer);
-    this.warmupSteps = checkCount(options && options.warmupSteps, 'warmupSteps', 1);
-    this.startFactor = checkFinite(options.startFactor ?? 0, 'startFactor');
-    if (this.startFactor > 1) throw argError('startFactor must be in [0, 1]');
-    if (options.then !== undefined && (options.then === null || typeof options.then.lrAt !== 'function')) {
+    const o = readRequiredOptions(options, ['warmupSteps', 'startFactor', 'then'], 'LinearWarmup options',
+      'LinearWarmup needs options { warmupSteps }');
+    this.warmupSteps = readCount(o.warmupSteps, 'warmupSteps', 1);
+    this.startFactor = readNumber(o.startFactor, 'startFactor', { min: 0, max: 1 }, 0);
+    const then = o.then as Schedule | null | undefined;
+    if (then !== undefined && (then === null || typeof then.lrAt !== 'function')) {
       throw argError('then must be a schedule (StepLR, CosineAnnealingLR, ... made with a null optimizer)');
     }
-    this.then = options.then ?? null;
+    this.then = then ?? null;
     this.apply();
   }
 

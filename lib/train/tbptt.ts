@@ -17,6 +17,7 @@
  * the input of a chunk, so the whole sequence never needs to be in memory.
  */
 import { RnnkitError } from '../errors';
+import { argError, readFunction, readInteger, readRequiredOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 
 /** The part of the Recurrent op that TBPTT drives (lib/recurrent.ts implements it). */
@@ -72,14 +73,11 @@ export interface TbpttResult {
   cy: Tensor | null;
 }
 
-function argError(message: string): RnnkitError {
-  return new RnnkitError('ERR_RNNKIT_ARG', message);
-}
+const OPTION_KEYS = ['model', 'length', 'segmentLength', 'chunkLength', 'input', 'hx', 'cx', 'dweights', 'head',
+  'onSegment', 'dropoutSeed'] as const;
 
-function checkCount(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw argError(`${what} must be a positive integer (got ${String(v)})`);
-  return v;
-}
+const readCount = (v: unknown, what: string, fallback?: number): number =>
+  readInteger(v, what, 1, Number.MAX_SAFE_INTEGER, fallback);
 
 // Steps [start, start + len) of a whole-sequence input tensor, as a new tensor.
 function sliceSteps(x: Tensor, batchFirst: boolean, start: number, len: number): Tensor {
@@ -95,16 +93,18 @@ function sliceSteps(x: Tensor, batchFirst: boolean, start: number, len: number):
 }
 
 /** Runs truncated BPTT over the sequence; returns per-segment losses and the final state. */
-export async function tbptt(options: TbpttOptions): Promise<TbpttResult> {
-  if (!options || typeof options !== 'object') throw argError('tbptt needs options');
-  const { model, head } = options;
+export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
+  const options = readRequiredOptions(tbpttOptions, OPTION_KEYS, 'tbptt options', 'tbptt needs options') as TbpttOptions;
+  const { model } = options;
   if (!model || typeof model.forward !== 'function' || typeof model.backward !== 'function') {
     throw argError('model must have forward and backward (a Recurrent)');
   }
-  if (typeof head !== 'function') throw argError('head must be a function (y, chunk) => { loss, dy }');
-  const length = checkCount(options.length, 'length');
-  const segmentLength = checkCount(options.segmentLength, 'segmentLength');
-  const chunkLength = Math.min(checkCount(options.chunkLength ?? segmentLength, 'chunkLength'), segmentLength);
+  const head = readFunction<TbpttOptions['head']>(options.head, 'head', '(y, chunk) => { loss, dy }');
+  if (options.onSegment !== undefined) readFunction(options.onSegment, 'onSegment', '(segment) => void');
+  if (options.dropoutSeed !== undefined) readFunction(options.dropoutSeed, 'dropoutSeed', '(chunk) => number');
+  const length = readCount(options.length, 'length');
+  const segmentLength = readCount(options.segmentLength, 'segmentLength');
+  const chunkLength = Math.min(readCount(options.chunkLength, 'chunkLength', segmentLength), segmentLength);
   const input = options.input;
   if (input instanceof Tensor) {
     checkTensor(input, 'input', 3);

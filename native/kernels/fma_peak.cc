@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "isa_target.h"
 #include "parallel.h"
 
 #if defined(__x86_64__)
@@ -27,7 +28,7 @@ constexpr int64_t kIters = 20000000;
 std::atomic<float> g_sink{0.f};
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f,fma"))) double run_avx512(int64_t iters) {
+RNNKIT_TARGET_AVX512 double run_avx512(int64_t iters) {
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * i);
   const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
@@ -41,7 +42,7 @@ __attribute__((target("avx512f,fma"))) double run_avx512(int64_t iters) {
   return 2.0 * 16 * kChains * iters;
 }
 
-__attribute__((target("avx2,fma"))) double run_avx2(int64_t iters) {
+RNNKIT_TARGET_AVX2 double run_avx2(int64_t iters) {
   __m256 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(0.001f * i);
   const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
@@ -56,8 +57,8 @@ __attribute__((target("avx2,fma"))) double run_avx2(int64_t iters) {
 }
 #endif
 
-#if defined(__aarch64__)
-double run_neon(int64_t iters) {
+#ifdef RNNKIT_ISA_ARM64
+RNNKIT_TARGET_NEON double run_neon(int64_t iters) {
   float32x4_t acc[kNeonChains];
   for (int i = 0; i < kNeonChains; ++i) acc[i] = vdupq_n_f32(0.001f * i);
   const float32x4_t m = vdupq_n_f32(0.999999f), a = vdupq_n_f32(1e-7f);
@@ -90,7 +91,7 @@ double run_one(Isa isa, int64_t iters) {
   if (isa == Isa::avx512) return run_avx512(iters);
   if (isa == Isa::avx2) return run_avx2(iters);
 #endif
-#if defined(__aarch64__)
+#ifdef RNNKIT_ISA_ARM64
   if (isa == Isa::neon) return run_neon(iters);
 #endif
   (void)isa;

@@ -3,6 +3,7 @@
 #include "recurrent_cells.h"
 
 #include "activations.h"
+#include "isa_target.h"
 
 namespace rnnkit {
 namespace cells {
@@ -252,14 +253,14 @@ RNNKIT_INLINE void rnn_bwd(const RnnBwdRow& a, int64_t j0, int64_t j1) {
 
 RNNKIT_CELL_SET(portable, V4, )
 #if defined(__x86_64__) || defined(_M_X64)
-RNNKIT_CELL_SET(avx2, V8, __attribute__((target("avx2,fma"))))
-RNNKIT_CELL_SET(avx512, V16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"))))
+RNNKIT_CELL_SET(avx2, V8, RNNKIT_TARGET_AVX2)
+RNNKIT_CELL_SET(avx512, V16, RNNKIT_TARGET_AVX512)
 #endif
-#if defined(__aarch64__)
+#ifdef RNNKIT_ISA_ARM64
 // ASIMD is in every AArch64 CPU, so the portable V4 set already runs on NEON registers; the NEON
 // set takes eight lanes (two q registers per operation), which gives the exp/tanh polynomials two
 // independent dependency chains per step.
-RNNKIT_CELL_SET(neon, V8, )
+RNNKIT_CELL_SET(neon, V8, RNNKIT_TARGET_NEON)
 #endif
 
 }  // namespace
@@ -269,7 +270,7 @@ const Kernels& kernels_for(Isa isa) {
   if (isa == Isa::avx512) return avx512_kernels;
   if (isa == Isa::avx2) return avx2_kernels;
 #endif
-#if defined(__aarch64__)
+#ifdef RNNKIT_ISA_ARM64
   if (isa == Isa::neon) return neon_kernels;
 #endif
   (void)isa;

@@ -19,17 +19,15 @@
 
 #include "activations.h"
 #include "cpu_features.h"
+#include "isa_target.h"
 #include "parallel.h"
 
-#if defined(__aarch64__)
+#ifdef RNNKIT_ISA_ARM64
 #include <arm_neon.h>
-#define RNNKIT_RMSNORM_NEON 1
 #endif
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define RNNKIT_RMSNORM_X86 1
-#define RNNKIT_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define RNNKIT_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #endif
 
 namespace rnnkit {
@@ -177,9 +175,9 @@ struct PlainLanes {
 
 const RowKernels kPortable = VectorRows<PlainLanes>::kernels();
 
-#ifdef RNNKIT_RMSNORM_NEON
+#ifdef RNNKIT_ISA_ARM64
 struct NeonLanes {
-  static RNNKIT_INLINE act::V4::F fma(act::V4::F a, act::V4::F b, act::V4::F c) {
+  static RNNKIT_INLINE RNNKIT_TARGET_NEON act::V4::F fma(act::V4::F a, act::V4::F b, act::V4::F c) {
     return vfmaq_f32(c, a, b);
   }
 };
@@ -553,7 +551,7 @@ const RowKernels& kernels() {
     case Isa::avx512: return kAvx512;
     case Isa::avx2: return kAvx2;
 #endif
-#ifdef RNNKIT_RMSNORM_NEON
+#ifdef RNNKIT_ISA_ARM64
     case Isa::neon: return kNeon;
 #endif
     default: break;

@@ -9,13 +9,14 @@
 #include <cstdint>
 #include <utility>
 
+#include "isa_target.h"
 #include "sgemm_internal.h"
 
 namespace rnnkit {
 namespace sgemm_detail {
 namespace {
 
-#define RNNKIT_SGEMM_TARGET __attribute__((target("avx2,fma")))
+#define RNNKIT_SGEMM_TARGET RNNKIT_TARGET_AVX2
 
 struct Vec {
   using reg = __m256;

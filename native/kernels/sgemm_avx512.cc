@@ -9,13 +9,14 @@
 #include <cstdint>
 #include <utility>
 
+#include "isa_target.h"
 #include "sgemm_internal.h"
 
 namespace rnnkit {
 namespace sgemm_detail {
 namespace {
 
-#define RNNKIT_SGEMM_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define RNNKIT_SGEMM_TARGET RNNKIT_TARGET_AVX512
 
 struct Vec {
   using reg = __m512;

@@ -1,9 +1,9 @@
 // NEON (ASIMD) micro-kernels for sgemm on arm64: an 8 x 12 register tile (24 q-register
 // accumulators, 3 B vectors and one broadcast out of 32 registers; 24 independent FMA chains cover
 // the 2-4 FMA pipes x 4-cycle latency of Neoverse cores). The same body as the x86 paths
-// (sgemm_kernel_body.h); ASIMD is part of every AArch64 CPU, so no target attribute is needed and
-// the set is chosen when active_isa() says neon.
-#if defined(__aarch64__)
+// (sgemm_kernel_body.h), chosen when active_isa() says neon.
+#include "isa_target.h"
+#ifdef RNNKIT_ISA_ARM64
 #include <arm_neon.h>
 
 #include <array>
@@ -16,19 +16,19 @@ namespace rnnkit {
 namespace sgemm_detail {
 namespace {
 
-#define RNNKIT_SGEMM_TARGET
+#define RNNKIT_SGEMM_TARGET RNNKIT_TARGET_NEON
 
 struct Vec {
   using reg = float32x4_t;
   static constexpr int W = 4;
-  static inline reg zero() { return vdupq_n_f32(0.f); }
-  static inline reg load(const float* p) { return vld1q_f32(p); }
-  static inline void store(float* p, reg v) { vst1q_f32(p, v); }
-  static inline reg bcast(const float* p) { return vld1q_dup_f32(p); }
+  RNNKIT_SGEMM_TARGET static inline reg zero() { return vdupq_n_f32(0.f); }
+  RNNKIT_SGEMM_TARGET static inline reg load(const float* p) { return vld1q_f32(p); }
+  RNNKIT_SGEMM_TARGET static inline void store(float* p, reg v) { vst1q_f32(p, v); }
+  RNNKIT_SGEMM_TARGET static inline reg bcast(const float* p) { return vld1q_dup_f32(p); }
   // vfmaq_f32(c, a, b) = c + a * b, one rounding.
-  static inline reg fma(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
-  static inline reg mul(reg a, reg b) { return vmulq_f32(a, b); }
-  static inline reg add(reg a, reg b) { return vaddq_f32(a, b); }
+  RNNKIT_SGEMM_TARGET static inline reg fma(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
+  RNNKIT_SGEMM_TARGET static inline reg mul(reg a, reg b) { return vmulq_f32(a, b); }
+  RNNKIT_SGEMM_TARGET static inline reg add(reg a, reg b) { return vaddq_f32(a, b); }
 };
 
 #include "sgemm_kernel_body.h"

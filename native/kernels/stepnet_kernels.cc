@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "activations.h"
+#include "isa_target.h"
 #include "cpu_features.h"
 #include "parallel.h"
 #include "sgemm.h"
@@ -206,18 +207,18 @@ RNNKIT_INLINE void gru_bwd_body(const GruArgs& a, int64_t r0, int64_t r1) {
 
 RNNKIT_STEPNET_SET(portable, V4, )
 #if defined(__x86_64__) || defined(_M_X64)
-RNNKIT_STEPNET_SET(avx2, V8, __attribute__((target("avx2,fma"))))
+RNNKIT_STEPNET_SET(avx2, V8, RNNKIT_TARGET_AVX2)
 #endif
-#if defined(__aarch64__)
+#ifdef RNNKIT_ISA_ARM64
 // Eight lanes as two q registers per operation (see the NEON cell set in recurrent_cells.cc).
-RNNKIT_STEPNET_SET(neon, V8, )
+RNNKIT_STEPNET_SET(neon, V8, RNNKIT_TARGET_NEON)
 #endif
 
 // The AVX-512 machines run the AVX2 set: these passes are short next to the GEMMs they sit
 // between, so a third instantiation would add code without a measurable gain.
 #if defined(__x86_64__) || defined(_M_X64)
 #define RNNKIT_PICK(fn) (active_isa() != Isa::portable ? fn##_avx2 : fn##_portable)
-#elif defined(__aarch64__)
+#elif defined(RNNKIT_ISA_ARM64)
 #define RNNKIT_PICK(fn) (active_isa() == Isa::neon ? fn##_neon : fn##_portable)
 #else
 #define RNNKIT_PICK(fn) (fn##_portable)

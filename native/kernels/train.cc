@@ -16,20 +16,19 @@
 
 #include "activations.h"
 #include "cpu_features.h"
+#include "isa_target.h"
 #include "parallel.h"
 
-#if defined(__x86_64__)
+#if defined(RNNKIT_ISA_X86)
 #include <immintrin.h>
 #define RNNKIT_TRAIN_SIMD 1
-// No "fma": with FMA enabled the compiler may fuse a multiply and an add, and the vector path
-// would round differently from the portable one.
-#define RNNKIT_TRAIN_TARGET __attribute__((target("avx2")))
-#elif defined(__aarch64__)
+// No FMA, so that the vector path rounds like the scalar one.
+#define RNNKIT_TRAIN_TARGET RNNKIT_TARGET_AVX2_NO_FMA
+#elif defined(RNNKIT_ISA_ARM64)
 #include <arm_neon.h>
 #define RNNKIT_TRAIN_SIMD 1
-// ASIMD is in every AArch64 CPU; the arm64 build turns off multiply-add contraction
-// (binding.gyp), so here too every multiply and add rounds on its own.
-#define RNNKIT_TRAIN_TARGET
+// Unfused too: the arm64 build turns off multiply-add contraction (isa_target.h).
+#define RNNKIT_TRAIN_TARGET RNNKIT_TARGET_NEON
 #endif
 
 namespace rnnkit {
@@ -52,14 +51,14 @@ struct ScalarLanes {
 };
 
 #ifdef RNNKIT_TRAIN_SIMD
-#if defined(__x86_64__)
+#if defined(RNNKIT_ISA_X86)
 typedef act::V8 SimdV;
 // Plain inline (not always_inline): it is inlined once the lane templates sit inside an AVX2
 // function, which a template without the target attribute could not do by force.
 RNNKIT_TRAIN_TARGET inline SimdV::F simd_sqrt(SimdV::F x) { return _mm256_sqrt_ps(x); }
 #else
 typedef act::V4 SimdV;
-inline SimdV::F simd_sqrt(SimdV::F x) { return vsqrtq_f32(x); }
+RNNKIT_TRAIN_TARGET inline SimdV::F simd_sqrt(SimdV::F x) { return vsqrtq_f32(x); }
 #endif
 
 // SimdV::W floats at a time.
@@ -73,7 +72,7 @@ struct SimdLanes {
 };
 
 bool use_simd() {
-#if defined(__x86_64__)
+#if defined(RNNKIT_ISA_X86)
   return active_isa() != Isa::portable;
 #else
   return active_isa() == Isa::neon;

@@ -1,0 +1,133 @@
+/**
+ * The CPU dispatch of the Recurrent op: host arrays for the inputs (CUDA inputs are read back),
+ * output arrays sized from the plan, the native call (native/napi/recurrent_ops.cc), and the
+ * results as tensors on the device of x. The plans come checked from recurrent-config.ts.
+ */
+import { native } from './native';
+import { Tensor } from './tensor';
+import {
+  BackwardPlan, ForwardPlan, RecurrentConfig, RecurrentForwardResult, RecurrentGradients, RecurrentWeightsState, stateShapes,
+} from './recurrent-config';
+import { CpuSaved, RecurrentSaved } from './recurrent-saved';
+
+type F32 = Float32Array | null;
+
+const hostSync = (t: Tensor | null): F32 => (t === null ? null : t.device === 'cpu' ? t.data : t.readSync());
+const hostAsync = async (t: Tensor | null): Promise<F32> => (t === null ? null : t.device === 'cpu' ? t.data : t.read());
+
+interface ForwardArrays {
+  x: Float32Array;
+  hx: F32;
+  cx: F32;
+  y: Float32Array;
+  hy: Float32Array;
+  cy: F32;
+  saved: F32;
+}
+
+function forwardArrays(c: RecurrentConfig, p: ForwardPlan, x: Float32Array, hx: F32, cx: F32): ForwardArrays {
+  const states = stateShapes(c, p.B);
+  return {
+    x, hx, cx,
+    y: new Float32Array(p.T * p.B * c.numDirections * c.stateSize),
+    hy: new Float32Array(states.h[0] * states.h[1] * states.h[2]),
+    cy: c.mode === 'lstm' ? new Float32Array(states.c[0] * states.c[1] * states.c[2]) : null,
+    saved: p.training ? new Float32Array(native().recurrentSavedSize(c.native, p.T, p.B)) : null,
+  };
+}
+
+function callForward(op: RecurrentWeightsState, p: ForwardPlan, a: ForwardArrays, async: boolean): Promise<void> | undefined {
+  return native().recurrentForward(op.config.native, p.T, p.B, op.config.batchFirst, a.x, a.hx, a.cx, p.seqLengths,
+    op.hostWeights.data, p.dropout, p.dropoutSeed, a.y, a.hy, a.cy, a.saved, async);
+}
+
+/** A host result as a tensor on `device`. */
+function place(a: Float32Array, shape: readonly number[], device: Tensor['device']): Tensor {
+  const t = Tensor.fromCpu(a, shape);
+  return device === 'cpu' ? t : t.to(device);
+}
+
+function forwardResult(op: RecurrentWeightsState, p: ForwardPlan, a: ForwardArrays): RecurrentForwardResult {
+  const dev = p.x.device;
+  const states = stateShapes(op.config, p.B);
+  const cpu: CpuSaved | null = a.saved === null ? null
+    : { x: a.x, hx: a.hx, cx: a.cx, seqLengths: p.seqLengths, y: a.y, activations: a.saved };
+  const saved = cpu === null ? null : new RecurrentSaved({
+    owner: op, T: p.T, B: p.B, inputs: [p.x, p.hx, p.cx], weightsVersion: op.weightsVersion, dropout: p.dropout,
+    dropoutSeed: p.dropoutSeed, xShape: p.x.shape, yShape: p.yShape, cpu, cuda: null,
+  });
+  return {
+    y: place(a.y, p.yShape, dev),
+    hy: place(a.hy, states.h, dev),
+    cy: a.cy === null ? null : place(a.cy, states.c, dev),
+    saved,
+  };
+}
+
+/** Runs a checked forward on the CPU off the event loop. */
+export async function cpuForward(op: RecurrentWeightsState, p: ForwardPlan): Promise<RecurrentForwardResult> {
+  const [hx, x, cx] = await Promise.all([hostAsync(p.hx), hostAsync(p.x), hostAsync(p.cx)]);
+  const a = forwardArrays(op.config, p, x as Float32Array, hx, cx);
+  await callForward(op, p, a, true);
+  return forwardResult(op, p, a);
+}
+
+/** Runs a checked forward on the CPU on the calling thread. */
+export function cpuForwardSync(op: RecurrentWeightsState, p: ForwardPlan): RecurrentForwardResult {
+  const a = forwardArrays(op.config, p, hostSync(p.x) as Float32Array, hostSync(p.hx), hostSync(p.cx));
+  callForward(op, p, a, false);
+  return forwardResult(op, p, a);
+}
+
+interface BackwardArrays {
+  dy: F32;
+  dhy: F32;
+  dcy: F32;
+  dx: Float32Array;
+  dhx: Float32Array;
+  dcx: F32;
+}
+
+function backwardArrays(c: RecurrentConfig, p: BackwardPlan, dy: F32, dhy: F32, dcy: F32): BackwardArrays {
+  const states = stateShapes(c, p.saved.B);
+  return {
+    dy, dhy, dcy,
+    dx: new Float32Array(p.saved.T * p.saved.B * c.inputSize),
+    dhx: new Float32Array(states.h[0] * states.h[1] * states.h[2]),
+    dcx: c.mode === 'lstm' ? new Float32Array(states.c[0] * states.c[1] * states.c[2]) : null,
+  };
+}
+
+function callBackward(op: RecurrentWeightsState, p: BackwardPlan, a: BackwardArrays, async: boolean): Promise<void> | undefined {
+  const s = p.saved;
+  const d = s.cpu as CpuSaved;
+  return native().recurrentBackward(op.config.native, s.T, s.B, op.config.batchFirst, d.x, d.hx, d.cx, d.seqLengths,
+    op.hostWeights.data, s.dropout, s.dropoutSeed, d.y, d.activations, a.dy, a.dhy, a.dcy, a.dx, a.dhx, a.dcx,
+    p.dweights.data, p.accumulate, async);
+}
+
+function backwardResult(c: RecurrentConfig, p: BackwardPlan, a: BackwardArrays): RecurrentGradients {
+  const dev = p.saved.inputDevice;
+  const states = stateShapes(c, p.saved.B);
+  return {
+    dx: place(a.dx, p.saved.xShape, dev),
+    dhx: place(a.dhx, states.h, dev),
+    dcx: a.dcx === null ? null : place(a.dcx, states.c, dev),
+    dweights: p.dweights,
+  };
+}
+
+/** Runs a checked backward of a CPU saved off the event loop. */
+export async function cpuBackward(op: RecurrentWeightsState, p: BackwardPlan): Promise<RecurrentGradients> {
+  const [dy, dhy, dcy] = await Promise.all([hostAsync(p.dy), hostAsync(p.dhy), hostAsync(p.dcy)]);
+  const a = backwardArrays(op.config, p, dy, dhy, dcy);
+  await callBackward(op, p, a, true);
+  return backwardResult(op.config, p, a);
+}
+
+/** Runs a checked backward of a CPU saved on the calling thread. */
+export function cpuBackwardSync(op: RecurrentWeightsState, p: BackwardPlan): RecurrentGradients {
+  const a = backwardArrays(op.config, p, hostSync(p.dy), hostSync(p.dhy), hostSync(p.dcy));
+  callBackward(op, p, a, false);
+  return backwardResult(op.config, p, a);
+}

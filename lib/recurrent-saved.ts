@@ -1,0 +1,92 @@
+/**
+ * RecurrentSaved: what a training forward of the Recurrent op keeps for its backward. A CPU
+ * forward keeps host arrays (`cpu`), a CUDA forward device tensors (`cuda`); exactly one is set
+ * until `release()`. The saved activations have one layout on both backends
+ * (native/kernels/recurrent_layout.h), sized by `Recurrent.savedSize(T, B)`.
+ */
+import { Tensor } from './tensor';
+
+type F32 = Float32Array | null;
+
+/** What a CPU training forward keeps: the host arrays the kernels read again. */
+export interface CpuSaved {
+  x: Float32Array;
+  hx: F32;
+  cx: F32;
+  seqLengths: Int32Array | null;
+  y: Float32Array;
+  activations: Float32Array;
+}
+
+/** What a CUDA training forward keeps: device tensors, and the copies of inputs it made. */
+export interface CudaSaved {
+  y: Tensor;
+  hx: Tensor | null;
+  cx: Tensor | null;
+  seqLengths: Int32Array | null;
+  activations: Tensor;
+  /** Tensors made for this saved (activations, inputs copied from another device). */
+  owned: Tensor[];
+}
+
+/** What `RecurrentSaved` is made from. */
+export interface RecurrentSavedInit {
+  owner: object;
+  T: number;
+  B: number;
+  inputs: ReadonlyArray<Tensor | null>;
+  weightsVersion: number;
+  dropout: number;
+  dropoutSeed: number;
+  xShape: readonly number[];
+  yShape: readonly number[];
+  cpu: CpuSaved | null;
+  cuda: CudaSaved | null;
+}
+
+/** What a training forward keeps for its backward. Opaque; `release()` frees it early. */
+export class RecurrentSaved {
+  /** @internal The op whose forward made it. */ readonly owner: object;
+  /** @internal */ readonly T: number;
+  /** @internal */ readonly B: number;
+  /** @internal x, hx and cx as given to the forward. */ readonly inputs: ReadonlyArray<Tensor | null>;
+  /** @internal */ readonly weightsVersion: number;
+  /** @internal */ readonly dropout: number;
+  /** @internal */ readonly dropoutSeed: number;
+  /** @internal */ readonly xShape: readonly number[];
+  /** @internal */ readonly yShape: readonly number[];
+  /** @internal The CPU forward's arrays (null for a CUDA forward or once released). */ cpu: CpuSaved | null;
+  /** @internal The CUDA forward's tensors (null for a CPU forward or once released). */ cuda: CudaSaved | null;
+
+  /** @internal */
+  constructor(init: RecurrentSavedInit) {
+    this.owner = init.owner;
+    this.T = init.T;
+    this.B = init.B;
+    this.inputs = init.inputs;
+    this.weightsVersion = init.weightsVersion;
+    this.dropout = init.dropout;
+    this.dropoutSeed = init.dropoutSeed;
+    this.xShape = init.xShape;
+    this.yShape = init.yShape;
+    this.cpu = init.cpu;
+    this.cuda = init.cuda;
+  }
+
+  /** Whether `release()` has run. */
+  get released(): boolean {
+    return this.cpu === null && this.cuda === null;
+  }
+
+  /** The device x of the forward was on. */
+  get inputDevice(): Tensor['device'] {
+    return (this.inputs[0] as Tensor).device;
+  }
+
+  /** Drops the saved activations and references now (device memory at once); a later backward with it throws. */
+  release(): void {
+    this.cpu = null;
+    if (this.cuda) this.cuda.owned.forEach((t) => t.dispose());
+    this.cuda = null;
+  }
+}

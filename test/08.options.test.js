@@ -1,0 +1,164 @@
+'use strict';
+// Every public options object refuses a key it does not know with ERR_RNNKIT_ARG naming the key
+// and the allowed ones (lib/args.ts), so a typo is never silently ignored; and the typed readers
+// refuse values of the wrong type.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const {
+  tensor, zeros, ones, full, matmul, matmulSync, Recurrent, RMSNorm, rmsNorm, rmsNormSync, rmsNormBackwardSync, Linear,
+  crossEntropySync, mseLossSync, SGD, Adam, AdamW, Adagrad, RMSprop, StepLR, CosineAnnealingLR, LinearWarmup,
+  clipGradNormSync, saveCheckpoint, loadCheckpoint, tbptt, StepNetBuilder, RecurrentNetwork, recordShapes,
+} = rnnkit;
+
+const LSTM = { mode: 'lstm', inputSize: 2, hiddenSize: 3, seed: 1 };
+
+function lstmNet() {
+  const b = new StepNetBuilder();
+  b.input('x', 2);
+  b.state('h', 2);
+  b.param('W', ones([2, 2]));
+  b.link('x_t', 'x');
+  b.link('h_prev', 'h');
+  b.fc('gx', 'x_t', 'W');
+  b.add('h_t', 'gx', 'h_prev');
+  b.link('h_t', 'h', { offset: 1 });
+  b.alias('y', 'h', 1);
+  return b;
+}
+
+// [what, a call with one misspelled key (always named `typo`)]
+const calls = [
+  ['tensor options', () => tensor([1, 2], [2], { typo: 1 })],
+  ['zeros options', () => zeros([2], { typo: 1 })],
+  ['ones options', () => ones([2], { typo: 1 })],
+  ['full options', () => full([2], 3, { typo: 1 })],
+  ['matmul options', () => matmulSync(ones([2, 2]), ones([2, 2]), { typo: true })],
+  ['Recurrent options', () => new Recurrent({ ...LSTM, typo: 4 })],
+  ['Recurrent forward options', () => new Recurrent(LSTM).forwardSync(zeros([1, 1, 2]), { typo: true })],
+  ['Recurrent backward options', () => {
+    const op = new Recurrent(LSTM);
+    op.backwardSync(op.forwardSync(zeros([1, 1, 2]), { training: true }).saved, { typo: true });
+  }],
+  ['Recurrent param selector', () => new Recurrent(LSTM).getParam({ layer: 0, direction: 0, kind: 'w_ih', typo: 1 })],
+  ['recordShapes config', () => recordShapes({ ...LSTM, typo: 1 }, 'pytorch')],
+  ['RMSNorm options (epsilon for eps)', () => new RMSNorm({ size: 4, epsilon: 1e-3, typo: 1 })],
+  ['RMSNorm forward options', () => new RMSNorm({ size: 2 }).forwardSync(ones([1, 2]), { typo: 1 })],
+  ['RMSNorm backward arguments', () => {
+    const n = new RMSNorm({ size: 2 });
+    const x = ones([1, 2]);
+    n.backwardSync({ x, rrms: n.forwardSync(x).rrms, dy: ones([1, 2]), typo: 1 });
+  }],
+  ['rmsNorm options', () => rmsNormSync(ones([1, 2]), ones([2]), null, { typo: 1 })],
+  ['rmsNormBackward options', () => {
+    const x = ones([1, 2]);
+    rmsNormBackwardSync(x, rmsNormSync(x, ones([2]), null).rrms, ones([1, 2]), ones([2]), { typo: 1 });
+  }],
+  ['Linear options (bais for bias)', () => new Linear({ inFeatures: 2, outFeatures: 2, bais: false, typo: 1 })],
+  ['Linear backward options', () => {
+    const l = new Linear({ inFeatures: 2, outFeatures: 2, seed: 1 });
+    l.backwardSync(ones([1, 2]), ones([1, 2]), { typo: true });
+  }],
+  ['crossEntropy options', () => crossEntropySync(ones([1, 2]), Int32Array.from([0]), { typo: 1 })],
+  ['mseLoss options', () => mseLossSync(ones([2]), ones([2]), { typo: 1 })],
+  ['SGD options', () => new SGD([ones([2])], { lr: 0.1, typo: 1 })],
+  ['Adam options', () => new Adam([ones([2])], { typo: 1 })],
+  ['AdamW options', () => new AdamW([ones([2])], { typo: 1 })],
+  ['Adagrad options', () => new Adagrad([ones([2])], { typo: 1 })],
+  ['RMSprop options', () => new RMSprop([ones([2])], { typo: 1 })],
+  ['a param group', () => new SGD([{ params: [ones([2])], typo: 1 }])],
+  ['Optimizer.set', () => new SGD([ones([2])]).set('typo', 1)],
+  ['an optimizer state dict', () => new SGD([ones([2])]).loadStateDict({ kind: 'SGD', groups: [], state: {}, typo: 1 })],
+  ['StepLR options', () => new StepLR(null, { stepSize: 1, typo: 1 })],
+  ['CosineAnnealingLR options', () => new CosineAnnealingLR(null, { tMax: 1, typo: 1 })],
+  ['LinearWarmup options', () => new LinearWarmup(null, { warmupSteps: 1, typo: 1 })],
+  ['a scheduler state dict', () => new StepLR(null, { stepSize: 1 }).loadStateDict({ lastStep: 0, typo: 1 })],
+  ['clipGradNorm options', () => clipGradNormSync([ones([2])], 1, { typo: true })],
+  ['checkpoint contents', () => saveCheckpoint(path.join(os.tmpdir(), 'rnnkit-never-written'), { params: {}, typo: 1 })],
+  ['loadCheckpoint options', () => loadCheckpoint(os.tmpdir(), { typo: 1 })],
+  ['step-net state options', () => new StepNetBuilder().state('h', 2, { typo: 1 })],
+  ['step-net link options', () => new StepNetBuilder().link('a', 'b', { typo: 1 })],
+  ['step-net op arguments', () => new StepNetBuilder().op('add', ['y'], ['a', 'b'], { typo: 1 })],
+  ['step-net gruUnit options', () => new StepNetBuilder().gruUnit('h', 'xg', 'hg', 'hp', { typo: 1 })],
+  ['step-net spec', () => new RecurrentNetwork({ ...lstmNet().toSpec(), typo: [] })],
+  ['a step-net spec entry', () => {
+    const spec = lstmNet().toSpec();
+    new RecurrentNetwork({ ...spec, inputs: [{ name: 'x', size: 2, typo: 1 }] });
+  }],
+  ['step-net forward options', () => lstmNet().build().forwardSync({ x: ones([1, 1, 2]) }, { typo: 1 })],
+  ['step-net backward options', () => {
+    const net = lstmNet().build();
+    net.backwardSync(net.forwardSync({ x: ones([1, 1, 2]) }).saved, {}, { typo: 1 });
+  }],
+];
+
+describe('options: unknown keys are refused everywhere', function () {
+  for (const [what, call] of calls) {
+    it(what, function () {
+      const err = expectCode(call, 'ERR_RNNKIT_ARG');
+      expect(err.message).to.contain('typo');
+      expect(err.message).to.match(/allowed: /);
+    });
+  }
+
+  it('tbptt options (async)', async function () {
+    const err = await expectReject(tbptt({ typo: 1 }), 'ERR_RNNKIT_ARG');
+    expect(err.message).to.match(/typo.*allowed: /);
+  });
+
+  it('async entry points read their options before any work', async function () {
+    await expectReject(matmul(ones([2, 2]), ones([2, 2]), { transa: true }), 'ERR_RNNKIT_ARG');
+    await expectReject(rmsNorm(ones([1, 2]), ones([2]), null, { epsilon: 1 }), 'ERR_RNNKIT_ARG');
+    await expectReject(new Recurrent(LSTM).forward(zeros([1, 1, 2]), { seq_lengths: null }), 'ERR_RNNKIT_ARG');
+  });
+
+  it('an unknown key is refused even when its value is undefined', function () {
+    expectCode(() => new Recurrent({ ...LSTM, hidden_size: undefined }), 'ERR_RNNKIT_ARG');
+  });
+});
+
+describe('options: values of the wrong type', function () {
+  const bad = [
+    ['a non-object options', () => matmulSync(ones([2, 2]), ones([2, 2]), 'transA')],
+    ['null options', () => zeros([2], null)],
+    ['an array as options', () => new Linear([2, 2])],
+    ['a non-boolean matmul flag', () => matmulSync(ones([2, 2]), ones([2, 2]), { transA: 1 })],
+    ['a string eps', () => new RMSNorm({ size: 2, eps: '1e-3' })],
+    ['an unknown reduction', () => mseLossSync(ones([2]), ones([2]), { reduction: 'avg' })],
+    ['a fractional inFeatures', () => new Linear({ inFeatures: 1.5, outFeatures: 2 })],
+    ['a fractional Linear seed', () => new Linear({ inFeatures: 1, outFeatures: 2, seed: 0.5 })],
+    ['a negative learning rate', () => new SGD([ones([2])], { lr: -1 })],
+    ['a NaN learning rate', () => new Adam([ones([2])], { lr: NaN })],
+    ['numLayers far beyond the limit', () => new Recurrent({ ...LSTM, numLayers: 2 ** 31 })],
+    ['an unknown step-net executor', () => lstmNet().build().forwardSync({ x: ones([1, 1, 2]) }, { executor: 'fast' })],
+    ['a non-function tbptt head', () => tbptt({ model: new Recurrent(LSTM), length: 1, segmentLength: 1, input: zeros([1, 1, 2]), head: 1 })],
+    ['a startFactor above 1', () => new LinearWarmup(null, { warmupSteps: 1, startFactor: 2 })],
+  ];
+  for (const [what, call] of bad) {
+    it(what, async function () {
+      let result;
+      try {
+        result = call();
+      } catch (err) {
+        expect(err.name).to.equal('RnnkitError');
+        expect(err.code).to.equal('ERR_RNNKIT_ARG');
+        return;
+      }
+      await expectReject(Promise.resolve(result), 'ERR_RNNKIT_ARG');
+    });
+  }
+
+  it('a misspelled RMSNorm eps no longer leaves eps at its default', function () {
+    expectCode(() => new RMSNorm({ size: 4, epsilon: 1e-3 }), 'ERR_RNNKIT_ARG');
+    expect(new RMSNorm({ size: 4, eps: 1e-3 }).eps).to.equal(1e-3);
+  });
+
+  it('loadCheckpoint of a folder without a checkpoint is ERR_RNNKIT_ARG', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-opts-'));
+    try {
+      expectCode(() => loadCheckpoint(dir), 'ERR_RNNKIT_ARG');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
