@@ -9,6 +9,8 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_CUDA'
   | 'ERR_RNNKIT_LOAD'
   | 'ERR_RNNKIT_NONFINITE'
+  /** The autograd tape cannot run: its graph was freed, or a saved tensor was modified in place. */
+  | 'ERR_RNNKIT_AUTOGRAD'
   | 'ERR_RNNKIT_INTERNAL';
 
 /** The one error class of rnnkit, raised from TypeScript and from native code alike. */

@@ -1,6 +1,6 @@
 /** rnnkit: recurrent-network operators for Node.js. */
 export { RnnkitError, RnnkitErrorCode } from './errors';
-export { Tensor, TensorOptions, tensor, zeros, ones, full } from './tensor';
+export { Tensor, TensorOptions, PostAccumulateGradHook, tensor, zeros, ones, full } from './tensor';
 export { Device, DeviceSpec, BackendInfo, backendInfo, defaultDevice, setNumThreads, numThreads } from './device';
 export { matmul, matmulSync, MatmulOptions } from './matmul';
 export {
@@ -20,3 +20,6 @@ export { RecurrentNetwork, StepNetBuilder, StepNetSaved } from './stepnet';
 export type {
   StepNetSpec, StepOpSpec, StepOpType, StepExecutor, StepForwardOptions, StepForwardResult, StepGradients, BlobDescription,
 } from './stepnet';
+export * as nn from './nn';
+export * as autograd from './nn/autograd';
+export { saveSafetensors, loadSafetensors } from './nn/serialize';

@@ -185,6 +185,21 @@ export interface NativeBinding {
   sumSquares(arrays: Float32Array[], async: boolean): Maybe<number>;
   scaleArrays(arrays: Float32Array[], scale: number, async: boolean): Done;
   clampArrays(arrays: Float32Array[], lo: number, hi: number, async: boolean): Done;
+  // nn_ops.cc: the kernels of lib/nn (activation 0 tanh | 1 sigmoid | 2 relu; op 0 add | 1 mul)
+  nnActivationForward(kind: number, x: Float32Array, y: Float32Array, async: boolean): Done;
+  nnActivationBackward(kind: number, dy: Float32Array, y: Float32Array, dx: Float32Array, async: boolean): Done;
+  nnBroadcastBinary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, rows: number, m: number, async: boolean): Done;
+  nnAffine(x: Float32Array, out: Float32Array, scale: number, shift: number, async: boolean): Done;
+  nnAccumulate(y: Float32Array, x: Float32Array, async: boolean): Done;
+  nnDropout(backward: boolean, input: Float32Array, output: Float32Array, p: number, seed: number, async: boolean): Done;
+  nnSumAxis(x: Float32Array, w: F32, out: Float32Array, outer: number, len: number, inner: number, scale: number,
+    accumulate: boolean, async: boolean): Done;
+  nnBroadcastAxis(dy: Float32Array, dx: Float32Array, outer: number, len: number, inner: number, scale: number, async: boolean): Done;
+  nnEmbeddingForward(weight: Float32Array, ids: Int32Array, out: Float32Array, V: number, D: number, async: boolean): Done;
+  nnEmbeddingBackward(dy: Float32Array, ids: Int32Array, dweight: Float32Array, V: number, D: number, paddingIdx: number,
+    accumulate: boolean, async: boolean): Done;
+  nnCopyBlock(src: Float32Array, srcOffset: number, srcLd: number, dst: Float32Array, dstOffset: number, dstLd: number,
+    rows: number, cols: number, async: boolean): Done;
   // bench_ops.cc, gemm_bench_ops.cc: machine limits and timing loops for bench/
   fmaPeak(threads: number, isa?: string): number;
   copyBandwidth(bytes: number, threads: number, repeats: number): number;

@@ -248,24 +248,9 @@ function pytorchEntries(lay: Layout): RecordEntry[] {
   if (lay.skip) throw unsupported('pytorch', 'skip input');
   if (lay.peepholes) throw unsupported('pytorch', 'peepholes');
   if (lay.mode === 'gru' && !lay.linearBeforeReset) throw unsupported('pytorch', 'a GRU with linearBeforeReset false');
-  const names: Array<[ParamKind, string]> = [
-    ['w_ih', 'weight_ih'], ['w_hh', 'weight_hh'], ['b_ih', 'bias_ih'], ['b_hh', 'bias_hh'], ['w_proj', 'weight_hr'],
-  ];
-  const entries: RecordEntry[] = [];
-  for (let l = 0; l < lay.L; l++) {
-    for (let d = 0; d < lay.D; d++) {
-      for (const [kind, stem] of names) {
-        const slot = lay.slots[l * lay.D + d][kind];
-        if (!slot) continue;
-        entries.push({
-          name: `${stem}_l${l}${d === 1 ? '_reverse' : ''}`,
-          shape: slot.cols === 1 ? [slot.rows] : [slot.rows, slot.cols],
-          runs: [contiguous(0, slot.offset, slot.rows * slot.cols)],
-        });
-      }
-    }
-  }
-  return entries;
+  return blocksOf(lay).map((b) => ({
+    name: b.name, shape: b.shape, runs: [contiguous(0, b.offset, b.shape.reduce((x, y) => x * y, 1))],
+  }));
 }
 
 function onnxEntries(lay: Layout): RecordEntry[] {
@@ -432,4 +417,47 @@ export function importWeights(
     }
   }
   return weights;
+}
+
+/** One parameter block of the packed weights, named like PyTorch's (see `packedBlocks`). */
+export interface PackedBlock {
+  /** weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, weight_hr_l{k}, weight_peephole_l{k}; suffix _reverse for direction 1. */
+  name: string;
+  kind: ParamKind;
+  layer: number;
+  direction: number;
+  offset: number;
+  /** [rows, cols], or [rows] for vectors. */
+  shape: number[];
+}
+
+const BLOCK_STEMS: Array<[ParamKind, string]> = [
+  ['w_ih', 'weight_ih'], ['w_hh', 'weight_hh'], ['b_ih', 'bias_ih'], ['b_hh', 'bias_hh'], ['w_proj', 'weight_hr'],
+  ['w_peephole', 'weight_peephole'],
+];
+
+/**
+ * Every block of the packed weights in packed order, which is PyTorch's parameter order: per
+ * layer and direction w_ih, w_hh, b_ih, b_hh, then the projection. Names are PyTorch's; the
+ * blocks PyTorch lacks (peepholes) get names of the same form.
+ */
+export function packedBlocks(cfg: RecurrentLayoutConfig): PackedBlock[] {
+  return blocksOf(layoutOf(cfg));
+}
+
+function blocksOf(lay: Layout): PackedBlock[] {
+  const out: PackedBlock[] = [];
+  for (let l = 0; l < lay.L; l++) {
+    for (let d = 0; d < lay.D; d++) {
+      for (const [kind, stem] of BLOCK_STEMS) {
+        const slot = lay.slots[l * lay.D + d][kind];
+        if (!slot) continue;
+        out.push({
+          name: `${stem}_l${l}${d === 1 ? '_reverse' : ''}`, kind, layer: l, direction: d, offset: slot.offset,
+          shape: slot.cols === 1 ? [slot.rows] : [slot.rows, slot.cols],
+        });
+      }
+    }
+  }
+  return out;
 }

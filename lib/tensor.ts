@@ -4,7 +4,16 @@
  * A CPU tensor wraps a Float32Array without copying it (`tensor(array, shape)` keeps the caller's
  * array). A CUDA tensor owns device memory through a native DeviceBuffer from the caching
  * allocator; `dispose()` returns it at once and the garbage collector is the safety net. Views made
- * by `reshape` share storage with their base: disposing either disposes the storage of both.
+ * by `reshape` or `detach` share storage with their base: disposing either disposes the storage of
+ * both.
+ *
+ * Storage carries a version counter that every in-place write by the library bumps (optimizer
+ * steps, clipping, loading a state dict, gradient accumulation): caches keyed on a tensor's
+ * values (packed weights) and the autograd tape (a saved input modified before the backward)
+ * compare it.
+ *
+ * Autograd (lib/nn/engine.ts): `requiresGrad`, `grad`, `backward()`, `detach()` and
+ * `registerPostAccumulateGradHook()` are the tensor's side of the tape.
  */
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
@@ -12,6 +21,7 @@ import {
   DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, uploadNew,
 } from './native';
 import { readOptions } from './args';
+import type { BackwardOptions, GradNode } from './nn/engine';
 
 export interface TensorOptions {
   device?: DeviceSpec;
@@ -22,7 +32,16 @@ interface Storage {
   data: Float32Array | null;
   buffer: DeviceBuffer | null;
   disposed: boolean;
+  /** Bumped by every in-place write the library makes. */
+  version: number;
 }
+
+/** Runs right after `param.grad` was accumulated in a backward; may return a Promise. */
+export type PostAccumulateGradHook = (param: Tensor) => unknown;
+
+type Engine = typeof import('./nn/engine');
+// Loaded on first use: the engine imports this module.
+const engine = (): Engine => require('./nn/engine') as Engine;
 
 function checkShape(shape: readonly number[], what = 'shape'): number {
   if (!Array.isArray(shape)) throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must be an array of sizes`);
@@ -43,23 +62,54 @@ export class Tensor {
   /** Number of elements. */
   readonly size: number;
   readonly dtype = 'float32' as const;
+  /**
+   * The gradient accumulated by `backward()` (null until the first one reaches this tensor, and
+   * after `zeroGrad({ setToNone: true })`).
+   */
+  grad: Tensor | null = null;
+  /** @internal The recorded operation that produced this tensor (null for leaves). */
+  gradFn: GradNode | null = null;
+  /** @internal Which output of `gradFn` this tensor is. */
+  outputIndex = 0;
+  /** @internal */
+  postAccumulateGradHooks: PostAccumulateGradHook[] | null = null;
   private readonly storage: Storage;
+  /** Element offset into the storage (CPU views of packed tensors). */
+  private readonly offset: number;
+  private viewData: Float32Array | null = null;
+  private requiresGradFlag = false;
 
-  private constructor(shape: readonly number[], device: Device, storage: Storage) {
+  private constructor(shape: readonly number[], device: Device, storage: Storage, offset = 0) {
     this.shape = Object.freeze(shape.slice());
     this.device = device;
     this.size = checkShape(shape);
     this.storage = storage;
+    this.offset = offset;
   }
 
   /** @internal Wraps a Float32Array (no copy). */
   static fromCpu(data: Float32Array, shape: readonly number[]): Tensor {
-    return new Tensor(shape, 'cpu', { data, buffer: null, disposed: false });
+    return new Tensor(shape, 'cpu', { data, buffer: null, disposed: false, version: 0 });
   }
 
   /** @internal Takes ownership of a device buffer. */
   static fromDevice(buffer: DeviceBuffer, device: Device, shape: readonly number[]): Tensor {
-    return new Tensor(shape, device, { data: null, buffer, disposed: false });
+    return new Tensor(shape, device, { data: null, buffer, disposed: false, version: 0 });
+  }
+
+  /**
+   * @internal A CPU view of `shape` at element `offset` of `base`'s storage (the PyTorch-named
+   * blocks of a packed recurrent weight tensor): it shares the values, the version counter and
+   * disposal with `base`.
+   */
+  static view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
+    base.assertLive();
+    if (base.device !== 'cpu') throw new RnnkitError('ERR_RNNKIT_DEVICE', 'views at an offset exist for CPU tensors only');
+    const t = new Tensor(shape, 'cpu', base.storage, base.offset + offset);
+    if (!Number.isInteger(offset) || offset < 0 || offset + t.size > base.size) {
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', `a view of ${t.size} values at ${offset} does not fit in ${base.size}`);
+    }
+    return t;
   }
 
   get disposed(): boolean {
@@ -73,10 +123,101 @@ export class Tensor {
   /** The CPU tensor's own Float32Array (no copy): writes through it change the tensor. */
   get data(): Float32Array {
     this.assertLive();
-    if (!this.storage.data) {
+    const all = this.storage.data;
+    if (!all) {
       throw new RnnkitError('ERR_RNNKIT_DEVICE', `data is only on CPU tensors; this one is on ${this.device} (use read())`);
     }
-    return this.storage.data;
+    if (this.offset === 0 && this.size === all.length) return all;
+    if (!this.viewData) this.viewData = all.subarray(this.offset, this.offset + this.size);
+    return this.viewData;
+  }
+
+  /** How many in-place writes the library has made to this tensor's storage. */
+  get version(): number {
+    return this.storage.version;
+  }
+
+  /** @internal Records an in-place write (call after writing). */
+  bumpVersion(): void {
+    this.storage.version++;
+  }
+
+  /** @internal Whether two tensors share storage (views of one another). */
+  sharesStorage(other: Tensor): boolean {
+    return this.storage === other.storage;
+  }
+
+  /**
+   * Whether operations on this tensor are recorded for `backward()`. Settable on leaves (tensors
+   * made by the caller or a module's parameters); results of recorded operations always require
+   * gradients.
+   */
+  get requiresGrad(): boolean {
+    return this.requiresGradFlag;
+  }
+
+  set requiresGrad(on: boolean) {
+    if (typeof on !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'requiresGrad must be a boolean');
+    if (this.gradFn !== null) {
+      throw new RnnkitError('ERR_RNNKIT_ARG', 'requiresGrad can only be set on leaf tensors (use detach() for a result of a recorded operation)');
+    }
+    this.requiresGradFlag = on;
+  }
+
+  /** True for tensors not produced by a recorded operation. */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  /** @internal Marks this tensor as output `index` of a recorded operation. */
+  setGradFn(node: GradNode, index: number): void {
+    this.gradFn = node;
+    this.outputIndex = index;
+    this.requiresGradFlag = true;
+  }
+
+  /** A view of the same values cut off from the tape: it does not require gradients. */
+  detach(): Tensor {
+    this.assertLive();
+    return new Tensor(this.shape, this.device, this.storage, this.offset);
+  }
+
+  /**
+   * Runs the recorded backward of everything this scalar was computed from, adding the
+   * gradients into the `.grad` of every leaf that requires them; resolves after every
+   * post-accumulate hook and every queued callback has settled. Off the event loop.
+   */
+  backward(options?: BackwardOptions): Promise<void> {
+    return engine().runBackward(this, options);
+  }
+
+  /** `backward()` on the calling thread (hooks and callbacks must not return Promises). */
+  backwardSync(options?: BackwardOptions): void {
+    engine().runBackwardSync(this, options);
+  }
+
+  /**
+   * Calls `fn(this)` right after this leaf's `.grad` was accumulated during a backward (once all
+   * of that backward's contributions are in). `fn` may return a Promise, which `backward()` waits
+   * for. Returns a function that removes the hook.
+   */
+  registerPostAccumulateGradHook(fn: PostAccumulateGradHook): () => void {
+    if (typeof fn !== 'function') throw new RnnkitError('ERR_RNNKIT_ARG', 'registerPostAccumulateGradHook needs a function');
+    if (!this.isLeaf) throw new RnnkitError('ERR_RNNKIT_ARG', 'post-accumulate-grad hooks can only be registered on leaf tensors');
+    const hooks = (this.postAccumulateGradHooks ??= []);
+    const entry: PostAccumulateGradHook = (p) => fn(p);
+    hooks.push(entry);
+    return () => {
+      const k = hooks.indexOf(entry);
+      if (k >= 0) hooks.splice(k, 1);
+    };
+  }
+
+  /** The value of a one-element tensor, as a number. */
+  item(): number {
+    this.assertLive();
+    if (this.size !== 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', `item() needs a one-element tensor, got [${this.shape.join(', ')}]`);
+    return this.storage.data ? this.data[0] : this.readSync()[0];
   }
 
   /** @internal The device buffer of a CUDA tensor. */
@@ -86,30 +227,30 @@ export class Tensor {
     return this.storage.buffer;
   }
 
-  /** A view with another shape of the same size, sharing storage. */
+  /** A view with another shape of the same size, sharing storage (recorded for autograd). */
   reshape(shape: readonly number[]): Tensor {
     this.assertLive();
     const size = checkShape(shape);
     if (size !== this.size) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `cannot reshape [${this.shape.join(', ')}] to [${shape.join(', ')}]`);
     }
-    return new Tensor(shape, this.device, this.storage);
+    return this.recorded('reshape', new Tensor(shape, this.device, this.storage, this.offset));
   }
 
-  /** A copy on `device` (this tensor itself when it is already there). */
+  /** A copy on `device` (this tensor itself when it is already there; recorded for autograd). */
   to(device: DeviceSpec): Tensor {
     this.assertLive();
     const target = resolveDevice(device);
     if (target === this.device) return this;
     const host = this.readSync();
-    if (target === 'cpu') return Tensor.fromCpu(host, this.shape);
-    return uploadSync(host, this.shape, target);
+    const moved = target === 'cpu' ? Tensor.fromCpu(host, this.shape) : uploadSync(host, this.shape, target);
+    return this.recorded('to', moved);
   }
 
   /** A copy of the values, as a new Float32Array, without blocking the event loop. */
   async read(): Promise<Float32Array> {
     this.assertLive();
-    if (this.storage.data) return this.storage.data.slice();
+    if (this.storage.data) return this.data.slice();
     const out = new Float32Array(this.size);
     await download(this.deviceBuffer, out);
     return out;
@@ -118,17 +259,23 @@ export class Tensor {
   /** A copy of the values, as a new Float32Array. */
   readSync(): Float32Array {
     this.assertLive();
-    if (this.storage.data) return this.storage.data.slice();
+    if (this.storage.data) return this.data.slice();
     const out = new Float32Array(this.size);
     downloadSync(this.deviceBuffer, out);
     return out;
   }
 
-  /** A deep copy on the same device. */
+  /** A deep copy on the same device (recorded for autograd). */
   clone(): Tensor {
     this.assertLive();
-    if (this.storage.data) return Tensor.fromCpu(this.storage.data.slice(), this.shape);
-    return Tensor.fromDevice(copyDeviceNew(this.deviceBuffer), this.device, this.shape);
+    if (this.storage.data) return this.recorded('clone', Tensor.fromCpu(this.data.slice(), this.shape));
+    return this.recorded('clone', Tensor.fromDevice(copyDeviceNew(this.deviceBuffer), this.device, this.shape));
+  }
+
+  // A reshape, copy or move of a tensor that requires gradients passes them back unchanged.
+  private recorded(name: string, out: Tensor): Tensor {
+    if (this.requiresGradFlag) engine().recordIdentity(name, this, out);
+    return out;
   }
 
   /** Releases the storage now (device memory goes back to the cache). Idempotent. */

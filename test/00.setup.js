@@ -35,3 +35,18 @@ global.expectReject = async (promise, code) => {
   expect(caught.code).to.equal(code);
   return caught;
 };
+
+/** Runs fn with the CPU kernels forced to `isa` ('portable' | 'avx2' | 'avx512' | 'neon'), then restores the path. */
+global.withIsa = (isa, fn) => {
+  const { native } = require('../dist/native');
+  const before = global.rnnkit.backendInfo().isa;
+  native().setIsa(isa);
+  try {
+    return fn();
+  } finally {
+    native().setIsa(before);
+  }
+};
+
+/** The ISA paths this CPU can run, portable first. */
+global.availableIsas = () => global.rnnkit.backendInfo().availableIsas;

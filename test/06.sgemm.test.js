@@ -13,10 +13,6 @@ const { makeRandom } = require('./reference/random');
 const SHAPES = [[1, 1, 1], [1, 37, 19], [23, 1, 29], [7, 5, 3], [13, 29, 31], [8, 100, 17],
   [61, 67, 71], [97, 131, 263], [300, 500, 257]];
 
-function availableIsas() {
-  return backendInfo().availableIsas;
-}
-
 function referenceProduct(a, b, M, N, K, transA, transB) {
   const c = new Float64Array(M * N);
   const bound = new Float64Array(M * N);

@@ -34,18 +34,8 @@ function expectClose(a, b, atol, rtol, what, slack = null) {
   expect(w.ratio, `${what}: element ${w.index} is ${w.got}, reference ${w.want}`).to.be.at.most(1);
 }
 
-function withIsa(isa, fn) {
-  const before = rnnkit.backendInfo().isa;
-  native().setIsa(isa);
-  try {
-    return fn();
-  } finally {
-    native().setIsa(before);
-  }
-}
-
 // The vector path of the optimizer steps: AVX2 (also on AVX-512 CPUs) or NEON.
-const vectorIsa = () => rnnkit.backendInfo().availableIsas.find((isa) => isa === 'avx2' || isa === 'neon');
+const vectorIsa = () => availableIsas().find((isa) => isa === 'avx2' || isa === 'neon');
 
 describe('training: optimizers', function () {
   // n = 1003 covers the 8-wide loop and its scalar tail; 70001 spreads over the compute pool.

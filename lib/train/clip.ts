@@ -1,6 +1,9 @@
 /**
  * Gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_), in place.
  *
+ * Each function takes gradient tensors, or parameters (tensors that require gradients, e.g.
+ * `model.parameters()`), whose `.grad` is used (parameters without one are skipped).
+ *
  * clipGradNorm(grads, maxNorm): total = sqrt(Σ g²) over all gradients, accumulated in double in a
  * fixed order (the same value whatever the thread count). When maxNorm / (total + 1e-6) < 1 every
  * gradient is multiplied by that factor, rounded once to float32. Returns the total norm before
@@ -13,6 +16,7 @@ import { argError, readBoolean, readNumber, readOptions } from '../args';
 import { Tensor, checkTensor } from '../tensor';
 import { native } from '../native';
 import { hostValues, writeBack } from './native-train';
+import { gradsOf } from './grads';
 
 export interface ClipNormOptions {
   errorIfNonfinite?: boolean;
@@ -20,7 +24,7 @@ export interface ClipNormOptions {
 
 function checkGrads(grads: readonly Tensor[]): Tensor[] {
   if (!Array.isArray(grads)) throw argError('grads must be an array of tensors');
-  return grads.map((g, k) => checkTensor(g, `grads[${k}]`));
+  return gradsOf(grads.map((g, k) => checkTensor(g, `grads[${k}]`)));
 }
 
 const checkLimit = (v: unknown, what: string): number => readNumber(v, what, { min: 0 });

@@ -6,15 +6,18 @@
  * first, then bias). `forward(x)` takes x [..., in] and returns a new y [..., out].
  * `backward(x, dy, { accumulate, dweight, dbias })` returns `{ dx, dweight, dbias }`: dx is new;
  * dweight / dbias are new, or the given tensors overwritten, or added into with `accumulate`
- * (gradient accumulation over micro-batches). Bias sums are accumulated in double.
+ * (gradient accumulation over micro-batches). Bias sums are accumulated in double. The bias add
+ * and the bias gradient run the native kernels of lib/nn/kernels.ts; `linearForward` and
+ * `linearBackward` are the same computation on tensors the caller owns (nn.Linear's parameters).
  */
 import { RnnkitError } from '../errors';
 import { DeviceSpec, resolveDevice } from '../device';
 import { argError, readBoolean, readInteger, readOptions, readRequiredOptions, readSeed, readTensorOrNull } from '../args';
 import { matmul, matmulSync } from '../matmul';
 import { Tensor, checkTensor, tensor } from '../tensor';
-import { Rng } from './random';
-import { hostValues, writeBack } from './native-train';
+import { kernelsFor } from '../nn/kernels';
+import { MaybePromise, then } from '../nn/maybe';
+import { Rng, randomSeed } from './random';
 
 export interface LinearOptions {
   inFeatures: number;
@@ -43,9 +46,82 @@ const OPTION_KEYS = ['inFeatures', 'outFeatures', 'bias', 'seed', 'device'] as c
 const BACKWARD_KEYS = ['accumulate', 'dweight', 'dbias'] as const;
 const readFeatures = (v: unknown, what: string): number => readInteger(v, what, 1, 2 ** 31);
 
-interface Plan {
-  x2: Tensor;
-  N: number;
+/** Weight then bias values drawn from U(−1/√in, 1/√in) with `seed` (PyTorch's default init). */
+export function linearInit(inFeatures: number, outFeatures: number, bias: boolean, seed: number): { weight: Float32Array; bias: Float32Array | null } {
+  const rng = new Rng(seed);
+  const bound = 1 / Math.sqrt(inFeatures);
+  const draw = (n: number): Float32Array => {
+    const a = new Float32Array(n);
+    for (let k = 0; k < n; k++) a[k] = (2 * rng.uniform() - 1) * bound;
+    return a;
+  };
+  const w = draw(outFeatures * inFeatures);
+  return { weight: w, bias: bias ? draw(outFeatures) : null };
+}
+
+/** x [..., in] as rows [N, in], after checking it against the weight. */
+function rowsOf(x: Tensor, weight: Tensor): { x2: Tensor; N: number } {
+  checkTensor(x, 'x');
+  weight.assertLive('weight');
+  const inFeatures = weight.shape[1];
+  if (x.rank < 1 || x.shape[x.rank - 1] !== inFeatures) {
+    throw new RnnkitError('ERR_RNNKIT_SHAPE', `x must be [..., ${inFeatures}], got [${x.shape.join(', ')}]`);
+  }
+  if (x.device !== weight.device) {
+    throw new RnnkitError('ERR_RNNKIT_DEVICE', `x is on ${x.device} and the weights on ${weight.device}`);
+  }
+  const N = x.size / inFeatures;
+  return { x2: x.detach().reshape([N, inFeatures]), N };
+}
+
+/** y = x·Wᵀ + b as a new tensor [..., out]. */
+export function linearForward(x: Tensor, weight: Tensor, bias: Tensor | null, async: boolean): MaybePromise<Tensor> {
+  const { x2, N } = rowsOf(x, weight);
+  const outFeatures = weight.shape[0];
+  const shape = [...x.shape.slice(0, -1), outFeatures];
+  const product = async ? matmul(x2, weight, { transB: true }) : matmulSync(x2, weight, { transB: true });
+  return then(product, (y2) => {
+    if (!bias) return y2.reshape(shape);
+    return then(kernelsFor(y2.device).broadcast('add', y2, bias, N, async), (y) => y.reshape(shape));
+  });
+}
+
+/** The gradients of y = x·Wᵀ + b (dweight / dbias written, or added into with `accumulate`). */
+export function linearBackward(x: Tensor, dy: Tensor, weight: Tensor, bias: Tensor | null,
+  options: LinearBackwardOptions | undefined, async: boolean): MaybePromise<LinearGradients> {
+  const o = readOptions(options, BACKWARD_KEYS, 'Linear backward options');
+  const { x2, N } = rowsOf(x, weight);
+  const outFeatures = weight.shape[0];
+  checkTensor(dy, 'dy');
+  if (dy.size !== N * outFeatures || dy.shape[dy.rank - 1] !== outFeatures) {
+    throw new RnnkitError('ERR_RNNKIT_SHAPE', `dy must be [..., ${outFeatures}] with ${N} rows, got [${dy.shape.join(', ')}]`);
+  }
+  if (dy.device !== weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `dy is on ${dy.device}, the weights on ${weight.device}`);
+  const accumulate = readBoolean(o.accumulate, 'accumulate', false);
+  const given = (v: unknown, what: string, shape: readonly number[]): Tensor | null => {
+    const t = readTensorOrNull(v, what, shape);
+    if (t && t.device !== weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} must be on ${weight.device}`);
+    return t;
+  };
+  const dweightGiven = given(o.dweight, 'dweight', weight.shape);
+  const dbiasGiven = bias ? given(o.dbias, 'dbias', bias.shape) : null;
+  if (accumulate && (!dweightGiven || (bias && !dbiasGiven))) throw argError('accumulate needs the dweight (and dbias) tensors to add into');
+  const dweight = dweightGiven ?? tensor(new Float32Array(weight.size), weight.shape, { device: weight.device });
+  const dy2 = dy.detach().reshape([N, outFeatures]);
+  const dx = async ? matmul(dy2, weight) : matmulSync(dy2, weight);
+  return then(dx, (dx2) => {
+    const dw = async ? matmul(dy2, x2, { transA: true, out: dweight, accumulate })
+      : matmulSync(dy2, x2, { transA: true, out: dweight, accumulate });
+    return then(dw, () => {
+      dweight.bumpVersion();
+      const result = (dbias: Tensor | null): LinearGradients => ({ dx: dx2.reshape(x.shape), dweight, dbias });
+      if (!bias) return result(null);
+      // dbias = Σ over rows of dy (double sums), written or added into.
+      const k = kernelsFor(dy.device);
+      if (dbiasGiven && !accumulate) k.fill(dbiasGiven, 0);
+      return then(k.sumAxis(dy2, null, 1, N, outFeatures, 1, dbiasGiven, bias.shape, async), result);
+    });
+  });
 }
 
 export class Linear {
@@ -59,17 +135,11 @@ export class Linear {
     this.inFeatures = readFeatures(o.inFeatures, 'inFeatures');
     this.outFeatures = readFeatures(o.outFeatures, 'outFeatures');
     const bias = readBoolean(o.bias, 'bias', true);
-    const seed = o.seed === undefined ? Math.floor(Math.random() * 2 ** 47) : readSeed(o.seed, 'seed');
-    const rng = new Rng(seed);
-    const bound = 1 / Math.sqrt(this.inFeatures);
-    const draw = (n: number): Float32Array => {
-      const a = new Float32Array(n);
-      for (let k = 0; k < n; k++) a[k] = (2 * rng.uniform() - 1) * bound;
-      return a;
-    };
+    const seed = readSeed(o.seed, 'seed', randomSeed());
+    const init = linearInit(this.inFeatures, this.outFeatures, bias, seed);
     const device = resolveDevice(o.device === undefined ? 'cpu' : (o.device as DeviceSpec));
-    this.weight = tensor(draw(this.outFeatures * this.inFeatures), [this.outFeatures, this.inFeatures], { device });
-    this.bias = bias ? tensor(draw(this.outFeatures), [this.outFeatures], { device }) : null;
+    this.weight = tensor(init.weight, [this.outFeatures, this.inFeatures], { device });
+    this.bias = init.bias ? tensor(init.bias, [this.outFeatures], { device }) : null;
   }
 
   /** Parameters by PyTorch name. */
@@ -78,87 +148,18 @@ export class Linear {
   }
 
   async forward(x: Tensor): Promise<Tensor> {
-    const p = this.plan(x);
-    const y = await matmul(p.x2, this.weight, { transB: true });
-    return this.finishForward(x, y);
+    return linearForward(x, this.weight, this.bias, true);
   }
 
   forwardSync(x: Tensor): Tensor {
-    const p = this.plan(x);
-    return this.finishForward(x, matmulSync(p.x2, this.weight, { transB: true }));
+    return linearForward(x, this.weight, this.bias, false) as Tensor;
   }
 
   async backward(x: Tensor, dy: Tensor, options?: LinearBackwardOptions): Promise<LinearGradients> {
-    const p = this.plan(x);
-    const o = this.backwardPlan(p, dy, options);
-    const dx = await matmul(o.dy2, this.weight);
-    await matmul(o.dy2, p.x2, { transA: true, out: o.dweight, accumulate: o.accumulate });
-    return this.finishBackward(x, dx, o);
+    return linearBackward(x, dy, this.weight, this.bias, options, true);
   }
 
   backwardSync(x: Tensor, dy: Tensor, options?: LinearBackwardOptions): LinearGradients {
-    const p = this.plan(x);
-    const o = this.backwardPlan(p, dy, options);
-    const dx = matmulSync(o.dy2, this.weight);
-    matmulSync(o.dy2, p.x2, { transA: true, out: o.dweight, accumulate: o.accumulate });
-    return this.finishBackward(x, dx, o);
-  }
-
-  private plan(x: Tensor): Plan {
-    checkTensor(x, 'x');
-    this.weight.assertLive('weight');
-    if (x.rank < 1 || x.shape[x.rank - 1] !== this.inFeatures) {
-      throw new RnnkitError('ERR_RNNKIT_SHAPE', `x must be [..., ${this.inFeatures}], got [${x.shape.join(', ')}]`);
-    }
-    if (x.device !== this.weight.device) {
-      throw new RnnkitError('ERR_RNNKIT_DEVICE', `x is on ${x.device} and the weights on ${this.weight.device}`);
-    }
-    const N = x.size / this.inFeatures;
-    return { x2: x.reshape([N, this.inFeatures]), N };
-  }
-
-  private finishForward(x: Tensor, y2: Tensor): Tensor {
-    if (this.bias) {
-      const y = hostValues(y2);
-      const b = hostValues(this.bias);
-      const O = this.outFeatures;
-      for (let r = 0; r < y.length; r += O) for (let j = 0; j < O; j++) y[r + j] += b[j];
-      writeBack(y2, y);
-    }
-    return y2.reshape([...x.shape.slice(0, -1), this.outFeatures]);
-  }
-
-  private backwardPlan(p: Plan, dy: Tensor, options: LinearBackwardOptions | undefined) {
-    const o = readOptions(options, BACKWARD_KEYS, 'Linear backward options');
-    checkTensor(dy, 'dy');
-    if (dy.size !== p.N * this.outFeatures || dy.shape[dy.rank - 1] !== this.outFeatures) {
-      throw new RnnkitError('ERR_RNNKIT_SHAPE', `dy must be [..., ${this.outFeatures}] with ${p.N} rows, got [${dy.shape.join(', ')}]`);
-    }
-    if (dy.device !== this.weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `dy is on ${dy.device}, the weights on ${this.weight.device}`);
-    const accumulate = readBoolean(o.accumulate, 'accumulate', false);
-    const given = (v: unknown, what: string, shape: readonly number[]): Tensor | null => {
-      const t = readTensorOrNull(v, what, shape);
-      if (t && t.device !== this.weight.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} must be on ${this.weight.device}`);
-      return t;
-    };
-    let dweight = given(o.dweight, 'dweight', this.weight.shape);
-    let dbias = this.bias ? given(o.dbias, 'dbias', this.bias.shape) : null;
-    if (accumulate && (!dweight || (this.bias && !dbias))) throw argError('accumulate needs the dweight (and dbias) tensors to add into');
-    dweight = dweight ?? tensor(new Float32Array(this.weight.size), this.weight.shape, { device: this.weight.device });
-    if (this.bias && !dbias) dbias = tensor(new Float32Array(this.outFeatures), this.bias.shape, { device: this.weight.device });
-    return { dy2: dy.reshape([p.N, this.outFeatures]), accumulate, dweight, dbias };
-  }
-
-  private finishBackward(x: Tensor, dx2: Tensor, o: ReturnType<Linear['backwardPlan']>): LinearGradients {
-    if (o.dbias) {
-      const dy = hostValues(o.dy2);
-      const db = hostValues(o.dbias);
-      const O = this.outFeatures;
-      const sums = new Float64Array(O);
-      for (let r = 0; r < dy.length; r += O) for (let j = 0; j < O; j++) sums[j] += dy[r + j];
-      for (let j = 0; j < O; j++) db[j] = o.accumulate ? db[j] + sums[j] : sums[j];
-      writeBack(o.dbias, db);
-    }
-    return { dx: dx2.reshape(x.shape), dweight: o.dweight, dbias: o.dbias };
+    return linearBackward(x, dy, this.weight, this.bias, options, false) as LinearGradients;
   }
 }

@@ -11,7 +11,11 @@ export function hostValues(t: Tensor): Float32Array {
   return t.device === 'cpu' ? t.data : t.readSync();
 }
 
-/** Writes host values computed for `t` back to it (nothing to do for a CPU tensor's own array). */
+/**
+ * Writes host values computed for `t` back to it (nothing to copy for a CPU tensor's own array)
+ * and records the in-place write in its version counter.
+ */
 export function writeBack(t: Tensor, host: Float32Array): void {
   if (t.device !== 'cpu') uploadSync(t.deviceBuffer, host);
+  t.bumpVersion();
 }

@@ -7,7 +7,9 @@
  * `{ params: Tensor[], ...hyperparameters }` (a group's own values override `defaults`, which
  * override PyTorch's defaults). `step(grads)` / `stepSync(grads)` update every parameter whose
  * gradient is given: `grads` lists one gradient tensor (or null to skip) per parameter, in group
- * order, or maps parameters to gradients. State (moments, buffers, per-parameter step counts) is
+ * order, or maps parameters to gradients; without `grads` each parameter's own `.grad` is used
+ * (parameters whose `.grad` is null are skipped), which is how `model.parameters()` trains after
+ * `loss.backward()`. `zeroGrad()` zeroes those `.grad`s. State (moments, buffers, per-parameter step counts) is
  * float32, created on a parameter's first step, and kept on the host. Group hyperparameters may
  * be changed between steps (learning-rate schedules do). `stateDict()` / `loadStateDict()` copy
  * everything a bit-for-bit resume needs. The async step updates the parameters one after another
@@ -18,6 +20,7 @@ import { argError, readBoolean, readNumber, readOptions, readRequiredOptions } f
 import { Tensor, checkTensor } from '../tensor';
 import { native } from '../native';
 import { hostValues, writeBack } from './native-train';
+import { zeroGrads } from './grads';
 
 export type Hyper = Record<string, number | boolean | number[]>;
 
@@ -99,7 +102,8 @@ export abstract class Optimizer {
     for (const g of this.paramGroups) g.hyper[name] = this.checked(name, value, 'set');
   }
 
-  async step(grads: Grads): Promise<void> {
+  /** Updates the parameters from `grads`, or from their `.grad` when `grads` is absent. */
+  async step(grads?: Grads): Promise<void> {
     for (const [slot, g] of this.pairs(grads)) {
       const { p, gh, st } = this.prepare(slot, g);
       await this.update(p, gh, st, slot.group, true);
@@ -107,12 +111,17 @@ export abstract class Optimizer {
     }
   }
 
-  stepSync(grads: Grads): void {
+  stepSync(grads?: Grads): void {
     for (const [slot, g] of this.pairs(grads)) {
       const { p, gh, st } = this.prepare(slot, g);
       this.update(p, gh, st, slot.group, false);
       writeBack(slot.param, p);
     }
+  }
+
+  /** Zeroes every parameter's `.grad` in place, or drops it with `{ setToNone: true }`. */
+  zeroGrad(options?: { setToNone?: boolean }): void {
+    zeroGrads(this.params, options);
   }
 
   stateDict(): OptimizerStateDict {
@@ -192,9 +201,11 @@ export abstract class Optimizer {
     return out;
   }
 
-  private pairs(grads: Grads): Array<[Slot, Tensor]> {
+  private pairs(grads: Grads | undefined): Array<[Slot, Tensor]> {
     const out: Array<[Slot, Tensor]> = [];
-    if (grads instanceof Map) {
+    if (grads === undefined) {
+      for (const s of this.slots) if (s.param.grad) out.push([s, s.param.grad]);
+    } else if (grads instanceof Map) {
       const known = new Set(this.slots.map((s) => s.param));
       for (const p of grads.keys()) if (!known.has(p)) throw argError('grads hold a tensor that is not a parameter of this optimizer');
       for (const s of this.slots) {

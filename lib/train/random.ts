@@ -73,3 +73,8 @@ export class Rng {
     return (this.nextUint32() >>> 17) * 2 ** 32 + this.nextUint32();
   }
 }
+
+/** A fresh seed (below 2^47) for an object whose caller gave none. */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 2 ** 47);
+}

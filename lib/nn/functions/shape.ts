@@ -1,0 +1,65 @@
+/**
+ * concat and reshape, recorded for backward. concat joins tensors of one rank along `axis` (all
+ * other sizes equal) with native block copies; its backward cuts the gradient back into pieces.
+ * reshape is a view (no copy, no kernel): synchronous, with one size given as −1 inferred.
+ */
+import { RnnkitError } from '../../errors';
+import { Tensor, checkTensor } from '../../tensor';
+import { record, shouldRecord } from '../engine';
+import { kernelsFor } from '../kernels';
+import { MaybePromise, then } from '../maybe';
+
+const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+function concatenate(tensors: readonly Tensor[], axisOption: number, async: boolean): MaybePromise<Tensor> {
+  if (!Array.isArray(tensors) || tensors.length === 0) throw new RnnkitError('ERR_RNNKIT_ARG', 'concat needs a non-empty array of tensors');
+  tensors.forEach((t, k) => checkTensor(t, `tensors[${k}]`));
+  const first = tensors[0];
+  const rank = first.rank;
+  if (rank === 0) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'concat needs tensors of rank >= 1');
+  if (typeof axisOption !== 'number' || !Number.isInteger(axisOption) || axisOption < -rank || axisOption >= rank) {
+    throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer in [${-rank}, ${rank}) (got ${String(axisOption)})`);
+  }
+  const axis = axisOption < 0 ? axisOption + rank : axisOption;
+  tensors.forEach((t: Tensor, k: number) => {
+    if (t.device !== first.device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `tensors[${k}] is on ${t.device}, tensors[0] on ${first.device}`);
+    if (t.rank !== rank || t.shape.some((d: number, i: number) => i !== axis && d !== first.shape[i])) {
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', `tensors[${k}] [${t.shape.join(', ')}] does not match [${first.shape.join(', ')}] outside axis ${axis}`);
+    }
+  });
+  const outer = product(first.shape.slice(0, axis));
+  const shape = first.shape.slice();
+  shape[axis] = tensors.reduce((s, t) => s + t.shape[axis], 0);
+  const recording = shouldRecord(tensors);
+  const shapes = tensors.map((t) => t.shape);
+  return then(kernelsFor(first.device).concat(tensors, outer, shape, async), (y) => {
+    if (recording) {
+      record('concat', tensors, [y], (grads, ctx) => kernelsFor(y.device).split(grads[0] as Tensor, outer, shapes, ctx.async));
+    }
+    return y;
+  });
+}
+
+/** The tensors joined along `axis` (default 0; negative counts from the end), off the event loop. */
+export async function concat(tensors: readonly Tensor[], axis = 0): Promise<Tensor> {
+  return concatenate(tensors, axis, true);
+}
+
+/** `concat` on the calling thread. */
+export function concatSync(tensors: readonly Tensor[], axis = 0): Tensor {
+  return concatenate(tensors, axis, false) as Tensor;
+}
+
+/** A view of x with another shape of the same size (one size may be −1: inferred). */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor(x, 'x');
+  if (!Array.isArray(shape)) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'shape must be an array of sizes');
+  const free = shape.filter((d) => d === -1).length;
+  if (free > 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'only one size of a shape can be -1');
+  if (free === 0) return x.reshape(shape);
+  const known = product(shape.filter((d) => d !== -1));
+  if (known === 0 || x.size % known !== 0) {
+    throw new RnnkitError('ERR_RNNKIT_SHAPE', `cannot reshape [${x.shape.join(', ')}] to [${shape.join(', ')}]`);
+  }
+  return x.reshape(shape.map((d) => (d === -1 ? x.size / known : d)));
+}

@@ -1,0 +1,121 @@
+/**
+ * nn.Embedding: a lookup table [numEmbeddings, embeddingDim] (torch.nn.Embedding: `weight`,
+ * initialised from N(0, 1) reproducibly from `seed`, the `paddingIdx` row zeroed). The forward
+ * gathers rows natively; the backward scatter-adds the output gradient into a dense weight
+ * gradient (straight into `weight.grad` when it exists), skipping the padding row, which
+ * therefore never trains. Ids outside [0, numEmbeddings) are ERR_RNNKIT_ARG naming the position.
+ */
+import { RnnkitError } from '../../errors';
+import { DeviceSpec, resolveDevice } from '../../device';
+import { Tensor, tensor } from '../../tensor';
+import { Rng, randomSeed } from '../../train/random';
+import { ACCUMULATED, record, shouldRecord } from '../engine';
+import { kernelsFor } from '../kernels';
+import { MaybePromise, then } from '../maybe';
+import { Module } from '../module';
+import { parameter } from '../parameter';
+import { readInteger, readOptions, readSeed } from '../../args';
+
+/** Options of nn.Embedding. */
+export interface EmbeddingOptions {
+  numEmbeddings: number;
+  embeddingDim: number;
+  /** A row that stays zero and gets no gradient (negative counts from the end, as in PyTorch). */
+  paddingIdx?: number | null;
+  /** Initial table (copied): numEmbeddings·embeddingDim values. Default N(0, 1). */
+  weight?: Float32Array | Tensor;
+  /** Seeds the initial table; a random one when absent. */
+  seed?: number;
+  /** Default 'cpu'. */
+  device?: DeviceSpec;
+}
+
+const EMBEDDING_KEYS = ['numEmbeddings', 'embeddingDim', 'paddingIdx', 'weight', 'seed', 'device'];
+
+/** n values from N(0, 1) (Box–Muller over the 24-bit uniforms of Rng). */
+function normals(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let k = 0; k < n; k += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - rng.uniform()));
+    const a = 2 * Math.PI * rng.uniform();
+    out[k] = r * Math.cos(a);
+    if (k + 1 < n) out[k + 1] = r * Math.sin(a);
+  }
+  return out;
+}
+
+/** A table of learned vectors looked up by integer id. */
+export class Embedding extends Module {
+  readonly numEmbeddings: number;
+  readonly embeddingDim: number;
+  /** The padding row in [0, numEmbeddings), or null. */
+  readonly paddingIdx: number | null;
+  /** [numEmbeddings, embeddingDim]. */
+  weight: Tensor;
+
+  constructor(options: EmbeddingOptions) {
+    super();
+    const o = readOptions(options, EMBEDDING_KEYS, 'Embedding options');
+    const V = (this.numEmbeddings = readInteger(o.numEmbeddings, 'numEmbeddings', 1, 2 ** 31));
+    const D = (this.embeddingDim = readInteger(o.embeddingDim, 'embeddingDim', 1, 2 ** 31));
+    let pad: number | null = null;
+    if (o.paddingIdx !== undefined && o.paddingIdx !== null) {
+      const p = o.paddingIdx;
+      if (typeof p !== 'number' || !Number.isInteger(p) || p < -V || p >= V) {
+        throw new RnnkitError('ERR_RNNKIT_ARG', `paddingIdx must be an integer in [${-V}, ${V}) (got ${String(p)})`);
+      }
+      pad = p < 0 ? p + V : p;
+    }
+    this.paddingIdx = pad;
+    let values: Float32Array;
+    if (o.weight === undefined) {
+      values = normals(V * D, readSeed(o.seed, 'seed', randomSeed()));
+      if (pad !== null) values.fill(0, pad * D, (pad + 1) * D);
+    } else if (o.weight instanceof Tensor) {
+      values = o.weight.readSync();
+    } else if (o.weight instanceof Float32Array) {
+      values = o.weight.slice();
+    } else {
+      throw new RnnkitError('ERR_RNNKIT_DTYPE', 'weight must be a Float32Array or a Tensor');
+    }
+    if (values.length !== V * D) throw new RnnkitError('ERR_RNNKIT_SHAPE', `weight must hold ${V}·${D} = ${V * D} values, got ${values.length}`);
+    this.weight = parameter(tensor(values, [V, D], { device: resolveDevice((o.device ?? 'cpu') as DeviceSpec) }));
+  }
+
+  /** The rows of `ids` (an Int32Array holding `shape`'s elements, default [ids.length]): [...shape, embeddingDim]. */
+  override async forward(ids: Int32Array, shape?: readonly number[]): Promise<Tensor> {
+    return this.run(ids, shape, true);
+  }
+
+  /** `forward` on the calling thread. */
+  override forwardSync(ids: Int32Array, shape?: readonly number[]): Tensor {
+    return this.run(ids, shape, false) as Tensor;
+  }
+
+  private run(ids: Int32Array, shape: readonly number[] | undefined, async: boolean): MaybePromise<Tensor> {
+    if (!(ids instanceof Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'ids must be an Int32Array');
+    const s = shape === undefined ? [ids.length] : shape;
+    if (!Array.isArray(s) || !s.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', 'shape must be an array of non-negative integers');
+    }
+    const n = s.reduce((a, b) => a * b, 1);
+    if (n !== ids.length) throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${s.join(', ')}] holds ${n} ids, got ${ids.length}`);
+    const weight = this.weight;
+    weight.assertLive('weight');
+    // A copy: the async kernels and the backward must see the ids checked now.
+    const own = ids.slice();
+    const pad = this.paddingIdx ?? -1;
+    const recording = shouldRecord([weight]);
+    return then(kernelsFor(weight.device).embedding(weight, own, [...s, this.embeddingDim], async), (y) => {
+      if (recording) {
+        record('Embedding', [weight], [y], (grads, ctx) => {
+          const into = ctx.accumulateInto(0);
+          const g = kernelsFor(weight.device).embeddingBackward(grads[0] as Tensor, own, weight.shape, pad, into, ctx.async);
+          return then(g, (dw) => [into ? ACCUMULATED : dw]);
+        });
+      }
+      return y;
+    });
+  }
+}
