@@ -21,7 +21,7 @@ describe('package tarball', function () {
     const has = fs.existsSync(prebuildDir) && fs.readdirSync(prebuildDir).some((f) => f.endsWith('.node'));
     if (!has) {
       // A fresh checkout has no prebuild yet: make one (compiles the CPU flavor once more).
-      execFileSync('node', [path.join(root, 'native/tools/prebuild.js')], { cwd: root, stdio: 'ignore' });
+      execFileSync('node', [path.join(root, 'native/tools/prebuild.js'), '--arch', process.arch], { cwd: root, stdio: 'ignore' });
     }
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-pack-'));
   });
