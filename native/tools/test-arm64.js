@@ -73,7 +73,8 @@ if (info.arch !== 'arm64' || info.isa !== 'neon' || !info.path.startsWith(prebui
 }
 
 const mocha = emulate(node, [path.join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--no-config',
-  '--require', 'test/00.setup.js', '--reporter', 'test/reporter.js', '--timeout', '900000',
+  '--require', path.join(__dirname, 'emulated-timeouts.js'), '--require', 'test/00.setup.js',
+  '--reporter', 'test/reporter.js', '--timeout', '60000',
   '--invert', '--grep', LEFT_OUT, ...SUITES.map((s) => `test/${s}.test.js`)]);
 let status = mocha.status === null ? 1 : mocha.status;
 const suiteSeconds = (Date.now() - started) / 1000;
