@@ -194,6 +194,7 @@ export class Recurrent implements RecurrentWeightsState {
     }
     this.hostWeights.data.set(src, slot.offset);
     this.weightsVersion++;
+    this.hostWeights.bumpVersion();
   }
 
   /** Loads a PyTorch / ONNX / Keras weight record (names: `recordShapes(format)`, lib/recurrent-params.ts). */
@@ -204,6 +205,7 @@ export class Recurrent implements RecurrentWeightsState {
     for (const [name, v] of Object.entries(record)) plain[name] = v instanceof Tensor ? hostValues(v, name) : v;
     importWeights(this.config.layout, this.hostWeights.data, format, plain);
     this.weightsVersion++;
+    this.hostWeights.bumpVersion();
   }
 
   /** The weights as a record of `format`: name -> Float32Array in that format's layout. */

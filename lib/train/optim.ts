@@ -14,6 +14,11 @@
  * be changed between steps (learning-rate schedules do). `stateDict()` / `loadStateDict()` copy
  * everything a bit-for-bit resume needs. The async step updates the parameters one after another
  * off the event loop; the parameters must not be read or written until it resolves.
+ *
+ * Consecutive parameters of a group that lie back to back in one CPU buffer (the PyTorch-named
+ * views of a recurrent module's packed weights), with gradients back to back too, are updated by
+ * one native call over the whole range, their state buffers being views of one packed buffer: the
+ * updates are elementwise, so the result is the same, in one call instead of one per view.
  */
 import { RnnkitError } from '../errors';
 import { argError, readBoolean, readNumber, readOptions, readRequiredOptions } from '../args';
@@ -72,6 +77,8 @@ export abstract class Optimizer {
   readonly paramGroups: Array<{ params: Tensor[]; hyper: Hyper }>;
   protected readonly state = new Map<Tensor, ParamState>();
   private readonly slots: Slot[] = [];
+  /** The slots in runs of back-to-back parameters (computed at the first step). */
+  private runs: Slot[][] | null = null;
 
   protected constructor(readonly kind: string, private readonly spec: Spec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
     if (!Array.isArray(groups) || groups.length === 0) throw argError(`${kind} needs a list of parameters or param groups`);
@@ -104,18 +111,16 @@ export abstract class Optimizer {
 
   /** Updates the parameters from `grads`, or from their `.grad` when `grads` is absent. */
   async step(grads?: Grads): Promise<void> {
-    for (const [slot, g] of this.pairs(grads)) {
-      const { p, gh, st } = this.prepare(slot, g);
-      await this.update(p, gh, st, slot.group, true);
-      writeBack(slot.param, p);
+    for (const w of this.updates(grads)) {
+      await this.update(w.p, w.g, w.st, w.group, true);
+      w.done();
     }
   }
 
   stepSync(grads?: Grads): void {
-    for (const [slot, g] of this.pairs(grads)) {
-      const { p, gh, st } = this.prepare(slot, g);
-      this.update(p, gh, st, slot.group, false);
-      writeBack(slot.param, p);
+    for (const w of this.updates(grads)) {
+      this.update(w.p, w.g, w.st, w.group, false);
+      w.done();
     }
   }
 
@@ -233,15 +238,126 @@ export abstract class Optimizer {
     return out;
   }
 
-  private prepare(slot: Slot, g: Tensor): { p: Float32Array; gh: Float32Array; st: ParamState } {
+  /** The native updates of a step, in parameter order, each prepared just before it runs. */
+  private *updates(grads: Grads | undefined): Generator<Update> {
+    const gradOf = new Map(this.pairs(grads));
+    this.runs ??= backToBackRuns(this.slots, (a, b) => a.group === b.group && a.param.device === 'cpu' &&
+      b.param.device === 'cpu' && joined([a.param.data, b.param.data]) !== null);
+    for (const run of this.runs) {
+      const gs = run.map((s) => gradOf.get(s));
+      const fused = run.length > 1 && gs.every((g) => g && g.device === 'cpu') ? this.fuse(run, gs as Tensor[]) : null;
+      if (fused) {
+        yield fused;
+        continue;
+      }
+      for (const [k, slot] of run.entries()) {
+        const g = gs[k];
+        if (g) yield this.prepare(slot, g);
+      }
+    }
+  }
+
+  private prepare(slot: Slot, g: Tensor): Update {
     let st = this.state.get(slot.param);
     if (!st) {
       st = { step: 0, buffers: this.initState(slot.param.size, slot.group) };
       this.state.set(slot.param, st);
     }
     st.step += 1;
-    return { p: hostValues(slot.param), gh: hostValues(g), st };
+    const p = hostValues(slot.param);
+    return { p, g: hostValues(g), st, group: slot.group, done: () => writeBack(slot.param, p) };
   }
+
+  /**
+   * One update over a run of back-to-back parameters, or null when their gradients are not back
+   * to back or their states differ (then each is updated on its own). The members' state buffers
+   * become views of one packed buffer (copied in once, e.g. after loadStateDict).
+   */
+  private fuse(run: Slot[], gs: Tensor[]): Update | null {
+    const g = joined(gs.map((t) => t.data));
+    const p = joined(run.map((s) => s.param.data));
+    if (!g || !p) return null;
+    const sizes = run.map((s) => s.param.size);
+    const states = run.map((s) => this.state.get(s.param));
+    let buffers: Record<string, Float32Array>;
+    if (states.every((st) => st === undefined)) {
+      buffers = this.initState(p.length, run[0].group);
+      run.forEach((s) => this.state.set(s.param, { step: 0, buffers: {} }));
+    } else {
+      const first = states[0];
+      const keys = first ? Object.keys(first.buffers).sort().join() : '';
+      if (!states.every((st) => st && st.step === (first as ParamState).step && Object.keys(st.buffers).sort().join() === keys)) return null;
+      buffers = {};
+      for (const key of Object.keys((first as ParamState).buffers)) {
+        const parts = states.map((st) => (st as ParamState).buffers[key]);
+        buffers[key] = joined(parts) ?? packed(parts);
+      }
+    }
+    const members = run.map((s) => this.state.get(s.param) as ParamState);
+    const st: ParamState = { step: members[0].step + 1, buffers };
+    const viewsOf = (): void => {
+      for (const [key, all] of Object.entries(st.buffers)) {
+        let at = 0;
+        members.forEach((m, k) => {
+          m.buffers[key] = all.subarray(at, at + sizes[k]);
+          at += sizes[k];
+        });
+      }
+    };
+    members.forEach((m) => (m.step += 1));
+    viewsOf();
+    return {
+      p, g, st, group: run[0].group,
+      // Buffers an update creates on its first use (SGD's momentum, amsgrad's maximum) get views too.
+      done: () => {
+        viewsOf();
+        run.forEach((s) => s.param.bumpVersion());
+      },
+    };
+  }
+}
+
+/** A native update to run: p and g on the host, the state, the group, and what to do after. */
+interface Update {
+  p: Float32Array;
+  g: Float32Array;
+  st: ParamState;
+  group: Hyper;
+  done: () => void;
+}
+
+/** Slots cut into runs of consecutive ones that `together(previous, next)` accepts. */
+function backToBackRuns(slots: readonly Slot[], together: (a: Slot, b: Slot) => boolean): Slot[][] {
+  const runs: Slot[][] = [];
+  for (const s of slots) {
+    const last = runs[runs.length - 1];
+    if (last && together(last[last.length - 1], s)) last.push(s);
+    else runs.push([s]);
+  }
+  return runs;
+}
+
+/** One Float32Array over arrays that lie back to back in one buffer, or null when they do not. */
+function joined(parts: readonly Float32Array[]): Float32Array | null {
+  let end = parts[0].byteOffset;
+  let length = 0;
+  for (const a of parts) {
+    if (a.buffer !== parts[0].buffer || a.byteOffset !== end) return null;
+    end += a.byteLength;
+    length += a.length;
+  }
+  return new Float32Array(parts[0].buffer, parts[0].byteOffset, length);
+}
+
+/** A new array holding the parts one after another. */
+function packed(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of parts) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
 }
 
 const num = (h: Hyper, k: string): number => h[k] as number;

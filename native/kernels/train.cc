@@ -233,13 +233,17 @@ void run_elementwise(int64_t n, Simd simd, Scalar scalar) {
   });
 }
 
-// Sums fn(chunk) over `chunks` chunks in a fixed order, computing the chunks on the pool.
+// Sums fn(chunk) over `chunks` chunks in a fixed order, computing the chunks on the pool when the
+// `elements` they cover together are many.
 template <class Fn>
-double chunked_sum(int64_t chunks, Fn fn) {
+double chunked_sum(int64_t chunks, int64_t elements, Fn fn) {
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
-  parallel_for(chunks, std::max<int64_t>(1, kGrain / kChunk), [&](int64_t begin, int64_t end) {
+  auto run = [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) partial[c] = fn(c);
-  });
+  };
+  // Many small buffers make many chunks but little work: the pool's wake-up would cost more.
+  if (elements < 2 * kGrain) run(0, chunks);
+  else parallel_for(chunks, std::max<int64_t>(1, kGrain / kChunk), run);
   double total = 0.0;
   for (double v : partial) total += v;
   return total;
@@ -400,7 +404,7 @@ double mse(float* dy, const float* y, const float* target, int64_t n, bool mean)
   const double scale = mean ? 1.0 / static_cast<double>(n) : 1.0;
   const float c = static_cast<float>(2.0 * scale);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-  double total = chunked_sum(chunks, [&](int64_t k) {
+  double total = chunked_sum(chunks, n, [&](int64_t k) {
     const int64_t begin = k * kChunk, end = std::min(n, begin + kChunk);
     double acc = 0.0;
     for (int64_t i = begin; i < end; ++i) {
@@ -416,7 +420,9 @@ double mse(float* dy, const float* y, const float* target, int64_t n, bool mean)
 
 double sum_squares(const float* const* xs, const int64_t* sizes, int64_t count) {
   const std::vector<Span> spans = split_spans(sizes, count, kChunk);
-  return chunked_sum(static_cast<int64_t>(spans.size()), [&](int64_t k) {
+  int64_t elements = 0;
+  for (int64_t b = 0; b < count; ++b) elements += sizes[b];
+  return chunked_sum(static_cast<int64_t>(spans.size()), elements, [&](int64_t k) {
     const Span& s = spans[k];
     return sum_squares_range(xs[s.buffer] + s.begin, s.end - s.begin);
   });
