@@ -14,6 +14,15 @@ const root = path.join(__dirname, '..');
 const pkg = require('../package.json');
 const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 const hasNodeFile = (dir) => fs.existsSync(dir) && fs.readdirSync(dir).some((f) => f.endsWith('.node'));
+
+// True when the host's prebuild is missing or older than a native source or header.
+function prebuildStale() {
+  if (!hasNodeFile(prebuildDir)) return true;
+  const built = Math.min(...fs.readdirSync(prebuildDir).filter((f) => f.endsWith('.node'))
+    .map((f) => fs.statSync(path.join(prebuildDir, f)).mtimeMs));
+  const dirs = ['native/kernels', 'native/napi', 'cuda'].map((d) => path.join(root, d));
+  return dirs.some((d) => fs.readdirSync(d).some((f) => fs.statSync(path.join(d, f)).mtimeMs > built));
+}
 // Build and test tooling of this repository, never wanted by a user of the package.
 const NOT_FOR_USERS = [
   /^(test|bench|examples|lib|build[^/]*|node_modules|\.ci)\//, /\.map$/, /\.tgz$/,
@@ -32,8 +41,9 @@ describe('package tarball', function () {
   let files;
 
   before(function () {
-    if (!hasNodeFile(prebuildDir)) {
-      // A fresh checkout has no prebuild yet: make one (compiles the CPU flavor once more).
+    if (prebuildStale()) {
+      // A fresh checkout has no prebuild yet, a working one may have an old one: make it (compiles
+      // the CPU flavor once more).
       execFileSync('node', [path.join(root, 'native/tools/prebuild.js'), '--arch', process.arch], { cwd: root, stdio: 'ignore' });
     }
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-pack-'));
