@@ -41,6 +41,13 @@ describe('package tarball', function () {
   let files;
 
   before(function () {
+    // The GPU machines carry the node binary only (native/tools/gpu-check.sh): no npm, no npx.
+    const probe = spawnSync('npm', ['--version'], { encoding: 'utf8' });
+    if (probe.error || probe.status !== 0) {
+      console.log(`      skipped: npm is not usable here (${probe.error ? probe.error.code : `exit ${probe.status}`}); ` +
+        'packing, prebuildify and installing need it');
+      this.skip();
+    }
     if (prebuildStale()) {
       // A fresh checkout has no prebuild yet, a working one may have an old one: make it (compiles
       // the CPU flavor once more).

@@ -14,7 +14,7 @@ import { RnnkitError } from '../errors';
 import { DeviceSpec, resolveDevice } from '../device';
 import { argError, readBoolean, readInteger, readOptions, readRequiredOptions, readSeed, readTensorOrNull } from '../args';
 import { matmul, matmulSync } from '../matmul';
-import { Tensor, checkTensor, tensor } from '../tensor';
+import { Tensor, checkTensor, emptyTensor, tensor } from '../tensor';
 import { kernelsFor } from '../nn/kernels';
 import { MaybePromise, then } from '../nn/maybe';
 import { Rng, randomSeed } from './random';
@@ -109,7 +109,8 @@ export function linearBackward(x: Tensor, dy: Tensor, weight: Tensor, bias: Tens
   const dweightGiven = given(o.dweight, 'dweight', weight.shape);
   const dbiasGiven = bias ? given(o.dbias, 'dbias', bias.shape) : null;
   if (accumulate && (!dweightGiven || (bias && !dbiasGiven))) throw argError('accumulate needs the dweight (and dbias) tensors to add into');
-  const dweight = dweightGiven ?? tensor(new Float32Array(weight.size), weight.shape, { device: weight.device });
+  // A fresh gradient needs no initial values: the product overwrites it.
+  const dweight = dweightGiven ?? emptyTensor(weight.shape, weight.device);
   const dy2 = dy.detach().reshape([N, outFeatures]);
   const dx = async ? matmul(dy2, weight) : matmulSync(dy2, weight);
   return then(dx, (dx2) => {

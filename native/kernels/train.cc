@@ -101,16 +101,6 @@ RNNKIT_INLINE void sgd_lanes(float* p, const float* g, float* b, int64_t i, cons
 // ---------------------------------------------------------------------------------------------
 // Adam / AdamW
 
-struct AdamScalars {
-  float decay;        // AdamW: 1 − lr·wd
-  float wd;           // Adam: L2 coefficient added to the gradient
-  float one_minus_b1, beta2, one_minus_b2;
-  float step_size;    // lr / (1 − β1^t)
-  float bc2_sqrt;     // sqrt(1 − β2^t)
-  float eps;
-  bool decoupled;
-};
-
 template <class L>
 RNNKIT_INLINE void adam_lanes(float* p, const float* g, float* m, float* v, float* vmax,
                               int64_t i, const AdamScalars& s) {
@@ -138,10 +128,6 @@ RNNKIT_INLINE void adam_lanes(float* p, const float* g, float* m, float* v, floa
 
 // ---------------------------------------------------------------------------------------------
 // Adagrad
-
-struct AdagradScalars {
-  float clr, wd, eps;
-};
 
 template <class L>
 RNNKIT_INLINE void adagrad_lanes(float* p, const float* g, float* sum, int64_t i,
@@ -304,8 +290,7 @@ void sgd_step(float* p, const float* g, float* buf, int64_t n, const SgdHyper& h
       [&](int64_t i) { sgd_lanes<ScalarLanes>(p, g, buf, i, h); });
 }
 
-void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_t n,
-               const AdamHyper& h) {
+AdamScalars adam_scalars(const AdamHyper& h) {
   AdamScalars s;
   s.decoupled = h.decoupled;
   s.decay = static_cast<float>(1.0 - h.lr * h.weight_decay);
@@ -317,6 +302,12 @@ void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_
   s.step_size = static_cast<float>(h.lr / (1.0 - std::pow(h.beta1, t)));
   s.bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(h.beta2, t)));
   s.eps = static_cast<float>(h.eps);
+  return s;
+}
+
+void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_t n,
+               const AdamHyper& h) {
+  const AdamScalars s = adam_scalars(h);
   run_elementwise(
       n,
       [&](int64_t b, int64_t len) -> int64_t {
@@ -325,11 +316,16 @@ void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_
       [&](int64_t i) { adam_lanes<ScalarLanes>(p, g, m, v, vmax, i, s); });
 }
 
-void adagrad_step(float* p, const float* g, float* sum, int64_t n, const AdagradHyper& h) {
+AdagradScalars adagrad_scalars(const AdagradHyper& h) {
   AdagradScalars s;
   s.clr = static_cast<float>(h.lr / (1.0 + static_cast<double>(h.step - 1) * h.lr_decay));
   s.wd = static_cast<float>(h.weight_decay);
   s.eps = static_cast<float>(h.eps);
+  return s;
+}
+
+void adagrad_step(float* p, const float* g, float* sum, int64_t n, const AdagradHyper& h) {
+  const AdagradScalars s = adagrad_scalars(h);
   run_elementwise(
       n,
       [&](int64_t b, int64_t len) -> int64_t {
