@@ -371,7 +371,12 @@ async function main() {
   if (pg) await pg.destroy();
 }
 
-main().catch((err) => {
-  process.stderr.write(`demo failed: ${err && err.stack ? err.stack : err}\n`);
-  process.exitCode = 1;
-});
+// The model and its data, for test/soak/run.js (which trains this model for thousands of steps).
+module.exports = { CharLM, loadCorpus, buildVocab, streamBatch };
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`demo failed: ${err && err.stack ? err.stack : err}\n`);
+    process.exitCode = 1;
+  });
+}

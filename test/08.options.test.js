@@ -90,7 +90,54 @@ const calls = [
     const net = lstmNet().build();
     net.backwardSync(net.forwardSync({ x: ones([1, 1, 2]) }).saved, {}, { typo: 1 });
   }],
+  // the model layer and distributed training
+  ['nn.Linear options', () => new rnnkit.nn.Linear({ inFeatures: 2, outFeatures: 2, typo: 1 })],
+  ['nn.Embedding options', () => new rnnkit.nn.Embedding({ numEmbeddings: 2, embeddingDim: 2, typo: 1 })],
+  ['nn.LSTM options', () => new rnnkit.nn.LSTM({ inputSize: 2, hiddenSize: 2, typo: 1 })],
+  ['nn.GRU options', () => new rnnkit.nn.GRU({ inputSize: 2, hiddenSize: 2, typo: 1 })],
+  ['nn.RNN options', () => new rnnkit.nn.RNN({ inputSize: 2, hiddenSize: 2, typo: 1 })],
+  ['nn recurrent state', () => new rnnkit.nn.GRU({ inputSize: 2, hiddenSize: 2 }).forwardSync(zeros([1, 1, 2]), { typo: 1 })],
+  ['nn.Dropout options', () => new rnnkit.nn.Dropout({ p: 0.1, typo: 1 })],
+  ['nn.RMSNorm options', () => new rnnkit.nn.RMSNorm({ normalizedShape: 2, typo: 1 })],
+  ['Module.loadStateDict options', () => { const m = new rnnkit.nn.Linear({ inFeatures: 1, outFeatures: 1 }); m.loadStateDict(m.stateDict(), { typo: 1 }); }],
+  ['Module.zeroGrad options', () => new rnnkit.nn.Linear({ inFeatures: 1, outFeatures: 1 }).zeroGrad({ typo: 1 })],
+  ['nn.crossEntropy options', () => rnnkit.nn.crossEntropySync(ones([1, 2]), Int32Array.from([0]), { typo: 1 })],
+  ['nn.mseLoss options', () => rnnkit.nn.mseLossSync(ones([2]), ones([2]), { typo: 1 })],
+  ['nn.sum options', () => rnnkit.nn.sumSync(ones([2]), { typo: 1 })],
+  ['backward options', () => {
+    const x = ones([2]);
+    x.requiresGrad = true;
+    rnnkit.nn.sumSync(x).backwardSync({ typo: 1 });
+  }],
+  ['initProcessGroup options', () => rnnkit.distributed.initProcessGroupSync({ worldSize: 1, typo: 1 })],
+  ['DistributedSampler options', () => new rnnkit.distributed.DistributedSampler(4, { numReplicas: 1, rank: 0, typo: 1 })],
 ];
+
+/** A world of one process over gloo, when that backend is built (null otherwise). */
+function worldOfOne() {
+  const gloo = rnnkit.distributed.backends().find((b) => b.name === 'gloo');
+  return gloo && gloo.available ? rnnkit.distributed.initProcessGroupSync({ backend: 'gloo', worldSize: 1, rank: 0 }) : null;
+}
+
+describe('options: unknown keys are refused in the options of a process group', function () {
+  let group = null;
+  before(function () {
+    group = worldOfOne();
+    if (!group) this.skip();
+  });
+  after(() => group && group.destroySync());
+
+  for (const [what, call] of [
+    ['allReduce options', (g) => g.allReduceSync(ones([2]), { typo: 1 })],
+    ['broadcast options', (g) => g.broadcastSync(ones([2]), { typo: 1 })],
+    ['DistributedDataParallel options', (g) => new rnnkit.nn.DistributedDataParallel(new rnnkit.nn.Linear({ inFeatures: 1, outFeatures: 1 }), { processGroup: g, typo: 1 })],
+  ]) {
+    it(what, function () {
+      const err = expectCode(() => call(group), 'ERR_RNNKIT_ARG');
+      expect(err.message).to.contain('typo').and.to.match(/allowed: /);
+    });
+  }
+});
 
 describe('options: unknown keys are refused everywhere', function () {
   for (const [what, call] of calls) {

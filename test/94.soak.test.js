@@ -12,7 +12,7 @@ describe('soak (short)', function () {
     // AddressSanitizer's quarantine keeps freed memory, so RSS says nothing there (LSan checks leaks).
     const maxGrowth = /asan/.test(process.env.LD_PRELOAD || '') ? '100000' : '25';
     const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'soak', 'run.js'), '--steps', '300', '--hidden', '32',
-      '--seq', '16', '--batch', '8', '--every', '25', '--max-growth', maxGrowth], { encoding: 'utf8' });
+      '--embed', '16', '--seq', '16', '--batch', '8', '--every', '25', '--max-growth', maxGrowth], { encoding: 'utf8' });
     const line = r.stdout.split('\n').find((l) => l.startsWith('SOAK '));
     expect(line, `the soak ended without a summary:\n${r.stderr}`).to.be.a('string');
     const summary = JSON.parse(line.slice(5));

@@ -39,7 +39,8 @@ const env = {
 };
 // The whole suite but the package test (it loads the prebuild, not this build), the largest
 // GEMM shape (minutes at -O0 under the sanitizers) and the bench suite's run (its peers,
-// onnxruntime and TF.js, are other libraries' code); the fuzz test makes 20,000 calls.
+// onnxruntime and TF.js, are other libraries' code); each fuzz test (the native boundary's and the
+// public API's, test/90 and test/93) makes 20,000 calls.
 const mochaArgs = [path.join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--timeout', '900000'];
 if (extra.length) mochaArgs.push(...extra);
 else mochaArgs.push('--invert', '--grep', 'package tarball|300x500x257|bench suite');
