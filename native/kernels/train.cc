@@ -67,7 +67,9 @@ struct SimdLanes {
   static constexpr int W = SimdV::W;
   static RNNKIT_INLINE T load(const float* p) { return act::load<SimdV>(p, W); }
   static RNNKIT_INLINE void store(float* p, T v) { act::store<SimdV>(p, v, W); }
-  static T sqrt(T x) { return simd_sqrt(x); }
+  // With the target attribute: an unoptimized build (the sanitizers') keeps it out of line, and a
+  // vector argument must then pass between two functions of the same ISA.
+  static RNNKIT_TRAIN_TARGET T sqrt(T x) { return simd_sqrt(x); }
   static RNNKIT_INLINE T max(T a, T b) { return act::select<SimdV>(a > b, a, b); }
 };
 
