@@ -29,7 +29,7 @@ ROOT=$PWD
 
 # name|budget seconds|kind|what. Kinds: prep (the rest needs it), check, timing.
 PLAN=(
-  "setup|10|prep|unpack node and node_modules from .gpu/"
+  "setup|20|prep|unpack node and node_modules from .gpu/"
   "nvidia-smi|5|prep|device name, compute capability, driver"
   "build|85|prep|cmake-js, all cores: CUDA flavor + native tools (build-cuda/), CPU flavor (build-cpu/)"
   "tsc|25|prep|TypeScript to dist/"
@@ -39,9 +39,9 @@ PLAN=(
   "gpu_check_nn|20|check|native: nn kernels (activations, broadcasts, reductions, embedding, copies) vs CPU"
   "gpu_check_recurrent|55|check|native: persistent plans, concurrent plans, the Recurrent matrix vs CPU"
   "cpu_avx512|40|check|native CPU checkers test_sgemm, test_rmsnorm, test_recurrent, RNNKIT_ISA=avx512"
-  "mocha_gpu|60|check|mocha --grep @gpu on the CUDA flavor"
+  "mocha_gpu|55|check|mocha --grep @gpu on the CUDA flavor"
   "mocha_cpu_avx512|65|check|mocha --grep @gpu --invert on the CPU flavor, RNNKIT_ISA=avx512"
-  "bench_kernels|20|timing|gpu_check --bench-only --quick: copy, FMA, mma limits; GEMM, RMSNorm"
+  "bench_kernels|15|timing|gpu_check --bench-only --quick: copy, FMA, mma limits; GEMM, RMSNorm"
   "bench_train|10|timing|gpu_check_train --bench-only --quick: Adam, clipping, cross-entropy GB/s"
   "bench_recurrent|25|timing|gpu_check_recurrent --bench-only --quick: auto vs standard vs persistent"
   "torch_rnn|25|timing|PyTorch cuDNN on the same shapes (bench/gpu/torch_rnn.py --quick)"
@@ -249,7 +249,7 @@ trap summary EXIT
 trap 'exit 143' TERM INT
 
 # ---- prep ----------------------------------------------------------------------------------------
-NODE_DIR=/tmp/rnnkit-node
+NODE_DIR=/tmp/rnnkit-node-$$  # per run: a second run must not overwrite a node binary in use
 unpack() {
   if [ -f .gpu/node.xz ]; then
     mkdir -p "$NODE_DIR" && xz -dc .gpu/node.xz >"$NODE_DIR/node" && chmod +x "$NODE_DIR/node" || return 1
