@@ -5,8 +5,8 @@
 // export statements, so a new module appears by being exported there); the README, with its
 // examples, is the front page. Then a check that the reference documents exactly the public API:
 // a name a module exports for the library's own use, not re-exported by lib/index.ts, must be
-// marked @internal. --lenient reports TypeDoc's warnings without failing (to see the pages while
-// comments are still missing).
+// marked @internal. --lenient reports TypeDoc's warnings and the check's findings without failing
+// (to see the pages, and to keep the build itself checked, while comments are still missing).
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -49,13 +49,14 @@ function publicNames() {
   return new Set(checker.getExportsOfModule(symbol).map((s) => s.getName()));
 }
 
+const lenient = process.argv.includes('--lenient');
 const entries = moduleFiles();
 fs.rmSync(out, { recursive: true, force: true });
 const json = path.join(root, 'build-docs', 'api.json');
 fs.mkdirSync(path.dirname(json), { recursive: true });
 const typedoc = spawnSync('npx', ['typedoc', '--options', path.join(root, 'typedoc.json'),
   ...entries.flatMap((m) => ['--entryPoints', path.relative(root, m.file)]), '--json', json, '--out', out,
-  ...(process.argv.includes('--lenient') ? ['--treatWarningsAsErrors', 'false'] : [])],
+  ...(lenient ? ['--treatWarningsAsErrors', 'false'] : [])],
 { cwd: root, stdio: 'inherit' });
 if (typedoc.status !== 0) fail('TypeDoc reported errors or warnings (above)');
 
@@ -88,9 +89,10 @@ for (const mod of project.children || []) {
     if (!pub.has(child.name)) leaked.push(`${mod.name}.${child.name}`);
   }
 }
-if (leaked.length) {
-  fail(`documented but not exported by lib/index.ts (mark them @internal or re-export them): ${leaked.join(', ')}`);
-}
 const missing = [...pub].filter((n) => !documented.has(n));
-if (missing.length) fail(`exported by lib/index.ts but not in the reference: ${missing.join(', ')}`);
+const findings = [];
+if (leaked.length) findings.push(`documented but not exported by lib/index.ts (mark them @internal or re-export them): ${leaked.join(', ')}`);
+if (missing.length) findings.push(`exported by lib/index.ts but not in the reference: ${missing.join(', ')}`);
+if (findings.length && !lenient) fail(findings.join('\n'));
+for (const f of findings) process.stdout.write(`docs (lenient): ${f}\n`);
 process.stdout.write(`docs: ${entries.length} modules, ${documented.size} exported names -> ${path.relative(root, out)}/index.html\n`);
