@@ -11,9 +11,13 @@ export type DeviceSpec = Device | 'cuda' | 'auto';
 
 /** Host<->device copies this process has made: each direction's count and bytes. */
 export interface CopyCounts {
+  /** Copies from the host to a device. */
   toDevice: number;
+  /** Bytes those copies moved. */
   toDeviceBytes: number;
+  /** Copies from a device to the host. */
   toHost: number;
+  /** Bytes those copies moved. */
   toHostBytes: number;
 }
 

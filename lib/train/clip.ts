@@ -27,7 +27,9 @@ import { Tensor, checkTensor, emptyTensor } from '../tensor';
 import { allOnOneCuda, hostValues, writeBack } from './native-train';
 import { gradsOf } from './grads';
 
+/** Options of clipGradNorm. */
 export interface ClipNormOptions {
+  /** Throw ERR_RNNKIT_NONFINITE when the norm is NaN or infinite (default false: clip nothing). */
   errorIfNonfinite?: boolean;
   /** 'number' (default): return the norm as a number; 'tensor': as a one-element tensor on the gradients' device. */
   norm?: 'number' | 'tensor';
