@@ -22,7 +22,7 @@ struct DeviceInfo {
 struct ProbeResult {
   bool built = false;      // this binary contains CUDA code
   bool available = false;  // built, a driver answered, and at least one device is usable
-  std::string reason;      // why not available (empty when available)
+  std::string reason;      // why not available, with the CUDA error (empty when available)
   int driver_version = 0;  // e.g. 12040 for 12.4; 0 when no driver
   int runtime_version = 0;
   std::vector<std::string> architectures;  // SASS/PTX targets compiled in, e.g. "sm_90"
@@ -31,6 +31,19 @@ struct ProbeResult {
 
 // Probed once, then cached (free memory figures refreshed on each call).
 ProbeResult probe();
+
+// The first error that left the CUDA context of this process unusable (an illegal address, a
+// kernel fault, a failed assertion): every later CUDA call fails with it, and every later error
+// message names it. Empty while none happened.
+std::string sticky_error();
+
+// Host<->device copies made by this process (each copy_to_device / copy_to_host call is one, and
+// so is every small upload the kernels make themselves), for tests and reports that check that
+// work stays on the device.
+struct CopyCounts {
+  uint64_t to_device = 0, to_device_bytes = 0, to_host = 0, to_host_bytes = 0;
+};
+CopyCounts copy_counts();
 
 // Device memory through a per-device caching allocator. Throws ErrorCode::oom with the sizes
 // involved when the device is out of memory (after releasing the cache and retrying once).
@@ -49,6 +62,9 @@ void copy_to_device(int device, void* dst, const void* src, size_t bytes);
 void copy_to_host(int device, void* dst, const void* src, size_t bytes);
 void copy_device_to_device(int device, void* dst, const void* src, size_t bytes);
 size_t staging_chunk_bytes();
+
+// dst[0..n) = value on the device (no host copy). Returns when written.
+void fill(int device, float* dst, int64_t n, float value);
 
 // y = a·x + y over n floats on the device: the kernel that proves the whole path works.
 void saxpy(int device, int64_t n, float a, const float* x, float* y);

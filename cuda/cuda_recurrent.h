@@ -13,10 +13,14 @@
 //     W_hh held in shared memory and a grid-wide barrier per step. Forward only; LSTM without
 //     projection, GRU with linear_before_reset, RNN-tanh/relu; B <= 16; and only when the slices
 //     fit the device (checked with the occupancy API).
+//   "auto" takes the persistent kernel only where it is expected to win: T >= 16 steps (fewer do
+//     not repay the cooperative launch and the W_hh load), a plan where every warp of a block owns
+//     W_hh rows and the grid is at most one block per multiprocessor; otherwise the standard one.
 // Each call returns when its outputs are written. Errors: rnnkit::Error (arg for a bad config or
 // argument, oom, cuda, device).
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "recurrent.h"
 
@@ -25,10 +29,11 @@ namespace gpu {
 
 enum class RecurrentAlgo { automatic, standard, persistent };
 
-// The algorithm a forward with this shape would run: "standard" or "persistent". Forcing
-// persistent where it cannot run throws ErrorCode::arg with the reason.
+// The algorithm a forward with this shape would run: "standard" or "persistent", and in `why`
+// (when given) the reason for the choice, in words. Forcing persistent where it cannot run throws
+// ErrorCode::arg with the reason.
 const char* recurrent_forward_algorithm(int device, const RecurrentConfig& cfg, int64_t T, int64_t B,
-                                        RecurrentAlgo algo);
+                                        RecurrentAlgo algo, std::string* why = nullptr);
 
 const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T, int64_t B, bool batch_first,
                               const float* x, const float* hx, const float* cx, const int32_t* seq_lengths,

@@ -1,4 +1,6 @@
-// Device probe, per-device streams, the caching allocator and host<->device copies.
+// Device probe, per-device streams, the caching allocator, host<->device copies (counted, see
+// copy_counts) and CUDA errors (the first one that leaves the context unusable is remembered and
+// named by every later error).
 // The allocator keeps freed blocks by exact rounded size and hands them out again, so ops do not
 // pay for cudaMalloc/cudaFree; on out-of-memory it empties the cache and retries once.
 // Host<->device copies are staged through a pinned buffer per device: a pageable cudaMemcpy makes
@@ -7,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -24,12 +27,68 @@
 namespace rnnkit {
 namespace gpu {
 
+namespace {
+
+// Errors after which the context is unusable: every later call returns them again.
+bool is_sticky(cudaError_t err) {
+  switch (err) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::mutex sticky_mutex;
+std::string sticky_first;  // guarded by sticky_mutex
+
+std::atomic<uint64_t> copies_to_device{0}, bytes_to_device{0}, copies_to_host{0}, bytes_to_host{0};
+
+}  // namespace
+
 void throw_cuda(cudaError_t err, const char* what) {
-  cudaGetLastError();  // clear the sticky-free error state so later calls are not poisoned
+  cudaGetLastError();  // clear a non-sticky error so later calls are not poisoned
   std::ostringstream msg;
   msg << what << ": " << cudaGetErrorName(err) << " (" << static_cast<int>(err)
       << "): " << cudaGetErrorString(err);
+  {
+    std::lock_guard<std::mutex> lk(sticky_mutex);
+    if (!sticky_first.empty()) {
+      msg << " [the CUDA context has been unusable since: " << sticky_first << "]";
+    } else if (is_sticky(err)) {
+      sticky_first = msg.str();
+      msg << " [sticky: the CUDA context of this process is now unusable; every later CUDA call fails]";
+    }
+  }
   throw Error(err == cudaErrorMemoryAllocation ? ErrorCode::oom : ErrorCode::cuda, msg.str());
+}
+
+std::string sticky_error() {
+  std::lock_guard<std::mutex> lk(sticky_mutex);
+  return sticky_first;
+}
+
+void count_copy(bool to_device, size_t bytes) {
+  (to_device ? copies_to_device : copies_to_host).fetch_add(1, std::memory_order_relaxed);
+  (to_device ? bytes_to_device : bytes_to_host).fetch_add(bytes, std::memory_order_relaxed);
+}
+
+CopyCounts copy_counts() {
+  CopyCounts c;
+  c.to_device = copies_to_device.load();
+  c.to_device_bytes = bytes_to_device.load();
+  c.to_host = copies_to_host.load();
+  c.to_host_bytes = bytes_to_host.load();
+  return c;
 }
 
 namespace {
@@ -159,6 +218,17 @@ int multiprocessors(int device) {
   return s.multiprocessors;
 }
 
+unsigned wave_blocks(int device, int64_t n, int threads) {
+  const int64_t wanted = (n + threads - 1) / threads;
+  const int64_t wave = int64_t(multiprocessors(device)) * 8;
+  return static_cast<unsigned>(wanted < wave ? wanted : wave);
+}
+
+void launched_and_done(cudaStream_t st, const char* what) {
+  check(cudaGetLastError(), what);
+  check(cudaStreamSynchronize(st), what);
+}
+
 size_t staging_chunk_bytes() { return kStagingChunk; }
 
 ProbeResult probe() {
@@ -166,19 +236,20 @@ ProbeResult probe() {
   r.built = true;
   r.architectures = split_archs(RNNKIT_CUDA_ARCHS);
   cudaRuntimeGetVersion(&r.runtime_version);
-  cudaError_t derr = cudaDriverGetVersion(&r.driver_version);
-  if (derr != cudaSuccess || r.driver_version == 0) {
+  if (cudaDriverGetVersion(&r.driver_version) != cudaSuccess) {
     cudaGetLastError();
-    r.reason = "no NVIDIA driver found (libcuda.so.1 could not be loaded)";
-    return r;
+    r.driver_version = 0;
   }
   int n = 0;
   cudaError_t err = cudaGetDeviceCount(&n);
   if (err != cudaSuccess) {
     cudaGetLastError();
     std::ostringstream msg;
-    msg << "cudaGetDeviceCount failed: " << cudaGetErrorName(err) << " (" << static_cast<int>(err)
-        << "): " << cudaGetErrorString(err);
+    if (r.driver_version == 0) msg << "no NVIDIA driver found (libcuda.so.1 could not be loaded); ";
+    msg << "cudaGetDeviceCount: " << cudaGetErrorName(err) << " (" << static_cast<int>(err)
+        << "): " << cudaGetErrorString(err) << " (driver " << r.driver_version / 1000 << "."
+        << r.driver_version % 1000 / 10 << ", runtime " << r.runtime_version / 1000 << "."
+        << r.runtime_version % 1000 / 10 << ")";
     r.reason = msg.str();
     return r;
   }
@@ -291,6 +362,7 @@ void release_cache(int device) {
 void copy_to_device(int device, void* dst, const void* src, size_t bytes) {
   cudaStream_t st = use_device(device);
   if (bytes == 0) return;
+  count_copy(true, bytes);
   Staging& sg = staging(device);
   std::lock_guard<std::mutex> lk(sg.mutex);
   if (!ensure_staging(sg)) {
@@ -316,6 +388,7 @@ void copy_to_device(int device, void* dst, const void* src, size_t bytes) {
 void copy_to_host(int device, void* dst, const void* src, size_t bytes) {
   cudaStream_t st = use_device(device);
   if (bytes == 0) return;
+  count_copy(false, bytes);
   Staging& sg = staging(device);
   std::lock_guard<std::mutex> lk(sg.mutex);
   if (!ensure_staging(sg)) {

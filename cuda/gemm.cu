@@ -13,8 +13,8 @@
 //   inputs are rounded to TF32 (cvt.rna) once, when stored to shared memory; accumulation is fp32.
 // Tiles beyond M, N or K are zero-filled on load and masked on store, so any shape and leading
 // dimension works; float4 loads and stores are used where alignment allows.
-#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <sstream>
 
 #include "common.cuh"
@@ -392,25 +392,16 @@ __global__ void __launch_bounds__(kThreads) sgemm_small_m_bn_kernel(GemmArgs g) 
   }
 }
 
-// Whether the TF32 kernel, as loaded for `device`, was compiled for sm_80 or later (a binary
-// built only for older targets, or PTX JIT-compiled from them, has an empty body).
-bool tf32_supported(int device) {
-  static std::atomic<int> known[64];
-  if (device < 0 || device >= 64) return false;
-  int v = known[device].load();
-  if (v == 0) {
-    cudaFuncAttributes attr;
-    cudaError_t err = cudaFuncGetAttributes(&attr, sgemm_tf32_kernel<false, false>);
-    if (err != cudaSuccess) {
-      cudaGetLastError();
-      v = 2;
-    } else {
-      v = attr.ptxVersion >= 80 && attr.binaryVersion >= 80 ? 1 : 2;
-    }
-    known[device].store(v);
-  }
-  return v == 1;
+// The architecture the device code of this file was compiled for, as loaded on the device: the
+// __CUDA_ARCH__ of the SASS the driver picked, or of the PTX it JIT-compiled. Every kernel of the
+// file, sgemm_tf32_kernel included, comes from that one image.
+__global__ void compiled_arch_kernel(int* out) {
+#if defined(__CUDA_ARCH__)
+  *out = __CUDA_ARCH__;
+#endif
 }
+
+bool tf32_supported(int device) { return gemm_compiled_arch(device) >= 800; }
 
 void launch_big(bool ta, bool tb, bool tf32, dim3 grid, cudaStream_t st, const GemmArgs& g) {
   const int key = (ta ? 1 : 0) | (tb ? 2 : 0) | (tf32 ? 4 : 0);
@@ -427,6 +418,28 @@ void launch_big(bool ta, bool tb, bool tf32, dim3 grid, cudaStream_t st, const G
 }
 
 }  // namespace
+
+// Decided once per device by running compiled_arch_kernel: cudaFuncAttributes::ptxVersion cannot
+// tell, since a SASS-only build (e.g. 90-real) may report 0 there.
+int gemm_compiled_arch(int device) {
+  static std::mutex mu;
+  static int known[64] = {};
+  if (device < 0 || device >= 64) return 0;
+  std::lock_guard<std::mutex> lk(mu);
+  if (known[device] == 0) {
+    cudaStream_t st = use_device(device);
+    Scratch out(device, sizeof(int));
+    int arch = 0;
+    check(cudaMemsetAsync(out.floats(), 0, sizeof(int), st), "cudaMemsetAsync(arch probe)");
+    compiled_arch_kernel<<<1, 1, 0, st>>>(reinterpret_cast<int*>(out.floats()));
+    check(cudaGetLastError(), "arch probe launch");
+    count_copy(false, sizeof(int));
+    check(cudaMemcpyAsync(&arch, out.floats(), sizeof(int), cudaMemcpyDeviceToHost, st), "cudaMemcpyAsync(arch probe)");
+    check(cudaStreamSynchronize(st), "arch probe");
+    known[device] = arch > 0 ? arch : -1;
+  }
+  return known[device];
+}
 
 GemmPath sgemm_launch(int device, cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N,
                       int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,

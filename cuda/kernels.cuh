@@ -13,6 +13,10 @@ namespace gpu {
 // Which GEMM kernel a call takes: for reports and tests of the dispatch itself.
 enum class GemmPath { none, small_m, simt, tf32 };
 
+// __CUDA_ARCH__ of the GEMM code as loaded on `device` (e.g. 900), -1 when it could not be told.
+// The TF32 path is taken only where it is 800 or more: its kernel body is empty below sm_80.
+int gemm_compiled_arch(int device);
+
 GemmPath sgemm_launch(int device, cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N,
                       int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
                       float beta, float* C, int64_t ldc, bool tf32);

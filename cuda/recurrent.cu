@@ -171,13 +171,23 @@ void check_common(int64_t T, int64_t B, const float* x, const float* weights, fl
   check_lengths(lens, T, B);
 }
 
-// B lengths on the device (T for every row when lens is null).
+__global__ void fill_lengths_kernel(int32_t* len, int64_t B, int32_t T) {
+  const int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (b < B) len[b] = T;
+}
+
+// B lengths on the device: T for every row when lens is null (filled there, no host copy).
 const int32_t* upload_lengths(Arena& arena, cudaStream_t st, const int32_t* lens, int64_t T, int64_t B,
                               std::vector<int32_t>& host) {
-  host.resize(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) host[b] = lens ? lens[b] : static_cast<int32_t>(T);
   int32_t* dev = reinterpret_cast<int32_t*>(arena.floats(B));
+  if (!lens) {
+    if (B > 0) fill_lengths_kernel<<<blocks_for(B), kThreads, 0, st>>>(dev, B, static_cast<int32_t>(T));
+    launched("fill lengths");
+    return dev;
+  }
+  host.assign(lens, lens + B);
   // From pageable memory: the copy is staged before the call returns, so `host` may go away after.
+  count_copy(true, static_cast<size_t>(B) * 4);
   check(cudaMemcpyAsync(dev, host.data(), static_cast<size_t>(B) * 4, cudaMemcpyHostToDevice, st), "cudaMemcpyAsync");
   return dev;
 }
@@ -532,19 +542,53 @@ bool persistent_fits(int device, const RecurrentDims& dm, int64_t B, PersistentP
   return persistent_plan(device, mode, B, dm.H, plan, why);
 }
 
+constexpr int64_t kPersistentMinSteps = 16;
+
+const char* choose_forward_algorithm(int device, const RecurrentDims& dm, int64_t T, int64_t B, RecurrentAlgo algo,
+                                     std::string* why) {
+  if (algo == RecurrentAlgo::standard) {
+    *why = "standard: forced";
+    return "standard";
+  }
+  PersistentPlan plan;
+  std::string unfit;
+  const bool fits = T * B > 0 && persistent_fits(device, dm, B, &plan, &unfit);
+  if (T * B == 0) unfit = "T·B = 0";
+  if (algo == RecurrentAlgo::persistent) {
+    if (!fits) fail("persistent algorithm unavailable: " + unfit);
+    *why = "persistent: forced";
+    return "persistent";
+  }
+  if (!fits) {
+    *why = "standard: " + unfit;
+    return "standard";
+  }
+  const std::string shape = std::to_string(plan.blocks) + " blocks of " + std::to_string(plan.units) + " units (" +
+                            std::to_string(plan.rows_per_block) + " W_hh rows per 8-warp block, " +
+                            std::to_string(plan.smem) + " bytes of shared memory) on " + std::to_string(plan.sms) +
+                            " SMs";
+  if (T < kPersistentMinSteps) {
+    *why = "standard: T = " + std::to_string(T) + " < " + std::to_string(kPersistentMinSteps) +
+           " steps do not repay the cooperative launch and the W_hh load (persistent would be " + shape + ")";
+    return "standard";
+  }
+  if (plan.rows_per_block < kThreads / 32) {
+    *why = "standard: H = " + std::to_string(dm.H) + " leaves warps of the persistent blocks idle (" + shape + ")";
+    return "standard";
+  }
+  *why = "persistent: " + shape + ", T = " + std::to_string(T) + ", B = " + std::to_string(B);
+  return "persistent";
+}
+
 }  // namespace
 
 const char* recurrent_forward_algorithm(int device, const RecurrentConfig& cfg, int64_t T, int64_t B,
-                                        RecurrentAlgo algo) {
+                                        RecurrentAlgo algo, std::string* why) {
   const RecurrentDims dm(cfg);
-  if (algo == RecurrentAlgo::standard) return "standard";
-  PersistentPlan plan;
-  std::string why;
-  const bool fits = T * B > 0 && persistent_fits(device, dm, B, &plan, &why);
-  if (algo == RecurrentAlgo::persistent && !fits) fail("persistent algorithm unavailable: " + (T * B > 0 ? why : "T·B = 0"));
-  // Below a handful of steps the cooperative launch and the W_hh load are not repaid.
-  if (algo == RecurrentAlgo::automatic && T < 4) return "standard";
-  return fits ? "persistent" : "standard";
+  std::string reason;
+  const char* choice = choose_forward_algorithm(device, dm, T, B, algo, &reason);
+  if (why) *why = reason;
+  return choice;
 }
 
 const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T, int64_t B, bool batch_first,

@@ -7,11 +7,18 @@
 // (step s reads buffer s%2 and writes (s+1)%2), so no block overwrites a value another block is
 // still reading. Cross-block data goes through L2 (__ldcg / __stcg), never a possibly stale L1.
 // Contract and numerics as the standard kernels (recurrent_cells.cuh); what it covers and when it
-// is chosen: cuda_recurrent.h. Plan: the smallest U whose blocks are all co-resident at once
-// (cudaOccupancyMaxActiveBlocksPerMultiprocessor with that U's shared memory).
+// is chosen: cuda_recurrent.h. Plan: U at least ceil(8 / G), so each of the 8 warps of a block owns
+// a W_hh row, and at least ceil(H / SMs), so the grid is about one block per SM (every extra block
+// re-reads all of h each step); the smallest such U whose slices fit the shared memory with all
+// blocks co-resident (cudaOccupancyMaxActiveBlocksPerMultiprocessor). The kernel's dynamic shared
+// memory limit is raised to the device's opt-in maximum once per device, before any plan or launch:
+// the attribute is process-wide, so setting it per plan could let a launch on another thread see a
+// smaller limit than its plan assumed.
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <mutex>
 #include <string>
 
 #include "common.cuh"
@@ -123,27 +130,42 @@ __global__ void __launch_bounds__(kThreads) persistent_forward_kernel(Persistent
   }
 }
 
+// The opt-in shared memory per block, with the kernel's limit raised to it (once per device).
+int enable_max_smem(int device) {
+  static std::mutex mu;
+  static int limit[64] = {};
+  if (device < 0 || device >= 64) throw Error(ErrorCode::device, "CUDA device index out of range");
+  std::lock_guard<std::mutex> lk(mu);
+  if (limit[device] == 0) {
+    int max_smem = 0;
+    check(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "cudaDeviceGetAttribute");
+    check(cudaFuncSetAttribute(persistent_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem),
+          "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
+    limit[device] = max_smem;
+  }
+  return limit[device];
+}
+
 }  // namespace
 
 bool persistent_plan(int device, int mode, int64_t B, int64_t H, PersistentPlan* plan, std::string* why) {
   use_device(device);
-  int coop = 0, sms = 0, max_smem = 0;
+  int coop = 0, sms = 0;
   check(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device), "cudaDeviceGetAttribute");
   check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  check(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "cudaDeviceGetAttribute");
   if (!coop) {
     *why = "the device does not support cooperative launches";
     return false;
   }
-  const int64_t G = gates_of(mode);
-  for (int64_t U = 1; U <= H; ++U) {
+  const int max_smem = enable_max_smem(device);
+  const int64_t G = gates_of(mode), warps = kThreads / 32;
+  const int64_t busy = (warps + G - 1) / G;  // units that give every warp a W_hh row
+  const int64_t one_wave = (H + sms - 1) / sms;
+  const int64_t first = std::min(H, std::max(busy, one_wave));
+  for (int64_t U = first; U <= H; ++U) {
     const size_t smem = static_cast<size_t>(G * U * H + B * H + B * G * U) * sizeof(float);
     if (smem > static_cast<size_t>(max_smem)) break;
     const int64_t blocks = (H + U - 1) / U;
-    if (blocks > int64_t(sms) * 8) continue;
-    check(cudaFuncSetAttribute(persistent_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(smem)),
-          "cudaFuncSetAttribute");
     int per_sm = 0;
     check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_forward_kernel, kThreads, smem),
           "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
@@ -151,10 +173,13 @@ bool persistent_plan(int device, int mode, int64_t B, int64_t H, PersistentPlan*
       plan->blocks = static_cast<int>(blocks);
       plan->units = static_cast<int>(U);
       plan->smem = smem;
+      plan->sms = sms;
+      plan->rows_per_block = static_cast<int>(G * U);
       return true;
     }
   }
-  *why = "W_hh (" + std::to_string(G * H * H * 4) + " bytes) does not fit the shared memory of co-resident blocks";
+  *why = "W_hh (" + std::to_string(G * H * H * 4) + " bytes) does not fit the shared memory of " + std::to_string(sms) +
+         " co-resident blocks of at most " + std::to_string(max_smem) + " bytes (with h and the products)";
   return false;
 }
 
@@ -162,9 +187,6 @@ void persistent_forward_launch(cudaStream_t stream, const PersistentPlan& plan, 
   PersistentLayer a = layer;
   int U = plan.units;
   void* args[] = {&a, &U};
-  check(cudaFuncSetAttribute(persistent_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(plan.smem)),
-        "cudaFuncSetAttribute");
   check(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(persistent_forward_kernel), dim3(plan.blocks),
                                     dim3(kThreads), args, plan.smem, stream),
         "cudaLaunchCooperativeKernel(recurrent persistent)");

@@ -33,6 +33,8 @@ struct PersistentLayer {
 struct PersistentPlan {
   int blocks = 0, units = 0;
   size_t smem = 0;
+  int sms = 0;             // multiprocessors of the device
+  int rows_per_block = 0;  // W_hh rows a block holds: G·units (8 warps share them)
 };
 bool persistent_plan(int device, int mode, int64_t B, int64_t H, PersistentPlan* plan, std::string* why);
 

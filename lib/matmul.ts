@@ -87,18 +87,24 @@ export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Pro
   if (a.device !== 'cpu') {
     const { out, done } = runCuda(a, b, p, true);
     await done;
-    return out;
+    return written(p, out);
   }
   const out = cpuOut(p);
   await native().matmul(a.data, b.data, out.data, p.M, p.N, p.K, p.transA, p.transB, p.accumulate, true);
-  return out;
+  return written(p, out);
 }
 
 /** C = op(A)·op(B) on the calling thread. */
 export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
   const p = plan(a, b, options);
-  if (a.device !== 'cpu') return runCuda(a, b, p, false).out;
+  if (a.device !== 'cpu') return written(p, runCuda(a, b, p, false).out);
   const out = cpuOut(p);
   native().matmul(a.data, b.data, out.data, p.M, p.N, p.K, p.transA, p.transB, p.accumulate, false);
+  return written(p, out);
+}
+
+/** A caller's `out` was written in place: its version counter records it. */
+function written(p: MatmulPlan, out: Tensor): Tensor {
+  if (p.out) out.bumpVersion();
   return out;
 }

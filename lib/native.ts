@@ -31,6 +31,14 @@ export interface NativeCudaDevice {
   multiprocessors: number;
 }
 
+/** Host<->device copies made by the process (cuda/cuda_api.h copy_counts). */
+export interface NativeCopyCounts {
+  toDevice: number;
+  toDeviceBytes: number;
+  toHost: number;
+  toHostBytes: number;
+}
+
 /** What `backendInfo()` of the binding returns (native/napi/system_ops.cc). */
 export interface NativeBackendInfo {
   flavor: 'cpu' | 'cuda';
@@ -46,6 +54,8 @@ export interface NativeBackendInfo {
     runtimeVersion: number;
     architectures: string[];
     devices: NativeCudaDevice[];
+    stickyError: string | null;
+    copies: NativeCopyCounts;
   };
 }
 
@@ -156,6 +166,8 @@ export interface NativeBinding {
     dweights: DeviceBuffer, accumulate: boolean, async: boolean): Maybe<string>;
   cudaRecurrentAlgorithm(cfg: NativeRecurrentConfig, T: number, B: number, device: number,
     algorithm: NativeRecurrentAlgorithm): string;
+  cudaRecurrentAlgorithmReason(cfg: NativeRecurrentConfig, T: number, B: number, device: number,
+    algorithm: NativeRecurrentAlgorithm): string;
   // stepnet_ops.cc
   stepnetCompile(spec: object): NativeStepNet;
   stepnetBlobs(net: NativeStepNet): NativeBlobDescription[];
@@ -184,6 +196,28 @@ export interface NativeBinding {
   sumSquares(arrays: Float32Array[], async: boolean): Maybe<number>;
   scaleArrays(arrays: Float32Array[], scale: number, async: boolean): Done;
   clampArrays(arrays: Float32Array[], lo: number, hi: number, async: boolean): Done;
+  // cuda_train_ops.cc: the twins of train_ops.cc on device buffers; a scalar result (loss, norm)
+  // lands in `out` (one float on the device) and is returned as a number only when `read` is true
+  cudaSgdStep(p: DeviceBuffer, g: DeviceBuffer, buf: Buf, lr: number, momentum: number, dampening: number,
+    weightDecay: number, nesterov: boolean, firstStep: boolean, async: boolean): Done;
+  cudaAdamStep(p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, vmax: Buf, lr: number, beta1: number,
+    beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean, async: boolean): Done;
+  cudaAdagradStep(p: DeviceBuffer, g: DeviceBuffer, sum: DeviceBuffer, lr: number, lrDecay: number, weightDecay: number,
+    eps: number, step: number, async: boolean): Done;
+  cudaRmspropStep(p: DeviceBuffer, g: DeviceBuffer, squareAvg: DeviceBuffer, gradAvg: Buf, buf: Buf, lr: number,
+    alpha: number, eps: number, weightDecay: number, momentum: number, async: boolean): Done;
+  cudaSoftmaxCrossEntropy(logits: DeviceBuffer, targets: Int32Array, mask: Float32Array | DeviceBuffer | null,
+    dlogits: Buf, out: Buf, N: number, V: number, ignoreIndex: number, mean: boolean, read: boolean,
+    async: boolean): Maybe<number | undefined>;
+  cudaMseLoss(y: DeviceBuffer, target: DeviceBuffer, dy: Buf, out: Buf, mean: boolean, read: boolean,
+    async: boolean): Maybe<number | undefined>;
+  cudaSumSquares(buffers: DeviceBuffer[], async: boolean): Maybe<number>;
+  cudaClipGradNorm(buffers: DeviceBuffer[], maxNorm: number, out: Buf, read: boolean, async: boolean): Maybe<number | undefined>;
+  cudaScaleBuffers(buffers: DeviceBuffer[], scale: number, async: boolean): Done;
+  cudaClampBuffers(buffers: DeviceBuffer[], lo: number, hi: number, async: boolean): Done;
+  cudaFill(buffer: DeviceBuffer, value: number, async: boolean): Done;
+  cudaAddRows(y: DeviceBuffer, bias: DeviceBuffer, rows: number, cols: number, async: boolean): Done;
+  cudaColumnSums(dst: DeviceBuffer, src: DeviceBuffer, rows: number, cols: number, accumulate: boolean, async: boolean): Done;
   // nn_ops.cc: the kernels of lib/nn (activation 0 tanh | 1 sigmoid | 2 relu; op 0 add | 1 mul)
   nnActivationForward(kind: number, x: Float32Array, y: Float32Array, async: boolean): Done;
   nnActivationBackward(kind: number, dy: Float32Array, y: Float32Array, dx: Float32Array, async: boolean): Done;

@@ -5,7 +5,7 @@
  * after the call), outputs and the saved stay on the device, and the weight gradients land in the
  * CPU dweights tensor. Each run returns the algorithm that ran, for `lastRun`.
  */
-import { Device } from './device';
+import { Device, deviceIndex } from './device';
 import { DeviceBuffer, download, downloadSync, native, upload } from './native';
 import { Tensor, deviceTensor } from './tensor';
 import {
@@ -13,11 +13,14 @@ import {
 } from './recurrent-config';
 import { CudaSaved, RecurrentSaved } from './recurrent-saved';
 
-/** A run's result and the algorithm the binding reports it ran. */
+/** A run's result, the algorithm the binding reports it ran, and why that one. */
 export interface CudaRun<R> {
   result: R;
   algorithm: string;
+  reason: string;
 }
+
+const BACKWARD_REASON = 'standard: the CUDA backward has one algorithm';
 
 type Buf = DeviceBuffer | null;
 const buf = (t: Tensor | null): Buf => (t === null ? null : t.deviceBuffer);
@@ -129,7 +132,8 @@ export function cudaForward(op: RecurrentWeightsState, p: ForwardPlan, w: Tensor
       dropoutSeed: p.dropoutSeed, xShape: p.x.shape, yShape: p.yShape, cpu: null, cuda,
     });
     if (saved === null) disposeAll(owned);
-    return { result: { y, hy, cy, saved }, algorithm };
+    const reason = native().cudaRecurrentAlgorithmReason(c.native, p.T, p.B, deviceIndex(dev), c.algorithm);
+    return { result: { y, hy, cy, saved }, algorithm, reason };
   };
   if (!async) return finish(call as string);
   return (call as Promise<string>).then(finish, (err: unknown) => {
@@ -168,7 +172,7 @@ export function cudaBackward(op: RecurrentWeightsState, p: BackwardPlan, w: Tens
   }
   const run = (algorithm: string): CudaRun<RecurrentGradients> => {
     disposeAll(temps);
-    return { result: { dx, dhx, dcx, dweights: p.dweights }, algorithm };
+    return { result: { dx, dhx, dcx, dweights: p.dweights }, algorithm, reason: BACKWARD_REASON };
   };
   const cleanupOnError = (err: unknown): never => {
     disposeAll([...outs, ...temps]);

@@ -17,6 +17,8 @@ export interface RecurrentRunInfo {
   isa: string;
   /** The algorithm the kernels report: a CPU loop, or the CUDA algorithm (standard | persistent). */
   algorithm: string;
+  /** CUDA runs: why that algorithm, in words (e.g. "persistent: 128 blocks of 4 units ..."); null on the CPU. */
+  algorithmReason: string | null;
   /** Why the op did not run on the requested device or the inputs' device; null when it did. */
   fallback: string | null;
   training: boolean;
@@ -30,6 +32,8 @@ export interface RecurrentAlgorithmInfo {
   device: Device;
   isa: string;
   algorithm: string;
+  /** On CUDA: why that algorithm for this shape, in words; null on the CPU. */
+  algorithmReason: string | null;
   /** Why it would not run on the op's device (CPU inputs to a CUDA op are reported at run time). */
   fallback: string | null;
 }
@@ -49,8 +53,9 @@ export function fallbackReason(opDevice: Device, inputDevice: Device): string | 
   return null;
 }
 
-/** The run info of one call; `algorithm` null for a CPU run (the binding names its loop). */
-export function runInfo(run: Omit<RecurrentRunInfo, 'isa' | 'algorithm'>, algorithm: string | null): RecurrentRunInfo {
+/** The run info of one call; `algorithm` and `reason` null for a CPU run (the binding names its loop). */
+export function runInfo(run: Omit<RecurrentRunInfo, 'isa' | 'algorithm' | 'algorithmReason'>, algorithm: string | null,
+  reason: string | null): RecurrentRunInfo {
   const info = native().recurrentInfo();
-  return { ...run, isa: info.isa, algorithm: algorithm ?? info.algorithm };
+  return { ...run, isa: info.isa, algorithm: algorithm ?? info.algorithm, algorithmReason: reason };
 }

@@ -115,10 +115,14 @@ export class Recurrent implements RecurrentWeightsState {
     const steps = readInteger(T, 'T', 0, 2 ** 31);
     const batch = readInteger(B, 'B', 0, 2 ** 31);
     const isa = native().recurrentInfo().isa;
-    if (this.device === 'cpu') return { device: 'cpu', isa, algorithm: native().recurrentInfo().algorithm, fallback: null };
-    const algorithm = native().cudaRecurrentAlgorithm(this.config.native, steps, batch, deviceIndex(this.device),
-      this.algorithm);
-    return { device: this.device, isa, algorithm, fallback: null };
+    if (this.device === 'cpu') {
+      return { device: 'cpu', isa, algorithm: native().recurrentInfo().algorithm, algorithmReason: null, fallback: null };
+    }
+    const args = [this.config.native, steps, batch, deviceIndex(this.device), this.algorithm] as const;
+    return {
+      device: this.device, isa, algorithm: native().cudaRecurrentAlgorithm(...args),
+      algorithmReason: native().cudaRecurrentAlgorithmReason(...args), fallback: null,
+    };
   }
 
   /** Runs off the event loop. */
@@ -127,7 +131,7 @@ export class Recurrent implements RecurrentWeightsState {
     if (this.onCuda(p.x.device)) {
       const w = await this.deviceWeights.onDevice(this, p.x.device);
       const run = await cudaForward(this, p, w, true);
-      this.recordCuda('forward', p.x.device, run.algorithm, p.training, p.dropout, p.dropoutSeed);
+      this.recordCuda('forward', p.x.device, run, p.training, p.dropout, p.dropoutSeed);
       return run.result;
     }
     const result = await cpuForward(this, p);
@@ -141,7 +145,7 @@ export class Recurrent implements RecurrentWeightsState {
     if (this.onCuda(p.x.device)) {
       const w = this.deviceWeights.onDeviceSync(this, p.x.device);
       const run = cudaForward(this, p, w, false) as Awaited<ReturnType<typeof cudaForward>>;
-      this.recordCuda('forward', p.x.device, run.algorithm, p.training, p.dropout, p.dropoutSeed);
+      this.recordCuda('forward', p.x.device, run, p.training, p.dropout, p.dropoutSeed);
       return run.result;
     }
     const result = cpuForwardSync(this, p);
@@ -155,7 +159,7 @@ export class Recurrent implements RecurrentWeightsState {
     const dev = p.saved.inputDevice;
     if (p.saved.cuda) {
       const run = await cudaBackward(this, p, await this.deviceWeights.onDevice(this, dev), true);
-      this.recordCuda('backward', dev, run.algorithm, true, p.saved.dropout, p.saved.dropoutSeed);
+      this.recordCuda('backward', dev, run, true, p.saved.dropout, p.saved.dropoutSeed);
       return run.result;
     }
     const result = await cpuBackward(this, p);
@@ -170,7 +174,7 @@ export class Recurrent implements RecurrentWeightsState {
     if (p.saved.cuda) {
       const w = this.deviceWeights.onDeviceSync(this, dev);
       const run = cudaBackward(this, p, w, false) as Awaited<ReturnType<typeof cudaBackward>>;
-      this.recordCuda('backward', dev, run.algorithm, true, p.saved.dropout, p.saved.dropoutSeed);
+      this.recordCuda('backward', dev, run, true, p.saved.dropout, p.saved.dropoutSeed);
       return run.result;
     }
     const result = cpuBackwardSync(this, p);
@@ -194,6 +198,7 @@ export class Recurrent implements RecurrentWeightsState {
     }
     this.hostWeights.data.set(src, slot.offset);
     this.weightsVersion++;
+    this.hostWeights.bumpVersion();
   }
 
   /** Loads a PyTorch / ONNX / Keras weight record (names: `recordShapes(format)`, lib/recurrent-params.ts). */
@@ -204,6 +209,7 @@ export class Recurrent implements RecurrentWeightsState {
     for (const [name, v] of Object.entries(record)) plain[name] = v instanceof Tensor ? hostValues(v, name) : v;
     importWeights(this.config.layout, this.hostWeights.data, format, plain);
     this.weightsVersion++;
+    this.hostWeights.bumpVersion();
   }
 
   /** The weights as a record of `format`: name -> Float32Array in that format's layout. */
@@ -253,10 +259,10 @@ export class Recurrent implements RecurrentWeightsState {
     return Number(BigInt.asUintN(53, BigInt(this.seed) * 0x9e3779b97f4a7c15n + k * 0xd1b54a32d192ed03n + k));
   }
 
-  private recordCuda(op: 'forward' | 'backward', device: Device, algorithm: string, training: boolean, dropout: number,
-    dropoutSeed: number): void {
+  private recordCuda(op: 'forward' | 'backward', device: Device, run: { algorithm: string; reason: string },
+    training: boolean, dropout: number, dropoutSeed: number): void {
     this.lastRun = runInfo({ op, device, requestedDevice: this.device, fallback: null, training, dropout, dropoutSeed },
-      algorithm);
+      run.algorithm, run.reason);
   }
 
   private recordCpu(op: 'forward' | 'backward', inputDevice: Device, training: boolean, dropout: number,
@@ -264,7 +270,7 @@ export class Recurrent implements RecurrentWeightsState {
     this.lastRun = runInfo({
       op, device: 'cpu', requestedDevice: this.device, fallback: fallbackReason(this.device, inputDevice), training,
       dropout, dropoutSeed,
-    }, null);
+    }, null, null);
   }
 }
 

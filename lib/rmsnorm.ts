@@ -12,14 +12,19 @@
  * into (the op object keeps no hidden gradient state, so the same object can serve several
  * micro-batches, or several optimizers, without surprises).
  *
- * Devices: the kernels run on the CPU. Tensors on a CUDA device are copied to the host, normalized
- * there and the results copied back to the device of `x` (until the CUDA kernels land); parameter
- * gradients are on the CPU, like the parameters of `RMSNorm`.
+ * Devices: when x, gamma (and beta) are on one CUDA device — and for the backward rrms and dy too —
+ * the CUDA kernels (cuda/rmsnorm.cu) run there and every output, the parameter gradients included,
+ * is on that device: no host copy. Any other mix runs the CPU kernels on host copies; outputs go
+ * to the device of x (dx, y, rrms) and of gamma (dgamma, dbeta), and the run record says so
+ * (`lastRun` of an RMSNorm, `backendInfo().lastRuns`). An `RMSNorm` created with `device` keeps
+ * gamma and beta there.
  */
-import { Device } from './device';
+import { Device, DeviceSpec, resolveDevice } from './device';
 import { RnnkitError } from './errors';
-import { native, upload, uploadSync } from './native';
-import { Tensor, checkTensor, deviceTensor } from './tensor';
+import { MaybePromise, then } from './nn/maybe';
+import { DeviceBuffer, native, upload, uploadSync } from './native';
+import { OpRunInfo, lastRunOf, recordRun } from './run-info';
+import { Tensor, checkTensor, emptyTensor } from './tensor';
 import { checkInputsFinite } from './check';
 import {
   argError, readBoolean, readInteger, readNumber, readOptions, readRequiredOptions, readTensorOrNull, sizeProduct,
@@ -66,7 +71,7 @@ const DEFAULT_EPS = 1e-6;
 
 const FORWARD_KEYS = ['axis', 'eps', 'y', 'rrms'] as const;
 const BACKWARD_KEYS = ['axis', 'bias', 'dx', 'dgamma', 'dbeta', 'accumulate'] as const;
-const CONFIG_KEYS = ['size', 'axis', 'eps', 'gamma', 'beta', 'bias'] as const;
+const CONFIG_KEYS = ['size', 'axis', 'eps', 'gamma', 'beta', 'bias', 'device'] as const;
 const OP_FORWARD_KEYS = ['y', 'rrms'] as const;
 const OP_BACKWARD_KEYS = ['x', 'rrms', 'dy', 'dx', 'dgamma', 'dbeta', 'accumulate'] as const;
 
@@ -113,52 +118,79 @@ function layout(x: Tensor, axisOption: number, cols: number): Layout {
   return { axis, rows: product(rowShape), cols, rowShape };
 }
 
-/** The values of a tensor on the host: the CPU tensor's own array, or a copy of a device tensor. */
-async function hostOf(t: Tensor): Promise<Float32Array> {
-  return t.device === 'cpu' ? t.data : t.read();
+/** Where a call runs: the CUDA kernels when every tensor is on the first one's CUDA device. */
+interface Placement {
+  cuda: boolean;
+  device: Device;
+  fallback: string | null;
 }
 
-function hostOfSync(t: Tensor): Float32Array {
-  return t.device === 'cpu' ? t.data : t.readSync();
+function placement(tensors: Array<Tensor | null>): Placement {
+  const ts = tensors.filter((t): t is Tensor => t !== null);
+  const device = ts[0].device;
+  if (device !== 'cpu' && ts.every((t) => t.device === device)) return { cuda: true, device, fallback: null };
+  const elsewhere = [...new Set(ts.map((t) => t.device).filter((d) => d !== 'cpu'))];
+  const fallback = elsewhere.length ? `tensors on ${['cpu', ...elsewhere].join(' and ')}: ran on the CPU with host copies` : null;
+  return { cuda: false, device: 'cpu', fallback };
 }
 
-/** A CPU tensor to write a result into: `given` when it is a CPU tensor, else a fresh one. */
-function outputTensor(given: Tensor | undefined, what: string, shape: readonly number[], device: Device): Tensor {
-  if (given === undefined) return Tensor.fromCpu(new Float32Array(product(shape)), shape);
-  checkTensor(given, what);
-  if (!sameShape(given.shape, shape)) {
-    throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must have shape ${shapeString(shape)}, got ${shapeString(given.shape)}`);
+/** The values of tensors on the host: a CPU tensor's own array, or a copy of a device tensor. */
+function hostValuesOf(ts: Tensor[], async: boolean): MaybePromise<Float32Array[]> {
+  if (async) return Promise.all(ts.map((t) => (t.device === 'cpu' ? t.data : t.read())));
+  return ts.map((t) => (t.device === 'cpu' ? t.data : t.readSync()));
+}
+
+/**
+ * An output: `work` is where the kernel writes (on its device), `given` the caller's tensor, and
+ * `device` where the result belongs. A host run with a device result writes a host tensor and
+ * delivers it; `initial` then says whether the kernel must see the given values (accumulation).
+ */
+interface Output {
+  work: Tensor;
+  given: Tensor | undefined;
+  device: Device;
+}
+
+function output(given: Tensor | undefined, what: string, shape: readonly number[], device: Device, onCuda: boolean,
+  gradient = false, initial = false): Output {
+  if (given !== undefined) {
+    checkTensor(given, what);
+    if (gradient ? given.size !== product(shape) : !sameShape(given.shape, shape)) {
+      const want = gradient ? `hold ${product(shape)} elements` : `have shape ${shapeString(shape)}`;
+      throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must ${want}, got ${shapeString(given.shape)}`);
+    }
+    if (given.device !== device) throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} is on ${given.device}; it must be on ${device}`);
   }
-  if (given.device !== device) {
-    throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} is on ${given.device}; it must be on ${device}`);
+  if (onCuda || device === 'cpu') return { work: given ?? emptyTensor(shape, device), given, device };
+  const host = initial && given ? given.readSync() : new Float32Array(product(shape));
+  return { work: Tensor.fromCpu(host, given ? given.shape : shape), given, device };
+}
+
+/** The output on its device: the work tensor, or a copy of it (into the given tensor when there is one). */
+function deliver(o: Output, async: boolean): MaybePromise<Tensor> {
+  if (o.work.device === o.device) return o.work;
+  const target = o.given ?? emptyTensor(o.work.shape, o.device);
+  if (!async) {
+    uploadSync(target.deviceBuffer, o.work.data);
+    return target;
   }
-  return given.device === 'cpu' ? given : Tensor.fromCpu(new Float32Array(given.size), shape);
+  return upload(target.deviceBuffer, o.work.data).then(() => target);
 }
 
-/** Moves a host result to `device` (into `given` when the caller supplied the tensor). */
-async function deliver(host: Tensor, given: Tensor | undefined, device: Device): Promise<Tensor> {
-  if (device === 'cpu') return host;
-  const target = given ?? deviceTensor(device, host.shape);
-  await upload(target.deviceBuffer, host.data);
-  return target;
-}
-
-function deliverSync(host: Tensor, given: Tensor | undefined, device: Device): Tensor {
-  if (device === 'cpu') return host;
-  const target = given ?? deviceTensor(device, host.shape);
-  uploadSync(target.deviceBuffer, host.data);
-  return target;
+function buf(t: Tensor | null): DeviceBuffer | null {
+  return t === null ? null : t.deviceBuffer;
 }
 
 interface ForwardPlan {
-  /** The caller's output tensors, when given. */
-  given: { y: Tensor | undefined; rrms: Tensor | undefined };
   rows: number;
   cols: number;
   eps: number;
-  y: Tensor;
-  rrms: Tensor;
-  device: Device;
+  x: Tensor;
+  gamma: Tensor;
+  beta: Tensor | null;
+  cuda: boolean;
+  y: Output;
+  rrms: Output;
 }
 
 function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: RmsNormOptions | undefined): ForwardPlan {
@@ -174,56 +206,55 @@ function planForward(x: Tensor, gamma: Tensor, beta: Tensor | null, options: Rms
   const eps = readEps(o.eps);
   const { rows, cols, rowShape } = layout(x, readAxis(o.axis, -1), gamma.size);
   checkInputsFinite({ x, gamma, beta });
-  const device = x.device;
-  const given = { y: readOutput(o.y, 'y'), rrms: readOutput(o.rrms, 'rrms') };
-  return {
-    given, rows, cols, eps, device,
-    y: outputTensor(given.y, 'y', x.shape, device),
-    rrms: outputTensor(given.rrms, 'rrms', rowShape, device),
+  const where = placement([x, gamma, beta]);
+  const cuda = where.cuda;
+  const plan = {
+    rows, cols, eps, x, gamma, beta, cuda,
+    y: output(readOutput(o.y, 'y'), 'y', x.shape, x.device, cuda),
+    rrms: output(readOutput(o.rrms, 'rrms'), 'rrms', rowShape, x.device, cuda),
   };
+  recordRun('rmsNorm', where.device, where.fallback);
+  return plan;
+}
+
+function runForward(p: ForwardPlan, async: boolean): MaybePromise<RmsNormResult> {
+  if (p.cuda) {
+    return then(native().cudaRmsnormForward(p.x.deviceBuffer, p.gamma.deviceBuffer, buf(p.beta), p.y.work.deviceBuffer,
+      p.rrms.work.deviceBuffer, p.rows, p.cols, p.eps, async), () => ({ y: p.y.work, rrms: p.rrms.work }));
+  }
+  const inputs = [p.x, p.gamma, ...(p.beta ? [p.beta] : [])];
+  return then(hostValuesOf(inputs, async), ([hx, hg, hb]) =>
+    then(native().rmsnormForward(hx, hg, hb ?? null, p.y.work.data, p.rrms.work.data, p.rows, p.cols, p.eps, async), () =>
+      then(deliver(p.y, async), (y) => then(deliver(p.rrms, async), (rrms) => ({ y, rrms })))));
 }
 
 /** RMSNorm of `x` over the axes from `options.axis` on, computed off the event loop. */
 export async function rmsNorm(x: Tensor, gamma: Tensor, beta: Tensor | null, options?: RmsNormOptions): Promise<RmsNormResult> {
-  const p = planForward(x, gamma, beta, options);
-  const [hx, hg, hb] = await Promise.all([hostOf(x), hostOf(gamma), beta ? hostOf(beta) : null]);
-  await native().rmsnormForward(hx, hg, hb, p.y.data, p.rrms.data, p.rows, p.cols, p.eps, true);
-  return {
-    y: await deliver(p.y, p.given.y, p.device),
-    rrms: await deliver(p.rrms, p.given.rrms, p.device),
-  };
+  return runForward(planForward(x, gamma, beta, options), true);
 }
 
 /** RMSNorm of `x` on the calling thread. */
 export function rmsNormSync(x: Tensor, gamma: Tensor, beta: Tensor | null, options?: RmsNormOptions): RmsNormResult {
-  const p = planForward(x, gamma, beta, options);
-  native().rmsnormForward(hostOfSync(x), hostOfSync(gamma), beta ? hostOfSync(beta) : null,
-    p.y.data, p.rrms.data, p.rows, p.cols, p.eps, false);
-  return { y: deliverSync(p.y, p.given.y, p.device), rrms: deliverSync(p.rrms, p.given.rrms, p.device) };
+  return runForward(planForward(x, gamma, beta, options), false) as RmsNormResult;
 }
 
 interface BackwardPlan {
-  givenDx: Tensor | undefined;
   rows: number;
   cols: number;
-  dx: Tensor;
-  dgamma: Tensor;
-  dbeta: Tensor | null;
+  x: Tensor;
+  rrms: Tensor;
+  dy: Tensor;
+  gamma: Tensor;
+  cuda: boolean;
+  dx: Output;
+  dgamma: Output;
+  dbeta: Output | null;
   accumulate: boolean;
-  device: Device;
 }
 
-function gradientTensor(given: Tensor | undefined, what: string, shape: readonly number[], accumulate: boolean): Tensor {
-  if (given === undefined) {
-    if (accumulate) throw new RnnkitError('ERR_RNNKIT_ARG', `accumulate needs the ${what} tensor to add into`);
-    return Tensor.fromCpu(new Float32Array(product(shape)), shape);
-  }
-  checkTensor(given, what);
-  if (given.size !== product(shape)) {
-    throw new RnnkitError('ERR_RNNKIT_SHAPE', `${what} must hold ${product(shape)} elements, got ${shapeString(given.shape)}`);
-  }
-  if (given.device !== 'cpu') throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} must be a CPU tensor, got one on ${given.device}`);
-  return given;
+function gradientOutput(given: Tensor | undefined, what: string, gamma: Tensor, accumulate: boolean, cuda: boolean): Output {
+  if (given === undefined && accumulate) throw argError(`accumulate needs the ${what} tensor to add into`);
+  return output(given, what, gamma.shape, gamma.device, cuda, true, accumulate);
 }
 
 function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, options: RmsNormBackwardOptions | undefined): BackwardPlan {
@@ -244,32 +275,42 @@ function planBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor, option
   const bias = readBoolean(o.bias, 'bias', true);
   const dbeta = readOutput(o.dbeta, 'dbeta');
   if (!bias && dbeta !== undefined) throw argError('dbeta given but bias is false');
-  const givenDx = readOutput(o.dx, 'dx');
-  return {
-    givenDx, rows, cols, accumulate, device: x.device,
-    dx: outputTensor(givenDx, 'dx', x.shape, x.device),
-    dgamma: gradientTensor(readOutput(o.dgamma, 'dgamma'), 'dgamma', gamma.shape, accumulate),
-    dbeta: bias ? gradientTensor(dbeta, 'dbeta', gamma.shape, accumulate) : null,
+  const where = placement([x, rrms, dy, gamma]);
+  const cuda = where.cuda;
+  const plan = {
+    rows, cols, x, rrms, dy, gamma, cuda, accumulate,
+    dx: output(readOutput(o.dx, 'dx'), 'dx', x.shape, x.device, cuda),
+    dgamma: gradientOutput(readOutput(o.dgamma, 'dgamma'), 'dgamma', gamma, accumulate, cuda),
+    dbeta: bias ? gradientOutput(dbeta, 'dbeta', gamma, accumulate, cuda) : null,
   };
+  recordRun('rmsNormBackward', where.device, where.fallback);
+  return plan;
+}
+
+function runBackward(p: BackwardPlan, async: boolean): MaybePromise<RmsNormGradients> {
+  if (p.cuda) {
+    return then(native().cudaRmsnormBackward(p.dy.deviceBuffer, p.x.deviceBuffer, p.gamma.deviceBuffer,
+      p.rrms.deviceBuffer, p.dx.work.deviceBuffer, p.dgamma.work.deviceBuffer, p.dbeta ? p.dbeta.work.deviceBuffer : null,
+      p.rows, p.cols, p.accumulate, async), () => ({ dx: p.dx.work, dgamma: p.dgamma.work, dbeta: p.dbeta ? p.dbeta.work : null }));
+  }
+  const dbeta = p.dbeta;
+  return then(hostValuesOf([p.dy, p.x, p.gamma, p.rrms], async), ([hdy, hx, hg, hr]) =>
+    then(native().rmsnormBackward(hdy, hx, hg, hr, p.dx.work.data, p.dgamma.work.data, dbeta ? dbeta.work.data : null,
+      p.rows, p.cols, p.accumulate, async), () =>
+      then(deliver(p.dx, async), (dx) => then(deliver(p.dgamma, async), (dgamma) =>
+        then(dbeta ? deliver(dbeta, async) : null, (db) => ({ dx, dgamma, dbeta: db }))))));
 }
 
 /** Gradients of rmsNorm from its input `x`, its `rrms` output and `dy`, off the event loop. */
 export async function rmsNormBackward(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor,
   options?: RmsNormBackwardOptions): Promise<RmsNormGradients> {
-  const p = planBackward(x, rrms, dy, gamma, options);
-  const [hdy, hx, hg, hr] = await Promise.all([hostOf(dy), hostOf(x), hostOf(gamma), hostOf(rrms)]);
-  await native().rmsnormBackward(hdy, hx, hg, hr, p.dx.data, p.dgamma.data, p.dbeta ? p.dbeta.data : null,
-    p.rows, p.cols, p.accumulate, true);
-  return { dx: await deliver(p.dx, p.givenDx, p.device), dgamma: p.dgamma, dbeta: p.dbeta };
+  return runBackward(planBackward(x, rrms, dy, gamma, options), true);
 }
 
 /** Gradients of rmsNorm on the calling thread. */
 export function rmsNormBackwardSync(x: Tensor, rrms: Tensor, dy: Tensor, gamma: Tensor,
   options?: RmsNormBackwardOptions): RmsNormGradients {
-  const p = planBackward(x, rrms, dy, gamma, options);
-  native().rmsnormBackward(hostOfSync(dy), hostOfSync(x), hostOfSync(gamma), hostOfSync(rrms),
-    p.dx.data, p.dgamma.data, p.dbeta ? p.dbeta.data : null, p.rows, p.cols, p.accumulate, false);
-  return { dx: deliverSync(p.dx, p.givenDx, p.device), dgamma: p.dgamma, dbeta: p.dbeta };
+  return runBackward(planBackward(x, rrms, dy, gamma, options), false) as RmsNormGradients;
 }
 
 export interface RMSNormConfig {
@@ -285,6 +326,8 @@ export interface RMSNormConfig {
   beta?: Float32Array | Tensor;
   /** Whether there is a beta. Default true. */
   bias?: boolean;
+  /** Where gamma and beta live (default 'cpu'); inputs on that CUDA device run the CUDA kernels. */
+  device?: DeviceSpec;
 }
 
 export interface RMSNormForwardOptions {
@@ -297,7 +340,7 @@ export interface RMSNormBackwardArgs {
   rrms: Tensor;
   dy: Tensor;
   dx?: Tensor;
-  /** Gradient tensors to write, or with `accumulate` to add into (shape of gamma, CPU). */
+  /** Gradient tensors to write, or with `accumulate` to add into (shape of gamma, on gamma's device). */
   dgamma?: Tensor;
   dbeta?: Tensor;
   accumulate?: boolean;
@@ -322,13 +365,17 @@ function initialParam(value: unknown, what: string, shape: readonly number[], fi
   return Tensor.fromCpu(data, shape);
 }
 
-/** The RMSNorm operator object: owns gamma (and beta) as CPU tensors. */
+/** The RMSNorm operator object: owns gamma (and beta) on its device. */
 export class RMSNorm {
   readonly size: number;
   readonly shape: readonly number[];
   readonly axis: number;
   readonly eps: number;
   readonly bias: boolean;
+  /** Where gamma and beta live. */
+  readonly device: Device;
+  /** Where the last forward or backward ran, and why not on the inputs' device (null before the first). */
+  lastRun: OpRunInfo | null = null;
   private readonly gammaTensor: Tensor;
   private readonly betaTensor: Tensor | null;
   private disposedFlag = false;
@@ -349,8 +396,9 @@ export class RMSNorm {
     this.axis = axis;
     this.eps = readEps(o.eps);
     this.bias = bias;
-    this.gammaTensor = initialParam(o.gamma, 'gamma', dims, 1);
-    this.betaTensor = bias ? initialParam(o.beta, 'beta', dims, 0) : null;
+    this.device = resolveDevice(o.device === undefined ? 'cpu' : (o.device as DeviceSpec));
+    this.gammaTensor = initialParam(o.gamma, 'gamma', dims, 1).to(this.device);
+    this.betaTensor = bias ? initialParam(o.beta, 'beta', dims, 0).to(this.device) : null;
   }
 
   get gamma(): Tensor {
@@ -371,23 +419,31 @@ export class RMSNorm {
   /** `{ y, rrms }` for `x`, off the event loop. */
   async forward(x: Tensor, options?: RMSNormForwardOptions): Promise<RmsNormResult> {
     this.checkInput(x);
-    return rmsNorm(x, this.gamma, this.beta, this.forwardOptions(options));
+    const run = rmsNorm(x, this.gamma, this.beta, this.forwardOptions(options));
+    this.lastRun = lastRunOf('rmsNorm');  // recorded by the call's synchronous part
+    return run;
   }
 
   forwardSync(x: Tensor, options?: RMSNormForwardOptions): RmsNormResult {
     this.checkInput(x);
-    return rmsNormSync(x, this.gamma, this.beta, this.forwardOptions(options));
+    const result = rmsNormSync(x, this.gamma, this.beta, this.forwardOptions(options));
+    this.lastRun = lastRunOf('rmsNorm');
+    return result;
   }
 
   /** `{ dx, dgamma, dbeta }` (dbeta null without a bias), off the event loop. */
   async backward(args: RMSNormBackwardArgs): Promise<RmsNormGradients> {
     const a = this.backwardArgs(args);
-    return rmsNormBackward(a.x, a.rrms, a.dy, this.gamma, this.backwardOptions(a));
+    const run = rmsNormBackward(a.x, a.rrms, a.dy, this.gamma, this.backwardOptions(a));
+    this.lastRun = lastRunOf('rmsNormBackward');
+    return run;
   }
 
   backwardSync(args: RMSNormBackwardArgs): RmsNormGradients {
     const a = this.backwardArgs(args);
-    return rmsNormBackwardSync(a.x, a.rrms, a.dy, this.gamma, this.backwardOptions(a));
+    const result = rmsNormBackwardSync(a.x, a.rrms, a.dy, this.gamma, this.backwardOptions(a));
+    this.lastRun = lastRunOf('rmsNormBackward');
+    return result;
   }
 
   /** Releases gamma and beta; the object is unusable afterwards. Idempotent. */

@@ -18,7 +18,7 @@
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
 import {
-  DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, uploadNew,
+  DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, native, uploadNew,
 } from './native';
 import { readOptions } from './args';
 import type { BackwardOptions, GradNode } from './nn/engine';
@@ -362,14 +362,29 @@ export function ones(shape: readonly number[], options?: TensorOptions): Tensor 
   return full(shape, 1, options);
 }
 
-/** A tensor filled with one value. */
+/** A tensor filled with one value (on a CUDA device it is filled there, with no host copy). */
 export function full(shape: readonly number[], value: number, options?: TensorOptions): Tensor {
   const size = checkShape(shape);
   if (typeof value !== 'number') throw new RnnkitError('ERR_RNNKIT_ARG', `full: value must be a number, got ${typeof value}`);
   const device = optionsDevice(options);
-  const data = new Float32Array(size);
-  if (value !== 0) data.fill(value);
-  return device === 'cpu' ? Tensor.fromCpu(data, shape) : uploadSync(data, shape, device);
+  if (device === 'cpu') {
+    const data = new Float32Array(size);
+    if (value !== 0) data.fill(value);
+    return Tensor.fromCpu(data, shape);
+  }
+  const t = deviceTensor(device, shape);
+  try {
+    native().cudaFill(t.deviceBuffer, value, false);
+  } catch (err) {
+    t.dispose();
+    throw err;
+  }
+  return t;
+}
+
+/** @internal A tensor to be overwritten: uninitialized device memory, or zeros on the CPU. */
+export function emptyTensor(shape: readonly number[], device: Device): Tensor {
+  return device === 'cpu' ? Tensor.fromCpu(new Float32Array(checkShape(shape)), shape) : deviceTensor(device, shape);
 }
 
 /** @internal Checks a tensor argument of an op: a live Tensor, optionally of a given rank. */

@@ -8,6 +8,18 @@ global.rnnkit = require('../dist');
 /** True when a CUDA device is usable in this process. */
 global.cudaAvailable = () => global.rnnkit.backendInfo().cuda.available;
 
+/**
+ * For the hooks and tests of @gpu suites: skips the suite when no CUDA device is usable, with the
+ * reason, or fails it when RNNKIT_REQUIRE_GPU=1 (native/tools/gpu-check.sh sets it on GPU
+ * machines), so a driver that does not answer there can never read as a pass.
+ */
+global.skipWithoutGpu = (ctx) => {
+  const info = global.rnnkit.backendInfo().cuda;
+  if (info.available) return;
+  if (process.env.RNNKIT_REQUIRE_GPU === '1') throw new Error(`no usable CUDA device (RNNKIT_REQUIRE_GPU=1): ${info.reason}`);
+  ctx.skip();
+};
+
 /** Expects fn (sync) to throw an RnnkitError with `code`. */
 global.expectCode = (fn, code) => {
   let caught = null;

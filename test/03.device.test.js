@@ -70,9 +70,7 @@ describe('backend and devices', () => {
 
 describe('CUDA device path @gpu', function () {
   before(function () {
-    if (!cudaAvailable()) {
-      this.skip();
-    }
+    skipWithoutGpu(this);
   });
 
   it('round-trips a tensor through device memory', async () => {

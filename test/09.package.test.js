@@ -1,7 +1,7 @@
 'use strict';
 // The published package: `npm pack`, install the tarball into a fresh project with install
 // scripts disabled (so nothing compiles), and load rnnkit from its CPU prebuild alone.
-const { execFileSync } = require('child_process');
+const { execFileSync, spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -18,6 +18,13 @@ describe('package tarball', function () {
   let work;
 
   before(function () {
+    // The GPU machines carry the node binary only (native/tools/gpu-check.sh): no npm, no npx.
+    const probe = spawnSync('npm', ['--version'], { encoding: 'utf8' });
+    if (probe.error || probe.status !== 0) {
+      console.log(`      skipped: npm is not usable here (${probe.error ? probe.error.code : `exit ${probe.status}`}); ` +
+        'packing, prebuildify and installing need it');
+      this.skip();
+    }
     const has = fs.existsSync(prebuildDir) && fs.readdirSync(prebuildDir).some((f) => f.endsWith('.node'));
     if (!has) {
       // A fresh checkout has no prebuild yet: make one (compiles the CPU flavor once more).

@@ -312,7 +312,7 @@ describe('Recurrent: execution', function () {
 
   describe('@gpu device fallback', function () {
     it('an op made for CUDA runs CPU inputs on the CPU (saying so) and CUDA inputs on the GPU', async function () {
-      if (!cudaAvailable()) this.skip();
+      skipWithoutGpu(this);
       const rng = randomFor(this.test.title);
       const cfg = { mode: 'lstm', inputSize: 3, hiddenSize: 4, device: 'cuda' };
       const { op, x, options } = problem(rng, cfg);

@@ -483,7 +483,7 @@ describe('RMSNorm: typed errors', () => {
 
 describe('RMSNorm on CUDA tensors @gpu', () => {
   it('falls back to the CPU and returns results on the device of x', async function () {
-    if (!cudaAvailable()) this.skip();
+    skipWithoutGpu(this);
     const rnd = makeRandom();
     const p = problem(rnd, 9, 40);
     const norm = new RMSNorm({ size: 40, gamma: p.gamma, beta: p.beta });

@@ -78,7 +78,7 @@ describe('CUDA op bindings: argument checks', () => {
 
 describe('CUDA matmul @gpu', function () {
   before(function () {
-    if (!cudaAvailable()) this.skip();
+    skipWithoutGpu(this);
   });
 
   // Small-M (M <= 16), SIMT-tiled, odd edges and K = 0.
@@ -156,7 +156,7 @@ describe('CUDA matmul @gpu', function () {
 
 describe('CUDA RMSNorm binding @gpu', function () {
   before(function () {
-    if (!cudaAvailable()) this.skip();
+    skipWithoutGpu(this);
   });
 
   // Narrow rows packed per block, 16-byte and scalar rows, the register path's widest rows, and
@@ -230,7 +230,7 @@ describe('CUDA RMSNorm binding @gpu', function () {
 
 describe('CUDA memory @gpu', function () {
   before(function () {
-    if (!cudaAvailable()) this.skip();
+    skipWithoutGpu(this);
   });
 
   it('turns out-of-memory into ERR_RNNKIT_OOM with the sizes, and stays healthy', () => {

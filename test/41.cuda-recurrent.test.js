@@ -79,7 +79,7 @@ async function runCase(rng, cfg, opts) {
 describe('@gpu CUDA Recurrent: parity with the CPU op', function () {
   this.timeout(60000);
   before(function () {
-    if (!cudaAvailable()) this.skip();
+    skipWithoutGpu(this);
   });
 
   const modes = [
@@ -133,7 +133,7 @@ describe('@gpu CUDA Recurrent: parity with the CPU op', function () {
 describe('@gpu CUDA Recurrent: device weights and inputs', function () {
   this.timeout(30000);
   before(function () {
-    if (!cudaAvailable()) this.skip();
+    skipWithoutGpu(this);
   });
 
   function pair(rng) {

@@ -101,6 +101,29 @@ describe('autograd: recording and backward', function () {
     expect(x.grad).to.equal(null);
   });
 
+  it('every in-place write of the library bumps the storage version (views share it)', async function () {
+    const out = tensor(new Float32Array(4), [2, 2]);
+    let v = out.version;
+    await rnnkit.matmul(tensor([1, 2, 3, 4], [2, 2]), tensor([1, 0, 0, 1], [2, 2]), { out });
+    expect(out.version).to.equal(++v);
+    rnnkit.matmulSync(tensor([1, 2, 3, 4], [2, 2]), tensor([1, 0, 0, 1], [2, 2]), { out, accumulate: true });
+    expect(out.version).to.equal(++v);
+    const lstm = new nn.LSTM({ inputSize: 2, hiddenSize: 2, seed: 1 });
+    const view = lstm.weight_hh_l0;
+    v = view.version;
+    lstm.recurrent.setParam({ layer: 0, direction: 0, kind: 'b_ih' }, new Float32Array(8));
+    expect(view.version).to.equal(++v);
+    lstm.loadStateDict(lstm.stateDict());
+    expect(view.version).to.be.above(v);
+    const g = tensor([1, 2], [2]);
+    const p = nn.parameter(tensor([0, 0], [2]));
+    p.grad = g;
+    v = g.version;
+    new rnnkit.SGD([p]).zeroGrad();
+    expect(g.version).to.equal(v + 1);
+    rnnkit.clipGradNormSync([tensor([3, 4], [2])], 1);
+  });
+
   it('backward needs a scalar or an explicit gradient of the root\'s shape, on a tensor that requires gradients', async function () {
     const a = leaf([1, 2, 3], [3]);
     const y = await nn.mul(a, 3);
@@ -227,6 +250,20 @@ describe('autograd: hooks and queueCallback (the DistributedDataParallel interfa
     expect(events.length).to.equal(m.parameters().length + 3);
     expect(events.indexOf('callback 1 end')).to.be.below(events.indexOf('callback 2'));
     expectCode(() => autograd.queueCallback(() => {}), 'ERR_RNNKIT_ARG');
+  });
+
+  it('a callback queued from a hook\'s continuation, after the traversal, still runs before backward() resolves', async function () {
+    const m = model();
+    let ran = false;
+    m.embed.weight.registerPostAccumulateGradHook(async () => {
+      await delay(15);
+      autograd.queueCallback(async () => {
+        await delay(5);
+        ran = true;
+      });
+    });
+    await (await nn.crossEntropy(await m.forward(ids), targets)).backward();
+    expect(ran).to.equal(true);
   });
 
   it('backward() rejects with the first error of a hook or a callback', async function () {

@@ -115,6 +115,21 @@ describe('nn gradients: functions against finite differences', function () {
     });
   });
 
+  it(`narrow: the last layer's two directions of a hy-shaped tensor (${note})`, async function () {
+    const x0 = Float32Array.from(rng.array(4 * 3 * 5));
+    const x = f32Leaf(x0, [4, 3, 5]);
+    const y = await nn.narrow(x, 0, 2, 2);
+    expect(y.shape).to.deep.equal([2, 3, 5]);
+    expect(Array.from(y.data)).to.deep.equal(Array.from(x0.subarray(30, 60)));
+    const w = rng.array(30);
+    await y.backward({ gradient: tensor(Float32Array.from(w), [2, 3, 5]) });
+    expectGrad(x.grad.data, (v) => dot(v.subarray(30, 60), w), x0, `narrow dx (${note})`);
+    const z = await nn.narrow(f32Leaf(x0, [4, 3, 5]), -1, 1, 3);
+    expect(z.shape).to.deep.equal([4, 3, 3]);
+    expect(z.data[0]).to.equal(x0[1]);
+    await expectReject(nn.narrow(x, 0, 3, 2), 'ERR_RNNKIT_ARG');
+  });
+
   it(`RMSNorm with a bias: x, weight and bias (${note})`, async function () {
     const rows = 6;
     const cols = 5;

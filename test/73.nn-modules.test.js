@@ -126,6 +126,8 @@ describe('nn modules: options and checks', function () {
     expectCode(() => new nn.RMSNorm({ normalizedShape: 0 }), 'ERR_RNNKIT_ARG');
     expectCode(() => new nn.RNN({ inputSize: 2, hiddenSize: 2, nonlinearity: 'gelu' }), 'ERR_RNNKIT_ARG');
     expectCode(() => new nn.Embedding({ numEmbeddings: 3, embeddingDim: 2, paddingIdx: 3 }), 'ERR_RNNKIT_ARG');
+    expectCode(() => new nn.Embedding({ numEmbeddings: 2 ** 20, embeddingDim: 2 ** 20 }), 'ERR_RNNKIT_SHAPE');
+    expectCode(() => new nn.Linear({ inFeatures: 2 ** 31, outFeatures: 2 ** 31 }), 'ERR_RNNKIT_SHAPE');
   });
 
   it('Embedding: ids outside the table name their position; shapes and dtypes are checked', async function () {
@@ -235,6 +237,76 @@ describe('nn training: optimizers and clipping on model.parameters(), and the op
     expect(same(model.rnn.recurrent.weights.data, lstm.weights.data), `LSTM weights (${note})`).to.equal(true);
     expect(same(model.head.weight.data, dec.weight.data), `Linear weight (${note})`).to.equal(true);
     expect(same(model.head.bias.data, dec.bias.data), `Linear bias (${note})`).to.equal(true);
+  });
+
+  it(`forwardSync + backwardSync give the async path's outputs and gradients (${note})`, async function () {
+    const build = () => new nn.Sequential(
+      new nn.Embedding({ numEmbeddings: 9, embeddingDim: 4, seed: 11 }),
+      new nn.LSTM({ inputSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: true, seed: 12 }),
+      new nn.Dropout({ p: 0.2, seed: 13 }),
+      new nn.RMSNorm({ normalizedShape: 10, bias: true }),
+      new nn.Linear({ inFeatures: 10, outFeatures: 9, seed: 14 }),
+    );
+    const ids = Int32Array.from({ length: 12 }, () => rng.int(0, 8));
+    const targets = Int32Array.from({ length: 12 }, () => rng.int(0, 8));
+    const a = build();
+    const b = build();
+    const la = await nn.crossEntropy(await a.forward(ids, [4, 3]), targets);
+    await la.backward();
+    const lb = nn.crossEntropySync(b.forwardSync(ids, [4, 3]), targets);
+    lb.backwardSync();
+    expect(lb.item()).to.equal(la.item());
+    const gb = b.namedParameters();
+    a.namedParameters().forEach(([name, p], k) => expect(Array.from(gb[k][1].grad.data), name).to.deep.equal(Array.from(p.grad.data)));
+  });
+
+  it(`optimizers update back-to-back views (a recurrent module's parameters) in one native call, with the same result (${note})`, async function () {
+    const { native } = require('../dist/native');
+    const binding = native();
+    const make = () => {
+      const lstm = new nn.LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, seed: 21 });
+      const x = tensor(Float32Array.from(rng.array(2 * 2 * 3)), [2, 2, 3]);
+      return { lstm, x };
+    };
+    const a = make();
+    const b = make();
+    b.x.data.set(a.x.data);
+    const calls = { adamStep: 0, sgdStep: 0 };
+    const original = { adamStep: binding.adamStep, sgdStep: binding.sgdStep };
+    for (const k of Object.keys(calls)) {
+      binding[k] = (...args) => {
+        calls[k]++;
+        return original[k].apply(binding, args);
+      };
+    }
+    try {
+      const optA = new rnnkit.Adam(a.lstm.parameters(), { lr: 0.01, amsgrad: true });
+      const optB = new rnnkit.Adam([b.lstm.recurrent.weights], { lr: 0.01, amsgrad: true });
+      for (let k = 0; k < 3; k++) {
+        await (await nn.sum((await a.lstm.forward(a.x)).y)).backward();
+        await (await nn.sum((await b.lstm.forward(b.x)).y)).backward();
+        const packedGrad = tensor(Float32Array.from(b.lstm.parameters().flatMap((p) => Array.from(p.grad.data))), b.lstm.recurrent.weights.shape);
+        calls.adamStep = 0;
+        await optA.step();
+        expect(calls.adamStep).to.equal(1);
+        await optB.step([packedGrad]);
+        optA.zeroGrad();
+        b.lstm.zeroGrad();
+        if (k === 1) optA.loadStateDict(optA.stateDict());
+      }
+      expect(Array.from(a.lstm.recurrent.weights.data)).to.deep.equal(Array.from(b.lstm.recurrent.weights.data));
+      const st = optA.stateOf(a.lstm.weight_hh_l1);
+      expect(st.step).to.equal(3);
+      expect(st.buffers.maxExpAvgSq.length).to.equal(a.lstm.weight_hh_l1.size);
+      const sgd = new rnnkit.SGD(a.lstm.parameters(), { lr: 0.1, momentum: 0.9 });
+      await (await nn.sum((await a.lstm.forward(a.x)).y)).backward();
+      calls.sgdStep = 0;
+      sgd.stepSync();
+      expect(calls.sgdStep).to.equal(1);
+      expect(sgd.stateOf(a.lstm.bias_hh_l0).buffers.momentumBuffer.length).to.equal(a.lstm.bias_hh_l0.size);
+    } finally {
+      Object.assign(binding, original);
+    }
   });
 
   it('optimizers step from .grad and skip parameters without one; clipping reads .grad', async function () {

@@ -2,9 +2,12 @@
 // Training throughput of the demo model (bench/shapes.js TRAIN: one-hot V -> 2-layer LSTM H ->
 // Linear V; cross-entropy, gradient clipping, Adam) in tokens/s: one whole training step of ours,
 // the sum of our own op timings measured one by one (the gap is the overhead between ops: JS glue,
-// allocations, promise hops), the same model and step in TensorFlow.js (cpu and wasm backends,
-// bench/peers/tfjs.js) when it is installed, and the FLOP rate against the FMA peak measured in
-// the same run. onnxruntime-node and oneDNN are not peers here: neither trains from Node.
+// allocations, promise hops), the same step written with the nn modules and autograd (timed
+// interleaved with the op-level step, so the ratio is the tape's cost; target <= 1.05), the
+// examples/demo.js model (Embedding 64 instead of one-hot) through the modules, the same model
+// and step in TensorFlow.js (cpu and wasm backends, bench/peers/tfjs.js) when it is installed,
+// and the FLOP rate against the FMA peak measured in the same run. onnxruntime-node and oneDNN
+// are not peers here: neither trains from Node.
 const { TRAIN, trainFlopsPerToken } = require('../shapes');
 
 const { V, H, L } = TRAIN;
@@ -62,7 +65,69 @@ async function oursStep(rnnkit, T, B) {
   };
   return { step, stages };
 }
+// The same step through the nn modules: one-hot x -> nn.LSTM -> nn.Linear -> nn.crossEntropy,
+// loss.backward(), clipping and Adam on model.parameters() (same seeds: the same model).
+function moduleStep(rnnkit, T, B) {
+  const { nn } = rnnkit;
+  const lstm = new nn.LSTM({ inputSize: V, hiddenSize: H, numLayers: L, seed: 1 });
+  const decoder = new nn.Linear({ inFeatures: H, outFeatures: V, seed: 2 });
+  const params = [...lstm.parameters(), ...decoder.parameters()];
+  const opt = new rnnkit.Adam(params, { lr: 1e-3 });
+  const ids = randomIds(T * B + 1, 7);
+  const x = oneHot(rnnkit.tensor, ids.subarray(0, T * B), [T, B, V]);
+  const targets = ids.slice(1);
+  return async () => {
+    const { y } = await lstm.forward(x);
+    const loss = await nn.crossEntropy(await decoder.forward(y), targets);
+    await loss.backward();
+    await rnnkit.clipGradNorm(params, 5);
+    await opt.step();
+    opt.zeroGrad();
+  };
+}
 
+// examples/demo.js's model and step: Embedding(V, 64) -> LSTM -> Linear, the state carried over.
+function demoModelStep(rnnkit, T, B) {
+  const { nn } = rnnkit;
+  const embed = new nn.Embedding({ numEmbeddings: V, embeddingDim: 64, seed: 3 });
+  const lstm = new nn.LSTM({ inputSize: 64, hiddenSize: H, numLayers: L, seed: 1 });
+  const decoder = new nn.Linear({ inFeatures: H, outFeatures: V, seed: 2 });
+  const params = [...embed.parameters(), ...lstm.parameters(), ...decoder.parameters()];
+  const opt = new rnnkit.Adam(params, { lr: 1e-3 });
+  const ids = randomIds(T * B + 1, 7);
+  const inputs = ids.slice(0, T * B);
+  const targets = ids.slice(1);
+  let state = {};
+  return async () => {
+    const { y, hy, cy } = await lstm.forward(await embed.forward(inputs, [T, B]), state);
+    const loss = await nn.crossEntropy(await decoder.forward(y), targets);
+    await loss.backward();
+    await rnnkit.clipGradNorm(params, 5);
+    await opt.step();
+    opt.zeroGrad();
+    state = { hx: hy.detach(), cx: cy.detach() };
+  };
+}
+
+// Medians of a and b timed alternately, `rounds` calls each after one warm-up call of both: load
+// that comes and goes hits both alike.
+async function interleaved(harness, a, b, rounds) {
+  await a();
+  await b();
+  if (typeof global.gc === 'function') global.gc();
+  const ta = [];
+  const tb = [];
+  const time = async (fn, out) => {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  };
+  for (let r = 0; r < rounds; r++) {
+    await time(a, ta);
+    await time(b, tb);
+  }
+  return { a: harness.summarize(ta), b: harness.summarize(tb) };
+}
 
 module.exports = {
   description: 'tokens/s of the demo model\'s training step (2x128 LSTM char model): ours, sum of our ops, TensorFlow.js cpu/wasm',
@@ -90,6 +155,15 @@ module.exports = {
     rows.push({ name: 'rnnkit training step', ms: whole, ...perf(whole) });
     rows.push({ name: 'rnnkit sum of op timings', ms: sum, ...perf(sum), note: `step / sum = ${(whole.median / sum).toFixed(2)}x` });
     rows.push(...stageRows);
+    const paired = await interleaved(harness, ours.step, moduleStep(rnnkit, T, B), quick ? 5 : 21);
+    monitor.note(paired.b);
+    const tape = paired.b.median / paired.a.median;
+    rows.push({ name: 'rnnkit nn modules, same step', ms: paired.b, ...perf(paired.b),
+      note: `modules / op-level = ${tape.toFixed(3)}x (interleaved, op-level ${paired.a.median.toFixed(1)} ms; target <= 1.05)` });
+    const demo = await harness.measure(demoModelStep(rnnkit, T, B), opts);
+    monitor.note(demo);
+    rows.push({ name: 'rnnkit nn modules, demo model (Embedding 64)', ms: demo, tokps: tokens / (demo.median / 1e3),
+      note: `demo model / op-level one-hot step = ${(demo.median / whole.median).toFixed(2)}x time` });
     const tfPeer = peers.tfjsCpu.found || peers.tfjsWasm.found ? harness.tryRequire('./peers/tfjs') : null;
     const tf = tfPeer ? await tfPeer.load({ threads }) : null;
     for (const backend of ['cpu', 'wasm']) {
@@ -132,7 +206,7 @@ module.exports = {
       { key: 'note', title: 'note' },
     ], rows);
     const brief = harness.briefRows(rows);
-    const payload = { T, B, V, H, L, tokens, noise, limits: { fmaPeakGflops: peak }, rows: brief };
+    const payload = { T, B, V, H, L, tokens, noise, limits: { fmaPeakGflops: peak }, moduleOverOpLevel: tape, rows: brief };
     const file = harness.save('train', payload, {
       title: 'demo-model training throughput (higher is better)', unit: 'tokens/s', label: 'name',
       series: [{ key: 'tokps', title: '' }],

@@ -15,8 +15,9 @@
  * and the recurrent backward with `accumulate`) and return ACCUMULATED. When the last contribution
  * of this backward to a leaf is in, its post-accumulate hooks run (they may return Promises, which
  * are not awaited there, so communication overlaps the rest of the backward). After the traversal
- * the callbacks queued with `queueCallback` run in order, each awaited; `backward()` resolves once
- * every hook's and callback's Promise has settled, and rejects with the first error. Each node
+ * the callbacks queued with `queueCallback` run in order, each awaited (also those a hook queues
+ * later, from its Promise's continuation); `backward()` resolves once every hook's and callback's
+ * Promise has settled, and rejects with the first error. Each node
  * frees what it saved as soon as it has run, unless `retainGraph`; a later backward through it is
  * ERR_RNNKIT_AUTOGRAD.
  *
@@ -182,47 +183,65 @@ class BackwardRun {
     this.pending = leafEdges;
   }
 
-  /** The whole backward as steps; each yielded value is a native call's result (or Promise). */
+  /** The traversal as steps; each yielded value is a native call's result (or Promise). */
   *steps(): Generator<MaybePromise<unknown>, void, unknown> {
     const root = this.root;
     if (root.gradFn === null) {
       yield this.accumulateLeaf(root, this.rootGrad.tensor, !this.rootGrad.owned);
       this.leafDone(root, true);
-    } else {
-      this.slots.set(root.gradFn, this.slotList(root.gradFn, root.outputIndex, this.rootGrad));
-      for (const node of this.order) {
-        if (this.failed) break;
-        yield* this.runNode(node);
-      }
+      return;
     }
-    while (!this.failed && this.callbacks.length > 0) {
-      const cb = this.callbacks.shift() as () => unknown;
-      let result: unknown;
-      try {
-        result = cb();
-      } catch (err) {
-        this.fail(err);
-        break;
-      }
-      if (isThenable(result as MaybePromise<unknown>)) {
-        if (!this.async) this.fail(new RnnkitError('ERR_RNNKIT_ARG', 'backwardSync: a queued callback returned a Promise; use backward()'));
-        else yield (result as Promise<unknown>).catch((err: unknown) => this.fail(err));
-      }
+    this.slots.set(root.gradFn, this.slotList(root.gradFn, root.outputIndex, this.rootGrad));
+    for (const node of this.order) {
+      if (this.failed) return;
+      yield* this.runNode(node);
     }
   }
 
-  /** Settles: waits for the hooks' Promises, then throws the first error. */
+  /**
+   * After the traversal: runs the queued callbacks in order, each awaited, and waits for the
+   * hooks' Promises; callbacks queued meanwhile (from a hook's continuation) run too. Then throws
+   * the first error.
+   */
   finish(): MaybePromise<void> {
     const done = (): void => {
       this.finished = true;
       if (this.failed) throw this.firstError;
     };
-    if (this.promises.length === 0) return done();
     if (!this.async) {
-      this.fail(new RnnkitError('ERR_RNNKIT_ARG', 'backwardSync: a post-accumulate hook returned a Promise; use backward()'));
+      while (!this.failed && this.callbacks.length > 0) {
+        const result = this.callback();
+        if (isThenable(result as MaybePromise<unknown>)) {
+          this.fail(new RnnkitError('ERR_RNNKIT_ARG', 'backwardSync: a queued callback returned a Promise; use backward()'));
+        }
+      }
+      if (this.promises.length > 0) {
+        this.fail(new RnnkitError('ERR_RNNKIT_ARG', 'backwardSync: a post-accumulate hook returned a Promise; use backward()'));
+      }
       return done();
     }
-    return Promise.all(this.promises).then(done);
+    const drain = async (): Promise<void> => {
+      for (;;) {
+        while (!this.failed && this.callbacks.length > 0) {
+          const result = this.callback();
+          if (isThenable(result as MaybePromise<unknown>)) await (result as Promise<unknown>).catch((err: unknown) => this.fail(err));
+        }
+        if (this.promises.length === 0) return;
+        await Promise.all(this.promises.splice(0));
+      }
+    };
+    return drain().then(done);
+  }
+
+  /** Runs the next queued callback; a throw fails the backward. */
+  private callback(): unknown {
+    const cb = this.callbacks.shift() as () => unknown;
+    try {
+      return cb();
+    } catch (err) {
+      this.fail(err);
+      return undefined;
+    }
   }
 
   fail(err: unknown): void {

@@ -16,6 +16,6 @@ export { Sequential } from './modules/sequential';
 export { tanh, tanhSync, sigmoid, sigmoidSync, relu, reluSync } from './functions/activations';
 export { add, addSync, mul, mulSync } from './functions/arithmetic';
 export { sum, sumSync, mean, meanSync, ReduceOptions } from './functions/reductions';
-export { concat, concatSync, reshape } from './functions/shape';
+export { concat, concatSync, narrow, narrowSync, reshape } from './functions/shape';
 export { crossEntropy, crossEntropySync, mseLoss, mseLossSync, NnCrossEntropyOptions, NnMseOptions } from './functions/losses';
 export { noGrad, noGradSync, enableGrad, isGradEnabled, setGradEnabled } from './grad-mode';

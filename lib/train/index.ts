@@ -4,7 +4,8 @@ export {
   crossEntropy, crossEntropySync, mseLoss, mseLossSync, CrossEntropyOptions, CrossEntropyResult, MseOptions, MseResult, Reduction,
 } from './losses';
 export {
-  Optimizer, SGD, Adam, AdamW, Adagrad, RMSprop, ParamGroup, Grads, ParamState, OptimizerStateDict,
+  Optimizer, SGD, Adam, AdamW, Adagrad, RMSprop, ParamGroup, Grads, ParamState, LiveParamState, OptimizerRunInfo,
+  OptimizerStateDict,
   SgdOptions, AdamOptions, AdagradOptions, RmspropOptions,
 } from './optim';
 export { clipGradNorm, clipGradNormSync, clipGradValue, clipGradValueSync, globalNormSync, ClipNormOptions } from './clip';

@@ -14,11 +14,12 @@ import { RnnkitError } from '../errors';
 import { DeviceSpec, resolveDevice } from '../device';
 import { argError, readBoolean, readInteger, readOptions, readRequiredOptions, readSeed, readTensorOrNull } from '../args';
 import { matmul, matmulSync } from '../matmul';
-import { Tensor, checkTensor, tensor } from '../tensor';
+import { Tensor, checkTensor, emptyTensor, tensor } from '../tensor';
 import { kernelsFor } from '../nn/kernels';
 import { MaybePromise, then } from '../nn/maybe';
 import { Rng, randomSeed } from './random';
 
+/** Options of Linear (and of nn.Linear). */
 export interface LinearOptions {
   inFeatures: number;
   outFeatures: number;
@@ -29,6 +30,7 @@ export interface LinearOptions {
   device?: DeviceSpec;
 }
 
+/** Where Linear's backward writes the weight gradients, and whether it adds into them. */
 export interface LinearBackwardOptions {
   /** Add into dweight / dbias instead of overwriting them (needs both tensors given). */
   accumulate?: boolean;
@@ -36,6 +38,7 @@ export interface LinearBackwardOptions {
   dbias?: Tensor | null;
 }
 
+/** What Linear's backward returns. */
 export interface LinearGradients {
   dx: Tensor;
   dweight: Tensor;
@@ -106,14 +109,14 @@ export function linearBackward(x: Tensor, dy: Tensor, weight: Tensor, bias: Tens
   const dweightGiven = given(o.dweight, 'dweight', weight.shape);
   const dbiasGiven = bias ? given(o.dbias, 'dbias', bias.shape) : null;
   if (accumulate && (!dweightGiven || (bias && !dbiasGiven))) throw argError('accumulate needs the dweight (and dbias) tensors to add into');
-  const dweight = dweightGiven ?? tensor(new Float32Array(weight.size), weight.shape, { device: weight.device });
+  // A fresh gradient needs no initial values: the product overwrites it.
+  const dweight = dweightGiven ?? emptyTensor(weight.shape, weight.device);
   const dy2 = dy.detach().reshape([N, outFeatures]);
   const dx = async ? matmul(dy2, weight) : matmulSync(dy2, weight);
   return then(dx, (dx2) => {
     const dw = async ? matmul(dy2, x2, { transA: true, out: dweight, accumulate })
       : matmulSync(dy2, x2, { transA: true, out: dweight, accumulate });
     return then(dw, () => {
-      dweight.bumpVersion();
       const result = (dbias: Tensor | null): LinearGradients => ({ dx: dx2.reshape(x.shape), dweight, dbias });
       if (!bias) return result(null);
       // dbias = Σ over rows of dy (double sums), written or added into.
@@ -124,6 +127,7 @@ export function linearBackward(x: Tensor, dy: Tensor, weight: Tensor, bias: Tens
   });
 }
 
+/** The op-level fully connected layer: owns weight and bias, forward and backward by hand (nn.Linear records them). */
 export class Linear {
   readonly inFeatures: number;
   readonly outFeatures: number;

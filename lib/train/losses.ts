@@ -12,11 +12,20 @@
  * mseLoss(input, target, { reduction }) -> `{ loss, dinput }` with dinput = ∂loss/∂input.
  * The loss is a JavaScript number accumulated in double; non-finite logits give a non-finite
  * loss (check with Number.isFinite), never an exception.
+ *
+ * Devices: logits (input and target) on a CUDA device run the CUDA kernels there, and the
+ * gradient stays on that device; the loss number is the one value copied back (8 bytes), or, for
+ * nn's scalar losses, the loss stays on the device too (`lossOnDevice`). The targets (and a
+ * Float32Array mask) are uploaded with the call; a mask tensor on the device is read to the host
+ * first to be checked. An MSE with input and target on different devices runs on the host.
+ * `backendInfo().lastRuns` records where each call ran.
  */
 import { RnnkitError } from '../errors';
 import { argError, readBoolean, readChoice, readInteger, readOptions } from '../args';
-import { Tensor, checkTensor } from '../tensor';
+import { MaybePromise, then } from '../nn/maybe';
 import { native } from '../native';
+import { recordRun } from '../run-info';
+import { Tensor, checkTensor, emptyTensor } from '../tensor';
 import { hostValues } from './native-train';
 
 export type Reduction = 'mean' | 'sum';
@@ -54,12 +63,19 @@ const REDUCTIONS: readonly Reduction[] = ['mean', 'sum'];
 const isMean = (v: unknown): boolean => readChoice(v, 'reduction', REDUCTIONS, 'mean') === 'mean';
 const readGrad = (v: unknown): boolean => readBoolean(v, 'grad', true);
 
+/** A loss as a one-element tensor on the inputs' device (nn's scalar losses) and its gradient. */
+export interface DeviceLoss {
+  loss: Tensor;
+  grad: Tensor | null;
+}
+
 interface CePlan {
   logits: Tensor;
-  x: Float32Array;
   targets: Int32Array;
   mask: Float32Array | null;
-  dlogits: Float32Array | null;
+  /** Why data moved between host and device to run this call (null when none did). */
+  fallback: string | null;
+  grad: boolean;
   N: number;
   V: number;
   ignoreIndex: number;
@@ -79,10 +95,16 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
   if (targets.length !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `targets must hold ${N} values, got ${targets.length}`);
   const ignoreIndex = readInteger(o.ignoreIndex, 'ignoreIndex', -(2 ** 31), 2 ** 31 - 1, -100);
   let mask: Float32Array | null = null;
+  let fallback: string | null = null;
   if (o.mask !== undefined && o.mask !== null) {
-    if (o.mask instanceof Tensor) mask = hostValues(checkTensor(o.mask, 'mask'));
-    else if (o.mask instanceof Float32Array) mask = o.mask;
-    else throw new RnnkitError('ERR_RNNKIT_DTYPE', 'mask must be a Float32Array or a Tensor');
+    if (o.mask instanceof Tensor) {
+      mask = hostValues(checkTensor(o.mask, 'mask'));
+      if (o.mask.device !== 'cpu') fallback = `the mask on ${o.mask.device} was read to the host to be checked`;
+    } else if (o.mask instanceof Float32Array) {
+      mask = o.mask;
+    } else {
+      throw new RnnkitError('ERR_RNNKIT_DTYPE', 'mask must be a Float32Array or a Tensor');
+    }
     if (mask.length !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `mask must hold ${N} values, got ${mask.length}`);
     for (let r = 0; r < N; r++) {
       if (!(mask[r] >= 0 && mask[r] < Infinity)) throw argError(`mask[${r}] = ${mask[r]} must be finite and >= 0`);
@@ -97,36 +119,60 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
       throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);
     }
   }
-  const grad = readGrad(o.grad);
-  const mean = isMean(o.reduction);
-  return { logits, x: hostValues(logits), targets: t, mask, dlogits: grad ? new Float32Array(N * V) : null, N, V, ignoreIndex, mean };
+  return { logits, targets: t, mask, fallback, grad: readGrad(o.grad), N, V, ignoreIndex, mean: isMean(o.reduction) };
 }
 
-function ceResult(p: CePlan, loss: number): CrossEntropyResult {
-  let dlogits: Tensor | null = null;
-  if (p.dlogits) dlogits = Tensor.fromCpu(p.dlogits, p.logits.shape).to(p.logits.device);
-  return { loss, dlogits };
+/**
+ * Cross-entropy for both twins on the logits' device: the loss as a number, or with `onDevice` as a
+ * one-element tensor on that device (on CUDA nothing is then copied back).
+ */
+function runCrossEntropy(p: CePlan, onDevice: boolean, async: boolean): MaybePromise<{ loss: number | Tensor; grad: Tensor | null }> {
+  const device = p.logits.device;
+  recordRun('crossEntropy', device, p.fallback);
+  if (device !== 'cpu') {
+    const dlogits = p.grad ? emptyTensor(p.logits.shape, device) : null;
+    const out = onDevice ? emptyTensor([], device) : null;
+    let loss: MaybePromise<number | undefined>;
+    try {
+      loss = native().cudaSoftmaxCrossEntropy(p.logits.deviceBuffer, p.targets, p.mask, dlogits ? dlogits.deviceBuffer : null,
+        out ? out.deviceBuffer : null, p.N, p.V, p.ignoreIndex, p.mean, !onDevice, async);
+    } catch (err) {
+      if (dlogits) dlogits.dispose();
+      if (out) out.dispose();
+      throw err;
+    }
+    return then(loss, (l) => ({ loss: out ?? (l as number), grad: dlogits }));
+  }
+  const d = p.grad ? new Float32Array(p.N * p.V) : null;
+  const loss = native().softmaxCrossEntropy(p.logits.data, p.targets, p.mask, d, p.N, p.V, p.ignoreIndex, p.mean, async);
+  return then(loss, (l) => ({
+    loss: onDevice ? Tensor.fromCpu(new Float32Array([l]), []) : l,
+    grad: d ? Tensor.fromCpu(d, p.logits.shape) : null,
+  }));
 }
 
 /** Softmax cross-entropy and its gradient, computed off the event loop. */
 export async function crossEntropy(logits: Tensor, targets: Int32Array, options?: CrossEntropyOptions): Promise<CrossEntropyResult> {
-  const p = planCrossEntropy(logits, targets, options);
-  const loss = await native().softmaxCrossEntropy(p.x, p.targets, p.mask, p.dlogits, p.N, p.V, p.ignoreIndex, p.mean, true);
-  return ceResult(p, loss);
+  const r = await runCrossEntropy(planCrossEntropy(logits, targets, options), false, true);
+  return { loss: r.loss as number, dlogits: r.grad };
 }
 
 /** Softmax cross-entropy and its gradient, on the calling thread. */
 export function crossEntropySync(logits: Tensor, targets: Int32Array, options?: CrossEntropyOptions): CrossEntropyResult {
-  const p = planCrossEntropy(logits, targets, options);
-  const loss = native().softmaxCrossEntropy(p.x, p.targets, p.mask, p.dlogits, p.N, p.V, p.ignoreIndex, p.mean, false) as number;
-  return ceResult(p, loss);
+  const r = runCrossEntropy(planCrossEntropy(logits, targets, options), false, false) as { loss: number; grad: Tensor | null };
+  return { loss: r.loss, dlogits: r.grad };
+}
+
+/** @internal Cross-entropy with the loss as a scalar tensor on the logits' device (nn.crossEntropy). */
+export function crossEntropyOnDevice(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions | undefined,
+  async: boolean): MaybePromise<DeviceLoss> {
+  return then(runCrossEntropy(planCrossEntropy(logits, targets, options), true, async), (r) => ({ loss: r.loss as Tensor, grad: r.grad }));
 }
 
 interface MsePlan {
   input: Tensor;
-  y: Float32Array;
-  t: Float32Array;
-  dy: Float32Array | null;
+  target: Tensor;
+  grad: boolean;
   mean: boolean;
 }
 
@@ -137,25 +183,50 @@ function planMse(input: Tensor, target: Tensor, options: MseOptions | undefined)
   if (input.shape.length !== target.shape.length || input.shape.some((d, k) => d !== target.shape[k])) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `input [${input.shape.join(', ')}] and target [${target.shape.join(', ')}] differ`);
   }
-  const mean = isMean(o.reduction);
-  return { input, y: hostValues(input), t: hostValues(target), dy: readGrad(o.grad) ? new Float32Array(input.size) : null, mean };
+  return { input, target, grad: readGrad(o.grad), mean: isMean(o.reduction) };
 }
 
-function mseResult(p: MsePlan, loss: number): MseResult {
-  if (!p.dy) return { loss, dinput: null };
-  const d = Tensor.fromCpu(p.dy, p.input.shape);
-  return { loss, dinput: d.to(p.input.device) };
+/** MSE for both twins: on the inputs' CUDA device when both are there, else on the host. */
+function runMse(p: MsePlan, onDevice: boolean, async: boolean): MaybePromise<{ loss: number | Tensor; grad: Tensor | null }> {
+  const device = p.input.device;
+  if (device !== 'cpu' && p.target.device === device) {
+    recordRun('mseLoss', device);
+    const dinput = p.grad ? emptyTensor(p.input.shape, device) : null;
+    const out = onDevice ? emptyTensor([], device) : null;
+    let loss: MaybePromise<number | undefined>;
+    try {
+      loss = native().cudaMseLoss(p.input.deviceBuffer, p.target.deviceBuffer, dinput ? dinput.deviceBuffer : null,
+        out ? out.deviceBuffer : null, p.mean, !onDevice, async);
+    } catch (err) {
+      if (dinput) dinput.dispose();
+      if (out) out.dispose();
+      throw err;
+    }
+    return then(loss, (l) => ({ loss: out ?? (l as number), grad: dinput }));
+  }
+  const split = device !== 'cpu' || p.target.device !== 'cpu';
+  recordRun('mseLoss', 'cpu', split ? `input on ${device}, target on ${p.target.device}: computed on the host` : null);
+  const dy = p.grad ? new Float32Array(p.input.size) : null;
+  const loss = native().mseLoss(hostValues(p.input), hostValues(p.target), dy, p.mean, async);
+  return then(loss, (l) => ({
+    loss: onDevice ? Tensor.fromCpu(new Float32Array([l]), []).to(device) : l,
+    grad: dy ? Tensor.fromCpu(dy, p.input.shape).to(device) : null,
+  }));
 }
 
 /** Mean squared error (or the sum with reduction 'sum') and its gradient, off the event loop. */
 export async function mseLoss(input: Tensor, target: Tensor, options?: MseOptions): Promise<MseResult> {
-  const p = planMse(input, target, options);
-  return mseResult(p, await native().mseLoss(p.y, p.t, p.dy, p.mean, true));
+  const r = await runMse(planMse(input, target, options), false, true);
+  return { loss: r.loss as number, dinput: r.grad };
 }
 
 /** Mean squared error and its gradient, on the calling thread. */
 export function mseLossSync(input: Tensor, target: Tensor, options?: MseOptions): MseResult {
-  const p = planMse(input, target, options);
-  return mseResult(p, native().mseLoss(p.y, p.t, p.dy, p.mean, false) as number);
+  const r = runMse(planMse(input, target, options), false, false) as { loss: number; grad: Tensor | null };
+  return { loss: r.loss, dinput: r.grad };
 }
 
+/** @internal MSE with the loss as a scalar tensor on the input's device (nn.mseLoss). */
+export function mseLossOnDevice(input: Tensor, target: Tensor, options: MseOptions | undefined, async: boolean): MaybePromise<DeviceLoss> {
+  return then(runMse(planMse(input, target, options), true, async), (r) => ({ loss: r.loss as Tensor, grad: r.grad }));
+}

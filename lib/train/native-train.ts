@@ -1,10 +1,46 @@
 /**
- * The host round trip that lets every training op accept CUDA tensors: their values are read to
- * the CPU, the CPU kernel runs, and results are written back (there are no CUDA training kernels
- * yet, so this is correct but moves the data twice).
+ * The step kernels of the optimizers on either device (the CPU bindings of train_ops.cc and their
+ * CUDA twins in cuda_train_ops.cc take the same arguments over their own buffers), and the host
+ * round trip for training inputs split between devices: their values are read to the CPU, the CPU
+ * kernel runs, and results are written back (correct, but it moves the data twice; the ops say so
+ * in their run records).
  */
-import { uploadSync } from '../native';
+import { DeviceBuffer, native, uploadSync } from '../native';
+import { MaybePromise } from '../nn/maybe';
 import { Tensor } from '../tensor';
+
+/** The optimizer steps over buffers `B` of one device (formulas in native/kernels/train.h). */
+export interface StepKernels<B> {
+  sgdStep(p: B, g: B, buf: B | null, lr: number, momentum: number, dampening: number, weightDecay: number,
+    nesterov: boolean, firstStep: boolean, async: boolean): MaybePromise<void>;
+  adamStep(p: B, g: B, m: B, v: B, vmax: B | null, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number, decoupled: boolean, async: boolean): MaybePromise<void>;
+  adagradStep(p: B, g: B, sum: B, lr: number, lrDecay: number, weightDecay: number, eps: number, step: number,
+    async: boolean): MaybePromise<void>;
+  rmspropStep(p: B, g: B, squareAvg: B, gradAvg: B | null, buf: B | null, lr: number, alpha: number, eps: number,
+    weightDecay: number, momentum: number, async: boolean): MaybePromise<void>;
+}
+
+/** The CPU steps. */
+export const cpuSteps: StepKernels<Float32Array> = {
+  sgdStep: (...a) => native().sgdStep(...a),
+  adamStep: (...a) => native().adamStep(...a),
+  adagradStep: (...a) => native().adagradStep(...a),
+  rmspropStep: (...a) => native().rmspropStep(...a),
+};
+
+/** The CUDA steps: the same bits as the CPU's (cuda/train.cu). */
+export const cudaSteps: StepKernels<DeviceBuffer> = {
+  sgdStep: (...a) => native().cudaSgdStep(...a),
+  adamStep: (...a) => native().cudaAdamStep(...a),
+  adagradStep: (...a) => native().cudaAdagradStep(...a),
+  rmspropStep: (...a) => native().cudaRmspropStep(...a),
+};
+
+/** Whether every tensor is on one CUDA device (then the CUDA kernels run with no host copy). */
+export function allOnOneCuda(ts: readonly Tensor[]): boolean {
+  return ts.length > 0 && ts[0].device !== 'cpu' && ts.every((t) => t.device === ts[0].device);
+}
 
 /** The values of a tensor on the host: a CPU tensor's own array, or a copy of a CUDA tensor's. */
 export function hostValues(t: Tensor): Float32Array {

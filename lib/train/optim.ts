@@ -10,16 +10,29 @@
  * order, or maps parameters to gradients; without `grads` each parameter's own `.grad` is used
  * (parameters whose `.grad` is null are skipped), which is how `model.parameters()` trains after
  * `loss.backward()`. `zeroGrad()` zeroes those `.grad`s. State (moments, buffers, per-parameter step counts) is
- * float32, created on a parameter's first step, and kept on the host. Group hyperparameters may
- * be changed between steps (learning-rate schedules do). `stateDict()` / `loadStateDict()` copy
- * everything a bit-for-bit resume needs. The async step updates the parameters one after another
- * off the event loop; the parameters must not be read or written until it resolves.
+ * float32, created on a parameter's first step, and kept on the parameter's device. Group
+ * hyperparameters may be changed between steps (learning-rate schedules do). `stateDict()` /
+ * `loadStateDict()` copy everything a bit-for-bit resume needs (to and from the host). The async
+ * step updates the parameters one after another off the event loop; the parameters must not be
+ * read or written until it resolves.
+ *
+ * Consecutive parameters of a group that lie back to back in one CPU buffer (the PyTorch-named
+ * views of a recurrent module's packed weights), with gradients back to back too, are updated by
+ * one native call over the whole range, their state buffers being views of one packed buffer: the
+ * updates are elementwise, so the result is the same, in one call instead of one per view.
+ *
+ * Devices: a parameter on a CUDA device is updated there by the CUDA step kernels (the same bits
+ * as the CPU kernels) with its state on that device: no host copy. A gradient on another device
+ * than its parameter is copied over first, and `lastRun.fallback` says so.
  */
+import { Device } from '../device';
 import { RnnkitError } from '../errors';
 import { argError, readBoolean, readNumber, readOptions, readRequiredOptions } from '../args';
-import { Tensor, checkTensor } from '../tensor';
-import { native } from '../native';
-import { hostValues, writeBack } from './native-train';
+import { DeviceBuffer } from '../native';
+import { MaybePromise } from '../nn/maybe';
+import { recordRun } from '../run-info';
+import { Tensor, checkTensor, full, tensor } from '../tensor';
+import { StepKernels, cpuSteps, cudaSteps } from './native-train';
 import { zeroGrads } from './grads';
 
 export type Hyper = Record<string, number | boolean | number[]>;
@@ -31,10 +44,54 @@ export interface ParamGroup {
 
 export type Grads = ReadonlyArray<Tensor | null | undefined> | Map<Tensor, Tensor>;
 
+/** The state of one parameter as saved: host arrays (state dicts, checkpoints). */
 export interface ParamState {
   /** Steps taken by this parameter. */
   step: number;
   buffers: Record<string, Float32Array>;
+}
+
+/** The live state of one parameter: its buffers on the parameter's device. */
+export interface LiveParamState {
+  /** Steps taken by this parameter. */
+  step: number;
+  /** A Float32Array for a CPU parameter, a Tensor on the parameter's device for a CUDA one. */
+  buffers: Record<string, Float32Array | Tensor>;
+  readonly device: Device;
+  /** Elements of the parameter (and of each buffer). */
+  readonly size: number;
+}
+
+/** What the last `step` ran. */
+export interface OptimizerRunInfo {
+  op: 'step';
+  /** The devices whose step kernels ran (those of the updated parameters). */
+  devices: Device[];
+  /** Why data moved between host and device (a gradient on another device); null when none did. */
+  fallback: string | null;
+}
+
+/**
+ * One parameter's step on its device, over buffers `B` of that device (Float32Array on the CPU,
+ * DeviceBuffer on CUDA): the step kernels, the parameter, its gradient and its state buffers.
+ */
+export interface StepArgs<B> {
+  kernels: StepKernels<B>;
+  p: B;
+  g: B;
+  /** The state buffer `name`, created (filled with `init`) on the parameter's device when missing. */
+  buffer(name: string, init?: number): B;
+}
+
+/** One native update (of a parameter, or of a run of back-to-back CPU parameters), ready to run. */
+interface Update {
+  device: Device;
+  /** A copy of the gradient made for this update (disposed after the step). */
+  moved: Tensor | null;
+  fallback: string | null;
+  run(async: boolean): MaybePromise<void>;
+  /** After the run: version counters bumped (and a fused run's state views made). */
+  done(): void;
 }
 
 export interface OptimizerStateDict {
@@ -70,8 +127,12 @@ interface Slot {
 
 export abstract class Optimizer {
   readonly paramGroups: Array<{ params: Tensor[]; hyper: Hyper }>;
-  protected readonly state = new Map<Tensor, ParamState>();
+  /** What the last `step` / `stepSync` ran (null before the first). */
+  lastRun: OptimizerRunInfo | null = null;
+  protected readonly state = new Map<Tensor, LiveParamState>();
   private readonly slots: Slot[] = [];
+  /** The slots in runs of back-to-back CPU parameters (computed at the first step). */
+  private runs: Slot[][] | null = null;
 
   protected constructor(readonly kind: string, private readonly spec: Spec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
     if (!Array.isArray(groups) || groups.length === 0) throw argError(`${kind} needs a list of parameters or param groups`);
@@ -104,18 +165,28 @@ export abstract class Optimizer {
 
   /** Updates the parameters from `grads`, or from their `.grad` when `grads` is absent. */
   async step(grads?: Grads): Promise<void> {
-    for (const [slot, g] of this.pairs(grads)) {
-      const { p, gh, st } = this.prepare(slot, g);
-      await this.update(p, gh, st, slot.group, true);
-      writeBack(slot.param, p);
+    const updates: Update[] = [];
+    try {
+      for (const u of this.updates(grads)) {
+        updates.push(u);
+        await u.run(true);
+        u.done();
+      }
+    } finally {
+      this.finish(updates);
     }
   }
 
   stepSync(grads?: Grads): void {
-    for (const [slot, g] of this.pairs(grads)) {
-      const { p, gh, st } = this.prepare(slot, g);
-      this.update(p, gh, st, slot.group, false);
-      writeBack(slot.param, p);
+    const updates: Update[] = [];
+    try {
+      for (const u of this.updates(grads)) {
+        updates.push(u);
+        u.run(false);
+        u.done();
+      }
+    } finally {
+      this.finish(updates);
     }
   }
 
@@ -130,7 +201,7 @@ export abstract class Optimizer {
       const st = this.state.get(s.param);
       if (!st) continue;
       const buffers: Record<string, Float32Array> = {};
-      for (const [k, v] of Object.entries(st.buffers)) buffers[k] = v.slice();
+      for (const [k, v] of Object.entries(st.buffers)) buffers[k] = v instanceof Tensor ? v.readSync() : v.slice();
       state[s.index] = { step: st.step, buffers };
     }
     let next = 0;
@@ -152,37 +223,41 @@ export abstract class Optimizer {
     const hypers = sd.groups.map((g, k) => this.resolve(this.spec.defaults, g.hyper, `state dict group ${k}`));
     if (typeof sd.state !== 'object' || sd.state === null) throw argError('the state dict has no state record');
     const saved = sd.state;
-    const states = new Map<Tensor, ParamState>();
+    const checked: Array<[Slot, ParamState]> = [];
     for (const s of this.slots) {
       const st = saved[s.index];
       if (st === undefined) continue;
       if (!Number.isSafeInteger(st.step) || st.step < 0) throw argError(`state ${s.index}: bad step count`);
-      const buffers: Record<string, Float32Array> = {};
       for (const [k, v] of Object.entries(st.buffers)) {
         if (!(v instanceof Float32Array) || v.length !== s.param.size) {
           throw new RnnkitError('ERR_RNNKIT_SHAPE', `state ${s.index}.${k} must hold ${s.param.size} float32 values`);
         }
-        buffers[k] = v.slice();
       }
-      states.set(s.param, { step: st.step, buffers });
+      checked.push([s, st]);
+    }
+    const states = new Map<Tensor, LiveParamState>();
+    for (const [s, st] of checked) {
+      const device = s.param.device;
+      const buffers: Record<string, Float32Array | Tensor> = {};
+      for (const [k, v] of Object.entries(st.buffers)) buffers[k] = device === 'cpu' ? v.slice() : tensor(v.slice(), [v.length], { device });
+      states.set(s.param, { step: st.step, buffers, device, size: s.param.size });
     }
     this.paramGroups.forEach((g, k) => {
       for (const key of Object.keys(g.hyper)) delete g.hyper[key];
       Object.assign(g.hyper, hypers[k]);
     });
+    for (const old of this.state.values()) disposeBuffers(old);
     this.state.clear();
     for (const [p, st] of states) this.state.set(p, st);
   }
 
-  /** The state of one parameter (null before its first step). */
-  stateOf(param: Tensor): ParamState | null {
+  /** The live state of one parameter (null before its first step): buffers on its device. */
+  stateOf(param: Tensor): LiveParamState | null {
     return this.state.get(param) ?? null;
   }
 
-  /** Creates the state buffers of a parameter before its first step. */
-  protected abstract initState(size: number, hyper: Hyper): Record<string, Float32Array>;
-
-  protected abstract update(p: Float32Array, g: Float32Array, st: ParamState, hyper: Hyper, async: boolean): Promise<void> | void;
+  /** One parameter's step (`a.buffer` creates the state it needs on first use). */
+  protected abstract update<B>(a: StepArgs<B>, st: LiveParamState, hyper: Hyper, async: boolean): MaybePromise<void>;
 
   private checked(name: string, value: unknown, where: string): number | boolean | number[] {
     const check = Object.prototype.hasOwnProperty.call(this.spec.checks, name) ? this.spec.checks[name] : undefined;
@@ -233,15 +308,165 @@ export abstract class Optimizer {
     return out;
   }
 
-  private prepare(slot: Slot, g: Tensor): { p: Float32Array; gh: Float32Array; st: ParamState } {
-    let st = this.state.get(slot.param);
+  /** The native updates of a step, in parameter order, each prepared just before it runs. */
+  private *updates(grads: Grads | undefined): Generator<Update> {
+    const gradOf = new Map(this.pairs(grads));
+    this.runs ??= backToBackRuns(this.slots, (a, b) => a.group === b.group && a.param.device === 'cpu' &&
+      b.param.device === 'cpu' && joined([a.param.data, b.param.data]) !== null);
+    for (const run of this.runs) {
+      const gs = run.map((s) => gradOf.get(s));
+      const fused = run.length > 1 && gs.every((g) => g && g.device === 'cpu') ? this.fuse(run, gs as Tensor[]) : null;
+      if (fused) {
+        yield fused;
+        continue;
+      }
+      for (const [k, slot] of run.entries()) {
+        const g = gs[k];
+        if (g) yield this.prepare(slot, g);
+      }
+    }
+  }
+
+  private prepare(slot: Slot, g: Tensor): Update {
+    const param = slot.param;
+    let st = this.state.get(param);
     if (!st) {
-      st = { step: 0, buffers: this.initState(slot.param.size, slot.group) };
-      this.state.set(slot.param, st);
+      st = { step: 0, buffers: {}, device: param.device, size: param.size };
+      this.state.set(param, st);
     }
     st.step += 1;
-    return { p: hostValues(slot.param), gh: hostValues(g), st };
+    let moved: Tensor | null = null;
+    let fallback: string | null = null;
+    if (g.device !== param.device) {
+      moved = g.to(param.device);
+      fallback = `the gradient of parameter ${slot.index} was on ${g.device}: copied to ${param.device}`;
+    }
+    const grad = moved ?? g;
+    const live = st;
+    const run = param.device === 'cpu'
+      ? (async: boolean) => this.update(hostArgs(param.data, grad.data, live), live, slot.group, async)
+      : (async: boolean) => this.update(deviceArgs(param, grad, live), live, slot.group, async);
+    return { device: param.device, moved, fallback, run, done: () => param.bumpVersion() };
   }
+
+  /**
+   * One update over a run of back-to-back CPU parameters, or null when their gradients are not
+   * back to back or their states differ (then each is updated on its own). The members' state
+   * buffers become views of one packed buffer (copied in once, e.g. after loadStateDict).
+   */
+  private fuse(run: Slot[], gs: Tensor[]): Update | null {
+    const g = joined(gs.map((t) => t.data));
+    const p = joined(run.map((s) => s.param.data));
+    if (!g || !p) return null;
+    const sizes = run.map((s) => s.param.size);
+    const states = run.map((s) => this.state.get(s.param));
+    const buffers: Record<string, Float32Array> = {};
+    if (states.every((st) => st === undefined)) {
+      run.forEach((s) => this.state.set(s.param, { step: 0, buffers: {}, device: 'cpu', size: s.param.size }));
+    } else {
+      const first = states[0];
+      const keys = first ? Object.keys(first.buffers).sort().join() : '';
+      if (!states.every((st) => st && st.step === (first as LiveParamState).step && Object.keys(st.buffers).sort().join() === keys)) {
+        return null;
+      }
+      for (const key of Object.keys((first as LiveParamState).buffers)) {
+        const parts = states.map((st) => (st as LiveParamState).buffers[key] as Float32Array);
+        buffers[key] = joined(parts) ?? packed(parts);
+      }
+    }
+    const members = run.map((s) => this.state.get(s.param) as LiveParamState);
+    const st: LiveParamState = { step: members[0].step + 1, buffers, device: 'cpu', size: p.length };
+    const viewsOf = (): void => {
+      for (const [key, all] of Object.entries(st.buffers)) {
+        let at = 0;
+        members.forEach((m, k) => {
+          m.buffers[key] = (all as Float32Array).subarray(at, at + sizes[k]);
+          at += sizes[k];
+        });
+      }
+    };
+    members.forEach((m) => (m.step += 1));
+    viewsOf();
+    return {
+      device: 'cpu', moved: null, fallback: null,
+      run: (async) => this.update(hostArgs(p, g, st), st, run[0].group, async),
+      // Buffers an update creates on its first use (SGD's momentum, amsgrad's maximum) get views too.
+      done: () => {
+        viewsOf();
+        run.forEach((s) => s.param.bumpVersion());
+      },
+    };
+  }
+
+  private finish(updates: Update[]): void {
+    for (const u of updates) if (u.moved) u.moved.dispose();
+    const devices = [...new Set(updates.map((u) => u.device))];
+    const reasons = updates.map((u) => u.fallback).filter((r): r is string => r !== null);
+    const fallback = reasons.length ? reasons.join('; ') : null;
+    this.lastRun = { op: 'step', devices, fallback };
+    for (const d of devices) recordRun(`${this.kind}.step`, d, fallback);
+  }
+}
+
+function hostArgs(p: Float32Array, g: Float32Array, st: LiveParamState): StepArgs<Float32Array> {
+  return {
+    kernels: cpuSteps, p, g,
+    buffer(name, init = 0) {
+      let b = st.buffers[name];
+      if (b === undefined) b = st.buffers[name] = new Float32Array(st.size).fill(init);
+      return b instanceof Tensor ? b.data : b;
+    },
+  };
+}
+
+function deviceArgs(param: Tensor, grad: Tensor, st: LiveParamState): StepArgs<DeviceBuffer> {
+  return {
+    kernels: cudaSteps, p: param.deviceBuffer, g: grad.deviceBuffer,
+    buffer(name, init = 0) {
+      let b = st.buffers[name];
+      if (b === undefined) b = st.buffers[name] = full([st.size], init, { device: st.device });
+      if (!(b instanceof Tensor)) throw new RnnkitError('ERR_RNNKIT_INTERNAL', `state ${name} of a ${st.device} parameter is on the host`);
+      return b.deviceBuffer;
+    },
+  };
+}
+
+/** Slots cut into runs of consecutive ones that `together(previous, next)` accepts. */
+function backToBackRuns(slots: readonly Slot[], together: (a: Slot, b: Slot) => boolean): Slot[][] {
+  const runs: Slot[][] = [];
+  for (const s of slots) {
+    const last = runs[runs.length - 1];
+    if (last && together(last[last.length - 1], s)) last.push(s);
+    else runs.push([s]);
+  }
+  return runs;
+}
+
+/** One Float32Array over arrays that lie back to back in one buffer, or null when they do not. */
+function joined(parts: readonly Float32Array[]): Float32Array | null {
+  let end = parts[0].byteOffset;
+  let length = 0;
+  for (const a of parts) {
+    if (a.buffer !== parts[0].buffer || a.byteOffset !== end) return null;
+    end += a.byteLength;
+    length += a.length;
+  }
+  return new Float32Array(parts[0].buffer, parts[0].byteOffset, length);
+}
+
+/** A new array holding the parts one after another. */
+function packed(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of parts) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
+}
+
+function disposeBuffers(st: LiveParamState): void {
+  for (const b of Object.values(st.buffers)) if (b instanceof Tensor) b.dispose();
 }
 
 const num = (h: Hyper, k: string): number => h[k] as number;
@@ -267,21 +492,15 @@ export class SGD extends Optimizer {
     }
   }
 
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return num(hyper, 'momentum') !== 0 ? { momentumBuffer: new Float32Array(size) } : {};
-  }
-
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    let buf = st.buffers.momentumBuffer ?? null;
-    let first = false;
-    if (num(h, 'momentum') !== 0 && !buf) {
-      buf = st.buffers.momentumBuffer = new Float32Array(p.length);
-      first = true;
-    }
-    // PyTorch starts the momentum buffer from the first gradient it sees.
-    first = first || st.step === 1;
-    return native().sgdStep(p, g, buf, num(h, 'lr'), num(h, 'momentum'), num(h, 'dampening'),
-      num(h, 'weightDecay'), h.nesterov as boolean, first, async);
+  protected update<B>(a: StepArgs<B>, st: LiveParamState, h: Hyper, async: boolean): MaybePromise<void> {
+    const momentum = num(h, 'momentum');
+    // PyTorch starts the momentum buffer from the first gradient it sees (also when momentum is
+    // turned on after the first step).
+    const has = st.buffers.momentumBuffer !== undefined;
+    const first = st.step === 1 || (momentum !== 0 && !has);
+    const buf = momentum !== 0 || has ? a.buffer('momentumBuffer') : null;
+    return a.kernels.sgdStep(a.p, a.g, buf, num(h, 'lr'), momentum, num(h, 'dampening'), num(h, 'weightDecay'),
+      h.nesterov as boolean, first, async);
   }
 }
 
@@ -295,47 +514,33 @@ export interface AdamOptions {
 
 const adamChecks = { lr: nonNegative, betas, eps: positive, weightDecay: nonNegative, amsgrad: bool };
 
-function adamInit(size: number, hyper: Hyper): Record<string, Float32Array> {
-  const s: Record<string, Float32Array> = { expAvg: new Float32Array(size), expAvgSq: new Float32Array(size) };
-  if (hyper.amsgrad) s.maxExpAvgSq = new Float32Array(size);
-  return s;
+/** The step of Adam and AdamW, which differ only in how weight decay applies. */
+abstract class AdamBase extends Optimizer {
+  protected abstract readonly decoupled: boolean;
+
+  protected update<B>(a: StepArgs<B>, st: LiveParamState, h: Hyper, async: boolean): MaybePromise<void> {
+    const [b1, b2] = h.betas as number[];
+    return a.kernels.adamStep(a.p, a.g, a.buffer('expAvg'), a.buffer('expAvgSq'), h.amsgrad ? a.buffer('maxExpAvgSq') : null,
+      num(h, 'lr'), b1, b2, num(h, 'eps'), num(h, 'weightDecay'), st.step, this.decoupled, async);
+  }
 }
 
-function adamUpdate(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, decoupled: boolean, async: boolean): Promise<void> | void {
-  const [b1, b2] = h.betas as number[];
-  if (h.amsgrad && !st.buffers.maxExpAvgSq) st.buffers.maxExpAvgSq = new Float32Array(p.length);
-  return native().adamStep(p, g, st.buffers.expAvg, st.buffers.expAvgSq, h.amsgrad ? st.buffers.maxExpAvgSq : null,
-    num(h, 'lr'), b1, b2, num(h, 'eps'), num(h, 'weightDecay'), st.step, decoupled, async);
-}
+export class Adam extends AdamBase {
+  protected readonly decoupled = false;
 
-export class Adam extends Optimizer {
   constructor(groups: ParamGroup[] | Tensor[], defaults: AdamOptions = {}) {
     super('Adam', { defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false }, checks: adamChecks },
       groups, defaults as Record<string, unknown>);
   }
-
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return adamInit(size, hyper);
-  }
-
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    return adamUpdate(p, g, st, h, false, async);
-  }
 }
 
 /** Adam with decoupled weight decay (p ← p·(1 − lr·wd) before the Adam update). */
-export class AdamW extends Optimizer {
+export class AdamW extends AdamBase {
+  protected readonly decoupled = true;
+
   constructor(groups: ParamGroup[] | Tensor[], defaults: AdamOptions = {}) {
     super('AdamW', { defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false }, checks: adamChecks },
       groups, defaults as Record<string, unknown>);
-  }
-
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return adamInit(size, hyper);
-  }
-
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    return adamUpdate(p, g, st, h, true, async);
   }
 }
 
@@ -355,13 +560,9 @@ export class Adagrad extends Optimizer {
     }, groups, defaults as Record<string, unknown>);
   }
 
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    return { sum: new Float32Array(size).fill(num(hyper, 'initialAccumulatorValue')) };
-  }
-
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    return native().adagradStep(p, g, st.buffers.sum, num(h, 'lr'), num(h, 'lrDecay'), num(h, 'weightDecay'),
-      num(h, 'eps'), st.step, async);
+  protected update<B>(a: StepArgs<B>, st: LiveParamState, h: Hyper, async: boolean): MaybePromise<void> {
+    return a.kernels.adagradStep(a.p, a.g, a.buffer('sum', num(h, 'initialAccumulatorValue')), num(h, 'lr'), num(h, 'lrDecay'),
+      num(h, 'weightDecay'), num(h, 'eps'), st.step, async);
   }
 }
 
@@ -382,19 +583,10 @@ export class RMSprop extends Optimizer {
     }, groups, defaults as Record<string, unknown>);
   }
 
-  protected initState(size: number, hyper: Hyper): Record<string, Float32Array> {
-    const s: Record<string, Float32Array> = { squareAvg: new Float32Array(size) };
-    if (num(hyper, 'momentum') > 0) s.momentumBuffer = new Float32Array(size);
-    if (hyper.centered) s.gradAvg = new Float32Array(size);
-    return s;
-  }
-
-  protected update(p: Float32Array, g: Float32Array, st: ParamState, h: Hyper, async: boolean): Promise<void> | void {
-    const b = st.buffers;
-    if (num(h, 'momentum') > 0 && !b.momentumBuffer) b.momentumBuffer = new Float32Array(p.length);
-    if (h.centered && !b.gradAvg) b.gradAvg = new Float32Array(p.length);
-    return native().rmspropStep(p, g, b.squareAvg, h.centered ? b.gradAvg : null,
-      num(h, 'momentum') > 0 ? b.momentumBuffer : null, num(h, 'lr'), num(h, 'alpha'), num(h, 'eps'),
-      num(h, 'weightDecay'), num(h, 'momentum'), async);
+  protected update<B>(a: StepArgs<B>, _st: LiveParamState, h: Hyper, async: boolean): MaybePromise<void> {
+    const momentum = num(h, 'momentum');
+    return a.kernels.rmspropStep(a.p, a.g, a.buffer('squareAvg'), h.centered ? a.buffer('gradAvg') : null,
+      momentum > 0 ? a.buffer('momentumBuffer') : null, num(h, 'lr'), num(h, 'alpha'), num(h, 'eps'),
+      num(h, 'weightDecay'), momentum, async);
   }
 }

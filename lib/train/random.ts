@@ -5,6 +5,7 @@
  */
 import { RnnkitError } from '../errors';
 
+/** The whole state of an Rng: four unsigned 32-bit words. */
 export type RngState = [number, number, number, number];
 
 // Spreads a 32-bit value over all bits (murmur3 finalizer), so nearby seeds give unrelated states.
@@ -14,6 +15,7 @@ function mix32(v: number): number {
   return (v ^ (v >>> 16)) >>> 0;
 }
 
+/** The seeded generator (see the top of this file). */
 export class Rng {
   private s: Uint32Array;
 

@@ -51,6 +51,7 @@ void embedding_scatter_add(float* dweight, const float* dy, const int32_t* ids, 
 }
 
 void copy_block(float* dst, int64_t dst_ld, const float* src, int64_t src_ld, int64_t rows, int64_t cols) {
+  if (cols <= 0) return;
   over_rows(rows, cols, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) std::memcpy(dst + r * dst_ld, src + r * src_ld, sizeof(float) * cols);
   });

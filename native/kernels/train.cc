@@ -81,16 +81,6 @@ RNNKIT_TARGET_AVX2_NO_FMA int64_t sgd_avx2(float* p, const float* g, float* b, i
 // ---------------------------------------------------------------------------------------------
 // Adam / AdamW
 
-struct AdamScalars {
-  float decay;        // AdamW: 1 − lr·wd
-  float wd;           // Adam: L2 coefficient added to the gradient
-  float one_minus_b1, beta2, one_minus_b2;
-  float step_size;    // lr / (1 − β1^t)
-  float bc2_sqrt;     // sqrt(1 − β2^t)
-  float eps;
-  bool decoupled;
-};
-
 inline void adam_elem(float* p, const float* g, float* m, float* v, float* vmax, int64_t i,
                       const AdamScalars& s) {
   float pp = p[i];
@@ -149,10 +139,6 @@ RNNKIT_TARGET_AVX2_NO_FMA int64_t adam_avx2(float* p, const float* g, float* m, 
 
 // ---------------------------------------------------------------------------------------------
 // Adagrad
-
-struct AdagradScalars {
-  float clr, wd, eps;
-};
 
 inline void adagrad_elem(float* p, const float* g, float* sum, int64_t i, const AdagradScalars& s) {
   float gg = g[i];
@@ -253,13 +239,17 @@ void run_elementwise(int64_t n, Vec vec, Elem elem) {
   });
 }
 
-// Sums fn(chunk) over `chunks` chunks in a fixed order, computing the chunks on the pool.
+// Sums fn(chunk) over `chunks` chunks in a fixed order, computing the chunks on the pool when the
+// `elements` they cover together are many.
 template <class Fn>
-double chunked_sum(int64_t chunks, Fn fn) {
+double chunked_sum(int64_t chunks, int64_t elements, Fn fn) {
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
-  parallel_for(chunks, std::max<int64_t>(1, kGrain / kChunk), [&](int64_t begin, int64_t end) {
+  auto run = [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) partial[c] = fn(c);
-  });
+  };
+  // Many small buffers make many chunks but little work: the pool's wake-up would cost more.
+  if (elements < 2 * kGrain) run(0, chunks);
+  else parallel_for(chunks, std::max<int64_t>(1, kGrain / kChunk), run);
   double total = 0.0;
   for (double v : partial) total += v;
   return total;
@@ -320,8 +310,7 @@ void sgd_step(float* p, const float* g, float* buf, int64_t n, const SgdHyper& h
       [&](int64_t i) { sgd_elem(p, g, buf, i, h); });
 }
 
-void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_t n,
-               const AdamHyper& h) {
+AdamScalars adam_scalars(const AdamHyper& h) {
   AdamScalars s;
   s.decoupled = h.decoupled;
   s.decay = static_cast<float>(1.0 - h.lr * h.weight_decay);
@@ -333,6 +322,12 @@ void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_
   s.step_size = static_cast<float>(h.lr / (1.0 - std::pow(h.beta1, t)));
   s.bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(h.beta2, t)));
   s.eps = static_cast<float>(h.eps);
+  return s;
+}
+
+void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_t n,
+               const AdamHyper& h) {
+  const AdamScalars s = adam_scalars(h);
   run_elementwise(
       n,
       [&](int64_t b, int64_t len) -> int64_t {
@@ -347,11 +342,16 @@ void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_
       [&](int64_t i) { adam_elem(p, g, m, v, vmax, i, s); });
 }
 
-void adagrad_step(float* p, const float* g, float* sum, int64_t n, const AdagradHyper& h) {
+AdagradScalars adagrad_scalars(const AdagradHyper& h) {
   AdagradScalars s;
   s.clr = static_cast<float>(h.lr / (1.0 + static_cast<double>(h.step - 1) * h.lr_decay));
   s.wd = static_cast<float>(h.weight_decay);
   s.eps = static_cast<float>(h.eps);
+  return s;
+}
+
+void adagrad_step(float* p, const float* g, float* sum, int64_t n, const AdagradHyper& h) {
+  const AdagradScalars s = adagrad_scalars(h);
   run_elementwise(
       n,
       [&](int64_t b, int64_t len) -> int64_t {
@@ -437,7 +437,7 @@ double mse(float* dy, const float* y, const float* target, int64_t n, bool mean)
   const double scale = mean ? 1.0 / static_cast<double>(n) : 1.0;
   const float c = static_cast<float>(2.0 * scale);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-  double total = chunked_sum(chunks, [&](int64_t k) {
+  double total = chunked_sum(chunks, n, [&](int64_t k) {
     const int64_t begin = k * kChunk, end = std::min(n, begin + kChunk);
     double acc = 0.0;
     for (int64_t i = begin; i < end; ++i) {
@@ -453,7 +453,9 @@ double mse(float* dy, const float* y, const float* target, int64_t n, bool mean)
 
 double sum_squares(const float* const* xs, const int64_t* sizes, int64_t count) {
   const std::vector<Span> spans = split_spans(sizes, count, kChunk);
-  return chunked_sum(static_cast<int64_t>(spans.size()), [&](int64_t k) {
+  int64_t elements = 0;
+  for (int64_t b = 0; b < count; ++b) elements += sizes[b];
+  return chunked_sum(static_cast<int64_t>(spans.size()), elements, [&](int64_t k) {
     const Span& s = spans[k];
     return sum_squares_range(xs[s.buffer] + s.begin, s.end - s.begin);
   });

@@ -62,11 +62,30 @@ struct AdamHyper {
 void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_t n,
                const AdamHyper& h);
 
+// The float scalars an Adam step uses per element, rounded once from the double hyperparameters
+// (the CUDA step, cuda/train.cu, uses the very same ones, so both give the same bits).
+struct AdamScalars {
+  float decay;        // AdamW: 1 − lr·wd
+  float wd;           // Adam: L2 coefficient added to the gradient
+  float one_minus_b1, beta2, one_minus_b2;
+  float step_size;    // lr / (1 − β1^t)
+  float bc2_sqrt;     // sqrt(1 − β2^t)
+  float eps;
+  bool decoupled;
+};
+AdamScalars adam_scalars(const AdamHyper& h);
+
 struct AdagradHyper {
   double lr, lr_decay, weight_decay, eps;
   int64_t step;  // t >= 1
 };
 void adagrad_step(float* p, const float* g, float* sum, int64_t n, const AdagradHyper& h);
+
+struct AdagradScalars {
+  float clr;  // lr / (1 + (t − 1)·lr_decay)
+  float wd, eps;
+};
+AdagradScalars adagrad_scalars(const AdagradHyper& h);
 
 struct RmspropHyper {
   float lr, alpha, eps, weight_decay, momentum;

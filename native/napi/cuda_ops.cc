@@ -14,41 +14,7 @@ namespace rnnkit {
 namespace napi {
 namespace {
 
-using Alloc = std::shared_ptr<DeviceAllocation>;
 constexpr int64_t kMaxDim = int64_t(1) << 31;
-
-// A DeviceBuffer, or nullptr when the argument is null or undefined.
-Alloc ArgDeviceOpt(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-  return ArgDevice(info, i, what);
-}
-
-void RequireFloats(Napi::Env env, const Alloc& a, int64_t count, const char* what) {
-  if (a && static_cast<int64_t>(a->bytes / sizeof(float)) < count) {
-    Throw(env, ErrorCode::shape,
-          std::string(what) + " holds " + std::to_string(a->bytes / sizeof(float)) + " floats, needs " +
-              std::to_string(count));
-  }
-}
-
-void RequireSameDevice(Napi::Env env, const std::initializer_list<Alloc>& all) {
-  int device = -1;
-  for (const Alloc& a : all) {
-    if (!a) continue;
-    if (device >= 0 && a->device != device)
-      Throw(env, ErrorCode::device, "all buffers of a CUDA op must be on the same device");
-    device = a->device;
-  }
-}
-
-void RequireDistinct(Napi::Env env, const Alloc& out, const std::initializer_list<Alloc>& others, const char* what) {
-  if (!out) return;
-  for (const Alloc& a : others) {
-    if (a && a->ptr == out->ptr) Throw(env, ErrorCode::arg, std::string(what) + " must not share memory with an input");
-  }
-}
-
-float* F(const Alloc& a) { return a ? static_cast<float*>(a->ptr) : nullptr; }
 
 // cudaMatmul(a, b, out, M, N, K, transA, transB, accumulate, tf32, async)
 Napi::Value CudaMatmul(const Napi::CallbackInfo& info) {
@@ -72,7 +38,7 @@ Napi::Value CudaMatmul(const Napi::CallbackInfo& info) {
   const int64_t lda = ta ? M : K, ldb = tb ? K : N;
   return Dispatch(env, async,
                   [=] {
-                    gpu::sgemm(c->device, ta, tb, M, N, K, 1.0f, F(a), lda, F(b), ldb, acc ? 1.0f : 0.0f, F(c),
+                    gpu::sgemm(c->device, ta, tb, M, N, K, 1.0f, Floats(a), lda, Floats(b), ldb, acc ? 1.0f : 0.0f, Floats(c),
                                N, tf32);
                   },
                   {});
@@ -101,7 +67,7 @@ Napi::Value CudaRmsnormForward(const Napi::CallbackInfo& info) {
   RequireDistinct(env, rrms, {x, gamma, beta}, "rrms");
   const float e = static_cast<float>(eps);
   return Dispatch(env, async,
-                  [=] { gpu::rmsnorm_forward(x->device, F(y), F(rrms), F(x), F(gamma), F(beta), rows, cols, e); },
+                  [=] { gpu::rmsnorm_forward(x->device, Floats(y), Floats(rrms), Floats(x), Floats(gamma), Floats(beta), rows, cols, e); },
                   {});
 }
 
@@ -133,7 +99,7 @@ Napi::Value CudaRmsnormBackward(const Napi::CallbackInfo& info) {
   RequireDistinct(env, dgamma, {dbeta}, "dgamma");
   return Dispatch(env, async,
                   [=] {
-                    gpu::rmsnorm_backward(x->device, F(dx), F(dgamma), F(dbeta), F(dy), F(x), F(gamma), F(rrms),
+                    gpu::rmsnorm_backward(x->device, Floats(dx), Floats(dgamma), Floats(dbeta), Floats(dy), Floats(x), Floats(gamma), Floats(rrms),
                                           rows, cols, acc);
                   },
                   {});

@@ -15,6 +15,7 @@
 // cudaRecurrentBackward(cfg, T, B, batchFirst, x, hx, cx, seqLengths, weights, dropout, seed, y,
 //                       saved, dy, dhy, dcy, dx, dhx, dcx, dweights, accumulate, async) -> 'standard'
 // cudaRecurrentAlgorithm(cfg, T, B, device, algorithm) -> what a forward would run
+// cudaRecurrentAlgorithmReason(cfg, T, B, device, algorithm) -> why, in words
 // cfg: as for recurrentForward; algorithm: 'auto' | 'standard' | 'persistent'; saved null means
 // inference; hx, cx, hy, cy, seqLengths, dy, dhy, dcy, dhx, dcx may be null.
 #include <cmath>
@@ -36,10 +37,6 @@ namespace {
 
 using Alloc = std::shared_ptr<DeviceAllocation>;
 using Mode = RecurrentConfig::Mode;
-Alloc ArgDeviceOpt(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-  return ArgDevice(info, i, what);
-}
 
 // The buffer holds exactly `count` floats.
 void RequireExact(Napi::Env env, const Alloc& a, int64_t count, const char* what) {
@@ -193,13 +190,18 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
                   {}, [algorithm](Napi::Env e) -> Napi::Value { return Napi::String::New(e, *algorithm); });
 }
 
+// Algorithm / AlgorithmReason(cfg, T, B, device, algorithm): the algorithm a forward would run,
+// or the reason for that choice in words.
+template <bool kReason>
 Napi::Value Algorithm(const Napi::CallbackInfo& info) {
   const RecurrentConfig c = ArgRecurrentConfig(info, 0);
   const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
   const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
   const int device = static_cast<int>(ArgInt(info, 3, "device", 0, 1023));
   RecurrentSizesOf(info.Env(), c, T, B);
-  return Napi::String::New(info.Env(), gpu::recurrent_forward_algorithm(device, c, T, B, ArgAlgo(info, 4)));
+  std::string why;
+  const char* algorithm = gpu::recurrent_forward_algorithm(device, c, T, B, ArgAlgo(info, 4), &why);
+  return Napi::String::New(info.Env(), kReason ? why : std::string(algorithm));
 }
 
 }  // namespace
@@ -207,7 +209,9 @@ Napi::Value Algorithm(const Napi::CallbackInfo& info) {
 void RegisterCudaRecurrentOps(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaRecurrentForward", Napi::Function::New<Guarded<Forward>>(env, "cudaRecurrentForward"));
   exports.Set("cudaRecurrentBackward", Napi::Function::New<Guarded<Backward>>(env, "cudaRecurrentBackward"));
-  exports.Set("cudaRecurrentAlgorithm", Napi::Function::New<Guarded<Algorithm>>(env, "cudaRecurrentAlgorithm"));
+  exports.Set("cudaRecurrentAlgorithm", Napi::Function::New<Guarded<Algorithm<false>>>(env, "cudaRecurrentAlgorithm"));
+  exports.Set("cudaRecurrentAlgorithmReason",
+              Napi::Function::New<Guarded<Algorithm<true>>>(env, "cudaRecurrentAlgorithmReason"));
 }
 
 RNNKIT_REGISTER_OPS(RegisterCudaRecurrentOps);

@@ -72,13 +72,61 @@ Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !alloc_);
 }
 
-std::shared_ptr<DeviceAllocation> ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what) {
+Alloc ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what) {
   Napi::Env env = info.Env();
   AddonData* data = env.GetInstanceData<AddonData>();
   Napi::Value v = i < info.Length() ? info[i] : env.Undefined();
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->device_buffer_ctor.Value()))
     Throw(env, ErrorCode::arg, std::string(what) + " must be a DeviceBuffer");
   return DeviceBuffer::Unwrap(v.As<Napi::Object>())->allocation(env, what);
+}
+
+Alloc ArgDeviceOpt(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  return ArgDevice(info, i, what);
+}
+
+std::vector<Alloc> ArgDeviceList(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || !info[i].IsArray()) Throw(env, ErrorCode::arg, std::string(what) + " must be an array of DeviceBuffers");
+  Napi::Array arr = info[i].As<Napi::Array>();
+  AddonData* data = env.GetInstanceData<AddonData>();
+  std::vector<Alloc> out;
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    const std::string name = std::string(what) + "[" + std::to_string(k) + "]";
+    Napi::Value v = arr.Get(k);
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->device_buffer_ctor.Value()))
+      Throw(env, ErrorCode::arg, name + " must be a DeviceBuffer");
+    out.push_back(DeviceBuffer::Unwrap(v.As<Napi::Object>())->allocation(env, name.c_str()));
+    if (out.back()->device != out.front()->device)
+      Throw(env, ErrorCode::device, std::string(what) + " must all be on one device");
+  }
+  return out;
+}
+
+void RequireFloats(Napi::Env env, const Alloc& a, int64_t count, const char* what) {
+  if (a && static_cast<int64_t>(a->bytes / sizeof(float)) < count) {
+    Throw(env, ErrorCode::shape,
+          std::string(what) + " holds " + std::to_string(a->bytes / sizeof(float)) + " floats, needs " +
+              std::to_string(count));
+  }
+}
+
+void RequireSameDevice(Napi::Env env, const std::initializer_list<Alloc>& all) {
+  int device = -1;
+  for (const Alloc& a : all) {
+    if (!a) continue;
+    if (device >= 0 && a->device != device)
+      Throw(env, ErrorCode::device, "all buffers of a CUDA op must be on the same device");
+    device = a->device;
+  }
+}
+
+void RequireDistinct(Napi::Env env, const Alloc& out, const std::initializer_list<Alloc>& others, const char* what) {
+  if (!out) return;
+  for (const Alloc& a : others) {
+    if (a && a->ptr == out->ptr) Throw(env, ErrorCode::arg, std::string(what) + " must not share memory with an input");
+  }
 }
 
 namespace {

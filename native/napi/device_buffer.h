@@ -6,7 +6,10 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <initializer_list>
 #include <memory>
+#include <vector>
 
 namespace rnnkit {
 namespace napi {
@@ -41,8 +44,24 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   napi_env env_ = nullptr;
 };
 
+using Alloc = std::shared_ptr<DeviceAllocation>;
+
 // Unwraps argument i as a live DeviceBuffer's allocation (typed errors otherwise).
-std::shared_ptr<DeviceAllocation> ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what);
+Alloc ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what);
+// The same, or nullptr when the argument is null or undefined.
+Alloc ArgDeviceOpt(const Napi::CallbackInfo& info, size_t i, const char* what);
+// Argument i as an array of live DeviceBuffers, all on one device.
+std::vector<Alloc> ArgDeviceList(const Napi::CallbackInfo& info, size_t i, const char* what);
+
+// Checks on the buffers of one CUDA op (absent ones, nullptr, are skipped): ERR_RNNKIT_SHAPE when
+// `a` holds fewer than `count` floats; ERR_RNNKIT_DEVICE when they are on different devices;
+// ERR_RNNKIT_ARG when `out` shares memory with one of `others`.
+void RequireFloats(Napi::Env env, const Alloc& a, int64_t count, const char* what);
+void RequireSameDevice(Napi::Env env, const std::initializer_list<Alloc>& all);
+void RequireDistinct(Napi::Env env, const Alloc& out, const std::initializer_list<Alloc>& others, const char* what);
+
+// The allocation's memory as floats (nullptr for an absent buffer).
+inline float* Floats(const Alloc& a) { return a ? static_cast<float*>(a->ptr) : nullptr; }
 
 }  // namespace napi
 }  // namespace rnnkit

@@ -47,6 +47,15 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
     devs.Set(i, dv);
   }
   cuda.Set("devices", devs);
+  const std::string sticky = gpu::sticky_error();
+  cuda.Set("stickyError", sticky.empty() ? env.Null() : Napi::String::New(env, sticky));
+  const gpu::CopyCounts c = gpu::copy_counts();
+  Napi::Object copies = Napi::Object::New(env);
+  copies.Set("toDevice", Napi::Number::New(env, static_cast<double>(c.to_device)));
+  copies.Set("toDeviceBytes", Napi::Number::New(env, static_cast<double>(c.to_device_bytes)));
+  copies.Set("toHost", Napi::Number::New(env, static_cast<double>(c.to_host)));
+  copies.Set("toHostBytes", Napi::Number::New(env, static_cast<double>(c.to_host_bytes)));
+  cuda.Set("copies", copies);
   o.Set("cuda", cuda);
   return o;
 }

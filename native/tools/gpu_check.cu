@@ -1,6 +1,7 @@
 // gpu_check: the native test-and-bench driver for the CUDA kernels; needs no Node.
-//   ./build-cuda/gpu_check [--quick]        (RNNKIT_TEST_SEED=<n> replays the inputs)
-// Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0.
+//   ./build-cuda/gpu_check [--quick] [--no-bench | --bench-only | --probe]   (RNNKIT_TEST_SEED=<n> replays)
+// Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0; with
+// RNNKIT_REQUIRE_GPU=1 it exits 2 with the CUDA error instead (gpu_check_harness.cuh).
 // On a GPU it first checks every CUDA kernel against the CPU kernels (native/kernels) on fresh
 // random inputs, with stated error bounds, then times them with CUDA events and prints achieved
 // GB/s and TFLOP/s next to limits measured in the same run: device-to-device copy bandwidth, an
@@ -28,110 +29,33 @@
 
 #include "common.cuh"
 #include "cuda_api.h"
+#include "gpu_check_harness.cuh"
 #include "kernels.cuh"
 #include "rmsnorm.h"
 #include "sgemm.h"
 
 using namespace rnnkit;
+using namespace gpucheck;  // Dev, pass, fail, guarded, within, median_ms, kDevice, ...
 
 namespace {
-
-constexpr int kDevice = 0;
-int g_failures = 0;
-int g_checks = 0;
-uint32_t g_seed = 0;
-std::mt19937 g_rng;
-
-struct DeviceArray {
-  explicit DeviceArray(size_t n) : count(n), ptr(static_cast<float*>(gpu::device_alloc(kDevice, std::max<size_t>(n, 1) * 4))) {}
-  ~DeviceArray() { gpu::device_free(kDevice, ptr); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  size_t count;
-  float* ptr;
-};
-
-std::vector<float> random_vector(size_t n, float lo = -1.f, float hi = 1.f) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g_rng);
-  return v;
-}
-
-void upload(const DeviceArray& d, const std::vector<float>& h) {
-  gpu::copy_to_device(kDevice, d.ptr, h.data(), h.size() * 4);
-}
-
-std::vector<float> download(const DeviceArray& d, size_t n) {
-  std::vector<float> h(n);
-  gpu::copy_to_host(kDevice, h.data(), d.ptr, n * 4);
-  return h;
-}
-
-void poison(const DeviceArray& d) { upload(d, std::vector<float>(d.count, NAN)); }
-
-void fail(const std::string& what, const std::string& why) {
-  ++g_checks;
-  ++g_failures;
-  std::printf("FAIL %-58s %s (seed %u)\n", what.c_str(), why.c_str(), g_seed);
-}
-
-void pass(const std::string& what, const std::string& detail = "") {
-  ++g_checks;
-  std::printf("ok   %-58s %s\n", what.c_str(), detail.c_str());
-}
-
-// Compares got with want under |got - want| <= tol * bound[i]; reports the worst element.
-bool compare(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
-             const std::vector<double>& bound, double tol) {
-  double worst = 0;
-  size_t worst_i = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
-    const double allowed = tol * bound[i] + 1e-30;
-    const double ratio = err / allowed;
-    if (!(ratio <= 1.0)) {  // NaN fails too
-      char why[160];
-      std::snprintf(why, sizeof why, "element %zu: got %.9g, CPU %.9g, allowed %.3g", i, got[i], want[i], allowed);
-      fail(what, why);
-      return false;
-    }
-    if (ratio > worst) {
-      worst = ratio;
-      worst_i = i;
-    }
-  }
-  char detail[64];
-  std::snprintf(detail, sizeof detail, "worst %.2f of bound (element %zu)", worst, worst_i);
-  pass(what, detail);
-  return true;
-}
-
-void guarded(const std::string& what, const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    fail(what, std::string("threw: ") + e.what());
-  }
-}
 
 // ---- correctness -------------------------------------------------------------------------------
 
 void check_saxpy() {
   const int64_t n = (int64_t(1) << 20) + 3;
   auto x = random_vector(n), y = random_vector(n);
-  DeviceArray dx(n), dy(n);
-  upload(dx, x);
-  upload(dy, y);
-  gpu::saxpy(kDevice, n, 2.5f, dx.ptr, dy.ptr);
-  auto got = download(dy, n);
+  Dev dx(n), dy(n);
+  dx.set(x);
+  dy.set(y);
+  gpu::saxpy(kDevice, n, 2.5f, dx.p, dy.p);
+  auto got = dy.get();
   std::vector<float> want(n);
   std::vector<double> bound(n);
   for (int64_t i = 0; i < n; ++i) {
     want[i] = 2.5f * x[i] + y[i];
     bound[i] = std::fabs(2.5 * x[i]) + std::fabs(y[i]);
   }
-  compare("saxpy n=2^20+3", got, want, bound, 1e-6);
+  within("saxpy n=2^20+3", got, want, bound, 1e-6);
 }
 
 const char* path_name(gpu::GemmPath p) {
@@ -157,14 +81,14 @@ void check_gemm_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float al
     const int64_t lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
     const size_t na = offset + a_rows * lda, nb = offset + b_rows * ldb, nc = offset + M * ldc;
     auto A = random_vector(na), B = random_vector(nb), C0 = random_vector(nc);
-    DeviceArray dA(na), dB(nb), dC(nc);
-    upload(dA, A);
-    upload(dB, B);
-    if (beta == 0.f) poison(dC);  // beta == 0 must never read C
-    else upload(dC, C0);
+    Dev dA(na), dB(nb), dC(nc);
+    dA.set(A);
+    dB.set(B);
+    if (beta == 0.f) dC.poison();  // beta == 0 must never read C
+    else dC.set(C0);
     cudaStream_t st = gpu::use_device(kDevice);
-    const gpu::GemmPath path = gpu::sgemm_launch(kDevice, st, ta, tb, M, N, K, alpha, dA.ptr + offset, lda,
-                                                 dB.ptr + offset, ldb, beta, dC.ptr + offset, ldc, tf32);
+    const gpu::GemmPath path = gpu::sgemm_launch(kDevice, st, ta, tb, M, N, K, alpha, dA.p + offset, lda,
+                                                 dB.p + offset, ldb, beta, dC.p + offset, ldc, tf32);
     gpu::check(cudaStreamSynchronize(st), "sgemm");
     const gpu::GemmPath expected =
         M <= 16 ? gpu::GemmPath::small_m : tf32 && device_has_tf32 ? gpu::GemmPath::tf32 : gpu::GemmPath::simt;
@@ -172,7 +96,7 @@ void check_gemm_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float al
       fail(name, std::string("took the ") + path_name(path) + " path, expected " + path_name(expected));
       return;
     }
-    auto got = download(dC, nc);
+    auto got = dC.get();
     std::vector<float> want = C0;
     sgemm(ta, tb, M, N, K, alpha, A.data() + offset, lda, B.data() + offset, ldb, beta, want.data() + offset, ldc);
     // S = |alpha|·|op(A)|·|op(B)| + |beta·C|, by the CPU kernel on absolute values.
@@ -198,7 +122,7 @@ void check_gemm_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float al
         }
       }
     }
-    compare(std::string(name) + " [" + path_name(path) + "]", g, w, bound, tf32 && device_has_tf32 ? 3e-3 : 1e-5);
+    within(std::string(name) + " [" + path_name(path) + "]", g, w, bound, tf32 && device_has_tf32 ? 3e-3 : 1e-5);
   });
 }
 
@@ -234,26 +158,26 @@ void check_rmsnorm_case(int64_t rows, int64_t cols, bool with_beta, int offset) 
     const size_t n = rows * cols;
     std::uniform_real_distribution<float> scale_d(0.1f, 10.f);
     auto x = random_vector(offset + n);
-    const float scale = scale_d(g_rng);  // rows of a common magnitude other than 1
+    const float scale = scale_d(gpucheck::rng());  // rows of a common magnitude other than 1
     for (float& v : x) v *= scale;
     auto gamma = random_vector(offset + cols, 0.5f, 1.5f), beta = random_vector(offset + cols);
     auto dy = random_vector(offset + n);
     const float eps = 1e-6f;
-    DeviceArray dX(offset + n), dG(offset + cols), dB(offset + cols), dYv(offset + n), dR(rows), dDY(offset + n),
+    Dev dX(offset + n), dG(offset + cols), dB(offset + cols), dYv(offset + n), dR(rows), dDY(offset + n),
         dDX(offset + n), dDG(offset + cols), dDB(offset + cols);
-    upload(dX, x);
-    upload(dG, gamma);
-    upload(dB, beta);
-    upload(dDY, dy);
-    poison(dYv);
-    poison(dR);
-    const float* bptr = with_beta ? dB.ptr + offset : nullptr;
-    gpu::rmsnorm_forward(kDevice, dYv.ptr + offset, dR.ptr, dX.ptr + offset, dG.ptr + offset, bptr, rows, cols, eps);
+    dX.set(x);
+    dG.set(gamma);
+    dB.set(beta);
+    dDY.set(dy);
+    dYv.poison();
+    dR.poison();
+    const float* bptr = with_beta ? dB.p + offset : nullptr;
+    gpu::rmsnorm_forward(kDevice, dYv.p + offset, dR.p, dX.p + offset, dG.p + offset, bptr, rows, cols, eps);
     std::vector<float> y(n), r(rows);
     rmsnorm_forward(y.data(), r.data(), x.data() + offset, gamma.data() + offset,
                     with_beta ? beta.data() + offset : nullptr, rows, cols, eps);
-    auto gy = download(dYv, offset + n);
-    auto gr = download(dR, rows);
+    auto gy = dYv.get();
+    auto gr = dR.get();
     std::vector<double> by(n), br(rows);
     for (int64_t i = 0; i < rows; ++i) {
       br[i] = std::fabs(r[i]);
@@ -262,23 +186,23 @@ void check_rmsnorm_case(int64_t rows, int64_t cols, bool with_beta, int offset) 
                            (with_beta ? std::fabs(beta[offset + j]) : 0.0);
       }
     }
-    compare(std::string(name) + " rrms", gr, r, br, 1e-5);
-    compare(std::string(name) + " y", std::vector<float>(gy.begin() + offset, gy.end()), y, by, 2e-5);
+    within(std::string(name) + " rrms", gr, r, br, 1e-5);
+    within(std::string(name) + " y", std::vector<float>(gy.begin() + offset, gy.end()), y, by, 2e-5);
 
     // Backward from the CPU's rrms, so it is checked on its own; once overwriting, once adding.
-    upload(dR, r);
+    dR.set(r);
     for (int acc = 0; acc < 2; ++acc) {
       auto g0 = random_vector(offset + cols), b0 = random_vector(offset + cols);
-      poison(dDX);
+      dDX.poison();
       if (acc) {
-        upload(dDG, g0);
-        upload(dDB, b0);
+        dDG.set(g0);
+        dDB.set(b0);
       } else {
-        poison(dDG);
-        poison(dDB);
+        dDG.poison();
+        dDB.poison();
       }
-      gpu::rmsnorm_backward(kDevice, dDX.ptr + offset, dDG.ptr + offset, dDB.ptr + offset, dDY.ptr + offset,
-                            dX.ptr + offset, dG.ptr + offset, dR.ptr, rows, cols, acc == 1);
+      gpu::rmsnorm_backward(kDevice, dDX.p + offset, dDG.p + offset, dDB.p + offset, dDY.p + offset,
+                            dX.p + offset, dG.p + offset, dR.p, rows, cols, acc == 1);
       std::vector<float> dx(n), dg(g0.begin() + offset, g0.end()), db(b0.begin() + offset, b0.end());
       rmsnorm_backward(dx.data(), dg.data(), db.data(), dy.data() + offset, x.data() + offset, gamma.data() + offset,
                        r.data(), rows, cols, acc == 1);
@@ -302,16 +226,16 @@ void check_rmsnorm_case(int64_t rows, int64_t cols, bool with_beta, int offset) 
         }
       }
       const std::string tag = std::string(name) + (acc ? " +=" : " =");
-      auto gdx = download(dDX, offset + n);
-      auto gdg = download(dDG, offset + cols);
-      auto gdb = download(dDB, offset + cols);
-      compare(tag + " dx", std::vector<float>(gdx.begin() + offset, gdx.end()), dx, bdx, 5e-5);
-      compare(tag + " dgamma", std::vector<float>(gdg.begin() + offset, gdg.end()), dg, bdg, 1e-4);
-      compare(tag + " dbeta", std::vector<float>(gdb.begin() + offset, gdb.end()), db, bdb, 1e-4);
+      auto gdx = dDX.get();
+      auto gdg = dDG.get();
+      auto gdb = dDB.get();
+      within(tag + " dx", std::vector<float>(gdx.begin() + offset, gdx.end()), dx, bdx, 5e-5);
+      within(tag + " dgamma", std::vector<float>(gdg.begin() + offset, gdg.end()), dg, bdg, 1e-4);
+      within(tag + " dbeta", std::vector<float>(gdb.begin() + offset, gdb.end()), db, bdb, 1e-4);
       if (!acc) {  // the column sums must repeat bit for bit
-        gpu::rmsnorm_backward(kDevice, nullptr, dDG.ptr + offset, nullptr, dDY.ptr + offset, dX.ptr + offset,
-                              dG.ptr + offset, dR.ptr, rows, cols, false);
-        auto again = download(dDG, offset + cols);
+        gpu::rmsnorm_backward(kDevice, nullptr, dDG.p + offset, nullptr, dDY.p + offset, dX.p + offset,
+                              dG.p + offset, dR.p, rows, cols, false);
+        auto again = dDG.get();
         if (std::memcmp(again.data(), gdg.data(), gdg.size() * 4) != 0) {
           fail(tag + " dgamma repeat", "differs from the first run bit for bit");
         } else {
@@ -333,14 +257,14 @@ void check_rmsnorm(bool quick) {
     if (!quick) check_rmsnorm_case(c.rows, c.cols, false, 1);
   }
   guarded("rmsnorm rows=0 zeroes dgamma/dbeta", [] {
-    DeviceArray dg(8), db(8), dummy(8);
-    poison(dg);
-    poison(db);
-    gpu::rmsnorm_backward(kDevice, nullptr, dg.ptr, db.ptr, dummy.ptr, dummy.ptr, dummy.ptr, dummy.ptr, 0, 8, false);
+    Dev dg(8), db(8), dummy(8);
+    dg.poison();
+    db.poison();
+    gpu::rmsnorm_backward(kDevice, nullptr, dg.p, db.p, dummy.p, dummy.p, dummy.p, dummy.p, 0, 8, false);
     std::vector<float> zeros(8, 0.f);
     std::vector<double> ones(8, 1.0);
-    compare("rmsnorm rows=0 dgamma", download(dg, 8), zeros, ones, 0.0);
-    compare("rmsnorm rows=0 dbeta", download(db, 8), zeros, ones, 0.0);
+    within("rmsnorm rows=0 dgamma", dg.get(), zeros, ones, 0.0);
+    within("rmsnorm rows=0 dbeta", db.get(), zeros, ones, 0.0);
   });
 }
 
@@ -351,9 +275,9 @@ void check_copies() {
     std::snprintf(name, sizeof name, "pinned copy round trip %zu floats", n);
     guarded(name, [&] {
       auto h = random_vector(n);
-      DeviceArray d(n);
-      upload(d, h);
-      auto back = download(d, n);
+      Dev d(n);
+      d.set(h);
+      auto back = d.get();
       if (std::memcmp(back.data(), h.data(), n * 4) != 0) fail(name, "data differs after the round trip");
       else pass(name);
     });
@@ -400,28 +324,6 @@ __global__ void mma_chain_kernel(float* out, int iters) {
 #endif
 }
 
-// Median milliseconds of `fn` (queued on st) over `reps` runs after one warm-up, by CUDA events.
-double time_ms(cudaStream_t st, int reps, const std::function<void()>& fn) {
-  cudaEvent_t a, b;
-  gpu::check(cudaEventCreate(&a), "cudaEventCreate");
-  gpu::check(cudaEventCreate(&b), "cudaEventCreate");
-  fn();
-  std::vector<float> ms;
-  for (int i = 0; i < reps; ++i) {
-    gpu::check(cudaEventRecord(a, st), "cudaEventRecord");
-    fn();
-    gpu::check(cudaEventRecord(b, st), "cudaEventRecord");
-    gpu::check(cudaEventSynchronize(b), "cudaEventSynchronize");
-    float t = 0;
-    gpu::check(cudaEventElapsedTime(&t, a, b), "cudaEventElapsedTime");
-    ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
 struct Row {
   std::string what, achieved, limit, ratio, target;
 };
@@ -445,21 +347,21 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
   const size_t copy_floats = size_t(1) << (quick ? 26 : 27);
   double copy_gbs = 0, fma_tflops = 0, tc_tflops = 0;
   {
-    DeviceArray a(copy_floats), b(copy_floats);
-    const double ms = time_ms(st, reps, [&] {
-      gpu::check(cudaMemcpyAsync(b.ptr, a.ptr, copy_floats * 4, cudaMemcpyDeviceToDevice, st), "copy");
+    Dev a(copy_floats), b(copy_floats);
+    const double ms = median_ms(reps, [&] {
+      gpu::check(cudaMemcpyAsync(b.p, a.p, copy_floats * 4, cudaMemcpyDeviceToDevice, st), "copy");
     });
     copy_gbs = 2.0 * copy_floats * 4 / (ms * 1e-3) / 1e9;
   }
   {
-    DeviceArray out(1);
+    Dev out(1);
     const int iters = 4096, blocks = prop.multiProcessorCount * 8, threads = 256;
-    const double ms = time_ms(st, reps, [&] { fma_chain_kernel<<<blocks, threads, 0, st>>>(out.ptr, iters, 0.999f, 1e-3f); });
+    const double ms = median_ms(reps, [&] { fma_chain_kernel<<<blocks, threads, 0, st>>>(out.p, iters, 0.999f, 1e-3f); });
     gpu::check(cudaGetLastError(), "fma_chain launch");
     fma_tflops = 2.0 * 8 * iters * double(blocks) * threads / (ms * 1e-3) / 1e12;
     if (has_tf32) {
       const int mma_iters = 2048, warps = 8;
-      const double mms = time_ms(st, reps, [&] { mma_chain_kernel<<<blocks, warps * 32, 0, st>>>(out.ptr, mma_iters); });
+      const double mms = median_ms(reps, [&] { mma_chain_kernel<<<blocks, warps * 32, 0, st>>>(out.p, mma_iters); });
       gpu::check(cudaGetLastError(), "mma_chain launch");
       tc_tflops = 2.0 * 16 * 8 * 8 * 4.0 * mma_iters * double(blocks) * warps / (mms * 1e-3) / 1e12;
     }
@@ -469,23 +371,23 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
 
   const int64_t S = quick ? 2048 : 4096;
   {
-    DeviceArray A(S * S), B(S * S), C(S * S);
-    upload(A, random_vector(S * S));
-    upload(B, random_vector(S * S));
+    Dev A(S * S), B(S * S), C(S * S);
+    A.set(random_vector(S * S));
+    B.set(random_vector(S * S));
     const double flop = 2.0 * S * S * S;
-    const double ms = time_ms(st, reps, [&] {
-      gpu::sgemm_launch(kDevice, st, false, false, S, S, S, 1.f, A.ptr, S, B.ptr, S, 0.f, C.ptr, S, false);
+    const double ms = median_ms(reps, [&] {
+      gpu::sgemm_launch(kDevice, st, false, false, S, S, S, 1.f, A.p, S, B.p, S, 0.f, C.p, S, false);
     });
     add_row("sgemm fp32 " + std::to_string(S) + "^3", flop / (ms * 1e-3) / 1e12, "TFLOP/s", fma_tflops, "TFLOP/s FMA",
             0.70);
-    const double msT = time_ms(st, reps, [&] {
-      gpu::sgemm_launch(kDevice, st, false, true, S, S, S, 1.f, A.ptr, S, B.ptr, S, 0.f, C.ptr, S, false);
+    const double msT = median_ms(reps, [&] {
+      gpu::sgemm_launch(kDevice, st, false, true, S, S, S, 1.f, A.p, S, B.p, S, 0.f, C.p, S, false);
     });
     add_row("sgemm fp32 " + std::to_string(S) + "^3 B^T", flop / (msT * 1e-3) / 1e12, "TFLOP/s", fma_tflops,
             "TFLOP/s FMA", 0.70);
     if (has_tf32) {
-      const double ms32 = time_ms(st, reps, [&] {
-        gpu::sgemm_launch(kDevice, st, false, false, S, S, S, 1.f, A.ptr, S, B.ptr, S, 0.f, C.ptr, S, true);
+      const double ms32 = median_ms(reps, [&] {
+        gpu::sgemm_launch(kDevice, st, false, false, S, S, S, 1.f, A.p, S, B.p, S, 0.f, C.p, S, true);
       });
       add_row("sgemm tf32 " + std::to_string(S) + "^3", flop / (ms32 * 1e-3) / 1e12, "TFLOP/s", tc_tflops,
               "TFLOP/s mma", 0.50);
@@ -493,8 +395,8 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
     // Batch-sized products (h·W_hhᵀ): memory-bound on B, so GB/s against the copy rate.
     for (bool tb : {true, false}) {
       const int64_t M = 8, N = 4096, K = 1024;
-      const double msS = time_ms(st, reps, [&] {
-        gpu::sgemm_launch(kDevice, st, false, tb, M, N, K, 1.f, A.ptr, K, B.ptr, tb ? K : N, 0.f, C.ptr, N, false);
+      const double msS = median_ms(reps, [&] {
+        gpu::sgemm_launch(kDevice, st, false, tb, M, N, K, 1.f, A.p, K, B.p, tb ? K : N, 0.f, C.p, N, false);
       });
       add_row(std::string("sgemm small-M 8x4096x1024") + (tb ? " B^T" : ""), (K * N + M * K + M * N) * 4.0 / (msS * 1e-3) / 1e9,
               "GB/s", copy_gbs, "GB/s copy", 0);
@@ -506,19 +408,19 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
   const std::vector<Shape> shapes = {{16384, 1024}, {8192, 4096}, {2048, 16384}, {256, 65536}};
   for (const Shape& s : shapes) {
     const int64_t rows = quick ? s.rows / 4 : s.rows, cols = s.cols, n = rows * cols;
-    DeviceArray x(n), y(n), dy(n), dx(n), gamma(cols), beta(cols), r(rows), dg(cols), db(cols);
-    upload(x, random_vector(n));
-    upload(dy, random_vector(n));
-    upload(gamma, random_vector(cols));
-    upload(beta, random_vector(cols));
-    const double msF = time_ms(st, reps, [&] {
-      gpu::rmsnorm_forward_launch(kDevice, st, y.ptr, r.ptr, x.ptr, gamma.ptr, beta.ptr, rows, cols, 1e-6f);
+    Dev x(n), y(n), dy(n), dx(n), gamma(cols), beta(cols), r(rows), dg(cols), db(cols);
+    x.set(random_vector(n));
+    dy.set(random_vector(n));
+    gamma.set(random_vector(cols));
+    beta.set(random_vector(cols));
+    const double msF = median_ms(reps, [&] {
+      gpu::rmsnorm_forward_launch(kDevice, st, y.p, r.p, x.p, gamma.p, beta.p, rows, cols, 1e-6f);
     });
     const std::string shape = std::to_string(rows) + "x" + std::to_string(cols);
     add_row("rmsnorm fwd " + shape, 2.0 * n * 4 / (msF * 1e-3) / 1e9, "GB/s", copy_gbs, "GB/s copy", 0.85);
-    DeviceArray ws(gpu::rmsnorm_backward_workspace_floats(kDevice, rows, cols, true));
-    const double msB = time_ms(st, reps, [&] {
-      gpu::rmsnorm_backward_launch(kDevice, st, ws.ptr, dx.ptr, dg.ptr, db.ptr, dy.ptr, x.ptr, gamma.ptr, r.ptr, rows,
+    Dev ws(gpu::rmsnorm_backward_workspace_floats(kDevice, rows, cols, true));
+    const double msB = median_ms(reps, [&] {
+      gpu::rmsnorm_backward_launch(kDevice, st, ws.p, dx.p, dg.p, db.p, dy.p, x.p, gamma.p, r.p, rows,
                                    cols, false);
     });
     add_row("rmsnorm bwd " + shape, 3.0 * n * 4 / (msB * 1e-3) / 1e9, "GB/s", copy_gbs, "GB/s copy", 0.85);
@@ -534,19 +436,8 @@ void bench(const cudaDeviceProp& prop, bool has_tf32, bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, skip_bench = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else if (!std::strcmp(argv[i], "--no-bench")) skip_bench = true;
-  }
-  const gpu::ProbeResult probe = gpu::probe();
-  if (!probe.available) {
-    std::printf("gpu_check: no CUDA device: skipped (%s)\n", probe.reason.c_str());
-    return 0;
-  }
-  const char* seed_env = std::getenv("RNNKIT_TEST_SEED");
-  g_seed = seed_env ? static_cast<uint32_t>(std::strtoul(seed_env, nullptr, 10)) : std::random_device{}();
-  g_rng.seed(g_seed);
+  const gpucheck::Options opt = gpucheck::parse_options(argc, argv);
+  const gpu::ProbeResult probe = gpucheck::start("gpu_check", opt);
   cudaDeviceProp prop;
   try {
     gpu::use_device(kDevice);
@@ -560,23 +451,31 @@ int main(int argc, char** argv) {
               prop.minor, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, probe.driver_version,
               probe.runtime_version);
   for (const auto& a : probe.architectures) std::printf(" %s", a.c_str());
-  std::printf("; seed %u (RNNKIT_TEST_SEED replays)\n\n", g_seed);
-
-  check_copies();
-  guarded("saxpy", check_saxpy);
-  check_gemm(has_tf32, quick);
-  check_rmsnorm(quick);
-  guarded("out-of-memory", [] {
-    try {
-      gpu::device_alloc(kDevice, size_t(1) << 50);
-      fail("out-of-memory", "a 1 PiB allocation succeeded");
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::oom) fail("out-of-memory", std::string("wrong code: ") + e.what());
-      else pass("out-of-memory -> ErrorCode::oom", e.what());
-    }
+  std::printf("; seed %u (RNNKIT_TEST_SEED replays)\n", gpucheck::state().seed);
+  guarded("GEMM code architecture", [&] {
+    const int arch = gpu::gemm_compiled_arch(kDevice);
+    const std::string detail = "loaded code is sm_" + std::to_string(arch / 10) + ", TF32 path " +
+                               (arch >= 800 ? "available" : "unavailable");
+    if (has_tf32 && arch < 800) fail("GEMM code architecture", detail + " on a TF32-capable device");
+    else pass("GEMM code architecture", detail);
   });
-  std::printf("\nchecks: %d passed, %d failed (seed %u)\n", g_checks - g_failures, g_failures, g_seed);
-  if (!skip_bench) guarded("bench", [&] { bench(prop, has_tf32, quick); });
-  std::printf("gpu_check: %s\n", g_failures ? "FAILED" : "all checks passed");
-  return g_failures ? 1 : 0;
+  std::printf("\n");
+
+  if (opt.checks) {
+    check_copies();
+    guarded("saxpy", check_saxpy);
+    check_gemm(has_tf32, opt.quick);
+    check_rmsnorm(opt.quick);
+    guarded("out-of-memory", [] {
+      try {
+        gpu::device_alloc(kDevice, size_t(1) << 50);
+        fail("out-of-memory", "a 1 PiB allocation succeeded");
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::oom) fail("out-of-memory", std::string("wrong code: ") + e.what());
+        else pass("out-of-memory -> ErrorCode::oom", e.what());
+      }
+    });
+  }
+  if (opt.bench) guarded("bench", [&] { bench(prop, has_tf32, opt.quick); });
+  return gpucheck::finish();
 }

@@ -1,7 +1,8 @@
 // gpu_check_recurrent: the CUDA Recurrent op (cuda_recurrent.h) against the CPU op
 // (native/kernels/recurrent.h), then timed; needs no Node.
-//   ./build-cuda/gpu_check_recurrent [--quick] [--no-bench]   (RNNKIT_TEST_SEED=<n> replays)
-// Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0.
+//   ./build-cuda/gpu_check_recurrent [--quick] [--no-bench | --bench-only | --probe]   (RNNKIT_TEST_SEED replays)
+// Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0; with
+// RNNKIT_REQUIRE_GPU=1 it exits 2 with the CUDA error instead (gpu_check_harness.cuh).
 // Checks: the CPU test matrix of native/tools/test_recurrent.cc (every mode incl. both GRU forms,
 // 1-3 layers, bidirectional, variable lengths in any order incl. 0 and T, batch_first, skip input,
 // LSTM projection / clip / peepholes in every combination, dropout, accumulate, absent hx / cx /
@@ -24,60 +25,25 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.cuh"
 #include "cuda_api.h"
 #include "cuda_recurrent.h"
+#include "gpu_check_harness.cuh"
 #include "recurrent.h"
+#include "recurrent_persistent.cuh"
 
 using namespace rnnkit;
 using Mode = RecurrentConfig::Mode;
+using namespace gpucheck;  // Dev, pass, fail, guarded, within, median_ms, kDevice, ...
 
 namespace {
 
-constexpr int kDevice = 0;
-int g_failures = 0, g_checks = 0;
-uint32_t g_seed = 0;
-std::mt19937 g_rng;
 double g_worst = 0;
 
-// Device copy of a host vector (or an empty / null one); freed on scope exit.
-struct Dev {
-  Dev() = default;
-  explicit Dev(size_t n) : n(n), p(n ? static_cast<float*>(gpu::device_alloc(kDevice, n * 4)) : nullptr) {}
-  explicit Dev(const std::vector<float>& h) : Dev(h.size()) {
-    if (n) gpu::copy_to_device(kDevice, p, h.data(), n * 4);
-  }
-  ~Dev() {
-    if (p) gpu::device_free(kDevice, p);
-  }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  std::vector<float> get() const {
-    std::vector<float> h(n);
-    if (n) gpu::copy_to_host(kDevice, h.data(), p, n * 4);
-    return h;
-  }
-  void poison() const {
-    if (n) gpu::copy_to_device(kDevice, p, std::vector<float>(n, NAN).data(), n * 4);
-  }
-  size_t n = 0;
-  float* p = nullptr;
-};
-
-std::vector<float> rnd(size_t n, float a = 1.f) {
-  std::uniform_real_distribution<float> d(-a, a);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g_rng);
-  return v;
-}
-
-void fail(const std::string& what, const std::string& why) {
-  ++g_checks;
-  ++g_failures;
-  std::printf("FAIL %s: %s (seed %u)\n", what.c_str(), why.c_str(), g_seed);
-}
+std::vector<float> rnd(size_t n, float a = 1.f) { return gpucheck::random_vector(n, -a, a); }
 
 bool close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
   if (got.size() != want.size()) {
@@ -100,13 +66,13 @@ bool close(const std::string& what, const std::vector<float>& got, const std::ve
     }
   }
   const double rel = err / scale;
-  ++g_checks;
   if (!(rel <= 1e-4)) {
     char why[200];
     std::snprintf(why, sizeof why, "relative error %.3g at element %zu (gpu %.9g, cpu %.9g)", rel, at, got[at], want[at]);
     fail(what, why);
     return false;
   }
+  gpucheck::pass_quietly();
   g_worst = std::max(g_worst, rel);
   return true;
 }
@@ -140,12 +106,12 @@ void run_case(const Case& cs) {
   const int64_t LD = c.num_layers * (c.bidirectional ? 2 : 1), DR = (c.bidirectional ? 2 : 1) * R;
   const int64_t nw = recurrent_weights_size(c), ns = recurrent_saved_size(c, T, B);
   const float p = cs.dropout ? 0.3f : 0.f;
-  const uint64_t seed = g_rng();
+  const uint64_t seed = gpucheck::rng()();
   std::vector<int32_t> lens;
   if (cs.lengths) {
     // Any order, including 0 and T.
-    for (int64_t b = 0; b < B; ++b) lens.push_back(static_cast<int32_t>(b == 0 ? T : b == 1 ? 0 : g_rng() % (T + 1)));
-    std::shuffle(lens.begin(), lens.end(), g_rng);
+    for (int64_t b = 0; b < B; ++b) lens.push_back(static_cast<int32_t>(b == 0 ? T : b == 1 ? 0 : gpucheck::rng()() % (T + 1)));
+    std::shuffle(lens.begin(), lens.end(), gpucheck::rng());
   }
   const int32_t* pl = cs.lengths ? lens.data() : nullptr;
   const float wscale = 1.f / std::sqrt(static_cast<float>(H));
@@ -225,7 +191,7 @@ void check_matrix(bool quick) {
                             {Mode::rnn_relu, true}};
   const int hidden_sizes[] = {5, 8, 17};
   int counter = 0, cases = 0;
-  const int failures_before = g_failures;
+  const int failures_before = gpucheck::state().failures;
   for (const ModeCase& mc : modes)
     for (int L : {1, 2, 3})
       for (bool bi : {false, true})
@@ -247,8 +213,8 @@ void check_matrix(bool quick) {
               c.proj_size = (extra & 1) ? 3 : 0;
               c.cell_clip = (extra & 2) ? 0.8f : 0.f;
               c.peepholes = (extra & 4) != 0;
-              cs.T = 1 + static_cast<int>(g_rng() % 5);
-              cs.B = lens ? 4 : 1 + static_cast<int>(g_rng() % 3);
+              cs.T = 1 + static_cast<int>(gpucheck::rng()() % 5);
+              cs.B = lens ? 4 : 1 + static_cast<int>(gpucheck::rng()() % 3);
               cs.batch_first = bf;
               cs.lengths = lens;
               cs.dropout = (counter / 2) % 2 == 1;
@@ -264,7 +230,7 @@ void check_matrix(bool quick) {
                 fail(describe(cs), std::string("threw: ") + e.what());
               }
               ++cases;
-              if (g_failures - failures_before > 20) {
+              if (gpucheck::state().failures - failures_before > 20) {
                 std::printf("too many failures, stopping the matrix\n");
                 return;
               }
@@ -293,7 +259,8 @@ void check_matrix(bool quick) {
       }
       ++cases;
     }
-  std::printf("recurrent matrix: %d cases, %d comparisons so far, worst relative error %.3g\n", cases, g_checks,
+  std::printf("recurrent matrix: %d cases, %d comparisons so far, worst relative error %.3g\n", cases,
+              gpucheck::state().checks,
               g_worst);
 }
 
@@ -308,17 +275,102 @@ void check_errors() {
                            nullptr, gpu::RecurrentAlgo::automatic);
     fail("seq_lengths out of range", "no error");
   } catch (const Error& e) {
-    ++g_checks;
     if (e.code() != ErrorCode::arg) fail("seq_lengths out of range", e.what());
+    else gpucheck::pass("seq_lengths out of range -> ErrorCode::arg");
   }
   c.proj_size = 2;
   try {
     gpu::recurrent_forward_algorithm(kDevice, c, 8, 2, gpu::RecurrentAlgo::persistent);
     fail("persistent with projection", "no error");
   } catch (const Error& e) {
-    ++g_checks;
     if (e.code() != ErrorCode::arg) fail("persistent with projection", e.what());
+    else gpucheck::pass("persistent with projection -> ErrorCode::arg");
   }
+}
+
+// The persistent plans: every warp of a block owns W_hh rows (where H allows), the grid is at most
+// one block per SM, and 'auto' says why it chose what it chose.
+void check_plans() {
+  struct ModeCase {
+    Mode mode;
+    int code, gates;
+  };
+  const ModeCase modes[] = {{Mode::lstm, 0, 4}, {Mode::gru, 1, 3}, {Mode::rnn_tanh, 2, 1}};
+  for (const ModeCase& mc : modes)
+    for (int64_t H : {5, 64, 130, 512, 1024})
+      for (int64_t B : {1, 16}) {
+        const std::string name = std::string(mc.mode == Mode::lstm ? "lstm" : mc.mode == Mode::gru ? "gru" : "rnn_tanh") +
+                                 " H" + std::to_string(H) + " B" + std::to_string(B);
+        gpucheck::guarded("persistent plan " + name, [&] {
+          gpu::PersistentPlan plan;
+          std::string why;
+          RecurrentConfig c;
+          c.mode = mc.mode;
+          c.input_size = 8;
+          c.hidden_size = H;
+          std::string auto_why;
+          const char* algo = gpu::recurrent_forward_algorithm(kDevice, c, 64, B, gpu::RecurrentAlgo::automatic, &auto_why);
+          if (!gpu::persistent_plan(kDevice, mc.code, B, H, &plan, &why)) {
+            gpucheck::pass("persistent plan " + name, "none: " + why + "; auto: " + algo);
+            return;
+          }
+          const int64_t want_rows = std::min<int64_t>(8, mc.gates * H);
+          if (plan.rows_per_block < want_rows) {
+            fail("persistent plan " + name, std::to_string(plan.rows_per_block) + " W_hh rows for 8 warps");
+          } else if (plan.blocks > plan.sms) {
+            fail("persistent plan " + name, std::to_string(plan.blocks) + " blocks on " + std::to_string(plan.sms) + " SMs");
+          } else {
+            gpucheck::pass("persistent plan " + name, std::to_string(plan.blocks) + " blocks x " +
+                                                          std::to_string(plan.units) + " units; auto: " + auto_why);
+          }
+        });
+      }
+}
+
+// Two threads run persistent forwards of different shapes at once (each plan needs its own shared
+// memory size); every result must still equal the CPU op.
+void check_concurrent_persistent() {
+  gpucheck::guarded("concurrent persistent forwards of two shapes", [] {
+    struct Job {
+      RecurrentConfig c;
+      int64_t T = 20, B = 4;
+      std::vector<float> x, w, y;
+      std::string error;
+    };
+    std::vector<Job> jobs(2);
+    for (int k = 0; k < 2; ++k) {
+      Job& j = jobs[k];
+      j.c.mode = Mode::lstm;
+      j.c.input_size = 8;
+      j.c.hidden_size = k == 0 ? 48 : 384;
+      j.x = rnd(j.T * j.B * 8);
+      j.w = rnd(recurrent_weights_size(j.c), 1.f / std::sqrt(static_cast<float>(j.c.hidden_size)));
+      j.y.resize(j.T * j.B * j.c.hidden_size);
+      recurrent_forward(j.c, j.T, j.B, false, j.x.data(), nullptr, nullptr, nullptr, j.w.data(), 0.f, 0, j.y.data(),
+                        nullptr, nullptr, nullptr);
+    }
+    std::vector<std::vector<float>> got(2);
+    auto work = [&](int k) {
+      Job& j = jobs[k];
+      try {
+        Dev x(j.x), w(j.w), y(j.y.size());
+        for (int rep = 0; rep < 20; ++rep)
+          gpu::recurrent_forward(kDevice, j.c, j.T, j.B, false, x.p, nullptr, nullptr, nullptr, w.p, 0.f, 0, y.p,
+                                 nullptr, nullptr, nullptr, gpu::RecurrentAlgo::persistent);
+        got[k] = y.get();
+      } catch (const std::exception& e) {
+        j.error = e.what();
+      }
+    };
+    std::thread a(work, 0), b(work, 1);
+    a.join();
+    b.join();
+    for (int k = 0; k < 2; ++k) {
+      const std::string what = "concurrent persistent H" + std::to_string(jobs[k].c.hidden_size);
+      if (!jobs[k].error.empty()) fail(what, "threw: " + jobs[k].error);
+      else if (close(what + " y", got[k], jobs[k].y)) gpucheck::pass(what + " y", "equal to the CPU op");
+    }
+  });
 }
 
 // ---- bench --------------------------------------------------------------------------------------
@@ -329,29 +381,6 @@ struct Shape {
   int64_t T, B, H, L;
   bool bi;
 };
-
-template <class Fn>
-double median_ms(const Fn& fn, int reps) {
-  cudaStream_t st = gpu::use_device(kDevice);
-  cudaEvent_t a, b;
-  gpu::check(cudaEventCreate(&a), "cudaEventCreate");
-  gpu::check(cudaEventCreate(&b), "cudaEventCreate");
-  fn();  // warm-up: allocator cache, persistent plan, clocks
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    gpu::check(cudaEventRecord(a, st), "cudaEventRecord");
-    fn();
-    gpu::check(cudaEventRecord(b, st), "cudaEventRecord");
-    gpu::check(cudaEventSynchronize(b), "cudaEventSynchronize");
-    float ms = 0;
-    gpu::check(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
-    t.push_back(ms);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 void bench(const Shape& s, bool quick) {
   RecurrentConfig c;
@@ -376,23 +405,35 @@ void bench(const Shape& s, bool quick) {
                              train ? saved.p : nullptr, a);
     };
   };
-  const double inf = median_ms(fwd(false, gpu::RecurrentAlgo::automatic), reps);
-  const double inf_std = std::string(algo) == "persistent" ? median_ms(fwd(false, gpu::RecurrentAlgo::standard), reps) : inf;
-  const double trn = median_ms(fwd(true, gpu::RecurrentAlgo::automatic), reps);
-  const double bwd = median_ms(
-      [&] {
-        gpu::recurrent_backward(kDevice, c, T, B, false, x.p, nullptr, nullptr, nullptr, w.p, 0.f, 0, y.p, saved.p,
-                                dy.p, nullptr, nullptr, dx.p, nullptr, nullptr, dw.p, false);
-      },
-      reps);
-  std::printf("%-26s %-10s %9.3f %8.0f %9.3f %9.3f %8.0f %9.3f %8.0f %9.3f\n", s.name.c_str(), algo, inf, flops / inf * 1e-6,
-              inf_std, trn, flops / trn * 1e-6, bwd, 2 * flops / bwd * 1e-6, trn + bwd);
+  const double inf = gpucheck::median_ms(reps, fwd(false, gpu::RecurrentAlgo::automatic));
+  const double inf_std = gpucheck::median_ms(reps, fwd(false, gpu::RecurrentAlgo::standard));
+  double inf_pers = -1;
+  try {
+    gpu::recurrent_forward_algorithm(kDevice, c, T, B, gpu::RecurrentAlgo::persistent);
+    inf_pers = gpucheck::median_ms(reps, fwd(false, gpu::RecurrentAlgo::persistent));
+  } catch (const Error&) {
+    // The persistent kernel cannot run this shape: "-" in the table.
+  }
+  // Whether 'auto' took the faster algorithm (within 5%): the heuristic of cuda_recurrent.h, measured.
+  const double best = inf_pers > 0 ? std::min(inf_std, inf_pers) : inf_std;
+  const char* verdict = inf_pers < 0 ? "only-std" : inf <= 1.05 * best ? "ok" : "WRONG";
+  const double trn = gpucheck::median_ms(reps, fwd(true, gpu::RecurrentAlgo::automatic));
+  const double bwd = gpucheck::median_ms(reps, [&] {
+    gpu::recurrent_backward(kDevice, c, T, B, false, x.p, nullptr, nullptr, nullptr, w.p, 0.f, 0, y.p, saved.p, dy.p,
+                            nullptr, nullptr, dx.p, nullptr, nullptr, dw.p, false);
+  });
+  char pers[16] = "-";
+  if (inf_pers > 0) std::snprintf(pers, sizeof pers, "%.3f", inf_pers);
+  std::printf("%-28s %-10s %9.3f %8.0f %9.3f %9s %-8s %9.3f %8.0f %9.3f %8.0f %9.3f\n", s.name.c_str(), algo, inf,
+              flops / inf * 1e-6, inf_std, pers, verdict, trn, flops / trn * 1e-6, bwd, 2 * flops / bwd * 1e-6, trn + bwd);
 }
 
 void run_bench(bool quick) {
   std::printf("\nrecurrent bench (fp32; medians of CUDA-event times in ms; GF/s = GFLOP/s):\n");
-  std::printf("%-26s %-10s %9s %8s %9s %9s %8s %9s %8s %9s\n", "shape", "algorithm", "infer", "GF/s", "infer-std",
-              "fwd-train", "GF/s", "backward", "GF/s", "train");
+  std::printf("(auto: the algorithm 'auto' chose; infer-std / infer-pers: each forced; auto-ok: 'auto' within 5%% of the\n"
+              " faster of the two)\n");
+  std::printf("%-28s %-10s %9s %8s %9s %9s %-8s %9s %8s %9s %8s %9s\n", "shape", "auto", "infer", "GF/s", "infer-std",
+              "infer-pers", "auto-ok", "fwd-train", "GF/s", "backward", "GF/s", "train");
   std::vector<Shape> shapes = {{"S1 lstm T64 B32 H256", Mode::lstm, 64, 32, 256, 1, false},
                                {"S2 lstm T64 B64 H512", Mode::lstm, 64, 64, 512, 1, false},
                                {"S3 lstm T128 B1 H512", Mode::lstm, 128, 1, 512, 1, false},
@@ -403,13 +444,19 @@ void run_bench(bool quick) {
       shapes.push_back({"DB lstm H" + std::to_string(H) + " B" + std::to_string(B) + " T25", Mode::lstm, 25, B, H, 1,
                         false});
   shapes.push_back({"DB gru H1024 B32 T500", Mode::gru, 500, 32, 1024, 1, false});
+  // Small batches, where the persistent kernel applies: does 'auto' pick the faster one?
+  shapes.push_back({"P lstm T64 B4 H128", Mode::lstm, 64, 4, 128, 1, false});
+  shapes.push_back({"P lstm T8 B4 H256", Mode::lstm, 8, 4, 256, 1, false});
+  shapes.push_back({"P gru T128 B8 H512", Mode::gru, 128, 8, 512, 1, false});
+  shapes.push_back({"P rnn_tanh T128 B4 H256", Mode::rnn_tanh, 128, 4, 256, 1, false});
+  shapes.push_back({"P rnn_tanh T256 B16 H1024", Mode::rnn_tanh, 256, 16, 1024, 1, false});
   int k = 0;
   for (const Shape& s : shapes) {
     if (quick && k++ % 3 != 0) continue;
     try {
       bench(s, quick);
     } catch (const std::exception& e) {
-      std::printf("%-26s bench failed: %s\n", s.name.c_str(), e.what());
+      std::printf("%-28s bench failed: %s\n", s.name.c_str(), e.what());
     }
   }
 }
@@ -417,27 +464,17 @@ void run_bench(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, skip_bench = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else if (!std::strcmp(argv[i], "--no-bench")) skip_bench = true;
+  const gpucheck::Options opt = gpucheck::parse_options(argc, argv);
+  const gpu::ProbeResult probe = gpucheck::start("gpu_check_recurrent", opt);
+  std::printf("gpu_check_recurrent: %s; seed %u (RNNKIT_TEST_SEED replays)\n", probe.devices[0].name.c_str(),
+              gpucheck::state().seed);
+  if (opt.checks) {
+    gpucheck::guarded("recurrent errors", check_errors);
+    check_plans();
+    check_concurrent_persistent();
+    gpucheck::guarded("recurrent matrix", [&] { check_matrix(opt.quick); });
+    std::printf("worst relative error %.3g (bound 1e-4)\n", g_worst);
   }
-  const gpu::ProbeResult probe = gpu::probe();
-  if (!probe.available) {
-    std::printf("gpu_check_recurrent: no CUDA device: skipped (%s)\n", probe.reason.c_str());
-    return 0;
-  }
-  const char* seed_env = std::getenv("RNNKIT_TEST_SEED");
-  g_seed = seed_env ? static_cast<uint32_t>(std::strtoul(seed_env, nullptr, 10)) : std::random_device{}();
-  g_rng.seed(g_seed);
-  std::printf("gpu_check_recurrent: %s; seed %u (RNNKIT_TEST_SEED replays)\n", probe.devices[0].name.c_str(), g_seed);
-  try {
-    check_errors();
-    check_matrix(quick);
-  } catch (const std::exception& e) {
-    fail("recurrent checks", std::string("threw: ") + e.what());
-  }
-  if (!skip_bench) run_bench(quick);
-  std::printf("checks: %d, failures: %d, worst relative error %.3g (bound 1e-4)\n", g_checks, g_failures, g_worst);
-  return g_failures == 0 ? 0 : 1;
+  if (opt.bench) run_bench(opt.quick);
+  return gpucheck::finish();
 }

@@ -1,7 +1,9 @@
 /**
- * concat and reshape, recorded for backward. concat joins tensors of one rank along `axis` (all
- * other sizes equal) with native block copies; its backward cuts the gradient back into pieces.
- * reshape is a view (no copy, no kernel): synchronous, with one size given as −1 inferred.
+ * concat, narrow and reshape, recorded for backward. concat joins tensors of one rank along `axis`
+ * (all other sizes equal) with native block copies; its backward cuts the gradient back into
+ * pieces. narrow copies `length` entries of one axis from `start` (e.g. the last layer's states of
+ * a recurrent module's hy); its backward places the gradient among zeros. reshape is a view (no
+ * copy, no kernel): synchronous, with one size given as −1 inferred.
  */
 import { RnnkitError } from '../../errors';
 import { Tensor, checkTensor } from '../../tensor';
@@ -48,6 +50,45 @@ export async function concat(tensors: readonly Tensor[], axis = 0): Promise<Tens
 /** `concat` on the calling thread. */
 export function concatSync(tensors: readonly Tensor[], axis = 0): Tensor {
   return concatenate(tensors, axis, false) as Tensor;
+}
+
+function narrowOf(x: Tensor, axisOption: number, start: number, length: number, async: boolean): MaybePromise<Tensor> {
+  checkTensor(x, 'x');
+  const rank = x.rank;
+  if (typeof axisOption !== 'number' || !Number.isInteger(axisOption) || axisOption < -rank || axisOption >= rank) {
+    throw new RnnkitError('ERR_RNNKIT_ARG', `axis must be an integer in [${-rank}, ${rank}) (got ${String(axisOption)})`);
+  }
+  const axis = axisOption < 0 ? axisOption + rank : axisOption;
+  const n = x.shape[axis];
+  if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > n) {
+    throw new RnnkitError('ERR_RNNKIT_ARG', `narrow: [${start}, ${start} + ${length}) is not inside axis ${axis} of size ${n}`);
+  }
+  const outer = product(x.shape.slice(0, axis));
+  const piece = (len: number): number[] => x.shape.map((d, i) => (i === axis ? len : d));
+  const shapes = [piece(start), piece(length), piece(n - start - length)];
+  const recording = shouldRecord([x]);
+  const k = kernelsFor(x.device);
+  return then(k.split(x, outer, shapes, async), (parts) => {
+    const y = parts[1];
+    if (recording) {
+      record('narrow', [x], [y], (grads, ctx) => {
+        const zeros = (shape: number[]): Tensor => Tensor.fromCpu(new Float32Array(product(shape)), shape).to(x.device);
+        const pieces = [zeros(shapes[0]), grads[0] as Tensor, zeros(shapes[2])];
+        return then(kernelsFor(x.device).concat(pieces, outer, x.shape, ctx.async), (dx) => [dx]);
+      });
+    }
+    return y;
+  });
+}
+
+/** Entries [start, start + length) of `axis` (negative counts from the end) as a new tensor, off the event loop. */
+export async function narrow(x: Tensor, axis: number, start: number, length: number): Promise<Tensor> {
+  return narrowOf(x, axis, start, length, true);
+}
+
+/** `narrow` on the calling thread. */
+export function narrowSync(x: Tensor, axis: number, start: number, length: number): Tensor {
+  return narrowOf(x, axis, start, length, false) as Tensor;
 }
 
 /** A view of x with another shape of the same size (one size may be −1: inferred). */

@@ -23,6 +23,7 @@ export interface DropoutOptions {
 
 /** Randomly zeroes elements during training. */
 export class Dropout extends Module {
+  /** Probability of zeroing an element. */
   readonly p: number;
   private readonly rng: Rng;
 

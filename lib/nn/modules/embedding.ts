@@ -13,7 +13,7 @@ import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { parameter } from '../parameter';
+import { parameter, parameterSize } from '../parameter';
 import { readInteger, readOptions, readSeed } from '../../args';
 
 /** Options of nn.Embedding. */
@@ -47,7 +47,9 @@ function normals(n: number, seed: number): Float32Array {
 
 /** A table of learned vectors looked up by integer id. */
 export class Embedding extends Module {
+  /** Rows of the table (the ids' range). */
   readonly numEmbeddings: number;
+  /** Length of each vector. */
   readonly embeddingDim: number;
   /** The padding row in [0, numEmbeddings), or null. */
   readonly paddingIdx: number | null;
@@ -68,6 +70,7 @@ export class Embedding extends Module {
       pad = p < 0 ? p + V : p;
     }
     this.paddingIdx = pad;
+    parameterSize([V, D], 'the embedding table');
     let values: Float32Array;
     if (o.weight === undefined) {
       values = normals(V * D, readSeed(o.seed, 'seed', randomSeed()));

@@ -13,14 +13,16 @@ import { randomSeed } from '../../train/random';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
-import { parameter } from '../parameter';
+import { parameter, parameterSize } from '../parameter';
 import { readBoolean, readInteger, readOptions, readSeed } from '../../args';
 
 const LINEAR_KEYS = ['inFeatures', 'outFeatures', 'bias', 'seed', 'device'];
 
 /** A fully connected layer, y = x·Wᵀ + b. */
 export class Linear extends Module {
+  /** Features of x. */
   readonly inFeatures: number;
+  /** Features of y. */
   readonly outFeatures: number;
   /** [outFeatures, inFeatures]. */
   weight: Tensor;
@@ -32,6 +34,7 @@ export class Linear extends Module {
     const o = readOptions(options, LINEAR_KEYS, 'Linear options');
     this.inFeatures = readInteger(o.inFeatures, 'inFeatures', 1, 2 ** 31);
     this.outFeatures = readInteger(o.outFeatures, 'outFeatures', 1, 2 ** 31);
+    parameterSize([this.outFeatures, this.inFeatures], 'the Linear weight');
     const init = linearInit(this.inFeatures, this.outFeatures, readBoolean(o.bias, 'bias', true), readSeed(o.seed, 'seed', randomSeed()));
     const device = resolveDevice((o.device ?? 'cpu') as DeviceSpec);
     this.weight = parameter(tensor(init.weight, [this.outFeatures, this.inFeatures], { device }));

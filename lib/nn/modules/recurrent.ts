@@ -48,6 +48,8 @@ export interface RecurrentModuleOptions {
   seed?: number;
   /** Where the op runs (default 'cpu'); the parameters stay on the CPU. */
   device?: DeviceSpec;
+  /** The GPU algorithm (the Recurrent op's option: 'auto', 'standard' or 'persistent'). */
+  algorithm?: RecurrentOptions['algorithm'];
 }
 
 /** Options of nn.LSTM. */
@@ -89,7 +91,8 @@ export interface RecurrentOutput {
   cy: Tensor | null;
 }
 
-const COMMON_KEYS = ['inputSize', 'hiddenSize', 'numLayers', 'bias', 'batchFirst', 'dropout', 'bidirectional', 'inputMode', 'seed', 'device'];
+const COMMON_KEYS = ['inputSize', 'hiddenSize', 'numLayers', 'bias', 'batchFirst', 'dropout', 'bidirectional', 'inputMode', 'seed', 'device',
+  'algorithm'];
 const STATE_KEYS = ['hx', 'cx', 'seqLengths'];
 
 interface ParamView {
@@ -101,13 +104,21 @@ interface ParamView {
 
 /** The common part of nn.LSTM, nn.GRU and nn.RNN. */
 export class RNNBase extends Module {
+  /** The cell: lstm, gru, rnn_tanh or rnn_relu. */
   readonly mode: RecurrentMode;
+  /** Features of x. */
   readonly inputSize: number;
+  /** Features of h (before the projection). */
   readonly hiddenSize: number;
+  /** Stacked layers. */
   readonly numLayers: number;
+  /** Whether the biases are learned. */
   readonly bias: boolean;
+  /** x and y are [B, T, F]. */
   readonly batchFirst: boolean;
+  /** Dropout probability between layers (training mode). */
   readonly dropout: number;
+  /** Two directions per layer. */
   readonly bidirectional: boolean;
   private op: Recurrent;
   private readonly opOptions: RecurrentOptions;
@@ -121,7 +132,7 @@ export class RNNBase extends Module {
     const o = readOptions(options, [...COMMON_KEYS, ...extraKeys], `${mode === 'lstm' ? 'LSTM' : mode === 'gru' ? 'GRU' : 'RNN'} options`);
     this.bias = readBoolean(o.bias, 'bias', true);
     const opOptions: RecurrentOptions = { mode, inputSize: o.inputSize as number, hiddenSize: o.hiddenSize as number, device: 'cpu' };
-    for (const key of ['numLayers', 'batchFirst', 'dropout', 'bidirectional', 'inputMode', 'seed', 'device', ...extraKeys]) {
+    for (const key of ['numLayers', 'batchFirst', 'dropout', 'bidirectional', 'inputMode', 'seed', 'device', 'algorithm', ...extraKeys]) {
       if (o[key] !== undefined && key !== 'nonlinearity') Object.assign(opOptions, { [key]: o[key] });
     }
     this.opOptions = opOptions;
@@ -218,7 +229,10 @@ export class RNNBase extends Module {
       dweights: target.dweights, accumulate: target.accumulate,
     };
     const call = ctx.async ? op.backward(saved, options) : op.backwardSync(saved, options);
-    return then(call, (g: RecurrentGradients): InputGrad[] => [g.dx, g.dhx, g.dcx, ...new Array<InputGrad>(paramCount).fill(ACCUMULATED)]);
+    return then(call, (g: RecurrentGradients): InputGrad[] => {
+      target.dweights.bumpVersion();
+      return [g.dx, g.dhx, g.dcx, ...new Array<InputGrad>(paramCount).fill(ACCUMULATED)];
+    });
   }
 
   /**

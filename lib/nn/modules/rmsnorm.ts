@@ -28,7 +28,9 @@ export interface RMSNormOptions {
 
 /** Root-mean-square normalization over the trailing axes. */
 export class RMSNorm extends Module {
+  /** The shape of the trailing axes normalized over. */
   readonly normalizedShape: readonly number[];
+  /** Added to the mean of squares. */
   readonly eps: number;
   /** The scale, shaped normalizedShape. */
   weight: Tensor;
