@@ -13,7 +13,7 @@ const defaultDir = () => args.find((a) => !a.startsWith('--')) || process.env.RN
 const readme = path.join(__dirname, 'README.md');
 const START = '<!-- results:start -->';
 const END = '<!-- results:end -->';
-const ORDER = ['gemm', 'recurrent', 'rmsnorm', 'stepnet', 'train'];
+const ORDER = ['gemm', 'recurrent', 'rmsnorm', 'stepnet', 'train', 'dist'];
 
 const esc = (v) => String(v).replace(/\|/g, '\\|');
 

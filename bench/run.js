@@ -49,7 +49,7 @@ for (let i = 0; i < args.length; i++) {
 }
 
 const dir = path.join(__dirname, 'families');
-const ORDER = ['gemm', 'recurrent', 'rmsnorm', 'stepnet', 'train'];
+const ORDER = ['gemm', 'recurrent', 'rmsnorm', 'stepnet', 'train', 'dist'];
 const available = fs.readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3))
   .sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99));
 const unknown = requested.filter((f) => !available.includes(f));

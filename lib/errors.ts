@@ -11,6 +11,8 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_NONFINITE'
   /** The autograd tape cannot run: its graph was freed, or a saved tensor was modified in place. */
   | 'ERR_RNNKIT_AUTOGRAD'
+  /** A collective or rendezvous between processes failed: a dead or hung peer, ranks that disagree, a backend that cannot load. */
+  | 'ERR_RNNKIT_DIST'
   | 'ERR_RNNKIT_INTERNAL';
 
 /** The one error class of rnnkit, raised from TypeScript and from native code alike. */

@@ -24,3 +24,4 @@ export type {
 export * as nn from './nn';
 export * as autograd from './nn/autograd';
 export { saveSafetensors, loadSafetensors } from './nn/serialize';
+export * as distributed from './distributed';

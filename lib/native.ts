@@ -19,6 +19,8 @@ export interface DeviceBuffer {
   readonly device: number;
   readonly disposed: boolean;
   dispose(): void;
+  /** The device pointer (0n once disposed): for the nccl collectives addon, which shares the process's CUDA context. */
+  readonly address: bigint;
 }
 
 /** One CUDA device as the binding describes it. */

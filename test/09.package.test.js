@@ -44,7 +44,11 @@ describe('package tarball', function () {
     expect(files).to.include('dist/index.d.ts');
     expect(files.some((f) => f.startsWith(`prebuilds/${process.platform}-${process.arch}/`))).to.equal(true);
     expect(files).to.include('binding.gyp');
-    expect(files.some((f) => /^(build|build-cuda|node_modules)\//.test(f))).to.equal(false);
+    expect(files.some((f) => /^(build|build-cuda|node_modules|native\/dist\/build)\//.test(f))).to.equal(false);
+    // The optional collectives addons ship as sources (built at install where Gloo/MPI exist).
+    for (const f of ['native/dist/binding.gyp', 'native/dist/build.js', 'native/dist/gloo_engine.cc', 'native/napi/common.cc', 'bin/rnnkit-run.js']) {
+      expect(files).to.include(f);
+    }
 
     const app = path.join(work, 'app');
     fs.mkdirSync(app);
@@ -57,7 +61,8 @@ describe('package tarball', function () {
       "const r = require('rnnkit');",
       'const info = r.backendInfo();',
       "const c = r.matmulSync(r.tensor([1, 2, 3, 4], [2, 2]), r.tensor([1, 0, 0, 1], [2, 2]));",
-      'console.log(JSON.stringify({ path: info.addonPath, flavor: info.flavor, c: Array.from(c.data) }));',
+      'const dist = r.distributed.backends();',
+      'console.log(JSON.stringify({ path: info.addonPath, flavor: info.flavor, c: Array.from(c.data), dist }));',
     ].join('\n');
     const out = execFileSync(process.execPath, ['-e', script], {
       cwd: app, encoding: 'utf8', env: { ...process.env, PREBUILDS_ONLY: '1', RNNKIT_DEVICE: 'cpu' },
@@ -66,5 +71,10 @@ describe('package tarball', function () {
     expect(result.flavor).to.equal('cpu');
     expect(result.path).to.contain(path.join('node_modules', 'rnnkit', 'prebuilds'));
     expect(result.c).to.deep.equal([1, 2, 3, 4]);
+    // Installed without scripts, no collectives addon was built: rnnkit loads and says so.
+    for (const b of result.dist) {
+      expect(b.available).to.equal(false);
+      expect(b.reason).to.match(/is not built: .*npm run build:dist/);
+    }
   });
 });

@@ -19,3 +19,4 @@ export { sum, sumSync, mean, meanSync, ReduceOptions } from './functions/reducti
 export { concat, concatSync, narrow, narrowSync, reshape } from './functions/shape';
 export { crossEntropy, crossEntropySync, mseLoss, mseLossSync, NnCrossEntropyOptions, NnMseOptions } from './functions/losses';
 export { noGrad, noGradSync, enableGrad, isGradEnabled, setGradEnabled } from './grad-mode';
+export { DistributedDataParallel, DistributedDataParallelOptions } from '../distributed/ddp';

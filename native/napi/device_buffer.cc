@@ -19,7 +19,8 @@ Napi::Function DeviceBuffer::Define(Napi::Env env) {
                      {InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
                       InstanceAccessor<&DeviceBuffer::GetBytes>("bytes"),
                       InstanceAccessor<&DeviceBuffer::GetDevice>("device"),
-                      InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed")});
+                      InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed"),
+                      InstanceAccessor<&DeviceBuffer::GetAddress>("address")});
 }
 
 // new DeviceBuffer(device, bytes)
@@ -70,6 +71,12 @@ Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) {
 
 Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !alloc_);
+}
+
+// The device pointer, for the optional NCCL collectives addon (native/dist), which runs in the
+// same process and CUDA context; the JavaScript side keeps this object alive while it is used.
+Napi::Value DeviceBuffer::GetAddress(const Napi::CallbackInfo& info) {
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(alloc_ ? reinterpret_cast<uintptr_t>(alloc_->ptr) : 0));
 }
 
 Alloc ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what) {
