@@ -10,9 +10,10 @@ function formatTime(s) {
 }
 
 class Progress {
-  // `itemsPerStep` of `unit` (tokens, messages, words) make one step's throughput.
-  constructor(steps, itemsPerStep, unit = 'tok') {
-    Object.assign(this, { steps, itemsPerStep, unit, losses: [], smooth: null, t0: Date.now() });
+  // `itemsPerStep` of `unit` (tokens, messages, words) make one step's throughput; a bar not
+  // `shown` (another rank's) only records the losses.
+  constructor(steps, itemsPerStep, { unit = 'tok', shown = true } = {}) {
+    Object.assign(this, { steps, itemsPerStep, unit, shown, losses: [], smooth: null, t0: Date.now() });
   }
 
   get seconds() {
@@ -30,6 +31,7 @@ class Progress {
     const eta = (seconds / step) * (steps - step);
     const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps}  loss ${this.smooth.toFixed(3)}  ` +
       `${Math.round((step * this.itemsPerStep) / seconds)} ${this.unit}/s  elapsed ${formatTime(seconds)}  ETA ${formatTime(eta)}`;
+    if (!this.shown) return;
     if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
     else if (step === steps || step % Math.max(1, Math.round(steps / 10)) === 0) process.stderr.write(`${line}\n`);
     if (process.stderr.isTTY && step === steps) process.stderr.write('\n');

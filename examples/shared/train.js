@@ -36,7 +36,7 @@ async function optimizerStep(model, loss, { optimizer, scheduler }, clip) {
  */
 async function fit({ model, steps, batch, count, rng, lr, clip, lossOf, evaluate, evals, unit }) {
   const schedule = adamWithWarmup(model.parameters(), { lr, steps });
-  const bar = new Progress(steps, batch, unit);
+  const bar = new Progress(steps, batch, { unit });
   const every = Math.max(1, Math.round(steps / evals));
   const results = [];
   let epoch = [];
