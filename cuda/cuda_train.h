@@ -1,7 +1,6 @@
 // The pieces of a training step on CUDA device pointers, as seen from the binding and the native
 // checker: plain C++ (no CUDA headers). Implemented in cuda/train.cu (optimizer steps),
-// cuda/loss.cu (losses), cuda/clip.cu (gradient clipping) and cuda/elementwise.cu (fill and the
-// bias helpers of Linear); the CPU flavor links cuda/stub_train.cc, where every call throws
+// cuda/loss.cu (losses) and cuda/clip.cu (gradient clipping); the CPU flavor links cuda/stub_train.cc, where every call throws
 // ERR_RNNKIT_DEVICE. Contracts: those of native/kernels/train.h on device pointers, except:
 // - Optimizer steps give exactly the bits of the CPU kernels: the same float operations in the
 //   same order (intrinsics that are never contracted into FMA, IEEE division and square root),
@@ -47,11 +46,6 @@ void clip_grad_norm(int device, double* value, float* value_f, float* const* xs,
                     int64_t count, double max_norm);
 void scale(int device, float* const* xs, const int64_t* sizes, int64_t count, float s);
 void clamp(int device, float* const* xs, const int64_t* sizes, int64_t count, float lo, float hi);
-
-// Linear's bias: y[r, j] += bias[j] over a [rows, cols] y; and dst[j] (+)= Σ_r src[r, j], summed in
-// double over the rows in order and rounded once (the bits lib/train/linear.ts computes on the CPU).
-void add_rows(int device, float* y, const float* bias, int64_t rows, int64_t cols);
-void column_sums(int device, float* dst, const float* src, int64_t rows, int64_t cols, bool accumulate);
 
 }  // namespace gpu
 }  // namespace rnnkit

@@ -27,8 +27,6 @@ void sum_squares(int, double*, const float* const*, const int64_t*, int64_t) { n
 void clip_grad_norm(int, double*, float*, float* const*, const int64_t*, int64_t, double) { not_built(); }
 void scale(int, float* const*, const int64_t*, int64_t, float) { not_built(); }
 void clamp(int, float* const*, const int64_t*, int64_t, float, float) { not_built(); }
-void add_rows(int, float*, const float*, int64_t, int64_t) { not_built(); }
-void column_sums(int, float*, const float*, int64_t, int64_t, bool) { not_built(); }
 
 }  // namespace gpu
 }  // namespace rnnkit

@@ -218,8 +218,6 @@ export interface NativeBinding {
   cudaScaleBuffers(buffers: DeviceBuffer[], scale: number, async: boolean): Done;
   cudaClampBuffers(buffers: DeviceBuffer[], lo: number, hi: number, async: boolean): Done;
   cudaFill(buffer: DeviceBuffer, value: number, async: boolean): Done;
-  cudaAddRows(y: DeviceBuffer, bias: DeviceBuffer, rows: number, cols: number, async: boolean): Done;
-  cudaColumnSums(dst: DeviceBuffer, src: DeviceBuffer, rows: number, cols: number, accumulate: boolean, async: boolean): Done;
   // nn_ops.cc: the kernels of lib/nn (activation 0 tanh | 1 sigmoid | 2 relu; op 0 add | 1 mul)
   nnActivationForward(kind: number, x: Float32Array, y: Float32Array, async: boolean): Done;
   nnActivationBackward(kind: number, dy: Float32Array, y: Float32Array, dx: Float32Array, async: boolean): Done;
@@ -235,6 +233,23 @@ export interface NativeBinding {
     accumulate: boolean, async: boolean): Done;
   nnCopyBlock(src: Float32Array, srcOffset: number, srcLd: number, dst: Float32Array, dstOffset: number, dstLd: number,
     rows: number, cols: number, async: boolean): Done;
+  // cuda_nn_ops.cc: the same kernels on device buffers (ids stay host arrays, uploaded by the call)
+  cudaNnActivationForward(kind: number, x: DeviceBuffer, y: DeviceBuffer, async: boolean): Done;
+  cudaNnActivationBackward(kind: number, dy: DeviceBuffer, y: DeviceBuffer, dx: DeviceBuffer, async: boolean): Done;
+  cudaNnBroadcastBinary(op: number, a: DeviceBuffer, b: DeviceBuffer, out: DeviceBuffer, rows: number, m: number,
+    async: boolean): Done;
+  cudaNnAffine(x: DeviceBuffer, out: DeviceBuffer, scale: number, shift: number, async: boolean): Done;
+  cudaNnAccumulate(y: DeviceBuffer, x: DeviceBuffer, async: boolean): Done;
+  cudaNnDropout(backward: boolean, input: DeviceBuffer, output: DeviceBuffer, p: number, seed: number, async: boolean): Done;
+  cudaNnSumAxis(x: DeviceBuffer, w: Buf, out: DeviceBuffer, outer: number, len: number, inner: number, scale: number,
+    accumulate: boolean, async: boolean): Done;
+  cudaNnBroadcastAxis(dy: DeviceBuffer, dx: DeviceBuffer, outer: number, len: number, inner: number, scale: number,
+    async: boolean): Done;
+  cudaNnEmbeddingForward(weight: DeviceBuffer, ids: Int32Array, out: DeviceBuffer, V: number, D: number, async: boolean): Done;
+  cudaNnEmbeddingBackward(dy: DeviceBuffer, ids: Int32Array, dweight: DeviceBuffer, V: number, D: number,
+    paddingIdx: number, accumulate: boolean, async: boolean): Done;
+  cudaNnCopyBlock(src: DeviceBuffer, srcOffset: number, srcLd: number, dst: DeviceBuffer, dstOffset: number,
+    dstLd: number, rows: number, cols: number, async: boolean): Done;
   // bench_ops.cc, gemm_bench_ops.cc: machine limits and timing loops for bench/
   fmaPeak(threads: number, isa?: string): number;
   copyBandwidth(bytes: number, threads: number, repeats: number): number;

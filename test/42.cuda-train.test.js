@@ -9,8 +9,9 @@ const ref = require('./reference/train');
 const rmsnormRef = require('./reference/rmsnorm');
 const { native } = require('../dist/native');
 const train = require('../dist/train');
+const { cpuKernels, kernelsFor } = require('../dist/nn/kernels');
 
-const { tensor, backendInfo, RMSNorm } = rnnkit;
+const { tensor, backendInfo, RMSNorm, nn } = rnnkit;
 
 function randomF32(rng, n, lo = -1, hi = 1) {
   return Float32Array.from(rng.array(n, lo, hi));
@@ -39,7 +40,9 @@ const copies = () => backendInfo().cuda.copies;
 
 describe('CUDA training bindings: argument checks (every flavor)', function () {
   const names = ['cudaSgdStep', 'cudaAdamStep', 'cudaAdagradStep', 'cudaRmspropStep', 'cudaSoftmaxCrossEntropy', 'cudaMseLoss',
-    'cudaSumSquares', 'cudaClipGradNorm', 'cudaScaleBuffers', 'cudaClampBuffers', 'cudaFill', 'cudaAddRows', 'cudaColumnSums'];
+    'cudaSumSquares', 'cudaClipGradNorm', 'cudaScaleBuffers', 'cudaClampBuffers', 'cudaFill', 'cudaNnActivationForward',
+    'cudaNnActivationBackward', 'cudaNnBroadcastBinary', 'cudaNnAffine', 'cudaNnAccumulate', 'cudaNnDropout', 'cudaNnSumAxis',
+    'cudaNnBroadcastAxis', 'cudaNnEmbeddingForward', 'cudaNnEmbeddingBackward', 'cudaNnCopyBlock'];
 
   it('exist and refuse what is not a DeviceBuffer with ERR_RNNKIT_ARG', function () {
     const f = new Float32Array(4);
@@ -56,8 +59,12 @@ describe('CUDA training bindings: argument checks (every flavor)', function () {
     expectCode(() => native().cudaScaleBuffers([f], 2, false), 'ERR_RNNKIT_ARG');
     expectCode(() => native().cudaClampBuffers([f], -1, 1, false), 'ERR_RNNKIT_ARG');
     expectCode(() => native().cudaFill(f, 0, false), 'ERR_RNNKIT_ARG');
-    expectCode(() => native().cudaAddRows(f, f, 1, 4, false), 'ERR_RNNKIT_ARG');
-    expectCode(() => native().cudaColumnSums(f, f, 1, 4, false, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaNnActivationForward(0, f, f, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaNnActivationForward(3, f, f, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaNnBroadcastBinary(0, f, f, f, 1, 4, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaNnSumAxis(f, null, f, 1, 4, 1, 1, false, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaNnEmbeddingForward(f, new Int32Array(1), f, 1, 4, false), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaNnCopyBlock(f, 0, 4, f, 0, 4, 1, 4, false), 'ERR_RNNKIT_ARG');
   });
 
   it('an empty buffer list sums to 0 without touching a device', function () {
@@ -323,5 +330,122 @@ describe('@gpu CUDA training: a whole step stays on the device', function () {
     const runs = backendInfo().lastRuns;
     for (const op of ['crossEntropy', 'clipGradNorm', 'Adam.step']) expect(runs[op].device, op).to.equal('cuda:0');
     expect(backendInfo().cuda.stickyError).to.equal(null);
+  });
+});
+
+describe('@gpu CUDA nn kernels: parity with the CPU set', function () {
+  before(function () {
+    skipWithoutGpu(this);
+  });
+
+  const host = (t) => (t.device === 'cpu' ? t.data : t.readSync());
+
+  it('every method runs on the device with the CPU bits (tanh and sigmoid within a few ulp)', async function () {
+    const rng = makeRandom();
+    const k = kernelsFor('cuda:0');
+    const [rows, m] = [3, 70001];
+    const x = tensor(randomF32(rng, rows * m, -6, 6), [rows, m]);
+    const dy = tensor(randomF32(rng, rows * m), [rows, m]);
+    const b = tensor(randomF32(rng, m), [m]);
+    const xd = x.to('cuda');
+    const dyd = dy.to('cuda');
+    const same = (got, want, what) => {
+      expect(got.device, what).to.equal('cuda:0');
+      expect(got.shape, what).to.deep.equal(want.shape);
+      bitsEqual(host(got), host(want), `${what} (seed ${rng.seed})`);
+    };
+    for (const kind of ['tanh', 'sigmoid', 'relu']) {
+      const y = await k.activation(kind, xd, true);
+      const want = cpuKernels.activation(kind, x, false);
+      if (kind === 'relu') same(y, want, 'relu');
+      else expectNear(host(y), want.data, 3e-7, 4e-7, kind, rng.seed);
+      const dx = k.activationBackward(kind, dyd, want.to('cuda'), false);
+      const wdx = cpuKernels.activationBackward(kind, dy, want, false);
+      expectNear(host(dx), wdx.data, 1e-7, 5e-7, `${kind} backward`, rng.seed);
+    }
+    for (const op of ['add', 'mul']) same(await k.broadcast(op, xd, b.to('cuda'), rows, true), cpuKernels.broadcast(op, x, b, rows, false), op);
+    same(k.affine(xd, -0.37, 1.25, false), cpuKernels.affine(x, -0.37, 1.25, false), 'affine');
+    same(k.dropout(false, xd, 0.3, 77, false), cpuKernels.dropout(false, x, 0.3, 77, false), 'dropout');
+    for (const [outer, len, inner] of [[1, rows * m, 1], [rows, m, 1], [1, rows, m]]) {
+      const want = cpuKernels.sumAxis(x, dy, outer, len, inner, 0.5, null, [outer * inner], false);
+      same(await k.sumAxis(xd, dyd, outer, len, inner, 0.5, null, [outer * inner], true), want, `sumAxis ${outer}x${len}x${inner}`);
+      const wb = cpuKernels.broadcastAxis(want, outer, len, inner, 2, [rows * m], false);
+      same(k.broadcastAxis(want.to('cuda'), outer, len, inner, 2, [rows * m], false), wb, `broadcastAxis ${outer}x${len}x${inner}`);
+    }
+    const into = tensor(randomF32(rng, m), [m]);
+    const intoD = into.to('cuda');
+    cpuKernels.sumAxis(x, null, 1, rows, m, 1, into, [m], false);
+    same(k.sumAxis(xd, null, 1, rows, m, 1, intoD, [m], false), into, 'sumAxis into');
+    const acc = dy.to('cuda');
+    k.accumulate(acc, xd, false);
+    const accH = tensor(dy.data.slice(), dy.shape);
+    cpuKernels.accumulate(accH, x, false);
+    same(acc, accH, 'accumulate');
+    const weight = tensor(randomF32(rng, 50 * 16), [50, 16]);
+    const ids = Int32Array.from({ length: 300 }, (_, i) => (i % 4 ? rng.int(0, 49) : 3));
+    same(await k.embedding(weight.to('cuda'), ids, [300, 16], true), cpuKernels.embedding(weight, ids, [300, 16], false), 'embedding');
+    const g = tensor(randomF32(rng, 300 * 16), [300, 16]);
+    same(k.embeddingBackward(g.to('cuda'), ids, [50, 16], 3, null, false), cpuKernels.embeddingBackward(g, ids, [50, 16], 3, null, false),
+      'embeddingBackward');
+    const parts = [x.reshape([rows, m]), dy.reshape([rows, m])];
+    const cat = await k.concat(parts.map((t) => t.to('cuda')), rows, [rows, 2 * m], true);
+    same(cat, cpuKernels.concat(parts, rows, [rows, 2 * m], false), 'concat');
+    const pieces = k.split(cat, rows, [[rows, m], [rows, m]], false);
+    pieces.forEach((p, i) => same(p, parts[i], `split ${i}`));
+    const z = tensor(randomF32(rng, 10), [10], { device: 'cuda' });
+    k.fill(z, 0);
+    expect(Array.from(z.readSync())).to.deep.equal(new Array(10).fill(0));
+  });
+});
+
+describe('@gpu CUDA nn: a model training step stays on the device', function () {
+  before(function () {
+    skipWithoutGpu(this);
+  });
+
+  it('Embedding → RMSNorm → tanh → Linear → crossEntropy → backward → clip → Adam copies the batch in and the loss out', async function () {
+    const rng = makeRandom();
+    const [V, D, T, B] = [40, 16, 8, 4];
+    class Model extends nn.Module {
+      constructor() {
+        super();
+        this.embed = new nn.Embedding({ numEmbeddings: V, embeddingDim: D, seed: 1 });
+        this.norm = new nn.RMSNorm({ normalizedShape: D });
+        this.head = new nn.Linear({ inFeatures: D, outFeatures: V, seed: 2 });
+      }
+
+      async forward(ids) {
+        const x = await this.embed.forward(ids, [T, B]);
+        return this.head.forward(await nn.tanh(await this.norm.forward(x)));
+      }
+    }
+    const model = new Model().to('cuda');
+    const opt = new train.Adam(model.parameters(), { lr: 1e-2 });
+    const ids = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
+    const targets = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
+    const step = async () => {
+      const logits = await model.forward(ids);
+      const loss = await nn.crossEntropy(logits, targets);
+      await loss.backward();
+      await train.clipGradNorm(model.parameters(), 1, { norm: 'tensor' });
+      await opt.step();
+      model.zeroGrad();
+      return loss;
+    };
+    const first = (await step()).item();
+    const before = copies();
+    const loss = await step();
+    const during = copies();
+    const value = loss.item();
+    const after = copies();
+    expect(value).to.be.below(first);
+    expect(during.toHost - before.toHost, 'copies to the host during the step').to.equal(0);
+    expect(after.toHost - during.toHost, 'the loss read').to.equal(1);
+    expect(after.toHostBytes - during.toHostBytes).to.equal(4);
+    // The batch: the ids for the gather, the ids grouped by row for the scatter-add, the targets.
+    expect(during.toDevice - before.toDevice, 'copies to the device').to.equal(3);
+    for (const p of model.parameters()) expect(p.device).to.equal('cuda:0');
+    const runs = backendInfo().lastRuns;
+    for (const op of ['crossEntropy', 'clipGradNorm', 'Adam.step']) expect(runs[op].device, op).to.equal('cuda:0');
   });
 });

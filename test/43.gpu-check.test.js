@@ -20,7 +20,7 @@ describe('gpu-check.sh --plan', function () {
     expect(r.stdout).to.contain(`total ${total}s of budgets`);
     expect(total).to.be.at.most(540);
     const order = rows.map((x) => x.name);
-    for (const name of ['build', 'gpu_check', 'gpu_check_train', 'gpu_check_recurrent', 'cpu_avx512', 'mocha_gpu',
+    for (const name of ['build', 'gpu_check', 'gpu_check_train', 'gpu_check_nn', 'gpu_check_recurrent', 'cpu_avx512', 'mocha_gpu',
       'mocha_cpu_avx512', 'bench_recurrent', 'torch_rnn']) {
       expect(order, name).to.include(name);
     }
@@ -39,7 +39,7 @@ describe('gpu-check.sh --plan', function () {
 });
 
 describe('native GPU checkers without a device', function () {
-  const tools = ['gpu_check', 'gpu_check_train', 'gpu_check_recurrent'].map((t) => path.join(root, 'build-cuda', t));
+  const tools = ['gpu_check', 'gpu_check_train', 'gpu_check_nn', 'gpu_check_recurrent'].map((t) => path.join(root, 'build-cuda', t));
 
   before(function () {
     if (!tools.every((t) => fs.existsSync(t))) {
@@ -50,7 +50,7 @@ describe('native GPU checkers without a device', function () {
     if (!/no CUDA device: skipped/.test(probe.stdout)) this.skip();  // a device is present: gpu-check.sh runs them for real
   });
 
-  for (const name of ['gpu_check', 'gpu_check_train', 'gpu_check_recurrent']) {
+  for (const name of ['gpu_check', 'gpu_check_train', 'gpu_check_nn', 'gpu_check_recurrent']) {
     it(`${name} skips with the reason, and fails with the CUDA error under RNNKIT_REQUIRE_GPU=1`, function () {
       const tool = path.join(root, 'build-cuda', name);
       const env = { ...process.env };

@@ -28,7 +28,7 @@
 import { AsyncLocalStorage } from 'async_hooks';
 import { RnnkitError } from '../errors';
 import { Device } from '../device';
-import { Tensor } from '../tensor';
+import { Tensor, full } from '../tensor';
 import { isGradEnabled, withGradMode } from './grad-mode';
 import { kernelsFor } from './kernels';
 import { MaybePromise, isThenable } from './maybe';
@@ -368,6 +368,14 @@ const currentRun = new AsyncLocalStorage<BackwardRun>();
 
 const BACKWARD_KEYS = ['gradient', 'retainGraph'] as const;
 
+/** The implicit ∂L/∂root = 1 of each `backward()` without a gradient. */
+const unitSeeds = new WeakSet<Tensor>();
+
+/** Whether `g` is the implicit gradient 1 of a backward's root: a backward may use 1 without reading g. */
+export function isUnitSeed(g: Tensor): boolean {
+  return unitSeeds.has(g);
+}
+
 /** Checks the root and every node it depends on, and builds the run (nothing is changed yet). */
 function plan(root: Tensor, options: BackwardOptions | undefined, async: boolean): BackwardRun {
   const o = readOptions(options, BACKWARD_KEYS, 'backward options');
@@ -392,8 +400,10 @@ function plan(root: Tensor, options: BackwardOptions | undefined, async: boolean
     if (root.size !== 1) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `backward() without a gradient needs a one-element tensor, got [${root.shape.join(', ')}]`);
     }
-    const one = Tensor.fromCpu(new Float32Array([1]), root.shape);
-    rootGrad = { tensor: root.device === 'cpu' ? one : one.to(root.device), owned: true };
+    // Made on the root's device (a CUDA fill, no host copy) and known to be 1 (isUnitSeed).
+    const one = full(root.shape, 1, { device: root.device });
+    unitSeeds.add(one);
+    rootGrad = { tensor: one, owned: true };
   }
   const order: GradNode[] = [];
   const leafEdges = new Map<Tensor, number>();

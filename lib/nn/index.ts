@@ -2,6 +2,7 @@
  * `rk.nn`: modules that own their parameters, differentiable functions recorded on the autograd
  * tape, and the losses (docs/nn.md).
  */
+import './kernels-cuda';  // registers the CUDA kernels of every nn function and module
 export { Module, StateDict, StateDictValue, LoadStateDictOptions, LoadStateDictResult, ZeroGradOptions } from './module';
 export { parameter, isParameter } from './parameter';
 export { Linear } from './modules/linear';

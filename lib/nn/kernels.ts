@@ -3,9 +3,10 @@
  *
  * Every nn function and module calls `kernelsFor(device)` and then one of the methods below. The
  * CPU set runs the kernels of native/kernels/nn_elementwise.h, nn_reduce.h and gather.h through
- * native/napi/nn_ops.cc. A CUDA set plugs in with `registerNnKernels('cuda', kernels)` (any subset
- * of the methods); a method it lacks, or every method when none is registered, runs on the CPU
- * with the tensors copied over and the results copied back (correct, but two host copies).
+ * native/napi/nn_ops.cc. The CUDA set (kernels-cuda.ts, every method) plugs in with
+ * `registerNnKernels('cuda', kernels)`; a method a set lacks, or every method when none is
+ * registered, runs on the CPU with the tensors copied over and the results copied back (correct,
+ * but two host copies).
  * Losses, Linear's GEMMs, RMSNorm and the recurrent modules run the ops of lib/train, lib/matmul,
  * lib/rmsnorm and lib/recurrent, which have device paths of their own.
  *
@@ -57,18 +58,21 @@ export interface NnKernels {
   fill(t: Tensor, value: number): void;
 }
 
-type Done = Promise<void> | undefined;
+/** @internal What a native call without a value returns. */
+export type Done = Promise<void> | undefined;
 
-const ACTIVATION_CODES: Record<ActivationKind, number> = { tanh: 0, sigmoid: 1, relu: 2 };
+/** @internal The binding's code of each activation. */
+export const ACTIVATION_CODES: Record<ActivationKind, number> = { tanh: 0, sigmoid: 1, relu: 2 };
 
 const fresh = (shape: readonly number[]): Tensor => Tensor.fromCpu(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
 
-/** Continues after a native call (sync: undefined, async: a Promise) with `out`. */
-function after<T>(done: Done, out: T): MaybePromise<T> {
+/** @internal Continues after a native call (sync: undefined, async: a Promise) with `out`. */
+export function after<T>(done: Done, out: T): MaybePromise<T> {
   return done === undefined ? out : done.then(() => out);
 }
 
-function written(t: Tensor): Tensor {
+/** @internal `t` after an in-place write, its version bumped. */
+export function written(t: Tensor): Tensor {
   t.bumpVersion();
   return t;
 }

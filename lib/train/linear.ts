@@ -16,6 +16,7 @@ import { argError, readBoolean, readInteger, readOptions, readRequiredOptions, r
 import { matmul, matmulSync } from '../matmul';
 import { Tensor, checkTensor, emptyTensor, tensor } from '../tensor';
 import { kernelsFor } from '../nn/kernels';
+import '../nn/kernels-cuda';  // Linear's bias add and sums run on CUDA when the weights are there
 import { MaybePromise, then } from '../nn/maybe';
 import { Rng, randomSeed } from './random';
 

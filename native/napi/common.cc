@@ -113,6 +113,30 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what
   return v.As<Napi::String>().Utf8Value();
 }
 
+int64_t Size(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo) {
+  return ArgInt(info, i, what, lo, int64_t(1) << 40);
+}
+
+int64_t Elements(Napi::Env env, int64_t a, int64_t b, int64_t c) {
+  const double p = static_cast<double>(a) * static_cast<double>(b) * static_cast<double>(c);
+  if (p > static_cast<double>(int64_t(1) << 46)) Throw(env, ErrorCode::shape, "sizes too large");
+  return a * b * c;
+}
+
+std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array ids, int64_t V) {
+  if (ids.IsEmpty()) Throw(env, ErrorCode::dtype, "ids must be an Int32Array");
+  const int32_t* p = ids.Data();
+  const size_t n = ids.ElementLength();
+  for (size_t k = 0; k < n; ++k) {
+    if (p[k] < 0 || p[k] >= V) {
+      std::ostringstream msg;
+      msg << "ids[" << k << "] = " << p[k] << " is outside [0, " << V << ")";
+      Throw(env, ErrorCode::arg, msg.str());
+    }
+  }
+  return std::make_shared<std::vector<int32_t>>(p, p + n);
+}
+
 void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what) {
   if (count < 0 || static_cast<uint64_t>(have) < static_cast<uint64_t>(count)) {
     std::ostringstream msg;

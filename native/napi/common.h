@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,13 @@ int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64
 double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what);
 bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what);
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
+// A size argument in [lo, 2^40]; a·b·c as an element count, ERR_RNNKIT_SHAPE when it could not
+// be addressed (over 2^46).
+int64_t Size(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo = 0);
+int64_t Elements(Napi::Env env, int64_t a, int64_t b, int64_t c = 1);
+// Embedding ids as a private copy (an async kernel must see the values checked here): an
+// Int32Array, each id in [0, V), else a typed error naming the first position out of range.
+std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array ids, int64_t V);
 // Checks that a typed array holds at least `count` elements (as `what`).
 void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what);
 

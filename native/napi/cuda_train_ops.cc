@@ -1,5 +1,5 @@
 // Training ops on CUDA device buffers (cuda/cuda_train.h): optimizer steps in place, the losses,
-// gradient clipping, fill and Linear's bias helpers. The twins of train_ops.cc (same argument
+// gradient clipping, and fill (cuda_api.h). The twins of train_ops.cc (same argument
 // order, device buffers for float arrays); every function takes `async` last. Checked here: buffer
 // kinds and sizes, one device, outputs that alias inputs, targets against V (on the host, before
 // they are uploaded). Jobs hold shared references to every allocation they touch.
@@ -345,38 +345,6 @@ Napi::Value CudaFill(const Napi::CallbackInfo& info) {
   return Dispatch(info.Env(), async, [b, v] { gpu::fill(b->device, Floats(b), FloatsIn(b), v); }, {});
 }
 
-// cudaAddRows(y, bias, rows, cols, async): y[r, j] += bias[j]
-Napi::Value CudaAddRows(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Alloc y = ArgDevice(info, 0, "y");
-  Alloc bias = ArgDevice(info, 1, "bias");
-  int64_t rows = ArgInt(info, 2, "rows", 0, kMaxDim);
-  int64_t cols = ArgInt(info, 3, "cols", 0, kMaxDim);
-  bool async = ArgBool(info, 4, "async");
-  RequireFloats(env, y, rows * cols, "y");
-  RequireFloats(env, bias, cols, "bias");
-  RequireSameDevice(env, {y, bias});
-  RequireDistinct(env, y, {bias}, "y");
-  return Dispatch(env, async, [=] { gpu::add_rows(y->device, Floats(y), Floats(bias), rows, cols); }, {});
-}
-
-// cudaColumnSums(dst, src, rows, cols, accumulate, async): dst[j] (+)= Σ_r src[r, j]
-Napi::Value CudaColumnSums(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Alloc dst = ArgDevice(info, 0, "dst");
-  Alloc src = ArgDevice(info, 1, "src");
-  int64_t rows = ArgInt(info, 2, "rows", 0, kMaxDim);
-  int64_t cols = ArgInt(info, 3, "cols", 0, kMaxDim);
-  bool accumulate = ArgBool(info, 4, "accumulate");
-  bool async = ArgBool(info, 5, "async");
-  RequireFloats(env, dst, cols, "dst");
-  RequireFloats(env, src, rows * cols, "src");
-  RequireSameDevice(env, {dst, src});
-  RequireDistinct(env, dst, {src}, "dst");
-  return Dispatch(env, async,
-                  [=] { gpu::column_sums(dst->device, Floats(dst), Floats(src), rows, cols, accumulate); }, {});
-}
-
 }  // namespace
 
 void RegisterCudaTrainOps(Napi::Env env, Napi::Object exports) {
@@ -392,8 +360,6 @@ void RegisterCudaTrainOps(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaScaleBuffers", Napi::Function::New<Guarded<CudaScaleBuffers>>(env, "cudaScaleBuffers"));
   exports.Set("cudaClampBuffers", Napi::Function::New<Guarded<CudaClampBuffers>>(env, "cudaClampBuffers"));
   exports.Set("cudaFill", Napi::Function::New<Guarded<CudaFill>>(env, "cudaFill"));
-  exports.Set("cudaAddRows", Napi::Function::New<Guarded<CudaAddRows>>(env, "cudaAddRows"));
-  exports.Set("cudaColumnSums", Napi::Function::New<Guarded<CudaColumnSums>>(env, "cudaColumnSums"));
 }
 
 RNNKIT_REGISTER_OPS(RegisterCudaTrainOps);

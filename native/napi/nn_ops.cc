@@ -18,20 +18,6 @@ namespace rnnkit {
 namespace napi {
 namespace {
 
-constexpr int64_t kMaxDim = int64_t(1) << 40;
-constexpr int64_t kMaxElements = int64_t(1) << 46;
-
-int64_t Size(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo = 0) {
-  return ArgInt(info, i, what, lo, kMaxDim);
-}
-
-// a·b·c, refused when the element count could not be addressed.
-int64_t Elements(Napi::Env env, int64_t a, int64_t b, int64_t c = 1) {
-  const double p = static_cast<double>(a) * static_cast<double>(b) * static_cast<double>(c);
-  if (p > static_cast<double>(kMaxElements)) Throw(env, ErrorCode::shape, "sizes too large");
-  return a * b * c;
-}
-
 Activation ArgActivation(const Napi::CallbackInfo& info, size_t i) {
   return static_cast<Activation>(ArgInt(info, i, "activation", 0, 2));
 }
@@ -171,21 +157,6 @@ Napi::Value BroadcastAxis(const Napi::CallbackInfo& info) {
   const float* pdy = dy.Data();
   float* pdx = dx.Data();
   return Dispatch(env, async, [=] { broadcast_axis(pdx, pdy, outer, len, inner, scale); }, {dy, dx});
-}
-
-// The ids as a private copy (an async kernel must see the values checked here), each in [0, V).
-std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array ids, int64_t V) {
-  if (ids.IsEmpty()) Throw(env, ErrorCode::dtype, "ids must be an Int32Array");
-  const int32_t* p = ids.Data();
-  const size_t n = ids.ElementLength();
-  for (size_t k = 0; k < n; ++k) {
-    if (p[k] < 0 || p[k] >= V) {
-      std::ostringstream msg;
-      msg << "ids[" << k << "] = " << p[k] << " is outside [0, " << V << ")";
-      Throw(env, ErrorCode::arg, msg.str());
-    }
-  }
-  return std::make_shared<std::vector<int32_t>>(p, p + n);
 }
 
 // The ids (argument `ids_at`, checked and copied), the table sizes V and D (arguments `at`,

@@ -35,16 +35,17 @@ PLAN=(
   "tsc|25|prep|TypeScript to dist/"
   "backend|10|check|the CUDA flavor loads, sees the device, reports no sticky error"
   "gpu_check|30|check|native: copies, allocator, GEMM fp32/TF32 + its architecture, RMSNorm vs CPU"
-  "gpu_check_train|30|check|native: optimizer steps, cross-entropy, MSE, clipping, bias helpers vs CPU"
-  "gpu_check_recurrent|60|check|native: persistent plans, concurrent plans, the Recurrent matrix vs CPU"
+  "gpu_check_train|25|check|native: optimizer steps, cross-entropy, MSE, clipping vs CPU"
+  "gpu_check_nn|20|check|native: nn kernels (activations, broadcasts, reductions, embedding, copies) vs CPU"
+  "gpu_check_recurrent|55|check|native: persistent plans, concurrent plans, the Recurrent matrix vs CPU"
   "cpu_avx512|40|check|native CPU checkers test_sgemm, test_rmsnorm, test_recurrent, RNNKIT_ISA=avx512"
   "mocha_gpu|60|check|mocha --grep @gpu on the CUDA flavor"
-  "mocha_cpu_avx512|70|check|mocha --grep @gpu --invert on the CPU flavor, RNNKIT_ISA=avx512"
+  "mocha_cpu_avx512|65|check|mocha --grep @gpu --invert on the CPU flavor, RNNKIT_ISA=avx512"
   "bench_kernels|20|timing|gpu_check --bench-only --quick: copy, FMA, mma limits; GEMM, RMSNorm"
   "bench_train|10|timing|gpu_check_train --bench-only --quick: Adam, clipping, cross-entropy GB/s"
   "bench_recurrent|25|timing|gpu_check_recurrent --bench-only --quick: auto vs standard vs persistent"
   "torch_rnn|25|timing|PyTorch cuDNN on the same shapes (bench/gpu/torch_rnn.py --quick)"
-  "bench_js_recurrent|15|timing|node bench/run.js --quick --only recurrent: ours (CUDA) vs PyTorch"
+  "bench_js_recurrent|12|timing|node bench/run.js --quick --only recurrent: ours (CUDA) vs PyTorch"
 )
 SCALE=${RNNKIT_GPU_CHECK_SCALE:-1}
 DEADLINE_S=$((${RNNKIT_GPU_CHECK_DEADLINE:-530} * SCALE))
@@ -323,7 +324,7 @@ if [ $HAVE_JS = 1 ]; then
 else
   skip backend "needs the CUDA addon and dist/"
 fi
-for tool in gpu_check gpu_check_train gpu_check_recurrent; do
+for tool in gpu_check gpu_check_train gpu_check_nn gpu_check_recurrent; do
   if [ -x "build-cuda/$tool" ]; then step "$tool" "build-cuda/$tool" --no-bench; else skip "$tool" "build-cuda/$tool was not built"; fi
 done
 

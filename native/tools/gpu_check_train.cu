@@ -7,8 +7,7 @@
 //   optimizer steps (SGD with/without momentum, Nesterov, dampening, weight decay; Adam, AdamW,
 //   amsgrad; Adagrad; RMSprop centered/momentum), three steps in a row: p and every state buffer
 //   equal to the CPU's bit for bit (cuda_train.h promises it)
-//   scale, clamp, fill, add_rows, column_sums: bit for bit (column_sums against the CPU loop of
-//   lib/train/linear.ts: rows in order, in double)
+//   scale, clamp: bit for bit
 //   cross-entropy: |loss − cpu| <= 1e-6 · scale · Σ_r w_r (|lse_r| + |x_r,t|); dlogits
 //   |d − cpu| <= 4e-6 · c_r · p_j + 1e-12 · c_r (p the softmax, c_r the row's factor: expf is
 //   within 2 ulp of glibc, the sums are in double); MSE loss within 1e-12 relative, dy bit for bit
@@ -359,42 +358,6 @@ void check_clipping() {
   });
 }
 
-// ---- elementwise --------------------------------------------------------------------------------
-
-void check_elementwise() {
-  guarded("fill", [] {
-    Dev d(100003);
-    d.poison();
-    gpu::fill(kDevice, d.p, static_cast<int64_t>(d.n), -2.5f);
-    bitwise("fill", d.get(), std::vector<float>(d.n, -2.5f));
-  });
-  for (int64_t rows : {int64_t(1), int64_t(37), int64_t(2049)}) {
-    for (int64_t cols : {int64_t(1), int64_t(65), int64_t(1000)}) {
-      const std::string shape = std::to_string(rows) + "x" + std::to_string(cols);
-      guarded("linear bias " + shape, [&] {
-        const std::vector<float> y = random_vector(rows * cols), bias = random_vector(cols), old = random_vector(cols);
-        std::vector<float> want_y = y, want_sum(cols), want_acc(cols);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t j = 0; j < cols; ++j) want_y[r * cols + j] = want_y[r * cols + j] + bias[j];
-        for (int64_t j = 0; j < cols; ++j) {
-          double s = 0;
-          for (int64_t r = 0; r < rows; ++r) s += y[r * cols + j];
-          want_sum[j] = static_cast<float>(s);
-          want_acc[j] = static_cast<float>(static_cast<double>(old[j]) + s);
-        }
-        Dev dy(y), db(bias), ds(cols), da(old);
-        ds.poison();
-        gpu::column_sums(kDevice, ds.p, dy.p, rows, cols, false);
-        gpu::column_sums(kDevice, da.p, dy.p, rows, cols, true);
-        gpu::add_rows(kDevice, dy.p, db.p, rows, cols);
-        bitwise("column_sums " + shape, ds.get(), want_sum);
-        bitwise("column_sums += " + shape, da.get(), want_acc);
-        bitwise("add_rows " + shape, dy.get(), want_y);
-      });
-    }
-  }
-}
-
 // ---- bench --------------------------------------------------------------------------------------
 
 void bench(bool quick) {
@@ -460,7 +423,6 @@ int main(int argc, char** argv) {
     check_optimizers(opt.quick);
     check_losses(opt.quick);
     check_clipping();
-    check_elementwise();
   }
   if (opt.bench) guarded("bench", [&] { bench(opt.quick); });
   return gpucheck::finish();

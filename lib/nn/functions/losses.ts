@@ -1,12 +1,14 @@
 /**
  * crossEntropy and mseLoss as scalar tensors recorded for backward, on the loss kernels of
- * lib/train/losses.ts (native/kernels/train.h), which compute the loss and its gradient in one
- * pass; the gradient is kept for the backward only when the call is recorded, and scaled there by
- * the incoming gradient (1 for `loss.backward()`: no pass at all).
+ * lib/train/losses.ts (native/kernels/train.h, and their CUDA twins), which compute the loss and
+ * its gradient in one pass; the gradient is kept for the backward only when the call is recorded,
+ * and scaled there by the incoming gradient (1 for `loss.backward()`: no pass at all). The scalar
+ * is made on the inputs' device, so on CUDA neither the loss nor the implicit gradient 1 crosses
+ * to the host.
  */
 import { Tensor, checkTensor } from '../../tensor';
-import { CrossEntropyOptions, MseOptions, crossEntropy as ceLoss, crossEntropySync as ceLossSync, mseLoss as mse, mseLossSync as mseSync } from '../../train/losses';
-import { BackwardContext, InputGrad, record, shouldRecord } from '../engine';
+import { CrossEntropyOptions, MseOptions, crossEntropyOnDevice, mseLossOnDevice } from '../../train/losses';
+import { BackwardContext, InputGrad, isUnitSeed, record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
 import { readOptions } from '../../args';
@@ -16,14 +18,9 @@ export type NnCrossEntropyOptions = Omit<CrossEntropyOptions, 'grad'>;
 /** Options of nn.mseLoss. */
 export type NnMseOptions = Omit<MseOptions, 'grad'>;
 
-function scalar(value: number, like: Tensor): Tensor {
-  const t = Tensor.fromCpu(new Float32Array([value]), []);
-  return like.device === 'cpu' ? t : t.to(like.device);
-}
-
 /** g·saved, without a pass when g is 1 and the graph is not kept (the saved gradient is handed on). */
 function scaled(saved: Tensor, g: Tensor, factor: number, ctx: BackwardContext): MaybePromise<Tensor> {
-  const f = g.item() * factor;
+  const f = (isUnitSeed(g) ? 1 : g.item()) * factor;
   return f === 1 && !ctx.retain ? saved : kernelsFor(saved.device).affine(saved, f, 0, ctx.async);
 }
 
@@ -32,9 +29,7 @@ function crossEntropyOf(logits: Tensor, targets: Int32Array, options: NnCrossEnt
   const o = readOptions(options, ['mask', 'ignoreIndex', 'reduction'], 'crossEntropy options') as NnCrossEntropyOptions;
   const recording = shouldRecord([logits]);
   const opts = { ...o, grad: recording };
-  const result = async ? ceLoss(logits, targets, opts) : ceLossSync(logits, targets, opts);
-  return then(result, ({ loss, dlogits }) => {
-    const out = scalar(loss, logits);
+  return then(crossEntropyOnDevice(logits, targets, opts, async), ({ loss: out, grad: dlogits }) => {
     if (recording) record('crossEntropy', [logits], [out], (grads, ctx) => then(scaled(dlogits as Tensor, grads[0] as Tensor, 1, ctx), (d) => [d]));
     return out;
   });
@@ -56,9 +51,7 @@ function mseOf(input: Tensor, target: Tensor, options: NnMseOptions | undefined,
   const o = readOptions(options, ['reduction'], 'mseLoss options') as NnMseOptions;
   const recording = shouldRecord([input, target]);
   const opts = { ...o, grad: recording };
-  const result = async ? mse(input, target, opts) : mseSync(input, target, opts);
-  return then(result, ({ loss, dinput }) => {
-    const out = scalar(loss, input);
+  return then(mseLossOnDevice(input, target, opts, async), ({ loss: out, grad: dinput }) => {
     if (recording) {
       record('mseLoss', [input, target], [out], (grads, ctx) => {
         const d = dinput as Tensor;

@@ -2,12 +2,11 @@
  * nn.RMSNorm: y = x / sqrt(mean(x²) + eps) · weight (+ bias) over the trailing `normalizedShape`
  * axes (torch.nn.RMSNorm's `weight`, ones at start; `bias` is an rnnkit option, zeros, off by
  * default as PyTorch has none). Forward and backward are the native RMSNorm kernels of
- * lib/rmsnorm.ts, the parameter gradients added straight into their `.grad`. The parameters stay
- * on the CPU (the RMSNorm op's parameter gradients are CPU tensors); inputs on a GPU are normalized
- * through host copies until the op has a device path.
+ * lib/rmsnorm.ts, the parameter gradients added straight into their `.grad`. `to('cuda')` moves
+ * the parameters like any module's: with x there too the CUDA kernels run, gradients included,
+ * with no host copy.
  */
 import { RnnkitError } from '../../errors';
-import { Device } from '../../device';
 import { rmsNorm, rmsNormBackward, rmsNormBackwardSync, rmsNormSync, RmsNormResult, RmsNormGradients } from '../../rmsnorm';
 import { Tensor, checkTensor } from '../../tensor';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
@@ -62,11 +61,6 @@ export class RMSNorm extends Module {
   /** `forward` on the calling thread. */
   override forwardSync(x: Tensor): Tensor {
     return this.run(x, false) as Tensor;
-  }
-
-  /** The parameters stay on the CPU (see the top of this file). */
-  protected override moveTo(device: Device): void {
-    void device;
   }
 
   private run(x: Tensor, async: boolean): MaybePromise<Tensor> {
