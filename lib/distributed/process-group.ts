@@ -7,7 +7,7 @@
  */
 import { RnnkitError } from '../errors';
 import { readChoice, readInteger, readOptions } from '../args';
-import { Tensor, checkTensor, tensor } from '../tensor';
+import { Tensor, checkTensor, tensor, zeros } from '../tensor';
 import { download, downloadSync, upload, uploadSync } from '../native';
 import { BackendName, DeviceSpan, NativeGroup, backendAddon } from './addon';
 import { InitProcessGroupOptions, ResolvedGroupOptions, resolveGroupOptions } from './options';
@@ -105,18 +105,30 @@ export class ProcessGroup {
 
   /** Every rank's `t`, stacked in rank order: a new tensor of shape [worldSize, ...t.shape] on t's device. */
   async allGather(t: Tensor): Promise<Tensor> {
-    const { input, output } = this.gatherBuffers(t);
-    await this.group.allGather(await input, output, false);
-    return this.gathered(t, output);
+    this.checked('allGather', t);
+    const shape = [this.worldSize, ...t.shape];
+    if (this.backend === 'nccl') {
+      const out = zeros(shape, { device: t.device });
+      await this.group.allGather(deviceSpan(t), deviceSpan(out), false);
+      return out;
+    }
+    const output = new Float32Array(this.worldSize * t.size);
+    await this.group.allGather(t.device === 'cpu' ? t.data : await t.read(), output, false);
+    return tensor(output, shape, { device: t.device });
   }
 
   /** `allGather`, blocking the event loop. */
   allGatherSync(t: Tensor): Tensor {
-    this.assertUsable('allGather');
-    checkTensor(t, 'allGather tensor');
+    this.checked('allGather', t);
+    const shape = [this.worldSize, ...t.shape];
+    if (this.backend === 'nccl') {
+      const out = zeros(shape, { device: t.device });
+      this.group.allGather(deviceSpan(t), deviceSpan(out), true);
+      return out;
+    }
     const output = new Float32Array(this.worldSize * t.size);
     this.group.allGather(t.device === 'cpu' ? t.data : t.readSync(), output, true);
-    return this.gathered(t, output);
+    return tensor(output, shape, { device: t.device });
   }
 
   /** Resolves when every rank has reached its barrier. */
@@ -164,8 +176,9 @@ export class ProcessGroup {
   private checked(what: string, t: Tensor): Tensor {
     this.assertUsable(what);
     checkTensor(t, `${what} tensor`);
-    if (this.backend === 'nccl' && t.device === 'cpu') {
-      throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what}: the nccl backend works on CUDA tensors; use backend 'gloo' for CPU tensors`);
+    if (this.backend === 'nccl' && t.device !== `cuda:${this.localRank}`) {
+      throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what}: this rank's nccl group works on CUDA tensors on cuda:${this.localRank} ` +
+        `(LOCAL_RANK), not ${t.device}; use backend 'gloo' for CPU tensors`);
     }
     return t;
   }
@@ -198,16 +211,6 @@ export class ProcessGroup {
       run(host, true);
       uploadSync(t.deviceBuffer, host);
     }
-  }
-
-  private gatherBuffers(t: Tensor): { input: Promise<Float32Array> | Float32Array; output: Float32Array } {
-    this.checked('allGather', t);
-    const output = new Float32Array(this.worldSize * t.size);
-    return { input: t.device === 'cpu' ? t.data : t.read(), output };
-  }
-
-  private gathered(t: Tensor, output: Float32Array): Tensor {
-    return tensor(output, [this.worldSize, ...t.shape], { device: t.device });
   }
 }
 
