@@ -22,9 +22,12 @@ export interface BackendInfo {
   flavor: 'cpu' | 'cuda';
   addonPath: string;
   loadAttempts: LoadAttempt[];
-  /** The ISA path the CPU kernels run (portable | avx2 | avx512) and the best this CPU allows. */
+  /** The ISA path the CPU kernels run: `portable`, `avx2`, `avx512` (x86-64) or `neon` (arm64). */
   isa: string;
+  /** The best ISA path this CPU allows. */
   detectedIsa: string;
+  /** Every ISA path this CPU can run, `portable` first and `detectedIsa` last (`RNNKIT_ISA` picks one). */
+  availableIsas: string[];
   numThreads: number;
   napiVersion: number;
   /** The device `'auto'` resolves to. */
@@ -69,6 +72,7 @@ export function backendInfo(): BackendInfo {
     loadAttempts: a.attempts,
     isa: info.isa,
     detectedIsa: info.detectedIsa,
+    availableIsas: info.availableIsas,
     numThreads: info.numThreads,
     napiVersion: info.napiVersion,
     defaultDevice: defaultDevice(),

@@ -46,6 +46,7 @@ export interface NativeBackendInfo {
   flavor: 'cpu' | 'cuda';
   isa: string;
   detectedIsa: string;
+  availableIsas: string[];
   numThreads: number;
   napiVersion: number;
   cuda: {

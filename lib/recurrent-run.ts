@@ -13,7 +13,7 @@ export interface RecurrentRunInfo {
   device: Device;
   /** The device the op was created for. */
   requestedDevice: Device;
-  /** CPU instruction-set path (portable | avx2 | avx512). */
+  /** CPU instruction-set path (portable | avx2 | avx512 | neon). */
   isa: string;
   /** The algorithm the kernels report: a CPU loop, or the CUDA algorithm (standard | persistent). */
   algorithm: string;

@@ -48,7 +48,7 @@ global.expectReject = async (promise, code) => {
   return caught;
 };
 
-/** Runs fn with the CPU kernels forced to `isa` ('portable' | 'avx2' | 'avx512'), then restores the path. */
+/** Runs fn with the CPU kernels forced to `isa` ('portable' | 'avx2' | 'avx512' | 'neon'), then restores the path. */
 global.withIsa = (isa, fn) => {
   const { native } = require('../dist/native');
   const before = global.rnnkit.backendInfo().isa;
@@ -61,7 +61,4 @@ global.withIsa = (isa, fn) => {
 };
 
 /** The ISA paths this CPU can run, portable first. */
-global.availableIsas = () => {
-  const order = ['portable', 'avx2', 'avx512'];
-  return order.slice(0, order.indexOf(global.rnnkit.backendInfo().detectedIsa) + 1);
-};
+global.availableIsas = () => global.rnnkit.backendInfo().availableIsas;

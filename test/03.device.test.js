@@ -9,8 +9,12 @@ describe('backend and devices', () => {
     const info = backendInfo();
     expect(info.flavor).to.be.oneOf(['cpu', 'cuda']);
     expect(info.addonPath).to.be.a('string').and.match(/\.node$/);
-    expect(info.isa).to.be.oneOf(['portable', 'avx2', 'avx512']);
-    expect(info.detectedIsa).to.be.oneOf(['portable', 'avx2', 'avx512']);
+    const paths = process.arch === 'arm64' ? ['portable', 'neon'] : ['portable', 'avx2', 'avx512'];
+    expect(info.isa).to.be.oneOf(paths);
+    expect(info.detectedIsa).to.be.oneOf(paths);
+    expect(info.availableIsas[0]).to.equal('portable');
+    expect(info.availableIsas[info.availableIsas.length - 1]).to.equal(info.detectedIsa);
+    if (process.arch === 'arm64') expect(info.detectedIsa).to.equal('neon');
     expect(info.numThreads).to.be.at.least(1);
     expect(info.napiVersion).to.equal(9);
     expect(info.cuda.built).to.equal(info.flavor === 'cuda');
@@ -41,11 +45,9 @@ describe('backend and devices', () => {
 
   it('ISA paths can be forced for tests and restored', () => {
     const info = backendInfo();
-    const paths = ['portable', 'avx2', 'avx512'];
-    const best = paths.indexOf(info.detectedIsa);
-    for (let i = 0; i < paths.length; i++) {
-      if (i <= best) expect(native().setIsa(paths[i])).to.equal(paths[i]);
-      else expectCode(() => native().setIsa(paths[i]), 'ERR_RNNKIT_ARG');
+    for (const path of ['portable', 'avx2', 'avx512', 'neon']) {
+      if (info.availableIsas.includes(path)) expect(native().setIsa(path)).to.equal(path);
+      else expectCode(() => native().setIsa(path), 'ERR_RNNKIT_ARG');
     }
     native().setIsa(info.detectedIsa);
   });

@@ -8,16 +8,10 @@ const { tensor, matmul, matmulSync, setNumThreads, backendInfo } = rnnkit;
 const { native } = require('../dist/native');
 const { makeRandom } = require('./reference/random');
 
-const ISAS = ['portable', 'avx2', 'avx512'];
 // M x N x K: ones, a single row/column, odd, primes, small-M widths past one register tile, the
 // medium-M route, and 300x500x257 (blocked, 2 K blocks, several row and column tiles per thread).
 const SHAPES = [[1, 1, 1], [1, 37, 19], [23, 1, 29], [7, 5, 3], [13, 29, 31], [8, 100, 17],
   [61, 67, 71], [97, 131, 263], [300, 500, 257]];
-
-function availableIsas() {
-  const best = ISAS.indexOf(backendInfo().detectedIsa);
-  return ISAS.slice(0, best + 1);
-}
 
 function referenceProduct(a, b, M, N, K, transA, transB) {
   const c = new Float64Array(M * N);

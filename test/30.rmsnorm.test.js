@@ -99,12 +99,6 @@ function checkProblem(p, seed, { shape = [p.rows, p.cols], axis = -1, accumulate
   else expect(g.dbeta).to.equal(null);
 }
 
-function availableIsas() {
-  const info = rnnkit.backendInfo();
-  const order = ['portable', 'avx2', 'avx512'];
-  return order.slice(0, order.indexOf(info.detectedIsa) + 1);
-}
-
 describe('RMSNorm: float64 reference', () => {
   it('backward of the reference matches finite differences (eps > 0 and eps = 0)', () => {
     const rnd = makeRandom();

@@ -8,6 +8,11 @@
 #include <cpuid.h>
 #define RNNKIT_X86 1
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#define RNNKIT_ARM64_LINUX 1
+#endif
 
 namespace rnnkit {
 namespace {
@@ -18,10 +23,8 @@ unsigned long long xgetbv0() {
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<unsigned long long>(edx) << 32) | eax;
 }
-#endif
 
 Isa detect() {
-#ifdef RNNKIT_X86
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return Isa::portable;
   bool fma = c & (1u << 12);
@@ -40,16 +43,36 @@ Isa detect() {
   bool avx512vl = b & (1u << 31);
   if (avx512f && avx512dq && avx512bw && avx512vl && fma && zmm_state) return Isa::avx512;
   if (avx2 && fma) return Isa::avx2;
-#endif
   return Isa::portable;
+}
+#elif defined(__aarch64__)
+Isa detect() {
+#ifdef RNNKIT_ARM64_LINUX
+  // AArch64 requires ASIMD, but the kernel still reports it; trust what it says.
+  if (!(getauxval(AT_HWCAP) & HWCAP_ASIMD)) return Isa::portable;
+#endif
+  return Isa::neon;
+}
+#else
+Isa detect() { return Isa::portable; }
+#endif
+
+std::vector<Isa> list_available() {
+  std::vector<Isa> isas{Isa::portable};
+  switch (detected_isa()) {
+    case Isa::avx512: isas.push_back(Isa::avx2); isas.push_back(Isa::avx512); break;
+    case Isa::avx2: isas.push_back(Isa::avx2); break;
+    case Isa::neon: isas.push_back(Isa::neon); break;
+    case Isa::portable: break;
+  }
+  return isas;
 }
 
 Isa initial_active() {
-  Isa best = detected_isa();
   Isa forced;
   const char* env = std::getenv("RNNKIT_ISA");
-  if (env && parse_isa(env, &forced) && static_cast<int>(forced) <= static_cast<int>(best)) return forced;
-  return best;
+  if (env && parse_isa(env, &forced) && isa_available(forced)) return forced;
+  return detected_isa();
 }
 
 std::atomic<int>& active_slot() {
@@ -66,8 +89,19 @@ Isa detected_isa() {
 
 Isa active_isa() { return static_cast<Isa>(active_slot().load(std::memory_order_relaxed)); }
 
+const std::vector<Isa>& available_isas() {
+  static const std::vector<Isa> isas = list_available();
+  return isas;
+}
+
+bool isa_available(Isa isa) {
+  for (Isa a : available_isas())
+    if (a == isa) return true;
+  return false;
+}
+
 bool set_active_isa(Isa isa) {
-  if (static_cast<int>(isa) > static_cast<int>(detected_isa())) return false;
+  if (!isa_available(isa)) return false;
   active_slot().store(static_cast<int>(isa), std::memory_order_relaxed);
   return true;
 }
@@ -76,16 +110,22 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::avx512: return "avx512";
     case Isa::avx2: return "avx2";
+    case Isa::neon: return "neon";
     default: return "portable";
   }
 }
 
 bool parse_isa(const char* name, Isa* out) {
   if (!name) return false;
-  if (std::strcmp(name, "portable") == 0) { *out = Isa::portable; return true; }
-  if (std::strcmp(name, "avx2") == 0) { *out = Isa::avx2; return true; }
-  if (std::strcmp(name, "avx512") == 0) { *out = Isa::avx512; return true; }
+  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512, Isa::neon}) {
+    if (std::strcmp(name, isa_name(isa)) == 0) {
+      *out = isa;
+      return true;
+    }
+  }
   return false;
 }
+
+const char* isa_names() { return "portable, avx2, avx512, neon"; }
 
 }  // namespace rnnkit

@@ -13,11 +13,16 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 namespace rnnkit {
 namespace {
 
 constexpr int kChains = 12;  // >= FMA pipes x latency on current x86 cores (2 x 4)
+// Neoverse V1/V2 have four 128-bit FMA pipes of latency 4, and NEON has 32 registers.
+constexpr int kNeonChains = 16;
 constexpr int64_t kIters = 20000000;
 
 std::atomic<float> g_sink{0.f};
@@ -52,6 +57,20 @@ RNNKIT_TARGET_AVX2 double run_avx2(int64_t iters) {
 }
 #endif
 
+#ifdef RNNKIT_ISA_ARM64
+RNNKIT_TARGET_NEON double run_neon(int64_t iters) {
+  float32x4_t acc[kNeonChains];
+  for (int i = 0; i < kNeonChains; ++i) acc[i] = vdupq_n_f32(0.001f * i);
+  const float32x4_t m = vdupq_n_f32(0.999999f), a = vdupq_n_f32(1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < kNeonChains; ++i) acc[i] = vfmaq_f32(a, acc[i], m);
+  float32x4_t s = acc[0];
+  for (int i = 1; i < kNeonChains; ++i) s = vaddq_f32(s, acc[i]);
+  g_sink.store(vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 3), std::memory_order_relaxed);
+  return 2.0 * 4 * kNeonChains * iters;
+}
+#endif
+
 // Whatever the compiler makes of 4-lane multiply-adds with the baseline flags (SSE2 or NEON).
 double run_portable(int64_t iters) {
   float acc[kChains][4];
@@ -72,6 +91,9 @@ double run_one(Isa isa, int64_t iters) {
   if (isa == Isa::avx512) return run_avx512(iters);
   if (isa == Isa::avx2) return run_avx2(iters);
 #endif
+#ifdef RNNKIT_ISA_ARM64
+  if (isa == Isa::neon) return run_neon(iters);
+#endif
   (void)isa;
   return run_portable(iters);
 }
@@ -79,7 +101,7 @@ double run_one(Isa isa, int64_t iters) {
 }  // namespace
 
 double fma_peak_gflops(Isa isa, int threads) {
-  if (static_cast<int>(isa) > static_cast<int>(detected_isa())) return 0.0;
+  if (!isa_available(isa)) return 0.0;
   threads = std::max(1, std::min(threads, num_threads()));
   const int64_t iters = isa == Isa::portable ? kIters / 2 : kIters;
   run_one(isa, iters / 20);  // wake the core up to its sustained clock

@@ -72,11 +72,18 @@ RNNKIT_ACTIVATION_SET(portable, V4, )
 RNNKIT_ACTIVATION_SET(avx2, V8, RNNKIT_TARGET_AVX2)
 RNNKIT_ACTIVATION_SET(avx512, V16, RNNKIT_TARGET_AVX512)
 #endif
+#ifdef RNNKIT_ISA_ARM64
+// Eight lanes as two q registers per operation (see the NEON cell set in recurrent_cells.cc).
+RNNKIT_ACTIVATION_SET(neon, V8, RNNKIT_TARGET_NEON)
+#endif
 
 const ActivationKernels& activations_for(Isa isa) {
 #if RNNKIT_ISA_X86
   if (isa == Isa::avx512) return avx512_activations;
   if (isa == Isa::avx2) return avx2_activations;
+#endif
+#ifdef RNNKIT_ISA_ARM64
+  if (isa == Isa::neon) return neon_activations;
 #endif
   (void)isa;
   return portable_activations;

@@ -256,6 +256,12 @@ RNNKIT_CELL_SET(portable, V4, )
 RNNKIT_CELL_SET(avx2, V8, RNNKIT_TARGET_AVX2)
 RNNKIT_CELL_SET(avx512, V16, RNNKIT_TARGET_AVX512)
 #endif
+#ifdef RNNKIT_ISA_ARM64
+// ASIMD is in every AArch64 CPU, so the portable V4 set already runs on NEON registers; the NEON
+// set takes eight lanes (two q registers per operation), which gives the exp/tanh polynomials two
+// independent dependency chains per step.
+RNNKIT_CELL_SET(neon, V8, RNNKIT_TARGET_NEON)
+#endif
 
 }  // namespace
 
@@ -263,6 +269,9 @@ const Kernels& kernels_for(Isa isa) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (isa == Isa::avx512) return avx512_kernels;
   if (isa == Isa::avx2) return avx2_kernels;
+#endif
+#ifdef RNNKIT_ISA_ARM64
+  if (isa == Isa::neon) return neon_kernels;
 #endif
   (void)isa;
   return portable_kernels;

@@ -17,10 +17,14 @@
 #include <utility>
 #include <vector>
 
+#include "activations.h"
 #include "cpu_features.h"
 #include "isa_target.h"
 #include "parallel.h"
 
+#ifdef RNNKIT_ISA_ARM64
+#include <arm_neon.h>
+#endif
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define RNNKIT_RMSNORM_X86 1
@@ -79,68 +83,107 @@ std::array<BackwardRowFn, 16> backward_table(std::index_sequence<I...>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Portable path: plain loops the compiler vectorizes for whatever the build targets. The sums use
-// eight independent lanes, which both vectorizes and keeps each float partial short.
+// Portable and NEON paths: one body over the compiler's vector extensions, instantiated with
+// plain multiplies and adds (portable: whatever the build targets, SSE2 or NEON registers) and
+// with NEON's fused multiply-add. Four accumulators of four lanes keep each float partial short
+// and hide the add latency; tails are partial vectors (lanes past the row read as zero).
 
-constexpr int kLanes = 8;
+template <class Lanes>
+struct VectorRows {
+  typedef act::V4 V;
+  typedef V::F F;
+  static constexpr int W = V::W;
 
-double portable_sum_squares(const float* x, int64_t n) {
-  double total = 0;
-  for (int64_t i = 0; i < n; i += kSumBlock) {
-    int64_t end = std::min(n, i + kSumBlock);
-    float lane[kLanes] = {};
-    int64_t j = i;
-    for (; j + kLanes <= end; j += kLanes)
-      for (int k = 0; k < kLanes; ++k) lane[k] += x[j + k] * x[j + k];
-    for (; j < end; ++j) lane[0] += x[j] * x[j];
-    for (int k = 0; k < kLanes; ++k) total += lane[k];
+  static RNNKIT_INLINE double widen_sum(F v) {
+    double s = 0;
+    for (int l = 0; l < W; ++l) s += v[l];
+    return s;
   }
-  return total;
-}
 
-double portable_sum_product3(const float* a, const float* b, const float* c, int64_t n) {
-  double total = 0;
-  for (int64_t i = 0; i < n; i += kSumBlock) {
-    int64_t end = std::min(n, i + kSumBlock);
-    float lane[kLanes] = {};
-    int64_t j = i;
-    for (; j + kLanes <= end; j += kLanes)
-      for (int k = 0; k < kLanes; ++k) lane[k] += a[j + k] * b[j + k] * c[j + k];
-    for (; j < end; ++j) lane[0] += a[j] * b[j] * c[j];
-    for (int k = 0; k < kLanes; ++k) total += lane[k];
+  // Sum over [0, n) of term(i), one vector at a time, with term(i) = f(loaded lanes at i).
+  template <class Term>
+  static RNNKIT_INLINE double sum(int64_t n, Term term) {
+    double total = 0;
+    for (int64_t i = 0; i < n; i += kSumBlock) {
+      const int64_t end = std::min(n, i + kSumBlock);
+      F a0 = act::splat<V>(0.f), a1 = a0, a2 = a0, a3 = a0;
+      int64_t j = i;
+      for (; j + 4 * W <= end; j += 4 * W) {
+        a0 = term(a0, j, W);
+        a1 = term(a1, j + W, W);
+        a2 = term(a2, j + 2 * W, W);
+        a3 = term(a3, j + 3 * W, W);
+      }
+      for (; j < end; j += W) a0 = term(a0, j, std::min<int64_t>(W, end - j));
+      total += widen_sum((a0 + a1) + (a2 + a3));
+    }
+    return total;
   }
-  return total;
-}
 
-void portable_scale(float* __restrict y, const float* __restrict x, const float* __restrict gamma,
-                    const float* __restrict beta, float r, int64_t n, bool) {
-  if (beta) {
-    for (int64_t j = 0; j < n; ++j) y[j] = x[j] * (r * gamma[j]) + beta[j];
-  } else {
-    for (int64_t j = 0; j < n; ++j) y[j] = x[j] * (r * gamma[j]);
+  static double sum_squares(const float* x, int64_t n) {
+    return sum(n, [x](F acc, int64_t j, int64_t w) {
+      const F v = act::load<V>(x + j, w);
+      return Lanes::fma(v, v, acc);
+    });
   }
-}
 
-// Streaming stores are an x86 matter; the portable path ignores kStream.
-template <bool kStream, bool kDx, bool kDg, bool kDb>
-struct PortableBackward {
-  static void run(float* __restrict dx, float* __restrict dg, float* __restrict db,
-                  const float* __restrict dy, const float* __restrict x,
-                  const float* __restrict gamma, float r, float c, int64_t n) {
-    for (int64_t j = 0; j < n; ++j) {
-      if (kDx) dx[j] = r * (dy[j] * gamma[j] - c * x[j]);
-      if (kDg) dg[j] += (dy[j] * r) * x[j];
-      if (kDb) db[j] += dy[j];
+  static double sum_product3(const float* a, const float* b, const float* c, int64_t n) {
+    return sum(n, [a, b, c](F acc, int64_t j, int64_t w) {
+      return Lanes::fma(act::load<V>(a + j, w) * act::load<V>(b + j, w), act::load<V>(c + j, w),
+                        acc);
+    });
+  }
+
+  // Streaming stores are an x86 matter; these paths ignore `stream`.
+  static void scale(float* y, const float* x, const float* gamma, const float* beta, float r,
+                    int64_t n, bool) {
+    for (int64_t j = 0; j < n; j += W) {
+      const int64_t w = std::min<int64_t>(W, n - j);
+      const F g = r * act::load<V>(gamma + j, w);
+      const F xv = act::load<V>(x + j, w);
+      act::store<V>(y + j, beta ? Lanes::fma(xv, g, act::load<V>(beta + j, w)) : xv * g, w);
     }
   }
+
+  template <bool kStream, bool kDx, bool kDg, bool kDb>
+  struct Backward {
+    static void run(float* dx, float* dg, float* db, const float* dy, const float* x,
+                    const float* gamma, float r, float c, int64_t n) {
+      if (!(kDx || kDg || kDb)) return;
+      for (int64_t j = 0; j < n; j += W) {
+        const int64_t w = std::min<int64_t>(W, n - j);
+        const F dyv = act::load<V>(dy + j, w);
+        const F xv = (kDx || kDg) ? act::load<V>(x + j, w) : act::splat<V>(0.f);
+        if (kDx) act::store<V>(dx + j, r * (dyv * act::load<V>(gamma + j, w) - c * xv), w);
+        if (kDg) act::store<V>(dg + j, Lanes::fma(dyv * r, xv, act::load<V>(dg + j, w)), w);
+        if (kDb) act::store<V>(db + j, dyv + act::load<V>(db + j, w), w);
+      }
+    }
+  };
+
+  static RowKernels kernels() {
+    return {sum_squares, sum_product3, scale,
+            backward_table<Backward>(std::make_index_sequence<16>())};
+  }
 };
 
-const RowKernels kPortable = {
-    portable_sum_squares,
-    portable_sum_product3,
-    portable_scale,
-    backward_table<PortableBackward>(std::make_index_sequence<16>()),
+struct PlainLanes {
+  static RNNKIT_INLINE act::V4::F fma(act::V4::F a, act::V4::F b, act::V4::F c) {
+    return a * b + c;
+  }
 };
+
+const RowKernels kPortable = VectorRows<PlainLanes>::kernels();
+
+#ifdef RNNKIT_ISA_ARM64
+struct NeonLanes {
+  static RNNKIT_INLINE RNNKIT_TARGET_NEON act::V4::F fma(act::V4::F a, act::V4::F b, act::V4::F c) {
+    return vfmaq_f32(c, a, b);
+  }
+};
+
+const RowKernels kNeon = VectorRows<NeonLanes>::kernels();
+#endif
 
 #ifdef RNNKIT_RMSNORM_X86
 // ---------------------------------------------------------------------------------------------
@@ -503,13 +546,16 @@ const RowKernels kAvx512 = {
 #endif  // RNNKIT_RMSNORM_X86
 
 const RowKernels& kernels() {
-#ifdef RNNKIT_RMSNORM_X86
   switch (active_isa()) {
+#ifdef RNNKIT_RMSNORM_X86
     case Isa::avx512: return kAvx512;
     case Isa::avx2: return kAvx2;
+#endif
+#ifdef RNNKIT_ISA_ARM64
+    case Isa::neon: return kNeon;
+#endif
     default: break;
   }
-#endif
   return kPortable;
 }
 

@@ -55,6 +55,9 @@ const KernelSet& kernels_for(Isa isa) {
   if (isa == Isa::avx512) return sgemm_detail::kernels_avx512();
   if (isa == Isa::avx2) return sgemm_detail::kernels_avx2();
 #endif
+#if defined(__aarch64__)
+  if (isa == Isa::neon) return sgemm_detail::kernels_neon();
+#endif
   (void)isa;
   return sgemm_detail::kernels_portable();
 }

@@ -1,8 +1,8 @@
 // Internal interface between the SGEMM driver (sgemm.cc) and the per-ISA micro-kernel files
-// (sgemm_avx512.cc, sgemm_avx2.cc, sgemm_portable.cc). A micro-kernel updates one register tile of
-// C: C[m, n] = alpha * A[m, k] * B[k, n] + beta * C, with m <= mr and n <= nr. beta == 0 never reads
-// C. B is a panel of nr columns whose rows are ldb floats apart; all nr columns must be readable
-// (packed panels are zero-padded), only the first n are stored.
+// (sgemm_avx512.cc, sgemm_avx2.cc, sgemm_neon.cc, sgemm_portable.cc). A micro-kernel updates one
+// register tile of C: C[m, n] = alpha * A[m, k] * B[k, n] + beta * C, with m <= mr and n <= nr.
+// beta == 0 never reads C. B is a panel of nr columns whose rows are ldb floats apart; all nr
+// columns must be readable (packed panels are zero-padded), only the first n are stored.
 #pragma once
 #include <cstdint>
 
@@ -31,6 +31,9 @@ const KernelSet& kernels_portable();
 #if defined(__x86_64__)
 const KernelSet& kernels_avx2();
 const KernelSet& kernels_avx512();
+#endif
+#if defined(__aarch64__)
+const KernelSet& kernels_neon();
 #endif
 
 }  // namespace sgemm_detail

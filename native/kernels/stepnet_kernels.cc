@@ -209,19 +209,17 @@ RNNKIT_STEPNET_SET(portable, V4, )
 #if defined(__x86_64__) || defined(_M_X64)
 RNNKIT_STEPNET_SET(avx2, V8, RNNKIT_TARGET_AVX2)
 #endif
+#ifdef RNNKIT_ISA_ARM64
+// Eight lanes as two q registers per operation (see the NEON cell set in recurrent_cells.cc).
+RNNKIT_STEPNET_SET(neon, V8, RNNKIT_TARGET_NEON)
+#endif
 
 // The AVX-512 machines run the AVX2 set: these passes are short next to the GEMMs they sit
 // between, so a third instantiation would add code without a measurable gain.
-bool use_avx2() {
 #if defined(__x86_64__) || defined(_M_X64)
-  return active_isa() != Isa::portable;
-#else
-  return false;
-#endif
-}
-
-#if defined(__x86_64__) || defined(_M_X64)
-#define RNNKIT_PICK(fn) (use_avx2() ? fn##_avx2 : fn##_portable)
+#define RNNKIT_PICK(fn) (active_isa() != Isa::portable ? fn##_avx2 : fn##_portable)
+#elif defined(RNNKIT_ISA_ARM64)
+#define RNNKIT_PICK(fn) (active_isa() == Isa::neon ? fn##_neon : fn##_portable)
 #else
 #define RNNKIT_PICK(fn) (fn##_portable)
 #endif

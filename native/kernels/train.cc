@@ -1,25 +1,34 @@
 // Training kernels (contract and update formulas in train.h).
 //
-// Each optimizer has one scalar element function, used by the portable path and for the tails of
-// the AVX2 path, and an AVX2 loop that performs the very same float operations eight lanes at a
-// time (no FMA, IEEE sqrt and division), so the two paths agree bit for bit. The AVX2 loops are
-// written with intrinsics because the build keeps errno semantics for sqrt, which stops the
-// compiler from vectorizing the plain loops. Elementwise work is split over the compute pool in
-// ranges of at least kGrain elements; reductions use fixed chunks so their sums do not depend on
-// the thread count.
+// Each optimizer's update is written once, as a template over its lanes: one float (the portable
+// path, and the tails of the vector path) or a vector of floats (AVX2 on x86-64, NEON on arm64).
+// Both perform the very same float operations in the same order (no FMA, IEEE sqrt and division),
+// so the paths agree bit for bit. The vector lanes use the compiler's vector extensions; only sqrt
+// needs an intrinsic, because the build keeps errno semantics for sqrt, which stops the compiler
+// from vectorizing it. Elementwise work is split over the compute pool in ranges of at least
+// kGrain elements; reductions use fixed chunks so their sums do not depend on the thread count.
 #include "train.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
+#include "activations.h"
 #include "cpu_features.h"
 #include "isa_target.h"
 #include "parallel.h"
 
-#if defined(__x86_64__)
+#if defined(RNNKIT_ISA_X86)
 #include <immintrin.h>
-#define RNNKIT_TRAIN_X86 1
+#define RNNKIT_TRAIN_SIMD 1
+// No FMA, so that the vector path rounds like the scalar one.
+#define RNNKIT_TRAIN_TARGET RNNKIT_TARGET_AVX2_NO_FMA
+#elif defined(RNNKIT_ISA_ARM64)
+#include <arm_neon.h>
+#define RNNKIT_TRAIN_SIMD 1
+// Unfused too: the arm64 build turns off multiply-add contraction (isa_target.h).
+#define RNNKIT_TRAIN_TARGET RNNKIT_TARGET_NEON
 #endif
 
 namespace rnnkit {
@@ -30,212 +39,183 @@ constexpr int64_t kGrain = 32768;
 // Elements per partial sum of a reduction: the unit of work and of the fixed summation order.
 constexpr int64_t kChunk = 8192;
 
-bool use_avx2() {
-#if RNNKIT_TRAIN_X86
+// One float at a time.
+struct ScalarLanes {
+  typedef float T;
+  static constexpr int W = 1;
+  static RNNKIT_INLINE T load(const float* p) { return *p; }
+  static RNNKIT_INLINE void store(float* p, T v) { *p = v; }
+  static RNNKIT_INLINE T sqrt(T x) { return std::sqrt(x); }
+  // b when either is NaN, like the vector max below and x86's maxps.
+  static RNNKIT_INLINE T max(T a, T b) { return a > b ? a : b; }
+};
+
+#ifdef RNNKIT_TRAIN_SIMD
+#if defined(RNNKIT_ISA_X86)
+typedef act::V8 SimdV;
+// Plain inline (not always_inline): it is inlined once the lane templates sit inside an AVX2
+// function, which a template without the target attribute could not do by force.
+RNNKIT_TRAIN_TARGET inline SimdV::F simd_sqrt(SimdV::F x) { return _mm256_sqrt_ps(x); }
+#else
+typedef act::V4 SimdV;
+RNNKIT_TRAIN_TARGET inline SimdV::F simd_sqrt(SimdV::F x) { return vsqrtq_f32(x); }
+#endif
+
+// SimdV::W floats at a time.
+struct SimdLanes {
+  typedef SimdV::F T;
+  static constexpr int W = SimdV::W;
+  static RNNKIT_INLINE T load(const float* p) { return act::load<SimdV>(p, W); }
+  static RNNKIT_INLINE void store(float* p, T v) { act::store<SimdV>(p, v, W); }
+  static T sqrt(T x) { return simd_sqrt(x); }
+  static RNNKIT_INLINE T max(T a, T b) { return act::select<SimdV>(a > b, a, b); }
+};
+
+bool use_simd() {
+#if defined(RNNKIT_ISA_X86)
   return active_isa() != Isa::portable;
 #else
-  return false;
+  return active_isa() == Isa::neon;
 #endif
 }
-
-// Mirrors _mm256_max_ps(a, b) (b when either is NaN), so both paths treat NaN alike.
-inline float max_like_avx(float a, float b) { return a > b ? a : b; }
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // SGD
 
-inline void sgd_elem(float* p, const float* g, float* b, int64_t i, const SgdHyper& h) {
-  float gg = g[i];
-  if (h.weight_decay != 0.f) gg = gg + h.weight_decay * p[i];
+template <class L>
+RNNKIT_INLINE void sgd_lanes(float* p, const float* g, float* b, int64_t i, const SgdHyper& h) {
+  typedef typename L::T T;
+  const T pp = L::load(p + i);
+  T gg = L::load(g + i);
+  if (h.weight_decay != 0.f) gg = gg + h.weight_decay * pp;
   if (h.momentum != 0.f) {
-    float bb = h.first_step ? gg : h.momentum * b[i] + (1.f - h.dampening) * gg;
-    b[i] = bb;
+    T bb = gg;
+    if (!h.first_step) bb = h.momentum * L::load(b + i) + (1.f - h.dampening) * gg;
+    L::store(b + i, bb);
     gg = h.nesterov ? gg + h.momentum * bb : bb;
   }
-  p[i] = p[i] - h.lr * gg;
+  L::store(p + i, pp - h.lr * gg);
 }
-
-#if RNNKIT_TRAIN_X86
-RNNKIT_TARGET_AVX2_NO_FMA int64_t sgd_avx2(float* p, const float* g, float* b, int64_t n,
-                                    const SgdHyper& h) {
-  const __m256 wd = _mm256_set1_ps(h.weight_decay), mom = _mm256_set1_ps(h.momentum);
-  const __m256 damp = _mm256_set1_ps(1.f - h.dampening), lr = _mm256_set1_ps(h.lr);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 pp = _mm256_loadu_ps(p + i);
-    __m256 gg = _mm256_loadu_ps(g + i);
-    if (h.weight_decay != 0.f) gg = _mm256_add_ps(gg, _mm256_mul_ps(wd, pp));
-    if (h.momentum != 0.f) {
-      __m256 bb = h.first_step ? gg
-                               : _mm256_add_ps(_mm256_mul_ps(mom, _mm256_loadu_ps(b + i)),
-                                               _mm256_mul_ps(damp, gg));
-      _mm256_storeu_ps(b + i, bb);
-      gg = h.nesterov ? _mm256_add_ps(gg, _mm256_mul_ps(mom, bb)) : bb;
-    }
-    _mm256_storeu_ps(p + i, _mm256_sub_ps(pp, _mm256_mul_ps(lr, gg)));
-  }
-  return i;
-}
-#endif
 
 // ---------------------------------------------------------------------------------------------
 // Adam / AdamW
 
-inline void adam_elem(float* p, const float* g, float* m, float* v, float* vmax, int64_t i,
-                      const AdamScalars& s) {
-  float pp = p[i];
-  float gg = g[i];
+template <class L>
+RNNKIT_INLINE void adam_lanes(float* p, const float* g, float* m, float* v, float* vmax,
+                              int64_t i, const AdamScalars& s) {
+  typedef typename L::T T;
+  T pp = L::load(p + i);
+  T gg = L::load(g + i);
   if (s.decoupled) {
     pp = pp * s.decay;
   } else if (s.wd != 0.f) {
     gg = gg + s.wd * pp;
   }
-  float mm = m[i] + s.one_minus_b1 * (gg - m[i]);
-  float vv = s.beta2 * v[i] + s.one_minus_b2 * (gg * gg);
-  m[i] = mm;
-  v[i] = vv;
-  float vh = vv;
+  const T m0 = L::load(m + i);
+  const T mm = m0 + s.one_minus_b1 * (gg - m0);
+  const T vv = s.beta2 * L::load(v + i) + s.one_minus_b2 * (gg * gg);
+  L::store(m + i, mm);
+  L::store(v + i, vv);
+  T vh = vv;
   if (vmax) {
-    vh = max_like_avx(vmax[i], vv);
-    vmax[i] = vh;
+    vh = L::max(L::load(vmax + i), vv);
+    L::store(vmax + i, vh);
   }
-  float denom = std::sqrt(vh) / s.bc2_sqrt + s.eps;
-  p[i] = pp - s.step_size * (mm / denom);
+  const T denom = L::sqrt(vh) / s.bc2_sqrt + s.eps;
+  L::store(p + i, pp - s.step_size * (mm / denom));
 }
-
-#if RNNKIT_TRAIN_X86
-RNNKIT_TARGET_AVX2_NO_FMA int64_t adam_avx2(float* p, const float* g, float* m, float* v, float* vmax,
-                                     int64_t n, const AdamScalars& s) {
-  const __m256 decay = _mm256_set1_ps(s.decay), wd = _mm256_set1_ps(s.wd);
-  const __m256 omb1 = _mm256_set1_ps(s.one_minus_b1), b2 = _mm256_set1_ps(s.beta2);
-  const __m256 omb2 = _mm256_set1_ps(s.one_minus_b2), step = _mm256_set1_ps(s.step_size);
-  const __m256 bc2 = _mm256_set1_ps(s.bc2_sqrt), eps = _mm256_set1_ps(s.eps);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 pp = _mm256_loadu_ps(p + i);
-    __m256 gg = _mm256_loadu_ps(g + i);
-    if (s.decoupled) {
-      pp = _mm256_mul_ps(pp, decay);
-    } else if (s.wd != 0.f) {
-      gg = _mm256_add_ps(gg, _mm256_mul_ps(wd, pp));
-    }
-    __m256 m0 = _mm256_loadu_ps(m + i);
-    __m256 mm = _mm256_add_ps(m0, _mm256_mul_ps(omb1, _mm256_sub_ps(gg, m0)));
-    __m256 vv = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)),
-                              _mm256_mul_ps(omb2, _mm256_mul_ps(gg, gg)));
-    _mm256_storeu_ps(m + i, mm);
-    _mm256_storeu_ps(v + i, vv);
-    __m256 vh = vv;
-    if (vmax) {
-      vh = _mm256_max_ps(_mm256_loadu_ps(vmax + i), vv);
-      _mm256_storeu_ps(vmax + i, vh);
-    }
-    __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vh), bc2), eps);
-    _mm256_storeu_ps(p + i, _mm256_sub_ps(pp, _mm256_mul_ps(step, _mm256_div_ps(mm, denom))));
-  }
-  return i;
-}
-#endif
 
 // ---------------------------------------------------------------------------------------------
 // Adagrad
 
-inline void adagrad_elem(float* p, const float* g, float* sum, int64_t i, const AdagradScalars& s) {
-  float gg = g[i];
-  if (s.wd != 0.f) gg = gg + s.wd * p[i];
-  float ss = sum[i] + gg * gg;
-  sum[i] = ss;
-  p[i] = p[i] - s.clr * (gg / (std::sqrt(ss) + s.eps));
+template <class L>
+RNNKIT_INLINE void adagrad_lanes(float* p, const float* g, float* sum, int64_t i,
+                                 const AdagradScalars& s) {
+  typedef typename L::T T;
+  const T pp = L::load(p + i);
+  T gg = L::load(g + i);
+  if (s.wd != 0.f) gg = gg + s.wd * pp;
+  const T ss = L::load(sum + i) + gg * gg;
+  L::store(sum + i, ss);
+  L::store(p + i, pp - s.clr * (gg / (L::sqrt(ss) + s.eps)));
 }
-
-#if RNNKIT_TRAIN_X86
-RNNKIT_TARGET_AVX2_NO_FMA int64_t adagrad_avx2(float* p, const float* g, float* sum, int64_t n,
-                                        const AdagradScalars& s) {
-  const __m256 clr = _mm256_set1_ps(s.clr), wd = _mm256_set1_ps(s.wd), eps = _mm256_set1_ps(s.eps);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 pp = _mm256_loadu_ps(p + i);
-    __m256 gg = _mm256_loadu_ps(g + i);
-    if (s.wd != 0.f) gg = _mm256_add_ps(gg, _mm256_mul_ps(wd, pp));
-    __m256 ss = _mm256_add_ps(_mm256_loadu_ps(sum + i), _mm256_mul_ps(gg, gg));
-    _mm256_storeu_ps(sum + i, ss);
-    __m256 q = _mm256_div_ps(gg, _mm256_add_ps(_mm256_sqrt_ps(ss), eps));
-    _mm256_storeu_ps(p + i, _mm256_sub_ps(pp, _mm256_mul_ps(clr, q)));
-  }
-  return i;
-}
-#endif
 
 // ---------------------------------------------------------------------------------------------
 // RMSprop
 
-inline void rmsprop_elem(float* p, const float* g, float* sq, float* ga, float* buf, int64_t i,
-                         const RmspropHyper& h) {
-  float gg = g[i];
-  if (h.weight_decay != 0.f) gg = gg + h.weight_decay * p[i];
-  float a = h.alpha * sq[i] + (1.f - h.alpha) * (gg * gg);
-  sq[i] = a;
-  float d;
+template <class L>
+RNNKIT_INLINE void rmsprop_lanes(float* p, const float* g, float* sq, float* ga, float* buf,
+                                 int64_t i, const RmspropHyper& h) {
+  typedef typename L::T T;
+  const T pp = L::load(p + i);
+  T gg = L::load(g + i);
+  if (h.weight_decay != 0.f) gg = gg + h.weight_decay * pp;
+  const T a = h.alpha * L::load(sq + i) + (1.f - h.alpha) * (gg * gg);
+  L::store(sq + i, a);
+  T d;
   if (ga) {
-    float gbar = ga[i] + (1.f - h.alpha) * (gg - ga[i]);
-    ga[i] = gbar;
-    d = std::sqrt(a - gbar * gbar) + h.eps;
+    const T g0 = L::load(ga + i);
+    const T gbar = g0 + (1.f - h.alpha) * (gg - g0);
+    L::store(ga + i, gbar);
+    d = L::sqrt(a - gbar * gbar) + h.eps;
   } else {
-    d = std::sqrt(a) + h.eps;
+    d = L::sqrt(a) + h.eps;
   }
   if (buf) {
-    float b = h.momentum * buf[i] + gg / d;
-    buf[i] = b;
-    p[i] = p[i] - h.lr * b;
+    const T b = h.momentum * L::load(buf + i) + gg / d;
+    L::store(buf + i, b);
+    L::store(p + i, pp - h.lr * b);
   } else {
-    p[i] = p[i] - h.lr * (gg / d);
+    L::store(p + i, pp - h.lr * (gg / d));
   }
 }
 
-#if RNNKIT_TRAIN_X86
-RNNKIT_TARGET_AVX2_NO_FMA int64_t rmsprop_avx2(float* p, const float* g, float* sq, float* ga, float* buf,
-                                        int64_t n, const RmspropHyper& h) {
-  const __m256 wd = _mm256_set1_ps(h.weight_decay), alpha = _mm256_set1_ps(h.alpha);
-  const __m256 oma = _mm256_set1_ps(1.f - h.alpha), eps = _mm256_set1_ps(h.eps);
-  const __m256 mom = _mm256_set1_ps(h.momentum), lr = _mm256_set1_ps(h.lr);
+#ifdef RNNKIT_TRAIN_SIMD
+// The vector loops: each returns how many leading elements it updated (a multiple of the width).
+RNNKIT_TRAIN_TARGET int64_t sgd_simd(float* p, const float* g, float* b, int64_t n,
+                                     const SgdHyper& h) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 pp = _mm256_loadu_ps(p + i);
-    __m256 gg = _mm256_loadu_ps(g + i);
-    if (h.weight_decay != 0.f) gg = _mm256_add_ps(gg, _mm256_mul_ps(wd, pp));
-    __m256 a = _mm256_add_ps(_mm256_mul_ps(alpha, _mm256_loadu_ps(sq + i)),
-                             _mm256_mul_ps(oma, _mm256_mul_ps(gg, gg)));
-    _mm256_storeu_ps(sq + i, a);
-    __m256 d;
-    if (ga) {
-      __m256 g0 = _mm256_loadu_ps(ga + i);
-      __m256 gbar = _mm256_add_ps(g0, _mm256_mul_ps(oma, _mm256_sub_ps(gg, g0)));
-      _mm256_storeu_ps(ga + i, gbar);
-      d = _mm256_add_ps(_mm256_sqrt_ps(_mm256_sub_ps(a, _mm256_mul_ps(gbar, gbar))), eps);
-    } else {
-      d = _mm256_add_ps(_mm256_sqrt_ps(a), eps);
-    }
-    if (buf) {
-      __m256 b = _mm256_add_ps(_mm256_mul_ps(mom, _mm256_loadu_ps(buf + i)), _mm256_div_ps(gg, d));
-      _mm256_storeu_ps(buf + i, b);
-      _mm256_storeu_ps(p + i, _mm256_sub_ps(pp, _mm256_mul_ps(lr, b)));
-    } else {
-      _mm256_storeu_ps(p + i, _mm256_sub_ps(pp, _mm256_mul_ps(lr, _mm256_div_ps(gg, d))));
-    }
-  }
+  for (; i + SimdLanes::W <= n; i += SimdLanes::W) sgd_lanes<SimdLanes>(p, g, b, i, h);
+  return i;
+}
+
+RNNKIT_TRAIN_TARGET int64_t adam_simd(float* p, const float* g, float* m, float* v, float* vmax,
+                                      int64_t n, const AdamScalars& s) {
+  int64_t i = 0;
+  for (; i + SimdLanes::W <= n; i += SimdLanes::W) adam_lanes<SimdLanes>(p, g, m, v, vmax, i, s);
+  return i;
+}
+
+RNNKIT_TRAIN_TARGET int64_t adagrad_simd(float* p, const float* g, float* sum, int64_t n,
+                                         const AdagradScalars& s) {
+  int64_t i = 0;
+  for (; i + SimdLanes::W <= n; i += SimdLanes::W) adagrad_lanes<SimdLanes>(p, g, sum, i, s);
+  return i;
+}
+
+RNNKIT_TRAIN_TARGET int64_t rmsprop_simd(float* p, const float* g, float* sq, float* ga,
+                                         float* buf, int64_t n, const RmspropHyper& h) {
+  int64_t i = 0;
+  for (; i + SimdLanes::W <= n; i += SimdLanes::W)
+    rmsprop_lanes<SimdLanes>(p, g, sq, ga, buf, i, h);
   return i;
 }
 #endif
 
-// Runs an optimizer over [0, n) on the pool: `vec(begin, end)` handles a leading part of a range
-// (returning how far it got, as an offset from begin) and `elem(i)` finishes it.
-template <class Vec, class Elem>
-void run_elementwise(int64_t n, Vec vec, Elem elem) {
-  const bool avx2 = use_avx2();
+// Runs an optimizer over [0, n) on the pool: `simd(begin, len)` handles a leading part of a range
+// (returning how many elements it did) and `scalar(i)` finishes it.
+template <class Simd, class Scalar>
+void run_elementwise(int64_t n, Simd simd, Scalar scalar) {
+#ifdef RNNKIT_TRAIN_SIMD
+  const bool vector = use_simd();
+#else
+  const bool vector = false;
+#endif
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
     int64_t i = begin;
-    if (avx2) i += vec(begin, end - begin);
-    for (; i < end; ++i) elem(i);
+    if (vector) i += simd(begin, end - begin);
+    for (; i < end; ++i) scalar(i);
   });
 }
 
@@ -295,19 +275,19 @@ void for_each_span(float* const* xs, const int64_t* sizes, int64_t count, Fn fn)
 
 }  // namespace
 
+#ifdef RNNKIT_TRAIN_SIMD
+#define RNNKIT_SIMD_PREFIX(call) return call
+#else
+#define RNNKIT_SIMD_PREFIX(call) return 0
+#endif
+
 void sgd_step(float* p, const float* g, float* buf, int64_t n, const SgdHyper& h) {
   run_elementwise(
       n,
       [&](int64_t b, int64_t len) -> int64_t {
-#if RNNKIT_TRAIN_X86
-        return sgd_avx2(p + b, g + b, buf ? buf + b : nullptr, len, h);
-#else
-        (void)b;
-        (void)len;
-        return 0;
-#endif
+        RNNKIT_SIMD_PREFIX(sgd_simd(p + b, g + b, buf ? buf + b : nullptr, len, h));
       },
-      [&](int64_t i) { sgd_elem(p, g, buf, i, h); });
+      [&](int64_t i) { sgd_lanes<ScalarLanes>(p, g, buf, i, h); });
 }
 
 AdamScalars adam_scalars(const AdamHyper& h) {
@@ -331,15 +311,9 @@ void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_
   run_elementwise(
       n,
       [&](int64_t b, int64_t len) -> int64_t {
-#if RNNKIT_TRAIN_X86
-        return adam_avx2(p + b, g + b, m + b, v + b, vmax ? vmax + b : nullptr, len, s);
-#else
-        (void)b;
-        (void)len;
-        return 0;
-#endif
+        RNNKIT_SIMD_PREFIX(adam_simd(p + b, g + b, m + b, v + b, vmax ? vmax + b : nullptr, len, s));
       },
-      [&](int64_t i) { adam_elem(p, g, m, v, vmax, i, s); });
+      [&](int64_t i) { adam_lanes<ScalarLanes>(p, g, m, v, vmax, i, s); });
 }
 
 AdagradScalars adagrad_scalars(const AdagradHyper& h) {
@@ -355,15 +329,9 @@ void adagrad_step(float* p, const float* g, float* sum, int64_t n, const Adagrad
   run_elementwise(
       n,
       [&](int64_t b, int64_t len) -> int64_t {
-#if RNNKIT_TRAIN_X86
-        return adagrad_avx2(p + b, g + b, sum + b, len, s);
-#else
-        (void)b;
-        (void)len;
-        return 0;
-#endif
+        RNNKIT_SIMD_PREFIX(adagrad_simd(p + b, g + b, sum + b, len, s));
       },
-      [&](int64_t i) { adagrad_elem(p, g, sum, i, s); });
+      [&](int64_t i) { adagrad_lanes<ScalarLanes>(p, g, sum, i, s); });
 }
 
 void rmsprop_step(float* p, const float* g, float* square_avg, float* grad_avg, float* buf,
@@ -372,16 +340,11 @@ void rmsprop_step(float* p, const float* g, float* square_avg, float* grad_avg, 
   run_elementwise(
       n,
       [&](int64_t b, int64_t len) -> int64_t {
-#if RNNKIT_TRAIN_X86
-        return rmsprop_avx2(p + b, g + b, square_avg + b, grad_avg ? grad_avg + b : nullptr,
-                            mbuf ? mbuf + b : nullptr, len, h);
-#else
-        (void)b;
-        (void)len;
-        return 0;
-#endif
+        RNNKIT_SIMD_PREFIX(rmsprop_simd(p + b, g + b, square_avg + b,
+                                        grad_avg ? grad_avg + b : nullptr,
+                                        mbuf ? mbuf + b : nullptr, len, h));
       },
-      [&](int64_t i) { rmsprop_elem(p, g, square_avg, grad_avg, mbuf, i, h); });
+      [&](int64_t i) { rmsprop_lanes<ScalarLanes>(p, g, square_avg, grad_avg, mbuf, i, h); });
 }
 
 double softmax_cross_entropy(float* dlogits, const float* logits, const int32_t* targets,

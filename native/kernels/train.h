@@ -20,8 +20,8 @@
 //            momentum > 0: b = momentum·b + g'/d;  p = p − lr·b;  else p = p − lr·g'/d
 // The per-step scalars (bias corrections, decayed rates) are computed in double and rounded to
 // float once; the elementwise arithmetic is float, in the order written above, with no fused
-// multiply-add, so the portable and AVX2 paths give identical bits and a resumed run continues
-// exactly. State buffers (b, m, v, v̂, s, a, ḡ) hold n floats each and are updated in place.
+// multiply-add, so the portable and vector (AVX2, NEON) paths give identical bits and a resumed
+// run continues exactly. State buffers (b, m, v, v̂, s, a, ḡ) hold n floats each and are updated in place.
 //
 // Losses:
 //   softmax_cross_entropy: logits [N, V] row-major, targets [N] int32. Row r has weight

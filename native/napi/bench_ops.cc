@@ -15,7 +15,7 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   Isa isa = active_isa();
   if (info.Length() > 1 && !info[1].IsUndefined()) {
     std::string name = ArgString(info, 1, "isa");
-    if (!parse_isa(name.c_str(), &isa) || static_cast<int>(isa) > static_cast<int>(detected_isa()))
+    if (!parse_isa(name.c_str(), &isa) || !isa_available(isa))
       Throw(info.Env(), ErrorCode::arg, "this CPU cannot run the " + name + " path");
   }
   return Napi::Number::New(info.Env(), fma_peak_gflops(isa, threads));

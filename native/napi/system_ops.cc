@@ -23,6 +23,10 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   o.Set("flavor", Napi::String::New(env, p.built ? "cuda" : "cpu"));
   o.Set("isa", Napi::String::New(env, isa_name(active_isa())));
   o.Set("detectedIsa", Napi::String::New(env, isa_name(detected_isa())));
+  const std::vector<Isa>& isas = available_isas();
+  Napi::Array available = Napi::Array::New(env, isas.size());
+  for (size_t i = 0; i < isas.size(); ++i) available.Set(i, Napi::String::New(env, isa_name(isas[i])));
+  o.Set("availableIsas", available);
   o.Set("numThreads", Napi::Number::New(env, num_threads()));
   o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   Napi::Object cuda = Napi::Object::New(env);
@@ -72,7 +76,7 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = ArgString(info, 0, "isa");
   Isa isa;
-  if (!parse_isa(name.c_str(), &isa)) Throw(env, ErrorCode::arg, "unknown ISA '" + name + "' (portable, avx2, avx512)");
+  if (!parse_isa(name.c_str(), &isa)) Throw(env, ErrorCode::arg, "unknown ISA '" + name + "' (" + isa_names() + ")");
   if (!set_active_isa(isa))
     Throw(env, ErrorCode::arg, "this CPU cannot run the " + name + " path (best: " + isa_name(detected_isa()) + ")");
   return Napi::String::New(env, isa_name(active_isa()));

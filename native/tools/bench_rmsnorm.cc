@@ -139,15 +139,16 @@ int main(int argc, char** argv) {
   probe.gbs();  // faults the probe's pages in
   std::printf("%-8s %11s | %8s %8s %6s | %8s %8s %6s\n", "isa", "rows x cols", "fwd GB/s",
               "copy", "ratio", "bwd GB/s", "copy", "ratio");
-  for (int isa = static_cast<int>(detected_isa()); isa >= 0; --isa) {
-    set_active_isa(static_cast<Isa>(isa));
+  const std::vector<Isa>& isas = available_isas();
+  for (auto isa = isas.rbegin(); isa != isas.rend(); ++isa) {
+    set_active_isa(*isa);
     for (const auto& shape : shapes) {
       Result r = bench_shape(probe, shape[0], shape[1], repeats, rng);
       char dims[32];
       std::snprintf(dims, sizeof dims, "%lldx%lld", static_cast<long long>(shape[0]),
                     static_cast<long long>(shape[1]));
       std::printf("%-8s %11s | %8.1f %8.1f %5.0f%% | %8.1f %8.1f %5.0f%%\n",
-                  isa_name(static_cast<Isa>(isa)), dims, r.forward.kernel, r.forward.copy,
+                  isa_name(*isa), dims, r.forward.kernel, r.forward.copy,
                   100 * r.forward.ratio, r.backward.kernel, r.backward.copy,
                   100 * r.backward.ratio);
       std::fflush(stdout);

@@ -320,8 +320,8 @@ void run_non_finite(int64_t cols) {
   check(ok, "NaN in dy did not stay in its row of dx and its column of dgamma/dbeta");
 }
 
-std::string describe(int isa, const char* mode, int64_t rows, int64_t cols) {
-  return std::string(isa_name(static_cast<Isa>(isa))) + " " + mode + " rows=" +
+std::string describe(Isa isa, const char* mode, int64_t rows, int64_t cols) {
+  return std::string(isa_name(isa)) + " " + mode + " rows=" +
          std::to_string(rows) + " cols=" + std::to_string(cols);
 }
 
@@ -342,8 +342,8 @@ int main() {
   // with RNNKIT_NUM_THREADS=<n> (resizing the pool from here would race its worker start-up).
   const char* modes[] = {"pool", "serial"};
 
-  for (int isa = 0; isa <= static_cast<int>(detected_isa()); ++isa) {
-    set_active_isa(static_cast<Isa>(isa));
+  for (Isa isa : available_isas()) {
+    set_active_isa(isa);
     for (const char* mode : modes) {
       auto body = [&] {
         int case_no = 0;
@@ -374,7 +374,7 @@ int main() {
         parallel_run(1, [&](int, int) { body(); });
       }
       std::printf("  %-8s %-6s (%d pool threads): %d failures so far\n",
-                  isa_name(static_cast<Isa>(isa)), mode, num_threads(), g_failures);
+                  isa_name(isa), mode, num_threads(), g_failures);
       std::fflush(stdout);
     }
   }

@@ -126,9 +126,7 @@ int main(int argc, char** argv) {
   std::printf("test_sgemm seed %u (detected ISA %s, %d threads)\n", seed,
               isa_name(detected_isa()), num_threads());
 
-  std::vector<Isa> isas;
-  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512})
-    if (static_cast<int>(isa) <= static_cast<int>(detected_isa())) isas.push_back(isa);
+  const std::vector<Isa>& isas = available_isas();
 
   const std::vector<Shape> shapes = {
       {1, 1, 1},      {1, 17, 31},   {2, 3, 4},      {5, 7, 9},     {8, 64, 33},
