@@ -18,7 +18,7 @@ export function checkFiniteEnabled(): boolean {
   return enabled;
 }
 
-/** Throws ERR_RNNKIT_NONFINITE when `t` holds a NaN or an infinity. */
+/** Throws ERR_RNNKIT_NONFINITE when `t` holds a NaN or an infinity. @internal */
 export function assertFinite(t: Tensor, what: string): void {
   const values = t.device === 'cpu' ? t.data : t.readSync();
   const at = native().firstNonFinite(values);
@@ -27,7 +27,7 @@ export function assertFinite(t: Tensor, what: string): void {
   }
 }
 
-/** Checks each named tensor when checkFinite is on (absent ones are skipped). */
+/** Checks each named tensor when checkFinite is on (absent ones are skipped). @internal */
 export function checkInputsFinite(inputs: Record<string, Tensor | null | undefined>): void {
   if (!enabled) return;
   for (const [name, t] of Object.entries(inputs)) if (t) assertFinite(t, name);

@@ -86,7 +86,7 @@ export function defaultDevice(): Device {
   return resolveDevice('auto');
 }
 
-/** Turns a device spec into a concrete device, checking that it exists. */
+/** Turns a device spec into a concrete device, checking that it exists. @internal */
 export function resolveDevice(spec: DeviceSpec | undefined): Device {
   const s = spec === undefined ? 'auto' : spec;
   if (typeof s !== 'string') throw new RnnkitError('ERR_RNNKIT_ARG', `device must be a string, got ${typeof s}`);
@@ -108,6 +108,7 @@ export function resolveDevice(spec: DeviceSpec | undefined): Device {
   return `cuda:${index}`;
 }
 
+/** The CUDA ordinal of a CUDA device. @internal */
 export function deviceIndex(device: Device): number {
   return device === 'cpu' ? -1 : Number(device.slice(5));
 }
