@@ -10,10 +10,12 @@ import { Tensor } from './tensor';
 
 let enabled = (process.env.RNNKIT_CHECK_FINITE || '') === '1';
 
+/** Turns on (or off) the check of every op's inputs for NaN and infinities (`ERR_RNNKIT_NONFINITE`). */
 export function setCheckFinite(on: boolean): void {
   enabled = readBoolean(on, 'setCheckFinite(on): on');
 }
 
+/** Whether ops check their inputs for non-finite values (`setCheckFinite`, `RNNKIT_CHECK_FINITE=1`). */
 export function checkFiniteEnabled(): boolean {
   return enabled;
 }
