@@ -9,7 +9,7 @@ export {
   SgdOptions, AdamOptions, AdagradOptions, RmspropOptions,
 } from './optim';
 export { clipGradNorm, clipGradNormSync, clipGradValue, clipGradValueSync, globalNormSync, ClipNormOptions } from './clip';
-export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, Schedule } from './schedule';
+export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, Schedule, SchedulerState } from './schedule';
 export { encodeSafetensors, decodeSafetensors, SafetensorsEntry, SafetensorsFile } from './safetensors';
 export { saveCheckpoint, loadCheckpoint, CheckpointContents, LoadCheckpointOptions, LoadedCheckpoint } from './checkpoint';
 export { tbptt, TbpttOptions, TbpttResult, RecurrentModel, ChunkInfo, SegmentInfo } from './tbptt';
