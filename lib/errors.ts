@@ -17,6 +17,7 @@ export type RnnkitErrorCode =
 
 /** The one error class of rnnkit, raised from TypeScript and from native code alike. */
 export class RnnkitError extends Error {
+  /** One of the stable codes of `RnnkitErrorCode` (`ERR_RNNKIT_SHAPE`, ...). */
   readonly code: string;
 
   constructor(code: RnnkitErrorCode | string, message: string) {

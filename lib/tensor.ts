@@ -23,7 +23,9 @@ import {
 import { readOptions } from './args';
 import type { BackwardOptions, GradNode } from './nn/engine';
 
+/** Options of `tensor`, `zeros`, `ones` and `full`. */
 export interface TensorOptions {
+  /** Where the tensor lives (default `'cpu'`). */
   device?: DeviceSpec;
 }
 
@@ -56,11 +58,18 @@ function checkShape(shape: readonly number[], what = 'shape'): number {
   return size;
 }
 
+/**
+ * A float32, contiguous, row-major array on the CPU or a CUDA device. CPU tensors wrap their
+ * Float32Array without a copy; `dispose()` frees the storage at once, the garbage collector otherwise.
+ */
 export class Tensor {
+  /** The size of each axis. */
   readonly shape: readonly number[];
+  /** Where the tensor lives: `'cpu'` or `'cuda:N'`. */
   readonly device: Device;
   /** Number of elements. */
   readonly size: number;
+  /** Always `'float32'`. */
   readonly dtype = 'float32' as const;
   /**
    * The gradient accumulated by `backward()` (null until the first one reaches this tensor, and
@@ -112,10 +121,12 @@ export class Tensor {
     return t;
   }
 
+  /** True once `dispose()` was called on this tensor or a view sharing its storage. */
   get disposed(): boolean {
     return this.storage.disposed;
   }
 
+  /** The number of axes. */
   get rank(): number {
     return this.shape.length;
   }
@@ -156,6 +167,7 @@ export class Tensor {
     return this.requiresGradFlag;
   }
 
+  /** Records (or stops recording) operations on this leaf tensor; ERR_RNNKIT_ARG on a result. */
   set requiresGrad(on: boolean) {
     if (typeof on !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'requiresGrad must be a boolean');
     if (this.gradFn !== null) {
@@ -289,6 +301,7 @@ export class Tensor {
     }
   }
 
+  /** `dispose()`, so that `using t = tensor(...)` frees the tensor at the end of its block. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -298,6 +311,7 @@ export class Tensor {
     if (this.storage.disposed) throw new RnnkitError('ERR_RNNKIT_DISPOSED', `${what} has been disposed`);
   }
 
+  /** `Tensor(float32, [shape], device)`, with `disposed` when it is. */
   toString(): string {
     return `Tensor(float32, [${this.shape.join(', ')}], ${this.device}${this.disposed ? ', disposed' : ''})`;
   }

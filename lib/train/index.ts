@@ -10,7 +10,7 @@ export {
 } from './optim';
 export { StepKernels } from './native-train';
 export { clipGradNorm, clipGradNormSync, clipGradValue, clipGradValueSync, globalNormSync, ClipNormOptions } from './clip';
-export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, Schedule } from './schedule';
+export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, Schedule, SchedulerState } from './schedule';
 export { encodeSafetensors, decodeSafetensors, SafetensorsEntry, SafetensorsFile } from './safetensors';
 export { saveCheckpoint, loadCheckpoint, CheckpointContents, LoadCheckpointOptions, LoadedCheckpoint } from './checkpoint';
 export { tbptt, TbpttOptions, TbpttResult, RecurrentModel, ChunkInfo, SegmentInfo } from './tbptt';
