@@ -35,6 +35,16 @@ unsigned wave_blocks(int device, int64_t n, int threads);
 void launched_and_done(cudaStream_t st, const char* what);
 
 #ifdef __CUDACC__
+// Queues launch(blocks, stream) of a grid-stride kernel over n elements at `threads` per block on
+// the device's stream and waits for it (nothing for n <= 0).
+template <class Launch>
+void launch_and_wait(int device, int64_t n, int threads, const char* what, Launch launch) {
+  if (n <= 0) return;
+  cudaStream_t st = use_device(device);
+  launch(wave_blocks(device, n, threads), st);
+  launched_and_done(st, what);
+}
+
 __device__ __forceinline__ int64_t thread_index() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ int64_t thread_count() { return int64_t(gridDim.x) * blockDim.x; }
 #endif

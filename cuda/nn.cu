@@ -147,14 +147,6 @@ __global__ void scatter_add_kernel(float* dweight, const float* dy, const int32_
   }
 }
 
-template <class Launch>
-void run(int device, int64_t n, const char* what, Launch launch) {
-  if (n <= 0) return;
-  cudaStream_t st = use_device(device);
-  launch(wave_blocks(device, n, kThreads), st);
-  launched_and_done(st, what);
-}
-
 // Device copy of host int32 values for one call (counted like every upload).
 class DeviceInts {
  public:
@@ -170,39 +162,39 @@ class DeviceInts {
 }  // namespace
 
 void fill(int device, float* dst, int64_t n, float value) {
-  run(device, n, "fill", [&](unsigned grid, cudaStream_t st) { fill_kernel<<<grid, kThreads, 0, st>>>(dst, n, value); });
+  launch_and_wait(device, n, kThreads, "fill", [&](unsigned grid, cudaStream_t st) { fill_kernel<<<grid, kThreads, 0, st>>>(dst, n, value); });
 }
 
 void nn_activation_forward(int device, float* y, const float* x, int64_t n, Activation f) {
-  run(device, n, "activation forward", [&](unsigned grid, cudaStream_t st) {
+  launch_and_wait(device, n, kThreads, "activation forward", [&](unsigned grid, cudaStream_t st) {
     activation_forward_kernel<<<grid, kThreads, 0, st>>>(y, x, n, static_cast<int>(f));
   });
 }
 
 void nn_activation_backward(int device, float* dx, const float* dy, const float* y, int64_t n, Activation f) {
-  run(device, n, "activation backward", [&](unsigned grid, cudaStream_t st) {
+  launch_and_wait(device, n, kThreads, "activation backward", [&](unsigned grid, cudaStream_t st) {
     activation_backward_kernel<<<grid, kThreads, 0, st>>>(dx, dy, y, n, static_cast<int>(f));
   });
 }
 
 void nn_broadcast(int device, bool mul, float* out, const float* a, const float* b, int64_t rows, int64_t m) {
   if (m <= 0) return;
-  run(device, rows * m, "broadcast", [&](unsigned grid, cudaStream_t st) {
+  launch_and_wait(device, rows * m, kThreads, "broadcast", [&](unsigned grid, cudaStream_t st) {
     broadcast_kernel<<<grid, kThreads, 0, st>>>(out, a, b, rows * m, m, mul);
   });
 }
 
 void nn_affine(int device, float* out, const float* x, int64_t n, float scale, float shift) {
-  run(device, n, "affine", [&](unsigned grid, cudaStream_t st) { affine_kernel<<<grid, kThreads, 0, st>>>(out, x, n, scale, shift); });
+  launch_and_wait(device, n, kThreads, "affine", [&](unsigned grid, cudaStream_t st) { affine_kernel<<<grid, kThreads, 0, st>>>(out, x, n, scale, shift); });
 }
 
 void nn_accumulate(int device, float* y, const float* x, int64_t n) {
-  run(device, n, "accumulate", [&](unsigned grid, cudaStream_t st) { accumulate_kernel<<<grid, kThreads, 0, st>>>(y, x, n); });
+  launch_and_wait(device, n, kThreads, "accumulate", [&](unsigned grid, cudaStream_t st) { accumulate_kernel<<<grid, kThreads, 0, st>>>(y, x, n); });
 }
 
 void nn_dropout(int device, float* out, const float* in, int64_t n, float p, uint64_t seed) {
   const float scale = 1.f / (1.f - p);
-  run(device, n, "dropout", [&](unsigned grid, cudaStream_t st) {
+  launch_and_wait(device, n, kThreads, "dropout", [&](unsigned grid, cudaStream_t st) {
     dropout_kernel<<<grid, kThreads, 0, st>>>(out, in, n, p, scale, seed);
   });
 }
@@ -230,7 +222,7 @@ void nn_sum_axis(int device, float* out, const float* x, const float* w, int64_t
 }
 
 void nn_broadcast_axis(int device, float* dx, const float* dy, int64_t outer, int64_t len, int64_t inner, float scale) {
-  run(device, outer * len * inner, "broadcast_axis", [&](unsigned grid, cudaStream_t st) {
+  launch_and_wait(device, outer * len * inner, kThreads, "broadcast_axis", [&](unsigned grid, cudaStream_t st) {
     broadcast_axis_kernel<<<grid, kThreads, 0, st>>>(dx, dy, outer, len, inner, scale);
   });
 }
@@ -238,7 +230,7 @@ void nn_broadcast_axis(int device, float* dx, const float* dy, int64_t outer, in
 void nn_embedding_gather(int device, float* out, const float* weight, const int32_t* host_ids, int64_t n, int64_t D) {
   if (n <= 0 || D <= 0) return;
   const DeviceInts ids(device, std::vector<int32_t>(host_ids, host_ids + n));
-  run(device, n * D, "embedding gather", [&](unsigned grid, cudaStream_t st) {
+  launch_and_wait(device, n * D, kThreads, "embedding gather", [&](unsigned grid, cudaStream_t st) {
     gather_kernel<<<grid, kThreads, 0, st>>>(out, weight, ids.get(), n, D);
   });
 }

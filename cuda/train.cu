@@ -89,37 +89,29 @@ __global__ void rmsprop_kernel(float* p, const float* g, float* sq, float* ga, f
   }
 }
 
-template <class Launch>
-void run(int device, int64_t n, const char* what, Launch launch) {
-  if (n <= 0) return;
-  cudaStream_t st = use_device(device);
-  launch(wave_blocks(device, n, kThreads), st);
-  launched_and_done(st, what);
-}
-
 }  // namespace
 
 void sgd_step(int device, float* p, const float* g, float* buf, int64_t n, const SgdHyper& h) {
-  run(device, n, "sgd step", [&](unsigned grid, cudaStream_t st) { sgd_kernel<<<grid, kThreads, 0, st>>>(p, g, buf, n, h); });
+  launch_and_wait(device, n, kThreads, "sgd step", [&](unsigned grid, cudaStream_t st) { sgd_kernel<<<grid, kThreads, 0, st>>>(p, g, buf, n, h); });
 }
 
 void adam_step(int device, float* p, const float* g, float* m, float* v, float* vmax, int64_t n,
                const AdamHyper& h) {
   const AdamScalars s = adam_scalars(h);
-  run(device, n, "adam step",
+  launch_and_wait(device, n, kThreads, "adam step",
       [&](unsigned grid, cudaStream_t st) { adam_kernel<<<grid, kThreads, 0, st>>>(p, g, m, v, vmax, n, s); });
 }
 
 void adagrad_step(int device, float* p, const float* g, float* sum, int64_t n, const AdagradHyper& h) {
   const AdagradScalars s = adagrad_scalars(h);
-  run(device, n, "adagrad step",
+  launch_and_wait(device, n, kThreads, "adagrad step",
       [&](unsigned grid, cudaStream_t st) { adagrad_kernel<<<grid, kThreads, 0, st>>>(p, g, sum, n, s); });
 }
 
 void rmsprop_step(int device, float* p, const float* g, float* square_avg, float* grad_avg, float* buf,
                   int64_t n, const RmspropHyper& h) {
   float* mbuf = h.momentum > 0.f ? buf : nullptr;
-  run(device, n, "rmsprop step", [&](unsigned grid, cudaStream_t st) {
+  launch_and_wait(device, n, kThreads, "rmsprop step", [&](unsigned grid, cudaStream_t st) {
     rmsprop_kernel<<<grid, kThreads, 0, st>>>(p, g, square_avg, grad_avg, mbuf, n, h);
   });
 }

@@ -22,51 +22,28 @@
 const fs = require('fs');
 const path = require('path');
 const rnnkit = require('..');
+const { parseArgs } = require('./shared/cli');
+const { Progress } = require('./shared/progress');
+const { lossCurveSvg } = require('./shared/loss-curve');
+const { adamWithWarmup, optimizerStep } = require('./shared/train');
 
 const { nn } = rnnkit;
 
 const root = path.resolve(__dirname, '..');
 
-function parseArgs(argv) {
-  const opts = {
-    steps: 2000, hidden: 128, layers: 2, embed: 64, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
-    out: path.join(__dirname, 'results'), resume: null, quick: false, clip: 5, evalChars: 24576, nproc: 1,
-  };
-  const numeric = new Set(['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'lr', 'seed', 'clip', 'nproc']);
-  for (let k = 0; k < argv.length; k++) {
-    const a = argv[k];
-    if (a === '--quick') {
-      opts.quick = true;
-      continue;
-    }
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 21).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-      process.exit(0);
-    }
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
-    if (!m || !(m[1] in opts)) throw new Error(`unknown argument ${a} (try --help)`);
-    const value = m[2] !== undefined ? m[2] : argv[++k];
-    if (value === undefined) throw new Error(`--${m[1]} needs a value`);
-    if (numeric.has(m[1])) {
-      const v = Number(value);
-      if (!Number.isFinite(v) || v <= 0) throw new Error(`--${m[1]} must be a positive number`);
-      opts[m[1]] = v;
-    } else {
-      opts[m[1]] = value;
-    }
-  }
-  if (opts.quick) {
+function options(argv) {
+  const opts = parseArgs(argv, {
+    file: __filename,
+    defaults: {
+      steps: 2000, hidden: 128, layers: 2, embed: 64, seq: 64, batch: 32, lr: 3e-3, device: 'auto', seed: 1,
+      out: path.join(__dirname, 'results'), resume: null, clip: 5, nproc: 1,
+    },
+    numeric: ['lr', 'clip'],
+    integer: ['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'seed', 'nproc'],
     // A smoke run: a few small steps, a short evaluation and sample.
-    if (!argv.includes('--steps')) opts.steps = 4;
-    if (!argv.includes('--hidden')) opts.hidden = 32;
-    if (!argv.includes('--seq')) opts.seq = 16;
-    if (!argv.includes('--batch')) opts.batch = 8;
-    opts.evalChars = 512;
-  }
-  for (const k of ['steps', 'hidden', 'layers', 'embed', 'seq', 'batch', 'seed', 'nproc']) {
-    if (!Number.isInteger(opts[k])) throw new Error(`--${k} must be an integer`);
-  }
-  return opts;
+    quick: { steps: 4, hidden: 32, seq: 16, batch: 8 },
+  });
+  return { ...opts, evalChars: opts.quick ? 512 : 24576 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,72 +167,6 @@ function sample(model, vocab, rng, { prompt, length, temperature }) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Output: progress bar and loss curve
-
-function formatTime(s) {
-  if (!Number.isFinite(s)) return '--:--';
-  const m = Math.floor(s / 60);
-  return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
-}
-
-// The progress bar: each update records a step's loss and redraws (loss smoothed, tokens/s, ETA).
-class Progress {
-  constructor(steps, tokensPerStep, shown = true) {
-    Object.assign(this, { steps, tokensPerStep, shown, losses: [], smooth: null, t0: Date.now() });
-  }
-
-  get seconds() {
-    return (Date.now() - this.t0) / 1000;
-  }
-
-  update(loss) {
-    this.losses.push(loss);
-    this.smooth = this.smooth === null ? loss : 0.9 * this.smooth + 0.1 * loss;
-    const steps = this.steps;
-    const seconds = this.seconds;
-    const step = this.losses.length;
-    const width = 28;
-    const done = Math.round((width * step) / steps);
-    const eta = (seconds / step) * (steps - step);
-    const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps}  loss ${this.smooth.toFixed(3)}  ` +
-      `${Math.round((step * this.tokensPerStep) / seconds)} tok/s  elapsed ${formatTime(seconds)}  ETA ${formatTime(eta)}`;
-    if (!this.shown) return;
-    if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
-    else if (step === steps || step % Math.max(1, Math.round(steps / 10)) === 0) process.stderr.write(`${line}\n`);
-    if (process.stderr.isTTY && step === steps) process.stderr.write('\n');
-  }
-}
-
-function lossCurveSvg(trainLosses, evals, title) {
-  const W = 720, H = 360, L = 56, R = 16, T = 36, Bm = 40;
-  const xs = trainLosses.length;
-  const all = trainLosses.concat(evals.map((e) => e.loss)).filter(Number.isFinite);
-  const hi = Math.max(...all);
-  const lo = Math.min(...all);
-  const sx = (i) => L + ((W - L - R) * i) / Math.max(1, xs - 1);
-  const sy = (v) => T + ((H - T - Bm) * (hi - v)) / Math.max(1e-9, hi - lo);
-  const pts = trainLosses.map((v, i) => `${sx(i).toFixed(1)},${sy(v).toFixed(1)}`).join(' ');
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${L}" y="22" font-size="14">${title.replace(/[<>&]/g, '')}</text>`,
-    `<line x1="${L}" y1="${H - Bm}" x2="${W - R}" y2="${H - Bm}" stroke="#888"/>`,
-    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - Bm}" stroke="#888"/>`,
-  ];
-  for (let k = 0; k <= 4; k++) {
-    const v = lo + ((hi - lo) * k) / 4;
-    parts.push(`<text x="${L - 6}" y="${sy(v) + 4}" text-anchor="end">${v.toFixed(2)}</text>`);
-  }
-  parts.push(`<text x="${(W + L) / 2}" y="${H - 10}" text-anchor="middle">step (of ${xs})</text>`);
-  parts.push(`<polyline fill="none" stroke="#3b7dd8" stroke-width="1.5" points="${pts}"/>`);
-  for (const e of evals) parts.push(`<circle cx="${sx(e.step - 1).toFixed(1)}" cy="${sy(e.loss).toFixed(1)}" r="4" fill="#d8563b"/>`);
-  parts.push(`<text x="${W - R}" y="${T}" text-anchor="end" fill="#3b7dd8">train loss (nats/char)</text>`);
-  parts.push(`<text x="${W - R}" y="${T + 16}" text-anchor="end" fill="#d8563b">held-out loss</text>`);
-  parts.push('</svg>');
-  return parts.join('\n');
-}
-
-// ---------------------------------------------------------------------------------------------
 // Data parallel: --nproc P starts P ranks of this script through the launcher.
 
 function freePort() {
@@ -284,7 +195,7 @@ async function launchRanks(nproc) {
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = options(process.argv.slice(2));
   if (opts.nproc > 1 && process.env.RANK === undefined) return launchRanks(opts.nproc);
   const pg = process.env.WORLD_SIZE && Number(process.env.WORLD_SIZE) > 1
     ? await rnnkit.distributed.initProcessGroup({ backend: 'gloo' }) : null;
@@ -314,12 +225,8 @@ async function main() {
   // averaged in every backward); each rank takes its own B of the world·B streams.
   const ddp = pg ? new nn.DistributedDataParallel(model, { processGroup: pg }) : null;
   const streams = pg ? new rnnkit.distributed.DistributedSampler(world * opts.batch, { processGroup: pg, shuffle: false }).indices() : null;
-  const optimizer = new rnnkit.Adam(model.parameters(), { lr: opts.lr });
-  const warmup = Math.max(1, Math.round(opts.steps / 20));
-  const scheduler = new rnnkit.LinearWarmup(optimizer, {
-    warmupSteps: warmup, startFactor: 0.1,
-    then: new rnnkit.CosineAnnealingLR(null, { tMax: Math.max(1, opts.steps - warmup), etaMin: opts.lr / 10 }),
-  });
+  const schedule = adamWithWarmup(model.parameters(), { lr: opts.lr, steps: opts.steps });
+  const { optimizer, scheduler } = schedule;
   let rng = new rnnkit.Rng(opts.seed);
   let firstStep = 0;
   if (opts.resume) {
@@ -330,19 +237,13 @@ async function main() {
   }
 
   const [B, T, steps] = [opts.batch, opts.seq, opts.steps - firstStep];
-  const bar = new Progress(steps, world * B * T, rank === 0);
+  const bar = new Progress(steps, world * B * T, { shown: rank === 0 });
   let state = {};
   for (let k = 0; k < steps; k++) {
     const { inputs, targets } = streamBatch(trainIds, B, (firstStep + k) * T, T, streams, world * B);
     const out = await (ddp || model).forward(inputs, T, B, state);
-    const loss = await nn.crossEntropy(out.logits, targets);
-    await loss.backward();
-    await rnnkit.clipGradNorm(model.parameters(), opts.clip);
-    await optimizer.step();
-    optimizer.zeroGrad();
-    scheduler.step();
+    bar.update(await optimizerStep(model, await nn.crossEntropy(out.logits, targets), schedule, opts.clip));
     state = out.state;
-    bar.update(loss.item());
   }
   const [trainSeconds, losses, evals, step] = [bar.seconds, bar.losses, [], firstStep + steps];
   if (rank !== 0) return pg.destroy();
@@ -355,7 +256,8 @@ async function main() {
     extra: { vocab: vocab.chars.join(''), hidden: opts.hidden, layers: opts.layers, embed: opts.embed, seed: opts.seed },
   });
   const svgPath = path.join(out, 'loss.svg');
-  fs.writeFileSync(svgPath, lossCurveSvg(losses, evals, `rnnkit demo: ${opts.layers}x${opts.hidden} LSTM, ${corpus.name.split(' (')[0]}`));
+  fs.writeFileSync(svgPath, lossCurveSvg(losses, evals, `rnnkit demo: ${opts.layers}x${opts.hidden} LSTM, ${corpus.name.split(' (')[0]}`,
+    { trainLabel: 'train loss (nats/char)' }));
   const text = await sample(model, vocab, rng, { prompt: 'The whale ', length: opts.quick ? 60 : 400, temperature: 0.8 });
   const tokens = steps * world * B * T;
   const fallback = model.lstm.recurrent.lastRun && model.lstm.recurrent.lastRun.fallback;

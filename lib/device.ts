@@ -11,16 +11,23 @@ export type DeviceSpec = Device | 'cuda' | 'auto';
 
 /** Host<->device copies this process has made: each direction's count and bytes. */
 export interface CopyCounts {
+  /** Host-to-device copies. */
   toDevice: number;
+  /** Bytes copied host to device. */
   toDeviceBytes: number;
+  /** Device-to-host copies. */
   toHost: number;
+  /** Bytes copied device to host. */
   toHostBytes: number;
 }
 
+/** What `backendInfo()` reports: the loaded binary, its CPU kernel paths, threads and CUDA state. */
 export interface BackendInfo {
   /** Which native flavor is loaded. */
   flavor: 'cpu' | 'cuda';
+  /** The path of the loaded `.node` binary. */
   addonPath: string;
+  /** Every binary the loader tried, in order, and why each one that failed did. */
   loadAttempts: LoadAttempt[];
   /** The ISA path the CPU kernels run: `portable`, `avx2`, `avx512` (x86-64) or `neon` (arm64). */
   isa: string;
@@ -28,18 +35,27 @@ export interface BackendInfo {
   detectedIsa: string;
   /** Every ISA path this CPU can run, `portable` first and `detectedIsa` last (`RNNKIT_ISA` picks one). */
   availableIsas: string[];
+  /** Threads of the native compute pool (`setNumThreads`, `RNNKIT_NUM_THREADS`). */
   numThreads: number;
+  /** The Node-API version the binary was built for (9). */
   napiVersion: number;
   /** The device `'auto'` resolves to. */
   defaultDevice: Device;
+  /** The CUDA side: whether it is built and usable, versions, compiled architectures and devices. */
   cuda: {
+    /** True when the CUDA flavor is loaded. */
     built: boolean;
+    /** True when a driver and at least one device are usable. */
     available: boolean;
     /** Why CUDA is unavailable (null when available). */
     reason: string | null;
+    /** The CUDA driver's version (e.g. 12040 for 12.4), 0 without a driver. */
     driverVersion: number;
+    /** The version of the CUDA runtime linked in, 0 in the CPU flavor. */
     runtimeVersion: number;
+    /** The GPU architectures compiled into the binary, as CMake names them (e.g. `90-real`). */
     architectures: string[];
+    /** Each usable device: index, name, compute capability, memory, multiprocessors. */
     devices: NativeCudaDevice[];
     /**
      * The first CUDA error that left this process's CUDA context unusable (an illegal address, a
@@ -65,6 +81,7 @@ function cudaState(): { available: boolean; count: number; reason: string | null
   return cudaAvailability;
 }
 
+/** The loaded native flavor, its CPU kernel paths, compute threads and the CUDA state. */
 export function backendInfo(): BackendInfo {
   const a = addon();
   const info = a.binding.backendInfo();
@@ -89,7 +106,7 @@ export function defaultDevice(): Device {
   return resolveDevice('auto');
 }
 
-/** Turns a device spec into a concrete device, checking that it exists. */
+/** Turns a device spec into a concrete device, checking that it exists. @internal */
 export function resolveDevice(spec: DeviceSpec | undefined): Device {
   const s = spec === undefined ? 'auto' : spec;
   if (typeof s !== 'string') throw new RnnkitError('ERR_RNNKIT_ARG', `device must be a string, got ${typeof s}`);
@@ -111,6 +128,7 @@ export function resolveDevice(spec: DeviceSpec | undefined): Device {
   return `cuda:${index}`;
 }
 
+/** The CUDA ordinal of a CUDA device. @internal */
 export function deviceIndex(device: Device): number {
   return device === 'cpu' ? -1 : Number(device.slice(5));
 }
@@ -120,6 +138,7 @@ export function setNumThreads(n: number): number {
   return native().setNumThreads(Math.max(0, readInteger(n, 'setNumThreads(n): n', -(2 ** 31), 2 ** 31)));
 }
 
+/** The number of threads of the native compute pool. */
 export function numThreads(): number {
   return native().numThreads();
 }

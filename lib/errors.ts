@@ -29,6 +29,7 @@ function text(v: unknown): string {
 
 /** The one error class of rnnkit, raised from TypeScript and from native code alike. */
 export class RnnkitError extends Error {
+  /** One of the stable codes of `RnnkitErrorCode` (`ERR_RNNKIT_SHAPE`, ...). */
   readonly code: string;
 
   /** `options.cause` keeps the error this one replaces (a throwing getter's, a file system's). */

@@ -8,8 +8,11 @@ import { native } from './native';
 import { Tensor, checkTensor, deviceTensor } from './tensor';
 import { allocFloats, argError, readBoolean, readOptions, readTensorOrNull, sizeProduct } from './args';
 
+/** Options of `matmul` / `matmulSync`: C = op(A) · op(B). */
 export interface MatmulOptions {
+  /** Use Aᵀ (A stored [K, M]). */
   transA?: boolean;
+  /** Use Bᵀ (B stored [N, K]). */
   transB?: boolean;
   /** Write into this [M, N] tensor (on the operands' device) instead of a new one. */
   out?: Tensor;

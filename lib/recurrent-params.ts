@@ -26,11 +26,11 @@ import {
 } from './args';
 
 export type RecurrentMode = 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
-/** Every recurrent mode. */
+/** Every recurrent mode. @internal */
 export const RECURRENT_MODES: readonly RecurrentMode[] = ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'];
-/** Largest input, hidden and projection size the kernels take (native/napi/recurrent_args.cc). */
+/** Largest input, hidden and projection size the kernels take (native/napi/recurrent_args.cc). @internal */
 export const MAX_FEATURE_SIZE = 2 ** 24;
-/** Largest layer count the kernels take. */
+/** Largest layer count the kernels take. @internal */
 export const MAX_LAYERS = 1024;
 export type ParamKind = 'w_ih' | 'w_hh' | 'b_ih' | 'b_hh' | 'w_proj' | 'w_peephole';
 export type GateName = 'i' | 'f' | 'g' | 'o' | 'r' | 'z' | 'n';
@@ -57,7 +57,7 @@ export interface ParamSelector {
   gate?: GateName;
 }
 
-/** A block of the packed buffer: `rows × cols` values from `offset`, row-major (vectors: cols 1). */
+/** A block of the packed buffer: `rows × cols` values from `offset`, row-major (vectors: cols 1). @internal */
 export interface ParamSlot {
   offset: number;
   rows: number;
@@ -92,6 +92,7 @@ interface Layout {
 /**
  * The keys a layout configuration may hold: every option of `new Recurrent`, so the options given
  * to the op can be passed here as they are (only the layout ones matter).
+ * @internal
  */
 export const RECURRENT_OPTION_KEYS = ['mode', 'inputSize', 'hiddenSize', 'numLayers', 'bidirectional', 'dropout',
   'inputMode', 'batchFirst', 'projSize', 'cellClip', 'peepholes', 'linearBeforeReset', 'device', 'seed', 'algorithm'] as const;
@@ -145,7 +146,7 @@ function layoutOf(config: RecurrentLayoutConfig): Layout {
   };
 }
 
-/** Number of float32 values in the packed weights of `cfg`. */
+/** Number of float32 values in the packed weights of `cfg`. @internal */
 export function weightsSize(cfg: RecurrentLayoutConfig): number {
   return layoutOf(cfg).size;
 }
@@ -153,6 +154,7 @@ export function weightsSize(cfg: RecurrentLayoutConfig): number {
 /**
  * Where one parameter block lives in the packed weights (Caffe2's RecurrentParamGet/Set).
  * With `gate`, the rows of that gate only (LSTM i f g o, GRU r z n; peepholes i f o).
+ * @internal
  */
 export function paramSlot(cfg: RecurrentLayoutConfig, selector: ParamSelector): ParamSlot {
   const lay = layoutOf(cfg);
@@ -201,7 +203,7 @@ function makeUniform(seed: number): () => number {
   };
 }
 
-/** Packed weights drawn from U(−1/√H, 1/√H) like PyTorch, reproducibly from `seed`. */
+/** Packed weights drawn from U(−1/√H, 1/√H) like PyTorch, reproducibly from `seed`. @internal */
 export function initWeights(cfg: RecurrentLayoutConfig, seed: number): Float32Array {
   const lay = layoutOf(cfg);
   if (!Number.isSafeInteger(seed) || seed < 0) {
@@ -364,7 +366,7 @@ export function recordShapes(cfg: RecurrentLayoutConfig, format: WeightsFormat):
   return shapes;
 }
 
-/** The packed weights as a record of `format` (see the naming at the top of this file). */
+/** The packed weights as a record of `format` (see the naming at the top of this file). @internal */
 export function exportWeights(cfg: RecurrentLayoutConfig, weights: Float32Array, format: WeightsFormat): WeightsRecord {
   const lay = layoutOf(cfg);
   checkWeights(lay, weights);
@@ -385,6 +387,7 @@ export function exportWeights(cfg: RecurrentLayoutConfig, weights: Float32Array,
 /**
  * Writes a record of `format` into `weights` (in place; also returned). The record must hold
  * exactly the names of `recordShapes(cfg, format)`; nothing is written unless all of it checks.
+ * @internal
  */
 export function importWeights(
   cfg: RecurrentLayoutConfig,
@@ -424,7 +427,7 @@ export function importWeights(
   return weights;
 }
 
-/** One parameter block of the packed weights, named like PyTorch's (see `packedBlocks`). */
+/** One parameter block of the packed weights, named like PyTorch's (see `packedBlocks`). @internal */
 export interface PackedBlock {
   /** weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, weight_hr_l{k}, weight_peephole_l{k}; suffix _reverse for direction 1. */
   name: string;
@@ -445,6 +448,7 @@ const BLOCK_STEMS: Array<[ParamKind, string]> = [
  * Every block of the packed weights in packed order, which is PyTorch's parameter order: per
  * layer and direction w_ih, w_hh, b_ih, b_hh, then the projection. Names are PyTorch's; the
  * blocks PyTorch lacks (peepholes) get names of the same form.
+ * @internal
  */
 export function packedBlocks(cfg: RecurrentLayoutConfig): PackedBlock[] {
   return blocksOf(layoutOf(cfg));

@@ -31,6 +31,7 @@ import {
   readInteger, readNumber, readOptions, readRequiredOptions, readTensorOrNull, sizeProduct,
 } from './args';
 
+/** Options of the functional `rmsNorm` / `rmsNormSync`. */
 export interface RmsNormOptions {
   /** First normalized axis (negative counts from the end). Default -1: the last axis only. */
   axis?: number;
@@ -42,12 +43,17 @@ export interface RmsNormOptions {
   rrms?: Tensor;
 }
 
+/** The forward's outputs. */
 export interface RmsNormResult {
+  /** x · rrms · gamma + beta, the shape of x. */
   y: Tensor;
+  /** 1 / sqrt(mean(x²) + eps) per normalized row, shape x.shape[:axis]; the backward needs it. */
   rrms: Tensor;
 }
 
+/** Options of the functional `rmsNormBackward` / `rmsNormBackwardSync`. */
 export interface RmsNormBackwardOptions {
+  /** First normalized axis, as given to the forward. Default -1. */
   axis?: number;
   /** Compute dbeta (default true). */
   bias?: boolean;
@@ -61,8 +67,11 @@ export interface RmsNormBackwardOptions {
   accumulate?: boolean;
 }
 
+/** The backward's gradients. */
 export interface RmsNormGradients {
+  /** dL/dx, the shape of x. */
   dx: Tensor;
+  /** dL/dgamma, the shape of gamma. */
   dgamma: Tensor;
   /** null without a bias. */
   dbeta: Tensor | null;
@@ -337,6 +346,7 @@ export function rmsNormBackwardSync(x: Tensor, rrms: Tensor, dy: Tensor, gamma: 
   return runBackward(planBackward(x, rrms, dy, gamma, options), false) as RmsNormGradients;
 }
 
+/** Options of `new RMSNorm(...)`. */
 export interface RMSNormConfig {
   /** Size of the normalized axes: a count, or their shape (then gamma/beta have that shape). */
   size: number | readonly number[];
@@ -354,19 +364,29 @@ export interface RMSNormConfig {
   device?: DeviceSpec;
 }
 
+/** Options of `RMSNorm.forward`: outputs to write into instead of new tensors. */
 export interface RMSNormForwardOptions {
+  /** Write y into this tensor (shape of x). */
   y?: Tensor;
+  /** Write rrms into this tensor (shape x.shape[:axis]). */
   rrms?: Tensor;
 }
 
+/** Arguments of `RMSNorm.backward`: the forward's input and rrms, the output gradient, outputs. */
 export interface RMSNormBackwardArgs {
+  /** The forward's input. */
   x: Tensor;
+  /** The forward's rrms. */
   rrms: Tensor;
+  /** dL/dy, the shape of x. */
   dy: Tensor;
+  /** Write dx into this tensor (shape of x). */
   dx?: Tensor;
   /** Gradient tensors to write, or with `accumulate` to add into (shape of gamma, on gamma's device). */
   dgamma?: Tensor;
+  /** As `dgamma`, for beta. */
   dbeta?: Tensor;
+  /** Add into `dgamma`/`dbeta` instead of overwriting them. */
   accumulate?: boolean;
 }
 
@@ -391,10 +411,15 @@ function initialParam(value: unknown, what: string, shape: readonly number[], fi
 
 /** The RMSNorm operator object: owns gamma (and beta) on its device. */
 export class RMSNorm {
+  /** Values per normalized row (the product of `shape`). */
   readonly size: number;
+  /** The shape of the normalized axes, and of gamma and beta. */
   readonly shape: readonly number[];
+  /** The first normalized axis of the input (negative: from the end). */
   readonly axis: number;
+  /** Added to the mean of squares. */
   readonly eps: number;
+  /** Whether there is a beta. */
   readonly bias: boolean;
   /** Where gamma and beta live. */
   readonly device: Device;
@@ -428,6 +453,7 @@ export class RMSNorm {
     this.betaTensor = bias ? initialParam(o.beta, 'beta', dims, 0).to(this.device) : null;
   }
 
+  /** The scale parameter, shape `shape`, on `device`. */
   get gamma(): Tensor {
     this.assertLive();
     return this.gammaTensor;
@@ -439,6 +465,7 @@ export class RMSNorm {
     return this.betaTensor;
   }
 
+  /** True once `dispose()` was called. */
   get disposed(): boolean {
     return this.disposedFlag;
   }
@@ -451,6 +478,7 @@ export class RMSNorm {
     return run;
   }
 
+  /** `forward` on the calling thread. */
   forwardSync(x: Tensor, options?: RMSNormForwardOptions): RmsNormResult {
     this.checkInput(x);
     const result = rmsNormSync(x, this.gamma, this.beta, this.forwardOptions(options));
@@ -466,6 +494,7 @@ export class RMSNorm {
     return run;
   }
 
+  /** `backward` on the calling thread. */
   backwardSync(args: RMSNormBackwardArgs): RmsNormGradients {
     const a = this.backwardArgs(args);
     const result = rmsNormBackwardSync(a.x, a.rrms, a.dy, this.gamma, this.backwardOptions(a));
@@ -481,6 +510,7 @@ export class RMSNorm {
     if (this.betaTensor) this.betaTensor.dispose();
   }
 
+  /** `dispose()`, for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }

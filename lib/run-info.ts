@@ -30,7 +30,7 @@ export function lastRunOf(op: string): OpRunInfo | null {
   return r ? { ...r } : null;
 }
 
-/** The last call of every op that has run, by op name. */
+/** The last call of every op that has run, by op name. @internal */
 export function lastRuns(): Record<string, OpRunInfo> {
   const out: Record<string, OpRunInfo> = {};
   for (const [k, v] of runs) out[k] = { ...v };

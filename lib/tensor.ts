@@ -25,7 +25,9 @@ import {
 } from './args';
 import type { BackwardOptions, GradNode } from './nn/engine';
 
+/** Options of `tensor`, `zeros`, `ones` and `full`. */
 export interface TensorOptions {
+  /** Where the tensor lives (default `'cpu'`). */
   device?: DeviceSpec;
 }
 
@@ -58,11 +60,18 @@ export function isTensor(v: unknown): v is Tensor {
   return isInstance(v, Tensor);
 }
 
+/**
+ * A float32, contiguous, row-major array on the CPU or a CUDA device. CPU tensors wrap their
+ * Float32Array without a copy; `dispose()` frees the storage at once, the garbage collector otherwise.
+ */
 export class Tensor {
+  /** The size of each axis. */
   readonly shape: readonly number[];
+  /** Where the tensor lives: `'cpu'` or `'cuda:N'`. */
   readonly device: Device;
   /** Number of elements. */
   readonly size: number;
+  /** Always `'float32'`. */
   readonly dtype = 'float32' as const;
   /**
    * The gradient accumulated by `backward()` (null until the first one reaches this tensor, and
@@ -128,10 +137,12 @@ export class Tensor {
     return new Tensor(CONSTRUCT, dims, 'cpu', base.storage, base.offset + offset);
   }
 
+  /** True once `dispose()` was called on this tensor or a view sharing its storage. */
   get disposed(): boolean {
     return this.storage.disposed;
   }
 
+  /** The number of axes. */
   get rank(): number {
     return this.shape.length;
   }
@@ -176,6 +187,7 @@ export class Tensor {
     return this.requiresGradFlag;
   }
 
+  /** Records (or stops recording) operations on this leaf tensor; ERR_RNNKIT_ARG on a result. */
   set requiresGrad(on: boolean) {
     if (typeof on !== 'boolean') throw new RnnkitError('ERR_RNNKIT_ARG', 'requiresGrad must be a boolean');
     if (this.gradFn !== null) {
@@ -310,6 +322,7 @@ export class Tensor {
     }
   }
 
+  /** `dispose()`, so that `using t = tensor(...)` frees the tensor at the end of its block. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -319,6 +332,7 @@ export class Tensor {
     if (this.storage.disposed) throw new RnnkitError('ERR_RNNKIT_DISPOSED', `${what} has been disposed`);
   }
 
+  /** `Tensor(float32, [shape], device)`, with `disposed` when it is. */
   toString(): string {
     return `Tensor(float32, [${this.shape.join(', ')}], ${this.device}${this.disposed ? ', disposed' : ''})`;
   }

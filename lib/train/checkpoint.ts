@@ -29,28 +29,41 @@ const FORMAT = 'rnnkit-checkpoint/1';
 const CONTENTS_KEYS = ['params', 'optimizer', 'scheduler', 'step', 'rng', 'extra'] as const;
 const LOAD_KEYS = ['params', 'optimizer', 'scheduler'] as const;
 
+/** What `saveCheckpoint` writes. */
 export interface CheckpointContents {
+  /** The parameters, by name (PyTorch's names make the file loadable into torch). */
   params: Record<string, Tensor>;
+  /** An optimizer whose state (moments, step counts, hyperparameters) is saved too. */
   optimizer?: Optimizer | null;
+  /** A scheduler whose step count is saved too. */
   scheduler?: LRScheduler | null;
+  /** The training step to resume from. */
   step?: number;
+  /** A generator whose state is saved, so a resumed run draws the same numbers. */
   rng?: Rng | null;
   /** Any JSON-serialisable value (e.g. the model's configuration). */
   extra?: unknown;
 }
 
+/** What `loadCheckpoint` restores into. */
 export interface LoadCheckpointOptions {
   /** Tensors to copy the saved parameters into (every name must be in the checkpoint). */
   params?: Record<string, Tensor>;
+  /** An optimizer (over those parameters) to restore the saved state into. */
   optimizer?: Optimizer | null;
+  /** A scheduler to restore the saved step count into. */
   scheduler?: LRScheduler | null;
 }
 
+/** What `loadCheckpoint` returns. */
 export interface LoadedCheckpoint {
   /** Every saved parameter, by name. */
   tensors: Record<string, SafetensorsEntry>;
+  /** The saved step (0 when none was saved). */
   step: number;
+  /** The saved generator, restored (null when none was saved). */
   rng: Rng | null;
+  /** The saved `extra` value. */
   extra: unknown;
 }
 

@@ -27,7 +27,9 @@ import { Tensor, checkTensor, emptyTensor } from '../tensor';
 import { allOnOneCuda, hostValues, writeBack } from './native-train';
 import { gradsOf } from './grads';
 
+/** Options of `clipGradNorm` / `clipGradNormSync`. */
 export interface ClipNormOptions {
+  /** Throw ERR_RNNKIT_NONFINITE when the norm is NaN or infinite (default false: then nothing is scaled). */
   errorIfNonfinite?: boolean;
   /** 'number' (default): return the norm as a number; 'tensor': as a one-element tensor on the gradients' device. */
   norm?: 'number' | 'tensor';
@@ -116,7 +118,9 @@ export async function clipGradNorm(grads: readonly Tensor[], maxNorm: number, op
   return clipNorm(grads, maxNorm, options, true);
 }
 
+/** `clipGradNorm` on the calling thread; returns the norm before clipping. */
 export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions & { norm?: 'number' }): number;
+/** `clipGradNorm` on the calling thread; returns the norm before clipping as a one-element tensor. */
 export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options: ClipNormOptions & { norm: 'tensor' }): Tensor;
 export function clipGradNormSync(grads: readonly Tensor[], maxNorm: number, options?: ClipNormOptions): number | Tensor {
   return clipNorm(grads, maxNorm, options, false) as number | Tensor;
@@ -138,6 +142,7 @@ export async function clipGradValue(grads: readonly Tensor[], clipValue: number)
   return clipValueOf(grads, clipValue, true);
 }
 
+/** `clipGradValue` on the calling thread. */
 export function clipGradValueSync(grads: readonly Tensor[], clipValue: number): void {
   clipValueOf(grads, clipValue, false);
 }

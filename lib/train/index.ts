@@ -4,12 +4,13 @@ export {
   crossEntropy, crossEntropySync, mseLoss, mseLossSync, CrossEntropyOptions, CrossEntropyResult, MseOptions, MseResult, Reduction,
 } from './losses';
 export {
-  Optimizer, SGD, Adam, AdamW, Adagrad, RMSprop, ParamGroup, Grads, ParamState, LiveParamState, OptimizerRunInfo,
+  Optimizer, SGD, Adam, AdamW, Adagrad, RMSprop, ParamGroup, Grads, ParamState, LiveParamState, OptimizerRunInfo, StepArgs,
   OptimizerStateDict,
   SgdOptions, AdamOptions, AdagradOptions, RmspropOptions,
 } from './optim';
+export { StepKernels } from './native-train';
 export { clipGradNorm, clipGradNormSync, clipGradValue, clipGradValueSync, globalNormSync, ClipNormOptions } from './clip';
-export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, Schedule } from './schedule';
+export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, Schedule, SchedulerState } from './schedule';
 export { encodeSafetensors, decodeSafetensors, SafetensorsEntry, SafetensorsFile } from './safetensors';
 export { saveCheckpoint, loadCheckpoint, CheckpointContents, LoadCheckpointOptions, LoadedCheckpoint } from './checkpoint';
 export { tbptt, TbpttOptions, TbpttResult, RecurrentModel, ChunkInfo, SegmentInfo } from './tbptt';

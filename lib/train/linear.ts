@@ -24,12 +24,15 @@ import { Rng, randomSeed } from './random';
 
 /** Options of Linear (and of nn.Linear). */
 export interface LinearOptions {
+  /** Input features I. */
   inFeatures: number;
+  /** Output features O. */
   outFeatures: number;
   /** Default true. */
   bias?: boolean;
   /** Seeds the initial weights; a random one when absent. */
   seed?: number;
+  /** Where weight and bias live (default 'cpu'). */
   device?: DeviceSpec;
 }
 
@@ -37,14 +40,19 @@ export interface LinearOptions {
 export interface LinearBackwardOptions {
   /** Add into dweight / dbias instead of overwriting them (needs both tensors given). */
   accumulate?: boolean;
+  /** Write (or add) the weight gradient into this [O, I] tensor. */
   dweight?: Tensor | null;
+  /** Write (or add) the bias gradient into this [O] tensor. */
   dbias?: Tensor | null;
 }
 
 /** What Linear's backward returns. */
 export interface LinearGradients {
+  /** dL/dx, the shape of x. */
   dx: Tensor;
+  /** dL/dweight, [O, I]. */
   dweight: Tensor;
+  /** dL/dbias, [O]; null without a bias. */
   dbias: Tensor | null;
 }
 
@@ -132,9 +140,13 @@ export function linearBackward(x: Tensor, dy: Tensor, weight: Tensor, bias: Tens
 
 /** The op-level fully connected layer: owns weight and bias, forward and backward by hand (nn.Linear records them). */
 export class Linear {
+  /** Input features I. */
   readonly inFeatures: number;
+  /** Output features O. */
   readonly outFeatures: number;
+  /** The weight, [O, I] (PyTorch's layout), drawn from U(−1/√I, 1/√I). */
   readonly weight: Tensor;
+  /** The bias, [O], or null. */
   readonly bias: Tensor | null;
 
   constructor(options: LinearOptions) {
@@ -158,18 +170,22 @@ export class Linear {
     return this.bias ? { weight: this.weight, bias: this.bias } : { weight: this.weight };
   }
 
+  /** y = x · weightᵀ + bias over the last axis of x (any leading axes), off the event loop. */
   async forward(x: Tensor): Promise<Tensor> {
     return linearForward(x, this.weight, this.bias, true);
   }
 
+  /** `forward` on the calling thread. */
   forwardSync(x: Tensor): Tensor {
     return linearForward(x, this.weight, this.bias, false) as Tensor;
   }
 
+  /** `{ dx, dweight, dbias }` for the forward's input x and dL/dy, off the event loop. */
   async backward(x: Tensor, dy: Tensor, options?: LinearBackwardOptions): Promise<LinearGradients> {
     return linearBackward(x, dy, this.weight, this.bias, options, true);
   }
 
+  /** `backward` on the calling thread. */
   backwardSync(x: Tensor, dy: Tensor, options?: LinearBackwardOptions): LinearGradients {
     return linearBackward(x, dy, this.weight, this.bias, options, false) as LinearGradients;
   }

@@ -28,30 +28,42 @@ import { recordRun } from '../run-info';
 import { Tensor, checkTensor, emptyTensor, isTensor } from '../tensor';
 import { hostValues } from './native-train';
 
+/** How row losses combine: their weighted mean (default) or their sum. */
 export type Reduction = 'mean' | 'sum';
 
+/** Options of `crossEntropy` / `crossEntropySync`. */
 export interface CrossEntropyOptions {
   /** Row weights (N values): 0 for padded steps, 1 otherwise. Finite and >= 0. */
   mask?: Float32Array | Tensor | null;
   /** Targets equal to this are skipped (default −100). */
   ignoreIndex?: number;
+  /** 'mean' (default: over the total row weight) or 'sum'. */
   reduction?: Reduction;
   /** Compute dlogits (default true). */
   grad?: boolean;
 }
 
+/** The loss and, unless `grad: false`, its gradient. */
 export interface CrossEntropyResult {
+  /** The loss (a number, read back from the device for CUDA logits). */
   loss: number;
+  /** dloss/dlogits, the shape of the logits; null with `grad: false`. */
   dlogits: Tensor | null;
 }
 
+/** Options of `mseLoss` / `mseLossSync`. */
 export interface MseOptions {
+  /** 'mean' (default: over the elements) or 'sum'. */
   reduction?: Reduction;
+  /** Compute dinput (default true). */
   grad?: boolean;
 }
 
+/** The loss and, unless `grad: false`, its gradient. */
 export interface MseResult {
+  /** The loss. */
   loss: number;
+  /** dloss/dinput, the shape of the input; null with `grad: false`. */
   dinput: Tensor | null;
 }
 

@@ -11,12 +11,16 @@ import { Tensor } from '../tensor';
 
 /** The optimizer steps over buffers `B` of one device (formulas in native/kernels/train.h). */
 export interface StepKernels<B> {
+  /** SGD with momentum, dampening, Nesterov and weight decay. */
   sgdStep(p: B, g: B, buf: B | null, lr: number, momentum: number, dampening: number, weightDecay: number,
     nesterov: boolean, firstStep: boolean, async: boolean): MaybePromise<void>;
+  /** Adam (decoupled: AdamW), amsgrad when vmax is given. */
   adamStep(p: B, g: B, m: B, v: B, vmax: B | null, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number, decoupled: boolean, async: boolean): MaybePromise<void>;
+  /** Adagrad. */
   adagradStep(p: B, g: B, sum: B, lr: number, lrDecay: number, weightDecay: number, eps: number, step: number,
     async: boolean): MaybePromise<void>;
+  /** RMSprop, centered when gradAvg is given, with momentum when buf is. */
   rmspropStep(p: B, g: B, squareAvg: B, gradAvg: B | null, buf: B | null, lr: number, alpha: number, eps: number,
     weightDecay: number, momentum: number, async: boolean): MaybePromise<void>;
 }

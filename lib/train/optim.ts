@@ -60,6 +60,7 @@ export interface LiveParamState {
   step: number;
   /** A Float32Array for a CPU parameter, a Tensor on the parameter's device for a CUDA one. */
   buffers: Record<string, Float32Array | Tensor>;
+  /** The parameter's device, where the buffers are. */
   readonly device: Device;
   /** Elements of the parameter (and of each buffer). */
   readonly size: number;
@@ -67,6 +68,7 @@ export interface LiveParamState {
 
 /** What the last `step` ran. */
 export interface OptimizerRunInfo {
+  /** The call: a step (async or Sync). */
   op: 'step';
   /** The devices whose step kernels ran (those of the updated parameters). */
   devices: Device[];
@@ -75,12 +77,15 @@ export interface OptimizerRunInfo {
 }
 
 /**
- * One parameter's step on its device, over buffers `B` of that device (Float32Array on the CPU,
+ * One parameter's step on its device (what an Optimizer subclass's `update` receives), over buffers `B` of that device (Float32Array on the CPU,
  * DeviceBuffer on CUDA): the step kernels, the parameter, its gradient and its state buffers.
  */
 export interface StepArgs<B> {
+  /** The step kernels of the parameter's device. */
   kernels: StepKernels<B>;
+  /** The parameter, updated in place. */
   p: B;
+  /** Its gradient. */
   g: B;
   /** The state buffer `name`, created (filled with `init`) on the parameter's device when missing. */
   buffer(name: string, init?: number): B;

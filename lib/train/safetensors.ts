@@ -14,13 +14,19 @@ import { types } from 'util';
 import { RnnkitError } from '../errors';
 import { allocFloats, checkHostAllocation, isInstance, readGuarded, readRecord, readShape } from '../args';
 
+/** One float32 tensor of a safetensors file. */
 export interface SafetensorsEntry {
+  /** Its shape. */
   shape: number[];
+  /** Its values, row-major. */
   data: Float32Array;
 }
 
+/** A decoded safetensors file. */
 export interface SafetensorsFile {
+  /** The tensors, by name. */
   tensors: Record<string, SafetensorsEntry>;
+  /** The string-to-string `__metadata__` table. */
   metadata: Record<string, string>;
 }
 

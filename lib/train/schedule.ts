@@ -18,10 +18,21 @@ const readRate = (v: unknown, what: string, fallback?: number): number => readNu
 
 /** A schedule as a function: the learning rate at `step` for base rate `base`. */
 export interface Schedule {
+  /** The learning rate at `step` (0 = before the first optimizer step) for base rate `base`. */
   lrAt(base: number, step: number): number;
 }
 
+/** What a scheduler's `stateDict()` holds. */
+export interface SchedulerState {
+  /** Steps taken. */
+  lastStep: number;
+  /** Each param group's base lr. */
+  baseLrs: number[];
+}
+
+/** A schedule that drives an optimizer's groups: each group's lr = lrAt(its base lr, step). */
 export abstract class LRScheduler implements Schedule {
+  /** Each param group's lr when the schedule was made. */
   readonly baseLrs: number[];
   private current = 0;
 
@@ -33,6 +44,7 @@ export abstract class LRScheduler implements Schedule {
   /** `lrAt` after its arguments are checked. */
   protected abstract rateAt(base: number, step: number): number;
 
+  /** @param optimizer the optimizer whose groups it sets, or null for a schedule driven by another (`then`). */
   protected constructor(readonly optimizer: Optimizer | null) {
     if (new.target === LRScheduler) throw argError('LRScheduler is abstract: use StepLR, CosineAnnealingLR or LinearWarmup');
     if (optimizer !== null && !isInstance(optimizer, Optimizer)) {
@@ -51,15 +63,18 @@ export abstract class LRScheduler implements Schedule {
     return this.baseLrs.map((b) => this.lrAt(b, this.current));
   }
 
+  /** Advances one step and sets the groups' rates (call it after each optimizer step). */
   step(): void {
     this.current += 1;
     this.apply();
   }
 
-  stateDict(): { lastStep: number; baseLrs: number[] } {
+  /** The step count and base rates, for a checkpoint. */
+  stateDict(): SchedulerState {
     return { lastStep: this.current, baseLrs: this.baseLrs.slice() };
   }
 
+  /** Restores `stateDict()`'s step count (and base rates) and sets the groups' rates. */
   loadStateDict(stateDict: { lastStep: number; baseLrs?: number[] }): void {
     const sd = readRequiredOptions(stateDict, ['lastStep', 'baseLrs'], 'the scheduler state dict',
       'loadStateDict needs { lastStep, baseLrs? }');
@@ -74,6 +89,7 @@ export abstract class LRScheduler implements Schedule {
     this.apply();
   }
 
+  /** Sets every group's lr for the current step. */
   protected apply(): void {
     if (!this.optimizer) return;
     this.optimizer.paramGroups.forEach((g, k) => {
@@ -82,8 +98,11 @@ export abstract class LRScheduler implements Schedule {
   }
 }
 
+/** lr = base · gamma^floor(step / stepSize). */
 export class StepLR extends LRScheduler {
+  /** Steps between two decays. */
   readonly stepSize: number;
+  /** The factor of each decay (default 0.1). */
   readonly gamma: number;
 
   constructor(optimizer: Optimizer | null, options: { stepSize: number; gamma?: number }) {
@@ -99,8 +118,11 @@ export class StepLR extends LRScheduler {
   }
 }
 
+/** lr = etaMin + (base − etaMin)·(1 + cos(π·min(step, tMax)/tMax))/2. */
 export class CosineAnnealingLR extends LRScheduler {
+  /** Steps of the half cosine. */
   readonly tMax: number;
+  /** The rate it ends at (default 0). */
   readonly etaMin: number;
 
   constructor(optimizer: Optimizer | null, options: { tMax: number; etaMin?: number }) {
@@ -117,9 +139,13 @@ export class CosineAnnealingLR extends LRScheduler {
   }
 }
 
+/** A linear warm-up from startFactor·base to base over warmupSteps, then the `then` schedule. */
 export class LinearWarmup extends LRScheduler {
+  /** Steps of the warm-up. */
   readonly warmupSteps: number;
+  /** The factor at step 0 (default 0). */
   readonly startFactor: number;
+  /** The schedule after the warm-up, counted from its end (null: the base rate). */
   readonly then: Schedule | null;
 
   /** `then` is applied after the warm-up (make it with a null optimizer: this schedule drives it). */

@@ -187,6 +187,32 @@ bool within(const std::string& what, const std::vector<G>& got, const std::vecto
   return true;
 }
 
+// Bit-for-bit equality with the CPU (NaN must match NaN); reports how many differ and by how many
+// ulp at most.
+inline bool bitwise(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
+  auto bits = [](float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return static_cast<int64_t>(u);
+  };
+  size_t differ = 0, first = 0;
+  int64_t worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (bits(got[i]) == bits(want[i])) continue;
+    if (differ++ == 0) first = i;
+    worst = std::max<int64_t>(worst, std::llabs(bits(got[i]) - bits(want[i])));
+  }
+  if (differ) {
+    char why[200];
+    std::snprintf(why, sizeof why, "%zu of %zu elements differ from the CPU (first %zu: gpu %.9g, cpu %.9g; worst %lld ulp)",
+                  differ, want.size(), first, got[first], want[first], static_cast<long long>(worst));
+    fail(what, why);
+    return false;
+  }
+  pass(what, "bitwise equal to the CPU (" + std::to_string(want.size()) + " elements)");
+  return true;
+}
+
 // Median milliseconds of `fn` (queued on device 0's stream) over `reps` runs after one warm-up,
 // by CUDA events.
 inline double median_ms(int reps, const std::function<void()>& fn) {

@@ -33,29 +33,6 @@ using namespace gpucheck;  // Dev, pass, fail, guarded, within, kDevice, ...
 
 namespace {
 
-uint32_t bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  return u;
-}
-
-bool bitwise(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
-  size_t differ = 0, first = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (bits(got[i]) == bits(want[i])) continue;
-    if (differ++ == 0) first = i;
-  }
-  if (differ) {
-    char why[200];
-    std::snprintf(why, sizeof why, "%zu of %zu elements differ from the CPU (first %zu: gpu %.9g, cpu %.9g)", differ,
-                  want.size(), first, got[first], want[first]);
-    fail(what, why);
-    return false;
-  }
-  pass(what, "bitwise equal to the CPU (" + std::to_string(want.size()) + " elements)");
-  return true;
-}
-
 void check_elementwise(int64_t n) {
   const std::string at = " n=" + std::to_string(n);
   const std::vector<float> x = random_vector(n, -6.f, 6.f), b = random_vector(n), y0 = random_vector(n);

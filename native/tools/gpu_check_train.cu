@@ -39,33 +39,6 @@ using namespace gpucheck;  // Dev, pass, fail, guarded, within, median_ms, kDevi
 
 namespace {
 
-uint32_t bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  return u;
-}
-
-// Bit-for-bit equality (NaN must match NaN); reports how many differ and by how many ulp at most.
-bool bitwise(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
-  size_t differ = 0, first = 0;
-  int64_t worst = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (bits(got[i]) == bits(want[i])) continue;
-    if (differ++ == 0) first = i;
-    const int64_t ulp = std::llabs(static_cast<int64_t>(bits(got[i])) - static_cast<int64_t>(bits(want[i])));
-    worst = std::max(worst, ulp);
-  }
-  if (differ) {
-    char why[200];
-    std::snprintf(why, sizeof why, "%zu of %zu elements differ from the CPU (first %zu: gpu %.9g, cpu %.9g; worst %lld ulp)",
-                  differ, want.size(), first, got[first], want[first], static_cast<long long>(worst));
-    fail(what, why);
-    return false;
-  }
-  pass(what, "bitwise equal to the CPU (" + std::to_string(want.size()) + " elements)");
-  return true;
-}
-
 std::vector<double> widen(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 
 // One scalar result (a loss, a norm): |got − want| <= allowed.
