@@ -138,6 +138,10 @@ async function main() {
   rk.setNumThreads(opts.threads);
   const ctx = makeContext(rk, rng);
   ctx.threads = opts.threads;
+  // Paths the fuzz breaks become relative names ('str', 'cuda', ...): files the checkpoint and
+  // safetensors targets write under them must land in the fuzz's own folder, not the caller's.
+  const cwd = process.cwd();
+  process.chdir(ctx.dir);
   const table = targets().filter((t) => !opts.only || opts.only.test(t.name));
   const all = table.filter((t) => t.needs(ctx));
   const unavailable = table.filter((t) => !t.needs(ctx)).map((t) => t.name);
@@ -247,6 +251,7 @@ async function main() {
   if (opts.calls >= 20 * all.length && silent.length > 0) {
     failures.push({ target: silent.join(', '), call: -1, what: 'never succeeded: the fuzz does not reach past the first check' });
   }
+  process.chdir(cwd);
   ctx.close();
   const summary = {
     seed, calls: opts.calls, seconds: Number(seconds.toFixed(2)), callsPerSecond: Math.round(opts.calls / seconds),

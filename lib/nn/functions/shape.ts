@@ -99,6 +99,9 @@ export function reshape(x: Tensor, given: readonly number[]): Tensor {
   checkTensor(x, 'x');
   if (!readGuarded(() => Array.isArray(given), 'shape')) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'shape must be an array of sizes');
   const shape = readArray(given, 'shape', 64) as number[];
+  if (!shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= -1)) {
+    throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${shape.map(describe).join(', ')}] must hold integers >= 0, or one -1`);
+  }
   const free = shape.filter((d) => d === -1).length;
   if (free > 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'only one size of a shape can be -1');
   if (free === 0) return x.reshape(shape);
