@@ -17,7 +17,7 @@
  * the input of a chunk, so the whole sequence never needs to be in memory.
  */
 import { RnnkitError } from '../errors';
-import { allocFloats, argError, readFunction, readGuarded, readInteger, readRecord, readRequiredOptions } from '../args';
+import { allocFloats, argError, readFunction, readGuarded, readInteger, readRecord, readRequiredOptions, readSeed } from '../args';
 import { Tensor, checkTensor, isTensor } from '../tensor';
 
 /** The part of the Recurrent op that TBPTT drives (lib/recurrent.ts implements it). */
@@ -92,6 +92,18 @@ function sliceSteps(x: Tensor, batchFirst: boolean, start: number, len: number):
   return Tensor.fromCpu(out, [B, len, I]).to(x.device);
 }
 
+/**
+ * The seed `dropoutSeed` returned for a chunk. It must be a number: a Promise is refused (and its
+ * rejection, if any, handled here: left alone it would end the process as an unhandled one).
+ */
+function chunkSeed(seed: unknown): number {
+  if (typeof seed === 'object' && seed !== null && readGuarded(() => typeof (seed as { then?: unknown }).then === 'function', 'the seed')) {
+    (seed as Promise<unknown>).then(undefined, () => undefined);
+    throw argError('dropoutSeed must return a seed (a non-negative safe integer), not a Promise');
+  }
+  return readSeed(seed, 'the seed dropoutSeed returned');
+}
+
 /** Runs truncated BPTT over the sequence; returns per-segment losses and the final state. */
 export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
   const options = readRequiredOptions(tbpttOptions, OPTION_KEYS, 'tbptt options', 'tbptt needs options') as TbpttOptions;
@@ -130,7 +142,7 @@ export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
       const info: ChunkInfo = { segment: seg, start: c, length: Math.min(chunkLength, start + segLen - c) };
       const x = await getInput(info.start, info.length);
       const fwd: { hx: Tensor | null; cx: Tensor | null; training: boolean; dropoutSeed?: number } = { hx, cx, training: true };
-      if (options.dropoutSeed) fwd.dropoutSeed = options.dropoutSeed(info);
+      if (options.dropoutSeed) fwd.dropoutSeed = chunkSeed(options.dropoutSeed(info));
       const f = await model.forward(x, fwd);
       const h = readRecord(await head(f.y, info), 'what head returned');
       if (typeof h.loss !== 'number') throw argError('head must return { loss: number, dy: Tensor }');
