@@ -1,8 +1,20 @@
 /** Device strings, resolution of 'auto', and what the loaded backend can do. */
 import { RnnkitError } from './errors';
-import { addon, native, LoadAttempt, NativeCudaDevice, NativeLiveObjects } from './native';
+import { addon, native, LoadAttempt, NativeCudaDevice } from './native';
 import { readInteger } from './args';
 import { OpRunInfo, lastRuns } from './run-info';
+
+/** Native objects the addon holds for JavaScript (native/napi/live_objects.h), process-wide. */
+export interface LiveObjects {
+  /** Device memory allocations (freed by dispose() or the GC of their tensor, and in-flight jobs). */
+  deviceAllocations: number;
+  /** Compiled step nets. */
+  stepNets: number;
+  /** Step-net forward workspaces a saved still holds. */
+  stepWorkspaces: number;
+  /** Async calls queued or running. */
+  asyncJobs: number;
+}
 
 /** A concrete device: the CPU or one CUDA device. */
 export type Device = 'cpu' | `cuda:${number}`;
@@ -66,7 +78,7 @@ export interface BackendInfo {
     copies: CopyCounts;
   };
   /** Native objects the addon holds now, for leak checks: they return to their baseline once dropped objects are collected. */
-  liveObjects: NativeLiveObjects;
+  liveObjects: LiveObjects;
   /** The last call of every op that can run on CUDA: where it ran and why not on its inputs' device. */
   lastRuns: Record<string, OpRunInfo>;
 }

@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RnnkitError } from './errors';
+import type { LiveObjects } from './device';
 
 /** A native device allocation (see native/napi/device_buffer.h). */
 export interface DeviceBuffer {
@@ -31,18 +32,6 @@ export interface NativeCudaDevice {
   totalMemory: number;
   freeMemory: number;
   multiprocessors: number;
-}
-
-/** Native objects the addon holds for JavaScript (native/napi/live_objects.h), process-wide. */
-export interface NativeLiveObjects {
-  /** Device memory allocations (freed by dispose() or the GC of their tensor, and in-flight jobs). */
-  deviceAllocations: number;
-  /** Compiled step nets. */
-  stepNets: number;
-  /** Step-net forward workspaces a saved still holds. */
-  stepWorkspaces: number;
-  /** Async calls queued or running. */
-  asyncJobs: number;
 }
 
 /** Host<->device copies made by the process (cuda/cuda_api.h copy_counts). */
@@ -72,7 +61,7 @@ export interface NativeBackendInfo {
     stickyError: string | null;
     copies: NativeCopyCounts;
   };
-  liveObjects: NativeLiveObjects;
+  liveObjects: LiveObjects;
 }
 
 /** The recurrent configuration the binding reads (native/napi/recurrent_args.cc). */
@@ -137,7 +126,7 @@ export interface NativeBinding {
   numThreads(): number;
   setIsa(name: string): string;
   // live_objects.cc
-  liveObjects(): NativeLiveObjects;
+  liveObjects(): LiveObjects;
   // device_buffer.cc
   DeviceBuffer: new (device: number, bytes: number) => DeviceBuffer;
   copyToDevice(dst: DeviceBuffer, src: Float32Array, async: boolean): Done;
