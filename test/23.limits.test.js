@@ -8,8 +8,12 @@
 const path = require('path');
 const { spawnSync } = require('child_process');
 const {
-  Recurrent, RMSNorm, Linear, RecurrentNetwork, StepNetBuilder, tensor, zeros, ones, full, matmulSync, crossEntropySync,
+  Recurrent, RMSNorm, Linear, RecurrentNetwork, StepNetBuilder, tensor, zeros, ones, full, matmulSync, crossEntropySync, nn,
 } = rnnkit;
+
+// "Well under a second": the cases of the issue take well below a millisecond each here; the bound
+// leaves room for a loaded 2-core machine and the -O0 sanitizer build.
+const QUICK = 250;
 
 /** Runs fn, expects it to throw `code` within `ms` milliseconds, and returns the error. */
 function fastCode(fn, code, ms = 1000) {
@@ -33,25 +37,45 @@ function withLimit(value, fn) {
 
 describe('limits: the cases of the issue throw a typed error at once', () => {
   it('new Recurrent with numLayers 2 ** 31', () => {
-    const err = fastCode(() => new Recurrent({ mode: 'lstm', inputSize: 3, hiddenSize: 4, numLayers: 2 ** 31 }), 'ERR_RNNKIT_ARG');
+    const err = fastCode(() => new Recurrent({ mode: 'lstm', inputSize: 3, hiddenSize: 4, numLayers: 2 ** 31 }), 'ERR_RNNKIT_ARG', QUICK);
     expect(err.message).to.match(/numLayers must be an integer in \[1, 1024\]/);
   });
 
   it('new Recurrent with hiddenSize 100000 (160 GB of weights)', () => {
-    const err = fastCode(() => new Recurrent({ mode: 'lstm', inputSize: 3, hiddenSize: 100000 }), 'ERR_RNNKIT_OOM');
+    const err = fastCode(() => new Recurrent({ mode: 'lstm', inputSize: 3, hiddenSize: 100000 }), 'ERR_RNNKIT_OOM', QUICK);
     expect(err.message).to.contain('hiddenSize 100000').and.to.contain('160008000000 bytes');
   });
 
   it('new RMSNorm with size 2 ** 53', () => {
-    expect(fastCode(() => new RMSNorm({ size: 2 ** 53 }), 'ERR_RNNKIT_ARG').message).to.contain('size');
+    expect(fastCode(() => new RMSNorm({ size: 2 ** 53 }), 'ERR_RNNKIT_ARG', QUICK).message).to.contain('size');
   });
 
   it('new RMSNorm with size [1e6, 1e6, 1e6]', () => {
-    expect(fastCode(() => new RMSNorm({ size: [1e6, 1e6, 1e6] }), 'ERR_RNNKIT_SHAPE').message).to.contain('too large');
+    expect(fastCode(() => new RMSNorm({ size: [1e6, 1e6, 1e6] }), 'ERR_RNNKIT_SHAPE', QUICK).message).to.contain('too large');
   });
 
   it('new RMSNorm with the typo epsilon', () => {
-    expect(fastCode(() => new RMSNorm({ size: 4, epsilon: 1e-3 }), 'ERR_RNNKIT_ARG').message).to.match(/epsilon.*allowed: .*eps/);
+    expect(fastCode(() => new RMSNorm({ size: 4, epsilon: 1e-3 }), 'ERR_RNNKIT_ARG', QUICK).message).to.match(/epsilon.*allowed: .*eps/);
+  });
+
+  it('new Linear with the typo bais', () => {
+    expect(fastCode(() => new Linear({ inFeatures: 2, outFeatures: 2, bais: false }), 'ERR_RNNKIT_ARG', QUICK).message)
+      .to.match(/unknown key bais in Linear options \(allowed: .*bias/);
+    expect(fastCode(() => new nn.Linear({ inFeatures: 2, outFeatures: 2, bais: false }), 'ERR_RNNKIT_ARG', QUICK).message).to.contain('bais');
+  });
+
+  it('the same sizes through the nn modules', () => {
+    expect(fastCode(() => new nn.LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2 ** 31 }), 'ERR_RNNKIT_ARG', QUICK).message).to.contain('numLayers');
+    expect(fastCode(() => new nn.LSTM({ inputSize: 3, hiddenSize: 100000 }), 'ERR_RNNKIT_OOM', QUICK).message).to.contain('160008000000 bytes');
+    expect(fastCode(() => new nn.RMSNorm({ normalizedShape: [1e6, 1e6, 1e6] }), 'ERR_RNNKIT_SHAPE', QUICK).message).to.contain('too large');
+    fastCode(() => new nn.RMSNorm({ normalizedShape: 2 ** 53 }), 'ERR_RNNKIT_ARG', QUICK);
+    fastCode(() => new nn.RMSNorm({ normalizedShape: 4, epsilon: 1e-3 }), 'ERR_RNNKIT_ARG', QUICK);
+  });
+
+  it('numLayers just past the range, and 1e6, are refused the same way', () => {
+    for (const n of [1025, 1e6, 2 ** 32, 2 ** 53, -(2 ** 31)]) {
+      fastCode(() => new Recurrent({ mode: 'lstm', inputSize: 3, hiddenSize: 4, numLayers: n }), 'ERR_RNNKIT_ARG', QUICK);
+    }
   });
 });
 

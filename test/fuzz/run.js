@@ -9,7 +9,8 @@
 // watchdog. Then the library must still compute correct results (test/fuzz/verify.js) and hold
 // no native object beyond what live JavaScript objects own. Ends with one JSON line `FUZZ {...}`
 // (calls, seconds, calls/s, failures, per-target outcomes) and exits 1 on any failure. Under
-// test/93.api-fuzz.test.js it runs as a child process that reports progress over IPC.
+// test/93.api-fuzz.test.js it runs as a child process that reports progress over IPC; alone it
+// prints a progress line to stderr every 50,000 calls.
 //
 // RNNKIT_MAX_ALLOC_BYTES is set to 64M unless given: big but permitted allocations stay cheap, and
 // the limit itself is hit all the time. The compute pool runs --threads threads (default 1: the
@@ -136,7 +137,8 @@ async function main() {
   const seed = opts.seed === null ? freshSeed() : opts.seed;
   const rng = makeRandom(seed);
   rk.setNumThreads(opts.threads);
-  const ctx = makeContext(rk, rng);
+  const baseline = rk.backendInfo().liveObjects;
+  let ctx = makeContext(rk, rng);
   ctx.threads = opts.threads;
   // Paths the fuzz breaks become relative names ('str', 'cuda', ...): files the checkpoint and
   // safetensors targets write under them must land in the fuzz's own folder, not the caller's.
@@ -224,6 +226,10 @@ async function main() {
       await drain();
       if (global.gc) global.gc();
       if (process.send) process.send({ calls: i + 1 });
+      else if ((i + 1) % 50000 === 0) {
+        const s = Number(process.hrtime.bigint() - started) / 1e9;
+        process.stderr.write(`fuzz: ${i + 1} calls in ${s.toFixed(0)} s, ${failures.length} failure(s) so far\n`);
+      }
     }
   }
   try {
@@ -253,9 +259,22 @@ async function main() {
   }
   process.chdir(cwd);
   ctx.close();
+  // With the fuzz's objects dropped and collected, the addon holds what it held before the storm.
+  ctx = null;
+  let after = rk.backendInfo().liveObjects;
+  const settled = () => Object.keys(baseline).every((k) => after[k] === baseline[k]);
+  for (let round = 0; global.gc && round < 20 && !settled(); round++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    global.gc();
+    after = rk.backendInfo().liveObjects;
+  }
+  if (global.gc && !settled()) {
+    failures.push({ target: '(after the storm)', call: -1,
+      what: `native objects left over once every object of the fuzz was dropped: ${JSON.stringify(after)}, before the storm ${JSON.stringify(baseline)}` });
+  }
   const summary = {
     seed, calls: opts.calls, seconds: Number(seconds.toFixed(2)), callsPerSecond: Math.round(opts.calls / seconds),
-    targets: all.length, unavailable, failures, live, perTarget: Object.fromEntries(stats),
+    targets: all.length, unavailable, failures, live, liveAfterDrop: after, perTarget: Object.fromEntries(stats),
   };
   for (const f of failures) process.stderr.write(`FAILED ${f.target} (call ${f.call}, seed ${seed}): ${f.what}\n${f.args ? `  args: ${f.args}\n` : ''}`);
   if (unavailable.length) process.stdout.write(`not run here (no collectives backend built): ${unavailable.join(', ')}\n`);
