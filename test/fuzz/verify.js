@@ -2,7 +2,8 @@
 // After a storm of hostile calls, the library still computes correct results: fresh inputs
 // through matmul, the Recurrent op (forward and backward), RMSNorm, cross-entropy, an optimizer
 // step and a step net, each against the float64 references of test/reference/ (or, for the
-// step net, against the Recurrent op it spells out), on the sync and the async path.
+// step net, against the Recurrent op it spells out), Linear and the model layer's autograd through
+// nn.Linear, on the sync and the async path.
 const recurrentRef = require('../reference/recurrent');
 const rmsRef = require('../reference/rmsnorm');
 const trainRef = require('../reference/train');
@@ -120,12 +121,42 @@ function verifyStepNet(rk, rng) {
   expectClose(got, op.forwardSync(x).y.data, 1e-5, 'step-net LSTM against Recurrent');
 }
 
+/**
+ * Linear (x Wᵀ + b) against the float64 product, and the model layer's autograd: the gradients of
+ * sum(nn.Linear(x)) are dW[o][i] = Σₙ x[n][i], db[o] = N, dx[n][i] = Σₒ W[o][i].
+ */
+async function verifyLinear(rk, rng) {
+  const [N, I, O] = [5, 4, 3];
+  const x = Float32Array.from(rng.array(N * I));
+  const lin = new rk.Linear({ inFeatures: I, outFeatures: O, seed: 21 });
+  const { weight, bias } = lin.parameters();
+  const wt = new Float64Array(I * O);
+  for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) wt[i * O + o] = weight.data[o * I + i];
+  const want = matmulRef(x, wt, N, I, O);
+  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) want[n * O + o] += bias.data[o];
+  expectClose((await lin.forward(rk.tensor(x, [N, I]))).data, want, 1e-5, 'Linear forward');
+  const m = new rk.nn.Linear({ inFeatures: I, outFeatures: O, seed: 22 });
+  const xt = rk.tensor(x, [N, I]);
+  xt.requiresGrad = true;
+  const loss = await rk.nn.sum(await m.forward(xt));
+  await loss.backward();
+  const W = m.weight.data;
+  const dW = new Float64Array(O * I);
+  const dx = new Float64Array(N * I);
+  for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let n = 0; n < N; n++) dW[o * I + i] += x[n * I + i];
+  for (let n = 0; n < N; n++) for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) dx[n * I + i] += W[o * I + i];
+  expectClose(m.weight.grad.data, dW, 1e-5, 'nn.Linear dweight (autograd)');
+  expectClose(m.bias.grad.data, new Float64Array(O).fill(N), 1e-6, 'nn.Linear dbias (autograd)');
+  expectClose(xt.grad.data, dx, 1e-5, 'nn.Linear dx (autograd)');
+}
+
 /** Throws naming the first result that is off. */
 async function verify(rk, rng) {
   await verifyMatmul(rk, rng);
   await verifyRecurrent(rk, rng);
   await verifyRmsNorm(rk, rng);
   await verifyTraining(rk, rng);
+  await verifyLinear(rk, rng);
   verifyStepNet(rk, rng);
 }
 
