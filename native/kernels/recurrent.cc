@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "denormals.h"
 #include "dropout_hash.h"
 #include "errors.h"
 #include "parallel.h"
@@ -497,6 +498,7 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
                        const float* x, const float* hx, const float* cx,
                        const int32_t* seq_lengths, const float* weights, float dropout_p,
                        uint64_t seed, float* y, float* hy, float* cy, float* saved) {
+  DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   const RecurrentDims dm(cfg);
   check_common(T, B, x, weights, dropout_p, seq_lengths);
   if (T * B > 0 && !y) fail("y is null");
@@ -665,6 +667,7 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
                         uint64_t seed, const float* y, const float* saved, const float* dy,
                         const float* dhy, const float* dcy, float* dx, float* dhx, float* dcx,
                         float* dweights, bool accumulate) {
+  DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   const RecurrentDims dm(cfg);
   check_common(T, B, x, weights, dropout_p, seq_lengths);
   if (!dweights) fail("dweights are null");
