@@ -10,7 +10,7 @@ export {
 } from './rmsnorm';
 export {
   Recurrent, RecurrentSaved, RecurrentOptions, RecurrentForwardOptions, RecurrentForwardResult,
-  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo, RecurrentAlgorithm, RecurrentAlgorithmInfo,
+  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo, RecurrentAlgorithm, RecurrentAlgorithmInfo, RecurrentSettings,
 } from './recurrent';
 export {
   ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord, RecurrentLayoutConfig, recordShapes,

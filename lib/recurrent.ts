@@ -37,7 +37,7 @@ import {
 } from './recurrent-params';
 import {
   RecurrentAlgorithm, RecurrentBackwardOptions, RecurrentConfig, RecurrentForwardOptions, RecurrentForwardResult,
-  RecurrentGradients, RecurrentOptions, RecurrentSettings, RecurrentWeightsState, planBackward, planForward,
+  RecurrentGradients, RecurrentOptions, RecurrentSettings, planBackward, planForward,
   readRecurrentConfig, settingsOf,
 } from './recurrent-config';
 import { RecurrentSaved } from './recurrent-saved';
@@ -54,7 +54,7 @@ export {
 export interface Recurrent extends RecurrentSettings {}
 
 /** The fused multi-layer LSTM / GRU / RNN operator: packed weights and their forward and backward. */
-export class Recurrent implements RecurrentWeightsState {
+export class Recurrent {
   /** What the last forward or backward ran (null before the first). */
   lastRun: RecurrentRunInfo | null = null;
 
@@ -228,6 +228,7 @@ export class Recurrent implements RecurrentWeightsState {
     this.deviceWeights.dispose();
   }
 
+  /** `dispose()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.dispose();
   }

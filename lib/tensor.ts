@@ -55,7 +55,7 @@ function checkShape(shape: readonly number[], what = 'shape'): number {
 /** Only this module constructs tensors: the public ways are tensor(), zeros(), ones(), full(). */
 const CONSTRUCT = Symbol('Tensor');
 
-/** Whether `v` is a Tensor, without running a caller's Proxy traps (a Proxy is not one). */
+/** Whether `v` is a Tensor, without running a caller's Proxy traps (a Proxy is not one). @internal */
 export function isTensor(v: unknown): v is Tensor {
   return isInstance(v, Tensor);
 }

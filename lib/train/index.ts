@@ -5,10 +5,11 @@ export {
 } from './losses';
 export {
   Optimizer, SGD, Adam, AdamW, Adagrad, RMSprop, ParamGroup, Grads, ParamState, LiveParamState, OptimizerRunInfo, StepArgs,
-  OptimizerStateDict,
+  OptimizerStateDict, OptimizerSpec, Hyper, HyperCheck,
   SgdOptions, AdamOptions, AdagradOptions, RmspropOptions,
 } from './optim';
 export { StepKernels } from './native-train';
+export { MaybePromise } from '../nn/maybe';
 export { clipGradNorm, clipGradNormSync, clipGradValue, clipGradValueSync, globalNormSync, ClipNormOptions } from './clip';
 export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, Schedule, SchedulerState } from './schedule';
 export { encodeSafetensors, decodeSafetensors, SafetensorsEntry, SafetensorsFile } from './safetensors';
