@@ -20,6 +20,15 @@
 //   import puts it in b_ih and zeroes b_hh. The GRU with reset_after=True (linearBeforeReset true)
 //   keeps both: bias [2, G·H], row 0 input, row 1 recurrent. Keras has no skip input, projection
 //   or peepholes: those throw ERR_RNNKIT_ARG.
+/**
+ * The packed-weight layout of the Recurrent op and its selectors, and the weight records of
+ * PyTorch, ONNX and Keras that `importWeights` / `exportWeights` convert (names and layouts in
+ * docs/recurrent-semantics.md; `recordShapes` gives the shape of every name of a record).
+ *
+ * Examples: [Recurrent](../README.md#recurrent-lstm-gru-rnn-tanh-rnn-relu); layout and record
+ * formats: [docs/recurrent-semantics.md](../docs/recurrent-semantics.md).
+ * @module
+ */
 import { RnnkitError } from './errors';
 import {
   allocFloats, argError, describe, isInstance, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions, shapeError,

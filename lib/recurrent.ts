@@ -25,6 +25,9 @@
  *   ran. Any other combination (a CPU op, CPU inputs, inputs on another device, a saved made on
  *   the CPU) runs on the CPU (recurrent-cpu.ts), outputs go back to x's device, and
  *   `lastRun.fallback` says why.
+ *
+ * Examples: [Recurrent](../README.md#recurrent-lstm-gru-rnn-tanh-rnn-relu); semantics and layout: [docs/recurrent-semantics.md](../docs/recurrent-semantics.md).
+ * @module
  */
 import { RnnkitError } from './errors';
 import { Device, deviceIndex } from './device';

@@ -19,6 +19,9 @@
  * - `fetchBlob(name, step, saved?)`: the value of any stored blob at a step, [B, size] (or
  *   [window, B, size] for windowed blobs), from `saved` or the latest forward.
  * - Tensors are CPU float32; CUDA inputs are read back and the op runs on the CPU.
+ *
+ * Examples: [RecurrentNetwork](../README.md#recurrentnetwork-step-nets), [docs/stepnet.md](../docs/stepnet.md).
+ * @module
  */
 import { RnnkitError } from './errors';
 import { NativeStepNet, NativeStepWorkspace, native } from './native';

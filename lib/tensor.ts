@@ -14,6 +14,9 @@
  *
  * Autograd (lib/nn/engine.ts): `requiresGrad`, `grad`, `backward()`, `detach()` and
  * `registerPostAccumulateGradHook()` are the tensor's side of the tape.
+ *
+ * Examples: [A first program](../README.md#a-first-program), [Tensors and devices](../README.md#tensors-and-devices).
+ * @module
  */
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';

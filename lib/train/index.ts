@@ -1,4 +1,9 @@
-/** Training: layers, losses, optimizers, clipping, schedules, checkpoints and truncated BPTT. */
+/**
+ * Training: layers, losses, optimizers, clipping, schedules, checkpoints and truncated BPTT.
+ *
+ * Examples: [Training](../../README.md#training), [the main job](../../README.md#the-main-job) ([examples/demo.js](../../examples/demo.js)).
+ * @module
+ */
 export { Linear, LinearOptions, LinearBackwardOptions, LinearGradients } from './linear';
 export {
   crossEntropy, crossEntropySync, mseLoss, mseLossSync, CrossEntropyOptions, CrossEntropyResult, MseOptions, MseResult, Reduction,

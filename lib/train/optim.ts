@@ -130,7 +130,12 @@ export interface OptimizerStateDict {
   /** The optimizer's name (`SGD`, `Adam`, `AdamW`, `Adagrad`, `RMSprop`); loading into another kind throws ERR_RNNKIT_ARG. */
   kind: string;
   /** Hyperparameters of each group, and the indices of its parameters (numbered across groups). */
-  groups: Array<{ hyper: Hyper; params: number[] }>;
+  groups: Array<{
+    /** The group's hyperparameters. */
+    hyper: Hyper;
+    /** The indices of the group's parameters (keys of `state`). */
+    params: number[];
+  }>;
   /** By parameter index. */
   state: Record<number, ParamState>;
 }
