@@ -92,11 +92,14 @@ const publicNamespaces = new Map();
 }
 const project = JSON.parse(fs.readFileSync(json, 'utf8'));
 const leaked = [];
+const undescribed = [];
 const documented = new Set();
 // TypeDoc names a module by its path under lib/, without /index.
 const moduleName = (file) => path.relative(path.join(root, 'lib'), file).replace(/\.ts$/, '').replace(/\/index$/, '');
 const namespaces = new Map(entries.filter((m) => m.namespace).map((m) => [moduleName(m.file), m]));
 for (const mod of project.children || []) {
+  // A module's page opens with its description: the file's first doc comment, tagged @module.
+  if (!mod.comment) undescribed.push(mod.name);
   if (namespaces.has(mod.name)) {
     for (const [name, m] of publicNamespaces) if (m === namespaces.get(mod.name)) documented.add(name);
     continue;
@@ -109,6 +112,7 @@ for (const mod of project.children || []) {
 const missing = [...pub].filter((n) => !documented.has(n));
 const findings = [];
 if (leaked.length) findings.push(`documented but not exported by lib/index.ts (mark them @internal or re-export them): ${leaked.join(', ')}`);
+if (undescribed.length) findings.push(`modules without a description (a first doc comment tagged @module): ${undescribed.join(', ')}`);
 if (missing.length) findings.push(`exported by lib/index.ts but not in the reference: ${missing.join(', ')}`);
 if (findings.length && !lenient) fail(findings.join('\n'));
 for (const f of findings) process.stdout.write(`docs (lenient): ${f}\n`);
