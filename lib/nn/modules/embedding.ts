@@ -18,7 +18,9 @@ import { allocFloats, copyOf, describe, isInstance, readInteger, readOptions, re
 
 /** Options of nn.Embedding. */
 export interface EmbeddingOptions {
+  /** Rows of the table: the number of distinct ids (an integer from 1 to 2^31). */
   numEmbeddings: number;
+  /** Features of each row (an integer from 1 to 2^31). */
   embeddingDim: number;
   /** A row that stays zero and gets no gradient (negative counts from the end, as in PyTorch). */
   paddingIdx?: number | null;
@@ -56,6 +58,12 @@ export class Embedding extends Module {
   /** [numEmbeddings, embeddingDim]. */
   weight: Tensor;
 
+  /**
+   * Creates the table from `weight` (copied) or from N(0, 1) draws from `seed` (the padding row then
+   * zero), on `device` (default the CPU). Throws ERR_RNNKIT_ARG naming a bad option (paddingIdx
+   * outside [−numEmbeddings, numEmbeddings) included), ERR_RNNKIT_DTYPE for a weight that is neither
+   * a Float32Array nor a Tensor, ERR_RNNKIT_SHAPE for one of the wrong size.
+   */
   constructor(options: EmbeddingOptions) {
     super();
     const o = readOptions(options, EMBEDDING_KEYS, 'Embedding options');

@@ -31,7 +31,9 @@ import { readBoolean, readChoice, readOptions } from '../../args';
 
 /** Options shared by nn.LSTM, nn.GRU and nn.RNN (PyTorch's, plus the op's own). */
 export interface RecurrentModuleOptions {
+  /** Features of x (an integer from 1 to 2^24). */
   inputSize: number;
+  /** Features of the hidden state (an integer from 1 to 2^24). */
   hiddenSize: number;
   /** Default 1. */
   numLayers?: number;
@@ -41,6 +43,7 @@ export interface RecurrentModuleOptions {
   batchFirst?: boolean;
   /** Dropout on the outputs of every layer but the last, in training mode, in [0, 1). */
   dropout?: number;
+  /** Run a reverse direction too; y concatenates both (default false). */
   bidirectional?: boolean;
   /** 'linear' (default) or 'skip' (no input projection in layer 0; needs inputSize == hiddenSize). */
   inputMode?: 'linear' | 'skip';
@@ -76,8 +79,9 @@ export interface RNNOptions extends RecurrentModuleOptions {
 
 /** The state a recurrent module starts from (all optional: zeros, full lengths). */
 export interface RecurrentState {
+  /** The initial hidden state [L·D, B, projSize || hiddenSize]. */
   hx?: Tensor | null;
-  /** LSTM only. */
+  /** The initial cell state [L·D, B, hiddenSize], LSTM only. */
   cx?: Tensor | null;
   /** B lengths in 0..T, any order. */
   seqLengths?: Int32Array | null;
@@ -85,9 +89,11 @@ export interface RecurrentState {
 
 /** What a recurrent module returns. */
 export interface RecurrentOutput {
+  /** The last layer's outputs [T, B, D·R] ([B, T, D·R] with batchFirst). */
   y: Tensor;
+  /** The final hidden state [L·D, B, R]. */
   hy: Tensor;
-  /** null unless LSTM. */
+  /** The final cell state [L·D, B, hiddenSize]; null unless LSTM. */
   cy: Tensor | null;
 }
 
@@ -127,6 +133,10 @@ export class RNNBase extends Module {
   private packedGrad: Tensor | null = null;
   private uploadedVersion = -1;
 
+  /**
+   * Creates the fused Recurrent op and the PyTorch-named parameter views of its packed weights.
+   * Throws ERR_RNNKIT_ARG naming a bad option (and for `new RNNBase` itself).
+   */
   protected constructor(mode: RecurrentMode, options: RecurrentModuleOptions, extraKeys: string[]) {
     super();
     if (new.target === RNNBase) throw new RnnkitError('ERR_RNNKIT_ARG', 'RNNBase is abstract: use LSTM, GRU or RNN');
@@ -264,6 +274,7 @@ export class RNNBase extends Module {
 
 /** Long short-term memory (torch.nn.LSTM). */
 export class LSTM extends RNNBase {
+  /** Throws ERR_RNNKIT_ARG naming a bad option (see `new Recurrent` for the rest). */
   constructor(options: LSTMOptions) {
     super('lstm', options, ['projSize', 'cellClip', 'peepholes']);
   }
@@ -271,6 +282,7 @@ export class LSTM extends RNNBase {
 
 /** Gated recurrent unit (torch.nn.GRU). */
 export class GRU extends RNNBase {
+  /** Throws ERR_RNNKIT_ARG naming a bad option (see `new Recurrent` for the rest). */
   constructor(options: GRUOptions) {
     super('gru', options, ['linearBeforeReset']);
   }
@@ -278,6 +290,7 @@ export class GRU extends RNNBase {
 
 /** Elman RNN with tanh or ReLU (torch.nn.RNN). */
 export class RNN extends RNNBase {
+  /** Throws ERR_RNNKIT_ARG naming a bad option, nonlinearity included (see `new Recurrent` for the rest). */
   constructor(options: RNNOptions) {
     const nl = readChoice(readOptions(options, [...COMMON_KEYS, 'nonlinearity'], 'RNN options').nonlinearity, 'nonlinearity', ['tanh', 'relu'], 'tanh');
     super(nl === 'tanh' ? 'rnn_tanh' : 'rnn_relu', options, ['nonlinearity']);
