@@ -7,44 +7,16 @@
 // value of each appears (a test below asserts that), and the sync and async paths alternate.
 const { Recurrent } = require('../dist/recurrent');
 const ref = require('./reference/recurrent');
-const { makeRandom, freshSeed } = require('./reference/random');
+const { randomFor } = require('./support/random');
+const { expectClose } = require('./support/close');
 
-const runSeed = freshSeed();
-
-function randomFor(title) {
-  let h = runSeed;
-  for (const ch of title) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return makeRandom(h);
-}
-
-afterEach(function printSeed() {
-  if (this.currentTest.state === 'failed') console.log(`    reproduce with RNNKIT_TEST_SEED=${runSeed}`);
-});
+// ||a − b|| / ||b|| <= rel (||a|| with b all zeros); a NaN or infinity in a fails.
+const norm = (rel, what) => ({ rel, scale: 'norm', what });
 
 const FORWARD_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
 
-/** ||a − b|| / ||b||; with b all zeros, ||a|| itself (a must be zero too). */
-function relError(actual, expected) {
-  expect(actual.length, 'length').to.equal(expected.length);
-  let diff = 0;
-  let norm = 0;
-  for (let k = 0; k < expected.length; k++) {
-    const d = actual[k] - expected[k];
-    diff += d * d;
-    norm += expected[k] * expected[k];
-  }
-  if (Number.isNaN(diff)) return NaN;
-  return norm === 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
-}
 
-function expectClose(actual, expected, tol, what) {
-  for (let k = 0; k < actual.length; k++) {
-    if (!Number.isFinite(actual[k])) throw new Error(`${what}[${k}] = ${actual[k]} (NaN or infinity leaked)`);
-  }
-  const err = relError(actual, expected);
-  expect(err, `${what}: relative error ${err}`).to.be.at.most(tol);
-}
 
 const f32 = (a) => Float32Array.from(a);
 
@@ -159,9 +131,9 @@ async function runCase(c, rng) {
   const inputs = { x, hx, cx, seqLengths, weights, T, B, dropoutOn: c.dropoutOn };
   const want = ref.recurrentForward(refCfg, inputs);
   expect(fwd.y.shape).to.deep.equal(cfg.batchFirst ? [B, T, D * R] : [T, B, D * R]);
-  expectClose(fwd.y.data, want.y, FORWARD_TOL, 'y');
-  expectClose(fwd.hy.data, want.hy, FORWARD_TOL, 'hy');
-  if (lstm) expectClose(fwd.cy.data, want.cy, FORWARD_TOL, 'cy');
+  expectClose(fwd.y.data, want.y, norm(FORWARD_TOL, 'y'));
+  expectClose(fwd.hy.data, want.hy, norm(FORWARD_TOL, 'hy'));
+  if (lstm) expectClose(fwd.cy.data, want.cy, norm(FORWARD_TOL, 'cy'));
   else expect(fwd.cy).to.equal(null);
 
   const grads = {};
@@ -185,13 +157,13 @@ async function runCase(c, rng) {
   const g = c.async ? await op.backward(fwd.saved, bwdOptions) : op.backwardSync(fwd.saved, bwdOptions);
   expect(g.dweights).to.equal(bwdOptions.dweights);
   const wantG = ref.recurrentBackward(refCfg, inputs, grads);
-  expectClose(g.dx.data, wantG.dx, GRAD_TOL, 'dx');
+  expectClose(g.dx.data, wantG.dx, norm(GRAD_TOL, 'dx'));
   expect(g.dx.shape).to.deep.equal(xShape);
-  expectClose(g.dhx.data, wantG.dhx, GRAD_TOL, 'dhx');
-  if (lstm) expectClose(g.dcx.data, wantG.dcx, GRAD_TOL, 'dcx');
+  expectClose(g.dhx.data, wantG.dhx, norm(GRAD_TOL, 'dhx'));
+  if (lstm) expectClose(g.dcx.data, wantG.dcx, norm(GRAD_TOL, 'dcx'));
   else expect(g.dcx).to.equal(null);
   const dw = c.accumulate ? g.dweights.data.map((v, k) => v - start[k]) : g.dweights.data;
-  expectClose(dw, wantG.dweights, GRAD_TOL, 'dweights');
+  expectClose(dw, wantG.dweights, norm(GRAD_TOL, 'dweights'));
   op.dispose();
 }
 

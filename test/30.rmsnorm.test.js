@@ -8,6 +8,7 @@ const { RMSNorm, rmsNorm, rmsNormSync, rmsNormBackward, rmsNormBackwardSync } = 
 const { native } = require('../dist/native');
 const reference = require('./reference/rmsnorm');
 const { makeRandom } = require('./reference/random');
+const { expectClose } = require('./support/close');
 const { gradcheck } = require('./reference/gradcheck');
 
 const nanArray = (n) => new Float32Array(n).fill(NaN);
@@ -29,17 +30,6 @@ function problem(rnd, rows, cols, { bias = true, eps = 1e-6 } = {}) {
   };
 }
 
-// |got - want| <= rel * bound + tiny for every element; bound is the sum of magnitudes of the
-// terms that make up each value, so cancellation does not tighten the tolerance below float32.
-function expectClose(got, want, bound, rel, what, seed) {
-  expect(got.length, `${what}: length`).to.equal(want.length);
-  for (let i = 0; i < want.length; i++) {
-    const tol = rel * bound[i] + 1e-30;
-    if (!(Math.abs(got[i] - want[i]) <= tol)) {
-      throw new Error(`${what}[${i}] = ${got[i]}, reference ${want[i]} (tolerance ${tol.toExponential(2)}, seed ${seed})`);
-    }
-  }
-}
 
 function bounds(p, rrms) {
   const { rows, cols, x, gamma, beta, dy } = p;
@@ -75,8 +65,8 @@ function checkProblem(p, seed, { shape = [p.rows, p.cols], axis = -1, accumulate
   expect(f.rrms.shape).to.deep.equal(rowShape);
   const want = reference.forward(p.x, p.gamma, p.beta, rows, cols, eps);
   const b = bounds(p, want.rrms);
-  expectClose(f.rrms.data, want.rrms, want.rrms, 2e-6, 'rrms', seed);
-  expectClose(f.y.data, want.y, b.y, 4e-6, 'y', seed);
+  expectClose(f.rrms.data, want.rrms, { bound: want.rrms, rel: 2e-6, abs: 1e-30, what: 'rrms', seed: seed });
+  expectClose(f.y.data, want.y, { bound: b.y, rel: 4e-6, abs: 1e-30, what: 'y', seed: seed });
 
   const start = Float32Array.from({ length: cols }, (_, j) => (j % 7) - 3);
   const dgamma = tensor(accumulate ? start.slice() : nanArray(cols));
@@ -93,9 +83,9 @@ function checkProblem(p, seed, { shape = [p.rows, p.cols], axis = -1, accumulate
       b.db[j] += Math.abs(start[j]);
     }
   }
-  expectClose(g.dx.data, wantG.dx, b.dx, 2e-5, 'dx', seed);
-  expectClose(g.dgamma.data, wantG.dgamma, b.dg, 1e-5, 'dgamma', seed);
-  if (p.beta) expectClose(g.dbeta.data, wantG.dbeta, b.db, 1e-5, 'dbeta', seed);
+  expectClose(g.dx.data, wantG.dx, { bound: b.dx, rel: 2e-5, abs: 1e-30, what: 'dx', seed: seed });
+  expectClose(g.dgamma.data, wantG.dgamma, { bound: b.dg, rel: 1e-5, abs: 1e-30, what: 'dgamma', seed: seed });
+  if (p.beta) expectClose(g.dbeta.data, wantG.dbeta, { bound: b.db, rel: 1e-5, abs: 1e-30, what: 'dbeta', seed: seed });
   else expect(g.dbeta).to.equal(null);
 }
 
@@ -227,12 +217,12 @@ describe('RMSNorm: the operator object', () => {
     expect(f.rrms.shape).to.deep.equal([2, 3]);
     const want = reference.forward(p.x, p.gamma, p.beta, 6, 12, 1e-5);
     const b = bounds({ ...p, eps: 1e-5 }, want.rrms);
-    expectClose(f.y.data, want.y, b.y, 4e-6, 'y', rnd.seed);
+    expectClose(f.y.data, want.y, { bound: b.y, rel: 4e-6, abs: 1e-30, what: 'y', seed: rnd.seed });
     const g = await norm.backward({ x, rrms: f.rrms, dy: tensor(p.dy, [2, 3, 3, 4]) });
     const wantG = reference.backward(p.dy, p.x, p.gamma, 6, 12, 1e-5);
-    expectClose(g.dx.data, wantG.dx, b.dx, 2e-5, 'dx', rnd.seed);
-    expectClose(g.dgamma.data, wantG.dgamma, b.dg, 1e-5, 'dgamma', rnd.seed);
-    expectClose(g.dbeta.data, wantG.dbeta, b.db, 1e-5, 'dbeta', rnd.seed);
+    expectClose(g.dx.data, wantG.dx, { bound: b.dx, rel: 2e-5, abs: 1e-30, what: 'dx', seed: rnd.seed });
+    expectClose(g.dgamma.data, wantG.dgamma, { bound: b.dg, rel: 1e-5, abs: 1e-30, what: 'dgamma', seed: rnd.seed });
+    expectClose(g.dbeta.data, wantG.dbeta, { bound: b.db, rel: 1e-5, abs: 1e-30, what: 'dbeta', seed: rnd.seed });
     expect(g.dgamma.shape).to.deep.equal([3, 4]);
   });
 

@@ -9,22 +9,10 @@
 const { Recurrent, tensor } = rnnkit;
 const { native } = require('../dist/native');
 const { makeRandom } = require('./reference/random');
+const { expectClose } = require('./support/close');
+const { randomF32: f32 } = require('./support/random');
 
 const TOL = 1e-4;
-
-function expectClose(got, want, what, seed) {
-  expect(got.length, `${what} length`).to.equal(want.length);
-  let scale = 1e-3;
-  for (const v of want) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    if (!(err <= TOL * scale)) {
-      throw new Error(`${what}: element ${i} is ${got[i]}, CPU ${want[i]} (relative ${err / scale}; seed ${seed})`);
-    }
-  }
-}
-
-const f32 = (rng, n) => Float32Array.from(rng.array(n));
 
 // One case of the matrix: the same op on 'cpu' and 'cuda', the same inputs on each device.
 async function runCase(rng, cfg, opts) {
@@ -49,9 +37,9 @@ async function runCase(rng, cfg, opts) {
   expect(['standard', 'persistent']).to.include(gpu.lastRun.algorithm);
   expect(got.y.device).to.equal('cuda:0');
   const seed = rng.seed;
-  expectClose(await got.y.read(), want.y.data, 'y', seed);
-  expectClose(await got.hy.read(), want.hy.data, 'hy', seed);
-  if (lstm) expectClose(await got.cy.read(), want.cy.data, 'cy', seed);
+  expectClose(await got.y.read(), want.y.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'y', seed: seed });
+  expectClose(await got.hy.read(), want.hy.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'hy', seed: seed });
+  if (lstm) expectClose(await got.cy.read(), want.cy.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'cy', seed: seed });
 
   const dy = tensor(f32(rng, T * B * D * R), yShape);
   const dhy = tensor(f32(rng, L * D * B * R), [L * D, B, R]);
@@ -67,10 +55,10 @@ async function runCase(rng, cfg, opts) {
   expect(gpu.lastRun.algorithm).to.equal('standard');
   expect(gotG.dx.device).to.equal('cuda:0');
   expect(gotG.dweights.device).to.equal('cpu');
-  expectClose(gotG.dx.readSync(), wantG.dx.data, 'dx', seed);
-  expectClose(gotG.dhx.readSync(), wantG.dhx.data, 'dhx', seed);
-  if (lstm) expectClose(gotG.dcx.readSync(), wantG.dcx.data, 'dcx', seed);
-  expectClose(gotG.dweights.data, wantG.dweights.data, 'dweights', seed);
+  expectClose(gotG.dx.readSync(), wantG.dx.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'dx', seed: seed });
+  expectClose(gotG.dhx.readSync(), wantG.dhx.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'dhx', seed: seed });
+  if (lstm) expectClose(gotG.dcx.readSync(), wantG.dcx.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'dcx', seed: seed });
+  expectClose(gotG.dweights.data, wantG.dweights.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'dweights', seed: seed });
   got.saved.release();
   cpu.dispose();
   gpu.dispose();
@@ -151,10 +139,10 @@ describe('@gpu CUDA Recurrent: device weights and inputs', function () {
     const values = f32(rng, 4 * 6 * 3);
     cpu.setParam({ layer: 0, direction: 0, kind: 'w_ih' }, values);
     gpu.setParam({ layer: 0, direction: 0, kind: 'w_ih' }, values);
-    expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, 'y after setParam', rng.seed);
+    expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'y after setParam', seed: rng.seed });
     cpu.weights.data[0] += 0.5;
     gpu.weights.data[0] += 0.5;
-    expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, 'y after a data write', rng.seed);
+    expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'y after a data write', seed: rng.seed });
   });
 
   it('the algorithm option forces the forward algorithm, algorithmFor says what would run, both agree with the CPU', function () {
@@ -167,7 +155,7 @@ describe('@gpu CUDA Recurrent: device weights and inputs', function () {
       const gpu = new Recurrent({ ...cfg, device: 'cuda', algorithm });
       expect(gpu.algorithm).to.equal(algorithm);
       expect(gpu.algorithmFor(6, 4)).to.include({ device: 'cuda:0', algorithm, fallback: null });
-      expectClose(gpu.forwardSync(x.to('cuda')).y.readSync(), want, `y (${algorithm})`, rng.seed);
+      expectClose(gpu.forwardSync(x.to('cuda')).y.readSync(), want, { rel: TOL, scale: 'max', floor: 1e-3, what: `y (${algorithm})`, seed: rng.seed });
       expect(gpu.lastRun.algorithm).to.equal(algorithm);
     }
     const auto = new Recurrent({ ...cfg, device: 'cuda' });
@@ -183,7 +171,7 @@ describe('@gpu CUDA Recurrent: device weights and inputs', function () {
     const hx = tensor(f32(rng, 2 * 6), [1, 2, 6]);
     const f = await gpu.forward(xg, { hx, training: true });
     expect(gpu.lastRun.device).to.equal('cuda:0');
-    expectClose(await f.y.read(), cpu.forwardSync(x, { hx }).y.data, 'y', rng.seed);
+    expectClose(await f.y.read(), cpu.forwardSync(x, { hx }).y.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'y', seed: rng.seed });
     gpu.forwardSync(x);
     expect(gpu.lastRun.device).to.equal('cpu');
     expect(gpu.lastRun.fallback).to.match(/inputs are on the CPU/);
