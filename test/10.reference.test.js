@@ -69,13 +69,7 @@ function checkGradients(cfg, problem) {
   }
 }
 
-const MODES = [
-  { mode: 'lstm' },
-  { mode: 'gru', linearBeforeReset: true },
-  { mode: 'gru', linearBeforeReset: false },
-  { mode: 'rnn_tanh' },
-  { mode: 'rnn_relu' },
-];
+const { MODES } = require('./cases/recurrent');
 
 const LSTM_EXTRAS = [];
 for (const projSize of [0, 2]) {

@@ -10,6 +10,7 @@ const { expectClose } = require('./support/close');
 const { randomF32: float32 } = require('./support/random');
 const { matmulReference, withAccumulate } = require('./support/matmul');
 const cases = require('./cases/matmul');
+const rmsCases = require('./cases/rmsnorm');
 const rmsnormRef = require('./reference/rmsnorm');
 
 function deviceBuffer(values) {
@@ -127,11 +128,11 @@ describe('CUDA RMSNorm binding @gpu', function () {
 
   // Narrow rows packed per block, 16-byte and scalar rows, the register path's widest rows, and
   // rows that take the wide path (forward beyond 16384, backward beyond 8192 columns).
-  const cases = [[3, 1], [37, 7], [64, 32], [50, 1024], [9, 4097], [6, 8192], [3, 9000], [2, 20000]];
-  for (const [rows, cols] of cases) {
+  const TOL = rmsCases.cuda.tol;
+  for (const [rows, cols] of rmsCases.cuda.shapes) {
     it(`forward and backward ${rows}x${cols} match the float64 reference`, async () => {
       const rand = makeRandom();
-      const eps = 1e-6;
+      const eps = rmsCases.cuda.eps;
       const x = float32(rand, rows * cols, -2, 2);
       const gamma = float32(rand, cols, 0.5, 1.5);
       const beta = float32(rand, cols);
@@ -143,9 +144,9 @@ describe('CUDA RMSNorm binding @gpu', function () {
       const dY = deviceBuffer(new Float32Array(rows * cols).fill(NaN));
       const dR = deviceBuffer(new Float32Array(rows).fill(NaN));
       await native().cudaRmsnormForward(dX, dG, dB, dY, dR, rows, cols, eps, true);
-      const yBound = Float64Array.from(fwd.y, (_, i) => Math.abs(x[i] * fwd.rrms[Math.floor(i / cols)] * gamma[i % cols]) + Math.abs(beta[i % cols]));
-      expectClose(readBuffer(dY), fwd.y, { bound: yBound, rel: 3e-5, abs: 1e-30, what: 'y', seed: rand.seed });
-      expectClose(readBuffer(dR), fwd.rrms, { bound: Float64Array.from(fwd.rrms, Math.abs), rel: 1e-5, abs: 1e-30, what: 'rrms', seed: rand.seed });
+      const bound = rmsCases.errorBounds({ rows, cols, x, gamma, beta, dy }, fwd.rrms);
+      expectClose(readBuffer(dY), fwd.y, { bound: bound.y, rel: TOL.y, abs: 1e-30, what: 'y', seed: rand.seed });
+      expectClose(readBuffer(dR), fwd.rrms, { bound: Float64Array.from(fwd.rrms, Math.abs), rel: TOL.rrms, abs: 1e-30, what: 'rrms', seed: rand.seed });
 
       const bwd = rmsnormRef.backward(dy, x, gamma, rows, cols, eps);
       const g0 = float32(rand, cols);
@@ -154,29 +155,15 @@ describe('CUDA RMSNorm binding @gpu', function () {
       const dDG = deviceBuffer(g0);
       const dDB = deviceBuffer(new Float32Array(cols).fill(NaN));
       native().cudaRmsnormBackward(dDY, dX, dG, dR, dDX, dDG, dDB, rows, cols, false, false);
-      const dxBound = new Float64Array(rows * cols);
-      const gBound = new Float64Array(cols);
-      const bBound = new Float64Array(cols);
-      for (let r = 0; r < rows; r++) {
-        const rr = fwd.rrms[r];
-        let sgx = 0;
-        for (let j = 0; j < cols; j++) sgx += Math.abs(dy[r * cols + j] * gamma[j] * x[r * cols + j]);
-        for (let j = 0; j < cols; j++) {
-          const k = r * cols + j;
-          dxBound[k] = rr * (Math.abs(dy[k] * gamma[j]) + rr * rr * sgx / cols * Math.abs(x[k]));
-          gBound[j] += Math.abs(dy[k] * x[k] * rr);
-          bBound[j] += Math.abs(dy[k]);
-        }
-      }
-      expectClose(readBuffer(dDX), bwd.dx, { bound: dxBound, rel: 5e-5, abs: 1e-30, what: 'dx', seed: rand.seed });
+      expectClose(readBuffer(dDX), bwd.dx, { bound: bound.dx, rel: TOL.dx, abs: 1e-30, what: 'dx', seed: rand.seed });
       const dg1 = readBuffer(dDG);
-      expectClose(dg1, bwd.dgamma, { bound: gBound, rel: 1e-4, abs: 1e-30, what: 'dgamma', seed: rand.seed });
-      expectClose(readBuffer(dDB), bwd.dbeta, { bound: bBound, rel: 1e-4, abs: 1e-30, what: 'dbeta', seed: rand.seed });
+      expectClose(dg1, bwd.dgamma, { bound: bound.dg, rel: TOL.dgamma, abs: 1e-30, what: 'dgamma', seed: rand.seed });
+      expectClose(readBuffer(dDB), bwd.dbeta, { bound: bound.db, rel: TOL.dbeta, abs: 1e-30, what: 'dbeta', seed: rand.seed });
 
       // Accumulating adds to what is there; skipped outputs (null) are left alone.
       native().cudaRmsnormBackward(dDY, dX, dG, dR, null, dDG, null, rows, cols, true, false);
       const twice = Float64Array.from(bwd.dgamma, (v) => 2 * v);
-      expectClose(readBuffer(dDG), twice, { bound: Float64Array.from(gBound, (v) => 2 * v), rel: 1e-4, abs: 1e-30, what: 'dgamma +=', seed: rand.seed });
+      expectClose(readBuffer(dDG), twice, { bound: Float64Array.from(bound.dg, (v) => 2 * v), rel: TOL.dgamma, abs: 1e-30, what: 'dgamma +=', seed: rand.seed });
       for (const buf of [dX, dG, dB, dY, dR, dDY, dDX, dDG, dDB]) buf.dispose();
     });
   }

@@ -12,7 +12,9 @@ const { makeRandom } = require('./reference/random');
 const { expectClose } = require('./support/close');
 const { randomF32: f32 } = require('./support/random');
 
-const TOL = 1e-4;
+const cases = require('./cases/recurrent');
+
+const TOL = cases.cuda.tol;
 
 // One case of the matrix: the same op on 'cpu' and 'cuda', the same inputs on each device.
 async function runCase(rng, cfg, opts) {
@@ -70,41 +72,12 @@ describe('@gpu CUDA Recurrent: parity with the CPU op', function () {
     skipWithoutGpu(this);
   });
 
-  const modes = [
-    { mode: 'lstm' }, { mode: 'gru' }, { mode: 'gru', linearBeforeReset: false }, { mode: 'rnn_tanh' }, { mode: 'rnn_relu' },
-  ];
-  let counter = 0;
-  for (const m of modes) {
-    for (const numLayers of [1, 2, 3]) {
-      for (const bidirectional of [false, true]) {
-        for (const lens of [false, true]) {
-          for (const batchFirst of [false, true]) {
-            const extras = m.mode === 'lstm' ? 8 : 1;
-            for (let extra = 0; extra < extras; extra++) {
-              counter++;
-              const k = counter;
-              const H = [5, 8, 17][Math.floor(k / 3) % 3];
-              const skip = k % 3 === 1;
-              const cfg = {
-                ...m, numLayers, bidirectional, batchFirst, hiddenSize: H, inputSize: skip ? H : 3 + (k % 4),
-                inputMode: skip ? 'skip' : 'linear', projSize: extra & 1 ? 3 : 0, cellClip: extra & 2 ? 0.8 : 0,
-                peepholes: (extra & 4) !== 0, dropout: numLayers > 1 && Math.floor(k / 2) % 2 === 1 ? 0.3 : 0, seed: k,
-              };
-              const title = `${m.mode}${m.linearBeforeReset === false ? '-onnx' : ''} L${numLayers}${bidirectional ? ' bi' : ''}` +
-                `${lens ? ' lens' : ''}${batchFirst ? ' bf' : ''}${skip ? ' skip' : ''}${cfg.projSize ? ' proj' : ''}` +
-                `${cfg.cellClip ? ' clip' : ''}${cfg.peepholes ? ' peep' : ''}${cfg.dropout ? ' dropout' : ''}`;
-              it(title, async function () {
-                const rng = makeRandom();
-                const T = rng.int(1, 5);
-                await runCase(rng, cfg, {
-                  T, B: lens ? 4 : rng.int(1, 3), lens, dropout: cfg.dropout, accumulate: k % 5 === 2,
-                });
-              });
-            }
-          }
-        }
-      }
-    }
+  for (const { title, cfg, lens, accumulate } of cases.cuda.CASES) {
+    it(title, async function () {
+      const rng = makeRandom();
+      const T = rng.int(1, 5);
+      await runCase(rng, cfg, { T, B: lens ? 4 : rng.int(1, 3), lens, dropout: cfg.dropout, accumulate });
+    });
   }
 
   it('wide layers with a batch of 16 (persistent forward where it fits) and B = 40 (standard)', async function () {
