@@ -40,18 +40,10 @@ double median_ms(const std::function<void()>& fn) {
   return ms[ms.size() / 2];
 }
 
-Mode mode_named(const std::string& name) {
-  if (name == "lstm") return Mode::lstm;
-  if (name == "gru") return Mode::gru;
-  if (name == "rnn_tanh") return Mode::rnn_tanh;
-  if (name == "rnn_relu") return Mode::rnn_relu;
-  throw std::runtime_error("shape table: unknown mode " + name);
-}
-
 void run(const rnnkit_tools::BenchShape& s, const std::string& filter) {
   const std::string& label = s.name;
   if (!filter.empty() && label.find(filter) == std::string::npos) return;
-  const Mode mode = mode_named(s.mode);
+  const Mode mode = rnnkit_tools::mode_named(s.mode);
   RecurrentConfig c;
   c.mode = mode;
   c.linear_before_reset = s.linear_before_reset;

@@ -378,17 +378,9 @@ void check_concurrent_persistent() {
 
 // ---- bench --------------------------------------------------------------------------------------
 
-Mode mode_named(const std::string& name) {
-  if (name == "lstm") return Mode::lstm;
-  if (name == "gru") return Mode::gru;
-  if (name == "rnn_tanh") return Mode::rnn_tanh;
-  if (name == "rnn_relu") return Mode::rnn_relu;
-  throw std::runtime_error("shape table: unknown mode " + name);
-}
-
 void bench(const rnnkit_tools::BenchShape& s, bool quick) {
   RecurrentConfig c;
-  c.mode = mode_named(s.mode);
+  c.mode = rnnkit_tools::mode_named(s.mode);
   c.linear_before_reset = s.linear_before_reset;
   c.input_size = s.I;
   c.hidden_size = s.H;

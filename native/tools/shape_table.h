@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "recurrent.h"
+
 namespace rnnkit_tools {
 
 struct Json {
@@ -139,6 +141,16 @@ struct BenchShape {
   bool linear_before_reset = true;
   int64_t T = 0, B = 0, I = 0, H = 0, L = 1, D = 1;
 };
+
+// The kernel's mode for a table's mode name.
+inline rnnkit::RecurrentConfig::Mode mode_named(const std::string& name) {
+  using Mode = rnnkit::RecurrentConfig::Mode;
+  if (name == "lstm") return Mode::lstm;
+  if (name == "gru") return Mode::gru;
+  if (name == "rnn_tanh") return Mode::rnn_tanh;
+  if (name == "rnn_relu") return Mode::rnn_relu;
+  throw std::runtime_error("shape table: unknown mode " + name);
+}
 
 inline Json read_shape_table(const std::string& path) {
   std::ifstream in(path);
