@@ -9,10 +9,14 @@ const { builtinModules } = require('module');
 
 const root = path.join(__dirname, '..');
 
+// docs/api/ is typedoc's generated output (npm run docs; git-ignored), not prose a user copies from.
+const GENERATED = new Set([path.join(root, 'docs', 'api')]);
+
 function filesUnder(dir, test) {
   const out = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
+    if (GENERATED.has(p)) continue;
     if (e.isDirectory()) out.push(...filesUnder(p, test));
     else if (test(e.name)) out.push(p);
   }
