@@ -17,6 +17,8 @@ module.exports = {
   sgemm: {
     shapes: [[1, 1, 1], [1, 37, 19], [23, 1, 29], [7, 5, 3], [13, 29, 31], [8, 100, 17],
       [61, 67, 71], [97, 131, 263], [300, 500, 257]],
+    // Operands full of denormals (the kernels flush them): the dot route of a transposed B, small M, blocked.
+    denormals: [[8, 96, 64], [40, 33, 100], [130, 70, 90]],
     // (K + 4) u: the float32 error bound of a K-term dot product plus the update.
     rel: (K) => (K + 4) * u,
   },
