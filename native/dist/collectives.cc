@@ -70,7 +70,7 @@ std::string Disagreement(const std::vector<OpHeader>& all) {
   return s.str();
 }
 
-// Ranks that disagree: nothing was exchanged, so the group stays usable.
+// Ranks that disagree: no tensor was changed and the ranks stay in step, so the group stays usable.
 class RanksDisagree : public DistError {
  public:
   explicit RanksDisagree(const std::string& message) : DistError(message) {}
@@ -134,7 +134,7 @@ bool CheckedGroup::Agree(Collective what, uint64_t count, int32_t param, int32_t
   if (!agree) {
     std::vector<OpHeader> all(p);
     for (size_t r = 0; r < p; r++) std::memcpy(&all[r], frames_.data() + r * frame_floats_, sizeof(OpHeader));
-    throw RanksDisagree("ranks disagree on a collective (nothing was exchanged): " + Disagreement(all));
+    throw RanksDisagree("ranks disagree on a collective (no tensor was changed): " + Disagreement(all));
   }
   return inline_data;
 }

@@ -237,7 +237,7 @@ async function main() {
     await attempt(() => (pg.rank === 0 ? pg.barrier() : pg.allGather(rk.zeros([3]))));
     // One rank's values fit in the header frame, the other's take the engine's collective.
     await attempt(() => pg.allReduce(rk.zeros([INLINE + pg.rank])));
-    // The group is still usable: nothing was exchanged.
+    // The group is still usable: no tensor was changed.
     const t = rk.ones([6]);
     await pg.allReduce(t);
     await pg.destroy();
