@@ -34,28 +34,13 @@ namespace {
 
 using Mode = RecurrentConfig::Mode;
 
-[[noreturn]] void fail(const std::string& msg) { throw Error(ErrorCode::arg, "recurrent (cuda): " + msg); }
+constexpr const char* kWho = "recurrent (cuda)";
+
+[[noreturn]] void fail(const std::string& msg) { recurrent_fail(kWho, msg); }
 
 constexpr int kThreads = 256;
 
 unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
-
-struct Slots {
-  int64_t w_ih, w_hh, b_ih, b_hh, w_proj, peep;
-};
-
-Slots slots_of(const RecurrentConfig& cfg, int64_t l, int64_t d) {
-  return {recurrent_param_slot(cfg, l, d, ParamKind::w_ih).offset, recurrent_param_slot(cfg, l, d, ParamKind::w_hh).offset,
-          recurrent_param_slot(cfg, l, d, ParamKind::b_ih).offset, recurrent_param_slot(cfg, l, d, ParamKind::b_hh).offset,
-          recurrent_param_slot(cfg, l, d, ParamKind::w_proj).offset,
-          recurrent_param_slot(cfg, l, d, ParamKind::w_peephole).offset};
-}
-
-
-struct Rows {
-  int64_t st, sb;
-  __host__ __device__ int64_t row(int64_t t, int64_t b) const { return t * st + b * sb; }
-};
 
 // Device scratch for one call; every block is returned when the call ends (after its streams have
 // drained, see run_guarded).
@@ -156,21 +141,6 @@ void copy_or_zero(cudaStream_t st, float* dst, const float* src, int64_t n) {
 
 void zero(cudaStream_t st, float* dst, int64_t n) { copy_or_zero(st, dst, nullptr, n); }
 
-void check_lengths(const int32_t* lens, int64_t T, int64_t B) {
-  if (!lens) return;
-  for (int64_t b = 0; b < B; ++b)
-    if (lens[b] < 0 || lens[b] > T)
-      fail("seq_lengths[" + std::to_string(b) + "] = " + std::to_string(lens[b]) + " is outside 0.." + std::to_string(T));
-}
-
-void check_common(int64_t T, int64_t B, const float* x, const float* weights, float dropout_p, const int32_t* lens) {
-  if (T < 0 || B < 0) fail("T and B must be >= 0");
-  if (!(dropout_p >= 0.f && dropout_p < 1.f)) fail("dropout must be in [0, 1)");
-  if (T * B > 0 && !x) fail("x is null");
-  if (!weights) fail("weights are null");
-  check_lengths(lens, T, B);
-}
-
 __global__ void fill_lengths_kernel(int32_t* len, int64_t B, int32_t T) {
   const int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (b < B) len[b] = T;
@@ -212,7 +182,7 @@ __global__ void skip_gates_kernel(float* gates, const float* in, int64_t rows, i
 
 struct FwdStep {
   int64_t t, B, H, R, GW, ldhh, DR, dcol;
-  Rows in, out;
+  RowOrder in, out;
   const int32_t* len;
   float* gates;
   const float* hh;
@@ -336,7 +306,7 @@ __global__ void rnn_fwd_kernel(FwdStep a) {
 struct BwdStep {
   int64_t t, B, H, R, GW, DR, dcol;
   int d;
-  Rows in, out;
+  RowOrder in, out;
   const int32_t* len;
   const float* gates;   // saved activations of this layer/direction
   const float* cells;   // saved LSTM cell states
@@ -518,9 +488,12 @@ __global__ void skip_dx_kernel(float* dx, const float* dg, int64_t rows, int64_t
 
 // ---- algorithm choice ---------------------------------------------------------------------------
 
+// The persistent kernel's cell (0 LSTM, 1 GRU, 2 RNN-tanh, 3 RNN-relu); -1 for the two-pass
+// configurations (RecurrentDims::single_pass), which it does not cover.
 int persistent_mode(const RecurrentDims& dm) {
-  if (dm.lstm) return dm.proj ? -1 : 0;
-  if (dm.gru) return dm.lbr ? 1 : -1;
+  if (!dm.single_pass()) return -1;
+  if (dm.lstm) return 0;
+  if (dm.gru) return 1;
   return dm.mode == Mode::rnn_tanh ? 2 : 3;
 }
 
@@ -544,40 +517,39 @@ bool persistent_fits(int device, const RecurrentDims& dm, int64_t B, PersistentP
 
 constexpr int64_t kPersistentMinSteps = 16;
 
+// The forward algorithm for this call; `plan` receives the persistent plan when that is the choice.
+// `why` (may be null; only then is the reason built) says why.
 const char* choose_forward_algorithm(int device, const RecurrentDims& dm, int64_t T, int64_t B, RecurrentAlgo algo,
-                                     std::string* why) {
-  if (algo == RecurrentAlgo::standard) {
-    *why = "standard: forced";
-    return "standard";
-  }
-  PersistentPlan plan;
+                                     PersistentPlan* plan, std::string* why) {
+  auto choose = [why](const char* choice, const auto& reason) {
+    if (why) *why = std::string(choice) + ": " + reason();
+    return choice;
+  };
+  if (algo == RecurrentAlgo::standard) return choose("standard", [] { return std::string("forced"); });
   std::string unfit;
-  const bool fits = T * B > 0 && persistent_fits(device, dm, B, &plan, &unfit);
+  const bool fits = T * B > 0 && persistent_fits(device, dm, B, plan, &unfit);
   if (T * B == 0) unfit = "T·B = 0";
   if (algo == RecurrentAlgo::persistent) {
     if (!fits) fail("persistent algorithm unavailable: " + unfit);
-    *why = "persistent: forced";
-    return "persistent";
+    return choose("persistent", [] { return std::string("forced"); });
   }
-  if (!fits) {
-    *why = "standard: " + unfit;
-    return "standard";
-  }
-  const std::string shape = std::to_string(plan.blocks) + " blocks of " + std::to_string(plan.units) + " units (" +
-                            std::to_string(plan.rows_per_block) + " W_hh rows per 8-warp block, " +
-                            std::to_string(plan.smem) + " bytes of shared memory) on " + std::to_string(plan.sms) +
-                            " SMs";
-  if (T < kPersistentMinSteps) {
-    *why = "standard: T = " + std::to_string(T) + " < " + std::to_string(kPersistentMinSteps) +
-           " steps do not repay the cooperative launch and the W_hh load (persistent would be " + shape + ")";
-    return "standard";
-  }
-  if (plan.rows_per_block < kThreads / 32) {
-    *why = "standard: H = " + std::to_string(dm.H) + " leaves warps of the persistent blocks idle (" + shape + ")";
-    return "standard";
-  }
-  *why = "persistent: " + shape + ", T = " + std::to_string(T) + ", B = " + std::to_string(B);
-  return "persistent";
+  if (!fits) return choose("standard", [&] { return unfit; });
+  auto shape = [&] {
+    return std::to_string(plan->blocks) + " blocks of " + std::to_string(plan->units) + " units (" +
+           std::to_string(plan->rows_per_block) + " W_hh rows per 8-warp block, " + std::to_string(plan->smem) +
+           " bytes of shared memory) on " + std::to_string(plan->sms) + " SMs";
+  };
+  if (T < kPersistentMinSteps)
+    return choose("standard", [&] {
+      return "T = " + std::to_string(T) + " < " + std::to_string(kPersistentMinSteps) +
+             " steps do not repay the cooperative launch and the W_hh load (persistent would be " + shape() + ")";
+    });
+  if (plan->rows_per_block < kThreads / 32)
+    return choose("standard", [&] {
+      return "H = " + std::to_string(dm.H) + " leaves warps of the persistent blocks idle (" + shape() + ")";
+    });
+  return choose("persistent",
+                [&] { return shape() + ", T = " + std::to_string(T) + ", B = " + std::to_string(B); });
 }
 
 }  // namespace
@@ -585,10 +557,8 @@ const char* choose_forward_algorithm(int device, const RecurrentDims& dm, int64_
 const char* recurrent_forward_algorithm(int device, const RecurrentConfig& cfg, int64_t T, int64_t B,
                                         RecurrentAlgo algo, std::string* why) {
   const RecurrentDims dm(cfg);
-  std::string reason;
-  const char* choice = choose_forward_algorithm(device, dm, T, B, algo, &reason);
-  if (why) *why = reason;
-  return choice;
+  PersistentPlan plan;
+  return choose_forward_algorithm(device, dm, T, B, algo, &plan, why);
 }
 
 const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T, int64_t B, bool batch_first,
@@ -596,17 +566,12 @@ const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T,
                               const float* weights, float dropout_p, uint64_t seed, float* y, float* hy, float* cy,
                               float* saved, RecurrentAlgo algo) {
   const RecurrentDims dm(cfg);
-  check_common(T, B, x, weights, dropout_p, seq_lengths);
-  if (T * B > 0 && !y) fail("y is null");
+  recurrent_check_forward(kWho, T, B, x, weights, dropout_p, seq_lengths, y);
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
   const int64_t GW = dm.gate_width(), DR = D * R;
-  const char* algorithm = recurrent_forward_algorithm(device, cfg, T, B, algo);
-  const bool persistent = std::string(algorithm) == "persistent";
   PersistentPlan pplan;
-  if (persistent) {
-    std::string why;
-    persistent_fits(device, dm, B, &pplan, &why);
-  }
+  const char* algorithm = choose_forward_algorithm(device, dm, T, B, algo, &pplan, nullptr);
+  const bool persistent = std::string(algorithm) == "persistent";
   Streams streams(device);
   Arena arena(device);
   if (TB == 0) {
@@ -620,8 +585,7 @@ const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T,
   }
   const bool training = saved != nullptr;
   const RecurrentSavedLayout sl{dm, TB};
-  const Rows user = batch_first ? Rows{1, T} : Rows{B, 1};
-  const Rows inner{B, 1};
+  const RowOrder user = RowOrder::caller(batch_first, T, B), inner = RowOrder::inner(B);
   std::vector<int32_t> host_len;
   const int32_t* len = upload_lengths(arena, streams.main, seq_lengths, T, B, host_len);
 
@@ -647,7 +611,7 @@ const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T,
     for (int64_t l = 0; l < dm.L; ++l) {
       const int64_t In = dm.in_size(l);
       const float* in = x;
-      Rows in_rows = user;
+      RowOrder in_rows = user;
       if (l > 0) {
         in_rows = inner;
         in = prev_out;
@@ -660,7 +624,7 @@ const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T,
       }
       const bool last = l == dm.L - 1;
       float* out = last ? y : training ? saved + sl.output(l) : inter + (l % 2) * TB * DR;
-      const Rows out_rows = last ? user : inner;
+      const RowOrder out_rows = last ? user : inner;
       // The persistent kernel holds the whole device: its directions run one after the other.
       const bool two_streams = D == 2 && !persistent;
       if (two_streams) streams.fork();
@@ -668,7 +632,7 @@ const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T,
       for (int64_t d = 0; d < D; ++d) {
         cudaStream_t st = d == 1 && two_streams ? streams.side : streams.main;
         const DirBufs& bf = bufs[d];
-        const Slots s = slots_of(cfg, l, d);
+        const RecurrentSlots s = slots_of(dm, l, d);
         const float* w_ih = weights + s.w_ih;
         const float* w_hh = weights + s.w_hh;
         float* gates = bf.xproj ? bf.xproj : saved + sl.gates(l, d);
@@ -778,13 +742,9 @@ const char* recurrent_backward(int device, const RecurrentConfig& cfg, int64_t T
                                const float* saved, const float* dy, const float* dhy, const float* dcy, float* dx,
                                float* dhx, float* dcx, float* dweights, bool accumulate) {
   const RecurrentDims dm(cfg);
-  check_common(T, B, x, weights, dropout_p, seq_lengths);
-  if (!dweights) fail("dweights are null");
+  recurrent_check_backward(kWho, cfg, T, B, x, weights, dropout_p, seq_lengths, y, saved, dx, dweights);
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
   const int64_t GW = dm.gate_width(), DR = D * R;
-  if (TB > 0 && (!y || !dx)) fail("y or dx is null");
-  if (TB > 0 && recurrent_saved_size(cfg, T, B) > 0 && !saved)
-    fail("saved is null (the forward must run in training mode)");
   Streams streams(device);
   Arena arena(device);
   if (TB == 0) {
@@ -798,8 +758,7 @@ const char* recurrent_backward(int device, const RecurrentConfig& cfg, int64_t T
     return "standard";
   }
   const RecurrentSavedLayout sl{dm, TB};
-  const Rows user = batch_first ? Rows{1, T} : Rows{B, 1};
-  const Rows inner{B, 1};
+  const RowOrder user = RowOrder::caller(batch_first, T, B), inner = RowOrder::inner(B);
   std::vector<int32_t> host_len;
   const int32_t* len = upload_lengths(arena, streams.main, seq_lengths, T, B, host_len);
   const float wbeta = accumulate ? 1.f : 0.f;
@@ -828,9 +787,9 @@ const char* recurrent_backward(int device, const RecurrentConfig& cfg, int64_t T
       const int64_t In = dm.in_size(l);
       const bool last = l == dm.L - 1;
       const float* out = last ? y : saved + sl.output(l);
-      const Rows out_rows = last ? user : inner;
+      const RowOrder out_rows = last ? user : inner;
       const float* dout = last ? dy : dout_buf + (l % 2) * TB * DR;
-      const Rows in_rows = l == 0 ? user : inner;
+      const RowOrder in_rows = l == 0 ? user : inner;
       const float* in = x;
       float* din = dx;
       if (l > 0) {
@@ -848,7 +807,7 @@ const char* recurrent_backward(int device, const RecurrentConfig& cfg, int64_t T
       for (int64_t d = 0; d < D; ++d) {
         cudaStream_t st = d == 1 ? streams.side : streams.main;
         const DirBufs& bf = bufs[d];
-        const Slots s = slots_of(cfg, l, d);
+        const RecurrentSlots s = slots_of(dm, l, d);
         const float* w_hh = weights + s.w_hh;
         const int64_t sidx = l * D + d;
         // Rows of steps past a sequence's end take part in the GEMMs as zeros.
@@ -964,7 +923,7 @@ const char* recurrent_backward(int device, const RecurrentConfig& cfg, int64_t T
       // Gradient of the layer input; the second direction adds to the first.
       for (int64_t d = 0; d < D; ++d) {
         cudaStream_t st = streams.main;
-        const Slots s = slots_of(cfg, l, d);
+        const RecurrentSlots s = slots_of(dm, l, d);
         const float* w_ih = weights + s.w_ih;
         const float* dg = bufs[d].dgates;
         const float xbeta = d == 0 ? 0.f : 1.f;

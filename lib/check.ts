@@ -2,6 +2,9 @@
  * Opt-in finite-value checks. Off by default: NaN and infinities in inputs propagate through the
  * ops as IEEE arithmetic says (no crash, no hang). With `setCheckFinite(true)` every op first scans
  * its tensor inputs and throws ERR_RNNKIT_NONFINITE naming the tensor and the first bad element.
+ *
+ * Examples: [Guarantees](../README.md#guarantees).
+ * @module
  */
 import { RnnkitError } from './errors';
 import { readBoolean } from './args';

@@ -1,6 +1,11 @@
-/** Device strings, resolution of 'auto', and what the loaded backend can do. */
+/**
+ * Device strings, resolution of 'auto', and what the loaded backend can do.
+ *
+ * Examples: [A first program](../README.md#a-first-program), [Tensors and devices](../README.md#tensors-and-devices), [How loading and the CPU fallback work](../README.md#how-loading-and-the-cpu-fallback-work), [Threads and async](../README.md#threads-and-async).
+ * @module
+ */
 import { RnnkitError } from './errors';
-import { addon, native, LoadAttempt, NativeCudaDevice } from './native';
+import { addon, native } from './native';
 import { readInteger } from './args';
 import { OpRunInfo, lastRuns } from './run-info';
 
@@ -14,6 +19,32 @@ export interface LiveObjects {
   stepWorkspaces: number;
   /** Async calls queued or running. */
   asyncJobs: number;
+}
+
+/** One native binary the loader tried (`backendInfo().loadAttempts`). */
+export interface LoadAttempt {
+  /** The flavor of the binary: the CPU build or the CUDA build. */
+  flavor: 'cpu' | 'cuda';
+  /** Where it was looked for. */
+  path: string;
+  /** Why it did not load (or was skipped); null for the one that loaded. */
+  error: string | null;
+}
+
+/** One usable CUDA device (`backendInfo().cuda.devices`). */
+export interface CudaDeviceInfo {
+  /** N in `'cuda:N'`. */
+  index: number;
+  /** The device's name as the driver reports it. */
+  name: string;
+  /** The compute capability, `major.minor` (e.g. `9.0`). */
+  computeCapability: string;
+  /** Device memory in bytes. */
+  totalMemory: number;
+  /** Free device memory in bytes when `backendInfo()` was called. */
+  freeMemory: number;
+  /** Streaming multiprocessors. */
+  multiprocessors: number;
 }
 
 /** A concrete device: the CPU or one CUDA device. */
@@ -68,7 +99,7 @@ export interface BackendInfo {
     /** The GPU architectures compiled into the binary, as CMake names them (e.g. `90-real`). */
     architectures: string[];
     /** Each usable device: index, name, compute capability, memory, multiprocessors. */
-    devices: NativeCudaDevice[];
+    devices: CudaDeviceInfo[];
     /**
      * The first CUDA error that left this process's CUDA context unusable (an illegal address, a
      * kernel fault); every later CUDA call fails with it. null while none happened.

@@ -1,4 +1,11 @@
-/** Stable error codes: users and outside checks may rely on these strings. */
+/**
+ * Stable error codes: users and outside checks may rely on these strings.
+ *
+ * Examples: [Errors](../README.md#errors).
+ * @module
+ */
+
+/** The `code` of an RnnkitError: what kind of failure it is (stable across versions). */
 export type RnnkitErrorCode =
   | 'ERR_RNNKIT_SHAPE'
   | 'ERR_RNNKIT_DTYPE'

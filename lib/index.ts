@@ -1,7 +1,9 @@
 /** rnnkit: recurrent-network operators for Node.js. */
 export { RnnkitError, RnnkitErrorCode } from './errors';
 export { Tensor, TensorOptions, PostAccumulateGradHook, tensor, zeros, ones, full } from './tensor';
-export { Device, DeviceSpec, BackendInfo, CopyCounts, LiveObjects, backendInfo, defaultDevice, setNumThreads, numThreads } from './device';
+export {
+  Device, DeviceSpec, BackendInfo, CopyCounts, LiveObjects, LoadAttempt, CudaDeviceInfo, backendInfo, defaultDevice, setNumThreads, numThreads,
+} from './device';
 export { OpRunInfo } from './run-info';
 export { matmul, matmulSync, MatmulOptions } from './matmul';
 export {
@@ -10,7 +12,7 @@ export {
 } from './rmsnorm';
 export {
   Recurrent, RecurrentSaved, RecurrentOptions, RecurrentForwardOptions, RecurrentForwardResult,
-  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo, RecurrentAlgorithm, RecurrentAlgorithmInfo,
+  RecurrentBackwardOptions, RecurrentGradients, RecurrentRunInfo, RecurrentAlgorithm, RecurrentAlgorithmInfo, RecurrentSettings,
 } from './recurrent';
 export {
   ParamSelector, ParamKind, GateName, RecurrentMode, WeightsFormat, WeightsRecord, RecurrentLayoutConfig, recordShapes,

@@ -1,6 +1,9 @@
 /**
  * matmul: C = op(A)·op(B) for 2-D tensors. CPU tensors run the native SGEMM; CUDA tensors run our
  * CUDA GEMM on the device (fp32, or TF32 tensor cores when `tf32` is set), with no host copies.
+ *
+ * Examples: [A first program](../README.md#a-first-program), [matmul](../README.md#matmul).
+ * @module
  */
 import { RnnkitError } from './errors';
 import { checkInputsFinite } from './check';

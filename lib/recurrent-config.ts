@@ -7,7 +7,7 @@
 import { randomInt } from 'crypto';
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, resolveDevice } from './device';
-import { NativeRecurrentAlgorithm, NativeRecurrentConfig, native } from './native';
+import { NativeRecurrentConfig, native } from './native';
 import { Tensor, checkTensor } from './tensor';
 import { checkInputsFinite } from './check';
 import {
@@ -20,28 +20,36 @@ import {
 import { RecurrentSaved } from './recurrent-saved';
 
 /** The CUDA algorithm of a forward: chosen by shape ('auto'), or forced. The backward is always 'standard'. */
-export type RecurrentAlgorithm = NativeRecurrentAlgorithm;
+export type RecurrentAlgorithm = 'auto' | 'standard' | 'persistent';
 const ALGORITHMS: readonly RecurrentAlgorithm[] = ['auto', 'standard', 'persistent'];
 
 /** Options of `new Recurrent`. */
 export interface RecurrentOptions {
+  /** The cell: 'lstm', 'gru', 'rnn_tanh' or 'rnn_relu'. */
   mode: RecurrentMode;
+  /** I, features of x (an integer from 1 to 2^24). */
   inputSize: number;
+  /** H, features of the hidden state (an integer from 1 to 2^24). */
   hiddenSize: number;
+  /** L, stacked layers (1 to 1024, default 1). */
   numLayers?: number;
+  /** Run a reverse direction too and concatenate both in y (default false). */
   bidirectional?: boolean;
   /** Dropout probability on the outputs of every layer but the last, in [0, 1). */
   dropout?: number;
+  /** 'linear' (default), or 'skip': layer 0 adds x itself instead of W_ih·x (needs inputSize == hiddenSize). */
   inputMode?: 'linear' | 'skip';
+  /** x and y are [B, T, F] instead of [T, B, F] (default false; hx, cx, hy, cy are [L·D, B, F] either way). */
   batchFirst?: boolean;
   /** LSTM only: size of the projected hidden state (0: none). */
   projSize?: number;
   /** LSTM only: clip the cell state to [-cellClip, cellClip] (0: none). */
   cellClip?: number;
-  /** LSTM only. */
+  /** LSTM only: peephole connections from the cell state to the i, f, o gates (default false). */
   peepholes?: boolean;
-  /** GRU only: true is the cuDNN / PyTorch form, false the ONNX default. */
+  /** GRU only: true (default) is the cuDNN / PyTorch form, false the ONNX default. */
   linearBeforeReset?: boolean;
+  /** Where the op runs: 'cpu', 'cuda', 'cuda:N' or 'auto' (default: CUDA device 0 when available, else the CPU). */
   device?: DeviceSpec;
   /** Seeds the weights and the dropout masks; a random one when absent. */
   seed?: number;
@@ -70,18 +78,23 @@ export interface RecurrentForwardOptions {
 
 /** What `Recurrent.forward` returns. */
 export interface RecurrentForwardResult {
+  /** The last layer's outputs [T, B, D·R] ([B, T, D·R] with batchFirst); zero at steps past a sequence's length. */
   y: Tensor;
+  /** The final hidden state of every layer and direction [L·D, B, R]. */
   hy: Tensor;
-  /** null unless mode is lstm. */
+  /** The final cell state [L·D, B, H]; null unless mode is lstm. */
   cy: Tensor | null;
-  /** null unless training. */
+  /** What `backward` needs; null unless training. */
   saved: RecurrentSaved | null;
 }
 
 /** Options of `Recurrent.backward`. */
 export interface RecurrentBackwardOptions {
+  /** The gradient of y, y's shape (zeros when absent). */
   dy?: Tensor | null;
+  /** The gradient of hy [L·D, B, R] (zeros when absent). */
   dhy?: Tensor | null;
+  /** The gradient of cy [L·D, B, H], LSTM only (zeros when absent). */
   dcy?: Tensor | null;
   /** Add the weight gradients into `dweights` instead of overwriting it. */
   accumulate?: boolean;
@@ -91,28 +104,45 @@ export interface RecurrentBackwardOptions {
 
 /** What `Recurrent.backward` returns. */
 export interface RecurrentGradients {
+  /** The gradient of x, x's shape (a new tensor). */
   dx: Tensor;
+  /** The gradient of hx [L·D, B, R] (a new tensor). */
   dhx: Tensor;
-  /** null unless mode is lstm. */
+  /** The gradient of cx [L·D, B, H]; null unless mode is lstm. */
   dcx: Tensor | null;
+  /** The weight gradients, laid out like `weights`: a new CPU tensor, or the given `dweights` (overwritten or added into). */
   dweights: Tensor;
 }
 
 /** The options of an op once checked, defaults filled in: the public fields of `Recurrent`. */
 export interface RecurrentSettings {
+  /** The cell. */
   readonly mode: RecurrentMode;
+  /** I, features of x. */
   readonly inputSize: number;
+  /** H, features of the hidden state. */
   readonly hiddenSize: number;
+  /** L, stacked layers. */
   readonly numLayers: number;
+  /** Whether each layer runs a reverse direction too (D = 2). */
   readonly bidirectional: boolean;
+  /** Dropout probability on the outputs of every layer but the last (0: none). */
   readonly dropout: number;
+  /** 'linear', or 'skip' (layer 0 adds x itself instead of W_ih·x). */
   readonly inputMode: 'linear' | 'skip';
+  /** Whether x and y are [B, T, F]. */
   readonly batchFirst: boolean;
+  /** LSTM: size R of the projected hidden state (0: none, R = H). */
   readonly projSize: number;
+  /** LSTM: the cell state is clipped to [−cellClip, cellClip] (0: no clipping). */
   readonly cellClip: number;
+  /** LSTM: whether peephole connections are on. */
   readonly peepholes: boolean;
+  /** GRU: true is the cuDNN / PyTorch form, false the ONNX default. */
   readonly linearBeforeReset: boolean;
+  /** The device the op was created for ('auto' and 'cuda' resolved). */
   readonly device: Device;
+  /** The seed of the initial weights and of the dropout masks (the given one, or the one drawn). */
   readonly seed: number;
   /** The CUDA forward algorithm asked for ('auto': chosen by shape). */
   readonly algorithm: RecurrentAlgorithm;

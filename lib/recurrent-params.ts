@@ -20,11 +20,21 @@
 //   import puts it in b_ih and zeroes b_hh. The GRU with reset_after=True (linearBeforeReset true)
 //   keeps both: bias [2, G·H], row 0 input, row 1 recurrent. Keras has no skip input, projection
 //   or peepholes: those throw ERR_RNNKIT_ARG.
+/**
+ * The packed-weight layout of the Recurrent op and its selectors, and the weight records of
+ * PyTorch, ONNX and Keras that `importWeights` / `exportWeights` convert (names and layouts in
+ * docs/recurrent-semantics.md; `recordShapes` gives the shape of every name of a record).
+ *
+ * Examples: [Recurrent](../README.md#recurrent-lstm-gru-rnn-tanh-rnn-relu); layout and record
+ * formats: [docs/recurrent-semantics.md](../docs/recurrent-semantics.md).
+ * @module
+ */
 import { RnnkitError } from './errors';
 import {
   allocFloats, argError, describe, isInstance, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions, shapeError,
 } from './args';
 
+/** The cell of a Recurrent op: LSTM (gates i f g o), GRU (r z n), or a plain RNN with tanh or ReLU. */
 export type RecurrentMode = 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
 /** Every recurrent mode. @internal */
 export const RECURRENT_MODES: readonly RecurrentMode[] = ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'];
@@ -32,28 +42,50 @@ export const RECURRENT_MODES: readonly RecurrentMode[] = ['lstm', 'gru', 'rnn_ta
 export const MAX_FEATURE_SIZE = 2 ** 24;
 /** Largest layer count the kernels take. @internal */
 export const MAX_LAYERS = 1024;
+/**
+ * A block of one layer and direction in the packed weights: `w_ih` [G·H, I_l], `w_hh` [G·H, R],
+ * `b_ih` [G·H], `b_hh` [G·H], `w_proj` [R, H] (LSTM with projSize only), `w_peephole` [3·H]
+ * (LSTM with peepholes only, gates i f o).
+ */
 export type ParamKind = 'w_ih' | 'w_hh' | 'b_ih' | 'b_hh' | 'w_proj' | 'w_peephole';
+/** A gate: LSTM `i f g o`, GRU `r z n` (the packed order of each mode). */
 export type GateName = 'i' | 'f' | 'g' | 'o' | 'r' | 'z' | 'n';
+/** A weight-record format of `importWeights` / `exportWeights` / `recordShapes` (names and layouts in docs/recurrent-semantics.md). */
 export type WeightsFormat = 'pytorch' | 'onnx' | 'keras';
+/** Weights by name, each flat (row-major in its format's layout); `recordShapes` gives each name's shape. */
 export type WeightsRecord = Record<string, Float32Array>;
 
+/** What the packed-weight layout depends on: the layout options of `new Recurrent` (others are accepted and ignored). */
 export interface RecurrentLayoutConfig {
+  /** The cell. */
   mode: RecurrentMode;
+  /** I, features of the input (1 to 2^24). */
   inputSize: number;
+  /** H, features of the hidden state (1 to 2^24). */
   hiddenSize: number;
+  /** L, stacked layers (1 to 1024, default 1). */
   numLayers?: number;
+  /** Two directions per layer (default false). */
   bidirectional?: boolean;
+  /** 'linear' (default) or 'skip': layer 0 adds x itself instead of W_ih·x (no w_ih; needs inputSize == hiddenSize). */
   inputMode?: 'linear' | 'skip';
+  /** LSTM only: size R of the projected hidden state (default 0: none). */
   projSize?: number;
+  /** LSTM only: peephole connections (default false). */
   peepholes?: boolean;
   /** Does not change the layout; the interop formats check it (PyTorch and Keras biases). */
   linearBeforeReset?: boolean;
 }
 
+/** Which block of the packed weights `getParam` / `setParam` reads or writes. */
 export interface ParamSelector {
+  /** The layer, 0 to numLayers − 1. */
   layer: number;
+  /** The direction: 0 forward, 1 reverse (bidirectional only). */
   direction: number;
+  /** The block. */
   kind: ParamKind;
+  /** One gate's rows of w_ih, w_hh, b_ih, b_hh or w_peephole (the whole block when absent); one of the mode's gates, else ERR_RNNKIT_ARG. */
   gate?: GateName;
 }
 

@@ -8,6 +8,7 @@ import { native } from './native';
 
 /** What ran: no silent slow paths. */
 export interface RecurrentRunInfo {
+  /** Which call. */
   op: 'forward' | 'backward';
   /** Where the kernels ran. */
   device: Device;
@@ -21,16 +22,21 @@ export interface RecurrentRunInfo {
   algorithmReason: string | null;
   /** Why the op did not run on the requested device or the inputs' device; null when it did. */
   fallback: string | null;
+  /** Whether the forward kept what backward needs. */
   training: boolean;
   /** The dropout probability applied (0 when off). */
   dropout: number;
+  /** The seed of the dropout masks of this call (0 when dropout was off and no seed was given). */
   dropoutSeed: number;
 }
 
 /** What a run of a given shape would use (`Recurrent.algorithmFor`). */
 export interface RecurrentAlgorithmInfo {
+  /** Where the kernels would run. */
   device: Device;
+  /** CPU instruction-set path (portable | avx2 | avx512 | neon). */
   isa: string;
+  /** The algorithm: a CPU loop, or the CUDA algorithm (standard | persistent). */
   algorithm: string;
   /** On CUDA: why that algorithm for this shape, in words; null on the CPU. */
   algorithmReason: string | null;

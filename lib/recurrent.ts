@@ -25,6 +25,9 @@
  *   ran. Any other combination (a CPU op, CPU inputs, inputs on another device, a saved made on
  *   the CPU) runs on the CPU (recurrent-cpu.ts), outputs go back to x's device, and
  *   `lastRun.fallback` says why.
+ *
+ * Examples: [Recurrent](../README.md#recurrent-lstm-gru-rnn-tanh-rnn-relu); semantics and layout: [docs/recurrent-semantics.md](../docs/recurrent-semantics.md).
+ * @module
  */
 import { RnnkitError } from './errors';
 import { Device, deviceIndex } from './device';
@@ -37,7 +40,7 @@ import {
 } from './recurrent-params';
 import {
   RecurrentAlgorithm, RecurrentBackwardOptions, RecurrentConfig, RecurrentForwardOptions, RecurrentForwardResult,
-  RecurrentGradients, RecurrentOptions, RecurrentSettings, RecurrentWeightsState, planBackward, planForward,
+  RecurrentGradients, RecurrentOptions, RecurrentSettings, planBackward, planForward,
   readRecurrentConfig, settingsOf,
 } from './recurrent-config';
 import { RecurrentSaved } from './recurrent-saved';
@@ -54,7 +57,7 @@ export {
 export interface Recurrent extends RecurrentSettings {}
 
 /** The fused multi-layer LSTM / GRU / RNN operator: packed weights and their forward and backward. */
-export class Recurrent implements RecurrentWeightsState {
+export class Recurrent {
   /** What the last forward or backward ran (null before the first). */
   lastRun: RecurrentRunInfo | null = null;
 
@@ -228,6 +231,7 @@ export class Recurrent implements RecurrentWeightsState {
     this.deviceWeights.dispose();
   }
 
+  /** `dispose()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -18,6 +18,9 @@
  * to the device of x (dx, y, rrms) and of gamma (dgamma, dbeta), and the run record says so
  * (`lastRun` of an RMSNorm, `backendInfo().lastRuns`). An `RMSNorm` created with `device` keeps
  * gamma and beta there.
+ *
+ * Examples: [RMSNorm](../README.md#rmsnorm).
+ * @module
  */
 import { Device, DeviceSpec, deviceIndex, numThreads, resolveDevice } from './device';
 import { RnnkitError } from './errors';

@@ -2,6 +2,9 @@
  * What ran where: every op that can run on a CUDA device records its last call here (and op
  * objects such as optimizers and RMSNorm also keep their own `lastRun`), so no slow path is
  * silent. `backendInfo().lastRuns` returns the records, keyed by op name.
+ *
+ * Examples: [GPU status](../README.md#gpu-status), [How loading and the CPU fallback work](../README.md#how-loading-and-the-cpu-fallback-work).
+ * @module
  */
 import { Device } from './device';
 

@@ -19,55 +19,137 @@
  * - `fetchBlob(name, step, saved?)`: the value of any stored blob at a step, [B, size] (or
  *   [window, B, size] for windowed blobs), from `saved` or the latest forward.
  * - Tensors are CPU float32; CUDA inputs are read back and the op runs on the CPU.
+ *
+ * Examples: [RecurrentNetwork](../README.md#recurrentnetwork-step-nets), [docs/stepnet.md](../docs/stepnet.md).
+ * @module
  */
 import { RnnkitError } from './errors';
-import { NativeBlobDescription, NativeStepNet, NativeStepWorkspace, native } from './native';
+import { NativeStepNet, NativeStepWorkspace, native } from './native';
 import { Tensor, checkTensor } from './tensor';
 import {
   Allocation, allocFloats, argError, checkHostAllocation, describe, isInstance, readArray, readChoice, readGuarded, readInteger, readOptions,
   readRecord, readRequiredOptions, readSeqLengths, shapeError,
 } from './args';
 
+/**
+ * The built-in row-wise ops of a step net: `fc` (y = x·Wᵀ + b, W [N, K]), `matmul` (fc without a
+ * bias), elementwise `add` `sub` `mul` `sigmoid` `tanh` `relu` `copy`, `concat` `slice` `split`
+ * (along the features or the window axis), the fused cells `lstmUnit` and `gruUnit`, and `rmsNorm`.
+ */
 export type StepOpType = 'fc' | 'matmul' | 'add' | 'sub' | 'mul' | 'sigmoid' | 'tanh' | 'relu' | 'concat'
   | 'slice' | 'split' | 'copy' | 'lstmUnit' | 'gruUnit' | 'rmsNorm';
 
+/** One op of a step net: its type, the blobs it reads and writes, and its arguments. */
 export interface StepOpSpec {
+  /** Which op. */
   type: StepOpType;
+  /** The names of the blobs (or parameters) it reads, in the op's order (e.g. fc: x, W, b). */
   inputs: string[];
+  /** The names of the blobs it writes (lstmUnit: [h, c]; split: one per part). */
   outputs: string[];
   /** concat / slice / split: 1 = features (default), 0 = the window axis. */
   axis?: 0 | 1;
+  /** slice: the first index kept along `axis`. */
   start?: number;
+  /** slice: one past the last index kept along `axis`. */
   end?: number;
+  /** split: the size of each part along `axis` (absent: equal parts). */
   sizes?: number[];
+  /** rmsNorm: added to the mean square before the square root (default 1e-6). */
   eps?: number;
+  /** gruUnit: true (default) is the cuDNN / PyTorch form, false the ONNX default form. */
   linearBeforeReset?: boolean;
 }
 
+/**
+ * A step net as a plain object (what `StepNetBuilder.toSpec()` returns): the external sequences,
+ * the parameters, the links between them and the per-step blobs, the ops of one step, and the
+ * aliases that expose states as outputs. docs/stepnet.md describes the semantics.
+ */
 export interface StepNetSpec {
-  inputs?: { name: string; size: number }[];
-  states?: { name: string; size: number; initSteps?: number }[];
+  /** Input sequences, each [T_in, B, size]. */
+  inputs?: {
+    /** The name `forward`'s inputs record uses. */
+    name: string;
+    /** Features per row. */
+    size: number;
+  }[];
+  /** Recurrent states, each [T + initSteps, B, size]: the first initSteps slots hold the initial value. */
+  states?: {
+    /** The name of the state (an initial value is passed under it to `forward`). */
+    name: string;
+    /** Features per row. */
+    size: number;
+    /** Slots before step 0 holding the initial value (default 1). */
+    initSteps?: number;
+  }[];
+  /** The parameters by name: whole tensors shared by every step. */
   params?: Record<string, Tensor>;
-  links?: { internal: string; external: string; offset?: number; window?: number }[];
+  /** Per-step views: at step t, `internal` is external[t + offset … t + offset + window) (zero copy). */
+  links?: {
+    /** The per-step blob the ops see. */
+    internal: string;
+    /** The input or state it views. */
+    external: string;
+    /** Slot offset from t (default 0); a state's write link has offset initSteps. */
+    offset?: number;
+    /** Slots seen at once (default 1). */
+    window?: number;
+  }[];
+  /** The ops of one step, in any order (they are sorted by their dependencies; a cycle throws). */
   ops?: StepOpSpec[];
-  aliases?: { src: string; dst: string; offset: number }[];
+  /** The outputs of `forward`: a state's slots from `offset` on (offset >= 0) or its last −offset slots (offset < 0). */
+  aliases?: {
+    /** The state exposed. */
+    src: string;
+    /** The output's name in `forward`'s outputs and `backward`'s gradients. */
+    dst: string;
+    /** First slot exposed (>= 0), or minus the number of final slots (< 0). */
+    offset: number;
+  }[];
+  /** Blobs kept in one buffer instead of one per step and recomputed in backward (not fetchable). */
   recompute?: string[];
+  /** The name of the [1, B, 1] blob holding the step index t (default 'timestep'). */
   timestep?: string;
 }
 
+/**
+ * How the steps run: 'sequential' step by step, each kernel using the compute pool; 'wavefront'
+ * the (step, op) task graph on the pool so that independent work of different steps overlaps;
+ * 'auto' (default) the wavefront when the graph is wide enough and more than one thread is set.
+ */
 export type StepExecutor = 'auto' | 'sequential' | 'wavefront';
 
+/** Options of `RecurrentNetwork.forward`. */
 export interface StepForwardOptions {
+  /** B lengths in 0..T: at steps t >= len[b] row b of every state keeps its value (all T when absent). */
   seqLengths?: Int32Array | null;
   /** Number of steps T (default: the first input's length). */
   steps?: number;
   /** Kept for symmetry with Recurrent: the forward always keeps what backward and fetchBlob need. */
   training?: boolean;
+  /** How the steps run (default 'auto'). */
   executor?: StepExecutor;
 }
 
-/** A blob of the compiled net with its per-step shape. */
-export type BlobDescription = NativeBlobDescription;
+/** A blob of the compiled net with its per-step shape [window, B, size]. */
+export interface BlobDescription {
+  /** The blob's name. */
+  name: string;
+  /**
+   * What it is: a per-step view of an input (`input_link`), a read or the write view of a state
+   * (`state_read`, `state_write`), a blob an op computes (`step`), a parameter, or the timestep.
+   */
+  kind: 'input_link' | 'state_read' | 'state_write' | 'step' | 'param' | 'timestep';
+  /** Slots per step (1 unless the blob comes from a windowed link). */
+  window: number;
+  /** Features per row. */
+  size: number;
+  /** Whether its value at every step is kept (what `fetchBlob` can read; false for recomputed blobs). */
+  stored: boolean;
+  /** Whether the op computing it was hoisted out of the time loop (it reads input sequences only). */
+  hoisted: boolean;
+}
 
 const EXECUTORS: readonly StepExecutor[] = ['auto', 'sequential', 'wavefront'];
 const SPEC_KEYS = ['inputs', 'states', 'params', 'links', 'ops', 'aliases', 'recompute', 'timestep'] as const;
@@ -141,6 +223,7 @@ export class StepNetBuilder {
     this.spec.states.push({ name, size, initSteps: (o.initSteps as number | undefined) ?? 1 });
     return name;
   }
+  /** A parameter: a whole tensor shared by every step (fc weights [N, K], biases [N], gammas, ...). */
   param(name: string, value: Tensor): string {
     if (typeof name !== 'string') throw argError(`param: name must be a string (got ${describe(name)})`);
     Object.defineProperty(this.spec.params, name, { value, enumerable: true, writable: true, configurable: true });
@@ -168,6 +251,7 @@ export class StepNetBuilder {
     this.spec.timestep = name;
     return name;
   }
+  /** Any op by its spec fields (the named methods below call this); returns `outputs`. */
   op(type: StepOpType, outputs: string[], inputs: string[], args?: Partial<StepOpSpec>): string[] {
     this.spec.ops.push({ ...(readOptions(args, OP_ARG_KEYS, 'op arguments') as Partial<StepOpSpec>), type, inputs, outputs });
     return outputs;
@@ -176,18 +260,29 @@ export class StepNetBuilder {
   fc(y: string, x: string, w: string, b?: string): string {
     return this.op('fc', [y], b === undefined ? [x, w] : [x, w, b])[0];
   }
+  /** y = x·Wᵀ, W [N, K] (fc without a bias). */
   matmul(y: string, x: string, w: string): string { return this.op('matmul', [y], [x, w])[0]; }
+  /** y = a + b, elementwise. */
   add(y: string, a: string, b: string): string { return this.op('add', [y], [a, b])[0]; }
+  /** y = a − b, elementwise. */
   sub(y: string, a: string, b: string): string { return this.op('sub', [y], [a, b])[0]; }
+  /** y = a · b, elementwise. */
   mul(y: string, a: string, b: string): string { return this.op('mul', [y], [a, b])[0]; }
+  /** y = 1 / (1 + e^−x). */
   sigmoid(y: string, x: string): string { return this.op('sigmoid', [y], [x])[0]; }
+  /** y = tanh(x). */
   tanh(y: string, x: string): string { return this.op('tanh', [y], [x])[0]; }
+  /** y = max(x, 0). */
   relu(y: string, x: string): string { return this.op('relu', [y], [x])[0]; }
+  /** y = x. */
   copy(y: string, x: string): string { return this.op('copy', [y], [x])[0]; }
+  /** y = the blobs `xs` joined along `axis` (1: features, default; 0: window). */
   concat(y: string, xs: string[], axis: 0 | 1 = 1): string { return this.op('concat', [y], xs, { axis })[0]; }
+  /** y = x[start, end) along `axis` (1: features, default; 0: window). */
   slice(y: string, x: string, start: number, end: number, axis: 0 | 1 = 1): string {
     return this.op('slice', [y], [x], { start, end, axis })[0];
   }
+  /** ys = x cut along `axis` into parts of `sizes` (absent: equal parts). */
   split(ys: string[], x: string, sizes?: number[], axis: 0 | 1 = 1): string[] {
     return this.op('split', ys, [x], sizes ? { sizes, axis } : { axis });
   }
@@ -211,12 +306,15 @@ export class StepNetBuilder {
     }
     return this.op('gruUnit', [h], inputs, { linearBeforeReset: lbr })[0];
   }
+  /** y = x / sqrt(mean(x²) + eps) · gamma (+ beta) over each row's features. */
   rmsNorm(y: string, x: string, gamma: string, beta?: string, eps = 1e-6): string {
     return this.op('rmsNorm', [y], beta === undefined ? [x, gamma] : [x, gamma, beta], { eps })[0];
   }
+  /** The net declared so far as a StepNetSpec (a copy; the parameter tensors are shared). */
   toSpec(): StepNetSpec {
     return { ...this.spec, params: { ...this.spec.params } };
   }
+  /** Compiles the net: `new RecurrentNetwork(this.toSpec())` (throws what that throws). */
   build(): RecurrentNetwork {
     return new RecurrentNetwork(this.toSpec());
   }
@@ -245,31 +343,45 @@ export class StepNetSaved {
     this.initShapes = initShapes;
   }
 
+  /** True once `release()` has freed the stored blobs (backward and fetchBlob then throw ERR_RNNKIT_DISPOSED). */
   get released(): boolean {
     return this.handle === null;
   }
 
+  /** Frees the per-step blobs now instead of at garbage collection; calling it again does nothing. */
   release(): void {
     if (this.handle) native().stepnetRelease(this.handle);
     this.handle = null;
   }
 }
 
+/** What `RecurrentNetwork.forward` returns. */
 export interface StepForwardResult {
+  /** One new CPU tensor [slots, B, size] per alias, by its `dst` name. */
   outputs: Record<string, Tensor>;
+  /** What backward and fetchBlob need (always returned). */
   saved: StepNetSaved;
 }
 
+/** What `RecurrentNetwork.backward` returns: new CPU tensors. */
 export interface StepGradients {
-  /** Per input sequence, and per state given an initial value. */
+  /** Per input sequence, and per state given an initial value (the shape of that value). */
   inputs: Record<string, Tensor>;
+  /** Per parameter, summed over the steps. */
   params: Record<string, Tensor>;
 }
 
 const host = (t: Tensor): Float32Array => (t.device === 'cpu' ? t.data : t.readSync());
 
+/**
+ * Caffe2's generic RecurrentNetwork operator: a step net compiled natively once, run over T steps
+ * forward and backward (BPTT) with no JavaScript per step. Tensors are CPU float32; CUDA inputs
+ * are read back and the net runs on the CPU. See the module description for the contract.
+ */
 export class RecurrentNetwork {
+  /** The spec as checked (its lists copied; `params` is this object's `params`). */
   readonly spec: StepNetSpec;
+  /** The parameters by name (`setParam` replaces one). */
   readonly params: Record<string, Tensor>;
   /** Every blob of the compiled net with its per-step shape. */
   readonly blobs: readonly BlobDescription[];
@@ -279,6 +391,10 @@ export class RecurrentNetwork {
   private readonly paramNames: string[];
   private latest: StepNetSaved | null = null;
 
+  /**
+   * Compiles the net. Throws ERR_RNNKIT_ARG for a bad structure (unknown blob, cycle within a
+   * step, link out of range, unknown op) and ERR_RNNKIT_SHAPE for mismatched sizes, naming the blob.
+   */
   constructor(spec: StepNetSpec | StepNetBuilder) {
     const builder = isInstance(spec, StepNetBuilder);
     const s = readRequiredOptions(builder ? (spec as StepNetBuilder).toSpec() : spec, SPEC_KEYS, 'the step-net spec',
@@ -383,6 +499,12 @@ export class RecurrentNetwork {
     return { outputs, saved };
   }
 
+  /**
+   * Runs the net over T steps off the event loop. `inputs` maps each input name to a [T_in, B, size]
+   * tensor and may map a state name to its initial value ([size], [B, size] or [initSteps, B, size];
+   * zeros when absent). Throws ERR_RNNKIT_ARG / ERR_RNNKIT_SHAPE for unknown names or bad shapes,
+   * ERR_RNNKIT_OOM when the outputs or workspace cannot be allocated.
+   */
   async forward(inputs: Record<string, Tensor>, options?: StepForwardOptions): Promise<StepForwardResult> {
     const p = this.plan(inputs, options);
     const outs = p.outShapes.map((s) => allocFloats(s[0] * s[1] * s[2], 'an output', 'forward').fill(NaN));
@@ -390,6 +512,7 @@ export class RecurrentNetwork {
     return this.finishForward(p, handle, outs);
   }
 
+  /** The synchronous twin of `forward`. */
   forwardSync(inputs: Record<string, Tensor>, options?: StepForwardOptions): StepForwardResult {
     const p = this.plan(inputs, options);
     const outs = p.outShapes.map((s) => allocFloats(s[0] * s[1] * s[2], 'an output', 'forward').fill(NaN));
@@ -444,6 +567,12 @@ export class RecurrentNetwork {
     return { args, finish };
   }
 
+  /**
+   * BPTT off the event loop: `grads` maps alias names to [slots, B, size] gradients of their
+   * outputs (absent ones are zero). The inputs and parameters must not change between the forward
+   * and this call. Throws ERR_RNNKIT_ARG for a saved of another net or an unknown output,
+   * ERR_RNNKIT_DISPOSED for a released saved or a disposed input, ERR_RNNKIT_SHAPE for bad shapes.
+   */
   async backward(saved: StepNetSaved, grads: Record<string, Tensor> = {}, options?: { executor?: StepExecutor }):
     Promise<StepGradients> {
     const { args, finish } = this.backwardPlan(saved, grads, readExecutor(readOptions(options, BACKWARD_KEYS, 'step-net backward options')));
@@ -451,6 +580,7 @@ export class RecurrentNetwork {
     return finish();
   }
 
+  /** The synchronous twin of `backward`. */
   backwardSync(saved: StepNetSaved, grads: Record<string, Tensor> = {}, options?: { executor?: StepExecutor }):
     StepGradients {
     const { args, finish } = this.backwardPlan(saved, grads, readExecutor(readOptions(options, BACKWARD_KEYS, 'step-net backward options')));

@@ -14,6 +14,9 @@
  *
  * Autograd (lib/nn/engine.ts): `requiresGrad`, `grad`, `backward()`, `detach()` and
  * `registerPostAccumulateGradHook()` are the tensor's side of the tape.
+ *
+ * Examples: [A first program](../README.md#a-first-program), [Tensors and devices](../README.md#tensors-and-devices).
+ * @module
  */
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
@@ -55,7 +58,7 @@ function checkShape(shape: readonly number[], what = 'shape'): number {
 /** Only this module constructs tensors: the public ways are tensor(), zeros(), ones(), full(). */
 const CONSTRUCT = Symbol('Tensor');
 
-/** Whether `v` is a Tensor, without running a caller's Proxy traps (a Proxy is not one). */
+/** Whether `v` is a Tensor, without running a caller's Proxy traps (a Proxy is not one). @internal */
 export function isTensor(v: unknown): v is Tensor {
   return isInstance(v, Tensor);
 }

@@ -61,7 +61,9 @@ interface DistAddon {
 
 /** Whether a backend can be used in this process, and if not, why. */
 export interface BackendStatus {
+  /** The backend. */
   name: BackendName;
+  /** Whether its addon loaded in this process (else `reason` says why). */
   available: boolean;
   /** The engine and its version (e.g. 'gloo 0.5.0') when available. */
   version: string | null;

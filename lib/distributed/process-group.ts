@@ -34,10 +34,10 @@ function reduceOpCode(options: unknown): number {
   return reduceOps.indexOf(readChoice(o.op, 'allReduce op', reduceOps, 'sum'));
 }
 
-/** A group of processes that run collectives together. Made by `initProcessGroup`. */
 /** Only initProcessGroup makes a group. */
 const JOINED = Symbol('ProcessGroup');
 
+/** A group of processes that run collectives together. Made by `initProcessGroup`. */
 export class ProcessGroup {
   /** This process's rank in [0, worldSize). */
   readonly rank: number;
@@ -164,6 +164,7 @@ export class ProcessGroup {
     this.group.destroy(true);
   }
 
+  /** A description for logs: rank, world size, the group's description and whether it is destroyed. */
   toString(): string {
     return `ProcessGroup(rank ${this.rank} of ${this.worldSize}, ${this.description}${this.destroyed ? ', destroyed' : ''})`;
   }

@@ -17,6 +17,7 @@ export interface DistributedSamplerOptions {
   processGroup?: ProcessGroup;
   /** Number of ranks sharing the data set (with `rank`, instead of processGroup). */
   numReplicas?: number;
+  /** This process's rank, 0 to numReplicas − 1 (with `numReplicas`, instead of processGroup). */
   rank?: number;
   /** A new permutation each epoch (default true); false: the examples in order. */
   shuffle?: boolean;
@@ -33,10 +34,15 @@ const MAX_SIZE = 2 ** 31 - 1;
 export class DistributedSampler implements Iterable<number> {
   /** Size of the data set. */
   readonly size: number;
+  /** Number of ranks sharing the data set. */
   readonly numReplicas: number;
+  /** This process's rank. */
   readonly rank: number;
+  /** Whether each epoch draws a new permutation. */
   readonly shuffle: boolean;
+  /** The seed of the permutations (epoch e uses seed + e). */
   readonly seed: number;
+  /** Whether the tail is dropped instead of padded. */
   readonly dropLast: boolean;
   /** Indices this rank gets per epoch. */
   readonly numSamples: number;
@@ -88,6 +94,7 @@ export class DistributedSampler implements Iterable<number> {
     return out;
   }
 
+  /** Iterates over `indices()` of the current epoch. */
   [Symbol.iterator](): Iterator<number> {
     return this.indices()[Symbol.iterator]();
   }

@@ -25,7 +25,12 @@ import { isInstance, readBoolean, readOptions, readRecord, readShape } from '../
 export type StateDict = Record<string, Tensor>;
 
 /** A value `loadStateDict` accepts for one name: a tensor, or a safetensors entry. */
-export type StateDictValue = Tensor | { shape: readonly number[]; data: Float32Array };
+export type StateDictValue = Tensor | {
+  /** The entry's shape; it must equal the parameter's. */
+  shape: readonly number[];
+  /** The values, row-major. */
+  data: Float32Array;
+};
 
 /** Options of `loadStateDict`. */
 export interface LoadStateDictOptions {
@@ -35,7 +40,9 @@ export interface LoadStateDictOptions {
 
 /** What `loadStateDict` found besides the keys it loaded. */
 export interface LoadStateDictResult {
+  /** The module's names the record did not hold (left unchanged). */
   missingKeys: string[];
+  /** The record's names the module does not have (ignored). */
   unexpectedKeys: string[];
 }
 

@@ -3,6 +3,9 @@
  * `load_file` read and write; encoder and decoder in lib/train/safetensors.ts). Tensors are
  * written as float32 under their names, in the order given, from wherever they live; loading
  * gives CPU tensors (F64 / F16 / BF16 converted to float32), ready for `loadStateDict`.
+ *
+ * Examples: [Models: rk.nn and autograd](../../README.md#models-and-autograd).
+ * @module
  */
 import { RnnkitError } from '../errors';
 import { readRecord } from '../args';

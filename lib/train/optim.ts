@@ -38,19 +38,42 @@ import { Tensor, checkTensor, full, isTensor, tensor } from '../tensor';
 import { StepKernels, cpuSteps, cudaSteps } from './native-train';
 import { zeroGrads } from './grads';
 
+/**
+ * The hyperparameters of a param group once checked, by name (`lr`, `momentum`, `betas`, ...):
+ * numbers, flags, or number pairs (Adam's `betas`). Every optimizer's names are those of its
+ * options interface (SgdOptions, AdamOptions, AdagradOptions, RmspropOptions).
+ */
 export type Hyper = Record<string, number | boolean | number[]>;
 
+/**
+ * A param group as given to an optimizer's constructor: its parameters and any hyperparameters of
+ * the optimizer's options (e.g. `{ params: [w], lr: 0.1 }`), which override the constructor's
+ * defaults for this group. Unknown hyperparameter names throw ERR_RNNKIT_ARG.
+ */
 export interface ParamGroup {
+  /** The parameter tensors of the group, updated in place; a tensor may appear in one group only. */
   params: Tensor[];
+  /** Hyperparameters of this group (names and ranges as in the optimizer's options). */
   [hyper: string]: unknown;
 }
 
+/**
+ * The gradients given to `step`: one tensor per parameter in group order (null or undefined skips
+ * that parameter; the list must have one entry per parameter, else ERR_RNNKIT_SHAPE), or a Map from
+ * parameters to their gradients (parameters left out are skipped). Each gradient holds as many
+ * values as its parameter.
+ */
 export type Grads = ReadonlyArray<Tensor | null | undefined> | Map<Tensor, Tensor>;
 
 /** The state of one parameter as saved: host arrays (state dicts, checkpoints). */
 export interface ParamState {
   /** Steps taken by this parameter. */
   step: number;
+  /**
+   * The state buffers by name, each holding one float per element of the parameter: `momentumBuffer`
+   * (SGD, RMSprop with momentum), `expAvg`, `expAvgSq`, `maxExpAvgSq` (Adam/AdamW, the last with
+   * amsgrad), `sum` (Adagrad), `squareAvg`, `gradAvg` (RMSprop, the last when centered).
+   */
   buffers: Record<string, Float32Array>;
 }
 
@@ -102,30 +125,41 @@ interface Update {
   done(): void;
 }
 
+/** Everything a bit-for-bit resume of an optimizer needs, on the host (`stateDict()`, `loadStateDict()`). */
 export interface OptimizerStateDict {
+  /** The optimizer's name (`SGD`, `Adam`, `AdamW`, `Adagrad`, `RMSprop`); loading into another kind throws ERR_RNNKIT_ARG. */
   kind: string;
   /** Hyperparameters of each group, and the indices of its parameters (numbered across groups). */
-  groups: Array<{ hyper: Hyper; params: number[] }>;
+  groups: Array<{
+    /** The group's hyperparameters. */
+    hyper: Hyper;
+    /** The indices of the group's parameters (keys of `state`). */
+    params: number[];
+  }>;
   /** By parameter index. */
   state: Record<number, ParamState>;
 }
 
-type Check = (v: unknown, name: string) => void;
+/** Checks one hyperparameter value; throws ERR_RNNKIT_ARG naming it when the value is out of range. */
+export type HyperCheck = (v: unknown, name: string) => void;
 
-const nonNegative: Check = (v, name) => readNumber(v, name, { min: 0 });
-const positive: Check = (v, name) => readNumber(v, name, { above: 0 });
-const unit: Check = (v, name) => readNumber(v, name, { min: 0, below: 1 });
-const bool: Check = (v, name) => readBoolean(v, name);
-const betas: Check = (v, name) => {
+const nonNegative: HyperCheck = (v, name) => readNumber(v, name, { min: 0 });
+const positive: HyperCheck = (v, name) => readNumber(v, name, { above: 0 });
+const unit: HyperCheck = (v, name) => readNumber(v, name, { min: 0, below: 1 });
+const bool: HyperCheck = (v, name) => readBoolean(v, name);
+const betas: HyperCheck = (v, name) => {
   const pair = readArray(v, name);
   if (pair.length !== 2) throw argError(`${name} must be [beta1, beta2]`);
   unit(pair[0], `${name}[0]`);
   unit(pair[1], `${name}[1]`);
 };
 
-interface Spec {
+/** What a concrete optimizer declares to its base class: its hyperparameters' defaults and checks. */
+export interface OptimizerSpec {
+  /** The default value of every hyperparameter (PyTorch's defaults). */
   defaults: Hyper;
-  checks: Record<string, Check>;
+  /** The check of every hyperparameter, by name; names without a check are refused. */
+  checks: Record<string, HyperCheck>;
 }
 
 interface Slot {
@@ -134,16 +168,44 @@ interface Slot {
   index: number;
 }
 
+/**
+ * The base of the optimizers: param groups with checked hyperparameters, per-parameter state on
+ * the parameter's device, the async and sync step, zeroGrad and the state dict. A concrete
+ * optimizer implements `update`, one parameter's native step. Constructing `Optimizer` itself
+ * throws ERR_RNNKIT_ARG.
+ */
 export abstract class Optimizer {
-  readonly paramGroups: Array<{ params: Tensor[]; hyper: Hyper }>;
+  /**
+   * The groups in the order given: each one's parameters (a copy of the list) and its checked
+   * hyperparameters (`hyper`), which may be changed between steps (what the LR schedulers do).
+   */
+  readonly paramGroups: Array<{
+    /** The group's parameters. */
+    params: Tensor[];
+    /** The group's hyperparameters: the constructor's defaults overridden by the group's own values. */
+    hyper: Hyper;
+  }>;
   /** What the last `step` / `stepSync` ran (null before the first). */
   lastRun: OptimizerRunInfo | null = null;
+  /** The live state of every parameter that has taken a step, by parameter. */
   protected readonly state = new Map<Tensor, LiveParamState>();
   private readonly slots: Slot[] = [];
   /** The slots in runs of back-to-back CPU parameters (computed at the first step). */
   private runs: Slot[][] | null = null;
 
-  protected constructor(readonly kind: string, private readonly spec: Spec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
+  /**
+   * Checks the parameters and hyperparameters. `groups` is a list of tensors (one group) or of
+   * param groups; `defaults` overrides `spec.defaults` and a group's own values override both.
+   * Throws ERR_RNNKIT_ARG for an empty list, a non-tensor, a parameter given twice, an unknown
+   * hyperparameter or one out of range.
+   *
+   * @param kind The optimizer's name (`stateDict().kind`).
+   * @param spec The hyperparameters' defaults and checks.
+   */
+  protected constructor(
+    /** The optimizer's name: `SGD`, `Adam`, `AdamW`, `Adagrad` or `RMSprop`. */
+    readonly kind: string,
+    private readonly spec: OptimizerSpec, groups: ParamGroup[] | Tensor[], defaults: Record<string, unknown>) {
     if (new.target === Optimizer) throw argError('Optimizer is abstract: use SGD, Adam, AdamW, Adagrad or RMSprop');
     const given = readGuarded(() => Array.isArray(groups), 'the parameters') ? readArray(groups, 'the parameters') : null;
     if (given === null || given.length === 0) throw argError(`${kind} needs a list of parameters or param groups`);
@@ -189,6 +251,7 @@ export abstract class Optimizer {
     }
   }
 
+  /** The synchronous twin of `step`: updates the parameters on the calling thread. */
   stepSync(grads?: Grads): void {
     const updates: Update[] = [];
     try {
@@ -207,6 +270,11 @@ export abstract class Optimizer {
     zeroGrads(this.params, options);
   }
 
+  /**
+   * A copy on the host of the hyperparameters of every group and the state (step count and
+   * buffers) of every parameter that has taken a step: what `loadStateDict` needs to continue
+   * bit for bit.
+   */
   stateDict(): OptimizerStateDict {
     const state: Record<number, ParamState> = {};
     for (const s of this.slots) {
@@ -224,6 +292,12 @@ export abstract class Optimizer {
     return { kind: this.kind, groups, state };
   }
 
+  /**
+   * Replaces the hyperparameters and the state with those of `stateDict` (from `stateDict()` of an
+   * optimizer of the same kind over parameters of the same sizes), copied onto each parameter's
+   * device. Throws ERR_RNNKIT_ARG for another kind or a bad entry, ERR_RNNKIT_SHAPE for other
+   * param groups or buffers of the wrong size; every check runs before anything is replaced.
+   */
   loadStateDict(stateDict: OptimizerStateDict): void {
     const sd = readRequiredOptions(stateDict, ['kind', 'groups', 'state'], 'the optimizer state dict',
       `loadStateDict needs the stateDict() of a ${this.kind}`);
@@ -492,15 +566,27 @@ function disposeBuffers(st: LiveParamState): void {
 
 const num = (h: Hyper, k: string): number => h[k] as number;
 
+/** Hyperparameters of SGD (torch.optim.SGD; the update is written in native/kernels/train.h). */
 export interface SgdOptions {
+  /** Learning rate, >= 0 (default 1e-3). */
   lr?: number;
+  /** Momentum factor, >= 0 (default 0: no momentum buffer). */
   momentum?: number;
+  /** Dampening of the momentum, >= 0 (default 0). */
   dampening?: number;
+  /** L2 penalty added to the gradient (g + weightDecay·p), >= 0 (default 0). */
   weightDecay?: number;
+  /** Nesterov momentum (default false); needs momentum > 0 and dampening 0, else ERR_RNNKIT_ARG. */
   nesterov?: boolean;
 }
 
+/** Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay (PyTorch semantics). */
 export class SGD extends Optimizer {
+  /**
+   * @param groups The parameters, or param groups with their own hyperparameters.
+   * @param defaults Hyperparameters for every group (PyTorch's defaults where absent).
+   * @throws RnnkitError ERR_RNNKIT_ARG for bad parameters or hyperparameters.
+   */
   constructor(groups: ParamGroup[] | Tensor[], defaults: SgdOptions = {}) {
     super('SGD', {
       defaults: { lr: 1e-3, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false },
@@ -525,11 +611,17 @@ export class SGD extends Optimizer {
   }
 }
 
+/** Hyperparameters of Adam and AdamW (torch.optim.Adam / AdamW; the update is written in native/kernels/train.h). */
 export interface AdamOptions {
+  /** Learning rate, >= 0 (default 1e-3). */
   lr?: number;
+  /** The decay rates [β1, β2] of the first and second moment estimates, each in [0, 1) (default [0.9, 0.999]). */
   betas?: [number, number];
+  /** Added to the denominator for stability, > 0 (default 1e-8). */
   eps?: number;
+  /** Weight decay, >= 0: an L2 term in the gradient for Adam (default 0), decoupled p·(1 − lr·wd) for AdamW (default 1e-2). */
   weightDecay?: number;
+  /** Use the maximum of the second moment estimates so far (AMSGrad; default false). */
   amsgrad?: boolean;
 }
 
@@ -546,9 +638,16 @@ abstract class AdamBase extends Optimizer {
   }
 }
 
+/** Adam (Kingma and Ba), with weight decay as an L2 term in the gradient and optional AMSGrad (PyTorch semantics). */
 export class Adam extends AdamBase {
+  /** False: weight decay is added to the gradient (AdamW decouples it). */
   protected readonly decoupled = false;
 
+  /**
+   * @param groups The parameters, or param groups with their own hyperparameters.
+   * @param defaults Hyperparameters for every group (PyTorch's defaults where absent).
+   * @throws RnnkitError ERR_RNNKIT_ARG for bad parameters or hyperparameters.
+   */
   constructor(groups: ParamGroup[] | Tensor[], defaults: AdamOptions = {}) {
     super('Adam', { defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false }, checks: adamChecks },
       groups, defaults as Record<string, unknown>);
@@ -557,23 +656,41 @@ export class Adam extends AdamBase {
 
 /** Adam with decoupled weight decay (p ← p·(1 − lr·wd) before the Adam update). */
 export class AdamW extends AdamBase {
+  /** True: weight decay scales the parameter before the Adam update. */
   protected readonly decoupled = true;
 
+  /**
+   * @param groups The parameters, or param groups with their own hyperparameters.
+   * @param defaults Hyperparameters for every group (PyTorch's defaults, weightDecay 1e-2, where absent).
+   * @throws RnnkitError ERR_RNNKIT_ARG for bad parameters or hyperparameters.
+   */
   constructor(groups: ParamGroup[] | Tensor[], defaults: AdamOptions = {}) {
     super('AdamW', { defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false }, checks: adamChecks },
       groups, defaults as Record<string, unknown>);
   }
 }
 
+/** Hyperparameters of Adagrad (torch.optim.Adagrad; the update is written in native/kernels/train.h). */
 export interface AdagradOptions {
+  /** Learning rate, >= 0 (default 1e-2). */
   lr?: number;
+  /** Learning-rate decay, >= 0: step t uses lr / (1 + (t − 1)·lrDecay) (default 0). */
   lrDecay?: number;
+  /** L2 penalty added to the gradient, >= 0 (default 0). */
   weightDecay?: number;
+  /** Starting value of the sum of squared gradients, >= 0 (default 0). */
   initialAccumulatorValue?: number;
+  /** Added to the denominator for stability, > 0 (default 1e-10). */
   eps?: number;
 }
 
+/** Adagrad: per-element learning rates from the running sum of squared gradients (PyTorch semantics). */
 export class Adagrad extends Optimizer {
+  /**
+   * @param groups The parameters, or param groups with their own hyperparameters.
+   * @param defaults Hyperparameters for every group (PyTorch's defaults where absent).
+   * @throws RnnkitError ERR_RNNKIT_ARG for bad parameters or hyperparameters.
+   */
   constructor(groups: ParamGroup[] | Tensor[], defaults: AdagradOptions = {}) {
     super('Adagrad', {
       defaults: { lr: 1e-2, lrDecay: 0, weightDecay: 0, initialAccumulatorValue: 0, eps: 1e-10 },
@@ -587,16 +704,29 @@ export class Adagrad extends Optimizer {
   }
 }
 
+/** Hyperparameters of RMSprop (torch.optim.RMSprop; the update is written in native/kernels/train.h). */
 export interface RmspropOptions {
+  /** Learning rate, >= 0 (default 1e-2). */
   lr?: number;
+  /** Smoothing constant of the squared-gradient average, in [0, 1) (default 0.99). */
   alpha?: number;
+  /** Added to the denominator for stability, > 0 (default 1e-8). */
   eps?: number;
+  /** L2 penalty added to the gradient, >= 0 (default 0). */
   weightDecay?: number;
+  /** Momentum factor, >= 0 (default 0: no momentum buffer). */
   momentum?: number;
+  /** Normalize by the variance estimate (the average gradient subtracted) instead of the raw second moment (default false). */
   centered?: boolean;
 }
 
+/** RMSprop, optionally centered and with momentum (PyTorch semantics). */
 export class RMSprop extends Optimizer {
+  /**
+   * @param groups The parameters, or param groups with their own hyperparameters.
+   * @param defaults Hyperparameters for every group (PyTorch's defaults where absent).
+   * @throws RnnkitError ERR_RNNKIT_ARG for bad parameters or hyperparameters.
+   */
   constructor(groups: ParamGroup[] | Tensor[], defaults: RmspropOptions = {}) {
     super('RMSprop', {
       defaults: { lr: 1e-2, alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false },

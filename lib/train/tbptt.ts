@@ -22,54 +22,110 @@ import { Tensor, checkTensor, isTensor } from '../tensor';
 
 /** The part of the Recurrent op that TBPTT drives (lib/recurrent.ts implements it). */
 export interface RecurrentModel {
+  /** The packed weights (a Tensor); the weight gradients have its size. */
   readonly weights: Tensor;
+  /** Whether x and y are [B, T, F] (then the input chunks are too). */
   readonly batchFirst: boolean;
+  /** A training forward of one chunk from the state hx / cx (see `Recurrent.forward`). */
   forward(x: Tensor, options: { hx?: Tensor | null; cx?: Tensor | null; training?: boolean; dropoutSeed?: number }):
-    Promise<{ y: Tensor; hy: Tensor; cy: Tensor | null; saved: unknown }>;
+    Promise<{
+      /** The chunk's outputs. */
+      y: Tensor;
+      /** The final hidden state. */
+      hy: Tensor;
+      /** The final cell state (null unless LSTM). */
+      cy: Tensor | null;
+      /** What backward needs. */
+      saved: unknown;
+    }>;
+  /** The backward of one chunk (see `Recurrent.backward`). */
   backward(saved: never, options: { dy?: Tensor | null; dhy?: Tensor | null; dcy?: Tensor | null; accumulate?: boolean; dweights?: Tensor | null }):
-    Promise<{ dx: Tensor; dhx: Tensor; dcx: Tensor | null; dweights: Tensor }>;
+    Promise<{
+      /** The gradient of the chunk's input. */
+      dx: Tensor;
+      /** The gradient of the chunk's initial hidden state (passed as dhy to the chunk before). */
+      dhx: Tensor;
+      /** The gradient of the chunk's initial cell state (null unless LSTM). */
+      dcx: Tensor | null;
+      /** The weight gradients. */
+      dweights: Tensor;
+    }>;
 }
 
+/** Where a chunk lies: what `head`, `input` and `dropoutSeed` are told. */
 export interface ChunkInfo {
+  /** The index of its segment, from 0. */
   segment: number;
   /** First timestep of the chunk in the whole sequence. */
   start: number;
+  /** Its timesteps (chunkLength, or fewer for a segment's last chunk). */
   length: number;
 }
 
+/** What `onSegment` is given after a segment's backward. */
 export interface SegmentInfo {
+  /** The index of the segment, from 0. */
   index: number;
+  /** Its first timestep in the whole sequence. */
   start: number;
+  /** Its timesteps (segmentLength, or fewer for the last segment). */
   length: number;
   /** Sum of the chunks' losses. */
   loss: number;
+  /** The segment's weight gradients (the same tensor every segment: overwritten by each). */
   dweights: Tensor;
+  /** The hidden state after the segment (the next segment starts from it). */
   hy: Tensor;
+  /** The cell state after the segment (null unless LSTM). */
   cy: Tensor | null;
 }
 
+/** Options of `tbptt`. Bad ones throw ERR_RNNKIT_ARG naming the option. */
 export interface TbpttOptions {
+  /** The recurrent model to train (a Recurrent, or anything with its forward and backward). */
   model: RecurrentModel;
   /** Total timesteps. */
   length: number;
+  /** Timesteps per segment: gradients never cross a segment boundary (an integer >= 1). */
   segmentLength: number;
+  /** Timesteps per forward/backward call inside a segment (default and at most segmentLength); bounds the saved activations. */
   chunkLength?: number;
   /** The input of steps [start, start + length), shaped [length, B, I] (batchFirst: [B, length, I]). */
   input: Tensor | ((start: number, length: number) => Tensor | Promise<Tensor>);
+  /** The initial hidden state of the first segment (zeros when absent). */
   hx?: Tensor | null;
+  /** The initial cell state of the first segment, LSTM only (zeros when absent). */
   cx?: Tensor | null;
   /** Where the weight gradients go (default: a new tensor shaped like model.weights). */
   dweights?: Tensor;
-  head: (y: Tensor, chunk: ChunkInfo) => Promise<{ loss: number; dy: Tensor }> | { loss: number; dy: Tensor };
+  /**
+   * The layers above the model for one chunk: returns the chunk's loss and dy = ∂loss/∂y (y's
+   * shape), and handles its own parameters' gradients.
+   */
+  head: (y: Tensor, chunk: ChunkInfo) => Promise<{
+    /** The chunk's loss. */
+    loss: number;
+    /** ∂loss/∂y. */
+    dy: Tensor;
+  }> | {
+    /** The chunk's loss. */
+    loss: number;
+    /** ∂loss/∂y. */
+    dy: Tensor;
+  };
+  /** Runs after each segment's backward (clip, step the optimizer, log); awaited. */
   onSegment?: (segment: SegmentInfo) => Promise<void> | void;
   /** Dropout seed of each chunk (default: the model's own sequence). */
   dropoutSeed?: (chunk: ChunkInfo) => number;
 }
 
+/** What `tbptt` resolves to. */
 export interface TbpttResult {
   /** Loss of each segment. */
   losses: number[];
+  /** The hidden state after the last segment. */
   hy: Tensor | null;
+  /** The cell state after the last segment (null unless LSTM). */
   cy: Tensor | null;
 }
 
@@ -104,7 +160,12 @@ function chunkSeed(seed: unknown): number {
   return readSeed(seed, 'the seed dropoutSeed returned');
 }
 
-/** Runs truncated BPTT over the sequence; returns per-segment losses and the final state. */
+/**
+ * Runs truncated BPTT over the sequence; resolves to per-segment losses and the final state.
+ * Throws ERR_RNNKIT_ARG for bad options (or a `dropoutSeed` that returns no seed) and
+ * ERR_RNNKIT_SHAPE when an input tensor holds fewer than `length` steps; errors of the model,
+ * `head`, `input` and `onSegment` propagate.
+ */
 export async function tbptt(tbpttOptions: TbpttOptions): Promise<TbpttResult> {
   const options = readRequiredOptions(tbpttOptions, OPTION_KEYS, 'tbptt options', 'tbptt needs options') as TbpttOptions;
   const { model } = options;

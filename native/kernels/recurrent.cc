@@ -1,16 +1,20 @@
-// Recurrent op driver: one generic time loop per layer and direction. Per layer/direction the
-// input projection of all timesteps is one large sgemm; inside the loop only h·W_hhᵀ runs. For
-// LSTM, linear-before-reset GRU and plain RNNs the loop is fused (FusedForward / FusedBackward):
-// one parallel region for all steps, slices of hidden units each owning their columns of the step
-// GEMM (their part of W_hh packed once per call) and their cell update, one barrier per step.
-// Projections and the ONNX GRU form, which need a GEMM between two cell passes, keep the unfused
-// loop: a packed step GEMM, then one fused elementwise pass (recurrent_cells.cc) split over batch
-// rows and hidden chunks. The backward mirrors it: fused gate gradients per step, then dW_ih,
-// dW_hh, the biases and the layer-input gradient as large GEMMs over all steps at once.
+// Recurrent op driver. Each of recurrent_forward / recurrent_backward is one loop over layers and
+// directions; per layer/direction it runs the input projection of all timesteps as one large sgemm
+// (input_projection), then one time loop, in which only h·W_hhᵀ runs:
+// - FusedForward / FusedBackward for the single-pass configurations (RecurrentDims::single_pass:
+//   LSTM without projection, linear-before-reset GRU, plain RNNs): one parallel region for all
+//   steps, slices of hidden units each owning their columns of the step GEMM (their part of W_hh
+//   packed once per call) and their cell update, one barrier per step;
+// - UnfusedForward / UnfusedBackward for projections and the ONNX GRU form, which need a GEMM
+//   between two cell passes: a packed step GEMM, then fused elementwise passes
+//   (recurrent_cells.cc) split over batch rows and hidden chunks.
+// The backward then takes dW_ih, dW_hh, the biases (WeightGradients) and the layer-input gradient
+// (input_gradient) as large GEMMs over all steps at once.
 //
-// Row orders: a [T·B, F] buffer is addressed by row(t, b) = t·st + b·sb. The caller's x and y use
-// the caller's order (batch_first or not), so no transposed copy is made; the gate and gradient
-// buffers of a layer follow the order of that layer's input, so the big GEMMs run over plain rows.
+// Row orders (RowOrder, recurrent_layout.h): a [T·B, F] buffer is addressed by row(t, b) =
+// t·st + b·sb. The caller's x and y use the caller's order (batch_first or not), so no transposed
+// copy is made; the gate and gradient buffers of a layer follow the order of that layer's input,
+// so the big GEMMs run over plain rows.
 #include "recurrent.h"
 
 #include <algorithm>
@@ -36,35 +40,9 @@ namespace {
 
 using Mode = RecurrentConfig::Mode;
 
-[[noreturn]] void fail(const std::string& msg) { throw Error(ErrorCode::arg, "recurrent: " + msg); }
+constexpr const char* kWho = "recurrent";
 
-struct Slots {
-  int64_t w_ih, w_hh, b_ih, b_hh, w_proj, peep;
-};
-
-Slots slots_of(const RecurrentDims& dm, int64_t l, int64_t d) {
-  int64_t off = 0;
-  for (int64_t k = 0; k < l; ++k) off += dm.D * dm.block_size(k);
-  off += d * dm.block_size(l);
-  Slots s;
-  s.w_ih = off;
-  off += dm.has_wih(l) ? dm.G * dm.H * dm.in_size(l) : 0;
-  s.w_hh = off;
-  off += dm.G * dm.H * dm.R;
-  s.b_ih = off;
-  off += dm.G * dm.H;
-  s.b_hh = off;
-  off += dm.G * dm.H;
-  s.w_proj = off;
-  off += dm.proj ? dm.R * dm.H : 0;
-  s.peep = off;
-  return s;
-}
-
-struct Seq {
-  int64_t st, sb;
-  int64_t row(int64_t t, int64_t b) const { return t * st + b * sb; }
-};
+[[noreturn]] void fail(const std::string& msg) { recurrent_fail(kWho, msg); }
 
 // Uninitialized float storage; allocation failure becomes ErrorCode::oom.
 class Buf {
@@ -105,23 +83,6 @@ void for_rows(int64_t B, int64_t H, const Fn& fn) {
       fn(b, j0, std::min(H, j0 + chunk));
     }
   });
-}
-
-void check_lengths(const int32_t* lens, int64_t T, int64_t B) {
-  if (!lens) return;
-  for (int64_t b = 0; b < B; ++b)
-    if (lens[b] < 0 || lens[b] > T)
-      fail("seq_lengths[" + std::to_string(b) + "] = " + std::to_string(lens[b]) +
-           " is outside 0.." + std::to_string(T));
-}
-
-void check_common(int64_t T, int64_t B, const float* x, const float* weights, float dropout_p,
-                  const int32_t* lens) {
-  if (T < 0 || B < 0) fail("T and B must be >= 0");
-  if (!(dropout_p >= 0.f && dropout_p < 1.f)) fail("dropout must be in [0, 1)");
-  if (T * B > 0 && !x) fail("x is null");
-  if (!weights) fail("weights are null");
-  check_lengths(lens, T, B);
 }
 
 // dst[idx] = src[idx] · mask(idx) / (1 − p) over a sequence-major [T·B, F] layer output.
@@ -286,7 +247,7 @@ ParamSlot recurrent_param_slot(const RecurrentConfig& cfg, int64_t layer, int64_
   RecurrentDims dm(cfg);
   if (layer < 0 || layer >= dm.L) fail("layer out of range");
   if (dir < 0 || dir >= dm.D) fail("direction out of range");
-  Slots s = slots_of(dm, layer, dir);
+  RecurrentSlots s = slots_of(dm, layer, dir);
   const int64_t GH = dm.G * dm.H;
   switch (kind) {
     case ParamKind::w_ih:
@@ -308,9 +269,6 @@ int64_t recurrent_saved_size(const RecurrentConfig& cfg, int64_t T, int64_t B) {
 
 namespace {
 
-// Where a layer/direction keeps its saved gates and cells, and where layer l's output lives.
-
-
 // The fused forward time loop of one layer and direction (LSTM, linear-before-reset GRU, plain
 // RNNs; no projection). One parallel region for all T steps: a slice of hidden units owns its
 // columns of h·W_hhᵀ (its rows of W_hh packed once, by whichever thread packs them) and the cell
@@ -330,7 +288,7 @@ struct FusedForward {
   float* gates;           // [T·B, GW] x-projection in, activations out (in_seq rows)
   float* cells_out;       // LSTM training: [T·B, H] (in_seq rows) or null
   float* out;             // layer output, out_seq rows, D·R wide
-  Seq in_seq, out_seq;
+  RowOrder in_seq, out_seq;
   const float* h0;        // [B, H] or null (zeros)
   const float* c0;
   float* hy;              // [B, H] or null
@@ -425,7 +383,7 @@ struct FusedBackward {
   const float* cells_saved;  // LSTM
   const float* out;          // layer output (out_seq rows)
   const float* dout;         // or null
-  Seq in_seq, out_seq;
+  RowOrder in_seq, out_seq;
   const Lengths& len;
   const float* hx_l;         // [B, H] or null
   const float* cx_l;
@@ -491,6 +449,369 @@ struct FusedBackward {
     }
   }
 };
+// The state before step t of sequence b in direction d of the backward: the initial state at its
+// first step, else the output (h) or saved cell (c) of the neighbouring step in time order.
+struct PrevState {
+  const RecurrentDims& dm;
+  int64_t d;
+  const Lengths& len;
+  const float* hx_l;         // [B, R] or null (zeros)
+  const float* cx_l;         // [B, H] or null (zeros)
+  const float* zeros;        // [max(R, H)]
+  const float* out;          // layer output (out_seq rows, D·R wide)
+  RowOrder in_seq, out_seq;
+  const float* cells_saved;  // LSTM: saved cells (in_seq rows)
+
+  bool first(int64_t t, int64_t b) const { return d == 0 ? t == 0 : t == len.v[b] - 1; }
+  int64_t t_prev(int64_t t) const { return d == 0 ? t - 1 : t + 1; }
+  const float* h(int64_t t, int64_t b) const {
+    if (first(t, b)) return hx_l ? hx_l + b * dm.R : zeros;
+    return out + out_seq.row(t_prev(t), b) * dm.D * dm.R + d * dm.R;
+  }
+  const float* c(int64_t t, int64_t b) const {
+    if (first(t, b)) return cx_l ? cx_l + b * dm.H : zeros;
+    return cells_saved + in_seq.row(t_prev(t), b) * dm.H;
+  }
+};
+
+// The forward time loop of the two-pass configurations (LSTM with projection, ONNX GRU): per step
+// a packed step GEMM, then the cell pass split over batch rows and hidden chunks (for_rows), with
+// a second GEMM between two cell passes (the projection m·W_projᵀ; the n rows of W_hh times r⊙h).
+struct UnfusedForward {
+  const RecurrentDims& dm;
+  const cells::Kernels& K;
+  int64_t T, B, d;
+  const float* w_hh;
+  const float* w_proj;    // LSTM with projection
+  const float* bias_sum;  // LSTM
+  const float* b_ih;      // GRU
+  const float* b_hh;
+  const float* peep;
+  float* gates;           // [T·B, GW] x-projection in, activations out (in_seq rows)
+  float* cells_out;       // LSTM training: [T·B, H] (in_seq rows) or null
+  float* out;             // layer output, out_seq rows, D·R wide
+  RowOrder in_seq, out_seq;
+  const float* h0;        // [B, R] or null (zeros)
+  const float* c0;        // [B, H] or null
+  float* hy;              // [B, R] or null
+  float* cy;              // [B, H] or null
+  const Lengths& len;
+
+  void run() const {
+    const int64_t H = dm.H, R = dm.R, G = dm.G, GW = dm.gate_width(), DR = dm.D * R;
+    Buf hh(B * G * H), h_state(B * R), c_state(dm.lstm ? B * H : 0);
+    Buf m(dm.proj ? B * H : 0, 0.f), hproj(dm.proj ? B * R : 0), rh(dm.gru ? B * H : 0, 0.f);
+    copy_state(h_state.get(), h0, B * R);
+    if (dm.lstm) copy_state(c_state.get(), c0, B * H);
+
+    // W_hh is packed as op(B) = W_hhᵀ [R, G·H]; the ONNX GRU form needs the n rows separately
+    // because they multiply r⊙h rather than h.
+    std::unique_ptr<PackedB> pk_hh = pack(true, R, dm.onnx_gru ? 2 * H : G * H, w_hh, R);
+    std::unique_ptr<PackedB> pk_n = dm.onnx_gru ? pack(true, H, H, w_hh + 2 * H * R, R) : nullptr;
+    std::unique_ptr<PackedB> pk_proj = dm.proj ? pack(true, H, R, w_proj, H) : nullptr;
+
+    for (int64_t step = 0; step < T; ++step) {
+      const int64_t t = d == 0 ? step : T - 1 - step;
+      sgemm_packed(false, B, 1.f, h_state.get(), R, *pk_hh, 0.f, hh.get(), G * H);
+      for (int64_t b = 0; b < B; ++b)
+        if (!len.active(t, b)) std::fill_n(out + out_seq.row(t, b) * DR + d * R, R, 0.f);
+      auto yrow = [&](int64_t b) { return out + out_seq.row(t, b) * DR + d * R; };
+
+      if (dm.lstm) {
+        for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+          if (!len.active(t, b)) return;
+          const int64_t row = in_seq.row(t, b);
+          cells::LstmFwdRow a{gates + row * GW,
+                              hh.get() + b * G * H,
+                              bias_sum,
+                              peep,
+                              c_state.get() + b * H,
+                              cells_out ? cells_out + row * H : nullptr,
+                              m.get() + b * H,
+                              nullptr,
+                              dm.clip,
+                              H};
+          K.lstm_fwd(a, j0, j1);
+        });
+        sgemm_packed(false, B, 1.f, m.get(), H, *pk_proj, 0.f, hproj.get(), R);
+        for (int64_t b = 0; b < B; ++b) {
+          if (!len.active(t, b)) continue;
+          std::memcpy(h_state.get() + b * R, hproj.get() + b * R, static_cast<size_t>(R) * 4);
+          std::memcpy(yrow(b), hproj.get() + b * R, static_cast<size_t>(R) * 4);
+        }
+      } else {
+        auto row_args = [&](int64_t b) {
+          return cells::GruFwdRow{gates + in_seq.row(t, b) * GW,
+                                  hh.get() + b * G * H,
+                                  b_ih,
+                                  b_hh,
+                                  h_state.get() + b * H,
+                                  yrow(b),
+                                  rh.get() + b * H,
+                                  H};
+        };
+        for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+          if (len.active(t, b)) K.gru_fwd_rz(row_args(b), j0, j1);
+        });
+        sgemm_packed(false, B, 1.f, rh.get(), H, *pk_n, 0.f, hh.get() + 2 * H, G * H);
+        for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+          if (len.active(t, b)) K.gru_fwd_n(row_args(b), j0, j1);
+        });
+      }
+    }
+    if (hy) std::memcpy(hy, h_state.get(), static_cast<size_t>(B * R) * 4);
+    if (cy) std::memcpy(cy, c_state.get(), static_cast<size_t>(B * H) * 4);
+  }
+};
+
+// Before FusedBackward: every step's h_{t-1} into hprev_all (the weight-gradient GEMMs read it);
+// rows past a sequence's end take part in the GEMMs as zeros (h_{t-1} and gate gradients).
+void gather_prev_h(const PrevState& prev, int64_t T, int64_t B, float* hprev_all, float* dgates) {
+  const int64_t R = prev.dm.R, GW = prev.dm.gate_width();
+  parallel_for(T, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = prev.in_seq.row(t, b);
+        if (prev.len.active(t, b)) {
+          std::memcpy(hprev_all + row * R, prev.h(t, b), static_cast<size_t>(R) * 4);
+        } else {
+          std::fill_n(dgates + row * GW, GW, 0.f);
+          std::fill_n(hprev_all + row * R, R, 0.f);
+        }
+      }
+  });
+}
+
+// The backward time loop of the two-pass configurations (the mirror of UnfusedForward): per step
+// the gate gradients (with the projection GEMM before the LSTM cell pass; the n-row GEMM between
+// the two ONNX GRU passes), then dL/dh_{t-1} = dA_hh · W_hh as one packed GEMM. Fills every step's
+// rows of dgates, hprev_all (and rh_all / m_all / dh_all) for the weight gradients.
+struct UnfusedBackward {
+  const RecurrentDims& dm;
+  const cells::Kernels& K;
+  int64_t T, B, d;
+  const float* w_hh;
+  const float* w_proj;       // LSTM with projection
+  const float* peep;
+  const float* gates;        // saved activations (in_seq rows)
+  const float* cells_saved;  // LSTM
+  const float* dout;         // layer output gradient (out_seq rows) or null
+  const PrevState& prev;
+  float* dgates;             // [T·B, GW] (in_seq rows)
+  float* hprev_all;          // [T·B, R]
+  float* rh_all;             // ONNX GRU: [T·B, H]
+  float* m_all;              // projection: [T·B, H]
+  float* dh_all;             // projection: [T·B, R]
+  float* dh_state;           // [B, R] in: dhy; out: dhx
+  float* dc_state;           // [B, H] LSTM
+  float* dh_tmp;             // [B, R], zeros on entry
+
+  void run() const {
+    const int64_t H = dm.H, R = dm.R, G = dm.G, GW = dm.gate_width(), DR = dm.D * R;
+    const Lengths& len = prev.len;
+    const RowOrder in_seq = prev.in_seq, out_seq = prev.out_seq;
+    Buf dm_buf(dm.proj ? B * H : 0), drh(dm.onnx_gru ? B * H : 0);
+    // dL/dh_{t-1} = dA_hh · W_hh: W_hh [G·H, R] is op(B) as stored.
+    std::unique_ptr<PackedB> pk_hh = pack(false, dm.onnx_gru ? 2 * H : G * H, R, w_hh, R);
+    std::unique_ptr<PackedB> pk_n = dm.onnx_gru ? pack(false, H, H, w_hh + 2 * H * H, H) : nullptr;
+    std::unique_ptr<PackedB> pk_proj = dm.proj ? pack(false, R, H, w_proj, H) : nullptr;
+
+    for (int64_t step = 0; step < T; ++step) {
+      const int64_t t = d == 0 ? T - 1 - step : step;
+      auto dyrow = [&](int64_t b) -> const float* {
+        return dout ? dout + out_seq.row(t, b) * DR + d * R : nullptr;
+      };
+      // Rows of steps past a sequence's end take part in the GEMMs as zeros.
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = in_seq.row(t, b);
+        if (len.active(t, b)) {
+          std::memcpy(hprev_all + row * R, prev.h(t, b), static_cast<size_t>(R) * 4);
+          if (dm.proj) {
+            float* dh = dh_all + row * R;
+            const float* dyr = dyrow(b);
+            for (int64_t j = 0; j < R; ++j) dh[j] = dh_state[b * R + j] + (dyr ? dyr[j] : 0.f);
+          }
+        } else {
+          std::fill_n(dgates + row * GW, GW, 0.f);
+          std::fill_n(hprev_all + row * R, R, 0.f);
+          if (dm.onnx_gru) std::fill_n(rh_all + row * H, H, 0.f);
+          if (dm.proj) {
+            std::fill_n(m_all + row * H, H, 0.f);
+            std::fill_n(dh_all + row * R, R, 0.f);
+          }
+        }
+      }
+      const int64_t ld_rows = in_seq.sb;  // row distance between consecutive b at fixed t
+      float* dg_t = dgates + in_seq.row(t, 0) * GW;
+      float beta_direct = 0.f;
+
+      if (dm.lstm) {
+        sgemm_packed(false, B, 1.f, dh_all + in_seq.row(t, 0) * R, ld_rows * R, *pk_proj, 0.f,
+                     dm_buf.get(), H);
+        for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+          if (!len.active(t, b)) return;
+          const int64_t row = in_seq.row(t, b);
+          cells::LstmBwdRow a{gates + row * GW,
+                              cells_saved + row * H,
+                              prev.c(t, b),
+                              dm_buf.get() + b * H,
+                              nullptr,
+                              dc_state + b * H,
+                              dgates + row * GW,
+                              m_all + row * H,
+                              peep,
+                              dm.clip,
+                              H};
+          K.lstm_bwd(a, j0, j1);
+        });
+      } else {
+        auto row_args = [&](int64_t b) {
+          const int64_t row = in_seq.row(t, b);
+          return cells::GruBwdRow{gates + row * GW,
+                                  prev.h(t, b),
+                                  dh_state + b * R,
+                                  dyrow(b),
+                                  dgates + row * GW,
+                                  dh_tmp + b * R,
+                                  drh.get() + b * H,
+                                  rh_all + row * H,
+                                  H};
+        };
+        beta_direct = 1.f;
+        for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+          if (len.active(t, b)) K.gru_bwd_zn(row_args(b), j0, j1);
+        });
+        sgemm_packed(false, B, 1.f, dg_t + 2 * H, ld_rows * GW, *pk_n, 0.f, drh.get(), H);
+        for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
+          if (len.active(t, b)) K.gru_bwd_r(row_args(b), j0, j1);
+        });
+      }
+      sgemm_packed(false, B, 1.f, dg_t, ld_rows * GW, *pk_hh, beta_direct, dh_tmp, R);
+      for (int64_t b = 0; b < B; ++b)
+        if (len.active(t, b))
+          std::memcpy(dh_state + b * R, dh_tmp + b * R, static_cast<size_t>(R) * 4);
+    }
+  }
+};
+
+// The weight gradients of one layer/direction over all steps at once, from its gate gradients dg
+// [T·B, GW]. Columns of a gradient row: the ih side is [0, G·H) except for linear-before-reset
+// GRU, where it is [dr dz] then dn at 3H; the hh side is [0, G·H) ([dr dz dhn] for that GRU form).
+struct WeightGradients {
+  const RecurrentDims& dm;
+  int64_t l, T, B;
+  const RecurrentSlots& s;
+  const float* dg;
+  const float* in;         // layer input [T·B, In] (after dropout)
+  const float* hprev_all;  // [T·B, R]
+  const float* rh_all;     // ONNX GRU
+  const float* dh_all;     // projection
+  const float* m_all;      // projection
+  const PrevState& prev;   // peepholes: c_{t-1} and the saved cells
+  float* dweights;
+  bool accumulate;
+
+  void run() const {
+    const int64_t H = dm.H, R = dm.R, G = dm.G, GW = dm.gate_width(), TB = T * B;
+    const int64_t In = dm.in_size(l);
+    const float wbeta = accumulate ? 1.f : 0.f;
+    float* dw_ih = dweights + s.w_ih;
+    float* dw_hh = dweights + s.w_hh;
+    if (dm.has_wih(l)) {
+      if (dm.lbr) {
+        sgemm(true, false, 2 * H, In, TB, 1.f, dg, GW, in, In, wbeta, dw_ih, In);
+        sgemm(true, false, H, In, TB, 1.f, dg + 3 * H, GW, in, In, wbeta, dw_ih + 2 * H * In, In);
+      } else {
+        sgemm(true, false, G * H, In, TB, 1.f, dg, GW, in, In, wbeta, dw_ih, In);
+      }
+    }
+    if (dm.onnx_gru) {
+      sgemm(true, false, 2 * H, H, TB, 1.f, dg, GW, hprev_all, H, wbeta, dw_hh, H);
+      sgemm(true, false, H, H, TB, 1.f, dg + 2 * H, GW, rh_all, H, wbeta, dw_hh + 2 * H * H, H);
+    } else {
+      sgemm(true, false, G * H, R, TB, 1.f, dg, GW, hprev_all, R, wbeta, dw_hh, R);
+    }
+    if (dm.lbr) {
+      column_sums(dweights + s.b_ih, dg, GW, TB, 2 * H, accumulate);
+      column_sums(dweights + s.b_ih + 2 * H, dg + 3 * H, GW, TB, H, accumulate);
+      column_sums(dweights + s.b_hh, dg, GW, TB, 3 * H, accumulate);
+    } else {
+      column_sums(dweights + s.b_ih, dg, GW, TB, G * H, accumulate);
+      column_sums(dweights + s.b_hh, dg, GW, TB, G * H, accumulate);
+    }
+    if (dm.proj)
+      sgemm(true, false, R, H, TB, 1.f, dh_all, R, m_all, H, wbeta, dweights + s.w_proj, H);
+    if (dm.peep) peephole_gradients(dweights + s.peep);
+  }
+
+  // Σ over steps of dA_i⊙c_prev, dA_f⊙c_prev and dA_o⊙c: rows outer, a chunk of units inner, so
+  // each thread streams contiguous gradient rows.
+  void peephole_gradients(float* dp) const {
+    const int64_t H = dm.H, GW = dm.gate_width();
+    parallel_for(H, 64, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j)
+        if (!accumulate) dp[j] = dp[H + j] = dp[2 * H + j] = 0.f;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t b = 0; b < B; ++b) {
+          if (!prev.len.active(t, b)) continue;
+          const int64_t row = prev.in_seq.row(t, b);
+          const float* g = dg + row * GW;
+          const float* cp = prev.c(t, b);
+          const float* cn = prev.cells_saved + row * H;
+          for (int64_t j = j0; j < j1; ++j) {
+            dp[j] += g[j] * cp[j];
+            dp[H + j] += g[H + j] * cp[j];
+            dp[2 * H + j] += g[3 * H + j] * cn[j];
+          }
+        }
+    });
+  }
+};
+
+// The gradient of layer l's input from direction d's gate gradients dg; the second direction adds
+// to the first.
+void input_gradient(const RecurrentDims& dm, int64_t l, int64_t d, int64_t TB, const float* dg,
+                    const float* w_ih, float* din) {
+  const int64_t H = dm.H, G = dm.G, GW = dm.gate_width(), In = dm.in_size(l);
+  const float xbeta = d == 0 ? 0.f : 1.f;
+  if (dm.has_wih(l)) {
+    if (dm.lbr) {
+      sgemm(false, false, TB, In, 2 * H, 1.f, dg, GW, w_ih, In, xbeta, din, In);
+      sgemm(false, false, TB, In, H, 1.f, dg + 3 * H, GW, w_ih + 2 * H * In, In, 1.f, din, In);
+    } else {
+      sgemm(false, false, TB, In, G * H, 1.f, dg, GW, w_ih, In, xbeta, din, In);
+    }
+    return;
+  }
+  const int64_t n_col = dm.lbr ? 3 * H : 2 * H;  // column of the ih-side n gradient
+  parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* g = dg + r * GW;
+      float* o = din + r * In;
+      for (int64_t j = 0; j < H; ++j) {
+        float v = 0.f;
+        for (int64_t k = 0; k < G; ++k) v += g[(dm.gru && k == 2 ? n_col : k * H) + j];
+        o[j] = v + (d == 0 ? 0.f : o[j]);
+      }
+    }
+  });
+}
+
+// The input projection of one layer/direction for all steps: gates = in · W_ihᵀ, or (skip input)
+// every gate block of a row starts as the row of x.
+void input_projection(const RecurrentDims& dm, int64_t l, int64_t TB, const float* in,
+                      const float* w_ih, float* gates) {
+  const int64_t H = dm.H, G = dm.G, GW = dm.gate_width(), In = dm.in_size(l);
+  if (dm.has_wih(l)) {
+    sgemm(false, true, TB, G * H, In, 1.f, in, In, w_ih, In, 0.f, gates, GW);
+    return;
+  }
+  parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t k = 0; k < G; ++k)
+        std::memcpy(gates + r * GW + k * H, in + r * In, static_cast<size_t>(H) * 4);
+  });
+}
 }  // namespace
 
 void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool batch_first,
@@ -498,8 +819,7 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
                        const int32_t* seq_lengths, const float* weights, float dropout_p,
                        uint64_t seed, float* y, float* hy, float* cy, float* saved) {
   const RecurrentDims dm(cfg);
-  check_common(T, B, x, weights, dropout_p, seq_lengths);
-  if (T * B > 0 && !y) fail("y is null");
+  recurrent_check_forward(kWho, T, B, x, weights, dropout_p, seq_lengths, y);
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
   const int64_t GW = dm.gate_width(), DR = D * R;
   if (TB == 0) {
@@ -512,28 +832,21 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
   const cells::Kernels& K = cells::kernels_for(active_isa());
   const bool training = saved != nullptr;
   const RecurrentSavedLayout sl{dm, TB};
-  const Seq user = batch_first ? Seq{1, T} : Seq{B, 1};
-  const Seq inner{B, 1};
+  const RowOrder user = RowOrder::caller(batch_first, T, B), inner = RowOrder::inner(B);
   const Lengths len(seq_lengths, T, B);
-  // Projections and the ONNX GRU form need a GEMM between cell passes: they keep the unfused loop.
-  const bool fused = !dm.proj && !(dm.gru && !dm.lbr);
+  const bool fused = dm.single_pass();
   const SortedRows sorted(fused ? seq_lengths : nullptr, fused ? T : 0, B);
 
   // The x-projection lives in `saved` when the gates are kept; otherwise in a scratch buffer.
   Buf xproj(training && dm.saved_step_width() > 0 ? 0 : TB * GW);
-  // State buffers of the unfused loop (the fused one keeps its own).
-  const int64_t BU = fused ? 0 : B;
-  Buf hh(BU * G * H), h_state(BU * R), c_state(dm.lstm ? BU * H : 0);
-  Buf m(dm.proj ? B * H : 0, 0.f), hproj(dm.proj ? B * R : 0), rh(dm.gru ? BU * H : 0, 0.f);
   Buf bias_sum(G * H);
   Buf inter(!training && dm.L > 1 ? (dm.L > 2 ? 2 : 1) * TB * DR : 0);
   Buf dropped(dropout_p > 0.f && dm.L > 1 ? TB * DR : 0);
 
   const float* prev_out = nullptr;
   for (int64_t l = 0; l < dm.L; ++l) {
-    const int64_t In = dm.in_size(l);
     const float* in = x;
-    Seq in_seq = user;
+    RowOrder in_seq = user;
     if (l > 0) {
       in_seq = inner;
       in = prev_out;
@@ -544,116 +857,31 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
     }
     const bool last = l == dm.L - 1;
     float* out = last ? y : training ? saved + sl.output(l) : inter.get() + (l % 2) * TB * DR;
-    const Seq out_seq = last ? user : inner;
+    const RowOrder out_seq = last ? user : inner;
 
     for (int64_t d = 0; d < D; ++d) {
-      const Slots s = slots_of(dm, l, d);
-      const float* w_ih = weights + s.w_ih;
+      const RecurrentSlots s = slots_of(dm, l, d);
       const float* w_hh = weights + s.w_hh;
       const float* b_ih = weights + s.b_ih;
       const float* b_hh = weights + s.b_hh;
       const float* peep = dm.peep ? weights + s.peep : nullptr;
       float* gates = xproj.get() ? xproj.get() : saved + sl.gates(l, d);
       float* cells_out = training && dm.lstm ? saved + sl.cells(l, d) : nullptr;
-
-      if (dm.has_wih(l)) {
-        sgemm(false, true, TB, G * H, In, 1.f, in, In, w_ih, In, 0.f, gates, GW);
-      } else {
-        parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r)
-            for (int64_t k = 0; k < G; ++k)
-              std::memcpy(gates + r * GW + k * H, in + r * In, static_cast<size_t>(H) * 4);
-        });
-      }
+      input_projection(dm, l, TB, in, weights + s.w_ih, gates);
       for (int64_t j = 0; j < G * H; ++j) bias_sum.get()[j] = b_ih[j] + b_hh[j];
       const int64_t sidx = l * D + d;
-      if (fused) {
+      const float* h0 = hx ? hx + sidx * B * R : nullptr;
+      const float* c0 = dm.lstm && cx ? cx + sidx * B * H : nullptr;
+      float* hy_l = hy ? hy + sidx * B * R : nullptr;
+      float* cy_l = dm.lstm && cy ? cy + sidx * B * H : nullptr;
+      if (fused)
         FusedForward{dm, K, T, B, d, w_hh, bias_sum.get(), b_ih, b_hh, peep, gates, cells_out, out,
-                     in_seq, out_seq, hx ? hx + sidx * B * R : nullptr,
-                     dm.lstm && cx ? cx + sidx * B * H : nullptr, hy ? hy + sidx * B * R : nullptr,
-                     dm.lstm && cy ? cy + sidx * B * H : nullptr, sorted}
+                     in_seq, out_seq, h0, c0, hy_l, cy_l, sorted}
             .run();
-        continue;
-      }
-      copy_state(h_state.get(), hx ? hx + sidx * B * R : nullptr, B * R);
-      if (dm.lstm) copy_state(c_state.get(), cx ? cx + sidx * B * H : nullptr, B * H);
-
-      // W_hh is packed as op(B) = W_hhᵀ [R, G·H]; the ONNX GRU form needs the n rows separately
-      // because they multiply r⊙h rather than h.
-      const bool onnx_gru = dm.gru && !dm.lbr;
-      std::unique_ptr<PackedB> pk_hh = pack(true, R, onnx_gru ? 2 * H : G * H, w_hh, R);
-      std::unique_ptr<PackedB> pk_n = onnx_gru ? pack(true, H, H, w_hh + 2 * H * R, R) : nullptr;
-      std::unique_ptr<PackedB> pk_proj =
-          dm.proj ? pack(true, H, R, weights + s.w_proj, H) : nullptr;
-
-      for (int64_t step = 0; step < T; ++step) {
-        const int64_t t = d == 0 ? step : T - 1 - step;
-        sgemm_packed(false, B, 1.f, h_state.get(), R, *pk_hh, 0.f, hh.get(), G * H);
-        for (int64_t b = 0; b < B; ++b)
-          if (!len.active(t, b))
-            std::fill_n(out + out_seq.row(t, b) * DR + d * R, R, 0.f);
-        auto yrow = [&](int64_t b) { return out + out_seq.row(t, b) * DR + d * R; };
-
-        if (dm.lstm) {
-          for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-            if (!len.active(t, b)) return;
-            const int64_t row = in_seq.row(t, b);
-            cells::LstmFwdRow a{gates + row * GW,
-                                hh.get() + b * G * H,
-                                bias_sum.get(),
-                                peep,
-                                c_state.get() + b * H,
-                                cells_out ? cells_out + row * H : nullptr,
-                                dm.proj ? m.get() + b * H : h_state.get() + b * R,
-                                dm.proj ? nullptr : yrow(b),
-                                dm.clip,
-                                H};
-            K.lstm_fwd(a, j0, j1);
-          });
-          if (dm.proj) {
-            sgemm_packed(false, B, 1.f, m.get(), H, *pk_proj, 0.f, hproj.get(), R);
-            for (int64_t b = 0; b < B; ++b) {
-              if (!len.active(t, b)) continue;
-              std::memcpy(h_state.get() + b * R, hproj.get() + b * R, static_cast<size_t>(R) * 4);
-              std::memcpy(yrow(b), hproj.get() + b * R, static_cast<size_t>(R) * 4);
-            }
-          }
-        } else if (dm.gru) {
-          auto row_args = [&](int64_t b) {
-            return cells::GruFwdRow{gates + in_seq.row(t, b) * GW,
-                                    hh.get() + b * G * H,
-                                    b_ih,
-                                    b_hh,
-                                    h_state.get() + b * H,
-                                    yrow(b),
-                                    rh.get() + b * H,
-                                    H};
-          };
-          if (dm.lbr) {
-            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-              if (len.active(t, b)) K.gru_fwd_lbr(row_args(b), j0, j1);
-            });
-          } else {
-            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-              if (len.active(t, b)) K.gru_fwd_rz(row_args(b), j0, j1);
-            });
-            sgemm_packed(false, B, 1.f, rh.get(), H, *pk_n, 0.f, hh.get() + 2 * H, G * H);
-            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-              if (len.active(t, b)) K.gru_fwd_n(row_args(b), j0, j1);
-            });
-          }
-        } else {
-          for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-            if (!len.active(t, b)) return;
-            cells::RnnFwdRow a{gates + in_seq.row(t, b) * GW, hh.get() + b * H, bias_sum.get(),
-                               h_state.get() + b * H, yrow(b), dm.mode == Mode::rnn_relu, H};
-            K.rnn_fwd(a, j0, j1);
-          });
-        }
-      }
-      if (hy) std::memcpy(hy + sidx * B * R, h_state.get(), static_cast<size_t>(B * R) * 4);
-      if (cy && dm.lstm)
-        std::memcpy(cy + sidx * B * H, c_state.get(), static_cast<size_t>(B * H) * 4);
+      else
+        UnfusedForward{dm, K, T, B, d, w_hh, weights + s.w_proj, bias_sum.get(), b_ih, b_hh, peep,
+                       gates, cells_out, out, in_seq, out_seq, h0, c0, hy_l, cy_l, len}
+            .run();
     }
     prev_out = out;
   }
@@ -666,13 +894,10 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
                         const float* dhy, const float* dcy, float* dx, float* dhx, float* dcx,
                         float* dweights, bool accumulate) {
   const RecurrentDims dm(cfg);
-  check_common(T, B, x, weights, dropout_p, seq_lengths);
-  if (!dweights) fail("dweights are null");
-  const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
+  recurrent_check_backward(kWho, cfg, T, B, x, weights, dropout_p, seq_lengths, y, saved, dx,
+                           dweights);
+  const int64_t H = dm.H, R = dm.R, D = dm.D, TB = T * B;
   const int64_t GW = dm.gate_width(), DR = D * R;
-  if (TB > 0 && (!y || !dx)) fail("y or dx is null");
-  if (TB > 0 && recurrent_saved_size(cfg, T, B) > 0 && !saved)
-    fail("saved is null (the forward must run in training mode)");
   if (TB == 0) {
     for (int64_t k = 0; k < dm.L * D; ++k) {
       if (dhx) copy_state(dhx + k * B * R, dhy ? dhy + k * B * R : nullptr, B * R);
@@ -683,27 +908,23 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
   }
   const cells::Kernels& K = cells::kernels_for(active_isa());
   const RecurrentSavedLayout sl{dm, TB};
-  const Seq user = batch_first ? Seq{1, T} : Seq{B, 1};
-  const Seq inner{B, 1};
+  const RowOrder user = RowOrder::caller(batch_first, T, B), inner = RowOrder::inner(B);
   const Lengths len(seq_lengths, T, B);
-  const bool onnx_gru = dm.gru && !dm.lbr;
-  const bool fused = !dm.proj && !onnx_gru;
-  const float wbeta = accumulate ? 1.f : 0.f;
+  const bool fused = dm.single_pass();
 
   Buf dgates(TB * GW), hprev_all(TB * R);
-  Buf rh_all(onnx_gru ? TB * H : 0), m_all(dm.proj ? TB * H : 0), dh_all(dm.proj ? TB * R : 0);
+  Buf rh_all(dm.onnx_gru ? TB * H : 0), m_all(dm.proj ? TB * H : 0), dh_all(dm.proj ? TB * R : 0);
   Buf dh_state(B * R), dc_state(dm.lstm ? B * H : 0), dh_tmp(B * R, 0.f);
-  Buf dm_buf(dm.proj ? B * H : 0), drh(onnx_gru ? B * H : 0), zeros(std::max(R, H), 0.f);
+  Buf zeros(std::max(R, H), 0.f);
   Buf dout_buf(dm.L > 1 ? (dm.L > 2 ? 2 : 1) * TB * DR : 0);
   Buf dropped(dropout_p > 0.f && dm.L > 1 ? TB * DR : 0);
 
   for (int64_t l = dm.L - 1; l >= 0; --l) {
-    const int64_t In = dm.in_size(l);
     const bool last = l == dm.L - 1;
     const float* out = last ? y : saved + sl.output(l);
-    const Seq out_seq = last ? user : inner;
+    const RowOrder out_seq = last ? user : inner;
     const float* dout = last ? dy : dout_buf.get() + (l % 2) * TB * DR;
-    const Seq in_seq = l == 0 ? user : inner;
+    const RowOrder in_seq = l == 0 ? user : inner;
     const float* in = x;
     float* din = dx;
     if (l > 0) {
@@ -716,8 +937,7 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
     }
 
     for (int64_t d = 0; d < D; ++d) {
-      const Slots s = slots_of(dm, l, d);
-      const float* w_ih = weights + s.w_ih;
+      const RecurrentSlots s = slots_of(dm, l, d);
       const float* w_hh = weights + s.w_hh;
       const float* peep = dm.peep ? weights + s.peep : nullptr;
       const float* gates = dm.saved_step_width() > 0 ? saved + sl.gates(l, d) : nullptr;
@@ -727,219 +947,27 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
       const float* cx_l = cx ? cx + sidx * B * H : nullptr;
       copy_state(dh_state.get(), dhy ? dhy + sidx * B * R : nullptr, B * R);
       if (dm.lstm) copy_state(dc_state.get(), dcy ? dcy + sidx * B * H : nullptr, B * H);
-
-      // The state before step t of sequence b: the initial state at its first step, else the
-      // output (h) or saved cell (c) of the neighbouring step in time order.
-      auto first_step = [&](int64_t t, int64_t b) { return d == 0 ? t == 0 : t == len.v[b] - 1; };
-      auto t_prev = [&](int64_t t) { return d == 0 ? t - 1 : t + 1; };
-      auto h_prev = [&](int64_t t, int64_t b) -> const float* {
-        if (first_step(t, b)) return hx_l ? hx_l + b * R : zeros.get();
-        return out + out_seq.row(t_prev(t), b) * DR + d * R;
-      };
-      auto c_prev = [&](int64_t t, int64_t b) -> const float* {
-        if (first_step(t, b)) return cx_l ? cx_l + b * H : zeros.get();
-        return cells_saved + in_seq.row(t_prev(t), b) * H;
-      };
+      const PrevState prev{dm, d, len, hx_l, cx_l, zeros.get(), out, in_seq, out_seq, cells_saved};
 
       if (fused) {
-        // Rows past a sequence's end take part in the GEMMs as zeros; the weight-gradient GEMMs
-        // below read every step's h_{t-1}.
-        parallel_for(T, 1, [&](int64_t t0, int64_t t1) {
-          for (int64_t t = t0; t < t1; ++t)
-            for (int64_t b = 0; b < B; ++b) {
-              const int64_t row = in_seq.row(t, b);
-              if (len.active(t, b)) {
-                std::memcpy(hprev_all.get() + row * R, h_prev(t, b), static_cast<size_t>(R) * 4);
-              } else {
-                std::fill_n(dgates.get() + row * GW, GW, 0.f);
-                std::fill_n(hprev_all.get() + row * R, R, 0.f);
-              }
-            }
-        });
+        gather_prev_h(prev, T, B, hprev_all.get(), dgates.get());
         FusedBackward{dm, K, T, B, d, w_hh, peep, gates, cells_saved, out, dout, in_seq, out_seq,
                       len, hx_l, cx_l, zeros.get(), dgates.get(), dh_state.get(),
                       dc_state.get(), dh_tmp.get()}
             .run();
       } else {
-        // dL/dh_{t-1} = dA_hh · W_hh: W_hh [G·H, R] is op(B) as stored. Linear-before-reset GRU
-        // keeps its hh-side gradients [dr dz dhn] as the first 3H columns of each gradient row.
-        std::unique_ptr<PackedB> pk_hh = pack(false, onnx_gru ? 2 * H : G * H, R, w_hh, R);
-        std::unique_ptr<PackedB> pk_n = onnx_gru ? pack(false, H, H, w_hh + 2 * H * H, H) : nullptr;
-        std::unique_ptr<PackedB> pk_proj =
-            dm.proj ? pack(false, R, H, weights + s.w_proj, H) : nullptr;
-
-        for (int64_t step = 0; step < T; ++step) {
-          const int64_t t = d == 0 ? T - 1 - step : step;
-          auto dyrow = [&](int64_t b) -> const float* {
-            return dout ? dout + out_seq.row(t, b) * DR + d * R : nullptr;
-          };
-          // Rows of steps past a sequence's end take part in the GEMMs as zeros.
-          for (int64_t b = 0; b < B; ++b) {
-            const int64_t row = in_seq.row(t, b);
-            if (len.active(t, b)) {
-              std::memcpy(hprev_all.get() + row * R, h_prev(t, b), static_cast<size_t>(R) * 4);
-              if (dm.proj) {
-                float* dh = dh_all.get() + row * R;
-                const float* dyr = dyrow(b);
-                for (int64_t j = 0; j < R; ++j) dh[j] = dh_state.get()[b * R + j] + (dyr ? dyr[j] : 0.f);
-              }
-            } else {
-              std::fill_n(dgates.get() + row * GW, GW, 0.f);
-              std::fill_n(hprev_all.get() + row * R, R, 0.f);
-              if (onnx_gru) std::fill_n(rh_all.get() + row * H, H, 0.f);
-              if (dm.proj) {
-                std::fill_n(m_all.get() + row * H, H, 0.f);
-                std::fill_n(dh_all.get() + row * R, R, 0.f);
-              }
-            }
-          }
-          const int64_t ld_rows = in_seq.sb;  // row distance between consecutive b at fixed t
-          float* dg_t = dgates.get() + in_seq.row(t, 0) * GW;
-          float beta_direct = 0.f;
-
-          if (dm.lstm) {
-            if (dm.proj)
-              sgemm_packed(false, B, 1.f, dh_all.get() + in_seq.row(t, 0) * R, ld_rows * R,
-                           *pk_proj, 0.f, dm_buf.get(), H);
-            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-              if (!len.active(t, b)) return;
-              const int64_t row = in_seq.row(t, b);
-              cells::LstmBwdRow a{gates + row * GW,
-                                  cells_saved + row * H,
-                                  c_prev(t, b),
-                                  dm.proj ? dm_buf.get() + b * H : dh_state.get() + b * R,
-                                  dm.proj ? nullptr : dyrow(b),
-                                  dc_state.get() + b * H,
-                                  dgates.get() + row * GW,
-                                  dm.proj ? m_all.get() + row * H : nullptr,
-                                  peep,
-                                  dm.clip,
-                                  H};
-              K.lstm_bwd(a, j0, j1);
-            });
-          } else if (dm.gru) {
-            auto row_args = [&](int64_t b) {
-              const int64_t row = in_seq.row(t, b);
-              return cells::GruBwdRow{gates + row * GW,
-                                      h_prev(t, b),
-                                      dh_state.get() + b * R,
-                                      dyrow(b),
-                                      dgates.get() + row * GW,
-                                      dh_tmp.get() + b * R,
-                                      onnx_gru ? drh.get() + b * H : nullptr,
-                                      onnx_gru ? rh_all.get() + row * H : nullptr,
-                                      H};
-            };
-            beta_direct = 1.f;
-            if (dm.lbr) {
-              for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-                if (len.active(t, b)) K.gru_bwd_lbr(row_args(b), j0, j1);
-              });
-            } else {
-              for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-                if (len.active(t, b)) K.gru_bwd_zn(row_args(b), j0, j1);
-              });
-              sgemm_packed(false, B, 1.f, dg_t + 2 * H, ld_rows * GW, *pk_n, 0.f, drh.get(), H);
-              for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-                if (len.active(t, b)) K.gru_bwd_r(row_args(b), j0, j1);
-              });
-            }
-          } else {
-            for_rows(B, H, [&](int64_t b, int64_t j0, int64_t j1) {
-              if (!len.active(t, b)) return;
-              cells::RnnBwdRow a{out + out_seq.row(t, b) * DR + d * R, dh_state.get() + b * R,
-                                 dyrow(b), dgates.get() + in_seq.row(t, b) * GW,
-                                 dm.mode == Mode::rnn_relu, H};
-              K.rnn_bwd(a, j0, j1);
-            });
-          }
-          sgemm_packed(false, B, 1.f, dg_t, ld_rows * GW, *pk_hh, beta_direct, dh_tmp.get(), R);
-          for (int64_t b = 0; b < B; ++b)
-            if (len.active(t, b))
-              std::memcpy(dh_state.get() + b * R, dh_tmp.get() + b * R, static_cast<size_t>(R) * 4);
-        }
+        UnfusedBackward{dm, K, T, B, d, w_hh, weights + s.w_proj, peep, gates, cells_saved, dout,
+                        prev, dgates.get(), hprev_all.get(), rh_all.get(), m_all.get(),
+                        dh_all.get(), dh_state.get(), dc_state.get(), dh_tmp.get()}
+            .run();
       }
       if (dhx) std::memcpy(dhx + sidx * B * R, dh_state.get(), static_cast<size_t>(B * R) * 4);
       if (dcx && dm.lstm)
         std::memcpy(dcx + sidx * B * H, dc_state.get(), static_cast<size_t>(B * H) * 4);
-
-      // Weight gradients over all steps at once. Columns of a gradient row: the ih side is
-      // [0, G·H) except for linear-before-reset GRU, where it is [dr dz] then dn at 3H; the hh
-      // side is [0, G·H) ([dr dz dhn] for that GRU form).
-      float* dw_ih = dweights + s.w_ih;
-      float* dw_hh = dweights + s.w_hh;
-      const float* dg = dgates.get();
-      if (dm.has_wih(l)) {
-        if (dm.lbr) {
-          sgemm(true, false, 2 * H, In, TB, 1.f, dg, GW, in, In, wbeta, dw_ih, In);
-          sgemm(true, false, H, In, TB, 1.f, dg + 3 * H, GW, in, In, wbeta, dw_ih + 2 * H * In, In);
-        } else {
-          sgemm(true, false, G * H, In, TB, 1.f, dg, GW, in, In, wbeta, dw_ih, In);
-        }
-      }
-      if (onnx_gru) {
-        sgemm(true, false, 2 * H, H, TB, 1.f, dg, GW, hprev_all.get(), H, wbeta, dw_hh, H);
-        sgemm(true, false, H, H, TB, 1.f, dg + 2 * H, GW, rh_all.get(), H, wbeta, dw_hh + 2 * H * H, H);
-      } else {
-        sgemm(true, false, G * H, R, TB, 1.f, dg, GW, hprev_all.get(), R, wbeta, dw_hh, R);
-      }
-      if (dm.lbr) {
-        column_sums(dweights + s.b_ih, dg, GW, TB, 2 * H, accumulate);
-        column_sums(dweights + s.b_ih + 2 * H, dg + 3 * H, GW, TB, H, accumulate);
-        column_sums(dweights + s.b_hh, dg, GW, TB, 3 * H, accumulate);
-      } else {
-        column_sums(dweights + s.b_ih, dg, GW, TB, G * H, accumulate);
-        column_sums(dweights + s.b_hh, dg, GW, TB, G * H, accumulate);
-      }
-      if (dm.proj)
-        sgemm(true, false, R, H, TB, 1.f, dh_all.get(), R, m_all.get(), H, wbeta,
-              dweights + s.w_proj, H);
-      if (dm.peep) {
-        float* dp = dweights + s.peep;
-        // Σ over steps of dA_i⊙c_prev, dA_f⊙c_prev and dA_o⊙c: rows outer, a chunk of units
-        // inner, so each thread streams contiguous gradient rows.
-        parallel_for(H, 64, [&](int64_t j0, int64_t j1) {
-          for (int64_t j = j0; j < j1; ++j)
-            if (!accumulate) dp[j] = dp[H + j] = dp[2 * H + j] = 0.f;
-          for (int64_t t = 0; t < T; ++t)
-            for (int64_t b = 0; b < B; ++b) {
-              if (!len.active(t, b)) continue;
-              const int64_t row = in_seq.row(t, b);
-              const float* g = dg + row * GW;
-              const float* cp = c_prev(t, b);
-              const float* cn = cells_saved + row * H;
-              for (int64_t j = j0; j < j1; ++j) {
-                dp[j] += g[j] * cp[j];
-                dp[H + j] += g[H + j] * cp[j];
-                dp[2 * H + j] += g[3 * H + j] * cn[j];
-              }
-            }
-        });
-      }
-
-      // Gradient of the layer input; the second direction adds to the first.
-      const float xbeta = d == 0 ? 0.f : 1.f;
-      if (dm.has_wih(l)) {
-        if (dm.lbr) {
-          sgemm(false, false, TB, In, 2 * H, 1.f, dg, GW, w_ih, In, xbeta, din, In);
-          sgemm(false, false, TB, In, H, 1.f, dg + 3 * H, GW, w_ih + 2 * H * In, In, 1.f, din, In);
-        } else {
-          sgemm(false, false, TB, In, G * H, 1.f, dg, GW, w_ih, In, xbeta, din, In);
-        }
-      } else {
-        const int64_t n_col = dm.lbr ? 3 * H : 2 * H;  // column of the ih-side n gradient
-        parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) {
-            const float* g = dg + r * GW;
-            float* o = din + r * In;
-            for (int64_t j = 0; j < H; ++j) {
-              float v = 0.f;
-              for (int64_t k = 0; k < G; ++k) v += g[(dm.gru && k == 2 ? n_col : k * H) + j];
-              o[j] = v + (d == 0 ? 0.f : o[j]);
-            }
-          }
-        });
-      }
+      WeightGradients{dm, l, T, B, s, dgates.get(), in, hprev_all.get(), rh_all.get(),
+                      dh_all.get(), m_all.get(), prev, dweights, accumulate}
+          .run();
+      input_gradient(dm, l, d, TB, dgates.get(), weights + s.w_ih, din);
     }
     if (l > 0 && dropout_p > 0.f) apply_dropout(din, din, TB * DR, l - 1, dropout_p, seed);
   }

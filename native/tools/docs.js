@@ -3,10 +3,14 @@
 // declarations and their doc comments, with TypeDoc (typedoc.json), warnings treated as errors.
 // One page per module: the modules are the files lib/index.ts re-exports from (read from its
 // export statements, so a new module appears by being exported there); the README, with its
-// examples, is the front page. Then a check that the reference documents exactly the public API:
+// examples, is the front page, docs/*.md are pages of their own, and each module's page links the
+// README sections and examples/ programs that use it (examples are copied under media/). Links to
+// README sections come out of TypeDoc as `../#section`; they are rewritten to `../index.html#section`
+// so that the pages also work opened from disk. Then a check that the reference documents exactly the public API:
 // a name a module exports for the library's own use, not re-exported by lib/index.ts, must be
-// marked @internal. --lenient reports TypeDoc's warnings and the check's findings without failing
-// (to see the pages, and to keep the build itself checked, while comments are still missing).
+// marked @internal. Any TypeDoc warning (an undocumented exported name, a type a public signature
+// uses that is not exported, a broken link) or finding fails the build: CI runs it this way.
+// --lenient reports them without failing (to look at the pages while writing comments).
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -60,6 +64,19 @@ const typedoc = spawnSync('npx', ['typedoc', '--options', path.join(root, 'typed
 { cwd: root, stdio: 'inherit' });
 if (typedoc.status !== 0) fail('TypeDoc reported errors or warnings (above)');
 
+// `../#section` (a README section, from a page one or more folders down) -> `../index.html#section`.
+(function rewriteFrontPageLinks(dir) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) rewriteFrontPageLinks(file);
+    else if (entry.name.endsWith('.html')) {
+      const html = fs.readFileSync(file, 'utf8');
+      const fixed = html.replace(/href="((?:\.\.\/)+)#/g, 'href="$1index.html#');
+      if (fixed !== html) fs.writeFileSync(file, fixed);
+    }
+  }
+})(out);
+
 const pub = publicNames();
 // Public namespace names (nn, autograd) and the module each stands for.
 const publicNamespaces = new Map();
@@ -75,11 +92,14 @@ const publicNamespaces = new Map();
 }
 const project = JSON.parse(fs.readFileSync(json, 'utf8'));
 const leaked = [];
+const undescribed = [];
 const documented = new Set();
 // TypeDoc names a module by its path under lib/, without /index.
 const moduleName = (file) => path.relative(path.join(root, 'lib'), file).replace(/\.ts$/, '').replace(/\/index$/, '');
 const namespaces = new Map(entries.filter((m) => m.namespace).map((m) => [moduleName(m.file), m]));
 for (const mod of project.children || []) {
+  // A module's page opens with its description: the file's first doc comment, tagged @module.
+  if (!mod.comment) undescribed.push(mod.name);
   if (namespaces.has(mod.name)) {
     for (const [name, m] of publicNamespaces) if (m === namespaces.get(mod.name)) documented.add(name);
     continue;
@@ -92,6 +112,7 @@ for (const mod of project.children || []) {
 const missing = [...pub].filter((n) => !documented.has(n));
 const findings = [];
 if (leaked.length) findings.push(`documented but not exported by lib/index.ts (mark them @internal or re-export them): ${leaked.join(', ')}`);
+if (undescribed.length) findings.push(`modules without a description (a first doc comment tagged @module): ${undescribed.join(', ')}`);
 if (missing.length) findings.push(`exported by lib/index.ts but not in the reference: ${missing.join(', ')}`);
 if (findings.length && !lenient) fail(findings.join('\n'));
 for (const f of findings) process.stdout.write(`docs (lenient): ${f}\n`);

@@ -12,7 +12,8 @@ import { InputGrad, record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, all, then } from '../maybe';
 
-type Operand = Tensor | number;
+/** An operand of `add` / `mul`: a tensor, or a number applied to every element. */
+export type Operand = Tensor | number;
 
 function isTrailing(small: readonly number[], big: readonly number[]): boolean {
   if (small.length > big.length) return false;

@@ -18,7 +18,9 @@ import { allocFloats, copyOf, describe, isInstance, readInteger, readOptions, re
 
 /** Options of nn.Embedding. */
 export interface EmbeddingOptions {
+  /** Rows of the table: the number of distinct ids (an integer from 1 to 2^31). */
   numEmbeddings: number;
+  /** Features of each row (an integer from 1 to 2^31). */
   embeddingDim: number;
   /** A row that stays zero and gets no gradient (negative counts from the end, as in PyTorch). */
   paddingIdx?: number | null;

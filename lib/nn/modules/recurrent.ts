@@ -31,7 +31,9 @@ import { readBoolean, readChoice, readOptions } from '../../args';
 
 /** Options shared by nn.LSTM, nn.GRU and nn.RNN (PyTorch's, plus the op's own). */
 export interface RecurrentModuleOptions {
+  /** Features of x (an integer from 1 to 2^24). */
   inputSize: number;
+  /** Features of the hidden state (an integer from 1 to 2^24). */
   hiddenSize: number;
   /** Default 1. */
   numLayers?: number;
@@ -41,6 +43,7 @@ export interface RecurrentModuleOptions {
   batchFirst?: boolean;
   /** Dropout on the outputs of every layer but the last, in training mode, in [0, 1). */
   dropout?: number;
+  /** Run a reverse direction too; y concatenates both (default false). */
   bidirectional?: boolean;
   /** 'linear' (default) or 'skip' (no input projection in layer 0; needs inputSize == hiddenSize). */
   inputMode?: 'linear' | 'skip';
@@ -76,8 +79,9 @@ export interface RNNOptions extends RecurrentModuleOptions {
 
 /** The state a recurrent module starts from (all optional: zeros, full lengths). */
 export interface RecurrentState {
+  /** The initial hidden state [L·D, B, projSize || hiddenSize]. */
   hx?: Tensor | null;
-  /** LSTM only. */
+  /** The initial cell state [L·D, B, hiddenSize], LSTM only. */
   cx?: Tensor | null;
   /** B lengths in 0..T, any order. */
   seqLengths?: Int32Array | null;
@@ -85,9 +89,11 @@ export interface RecurrentState {
 
 /** What a recurrent module returns. */
 export interface RecurrentOutput {
+  /** The last layer's outputs [T, B, D·R] ([B, T, D·R] with batchFirst). */
   y: Tensor;
+  /** The final hidden state [L·D, B, R]. */
   hy: Tensor;
-  /** null unless LSTM. */
+  /** The final cell state [L·D, B, hiddenSize]; null unless LSTM. */
   cy: Tensor | null;
 }
 
