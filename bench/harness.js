@@ -330,7 +330,33 @@ function noiseWarning() {
   return load > cpus * 0.5 ? `note: load average ${load.toFixed(1)} on ${cpus} CPUs; timings are noisy` : null;
 }
 
+/**
+ * The issue's targets for a family, as a table: each { case, measure, target, value } where value
+ * and target are speed ratios or fractions read the suite's way (higher is better: the target is
+ * the least value that passes), or { ..., value: undefined } when the run has no figure for it (a
+ * peer missing). Prints the table and returns the rows with their verdicts (PASS, MISS, or
+ * "no figure") for the family's JSON.
+ */
+function printTargets(title, targets, format = fmt.ratio) {
+  const rows = targets.map((t) => {
+    const has = typeof t.value === 'number' && Number.isFinite(t.value);
+    const f = t.format || format;
+    return {
+      case: t.case, measure: t.measure, target: `≥ ${f(t.target)}${t.note ? ` (${t.note})` : ''}`,
+      value: has ? f(t.value) : '—', verdict: !has ? 'no figure' : t.value >= t.target ? 'PASS' : 'MISS',
+      raw: { target: t.target, value: has ? t.value : null },
+    };
+  });
+  const pass = rows.filter((r) => r.verdict === 'PASS').length;
+  const miss = rows.filter((r) => r.verdict === 'MISS').length;
+  printTable(`${title}: ${pass} PASS, ${miss} MISS, ${rows.length - pass - miss} without a figure`, [
+    { key: 'case', title: 'case' }, { key: 'measure', title: 'measure' }, { key: 'target', title: 'target' },
+    { key: 'value', title: 'measured' }, { key: 'verdict', title: 'verdict' },
+  ], rows);
+  return rows.map((r) => ({ case: r.case, measure: r.measure, target: r.raw.target, value: r.raw.value, verdict: r.verdict }));
+}
+
 module.exports = {
-  measure, summarize, isSummary, med, brief, briefRows, speedup, tryRequire, randomArray, maxRelDiff, tfjsWasmNote, limits, printTable, formatTable, fmt, save, svgBarChart,
+  printTargets, measure, summarize, isSummary, med, brief, briefRows, speedup, tryRequire, randomArray, maxRelDiff, tfjsWasmNote, limits, printTable, formatTable, fmt, save, svgBarChart,
   runInfo, noiseMonitor, noiseLine, noiseWarning, cpuTimes, resultsDir: () => process.env.RNNKIT_BENCH_RESULTS || defaultResultsDir,
 };

@@ -55,6 +55,10 @@ const GEMM_CASES = [
     name: `step M=${M} H=${H}`, M, N: 4 * H, K: H, transA: false, transB: true, packed: true, threads: 'all',
     quick: H === 512 && (M === 1 || M === 32),
   }))),
+  // The public matmul with few rows and an unpacked, transposed B (nn.Linear's x·Wᵀ, user GEMMs).
+  ...[[1, 4096, 1024], [8, 4096, 1024], [32, 2048, 512], [64, 2048, 512]].map(([M, N, K]) => ({
+    name: `linear M=${M} ${N}x${K}`, M, N, K, transA: false, transB: true, packed: false, threads: 'all', quick: M === 8,
+  })),
   ...Object.entries(RECURRENT).map(([name, s]) => ({
     name: `proj ${name} ${s.T * s.B}x${4 * s.H}x${s.I}`, M: s.T * s.B, N: 4 * s.H, K: s.I, transA: false, transB: true,
     packed: false, threads: 'all', quick: name === 'S1',

@@ -68,6 +68,11 @@ export class Recurrent {
   private dropoutCalls = 0;
   private disposedFlag = false;
 
+  /**
+   * Checks the options, fills in the defaults and draws the packed weights from `seed` (as
+   * PyTorch initializes them). Throws ERR_RNNKIT_ARG naming a bad option, ERR_RNNKIT_DEVICE for a
+   * device that is not available, ERR_RNNKIT_OOM when the weights would not fit in memory.
+   */
   constructor(options: RecurrentOptions) {
     const c = readRecurrentConfig(options);
     this.config = c;

@@ -432,6 +432,11 @@ export class RMSNorm {
   private readonly betaTensor: Tensor | null;
   private disposedFlag = false;
 
+  /**
+   * Checks the configuration and creates gamma (and beta) on `device`, from the given values or
+   * the defaults (ones and zeros). Throws ERR_RNNKIT_ARG naming a bad option, ERR_RNNKIT_SHAPE for
+   * initial values of the wrong size.
+   */
   constructor(config: RMSNormConfig) {
     const o = readRequiredOptions(config, CONFIG_KEYS, 'RMSNorm options', 'RMSNorm needs options { size }');
     const size = o.size;

@@ -94,6 +94,29 @@ describe('sgemm through matmul, every ISA path, 1 and 2 threads', function () {
     });
   }
 
+  // The kernels flush denormals (FTZ/DAZ, RNNKIT_FLUSH_DENORMALS): operands full of them still
+  // give the float64 product of the values as given, within the same bound, on every route (the
+  // dot route of a transposed B, small M, blocked) and ISA path. native/tools/test_sgemm.cc checks
+  // the floating-point mode itself (flushed on every thread, the caller's restored).
+  it('operands with denormals: the product is within the float32 bound on every route', async () => {
+    for (const [M, N, K] of [[8, 96, 64], [40, 33, 100], [130, 70, 90]]) {
+      for (const transB of [false, true]) {
+        const a = Float32Array.from(rng.array(M * K), (v, i) => (i % 3 === 0 ? v * 1e-39 : v));
+        const b = Float32Array.from(rng.array(K * N), (v, i) => (i % 5 === 0 ? v * 1e-40 : v));
+        const ref = referenceProduct(a, b, M, N, K, false, transB);
+        for (const isa of isas) {
+          native().setIsa(isa);
+          for (const threads of [1, 2]) {
+            setNumThreads(threads);
+            const out = tensor(new Float32Array(M * N).fill(NaN), [M, N]);
+            await matmul(tensor(a, [M, K]), tensor(b, transB ? [N, K] : [K, N]), { transB, out });
+            expectClose(out.data, ref, null, K, `denormals ${M}x${N}x${K} transB=${transB} ${isa} ${threads}T (seed ${rng.seed})`);
+          }
+        }
+      }
+    }
+  });
+
   it('the check can fail: a perturbed element of a product is caught', () => {
     const [M, N, K] = [13, 29, 31];
     const a = Float32Array.from(rng.array(M * K));

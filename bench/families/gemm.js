@@ -151,17 +151,31 @@ module.exports = {
       { key: 'fmaPeakGflops', title: 'FMA peak', fmt: f.num },
       { key: 'peak', title: 'rnnkit % of peak', fmt: f.pct },
     ], rows);
+    // The targets of issue 17, in the suite's convention (speed ratios, > 1 = rnnkit faster).
+    const targets = [];
+    for (const r of rows) {
+      if (r.threads !== allThreads) continue;
+      if (r.shape.startsWith('2048³')) {
+        targets.push({ case: r.shape, measure: 'vs oneDNN', target: 0.95, value: r.vs_dnnl });
+        targets.push({ case: r.shape, measure: 'rnnkit % of the FMA peak', target: 0.85, value: r.peak, format: f.pct });
+      } else if (r.shape.startsWith('proj')) {
+        targets.push({ case: r.shape, measure: 'vs oneDNN', target: 0.95, value: r.vs_dnnl });
+      } else if (r.shape.startsWith('linear')) {
+        targets.push({ case: r.shape, measure: 'vs oneDNN (B unpacked)', target: 1.0, value: r.vs_dnnl });
+      }
+    }
+    const targetRows = harness.printTargets('Targets (issue 17; ratios are speed ratios, > 1 = rnnkit faster)', targets);
     for (const r of rows) for (const p of jsPeers) if (r[`${p.key}Note`]) notes.push(`${p.title} ${r.shape}: ${r[`${p.key}Note`]}`);
     if (harness.tfjsWasmNote(tf)) notes.push(harness.tfjsWasmNote(tf));
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
 
     const peerInfo = Object.fromEntries(allPeers.map((p) => [p.key, p.found ? p.title : 'missing']));
     const brief = harness.briefRows(rows);
-    const file = harness.save('gemm', { threads: allThreads, timing, noise, peers: peerInfo, notes, rows: brief }, {
+    const file = harness.save('gemm', { threads: allThreads, timing, noise, peers: peerInfo, notes, rows: brief, targets: targetRows }, {
       title: 'sgemm GFLOP/s (higher is better)', rows, label: 'shape', unit: 'GFLOP/s',
       series: [{ key: 'ours', title: 'rnnkit' }, ...shown.map((p) => ({ key: p.key, title: p.title }))],
     });
     process.stdout.write(`wrote ${file}\n`);
-    return { noise, peers: peerInfo, rows: brief };
+    return { noise, peers: peerInfo, rows: brief, targets: targetRows };
   },
 };

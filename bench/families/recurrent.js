@@ -151,6 +151,9 @@ module.exports = {
           if (t.budgetExceeded) notes.push(`tfjs ${backend} ${name}: one call took ${(t.median / 1e3).toFixed(1)} s: a single sample`);
         }
       }
+      // The inference target is set against the faster of oneDNN and onnxruntime.
+      const nativePeers = ['dnnlInf', 'ortInf'].filter((k) => row[k]);
+      if (nativePeers.length) row.infVsDnnlOrt = Math.min(...nativePeers.map((k) => row[k].median)) / inf.median;
       const peerInf = ['dnnlInf', 'ortInf', 'tfjsCpuInf', 'tfjsWasmInf'].filter((k) => row[k]);
       if (peerInf.length) {
         const best = peerInf.reduce((a, b) => (row[a].median <= row[b].median ? a : b));
@@ -234,6 +237,18 @@ module.exports = {
       { key: 'savedBytes', title: 'saved MB', fmt: fm.mb },
       ...(has('workspaceBytes') ? [{ key: 'workspaceBytes', title: 'oneDNN ws MB', fmt: fm.mb }] : []),
     ], rows);
+    // The targets of issue 17, in the suite's convention: "at most 0.9x the peer's time" is a speed
+    // ratio of at least 1/0.9 = 1.11x.
+    const targets = [];
+    const trainShapes = { lstm: ['S1', 'S2', 'S4', 'S5'], gru: ['S1', 'S2'], 'gru-onnx': ['S1', 'S2'], 'rnn-tanh': ['S1', 'S2'] };
+    for (const row of rows) {
+      const [cell, shape] = row.case.split(' ');
+      if ((trainShapes[cell] || []).includes(shape)) {
+        targets.push({ case: row.case, measure: 'training vs oneDNN', target: 1 / 0.9, value: row.trainVsDnnl, note: 'time ≤ 0.9x' });
+      }
+      targets.push({ case: row.case, measure: 'inference vs faster of oneDNN/onnxruntime', target: 1 / 0.9, value: row.infVsDnnlOrt, note: 'time ≤ 0.9x' });
+    }
+    const targetRows = harness.printTargets('Targets (issue 17; ratios are speed ratios, > 1 = rnnkit faster)', targets);
     if (gpuRows.length) {
       harness.printTable(`Recurrent on ${peers.gpu.version}: ours (CUDA) vs PyTorch/cuDNN fp32, ms (median); "vs" = torch time / ours`, [
         { key: 'case', title: 'case' }, { key: 'algorithm', title: 'our algorithm' },
@@ -252,7 +267,7 @@ module.exports = {
       tfjs: tf ? (tf.missing || `tfjs ${tf.version}: ${tfBackends.join(', ') || 'no backend'}`) : peers.tfjsCpu.line,
       gpu: peers.gpu.line, torch: peers.torch.line,
     };
-    const file = harness.save('recurrent', { threads, timing, noise, limits: { fmaPeakGflops: peak }, peers: peerInfo, notes, rows: brief(rows), gpu: brief(gpuRows) }, {
+    const file = harness.save('recurrent', { threads, timing, noise, limits: { fmaPeakGflops: peak }, peers: peerInfo, notes, rows: brief(rows), gpu: brief(gpuRows), targets: targetRows }, {
       title: 'Recurrent, ms per call (lower is better)', rows, label: 'case', unit: 'ms',
       series: [
         { key: 'oursInf', title: 'rnnkit inf' }, { key: 'dnnlInf', title: 'oneDNN inf' }, { key: 'ortInf', title: 'onnxruntime inf' },
@@ -261,6 +276,6 @@ module.exports = {
     });
     process.stdout.write(`wrote ${file}\n`);
     rnnkit.setNumThreads(0);
-    return { noise, peers: peerInfo, rows: brief(rows), gpu: brief(gpuRows) };
+    return { noise, peers: peerInfo, rows: brief(rows), gpu: brief(gpuRows), targets: targetRows };
   },
 };

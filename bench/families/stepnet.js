@@ -113,12 +113,18 @@ module.exports = {
       { key: 'wavefront', title: 'wavefront', fmt: harness.fmt.ms }, { key: 'speedup', title: 'wavefront vs step by step', fmt: harness.fmt.ratio },
       { key: 'fused', title: 'fused op', fmt: harness.fmt.ms }, { key: 'wfVsFused', title: 'wavefront vs fused', fmt: harness.fmt.ratio },
     ], wave);
+    // Issue 17: the step net within 1.15x of the fused op's time, i.e. "net vs fused" >= 1/1.15.
+    const targets = rows.flatMap((r) => [
+      { case: r.case, measure: 'forward, net vs fused', target: 1 / 1.15, value: r.fwdRatio, note: 'time ≤ 1.15x' },
+      { case: r.case, measure: 'backward, net vs fused', target: 1 / 1.15, value: r.bwdRatio, note: 'time ≤ 1.15x' },
+    ]);
+    const targetRows = harness.printTargets('Targets (issue 17; ratios are speed ratios, > 1 = the step net faster)', targets);
     const brief = harness.briefRows;
-    harness.save('stepnet', { threads, noise, limits: lim, rows: brief(rows), wavefront: brief(wave) }, {
+    harness.save('stepnet', { threads, noise, limits: lim, rows: brief(rows), wavefront: brief(wave), targets: targetRows }, {
       title: 'step net vs fused LSTM', rows, label: 'case', unit: 'ms',
       series: [{ key: 'fusedFwd', title: 'fused fwd' }, { key: 'netFwd', title: 'net fwd' },
         { key: 'fusedBwd', title: 'fused bwd' }, { key: 'netBwd', title: 'net bwd' }],
     });
-    return { noise, limits: lim, rows: brief(rows), wavefront: brief(wave) };
+    return { noise, limits: lim, rows: brief(rows), wavefront: brief(wave), targets: targetRows };
   },
 };

@@ -106,6 +106,12 @@ export class DistributedDataParallel extends Module {
   // not write into the gradients of a later one.
   private step = 0;
 
+  /**
+   * Wraps `module` for data-parallel training over `options.processGroup`: registers a gradient
+   * hook on each of its trainable parameters. Throws ERR_RNNKIT_ARG when `module` is not an
+   * nn.Module, processGroup is missing, or bucketMB is out of (0, 4096]; ERR_RNNKIT_DISPOSED for a
+   * disposed parameter.
+   */
   constructor(module: Module, options: DistributedDataParallelOptions) {
     super();
     if (!isInstance(module, Module)) throw new RnnkitError('ERR_RNNKIT_ARG', 'DistributedDataParallel needs an nn.Module');

@@ -48,6 +48,11 @@ export class DistributedSampler implements Iterable<number> {
   readonly numSamples: number;
   private epoch = 0;
 
+  /**
+   * @param size The number of examples of the data set (an integer from 0 to 2^31 − 1).
+   * @param options `{ processGroup }` or `{ numReplicas, rank }`, and the order options.
+   * @throws RnnkitError ERR_RNNKIT_ARG for a bad size or option, both or neither of processGroup and numReplicas/rank.
+   */
   constructor(size: number, options?: DistributedSamplerOptions) {
     this.size = readInteger(size, 'DistributedSampler size', 0, MAX_SIZE);
     const o = readOptions(options, KEYS, 'DistributedSampler options');

@@ -149,6 +149,10 @@ export class Linear {
   /** The bias, [O], or null. */
   readonly bias: Tensor | null;
 
+  /**
+   * Draws the weight and bias from `seed` (U(−1/√I, 1/√I), as PyTorch does) on `device` (default
+   * the CPU). Throws ERR_RNNKIT_ARG naming a bad option, ERR_RNNKIT_OOM when they would not fit.
+   */
   constructor(options: LinearOptions) {
     const o = readRequiredOptions(options, OPTION_KEYS, 'Linear options', 'Linear needs options { inFeatures, outFeatures }');
     this.inFeatures = readFeatures(o.inFeatures, 'inFeatures');

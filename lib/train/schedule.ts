@@ -105,6 +105,13 @@ export class StepLR extends LRScheduler {
   /** The factor of each decay (default 0.1). */
   readonly gamma: number;
 
+  /**
+   * Sets every group's lr to its step-0 value at once. Throws ERR_RNNKIT_ARG for a bad optimizer,
+   * a stepSize that is not an integer >= 1, or a gamma that is not a finite number >= 0.
+   *
+   * @param optimizer The optimizer whose groups it sets, or null for a schedule driven by another (`then`).
+   * @param options `stepSize`: steps between two decays; `gamma`: the factor of each decay (default 0.1).
+   */
   constructor(optimizer: Optimizer | null, options: { stepSize: number; gamma?: number }) {
     super(optimizer);
     const o = readRequiredOptions(options, ['stepSize', 'gamma'], 'StepLR options', 'StepLR needs options { stepSize }');
@@ -125,6 +132,13 @@ export class CosineAnnealingLR extends LRScheduler {
   /** The rate it ends at (default 0). */
   readonly etaMin: number;
 
+  /**
+   * Sets every group's lr to its step-0 value at once. Throws ERR_RNNKIT_ARG for a bad optimizer,
+   * a tMax that is not an integer >= 1, or an etaMin that is not a finite number >= 0.
+   *
+   * @param optimizer The optimizer whose groups it sets, or null for a schedule driven by another (`then`).
+   * @param options `tMax`: steps of the half cosine; `etaMin`: the rate it ends at (default 0).
+   */
   constructor(optimizer: Optimizer | null, options: { tMax: number; etaMin?: number }) {
     super(optimizer);
     const o = readRequiredOptions(options, ['tMax', 'etaMin'], 'CosineAnnealingLR options', 'CosineAnnealingLR needs options { tMax }');

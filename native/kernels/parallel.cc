@@ -1,7 +1,10 @@
 // Compute pool: persistent workers that spin briefly, then sleep on a condition variable. The
 // short spin keeps per-timestep parallel regions of the recurrent ops cheap (a wake-up through the
-// condition variable alone costs tens of microseconds).
+// condition variable alone costs tens of microseconds). Every job runs on the workers in the
+// floating-point mode of the thread that issued it (denormals.h).
 #include "parallel.h"
+
+#include "denormals.h"
 
 #include <atomic>
 #include <chrono>
@@ -53,6 +56,8 @@ class Pool {
     }
     fn_ = &fn;
     job_threads_ = nthreads;
+    // Workers run the job in the caller's floating-point mode (denormal flushing: denormals.h).
+    job_fp_mode_ = fp_mode();
     error_ = nullptr;
     // Every worker acknowledges every job, needed or not, so none can lag into the next one.
     remaining_.store(total - 1, std::memory_order_relaxed);
@@ -125,6 +130,7 @@ class Pool {
       seen = gen;
       if (quit_) return;
       if (id < job_threads_) {
+        if (fp_mode() != job_fp_mode_) set_fp_mode(job_fp_mode_);
         try {
           (*fn_)(id, job_threads_);
         } catch (...) {
@@ -157,6 +163,7 @@ class Pool {
   std::atomic<int> nthreads_{1};
   const std::function<void(int, int)>* fn_ = nullptr;
   int job_threads_ = 0;
+  uint32_t job_fp_mode_ = 0;
   bool quit_ = false;
   std::exception_ptr error_;
 };

@@ -2,7 +2,8 @@
 // directions; per layer/direction it runs the input projection of all timesteps as one large sgemm
 // (input_projection), then one time loop, in which only h·W_hhᵀ runs:
 // - FusedForward / FusedBackward for the single-pass configurations (RecurrentDims::single_pass:
-//   LSTM without projection, linear-before-reset GRU, plain RNNs): one parallel region for all
+//   LSTM without projection, linear-before-reset GRU, plain RNNs; FusedForward also for the ONNX
+//   GRU form, with two rounds per step): one parallel region for all
 //   steps, slices of hidden units each owning their columns of the step GEMM (their part of W_hh
 //   packed once per call) and their cell update, one barrier per step;
 // - UnfusedForward / UnfusedBackward for projections and the ONNX GRU form, which need a GEMM
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "denormals.h"
 #include "dropout_hash.h"
 #include "errors.h"
 #include "parallel.h"
@@ -299,7 +301,7 @@ struct FusedForward {
     const int64_t H = dm.H, G = dm.G, GH = G * H;
     const std::vector<int64_t> bounds = unit_slices(H);
     const int64_t ns = static_cast<int64_t>(bounds.size()) - 1;
-    Buf hbuf(2 * B * H), cbuf(dm.lstm ? B * H : 0), hh(B * GH);
+    Buf hbuf(2 * B * H), cbuf(dm.lstm ? B * H : 0), hh(B * GH), rh(dm.onnx_gru ? B * H : 0);
     for (int64_t k = 0; k < B; ++k) {
       const int64_t b = rows.perm[k];
       copy_state(hbuf.get() + k * H, h0 ? h0 + b * H : nullptr, H);
@@ -316,6 +318,15 @@ struct FusedForward {
     StepSlices sched(ns);
     parallel_run(0, [&](int tid, int nt) {
       for (int64_t step = 0; step < T; ++step) {
+        if (dm.onnx_gru) {
+          // Two rounds per step: the n block multiplies r⊙h_prev, which needs every unit's r.
+          for (int phase = 0; phase < 2; ++phase)
+            sched.run_step(2 * step + phase, tid, nt, [&](int64_t k) {
+              onnx_gru_slice_step(step, phase, bounds[k], bounds[k + 1], k, packed, hbuf.get(),
+                                  hh.get(), rh.get());
+            });
+          continue;
+        }
         sched.run_step(step, tid, nt, [&](int64_t k) {
           slice_step(step, bounds[k], bounds[k + 1], k, packed, hbuf.get(), cbuf.get(), hh.get());
         });
@@ -328,6 +339,38 @@ struct FusedForward {
       if (hy) std::memcpy(hy + b * H, hT + k * H, static_cast<size_t>(H) * 4);
       if (cy && dm.lstm) std::memcpy(cy + b * H, cbuf.get() + k * H, static_cast<size_t>(H) * 4);
     }
+  }
+
+  // ONNX-form GRU, one slice of units [u0, u1): phase 0 runs the r and z columns of h_prev·W_hhᵀ
+  // and the first cell pass (r, z, r⊙h_prev into rh); phase 1, after the barrier, the n columns of
+  // rh·W_hhᵀ and the second pass (n and the new h, updated in place in hn, which phase 0 seeded
+  // with h_prev).
+  void onnx_gru_slice_step(int64_t step, int phase, int64_t u0, int64_t u1, int64_t k,
+                           const std::vector<std::unique_ptr<PackedB>>& packed, float* hbuf,
+                           float* hh, float* rh) const {
+    const int64_t H = dm.H, G = dm.G, GW = dm.gate_width(), GH = G * H, DR = dm.D * dm.R;
+    const int64_t t = d == 0 ? step : T - 1 - step;
+    const int64_t M = rows.active[t], nu = u1 - u0;
+    const float* hp = hbuf + (step % 2) * B * H;
+    float* hn = hbuf + ((step + 1) % 2) * B * H;
+    auto row_args = [&](int64_t r) {
+      const int64_t b = rows.perm[r];
+      return cells::GruFwdRow{gates + in_seq.row(t, b) * GW, hh + r * GH, b_ih, b_hh, hn + r * H,
+                              out + out_seq.row(t, b) * DR + d * H, rh + r * H, H};
+    };
+    if (phase == 0) {
+      if (M > 0)
+        for (int64_t g = 0; g < 2; ++g)
+          sgemm_packed(false, M, 1.f, hp, H, *packed[k * G + g], 0.f, hh + g * H + u0, GH);
+      for (int64_t r = 0; r < B; ++r)
+        std::memcpy(hn + r * H + u0, hp + r * H + u0, static_cast<size_t>(nu) * 4);
+      for (int64_t r = M; r < B; ++r)
+        std::fill_n(out + out_seq.row(t, rows.perm[r]) * DR + d * H + u0, nu, 0.f);
+      for (int64_t r = 0; r < M; ++r) K.gru_fwd_rz(row_args(r), u0, u1);
+      return;
+    }
+    if (M > 0) sgemm_packed(false, M, 1.f, rh, H, *packed[k * G + 2], 0.f, hh + 2 * H + u0, GH);
+    for (int64_t r = 0; r < M; ++r) K.gru_fwd_n(row_args(r), u0, u1);
   }
 
   void slice_step(int64_t step, int64_t u0, int64_t u1, int64_t k,
@@ -818,6 +861,7 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
                        const float* x, const float* hx, const float* cx,
                        const int32_t* seq_lengths, const float* weights, float dropout_p,
                        uint64_t seed, float* y, float* hy, float* cy, float* saved) {
+  DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   const RecurrentDims dm(cfg);
   recurrent_check_forward(kWho, T, B, x, weights, dropout_p, seq_lengths, y);
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
@@ -834,7 +878,8 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
   const RecurrentSavedLayout sl{dm, TB};
   const RowOrder user = RowOrder::caller(batch_first, T, B), inner = RowOrder::inner(B);
   const Lengths len(seq_lengths, T, B);
-  const bool fused = dm.single_pass();
+  // The ONNX GRU form runs the fused loop too (two rounds per step); its backward stays two-pass.
+  const bool fused = dm.single_pass() || dm.onnx_gru;
   const SortedRows sorted(fused ? seq_lengths : nullptr, fused ? T : 0, B);
 
   // The x-projection lives in `saved` when the gates are kept; otherwise in a scratch buffer.
@@ -893,6 +938,7 @@ void recurrent_backward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool b
                         uint64_t seed, const float* y, const float* saved, const float* dy,
                         const float* dhy, const float* dcy, float* dx, float* dhx, float* dcx,
                         float* dweights, bool accumulate) {
+  DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   const RecurrentDims dm(cfg);
   recurrent_check_backward(kWho, cfg, T, B, x, weights, dropout_p, seq_lengths, y, saved, dx,
                            dweights);

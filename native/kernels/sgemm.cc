@@ -14,11 +14,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <thread>
 
+#include "cache_info.h"
 #include "cpu_features.h"
+#include "denormals.h"
 #include "parallel.h"
 #include "sgemm_internal.h"
 
@@ -35,6 +39,10 @@ constexpr int64_t kSmallM = 8;
 constexpr int64_t kMediumM = 64;
 constexpr int64_t kMediumAFloats = 64 * 1024;
 constexpr int64_t kPortableSmallM = 2;
+// The dot route (transposed, unpacked B): up to this many rows of A, while A fits in half of a
+// 1 MiB L2 (it is re-read from L2 for every few rows of B).
+constexpr int64_t kDotMaxM = 64;
+constexpr int64_t kDotAFloats = 128 * 1024;
 // Floating-point operations per thread below which extra threads cost more than they save. The
 // small-M route asks for more: its per-call work is a few microseconds, the same order as waking
 // a pool worker, and with the 2-thread pool shared with other processes (as on the 2-core bench
@@ -50,7 +58,7 @@ constexpr size_t kSharedBKeepFloats = size_t(4) << 20;
 // that threads split the packing of one K block evenly.
 constexpr int64_t kSharedBGroup = 4;
 
-const KernelSet& kernels_for(Isa isa) {
+const KernelSet& base_kernels(Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::avx512) return sgemm_detail::kernels_avx512();
   if (isa == Isa::avx2) return sgemm_detail::kernels_avx2();
@@ -60,6 +68,49 @@ const KernelSet& kernels_for(Isa isa) {
 #endif
   (void)isa;
   return sgemm_detail::kernels_portable();
+}
+
+int64_t clamp_down(int64_t v, int64_t multiple, int64_t lo, int64_t hi) {
+  v = v / multiple * multiple;
+  return std::max(lo, std::min(hi, v));
+}
+
+// The cache blocks of a kernel set, from the cache sizes read at run time (cache_info.h):
+//  kc: a kc x 256-float slab takes half of L2 (kc = L2 / 2 KiB, 128..1024). The B sliver
+//      (kc x nr) and the A micro-panel (mr x kc) both stream from L2 at these sizes; a long kc
+//      amortises the C tile's loads and stores. Measured on 2048^3 (CPU time, 1 thread, Zen 4,
+//      1 MiB L2): kc 512 ran 8-10% faster than 256 or 384 on both the AVX2 and the AVX-512
+//      kernels, 768 and 1024 no faster; 256 was the measured best on Zen 3's 512 KiB L2.
+//  mc: the mc x kc A block takes a quarter of L2 (mc beyond ~100 rows changed nothing measurable);
+//  nc: the kc x nc B block at most half of L3, and at most the set's own nc (beyond a few
+//      thousand columns the B block only costs L3 space).
+// RNNKIT_SGEMM_BLOCKS="kc,mc,nc" overrides any of them (0 or empty keeps the derived value),
+// for tuning on a new machine.
+KernelSet tune(const KernelSet& base) {
+  KernelSet ks = base;
+  const CacheSizes& cs = cache_sizes();
+  const int64_t f = sizeof(float);
+  int64_t kc = clamp_down(cs.l2 / (2 * 256 * f), 16, 128, 1024);
+  int64_t mc = clamp_down(cs.l2 / 4 / (kc * f), ks.mr, ks.mr, 4096 / ks.mr * ks.mr);
+  int64_t nc = clamp_down(cs.l3 / 2 / (kc * f), ks.nr, ks.nr, base.nc / ks.nr * ks.nr);
+  if (const char* env = std::getenv("RNNKIT_SGEMM_BLOCKS")) {
+    long long v[3] = {0, 0, 0};
+    std::sscanf(env, "%lld,%lld,%lld", &v[0], &v[1], &v[2]);
+    if (v[0] > 0) kc = std::min<long long>(v[0], 1 << 16);
+    if (v[1] > 0) mc = std::max<int64_t>(ks.mr, std::min<long long>(v[1], 1 << 16) / ks.mr * ks.mr);
+    if (v[2] > 0) nc = std::max<int64_t>(ks.nr, std::min<long long>(v[2], 1 << 20) / ks.nr * ks.nr);
+  }
+  ks.kc = static_cast<int>(kc);
+  ks.mc = static_cast<int>(mc);
+  ks.nc = static_cast<int>(nc);
+  return ks;
+}
+
+const KernelSet& kernels_for(Isa isa) {
+  // One tuned copy per ISA, built on first use (thread-safe static initialisation).
+  static const KernelSet sets[4] = {tune(base_kernels(Isa::portable)), tune(base_kernels(Isa::avx2)),
+                                    tune(base_kernels(Isa::avx512)), tune(base_kernels(Isa::neon))};
+  return sets[static_cast<int>(isa)];
 }
 
 // 64-byte aligned float storage (one cache line per vector row of a panel).
@@ -322,17 +373,46 @@ int threads_for(const Problem& pr, double flops_per_thread) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
 }
 
+// Dot route over rows [n0, n1) of a transposed, unpacked B: each group of dn rows of B is read
+// once from memory and stays in L1 while every row of A (M x K, in L2) passes over it.
+void dot_columns(const KernelSet& ks, const Problem& pr, int64_t n0, int64_t n1) {
+  for (int64_t j = n0; j < n1; j += ks.dn) {
+    int n = static_cast<int>(std::min<int64_t>(ks.dn, n1 - j));
+    const float* b = pr.B + j * pr.ldb;
+    for (int64_t i = 0; i < pr.M; i += ks.dm) {
+      int m = static_cast<int>(std::min<int64_t>(ks.dm, pr.M - i));
+      ks.dot(m, n, pr.K, pr.alpha, pr.A + i * pr.rs_a, pr.rs_a, b, pr.ldb, pr.beta,
+             pr.C + i * pr.ldc + j, pr.ldc);
+    }
+  }
+}
+
+void run_dot(const KernelSet& ks, const Problem& pr) {
+  int64_t groups = (pr.N + ks.dn - 1) / ks.dn;
+  int nt = static_cast<int>(std::min<int64_t>(threads_for(pr, kSmallMFlopsPerThread), groups));
+  if (nt <= 1) {
+    dot_columns(ks, pr, 0, pr.N);
+    return;
+  }
+  parallel_run(nt, [&](int tid, int total) {
+    int64_t n0 = std::min(pr.N, groups * tid / total * ks.dn);
+    int64_t n1 = std::min(pr.N, groups * (tid + 1) / total * ks.dn);
+    if (n0 < n1) dot_columns(ks, pr, n0, n1);
+  });
+}
+
 void run_small_m(const KernelSet& ks, const Problem& pr) {
   int64_t panels = (pr.N + ks.nr - 1) / ks.nr;
   int nt = static_cast<int>(std::min<int64_t>(threads_for(pr, kSmallMFlopsPerThread), panels));
+  auto columns = &small_m_columns;
   if (nt <= 1) {
-    small_m_columns(ks, pr, 0, pr.N);
+    columns(ks, pr, 0, pr.N);
     return;
   }
   parallel_run(nt, [&](int tid, int total) {
     int64_t n0 = std::min(pr.N, panels * tid / total * ks.nr);
     int64_t n1 = std::min(pr.N, panels * (tid + 1) / total * ks.nr);
-    if (n0 < n1) small_m_columns(ks, pr, n0, n1);
+    if (n0 < n1) columns(ks, pr, n0, n1);
   });
 }
 
@@ -381,6 +461,14 @@ void run(const KernelSet& ks, const Problem& pr) {
   // The portable strided kernel runs far below its packed twin beyond a row or two (measured:
   // 2 vs 18 GFLOP/s at M = 8), so on that path only the thinnest products skip packing A.
   const bool portable = ks.isa == Isa::portable;
+  // A transposed, unpacked B (nn.Linear's x * W^T, user GEMMs) with few rows of A: dot products
+  // along K read B once, in place. Packing its panels (the route below) costs as much as the
+  // product itself at these sizes.
+  if (pr.trans_b && !pr.packed && pr.cs_a == 1 && pr.M <= kDotMaxM && pr.M * pr.K <= kDotAFloats &&
+      pr.K >= ks.nr) {
+    run_dot(ks, pr);
+    return;
+  }
   bool small = pr.M <= (portable ? kPortableSmallM : kSmallM);
   bool medium = !portable && pr.M <= kMediumM && pr.M * pr.K <= kMediumAFloats;
   if (small || medium)
@@ -424,6 +512,7 @@ size_t PackedB::bytes() const { return impl_->data.size() * sizeof(float); }
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
+  DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   Problem pr{M, N, K, alpha, beta, A, trans_a ? 1 : lda, trans_a ? lda : 1,
              B, ldb, trans_b, nullptr, C, ldc};
   run(kernels_for(active_isa()), pr);
@@ -431,6 +520,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 
 void sgemm_packed(bool trans_a, int64_t M, float alpha, const float* A, int64_t lda,
                   const PackedB& B, float beta, float* C, int64_t ldc) {
+  DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   const PackedB::Impl& pb = B.impl();
   // The active set can read the panels when its tile width divides theirs (sub-panels at the
   // panel's row stride); otherwise fall back to the set they were packed for, which the CPU

@@ -28,6 +28,12 @@ struct Vec {
   RNNKIT_SGEMM_TARGET static inline reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   RNNKIT_SGEMM_TARGET static inline reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
   RNNKIT_SGEMM_TARGET static inline reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  RNNKIT_SGEMM_TARGET static inline float hsum(reg a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
 };
 
 #include "sgemm_kernel_body.h"

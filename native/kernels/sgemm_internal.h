@@ -25,6 +25,13 @@ struct KernelSet {
   MicroKernel packed_a;
   // A read in place with any strides: computes exactly m rows, so it never reads past A.
   MicroKernel strided_a;
+  // Dot-product tile for a transposed, unpacked B (the small-M route of C = A * B^T, as nn.Linear
+  // calls it): C[i, j] = alpha * sum_p A[i * lda + p] * B[j * ldb + p] + beta * C[i, j] for
+  // i < m <= dm, j < n <= dn. Both operands are read in place along K (contiguous), so B is streamed
+  // exactly once with no packing; beta == 0 never reads C.
+  int dm, dn;
+  void (*dot)(int m, int n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+              int64_t ldb, float beta, float* c, int64_t ldc);
 };
 
 const KernelSet& kernels_portable();

@@ -2,6 +2,7 @@
 // inside its own anonymous namespace after defining
 //   RNNKIT_SGEMM_TARGET  the function attribute of that ISA (empty for portable C++), and
 //   struct Vec           a float vector of Vec::W lanes: reg, zero, load, store, bcast, fma, mul, add,
+//                        hsum (the sum of the lanes),
 // so that the AVX-512 path runs exactly the logic the other paths test. Deliberately no include
 // guard: it is meant to be instantiated once per ISA translation unit. Needs <array>, <cstdint>,
 // <utility> and sgemm_internal.h included first.
@@ -104,6 +105,76 @@ RNNKIT_SGEMM_TARGET void tile(int m, int n, int64_t k, float alpha, const float*
   }
 }
 
+// Dot-product tile (KernelSet::dot): M rows of A against N rows of B, both contiguous along k,
+// one vector accumulator per (i, j) reduced at the end. Thin tiles split k over KS accumulator
+// sets to keep enough independent FMA chains in flight.
+template <int M, int N>
+RNNKIT_SGEMM_TARGET void dot_tile(int64_t k, float alpha, const float* a, int64_t lda,
+                                  const float* b, int64_t ldb, float beta, float* c,
+                                  int64_t ldc) {
+  using reg = typename Vec::reg;
+  constexpr int W = Vec::W;
+  constexpr int KS = M * N >= 8 ? 1 : (M * N >= 4 ? 2 : 4);
+  reg acc[KS][M][N];
+#pragma GCC unroll 4
+  for (int s = 0; s < KS; ++s)
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) acc[s][i][j] = Vec::zero();
+  int64_t p = 0;
+  for (; p + KS * W <= k; p += KS * W) {
+#pragma GCC unroll 4
+    for (int s = 0; s < KS; ++s) {
+      reg bv[N];
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) bv[j] = Vec::load(b + j * ldb + p + s * W);
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i) {
+        reg av = Vec::load(a + i * lda + p + s * W);
+#pragma GCC unroll 8
+        for (int j = 0; j < N; ++j) acc[s][i][j] = Vec::fma(av, bv[j], acc[s][i][j]);
+      }
+    }
+  }
+  for (; p + W <= k; p += W) {
+    reg bv[N];
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) bv[j] = Vec::load(b + j * ldb + p);
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      reg av = Vec::load(a + i * lda + p);
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) acc[0][i][j] = Vec::fma(av, bv[j], acc[0][i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int s = 1; s < KS; ++s)
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) acc[0][i][j] = Vec::add(acc[0][i][j], acc[s][i][j]);
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) {
+      float sum = Vec::hsum(acc[0][i][j]);
+      // The k tail (fewer than W elements) in scalar code.
+      for (int64_t q = p; q < k; ++q) sum += a[i * lda + q] * b[j * ldb + q];
+      float* cij = c + i * ldc + j;
+      *cij = beta == 0.f ? alpha * sum : alpha * sum + beta * *cij;
+    }
+  }
+}
+
+template <int DM, int DN, int... I>
+constexpr std::array<void (*)(int64_t, float, const float*, int64_t, const float*, int64_t, float,
+                              float*, int64_t),
+                     sizeof...(I)>
+dot_table(std::integer_sequence<int, I...>) {
+  return {{&dot_tile<I / DN + 1, I % DN + 1>...}};
+}
+
 template <int MR, int NV, int... I>
 constexpr std::array<sgemm_detail::MicroKernel, sizeof...(I)> strided_table(
     std::integer_sequence<int, I...>) {
@@ -111,7 +182,7 @@ constexpr std::array<sgemm_detail::MicroKernel, sizeof...(I)> strided_table(
 }
 
 // Kernel set of this ISA with an MR x (NV * Vec::W) register tile.
-template <int MR, int NV>
+template <int MR, int NV, int DM = 4, int DN = 3>
 sgemm_detail::KernelSet make_kernel_set(Isa isa, int kc, int mc, int nc) {
   struct Entry {
     static void packed(int m, int n, int64_t k, float alpha, const float* a, int64_t rs_a,
@@ -125,6 +196,12 @@ sgemm_detail::KernelSet make_kernel_set(Isa isa, int kc, int mc, int nc) {
       static constexpr auto table = strided_table<MR, NV>(std::make_integer_sequence<int, MR>());
       table[m - 1](m, n, k, alpha, a, rs_a, cs_a, b, ldb, beta, c, ldc);
     }
+    static void dot(int m, int n, int64_t k, float alpha, const float* a, int64_t lda,
+                    const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+      static constexpr auto table = dot_table<DM, DN>(std::make_integer_sequence<int, DM * DN>());
+      table[(m - 1) * DN + (n - 1)](k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
   };
-  return sgemm_detail::KernelSet{isa, MR, NV * Vec::W, kc, mc, nc, &Entry::packed, &Entry::strided};
+  return sgemm_detail::KernelSet{isa,         MR, NV * Vec::W, kc, mc, nc, &Entry::packed,
+                                 &Entry::strided, DM, DN,         &Entry::dot};
 }

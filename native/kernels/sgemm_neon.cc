@@ -29,6 +29,7 @@ struct Vec {
   RNNKIT_SGEMM_TARGET static inline reg fma(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
   RNNKIT_SGEMM_TARGET static inline reg mul(reg a, reg b) { return vmulq_f32(a, b); }
   RNNKIT_SGEMM_TARGET static inline reg add(reg a, reg b) { return vaddq_f32(a, b); }
+  RNNKIT_SGEMM_TARGET static inline float hsum(reg a) { return vaddvq_f32(a); }
 };
 
 #include "sgemm_kernel_body.h"
@@ -40,7 +41,7 @@ struct Vec {
 const KernelSet& kernels_neon() {
   // kc 256: the 12 KiB B sliver stays in a 64 KiB L1; mc 128: the A block (128 KiB) in a 1 MiB
   // L2; nc a multiple of the 12-column panel.
-  static const KernelSet set = make_kernel_set<8, 3>(Isa::neon, 256, 128, 4080);
+  static const KernelSet set = make_kernel_set<8, 3, 4, 6>(Isa::neon, 256, 128, 4080);
   return set;
 }
 

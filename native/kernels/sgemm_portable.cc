@@ -36,6 +36,7 @@ struct Vec {
     for (int l = 0; l < W; ++l) a.v[l] += b.v[l];
     return a;
   }
+  static inline float hsum(reg a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
 };
 
 #include "sgemm_kernel_body.h"

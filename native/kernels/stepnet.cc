@@ -11,6 +11,7 @@
 #include <queue>
 #include <unordered_map>
 
+#include "denormals.h"
 #include "errors.h"
 #include "parallel.h"
 #include "rmsnorm.h"
@@ -1084,6 +1085,7 @@ class ForwardRun {
 }  // namespace
 
 std::shared_ptr<Workspace> forward(const Net& net, const ForwardArgs& a) {
+  DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   const auto& S = net.spec;
   if (a.T < 1 || a.B < 1) fail(ErrorCode::shape, "step net: T and B must be >= 1");
   if (a.inputs.size() != S.inputs.size() || a.input_steps.size() != S.inputs.size() || a.inits.size() != S.states.size() ||
@@ -1410,6 +1412,7 @@ class BackwardRun {
 }  // namespace
 
 void backward(const Net& net, const Workspace& ws, const BackwardArgs& a) {
+  DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   const auto& S = net.spec;
   if (a.inputs.size() != S.inputs.size() || a.params.size() != S.params.size() || a.alias_grads.size() != S.aliases.size() ||
       a.d_inputs.size() != S.inputs.size() || a.d_inits.size() != S.states.size() || a.d_params.size() != S.params.size()) {

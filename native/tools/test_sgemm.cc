@@ -4,7 +4,9 @@
 // the padding of every leading dimension is poisoned with NaN (it must never be read into a
 // result) and the padding of C must come back untouched. Also: a product issued inside a pool job,
 // and two callers at once (one of them runs on the pool's serial fallback). Exits nonzero on the
-// first mismatch.
+// first mismatch. Then the denormal handling (denormals.h): with flushing on, every thread of a
+// product treats denormal inputs as zero and the caller's floating-point mode comes back
+// unchanged; with it off, denormal products are exact.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "denormals.h"
 #include "parallel.h"
 #include "sgemm.h"
 
@@ -133,7 +136,9 @@ int main(int argc, char** argv) {
       {17, 31, 127},  {31, 17, 1},   {127, 31, 17},  {6, 16, 256},  {12, 32, 384},
       {13, 33, 385},  {9, 100, 7},   {33, 47, 800},  {200, 40, 30}, {20, 4100, 5},
       {64, 1024, 64}, {4, 129, 257}, {300, 500, 257}, {70, 4100, 130}, {0, 5, 3},    {5, 0, 3},
-      {5, 3, 0},      {1, 1000, 3},  {3, 1, 1000},  {47, 1, 29}};
+      {5, 3, 0},      {1, 1000, 3},  {3, 1, 1000},  {47, 1, 29},
+      // The dot route (transposed, unpacked B, M <= 64): tile edges in M, N and K.
+      {64, 100, 70},  {7, 13, 45},   {3, 50, 33},   {10, 29, 100}, {64, 40, 2000}, {1, 257, 1024}};
   const float alphas[] = {1.f, 1.f, -1.5f, 0.75f};
   const float betas[] = {0.f, 1.f, 0.5f, -2.f};
   std::uniform_int_distribution<int> pad(0, 3);
@@ -211,6 +216,85 @@ int main(int argc, char** argv) {
         if (!check(c, d, C, "concurrent callers")) return 1;
         ++checks;
       }
+    }
+  }
+
+  // Denormals. A holds only denormals (|a| < 1.2e-38), B ordinary values; 2 threads split N.
+  // Flushing on: DAZ on every thread makes each product exactly 0 (a thread left in the IEEE mode
+  // would leave denormal results in its half). Flushing off: the denormal products are exact in
+  // float64 terms, checked at the usual tolerance. Either way the caller's mode is restored.
+  if (fp_flush_bits() != 0) {
+    set_num_threads(all_threads);
+    Case c{{8, 4096, 64}, false, true, 1.f, 0.f, 0, 0, 0};
+    std::mt19937 rng(seed + 2);
+    Data d = make(c, rng);
+    for (float& a : d.A) a *= 1e-39f;
+    for (int64_t i = 0; i < c.s.M; ++i)  // the reference of the denormal A
+      for (int64_t j = 0; j < c.s.N; ++j) {
+        double acc = 0, mag = 0;
+        for (int64_t p = 0; p < c.s.K; ++p) {
+          double t = double(d.A[i * d.lda + p]) * d.B[j * d.ldb + p];
+          acc += t;
+          mag += std::fabs(t);
+        }
+        d.ref[i * c.s.N + j] = acc;
+        d.bound[i * c.s.N + j] = mag;
+      }
+    for (Isa isa : isas) {
+      set_active_isa(isa);
+      for (bool packed : {false, true}) {
+        for (bool flush : {true, false}) {
+          set_flush_denormals(flush);
+          const uint32_t mode = fp_mode() & ~fp_flush_bits();
+          set_fp_mode(mode);
+          std::vector<float> C = fresh_c(c, d);
+          // Both routes of a thin product: the dot route (B unpacked) and the packed small-M one.
+          if (packed) {
+            PackedB pb(true, c.s.K, c.s.N, d.B.data(), d.ldb);
+            sgemm_packed(false, c.s.M, 1.f, d.A.data(), d.lda, pb, 0.f, C.data(), d.ldc);
+          } else {
+            sgemm(false, true, c.s.M, c.s.N, c.s.K, 1.f, d.A.data(), d.lda, d.B.data(), d.ldb, 0.f,
+                  C.data(), d.ldc);
+          }
+          if (fp_mode() != mode) {
+            std::printf("FAIL denormals %s: the caller's mode 0x%x came back as 0x%x\n",
+                        isa_name(isa), mode, fp_mode());
+            return 1;
+          }
+          if (flush) {
+            for (int64_t i = 0; i < c.s.M * c.s.N; ++i)
+              if (C[i] != 0.f) {
+                std::printf("FAIL denormals %s %s: element %lld is %g, not flushed to 0\n",
+                            isa_name(isa), packed ? "packed" : "sgemm", (long long)i, C[i]);
+                return 1;
+              }
+          } else {
+            // Denormal results carry fewer significant bits: allow their absolute spacing too.
+            const double u = std::ldexp(1.0, -24), ulp = std::ldexp(1.0, -149);
+            for (int64_t i = 0; i < c.s.M * c.s.N; ++i)
+              if (std::fabs(C[i] - d.ref[i]) > (c.s.K + 4) * (u * d.bound[i] + ulp)) {
+                std::printf("FAIL denormals (IEEE) %s: element %lld got %g want %g\n",
+                            isa_name(isa), (long long)i, C[i], d.ref[i]);
+                return 1;
+              }
+          }
+          ++checks;
+        }
+      }
+      // A caller that already flushes keeps flushing.
+      set_flush_denormals(true);
+      const uint32_t mode = fp_mode() | fp_flush_bits();
+      set_fp_mode(mode);
+      std::vector<float> C = fresh_c(c, d);
+      sgemm(false, true, c.s.M, c.s.N, c.s.K, 1.f, d.A.data(), d.lda, d.B.data(), d.ldb, 0.f,
+            C.data(), d.ldc);
+      if (fp_mode() != mode) {
+        std::printf("FAIL denormals: a flushing caller's mode 0x%x came back as 0x%x\n", mode,
+                    fp_mode());
+        return 1;
+      }
+      set_fp_mode(mode & ~fp_flush_bits());
+      ++checks;
     }
   }
 

@@ -27,6 +27,7 @@ export class Dropout extends Module {
   readonly p: number;
   private readonly rng: Rng;
 
+  /** Throws ERR_RNNKIT_ARG when p is not in [0, 1) or the seed is bad. */
   constructor(options?: DropoutOptions) {
     super();
     const o = readOptions(options, ['p', 'seed'], 'Dropout options');

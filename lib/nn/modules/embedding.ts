@@ -58,6 +58,12 @@ export class Embedding extends Module {
   /** [numEmbeddings, embeddingDim]. */
   weight: Tensor;
 
+  /**
+   * Creates the table from `weight` (copied) or from N(0, 1) draws from `seed` (the padding row then
+   * zero), on `device` (default the CPU). Throws ERR_RNNKIT_ARG naming a bad option (paddingIdx
+   * outside [−numEmbeddings, numEmbeddings) included), ERR_RNNKIT_DTYPE for a weight that is neither
+   * a Float32Array nor a Tensor, ERR_RNNKIT_SHAPE for one of the wrong size.
+   */
   constructor(options: EmbeddingOptions) {
     super();
     const o = readOptions(options, EMBEDDING_KEYS, 'Embedding options');

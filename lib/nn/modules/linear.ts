@@ -29,6 +29,10 @@ export class Linear extends Module {
   /** [outFeatures], or null without bias. */
   bias: Tensor | null;
 
+  /**
+   * Draws weight and bias from `seed` (U(−1/√inFeatures, 1/√inFeatures), as PyTorch does) on
+   * `device` (default the CPU). Throws ERR_RNNKIT_ARG naming a bad option.
+   */
   constructor(options: LinearOptions) {
     super();
     const o = readOptions(options, LINEAR_KEYS, 'Linear options');

@@ -133,6 +133,10 @@ export class RNNBase extends Module {
   private packedGrad: Tensor | null = null;
   private uploadedVersion = -1;
 
+  /**
+   * Creates the fused Recurrent op and the PyTorch-named parameter views of its packed weights.
+   * Throws ERR_RNNKIT_ARG naming a bad option (and for `new RNNBase` itself).
+   */
   protected constructor(mode: RecurrentMode, options: RecurrentModuleOptions, extraKeys: string[]) {
     super();
     if (new.target === RNNBase) throw new RnnkitError('ERR_RNNKIT_ARG', 'RNNBase is abstract: use LSTM, GRU or RNN');
@@ -270,6 +274,7 @@ export class RNNBase extends Module {
 
 /** Long short-term memory (torch.nn.LSTM). */
 export class LSTM extends RNNBase {
+  /** Throws ERR_RNNKIT_ARG naming a bad option (see `new Recurrent` for the rest). */
   constructor(options: LSTMOptions) {
     super('lstm', options, ['projSize', 'cellClip', 'peepholes']);
   }
@@ -277,6 +282,7 @@ export class LSTM extends RNNBase {
 
 /** Gated recurrent unit (torch.nn.GRU). */
 export class GRU extends RNNBase {
+  /** Throws ERR_RNNKIT_ARG naming a bad option (see `new Recurrent` for the rest). */
   constructor(options: GRUOptions) {
     super('gru', options, ['linearBeforeReset']);
   }
@@ -284,6 +290,7 @@ export class GRU extends RNNBase {
 
 /** Elman RNN with tanh or ReLU (torch.nn.RNN). */
 export class RNN extends RNNBase {
+  /** Throws ERR_RNNKIT_ARG naming a bad option, nonlinearity included (see `new Recurrent` for the rest). */
   constructor(options: RNNOptions) {
     const nl = readChoice(readOptions(options, [...COMMON_KEYS, 'nonlinearity'], 'RNN options').nonlinearity, 'nonlinearity', ['tanh', 'relu'], 'tanh');
     super(nl === 'tanh' ? 'rnn_tanh' : 'rnn_relu', options, ['nonlinearity']);

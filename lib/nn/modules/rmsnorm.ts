@@ -36,6 +36,11 @@ export class RMSNorm extends Module {
   /** The bias, or null (the default). */
   bias: Tensor | null;
 
+  /**
+   * Creates weight (ones) and, with `bias`, bias (zeros), shaped normalizedShape. Throws
+   * ERR_RNNKIT_ARG for a normalizedShape that is not a positive integer or a shape of them, or an
+   * eps that is not a finite number >= 0.
+   */
   constructor(options: RMSNormOptions) {
     super();
     const o = readOptions(options, ['normalizedShape', 'eps', 'bias'], 'RMSNorm options');

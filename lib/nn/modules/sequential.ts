@@ -16,6 +16,7 @@ function passOn(out: unknown): unknown {
 
 /** A chain of modules. */
 export class Sequential extends Module {
+  /** The modules run in the order given; each is also the property `'0'`, `'1'`, .... Throws ERR_RNNKIT_ARG for none or a non-Module. */
   constructor(...modules: Module[]) {
     super();
     if (modules.length === 0) throw new RnnkitError('ERR_RNNKIT_ARG', 'Sequential needs at least one module');
