@@ -5,19 +5,7 @@
 // every output element (outputs poisoned with NaN through the raw binding).
 const { Recurrent } = require('../dist/recurrent');
 const { native } = require('../dist/native');
-const { makeRandom, freshSeed } = require('./reference/random');
-
-const runSeed = freshSeed();
-
-function randomFor(title) {
-  let h = runSeed;
-  for (const ch of title) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return makeRandom(h);
-}
-
-afterEach(function printSeed() {
-  if (this.currentTest.state === 'failed') console.log(`    reproduce with RNNKIT_TEST_SEED=${runSeed}`);
-});
+const { randomFor } = require('./support/random');
 
 const f32 = (a) => Float32Array.from(a);
 const same = (a, b, what) => {
