@@ -17,27 +17,22 @@
 //   x and writes dx (3·R·C·4); gamma, beta and the per-row statistics are negligible.
 // - Training step: per token 3 × 2 × (LSTM multiply-adds 4·H·(I_l + H) per layer + decoder H·V).
 
-const RECURRENT = {
-  S1: { T: 64, B: 32, I: 256, H: 256, L: 1, D: 1 },
-  S2: { T: 64, B: 64, I: 512, H: 512, L: 1, D: 1 },
-  S3: { T: 128, B: 1, I: 512, H: 512, L: 1, D: 1 },
-  S4: { T: 64, B: 32, I: 1024, H: 1024, L: 1, D: 1 },
-  S5: { T: 32, B: 16, I: 512, H: 512, L: 2, D: 2 },
-};
-
-// Cell kinds of the recurrent family: rnnkit mode, linearBeforeReset, oneDNN cell name, gates.
-const CELLS = {
-  lstm: { mode: 'lstm', linearBeforeReset: true, onednn: 'lstm', gates: 4, label: 'LSTM' },
-  gru: { mode: 'gru', linearBeforeReset: true, onednn: 'lbr_gru', gates: 3, label: 'GRU (linear before reset, cuDNN form)' },
-  'gru-onnx': { mode: 'gru', linearBeforeReset: false, onednn: 'gru', gates: 3, label: 'GRU (ONNX default form)' },
-  'rnn-tanh': { mode: 'rnn_tanh', linearBeforeReset: true, onednn: 'rnn', gates: 1, label: 'RNN tanh' },
-};
-
+// The recurrent shapes, cells and cases live in shapes.json, which the native tools
+// (native/tools/bench_recurrent.cc, gpu_check_recurrent.cu) and bench/gpu/torch_rnn.py read too.
 // Recurrent cases: [cell, shape]; `quick` marks the subset of `npm run bench -- --quick`.
-const RECURRENT_CASES = [
-  ...Object.keys(RECURRENT).map((s) => ({ cell: 'lstm', shape: s, quick: s === 'S1' || s === 'S3' })),
-  ...['gru', 'gru-onnx', 'rnn-tanh'].flatMap((cell) => ['S1', 'S2'].map((s) => ({ cell, shape: s, quick: cell === 'gru' && s === 'S1' }))),
-];
+const table = require('./shapes.json');
+
+const RECURRENT = table.recurrent;
+const CELLS = table.cells;
+const RECURRENT_CASES = table.recurrentCases;
+
+/** The GPU timing shapes in order (S1-S5 as LSTM, then table.gpuBench), as gpu_check_recurrent names them. */
+function gpuBenchShapes() {
+  const named = Object.entries(RECURRENT).map(([name, s]) => ({
+    name: `${name} lstm T${s.T} B${s.B} H${s.H}${s.L > 1 ? ` L${s.L}` : ''}${s.D > 1 ? 'bi' : ''}`, mode: 'lstm', ...s,
+  }));
+  return [...named, ...table.gpuBench];
+}
 
 function recurrentFlops(cell, s, phase = 'forward') {
   const G = CELLS[cell].gates;
@@ -139,7 +134,7 @@ function shapeRows() {
 }
 
 module.exports = {
-  RECURRENT, CELLS, RECURRENT_CASES, recurrentFlops,
+  RECURRENT, CELLS, RECURRENT_CASES, recurrentFlops, gpuBenchShapes,
   GEMM_CASES, gemmFlops,
   RMSNORM_CASES, rmsnormBytes,
   TRAIN, trainFlopsPerToken,

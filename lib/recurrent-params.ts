@@ -30,6 +30,7 @@
  * @module
  */
 import { RnnkitError } from './errors';
+import { mix32, xoshiroNext } from './train/random';
 import {
   allocFloats, argError, describe, isInstance, readBoolean, readChoice, readInteger, readOptions, readRequiredOptions, shapeError,
 } from './args';
@@ -211,28 +212,12 @@ export function paramSlot(cfg: RecurrentLayoutConfig, selector: ParamSelector): 
 // high 32 bits of the seed separately through murmur3's bijective finalizer, so distinct seeds
 // give distinct streams.
 function makeUniform(seed: number): () => number {
-  const fmix32 = (v: number): number => {
-    v = Math.imul(v ^ (v >>> 16), 0x85ebca6b);
-    v = Math.imul(v ^ (v >>> 13), 0xc2b2ae35);
-    return (v ^ (v >>> 16)) >>> 0;
-  };
   const lo = seed >>> 0;
   const hi = Math.floor(seed / 4294967296);
   const golden = 0x9e3779b9;
-  const s = [fmix32((lo + golden) | 0), fmix32((lo + 2 * golden) | 0), fmix32((hi + golden) | 0), fmix32((hi + 2 * golden) | 0)];
-  const rotl = (v: number, k: number): number => (v << k) | (v >>> (32 - k));
-  return () => {
-    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
-    const t = s[1] << 9;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    // 24 bits: every draw is exact in float32.
-    return (result >>> 8) / 16777216;
-  };
+  const s = [mix32((lo + golden) | 0), mix32((lo + 2 * golden) | 0), mix32((hi + golden) | 0), mix32((hi + 2 * golden) | 0)];
+  // 24 bits: every draw is exact in float32.
+  return () => (xoshiroNext(s) >>> 8) / 16777216;
 }
 
 /** Packed weights drawn from U(−1/√H, 1/√H) like PyTorch, reproducibly from `seed`. @internal */

@@ -2,70 +2,36 @@
 // matmul against a float64 reference on fresh random inputs, outputs poisoned with NaN.
 const { tensor, matmul, matmulSync } = rnnkit;
 
-function rand(n) {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
-  return a;
-}
+const { randomFor, randomF32 } = require('./support/random');
+const { expectClose } = require('./support/close');
+const { matmulReference, withAccumulate } = require('./support/matmul');
+const cases = require('./cases/matmul');
 
-function reference(a, b, M, N, K, transA, transB) {
-  const c = new Float64Array(M * N);
-  const bound = new Float64Array(M * N);
-  for (let m = 0; m < M; m++) {
-    for (let n = 0; n < N; n++) {
-      let s = 0;
-      let s2 = 0;
-      for (let k = 0; k < K; k++) {
-        const x = transA ? a[k * M + m] : a[m * K + k];
-        const y = transB ? b[n * K + k] : b[k * N + n];
-        s += x * y;
-        s2 += Math.abs(x * y);
-      }
-      c[m * N + n] = s;
-      bound[m * N + n] = s2;
-    }
-  }
-  return { c, bound };
-}
-
-function check(got, ref, what) {
-  for (let i = 0; i < got.length; i++) {
-    const tol = 2e-6 * ref.bound[i] + 1e-30;
-    if (!(Math.abs(got[i] - ref.c[i]) <= tol)) {
-      throw new Error(`${what}: element ${i} is ${got[i]}, reference ${ref.c[i]} (tolerance ${tol})`);
-    }
-  }
-}
+const check = (got, ref, what, rng) => expectClose(got, ref.c, { rel: cases.api.rel, abs: 1e-30, bound: ref.bound, what, seed: rng.seed });
 
 describe('matmul', () => {
-  const shapes = [[1, 1, 1], [1, 7, 3], [5, 1, 9], [17, 31, 13], [64, 128, 96], [3, 257, 65]];
-  for (const [M, N, K] of shapes) {
-    for (const transA of [false, true]) {
-      for (const transB of [false, true]) {
-        it(`[${M}x${K}]·[${K}x${N}] transA=${transA} transB=${transB}`, () => {
-          const a = rand(M * K);
-          const b = rand(K * N);
-          const out = tensor(new Float32Array(M * N).fill(NaN), [M, N]);
-          matmulSync(tensor(a, transA ? [K, M] : [M, K]), tensor(b, transB ? [N, K] : [K, N]), { transA, transB, out });
-          check(out.data, reference(a, b, M, N, K, transA, transB), 'matmul');
-        });
-      }
+  for (const [M, N, K] of cases.api.shapes) {
+    for (const [transA, transB] of cases.transposes) {
+      it(`[${M}x${K}]·[${K}x${N}] transA=${transA} transB=${transB}`, function () {
+        const rng = randomFor(this.test.fullTitle());
+        const a = randomF32(rng, M * K);
+        const b = randomF32(rng, K * N);
+        const out = tensor(new Float32Array(M * N).fill(NaN), [M, N]);
+        matmulSync(tensor(a, transA ? [K, M] : [M, K]), tensor(b, transB ? [N, K] : [K, N]), { transA, transB, out });
+        check(out.data, matmulReference(a, b, M, N, K, transA, transB), 'matmul', rng);
+      });
     }
   }
 
-  it('accumulates into out', async () => {
-    const [M, N, K] = [9, 11, 5];
-    const a = rand(M * K);
-    const b = rand(K * N);
-    const c0 = rand(M * N);
+  it('accumulates into out', async function () {
+    const rng = randomFor(this.test.fullTitle());
+    const [M, N, K] = cases.api.accumulate;
+    const a = randomF32(rng, M * K);
+    const b = randomF32(rng, K * N);
+    const c0 = randomF32(rng, M * N);
     const out = tensor(c0.slice(), [M, N]);
     await matmul(tensor(a, [M, K]), tensor(b, [K, N]), { out, accumulate: true });
-    const ref = reference(a, b, M, N, K, false, false);
-    for (let i = 0; i < M * N; i++) {
-      ref.c[i] += c0[i];
-      ref.bound[i] += Math.abs(c0[i]);
-    }
-    check(out.data, ref, 'accumulate');
+    check(out.data, withAccumulate(matmulReference(a, b, M, N, K), c0), 'accumulate', rng);
   });
 
   it('K = 0 gives zeros', () => {
@@ -74,6 +40,8 @@ describe('matmul', () => {
   });
 
   it('rejects bad operands with typed errors', () => {
+    const rng = randomFor('matmul typed errors');
+    const rand = (n) => randomF32(rng, n);
     const a = tensor(rand(6), [2, 3]);
     expectCode(() => matmulSync(a, tensor(rand(6), [6])), 'ERR_RNNKIT_SHAPE');
     expectCode(() => matmulSync(a, a), 'ERR_RNNKIT_SHAPE');

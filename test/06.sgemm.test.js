@@ -8,40 +8,14 @@ const { tensor, matmul, matmulSync, setNumThreads, backendInfo } = rnnkit;
 const { native } = require('../dist/native');
 const { makeRandom } = require('./reference/random');
 
-// M x N x K: ones, a single row/column, odd, primes, small-M widths past one register tile, the
-// medium-M route, and 300x500x257 (blocked, 2 K blocks, several row and column tiles per thread).
-const SHAPES = [[1, 1, 1], [1, 37, 19], [23, 1, 29], [7, 5, 3], [13, 29, 31], [8, 100, 17],
-  [61, 67, 71], [97, 131, 263], [300, 500, 257]];
+const { expectClose } = require('./support/close');
+const { matmulReference, withAccumulate } = require('./support/matmul');
+const cases = require('./cases/matmul');
 
-function referenceProduct(a, b, M, N, K, transA, transB) {
-  const c = new Float64Array(M * N);
-  const bound = new Float64Array(M * N);
-  for (let m = 0; m < M; m++) {
-    for (let k = 0; k < K; k++) {
-      const x = transA ? a[k * M + m] : a[m * K + k];
-      const ax = Math.abs(x);
-      const row = m * N;
-      for (let n = 0; n < N; n++) {
-        const y = transB ? b[n * K + k] : b[k * N + n];
-        c[row + n] += x * y;
-        bound[row + n] += ax * Math.abs(y);
-      }
-    }
-  }
-  return { c, bound };
-}
-
-// |got - want| <= (K + 4) u * (sum |a b| + |c0|): the float32 error bound of a K-term dot product
-// plus the update. A wrong tile, a skipped K block or a stray NaN is far outside it.
-function expectClose(got, ref, c0, K, what) {
-  const u = 2 ** -24;
-  for (let i = 0; i < got.length; i++) {
-    const want = ref.c[i] + (c0 ? c0[i] : 0);
-    const tol = (K + 4) * u * (ref.bound[i] + (c0 ? Math.abs(c0[i]) : 0)) + 1e-30;
-    if (!(Math.abs(got[i] - want) <= tol)) {
-      throw new Error(`${what}: element ${i} is ${got[i]}, reference ${want} (tolerance ${tol})`);
-    }
-  }
+// |got - want| <= (K + 4) u * (sum |a b| + |c0|) (cases.sgemm.rel): the float32 error bound of a
+// K-term dot product plus the update. A wrong tile, a skipped K block or a stray NaN is far outside it.
+function check(got, ref, K, what) {
+  expectClose(got, ref.c, { rel: cases.sgemm.rel(K), abs: 1e-30, bound: ref.bound, what });
 }
 
 describe('sgemm through matmul, every ISA path, 1 and 2 threads', function () {
@@ -64,7 +38,7 @@ describe('sgemm through matmul, every ISA path, 1 and 2 threads', function () {
     native().setIsa(initialIsa);
   });
 
-  for (const [M, N, K] of SHAPES) {
+  for (const [M, N, K] of cases.sgemm.shapes) {
     it(`${M}x${N}x${K}, all transposes, beta 0 and accumulate`, async () => {
       const seedNote = `seed ${rng.seed}`;
       for (const transA of [false, true]) {
@@ -72,7 +46,7 @@ describe('sgemm through matmul, every ISA path, 1 and 2 threads', function () {
           const a = Float32Array.from(rng.array(M * K));
           const b = Float32Array.from(rng.array(K * N));
           const c0 = Float32Array.from(rng.array(M * N));
-          const ref = referenceProduct(a, b, M, N, K, transA, transB);
+          const ref = matmulReference(a, b, M, N, K, transA, transB);
           const ta = tensor(a, transA ? [K, M] : [M, K]);
           const tb = tensor(b, transB ? [N, K] : [K, N]);
           for (const isa of isas) {
@@ -83,10 +57,10 @@ describe('sgemm through matmul, every ISA path, 1 and 2 threads', function () {
               const fresh = tensor(new Float32Array(M * N).fill(NaN), [M, N]);
               if (threads === 1) matmulSync(ta, tb, { transA, transB, out: fresh });
               else await matmul(ta, tb, { transA, transB, out: fresh });
-              expectClose(fresh.data, ref, null, K, `beta 0, ${what}`);
+              check(fresh.data, ref, K, `beta 0, ${what}`);
               const acc = tensor(c0.slice(), [M, N]);
               matmulSync(ta, tb, { transA, transB, out: acc, accumulate: true });
-              expectClose(acc.data, ref, c0, K, `accumulate, ${what}`);
+              check(acc.data, withAccumulate(ref, c0), K, `accumulate, ${what}`);
             }
           }
         }
@@ -99,18 +73,18 @@ describe('sgemm through matmul, every ISA path, 1 and 2 threads', function () {
   // dot route of a transposed B, small M, blocked) and ISA path. native/tools/test_sgemm.cc checks
   // the floating-point mode itself (flushed on every thread, the caller's restored).
   it('operands with denormals: the product is within the float32 bound on every route', async () => {
-    for (const [M, N, K] of [[8, 96, 64], [40, 33, 100], [130, 70, 90]]) {
+    for (const [M, N, K] of cases.sgemm.denormals) {
       for (const transB of [false, true]) {
         const a = Float32Array.from(rng.array(M * K), (v, i) => (i % 3 === 0 ? v * 1e-39 : v));
         const b = Float32Array.from(rng.array(K * N), (v, i) => (i % 5 === 0 ? v * 1e-40 : v));
-        const ref = referenceProduct(a, b, M, N, K, false, transB);
+        const ref = matmulReference(a, b, M, N, K, false, transB);
         for (const isa of isas) {
           native().setIsa(isa);
           for (const threads of [1, 2]) {
             setNumThreads(threads);
             const out = tensor(new Float32Array(M * N).fill(NaN), [M, N]);
             await matmul(tensor(a, [M, K]), tensor(b, transB ? [N, K] : [K, N]), { transB, out });
-            expectClose(out.data, ref, null, K, `denormals ${M}x${N}x${K} transB=${transB} ${isa} ${threads}T (seed ${rng.seed})`);
+            check(out.data, ref, K, `denormals ${M}x${N}x${K} transB=${transB} ${isa} ${threads}T (seed ${rng.seed})`);
           }
         }
       }
@@ -122,9 +96,9 @@ describe('sgemm through matmul, every ISA path, 1 and 2 threads', function () {
     const a = Float32Array.from(rng.array(M * K));
     const b = Float32Array.from(rng.array(K * N));
     const got = matmulSync(tensor(a, [M, K]), tensor(b, [K, N])).data;
-    const ref = referenceProduct(a, b, M, N, K, false, false);
-    expectClose(got, ref, null, K, 'unperturbed');
+    const ref = matmulReference(a, b, M, N, K);
+    check(got, ref, K, 'unperturbed');
     got[rng.int(0, M * N - 1)] += 1e-3;
-    expect(() => expectClose(got, ref, null, K, 'perturbed')).to.throw(/element/);
+    expect(() => check(got, ref, K, 'perturbed')).to.throw(/element/);
   });
 });

@@ -209,3 +209,73 @@ describe('options: values of the wrong type', function () {
     }
   });
 });
+
+// Every class the public entry point exports, each with the entry of `calls` (or of the process-group
+// suite above) that passes its constructor a misspelled key, or the reason it takes no options
+// object. A new exported class fails this test until it is placed here.
+const CONSTRUCTOR_SWEEP = {
+  Recurrent: 'Recurrent options',
+  RMSNorm: 'RMSNorm options (epsilon for eps)',
+  Linear: 'Linear options (bais for bias)',
+  SGD: 'SGD options',
+  Adam: 'Adam options',
+  AdamW: 'AdamW options',
+  Adagrad: 'Adagrad options',
+  RMSprop: 'RMSprop options',
+  StepLR: 'StepLR options',
+  CosineAnnealingLR: 'CosineAnnealingLR options',
+  LinearWarmup: 'LinearWarmup options',
+  RecurrentNetwork: 'step-net spec',
+  'nn.Linear': 'nn.Linear options',
+  'nn.Embedding': 'nn.Embedding options',
+  'nn.LSTM': 'nn.LSTM options',
+  'nn.GRU': 'nn.GRU options',
+  'nn.RNN': 'nn.RNN options',
+  'nn.Dropout': 'nn.Dropout options',
+  'nn.RMSNorm': 'nn.RMSNorm options',
+  'distributed.DistributedSampler': 'DistributedSampler options',
+  'nn.DistributedDataParallel': { group: 'DistributedDataParallel options' },
+  'distributed.DistributedDataParallel': { group: 'DistributedDataParallel options', same: 'nn.DistributedDataParallel' },
+  StepNetBuilder: { none: 'takes no arguments; its methods options are in `calls`' },
+  'nn.Sequential': { none: 'takes modules, not options; an options object is refused as "not a Module" (checked below)' },
+  'nn.Module': { none: 'the base class; takes no arguments' },
+  'nn.RNNBase': { none: 'abstract: its constructor is protected and LSTM/GRU/RNN pass their options through it' },
+  Optimizer: { none: 'abstract: constructed through SGD/Adam/AdamW/Adagrad/RMSprop' },
+  LRScheduler: { none: 'abstract: constructed through StepLR/CosineAnnealingLR/LinearWarmup' },
+  Rng: { none: 'takes one seed number' },
+  RnnkitError: { none: 'mirrors Error(message, { cause }): an error constructor must not throw' },
+  Tensor: { none: 'made by tensor()/zeros()/...; the constructor refuses callers without the private token' },
+  RecurrentSaved: { none: 'made by Recurrent.forward; private token' },
+  StepNetSaved: { none: 'made by RecurrentNetwork.forward; private token' },
+  'distributed.ProcessGroup': { none: 'made by initProcessGroup; private token' },
+};
+
+describe('options: the sweep covers every public constructor', function () {
+  it('every exported class is placed in the sweep, and each named call exists', function () {
+    const found = [];
+    const walk = (obj, prefix) => {
+      for (const key of Object.keys(obj)) {
+        const v = obj[key];
+        if (typeof v === 'function' && /^[A-Z]/.test(key)) found.push(prefix + key);
+        else if (v && typeof v === 'object' && !ArrayBuffer.isView(v) && prefix === '') walk(v, `${key}.`);
+      }
+    };
+    walk(rnnkit, '');
+    const names = new Set(calls.map(([what]) => what));
+    for (const cls of found) {
+      const entry = CONSTRUCTOR_SWEEP[cls];
+      expect(entry, `${cls} is exported but not in CONSTRUCTOR_SWEEP`).to.not.equal(undefined);
+      if (typeof entry === 'string') expect(names.has(entry), `${cls}: no call named '${entry}'`).to.equal(true);
+    }
+    for (const cls of Object.keys(CONSTRUCTOR_SWEEP)) expect(found, `${cls} is in the sweep but not exported`).to.include(cls);
+    expect(rnnkit.distributed.DistributedDataParallel).to.equal(rnnkit.nn.DistributedDataParallel);
+  });
+
+  it('nn.Sequential refuses an options object', function () {
+    expectCode(() => new rnnkit.nn.Sequential({ typo: 1 }), 'ERR_RNNKIT_ARG');
+  });
+
+  it('the private-token constructors refuse a caller', function () {
+    expectCode(() => new rnnkit.Tensor(Symbol('x'), [1], 'cpu', null), 'ERR_RNNKIT_ARG');
+  });
+});

@@ -6,23 +6,7 @@
 const { expect } = require('chai');
 const ref = require('./reference/recurrent');
 const { gradcheck } = require('./reference/gradcheck');
-const { makeRandom, freshSeed } = require('./reference/random');
-
-const runSeed = freshSeed();
-
-// Each test draws from its own stream derived from the run seed and its title, so one failing
-// test replays alone with RNNKIT_TEST_SEED=<seed> and --grep.
-function randomFor(title) {
-  let h = runSeed;
-  for (const ch of title) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return makeRandom(h);
-}
-
-afterEach(function printSeed() {
-  if (this.currentTest.state === 'failed') {
-    console.log(`    reproduce with RNNKIT_TEST_SEED=${runSeed}`);
-  }
-});
+const { randomFor } = require('./support/random');
 
 const dot = (a, b) => {
   let sum = 0;
@@ -85,13 +69,7 @@ function checkGradients(cfg, problem) {
   }
 }
 
-const MODES = [
-  { mode: 'lstm' },
-  { mode: 'gru', linearBeforeReset: true },
-  { mode: 'gru', linearBeforeReset: false },
-  { mode: 'rnn_tanh' },
-  { mode: 'rnn_relu' },
-];
+const { MODES } = require('./cases/recurrent');
 
 const LSTM_EXTRAS = [];
 for (const projSize of [0, 2]) {

@@ -7,44 +7,16 @@
 // value of each appears (a test below asserts that), and the sync and async paths alternate.
 const { Recurrent } = require('../dist/recurrent');
 const ref = require('./reference/recurrent');
-const { makeRandom, freshSeed } = require('./reference/random');
+const { randomFor } = require('./support/random');
+const { expectClose } = require('./support/close');
+const cases = require('./cases/recurrent');
 
-const runSeed = freshSeed();
+// ||a − b|| / ||b|| <= rel (||a|| with b all zeros); a NaN or infinity in a fails.
+const norm = (rel, what) => ({ rel, scale: 'norm', what });
 
-function randomFor(title) {
-  let h = runSeed;
-  for (const ch of title) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return makeRandom(h);
-}
+const { forward: FORWARD_TOL, grad: GRAD_TOL } = cases.cpu.tol;
 
-afterEach(function printSeed() {
-  if (this.currentTest.state === 'failed') console.log(`    reproduce with RNNKIT_TEST_SEED=${runSeed}`);
-});
 
-const FORWARD_TOL = 1e-5;
-const GRAD_TOL = 1e-4;
-
-/** ||a − b|| / ||b||; with b all zeros, ||a|| itself (a must be zero too). */
-function relError(actual, expected) {
-  expect(actual.length, 'length').to.equal(expected.length);
-  let diff = 0;
-  let norm = 0;
-  for (let k = 0; k < expected.length; k++) {
-    const d = actual[k] - expected[k];
-    diff += d * d;
-    norm += expected[k] * expected[k];
-  }
-  if (Number.isNaN(diff)) return NaN;
-  return norm === 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
-}
-
-function expectClose(actual, expected, tol, what) {
-  for (let k = 0; k < actual.length; k++) {
-    if (!Number.isFinite(actual[k])) throw new Error(`${what}[${k}] = ${actual[k]} (NaN or infinity leaked)`);
-  }
-  const err = relError(actual, expected);
-  expect(err, `${what}: relative error ${err}`).to.be.at.most(tol);
-}
 
 const f32 = (a) => Float32Array.from(a);
 
@@ -58,71 +30,7 @@ function unsortedLengths(rng, T, B) {
   return Int32Array.from(lens);
 }
 
-const MODES = [
-  { mode: 'lstm' },
-  { mode: 'gru', linearBeforeReset: true },
-  { mode: 'gru', linearBeforeReset: false },
-  { mode: 'rnn_tanh' },
-  { mode: 'rnn_relu' },
-];
-const GRADS = ['all', 'dy', 'state'];
-
-// The matrix: each mode × layers × direction, with the remaining options rotated by case index.
-function buildCases() {
-  const cases = [];
-  let k = 0;
-  for (const m of MODES) {
-    let j = 0;
-    for (const numLayers of [1, 2, 3]) {
-      for (const bidirectional of [false, true]) {
-        const lstm = m.mode === 'lstm';
-        const c = {
-          cfg: {
-            ...m, numLayers, bidirectional,
-            batchFirst: k % 2 === 1,
-            inputMode: j % 3 === 2 ? 'skip' : 'linear',
-            dropout: numLayers > 1 && (j + Math.floor(k / 6)) % 2 === 0 ? 0.4 : 0,
-            projSize: lstm && j % 2 === 1 ? -2 : 0,
-            cellClip: lstm && j % 3 === 1 ? 0.6 : 0,
-            peepholes: lstm && (j === 0 || j === 3 || j === 5),
-          },
-          lengths: Math.floor(k / 2) % 2 === 0,
-          states: k % 3 !== 2,
-          grads: GRADS[(k + Math.floor(k / 3)) % 3],
-          dropoutOn: j % 4 !== 3,
-          explicitDropoutSeed: j % 2 === 0,
-          accumulate: k % 4 === 1 || k % 4 === 2,
-          // Hidden sizes below, at and past the AVX2 width with tails; inputs narrower and wider.
-          sizes: { T: 6, B: 5, H: [5, 11, 17][k % 3], I: [3, 9][Math.floor(k / 3) % 2] },
-          async: k % 2 === 0,
-        };
-        cases.push(c);
-        k++;
-        j++;
-      }
-    }
-  }
-  return cases;
-}
-
-const CASES = buildCases();
-
-function caseTitle(c) {
-  const o = c.cfg;
-  const parts = [o.mode + (o.mode === 'gru' ? (o.linearBeforeReset ? '(lbr)' : '(onnx)') : ''), `L${o.numLayers}`,
-    o.bidirectional ? 'bi' : 'uni'];
-  if (o.batchFirst) parts.push('batchFirst');
-  if (o.inputMode === 'skip') parts.push('skip');
-  if (o.projSize) parts.push('proj');
-  if (o.cellClip) parts.push('clip');
-  if (o.peepholes) parts.push('peephole');
-  if (o.dropout) parts.push(c.dropoutOn ? 'dropout' : 'dropout-off');
-  if (c.lengths) parts.push('lengths');
-  parts.push(c.states ? 'hx' : 'no-hx', `grads:${c.grads}`);
-  if (c.accumulate) parts.push('accumulate');
-  parts.push(c.async ? 'async' : 'sync');
-  return parts.join(' ');
-}
+const { CASES, caseTitle } = cases.cpu;
 
 async function runCase(c, rng) {
   const { T, B, H } = c.sizes;
@@ -159,9 +67,9 @@ async function runCase(c, rng) {
   const inputs = { x, hx, cx, seqLengths, weights, T, B, dropoutOn: c.dropoutOn };
   const want = ref.recurrentForward(refCfg, inputs);
   expect(fwd.y.shape).to.deep.equal(cfg.batchFirst ? [B, T, D * R] : [T, B, D * R]);
-  expectClose(fwd.y.data, want.y, FORWARD_TOL, 'y');
-  expectClose(fwd.hy.data, want.hy, FORWARD_TOL, 'hy');
-  if (lstm) expectClose(fwd.cy.data, want.cy, FORWARD_TOL, 'cy');
+  expectClose(fwd.y.data, want.y, norm(FORWARD_TOL, 'y'));
+  expectClose(fwd.hy.data, want.hy, norm(FORWARD_TOL, 'hy'));
+  if (lstm) expectClose(fwd.cy.data, want.cy, norm(FORWARD_TOL, 'cy'));
   else expect(fwd.cy).to.equal(null);
 
   const grads = {};
@@ -185,13 +93,13 @@ async function runCase(c, rng) {
   const g = c.async ? await op.backward(fwd.saved, bwdOptions) : op.backwardSync(fwd.saved, bwdOptions);
   expect(g.dweights).to.equal(bwdOptions.dweights);
   const wantG = ref.recurrentBackward(refCfg, inputs, grads);
-  expectClose(g.dx.data, wantG.dx, GRAD_TOL, 'dx');
+  expectClose(g.dx.data, wantG.dx, norm(GRAD_TOL, 'dx'));
   expect(g.dx.shape).to.deep.equal(xShape);
-  expectClose(g.dhx.data, wantG.dhx, GRAD_TOL, 'dhx');
-  if (lstm) expectClose(g.dcx.data, wantG.dcx, GRAD_TOL, 'dcx');
+  expectClose(g.dhx.data, wantG.dhx, norm(GRAD_TOL, 'dhx'));
+  if (lstm) expectClose(g.dcx.data, wantG.dcx, norm(GRAD_TOL, 'dcx'));
   else expect(g.dcx).to.equal(null);
   const dw = c.accumulate ? g.dweights.data.map((v, k) => v - start[k]) : g.dweights.data;
-  expectClose(dw, wantG.dweights, GRAD_TOL, 'dweights');
+  expectClose(dw, wantG.dweights, norm(GRAD_TOL, 'dweights'));
   op.dispose();
 }
 

@@ -5,19 +5,7 @@
 // every output element (outputs poisoned with NaN through the raw binding).
 const { Recurrent } = require('../dist/recurrent');
 const { native } = require('../dist/native');
-const { makeRandom, freshSeed } = require('./reference/random');
-
-const runSeed = freshSeed();
-
-function randomFor(title) {
-  let h = runSeed;
-  for (const ch of title) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return makeRandom(h);
-}
-
-afterEach(function printSeed() {
-  if (this.currentTest.state === 'failed') console.log(`    reproduce with RNNKIT_TEST_SEED=${runSeed}`);
-});
+const { randomFor } = require('./support/random');
 
 const f32 = (a) => Float32Array.from(a);
 const same = (a, b, what) => {
@@ -292,8 +280,10 @@ describe('Recurrent: execution', function () {
       const saved = nan(native().recurrentSavedSize(nc, T, B));
       const hx = options.hx.data;
       const cx = lstm ? options.cx.data : null;
-      native().recurrentForward(nc, T, B, Boolean(cfg.batchFirst), x.data, hx, cx, options.seqLengths,
-        op.weights.data, 0, 0, y, hy, cy, saved, false);
+      native().recurrentForward({
+        config: nc, T, B, batchFirst: Boolean(cfg.batchFirst), x: x.data, hx, cx, seqLengths: options.seqLengths,
+        weights: op.weights.data, dropout: 0, seed: 0, y, hy, cy, saved, async: false,
+      });
       same(y, want.y.data, 'y');
       same(hy, want.hy.data, 'hy');
       if (lstm) same(cy, want.cy.data, 'cy');
@@ -301,8 +291,11 @@ describe('Recurrent: execution', function () {
       const dhx = nan(LD * B * R);
       const dcx = lstm ? nan(LD * B * cfg.hiddenSize) : null;
       const dw = nan(op.weights.size);
-      native().recurrentBackward(nc, T, B, Boolean(cfg.batchFirst), x.data, hx, cx, options.seqLengths,
-        op.weights.data, 0, 0, y, saved, dy.data, null, null, dx, dhx, dcx, dw, false, false);
+      native().recurrentBackward({
+        config: nc, T, B, batchFirst: Boolean(cfg.batchFirst), x: x.data, hx, cx, seqLengths: options.seqLengths,
+        weights: op.weights.data, dropout: 0, seed: 0, y, saved, dy: dy.data, dhy: null, dcy: null, dx, dhx, dcx,
+        dweights: dw, accumulate: false, async: false,
+      });
       same(dx, wantG.dx.data, 'dx');
       same(dhx, wantG.dhx.data, 'dhx');
       if (lstm) same(dcx, wantG.dcx.data, 'dcx');

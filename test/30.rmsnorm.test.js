@@ -8,6 +8,10 @@ const { RMSNorm, rmsNorm, rmsNormSync, rmsNormBackward, rmsNormBackwardSync } = 
 const { native } = require('../dist/native');
 const reference = require('./reference/rmsnorm');
 const { makeRandom } = require('./reference/random');
+const { expectClose } = require('./support/close');
+const cases = require('./cases/rmsnorm');
+
+const TOL = cases.cpu.tol;
 const { gradcheck } = require('./reference/gradcheck');
 
 const nanArray = (n) => new Float32Array(n).fill(NaN);
@@ -29,38 +33,7 @@ function problem(rnd, rows, cols, { bias = true, eps = 1e-6 } = {}) {
   };
 }
 
-// |got - want| <= rel * bound + tiny for every element; bound is the sum of magnitudes of the
-// terms that make up each value, so cancellation does not tighten the tolerance below float32.
-function expectClose(got, want, bound, rel, what, seed) {
-  expect(got.length, `${what}: length`).to.equal(want.length);
-  for (let i = 0; i < want.length; i++) {
-    const tol = rel * bound[i] + 1e-30;
-    if (!(Math.abs(got[i] - want[i]) <= tol)) {
-      throw new Error(`${what}[${i}] = ${got[i]}, reference ${want[i]} (tolerance ${tol.toExponential(2)}, seed ${seed})`);
-    }
-  }
-}
 
-function bounds(p, rrms) {
-  const { rows, cols, x, gamma, beta, dy } = p;
-  const y = new Float64Array(rows * cols);
-  const dx = new Float64Array(rows * cols);
-  const dg = new Float64Array(cols);
-  const db = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    const rr = rrms[r];
-    let s = 0;
-    for (let j = 0; j < cols; j++) s += Math.abs(dy[r * cols + j] * gamma[j] * x[r * cols + j]);
-    for (let j = 0; j < cols; j++) {
-      const k = r * cols + j;
-      y[k] = Math.abs(x[k] * rr * gamma[j]) + (beta ? Math.abs(beta[j]) : 0);
-      dx[k] = rr * Math.abs(dy[k] * gamma[j]) + (rr * rr * rr * s / cols) * Math.abs(x[k]);
-      dg[j] += Math.abs(dy[k] * x[k] * rr);
-      db[j] += Math.abs(dy[k]);
-    }
-  }
-  return { y, dx, dg, db };
-}
 
 // Runs forward and backward through the functional Sync API with NaN-poisoned outputs (or
 // accumulating into given gradients) and checks everything against the reference.
@@ -74,9 +47,9 @@ function checkProblem(p, seed, { shape = [p.rows, p.cols], axis = -1, accumulate
   expect(f.y.shape).to.deep.equal(shape);
   expect(f.rrms.shape).to.deep.equal(rowShape);
   const want = reference.forward(p.x, p.gamma, p.beta, rows, cols, eps);
-  const b = bounds(p, want.rrms);
-  expectClose(f.rrms.data, want.rrms, want.rrms, 2e-6, 'rrms', seed);
-  expectClose(f.y.data, want.y, b.y, 4e-6, 'y', seed);
+  const b = cases.errorBounds(p, want.rrms);
+  expectClose(f.rrms.data, want.rrms, { bound: want.rrms, rel: TOL.rrms, abs: 1e-30, what: 'rrms', seed: seed });
+  expectClose(f.y.data, want.y, { bound: b.y, rel: TOL.y, abs: 1e-30, what: 'y', seed: seed });
 
   const start = Float32Array.from({ length: cols }, (_, j) => (j % 7) - 3);
   const dgamma = tensor(accumulate ? start.slice() : nanArray(cols));
@@ -93,9 +66,9 @@ function checkProblem(p, seed, { shape = [p.rows, p.cols], axis = -1, accumulate
       b.db[j] += Math.abs(start[j]);
     }
   }
-  expectClose(g.dx.data, wantG.dx, b.dx, 2e-5, 'dx', seed);
-  expectClose(g.dgamma.data, wantG.dgamma, b.dg, 1e-5, 'dgamma', seed);
-  if (p.beta) expectClose(g.dbeta.data, wantG.dbeta, b.db, 1e-5, 'dbeta', seed);
+  expectClose(g.dx.data, wantG.dx, { bound: b.dx, rel: TOL.dx, abs: 1e-30, what: 'dx', seed: seed });
+  expectClose(g.dgamma.data, wantG.dgamma, { bound: b.dg, rel: TOL.dgamma, abs: 1e-30, what: 'dgamma', seed: seed });
+  if (p.beta) expectClose(g.dbeta.data, wantG.dbeta, { bound: b.db, rel: TOL.dbeta, abs: 1e-30, what: 'dbeta', seed: seed });
   else expect(g.dbeta).to.equal(null);
 }
 
@@ -148,15 +121,11 @@ describe('RMSNorm: kernels against the reference', function () {
   before(() => { saved.isa = rnnkit.backendInfo().isa; });
   after(() => native().setIsa(saved.isa));
 
-  const widths = [1, 3, 17, 1024, 4096, 65536];
   for (const isa of availableIsas()) {
     describe(`ISA ${isa}`, () => {
       before(() => native().setIsa(isa));
-      for (const cols of widths) {
-        // Many rows: enough for every thread to take several gradient blocks (row split) while
-        // keeping the float64 reference quick; one row: the column split for wide rows.
-        const many = Math.max(40, Math.min(600, Math.floor((1 << 19) / cols)));
-        for (const rows of [1, many]) {
+      for (const cols of cases.cpu.widths) {
+        for (const rows of [1, cases.cpu.manyRows(cols)]) {
           it(`${rows} x ${cols}, bias on and off`, () => {
             const rnd = makeRandom();
             checkProblem(problem(rnd, rows, cols), rnd.seed);
@@ -166,19 +135,15 @@ describe('RMSNorm: kernels against the reference', function () {
       }
       it('outputs of 8 MiB and more (streaming stores): row split and column split', () => {
         const rnd = makeRandom();
-        checkProblem(problem(rnd, 40, 65536), rnd.seed);
-        checkProblem(problem(rnd, 3, 800000, { bias: false }), rnd.seed);
+        for (const [rows, cols, opts] of cases.cpu.large) checkProblem(problem(rnd, rows, cols, opts), rnd.seed);
       });
       it('accumulates into dgamma and dbeta (one thread, row split and column split)', () => {
         const rnd = makeRandom();
-        checkProblem(problem(rnd, 300, 64), rnd.seed, { accumulate: true });
-        checkProblem(problem(rnd, 600, 512), rnd.seed, { accumulate: true });
-        checkProblem(problem(rnd, 2, 100000), rnd.seed, { accumulate: true });
+        for (const [rows, cols] of cases.cpu.accumulate) checkProblem(problem(rnd, rows, cols), rnd.seed, { accumulate: true });
       });
       it('eps = 0 on rows that are not all zero', () => {
         const rnd = makeRandom();
-        checkProblem(problem(rnd, 50, 33, { eps: 0 }), rnd.seed);
-        checkProblem(problem(rnd, 1, 5000, { eps: 0 }), rnd.seed);
+        for (const [rows, cols] of cases.cpu.eps0) checkProblem(problem(rnd, rows, cols, { eps: 0 }), rnd.seed);
       });
       it('odd row counts and widths (tails, uneven thread shares)', () => {
         const rnd = makeRandom();
@@ -226,13 +191,13 @@ describe('RMSNorm: the operator object', () => {
     const f = await norm.forward(x);
     expect(f.rrms.shape).to.deep.equal([2, 3]);
     const want = reference.forward(p.x, p.gamma, p.beta, 6, 12, 1e-5);
-    const b = bounds({ ...p, eps: 1e-5 }, want.rrms);
-    expectClose(f.y.data, want.y, b.y, 4e-6, 'y', rnd.seed);
+    const b = cases.errorBounds({ ...p, eps: 1e-5 }, want.rrms);
+    expectClose(f.y.data, want.y, { bound: b.y, rel: TOL.y, abs: 1e-30, what: 'y', seed: rnd.seed });
     const g = await norm.backward({ x, rrms: f.rrms, dy: tensor(p.dy, [2, 3, 3, 4]) });
     const wantG = reference.backward(p.dy, p.x, p.gamma, 6, 12, 1e-5);
-    expectClose(g.dx.data, wantG.dx, b.dx, 2e-5, 'dx', rnd.seed);
-    expectClose(g.dgamma.data, wantG.dgamma, b.dg, 1e-5, 'dgamma', rnd.seed);
-    expectClose(g.dbeta.data, wantG.dbeta, b.db, 1e-5, 'dbeta', rnd.seed);
+    expectClose(g.dx.data, wantG.dx, { bound: b.dx, rel: TOL.dx, abs: 1e-30, what: 'dx', seed: rnd.seed });
+    expectClose(g.dgamma.data, wantG.dgamma, { bound: b.dg, rel: TOL.dgamma, abs: 1e-30, what: 'dgamma', seed: rnd.seed });
+    expectClose(g.dbeta.data, wantG.dbeta, { bound: b.db, rel: TOL.dbeta, abs: 1e-30, what: 'dbeta', seed: rnd.seed });
     expect(g.dgamma.shape).to.deep.equal([3, 4]);
   });
 

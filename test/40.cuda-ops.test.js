@@ -6,40 +6,12 @@
 const { tensor, matmul, matmulSync, backendInfo } = rnnkit;
 const { native } = require('../dist/native');
 const { makeRandom } = require('./reference/random');
+const { expectClose } = require('./support/close');
+const { randomF32: float32 } = require('./support/random');
+const { matmulReference, withAccumulate } = require('./support/matmul');
+const cases = require('./cases/matmul');
+const rmsCases = require('./cases/rmsnorm');
 const rmsnormRef = require('./reference/rmsnorm');
-
-function matmulReference(a, b, M, N, K, transA, transB) {
-  const c = new Float64Array(M * N);
-  const bound = new Float64Array(M * N);
-  for (let m = 0; m < M; m++) {
-    for (let n = 0; n < N; n++) {
-      let s = 0;
-      let s2 = 0;
-      for (let k = 0; k < K; k++) {
-        const p = (transA ? a[k * M + m] : a[m * K + k]) * (transB ? b[n * K + k] : b[k * N + n]);
-        s += p;
-        s2 += Math.abs(p);
-      }
-      c[m * N + n] = s;
-      bound[m * N + n] = s2;
-    }
-  }
-  return { c, bound };
-}
-
-// |got - want| <= tol * bound[i] (+ a floor for exact zeros); NaN never passes.
-function expectClose(got, want, bound, tol, what, seed) {
-  for (let i = 0; i < want.length; i++) {
-    const allowed = tol * bound[i] + 1e-30;
-    if (!(Math.abs(got[i] - want[i]) <= allowed)) {
-      throw new Error(`${what}: element ${i} is ${got[i]}, reference ${want[i]} (allowed ${allowed}; seed ${seed})`);
-    }
-  }
-}
-
-function float32(rand, n, lo = -1, hi = 1) {
-  return Float32Array.from(rand.array(n, lo, hi));
-}
 
 function deviceBuffer(values) {
   const buf = new (native().DeviceBuffer)(0, values.length * 4);
@@ -68,11 +40,12 @@ describe('CUDA op bindings: argument checks', () => {
 
   it('matmul on CPU tensors ignores tf32 (always fp32)', () => {
     const rand = makeRandom();
-    const a = float32(rand, 6);
-    const b = float32(rand, 6);
-    const c = matmulSync(tensor(a, [2, 3]), tensor(b, [3, 2]), { tf32: true });
-    const ref = matmulReference(a, b, 2, 2, 3, false, false);
-    expectClose(c.data, ref.c, ref.bound, 2e-6, 'cpu tf32 flag', rand.seed);
+    const [M, N, K] = cases.cuda.cpuTf32.shape;
+    const a = float32(rand, M * K);
+    const b = float32(rand, K * N);
+    const c = matmulSync(tensor(a, [M, K]), tensor(b, [K, N]), { tf32: true });
+    const ref = matmulReference(a, b, M, N, K, false, false);
+    expectClose(c.data, ref.c, { bound: ref.bound, rel: cases.cuda.cpuTf32.rel, abs: 1e-30, what: 'cpu tf32 flag', seed: rand.seed });
   });
 });
 
@@ -81,9 +54,7 @@ describe('CUDA matmul @gpu', function () {
     skipWithoutGpu(this);
   });
 
-  // Small-M (M <= 16), SIMT-tiled, odd edges and K = 0.
-  const shapes = [[1, 1, 1], [4, 300, 129], [16, 65, 33], [17, 31, 13], [130, 129, 70], [64, 64, 0]];
-  for (const [M, N, K] of shapes) {
+  for (const [M, N, K] of cases.cuda.shapes) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         it(`fp32 [${M}x${K}]·[${K}x${N}] transA=${transA} transB=${transB}`, async () => {
@@ -95,11 +66,11 @@ describe('CUDA matmul @gpu', function () {
           const out = tensor(new Float32Array(M * N).fill(NaN), [M, N], { device: 'cuda' });
           const ref = matmulReference(a, b, M, N, K, transA, transB);
           matmulSync(da, db, { transA, transB, out });
-          expectClose(out.readSync(), ref.c, ref.bound, 1e-5, 'sync', rand.seed);
+          expectClose(out.readSync(), ref.c, { bound: ref.bound, rel: cases.cuda.rel, abs: 1e-30, what: 'sync', seed: rand.seed });
           const c = await matmul(da, db, { transA, transB });
           expect(c.device).to.equal('cuda:0');
           expect(c.shape).to.deep.equal([M, N]);
-          expectClose(await c.read(), ref.c, ref.bound, 1e-5, 'async', rand.seed);
+          expectClose(await c.read(), ref.c, { bound: ref.bound, rel: cases.cuda.rel, abs: 1e-30, what: 'async', seed: rand.seed });
           for (const t of [da, db, out, c]) t.dispose();
         });
       }
@@ -108,23 +79,19 @@ describe('CUDA matmul @gpu', function () {
 
   it('accumulates into out on the device', async () => {
     const rand = makeRandom();
-    const [M, N, K] = [40, 33, 21];
+    const [M, N, K] = cases.cuda.accumulate;
     const a = float32(rand, M * K);
     const b = float32(rand, K * N);
     const c0 = float32(rand, M * N);
     const out = tensor(c0, [M, N], { device: 'cuda' });
     await matmul(tensor(a, [M, K], { device: 'cuda' }), tensor(b, [K, N], { device: 'cuda' }), { out, accumulate: true });
-    const ref = matmulReference(a, b, M, N, K, false, false);
-    for (let i = 0; i < M * N; i++) {
-      ref.c[i] += c0[i];
-      ref.bound[i] += Math.abs(c0[i]);
-    }
-    expectClose(out.readSync(), ref.c, ref.bound, 1e-5, 'accumulate', rand.seed);
+    const ref = withAccumulate(matmulReference(a, b, M, N, K), c0);
+    expectClose(out.readSync(), ref.c, { bound: ref.bound, rel: cases.cuda.rel, abs: 1e-30, what: 'accumulate', seed: rand.seed });
   });
 
   it('TF32 stays within its stated bound (3e-3 of sum |a·b|) for every transpose', () => {
     const rand = makeRandom();
-    const [M, N, K] = [150, 140, 96];
+    const [M, N, K] = cases.cuda.tf32.shape;
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         const a = float32(rand, M * K);
@@ -133,7 +100,7 @@ describe('CUDA matmul @gpu', function () {
         matmulSync(tensor(a, transA ? [K, M] : [M, K], { device: 'cuda' }),
           tensor(b, transB ? [N, K] : [K, N], { device: 'cuda' }), { transA, transB, out, tf32: true });
         const ref = matmulReference(a, b, M, N, K, transA, transB);
-        expectClose(out.readSync(), ref.c, ref.bound, 3e-3, `tf32 transA=${transA} transB=${transB}`, rand.seed);
+        expectClose(out.readSync(), ref.c, { bound: ref.bound, rel: cases.cuda.tf32.rel, abs: 1e-30, what: `tf32 transA=${transA} transB=${transB}`, seed: rand.seed });
       }
     }
   });
@@ -161,11 +128,11 @@ describe('CUDA RMSNorm binding @gpu', function () {
 
   // Narrow rows packed per block, 16-byte and scalar rows, the register path's widest rows, and
   // rows that take the wide path (forward beyond 16384, backward beyond 8192 columns).
-  const cases = [[3, 1], [37, 7], [64, 32], [50, 1024], [9, 4097], [6, 8192], [3, 9000], [2, 20000]];
-  for (const [rows, cols] of cases) {
+  const TOL = rmsCases.cuda.tol;
+  for (const [rows, cols] of rmsCases.cuda.shapes) {
     it(`forward and backward ${rows}x${cols} match the float64 reference`, async () => {
       const rand = makeRandom();
-      const eps = 1e-6;
+      const eps = rmsCases.cuda.eps;
       const x = float32(rand, rows * cols, -2, 2);
       const gamma = float32(rand, cols, 0.5, 1.5);
       const beta = float32(rand, cols);
@@ -177,9 +144,9 @@ describe('CUDA RMSNorm binding @gpu', function () {
       const dY = deviceBuffer(new Float32Array(rows * cols).fill(NaN));
       const dR = deviceBuffer(new Float32Array(rows).fill(NaN));
       await native().cudaRmsnormForward(dX, dG, dB, dY, dR, rows, cols, eps, true);
-      const yBound = Float64Array.from(fwd.y, (_, i) => Math.abs(x[i] * fwd.rrms[Math.floor(i / cols)] * gamma[i % cols]) + Math.abs(beta[i % cols]));
-      expectClose(readBuffer(dY), fwd.y, yBound, 3e-5, 'y', rand.seed);
-      expectClose(readBuffer(dR), fwd.rrms, Float64Array.from(fwd.rrms, Math.abs), 1e-5, 'rrms', rand.seed);
+      const bound = rmsCases.errorBounds({ rows, cols, x, gamma, beta, dy }, fwd.rrms);
+      expectClose(readBuffer(dY), fwd.y, { bound: bound.y, rel: TOL.y, abs: 1e-30, what: 'y', seed: rand.seed });
+      expectClose(readBuffer(dR), fwd.rrms, { bound: Float64Array.from(fwd.rrms, Math.abs), rel: TOL.rrms, abs: 1e-30, what: 'rrms', seed: rand.seed });
 
       const bwd = rmsnormRef.backward(dy, x, gamma, rows, cols, eps);
       const g0 = float32(rand, cols);
@@ -188,29 +155,15 @@ describe('CUDA RMSNorm binding @gpu', function () {
       const dDG = deviceBuffer(g0);
       const dDB = deviceBuffer(new Float32Array(cols).fill(NaN));
       native().cudaRmsnormBackward(dDY, dX, dG, dR, dDX, dDG, dDB, rows, cols, false, false);
-      const dxBound = new Float64Array(rows * cols);
-      const gBound = new Float64Array(cols);
-      const bBound = new Float64Array(cols);
-      for (let r = 0; r < rows; r++) {
-        const rr = fwd.rrms[r];
-        let sgx = 0;
-        for (let j = 0; j < cols; j++) sgx += Math.abs(dy[r * cols + j] * gamma[j] * x[r * cols + j]);
-        for (let j = 0; j < cols; j++) {
-          const k = r * cols + j;
-          dxBound[k] = rr * (Math.abs(dy[k] * gamma[j]) + rr * rr * sgx / cols * Math.abs(x[k]));
-          gBound[j] += Math.abs(dy[k] * x[k] * rr);
-          bBound[j] += Math.abs(dy[k]);
-        }
-      }
-      expectClose(readBuffer(dDX), bwd.dx, dxBound, 5e-5, 'dx', rand.seed);
+      expectClose(readBuffer(dDX), bwd.dx, { bound: bound.dx, rel: TOL.dx, abs: 1e-30, what: 'dx', seed: rand.seed });
       const dg1 = readBuffer(dDG);
-      expectClose(dg1, bwd.dgamma, gBound, 1e-4, 'dgamma', rand.seed);
-      expectClose(readBuffer(dDB), bwd.dbeta, bBound, 1e-4, 'dbeta', rand.seed);
+      expectClose(dg1, bwd.dgamma, { bound: bound.dg, rel: TOL.dgamma, abs: 1e-30, what: 'dgamma', seed: rand.seed });
+      expectClose(readBuffer(dDB), bwd.dbeta, { bound: bound.db, rel: TOL.dbeta, abs: 1e-30, what: 'dbeta', seed: rand.seed });
 
       // Accumulating adds to what is there; skipped outputs (null) are left alone.
       native().cudaRmsnormBackward(dDY, dX, dG, dR, null, dDG, null, rows, cols, true, false);
       const twice = Float64Array.from(bwd.dgamma, (v) => 2 * v);
-      expectClose(readBuffer(dDG), twice, Float64Array.from(gBound, (v) => 2 * v), 1e-4, 'dgamma +=', rand.seed);
+      expectClose(readBuffer(dDG), twice, { bound: Float64Array.from(bound.dg, (v) => 2 * v), rel: TOL.dgamma, abs: 1e-30, what: 'dgamma +=', seed: rand.seed });
       for (const buf of [dX, dG, dB, dY, dR, dDY, dDX, dDG, dDB]) buf.dispose();
     });
   }

@@ -9,22 +9,12 @@
 const { Recurrent, tensor } = rnnkit;
 const { native } = require('../dist/native');
 const { makeRandom } = require('./reference/random');
+const { expectClose } = require('./support/close');
+const { randomF32: f32 } = require('./support/random');
 
-const TOL = 1e-4;
+const cases = require('./cases/recurrent');
 
-function expectClose(got, want, what, seed) {
-  expect(got.length, `${what} length`).to.equal(want.length);
-  let scale = 1e-3;
-  for (const v of want) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    if (!(err <= TOL * scale)) {
-      throw new Error(`${what}: element ${i} is ${got[i]}, CPU ${want[i]} (relative ${err / scale}; seed ${seed})`);
-    }
-  }
-}
-
-const f32 = (rng, n) => Float32Array.from(rng.array(n));
+const TOL = cases.cuda.tol;
 
 // One case of the matrix: the same op on 'cpu' and 'cuda', the same inputs on each device.
 async function runCase(rng, cfg, opts) {
@@ -49,9 +39,9 @@ async function runCase(rng, cfg, opts) {
   expect(['standard', 'persistent']).to.include(gpu.lastRun.algorithm);
   expect(got.y.device).to.equal('cuda:0');
   const seed = rng.seed;
-  expectClose(await got.y.read(), want.y.data, 'y', seed);
-  expectClose(await got.hy.read(), want.hy.data, 'hy', seed);
-  if (lstm) expectClose(await got.cy.read(), want.cy.data, 'cy', seed);
+  expectClose(await got.y.read(), want.y.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'y', seed: seed });
+  expectClose(await got.hy.read(), want.hy.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'hy', seed: seed });
+  if (lstm) expectClose(await got.cy.read(), want.cy.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'cy', seed: seed });
 
   const dy = tensor(f32(rng, T * B * D * R), yShape);
   const dhy = tensor(f32(rng, L * D * B * R), [L * D, B, R]);
@@ -67,10 +57,10 @@ async function runCase(rng, cfg, opts) {
   expect(gpu.lastRun.algorithm).to.equal('standard');
   expect(gotG.dx.device).to.equal('cuda:0');
   expect(gotG.dweights.device).to.equal('cpu');
-  expectClose(gotG.dx.readSync(), wantG.dx.data, 'dx', seed);
-  expectClose(gotG.dhx.readSync(), wantG.dhx.data, 'dhx', seed);
-  if (lstm) expectClose(gotG.dcx.readSync(), wantG.dcx.data, 'dcx', seed);
-  expectClose(gotG.dweights.data, wantG.dweights.data, 'dweights', seed);
+  expectClose(gotG.dx.readSync(), wantG.dx.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'dx', seed: seed });
+  expectClose(gotG.dhx.readSync(), wantG.dhx.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'dhx', seed: seed });
+  if (lstm) expectClose(gotG.dcx.readSync(), wantG.dcx.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'dcx', seed: seed });
+  expectClose(gotG.dweights.data, wantG.dweights.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'dweights', seed: seed });
   got.saved.release();
   cpu.dispose();
   gpu.dispose();
@@ -82,41 +72,12 @@ describe('@gpu CUDA Recurrent: parity with the CPU op', function () {
     skipWithoutGpu(this);
   });
 
-  const modes = [
-    { mode: 'lstm' }, { mode: 'gru' }, { mode: 'gru', linearBeforeReset: false }, { mode: 'rnn_tanh' }, { mode: 'rnn_relu' },
-  ];
-  let counter = 0;
-  for (const m of modes) {
-    for (const numLayers of [1, 2, 3]) {
-      for (const bidirectional of [false, true]) {
-        for (const lens of [false, true]) {
-          for (const batchFirst of [false, true]) {
-            const extras = m.mode === 'lstm' ? 8 : 1;
-            for (let extra = 0; extra < extras; extra++) {
-              counter++;
-              const k = counter;
-              const H = [5, 8, 17][Math.floor(k / 3) % 3];
-              const skip = k % 3 === 1;
-              const cfg = {
-                ...m, numLayers, bidirectional, batchFirst, hiddenSize: H, inputSize: skip ? H : 3 + (k % 4),
-                inputMode: skip ? 'skip' : 'linear', projSize: extra & 1 ? 3 : 0, cellClip: extra & 2 ? 0.8 : 0,
-                peepholes: (extra & 4) !== 0, dropout: numLayers > 1 && Math.floor(k / 2) % 2 === 1 ? 0.3 : 0, seed: k,
-              };
-              const title = `${m.mode}${m.linearBeforeReset === false ? '-onnx' : ''} L${numLayers}${bidirectional ? ' bi' : ''}` +
-                `${lens ? ' lens' : ''}${batchFirst ? ' bf' : ''}${skip ? ' skip' : ''}${cfg.projSize ? ' proj' : ''}` +
-                `${cfg.cellClip ? ' clip' : ''}${cfg.peepholes ? ' peep' : ''}${cfg.dropout ? ' dropout' : ''}`;
-              it(title, async function () {
-                const rng = makeRandom();
-                const T = rng.int(1, 5);
-                await runCase(rng, cfg, {
-                  T, B: lens ? 4 : rng.int(1, 3), lens, dropout: cfg.dropout, accumulate: k % 5 === 2,
-                });
-              });
-            }
-          }
-        }
-      }
-    }
+  for (const { title, cfg, lens, accumulate } of cases.cuda.CASES) {
+    it(title, async function () {
+      const rng = makeRandom();
+      const T = rng.int(1, 5);
+      await runCase(rng, cfg, { T, B: lens ? 4 : rng.int(1, 3), lens, dropout: cfg.dropout, accumulate });
+    });
   }
 
   it('wide layers with a batch of 16 (persistent forward where it fits) and B = 40 (standard)', async function () {
@@ -151,10 +112,10 @@ describe('@gpu CUDA Recurrent: device weights and inputs', function () {
     const values = f32(rng, 4 * 6 * 3);
     cpu.setParam({ layer: 0, direction: 0, kind: 'w_ih' }, values);
     gpu.setParam({ layer: 0, direction: 0, kind: 'w_ih' }, values);
-    expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, 'y after setParam', rng.seed);
+    expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'y after setParam', seed: rng.seed });
     cpu.weights.data[0] += 0.5;
     gpu.weights.data[0] += 0.5;
-    expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, 'y after a data write', rng.seed);
+    expectClose(gpu.forwardSync(xg).y.readSync(), cpu.forwardSync(x).y.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'y after a data write', seed: rng.seed });
   });
 
   it('the algorithm option forces the forward algorithm, algorithmFor says what would run, both agree with the CPU', function () {
@@ -167,7 +128,7 @@ describe('@gpu CUDA Recurrent: device weights and inputs', function () {
       const gpu = new Recurrent({ ...cfg, device: 'cuda', algorithm });
       expect(gpu.algorithm).to.equal(algorithm);
       expect(gpu.algorithmFor(6, 4)).to.include({ device: 'cuda:0', algorithm, fallback: null });
-      expectClose(gpu.forwardSync(x.to('cuda')).y.readSync(), want, `y (${algorithm})`, rng.seed);
+      expectClose(gpu.forwardSync(x.to('cuda')).y.readSync(), want, { rel: TOL, scale: 'max', floor: 1e-3, what: `y (${algorithm})`, seed: rng.seed });
       expect(gpu.lastRun.algorithm).to.equal(algorithm);
     }
     const auto = new Recurrent({ ...cfg, device: 'cuda' });
@@ -183,7 +144,7 @@ describe('@gpu CUDA Recurrent: device weights and inputs', function () {
     const hx = tensor(f32(rng, 2 * 6), [1, 2, 6]);
     const f = await gpu.forward(xg, { hx, training: true });
     expect(gpu.lastRun.device).to.equal('cuda:0');
-    expectClose(await f.y.read(), cpu.forwardSync(x, { hx }).y.data, 'y', rng.seed);
+    expectClose(await f.y.read(), cpu.forwardSync(x, { hx }).y.data, { rel: TOL, scale: 'max', floor: 1e-3, what: 'y', seed: rng.seed });
     gpu.forwardSync(x);
     expect(gpu.lastRun.device).to.equal('cpu');
     expect(gpu.lastRun.fallback).to.match(/inputs are on the CPU/);
@@ -208,17 +169,17 @@ describe('CUDA Recurrent bindings: argument checks (every flavor)', function () 
 
   it('refuses a bad config, a non-buffer x and bad sizes with typed errors', function () {
     const f = native().cudaRecurrentForward;
-    const args = (over) => {
-      const a = [cfg, 2, 2, false, null, null, null, null, null, 0, 0, null, null, null, null, 'auto', false];
-      for (const [k, v] of Object.entries(over)) a[k] = v;
-      return a;
-    };
-    expectCode(() => f(...args({ 0: { ...cfg, mode: 'lstmx' } })), 'ERR_RNNKIT_ARG');
-    expectCode(() => f(...args({ 0: { ...cfg, hiddenSize: 0 } })), 'ERR_RNNKIT_ARG');
-    expectCode(() => f(...args({ 1: -1 })), 'ERR_RNNKIT_ARG');
-    expectCode(() => f(...args({ 4: new Float32Array(12) })), 'ERR_RNNKIT_ARG');
-    expectCode(() => f(...args({ 1: 2 ** 30, 2: 2 ** 30 })), 'ERR_RNNKIT_SHAPE');
-    expectCode(() => native().cudaRecurrentBackward(cfg, 1, 1, false, {}), 'ERR_RNNKIT_ARG');
+    const args = (over) => ({
+      config: cfg, T: 2, B: 2, batchFirst: false, x: null, hx: null, cx: null, seqLengths: null, weights: null,
+      dropout: 0, seed: 0, y: null, hy: null, cy: null, saved: null, algorithm: 'auto', async: false, ...over,
+    });
+    expectCode(() => f(args({ config: { ...cfg, mode: 'lstmx' } })), 'ERR_RNNKIT_ARG');
+    expectCode(() => f(args({ config: { ...cfg, hiddenSize: 0 } })), 'ERR_RNNKIT_ARG');
+    expectCode(() => f(args({ T: -1 })), 'ERR_RNNKIT_ARG');
+    expectCode(() => f(args({ x: new Float32Array(12) })), 'ERR_RNNKIT_ARG');
+    expectCode(() => f(args({ T: 2 ** 30, B: 2 ** 30 })), 'ERR_RNNKIT_SHAPE');
+    expectCode(() => f(args({ algoritm: 'auto' })), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaRecurrentBackward({ config: cfg, T: 1, B: 1, batchFirst: false, x: {} }), 'ERR_RNNKIT_ARG');
   });
 
   it('algorithm choice: refuses unknown names; without CUDA it refuses with ERR_RNNKIT_DEVICE', function () {

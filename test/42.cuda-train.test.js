@@ -5,6 +5,8 @@
 // counter). The @gpu suites need a device (RNNKIT_REQUIRE_GPU=1 makes its absence a failure); the
 // argument checks, the no-device errors and the CPU run records run everywhere.
 const { makeRandom } = require('./reference/random');
+const { expectClose } = require('./support/close');
+const { randomF32 } = require('./support/random');
 const ref = require('./reference/train');
 const rmsnormRef = require('./reference/rmsnorm');
 const { native } = require('../dist/native');
@@ -12,20 +14,6 @@ const train = require('../dist/train');
 const { cpuKernels, kernelsFor } = require('../dist/nn/kernels');
 
 const { tensor, backendInfo, RMSNorm, nn } = rnnkit;
-
-function randomF32(rng, n, lo = -1, hi = 1) {
-  return Float32Array.from(rng.array(n, lo, hi));
-}
-
-// |got − want| <= atol + rtol·|want| everywhere (NaN fails), with the seed in the message.
-function expectNear(got, want, atol, rtol, what, seed) {
-  for (let i = 0; i < want.length; i++) {
-    const allowed = atol + rtol * Math.abs(want[i]);
-    if (!(Math.abs(got[i] - want[i]) <= allowed)) {
-      throw new Error(`${what}: element ${i} is ${got[i]}, reference ${want[i]} (allowed ${allowed}; seed ${seed})`);
-    }
-  }
-}
 
 function bitsEqual(a, b, what) {
   const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -208,7 +196,7 @@ describe('@gpu CUDA training: clipping, losses, Linear', function () {
     const norm = await train.clipGradNorm(grads, total / 2);
     expect(norm).to.be.closeTo(total, 1e-12 * total);
     const f = Math.fround(total / 2 / (total + 1e-6));
-    grads.forEach((g, k) => expectNear(g.readSync(), host[k].map((v) => v * f), 0, 2.4e-7, `clipped ${k}`, rng.seed));
+    grads.forEach((g, k) => expectClose(g.readSync(), host[k].map((v) => v * f), { abs: 0, rel: 2.4e-7, what: `clipped ${k}`, seed: rng.seed }));
     expect(backendInfo().lastRuns.clipGradNorm).to.deep.equal({ op: 'clipGradNorm', device: 'cuda:0', fallback: null });
     const t = train.clipGradNormSync(grads, 1e9, { norm: 'tensor' });
     expect(t.device).to.equal('cuda:0');
@@ -233,7 +221,7 @@ describe('@gpu CUDA training: clipping, losses, Linear', function () {
           { mask, reduction: mean ? 'mean' : 'sum' });
         expect(got.dlogits.device).to.equal('cuda:0');
         expect(got.loss).to.be.closeTo(want.loss, 1e-5 * Math.max(1, Math.abs(want.loss)));
-        expectNear(got.dlogits.readSync(), want.dlogits, 1e-7, 1e-5, `dlogits N=${N} V=${V} mean=${mean}`, rng.seed);
+        expectClose(got.dlogits.readSync(), want.dlogits, { abs: 1e-7, rel: 1e-5, what: `dlogits N=${N} V=${V} mean=${mean}`, seed: rng.seed });
       }
     }
     expect(backendInfo().lastRuns.crossEntropy.device).to.equal('cuda:0');
@@ -242,7 +230,7 @@ describe('@gpu CUDA training: clipping, losses, Linear', function () {
     const want = ref.mse(y, t, true);
     const got = train.mseLossSync(tensor(y, [1000], { device: 'cuda' }), tensor(t, [1000], { device: 'cuda' }));
     expect(got.loss).to.be.closeTo(want.loss, 1e-9 * want.loss);
-    expectNear(got.dinput.readSync(), want.dy, 1e-9, 1e-6, 'mse dy', rng.seed);
+    expectClose(got.dinput.readSync(), want.dy, { abs: 1e-9, rel: 1e-6, what: 'mse dy', seed: rng.seed });
   });
 
   it('Linear on the device: forward and backward against float64, bias parts equal to the CPU bits', async function () {
@@ -255,11 +243,11 @@ describe('@gpu CUDA training: clipping, losses, Linear', function () {
     const y = await gpu.forward(tensor(x, [N, I], { device: 'cuda' }));
     expect(y.device).to.equal('cuda:0');
     const want = ref.linear(x, cpu.weight.data, cpu.bias.data, N, I, O);
-    expectNear(y.readSync(), want, 1e-6, 1e-5, 'linear y', rng.seed);
+    expectClose(y.readSync(), want, { abs: 1e-6, rel: 1e-5, what: 'linear y', seed: rng.seed });
     const g = gpu.backwardSync(tensor(x, [N, I], { device: 'cuda' }), tensor(dy, [N, O], { device: 'cuda' }));
     const wg = ref.linearBackward(x, cpu.weight.data, dy, N, I, O);
-    expectNear(g.dx.readSync(), wg.dx, 1e-6, 1e-5, 'linear dx', rng.seed);
-    expectNear(g.dweight.readSync(), wg.dW, 1e-6, 1e-5, 'linear dweight', rng.seed);
+    expectClose(g.dx.readSync(), wg.dx, { abs: 1e-6, rel: 1e-5, what: 'linear dx', seed: rng.seed });
+    expectClose(g.dweight.readSync(), wg.dW, { abs: 1e-6, rel: 1e-5, what: 'linear dweight', seed: rng.seed });
     const c = cpu.backwardSync(tensor(x, [N, I]), tensor(dy, [N, O]));
     bitsEqual(g.dbias.readSync(), c.dbias.data, 'linear dbias');
   });
@@ -283,14 +271,14 @@ describe('@gpu CUDA training: RMSNorm objects on the device', function () {
     const f = await norm.forward(xd);
     expect(norm.lastRun).to.deep.equal({ op: 'rmsNorm', device: 'cuda:0', fallback: null });
     const want = rmsnormRef.forward(x, gamma, beta, rows, cols, 1e-6);
-    expectNear(f.y.readSync(), want.y, 1e-6, 2e-5, 'y', rng.seed);
+    expectClose(f.y.readSync(), want.y, { abs: 1e-6, rel: 2e-5, what: 'y', seed: rng.seed });
     const g = norm.backwardSync({ x: xd, rrms: f.rrms, dy: tensor(dy, [rows, cols], { device: 'cuda' }) });
     expect(g.dgamma.device).to.equal('cuda:0');
     expect(norm.lastRun.device).to.equal('cuda:0');
     const wg = rmsnormRef.backward(dy, x, gamma, rows, cols, 1e-6);
-    expectNear(g.dx.readSync(), wg.dx, 1e-6, 5e-5, 'dx', rng.seed);
-    expectNear(g.dgamma.readSync(), wg.dgamma, 1e-5, 1e-4, 'dgamma', rng.seed);
-    expectNear(g.dbeta.readSync(), wg.dbeta, 1e-5, 1e-4, 'dbeta', rng.seed);
+    expectClose(g.dx.readSync(), wg.dx, { abs: 1e-6, rel: 5e-5, what: 'dx', seed: rng.seed });
+    expectClose(g.dgamma.readSync(), wg.dgamma, { abs: 1e-5, rel: 1e-4, what: 'dgamma', seed: rng.seed });
+    expectClose(g.dbeta.readSync(), wg.dbeta, { abs: 1e-5, rel: 1e-4, what: 'dbeta', seed: rng.seed });
     const cpuX = norm.forwardSync(tensor(x, [rows, cols]));
     expect(cpuX.y.device).to.equal('cuda:0');
     expect(norm.lastRun.fallback).to.match(/ran on the CPU with host copies/);
@@ -358,10 +346,10 @@ describe('@gpu CUDA nn kernels: parity with the CPU set', function () {
       const y = await k.activation(kind, xd, true);
       const want = cpuKernels.activation(kind, x, false);
       if (kind === 'relu') same(y, want, 'relu');
-      else expectNear(host(y), want.data, 3e-7, 4e-7, kind, rng.seed);
+      else expectClose(host(y), want.data, { abs: 3e-7, rel: 4e-7, what: kind, seed: rng.seed });
       const dx = k.activationBackward(kind, dyd, want.to('cuda'), false);
       const wdx = cpuKernels.activationBackward(kind, dy, want, false);
-      expectNear(host(dx), wdx.data, 1e-7, 5e-7, `${kind} backward`, rng.seed);
+      expectClose(host(dx), wdx.data, { abs: 1e-7, rel: 5e-7, what: `${kind} backward`, seed: rng.seed });
     }
     for (const op of ['add', 'mul']) same(await k.broadcast(op, xd, b.to('cuda'), rows, true), cpuKernels.broadcast(op, x, b, rows, false), op);
     same(k.affine(xd, -0.37, 1.25, false), cpuKernels.affine(x, -0.37, 1.25, false), 'affine');

@@ -7,6 +7,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { makeRandom } = require('./reference/random');
+const { expectClose, closeness } = require('./support/close');
+const { randomF32 } = require('./support/random');
 const { numericGradient, compareGradients } = require('./reference/gradcheck');
 const ref = require('./reference/train');
 const { native } = require('../dist/native');
@@ -15,24 +17,6 @@ const { Recurrent } = require('../dist/recurrent');
 
 const { tensor } = rnnkit;
 
-function randomF32(rng, n, lo = -1, hi = 1) {
-  return Float32Array.from(rng.array(n, lo, hi));
-}
-
-// Worst |a − b| / (atol + rtol·|b| + slack); <= 1 passes.
-function closeness(a, b, atol, rtol, slack = null) {
-  let worst = { ratio: 0, index: -1 };
-  for (let i = 0; i < b.length; i++) {
-    const r = Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i]) + (slack ? slack[i] : 0));
-    if (!(r <= worst.ratio)) worst = { ratio: r, index: i, got: a[i], want: b[i] };
-  }
-  return worst;
-}
-
-function expectClose(a, b, atol, rtol, what, slack = null) {
-  const w = closeness(a, b, atol, rtol, slack);
-  expect(w.ratio, `${what}: element ${w.index} is ${w.got}, reference ${w.want}`).to.be.at.most(1);
-}
 
 // The vector path of the optimizer steps: AVX2 (also on AVX-512 CPUs) or NEON.
 const vectorIsa = () => availableIsas().find((isa) => isa === 'avx2' || isa === 'neon');
@@ -98,7 +82,7 @@ describe('training: optimizers', function () {
         }
         const want = runs[0].want;
         const slack = want.map((w, i) => Math.max(Math.abs(runs[1].want[i] - w), Math.abs(runs[2].want[i] - w)));
-        expectClose(p.data, want, 1e-5, 1e-5, `${msg}, n ${n}`, slack);
+        expectClose(p.data, want, { abs: 1e-5, rel: 1e-5, what: `${msg}, n ${n}`, slack: slack });
       }
     });
   }
@@ -151,7 +135,7 @@ describe('training: losses', function () {
       const msg = `seed ${rng.seed}, ${reduction}`;
       expect(Math.abs(got.loss - want.loss) / Math.abs(want.loss), msg).to.be.below(1e-6);
       expect(got.dlogits.shape).to.deep.equal([T, B, V]);
-      expectClose(got.dlogits.data, want.dlogits, 1e-7, 1e-5, msg);
+      expectClose(got.dlogits.data, want.dlogits, { abs: 1e-7, rel: 1e-5, what: msg });
       const sync = train.crossEntropySync(tensor(logits, [N, V]), targets, { mask, reduction });
       expect(sync.loss).to.equal(got.loss);
     }
@@ -201,7 +185,7 @@ describe('training: losses', function () {
       const got = await train.mseLoss(tensor(y, [7, 2859]), tensor(t, [7, 2859]), { reduction: mean ? 'mean' : 'sum' });
       const want = ref.mse(y, t, mean);
       expect(Math.abs(got.loss - want.loss) / want.loss, `seed ${rng.seed}`).to.be.below(1e-9);
-      expectClose(got.dinput.data, want.dy, 1e-9, 1e-6, `seed ${rng.seed}`);
+      expectClose(got.dinput.data, want.dy, { abs: 1e-9, rel: 1e-6, what: `seed ${rng.seed}` });
     }
     const small = randomF32(rng, 6);
     const target = randomF32(rng, 6);
@@ -284,15 +268,15 @@ describe('training: Linear', function () {
     const y = await lin.forward(tensor(x, [T, B, I]));
     expect(y.shape).to.deep.equal([T, B, O]);
     const msg = `seed ${rng.seed}`;
-    expectClose(y.data, ref.linear(x, lin.weight.data, lin.bias.data, N, I, O), 1e-6, 1e-5, msg);
+    expectClose(y.data, ref.linear(x, lin.weight.data, lin.bias.data, N, I, O), { abs: 1e-6, rel: 1e-5, what: msg });
     const g = await lin.backward(tensor(x, [T, B, I]), tensor(dy, [T, B, O]));
     const want = ref.linearBackward(x, lin.weight.data, dy, N, I, O);
-    expectClose(g.dx.data, want.dx, 1e-6, 1e-5, msg);
-    expectClose(g.dweight.data, want.dW, 1e-6, 1e-5, msg);
-    expectClose(g.dbias.data, want.db, 1e-6, 1e-5, msg);
+    expectClose(g.dx.data, want.dx, { abs: 1e-6, rel: 1e-5, what: msg });
+    expectClose(g.dweight.data, want.dW, { abs: 1e-6, rel: 1e-5, what: msg });
+    expectClose(g.dbias.data, want.db, { abs: 1e-6, rel: 1e-5, what: msg });
     lin.backwardSync(tensor(x, [N, I]), tensor(dy, [N, O]), { accumulate: true, dweight: g.dweight, dbias: g.dbias });
-    expectClose(g.dweight.data, want.dW.map((v) => 2 * v), 1e-6, 1e-5, msg);
-    expectClose(g.dbias.data, want.db.map((v) => 2 * v), 1e-6, 1e-5, msg);
+    expectClose(g.dweight.data, want.dW.map((v) => 2 * v), { abs: 1e-6, rel: 1e-5, what: msg });
+    expectClose(g.dbias.data, want.db.map((v) => 2 * v), { abs: 1e-6, rel: 1e-5, what: msg });
     const same = new train.Linear({ inFeatures: I, outFeatures: O, seed: 42 });
     expect(Array.from(same.weight.data)).to.deep.equal(Array.from(new train.Linear({ inFeatures: I, outFeatures: O, seed: 42 }).weight.data));
   });
@@ -366,15 +350,15 @@ describe('training: truncated BPTT, learning, checkpoints', function () {
     };
     const whole = await run(4);
     const chunked = await run(1);
-    for (let s = 0; s < 2; s++) expectClose(chunked.grads[s], whole.grads[s], 1e-6, 1e-5, `segment ${s}, seed ${rng.seed}`);
+    for (let s = 0; s < 2; s++) expectClose(chunked.grads[s], whole.grads[s], { abs: 1e-6, rel: 1e-5, what: `segment ${s}, seed ${rng.seed}` });
     const full = await lstm.forward(x);
     // The same state as one forward over the whole sequence (up to GEMM blocking over T).
-    expectClose(whole.hy, full.hy.data, 1e-6, 1e-5, `final state, seed ${rng.seed}`);
+    expectClose(whole.hy, full.hy.data, { abs: 1e-6, rel: 1e-5, what: `final state, seed ${rng.seed}` });
     // Truncation: segment 1's gradient differs from the full-sequence gradient of the same steps.
     const fullGrad = await lstm.backward((await lstm.forward(x, { training: true })).saved, {
       dy: tensor(dys.map((v, k) => (k < 4 * B * 8 ? 0 : v)), [T, B, 8]),
     });
-    expect(closeness(whole.grads[1], fullGrad.dweights.data, 1e-6, 1e-5).ratio).to.be.above(1);
+    expect(closeness(whole.grads[1], fullGrad.dweights.data, { abs: 1e-6, rel: 1e-5 }).ratio).to.be.above(1);
   });
 
   it('a tiny fixed-seed model learns a sequence that needs memory (loss < 0.02 within 60 steps)', async function () {

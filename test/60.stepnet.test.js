@@ -10,36 +10,15 @@ const { Recurrent } = require('../dist/recurrent');
 const ref = require('./reference/recurrent');
 const sref = require('./reference/stepnet');
 const { numericGradient } = require('./reference/gradcheck');
-const { makeRandom, freshSeed } = require('./reference/random');
+const { randomFor } = require('./support/random');
+const { expectClose } = require('./support/close');
 
-const runSeed = freshSeed();
-function randomFor(title) {
-  let h = runSeed;
-  for (const ch of title) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return makeRandom(h);
-}
-afterEach(function printSeed() {
-  if (this.currentTest.state === 'failed') console.log(`    reproduce with RNNKIT_TEST_SEED=${runSeed}`);
-});
+// ||a − b|| / ||b|| <= rel (||a|| with b all zeros); a NaN or infinity in a fails.
+const norm = (rel, what) => ({ rel, scale: 'norm', what });
 
 const { tensor } = rnnkit;
 const f32 = (a) => Float32Array.from(a);
 
-function relError(actual, expected) {
-  expect(actual.length, 'length').to.equal(expected.length);
-  let diff = 0;
-  let norm = 0;
-  for (let k = 0; k < expected.length; k++) {
-    if (!Number.isFinite(actual[k])) return NaN;
-    diff += (actual[k] - expected[k]) ** 2;
-    norm += expected[k] ** 2;
-  }
-  return norm === 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
-}
-function expectClose(actual, expected, tol, what) {
-  const err = relError(actual, expected);
-  expect(err, `${what}: relative error ${err}`).to.be.at.most(tol);
-}
 
 function unsortedLengths(rng, T, B) {
   const lens = [T, 0];
@@ -158,10 +137,10 @@ function checkAgainstReference(title, cfg, { T, B, lengths, executor, recompute,
     const opts = { seqLengths, executor };
     const fwd = sync ? net.forwardSync(feed, opts) : await net.forward(feed, opts);
     expect(net.lastExecutor).to.equal(executor);
-    expectClose(fwd.outputs.y.data, want.y, 1e-5, 'y');
+    expectClose(fwd.outputs.y.data, want.y, norm(1e-5, 'y'));
     for (let l = 0; l < L; l++) {
-      expectClose(fwd.outputs[`hy${l}`].data, want.hy.subarray(l * B * H, (l + 1) * B * H), 1e-5, `hy${l}`);
-      if (cx) expectClose(fwd.outputs[`cy${l}`].data, want.cy.subarray(l * B * H, (l + 1) * B * H), 1e-5, `cy${l}`);
+      expectClose(fwd.outputs[`hy${l}`].data, want.hy.subarray(l * B * H, (l + 1) * B * H), norm(1e-5, `hy${l}`));
+      if (cx) expectClose(fwd.outputs[`cy${l}`].data, want.cy.subarray(l * B * H, (l + 1) * B * H), norm(1e-5, `cy${l}`));
     }
     const grads = { y: tensor(f32(dy), [T, B, H]) };
     for (let l = 0; l < L; l++) {
@@ -169,12 +148,12 @@ function checkAgainstReference(title, cfg, { T, B, lengths, executor, recompute,
       if (dcy) grads[`cy${l}`] = tensor(f32(dcy.subarray(l * B * H, (l + 1) * B * H)), [1, B, H]);
     }
     const g = sync ? net.backwardSync(fwd.saved, grads, { executor }) : await net.backward(fwd.saved, grads, { executor });
-    expectClose(g.inputs.x.data, wantG.dx, 1e-4, 'dx');
+    expectClose(g.inputs.x.data, wantG.dx, norm(1e-4, 'dx'));
     for (let l = 0; l < L; l++) {
-      expectClose(g.inputs[`h${l}`].data, wantG.dhx.subarray(l * B * H, (l + 1) * B * H), 1e-4, `dh${l}`);
-      if (cx) expectClose(g.inputs[`c${l}`].data, wantG.dcx.subarray(l * B * H, (l + 1) * B * H), 1e-4, `dc${l}`);
+      expectClose(g.inputs[`h${l}`].data, wantG.dhx.subarray(l * B * H, (l + 1) * B * H), norm(1e-4, `dh${l}`));
+      if (cx) expectClose(g.inputs[`c${l}`].data, wantG.dcx.subarray(l * B * H, (l + 1) * B * H), norm(1e-4, `dc${l}`));
     }
-    expectClose(packGradients(cfg, W, g.params), wantG.dweights, 1e-4, 'dweights');
+    expectClose(packGradients(cfg, W, g.params), wantG.dweights, norm(1e-4, 'dweights'));
   });
 }
 
@@ -209,16 +188,16 @@ describe('RecurrentNetwork: against the fused Recurrent op', function () {
     const fused = await op.forward(x, { hx: tensor(f32(hx), [2, B, H]), cx: tensor(f32(cx), [2, B, H]), seqLengths, training: true });
     const net = buildRecurrentNet(cfg, W);
     const fwd = await net.forward({ x, ...stateInputs(2, B, H, hx, cx) }, { seqLengths });
-    expectClose(fwd.outputs.y.data, fused.y.data, 1e-5, 'y');
+    expectClose(fwd.outputs.y.data, fused.y.data, norm(1e-5, 'y'));
     const dy = tensor(f32(rng.array(T * B * H)), [T, B, H]);
     const gFused = await op.backward(fused.saved, { dy });
     const g = await net.backward(fwd.saved, { y: dy });
-    expectClose(g.inputs.x.data, gFused.dx.data, 1e-4, 'dx');
-    expectClose(packGradients(cfg, W, g.params), gFused.dweights.data, 1e-4, 'dweights');
+    expectClose(g.inputs.x.data, gFused.dx.data, norm(1e-4, 'dx'));
+    expectClose(packGradients(cfg, W, g.params), gFused.dweights.data, norm(1e-4, 'dweights'));
     const dhx = new Float32Array(2 * B * H);
     dhx.set(g.inputs.h0.data, 0);
     dhx.set(g.inputs.h1.data, B * H);
-    expectClose(dhx, gFused.dhx.data, 1e-4, 'dhx');
+    expectClose(dhx, gFused.dhx.data, norm(1e-4, 'dhx'));
   });
 });
 
@@ -230,8 +209,7 @@ function dot(a, w) {
 }
 
 function expectGradClose(analytic, numeric, tol, what) {
-  const err = relError(analytic, numeric);
-  expect(err, `${what}: relative error ${err} against finite differences`).to.be.at.most(tol);
+  expectClose(analytic, numeric, norm(tol, `${what} (against finite differences)`));
 }
 
 describe('RecurrentNetwork: custom cells against finite differences of float64 references', function () {
@@ -262,8 +240,8 @@ describe('RecurrentNetwork: custom cells against finite differences of float64 r
     const net = b.build();
     const fwd = net.forwardSync({ x: tensor(f32(x), [T, B, I]), h: tensor(f32(h0), [B, H]), c: tensor(f32(c0), [B, H]) });
     const want = sref.normLstmForward(p, x, h0, c0, T, B, I, H, eps);
-    expectClose(fwd.outputs.y.data, want.y, 1e-5, 'y');
-    expectClose(fwd.outputs.cy.data, want.cy, 1e-5, 'cy');
+    expectClose(fwd.outputs.y.data, want.y, norm(1e-5, 'y'));
+    expectClose(fwd.outputs.cy.data, want.cy, norm(1e-5, 'cy'));
     const g = net.backwardSync(fwd.saved, { y: tensor(f32(wy), [T, B, H]), cy: tensor(f32(wc), [1, B, H]) });
     const loss = () => {
       const o = sref.normLstmForward(p, x, h0, c0, T, B, I, H, eps);
@@ -303,8 +281,8 @@ describe('RecurrentNetwork: custom cells against finite differences of float64 r
       const initShape = initRank === 3 ? [2, B, D] : [D];
       const fwd = await net.forward({ x: tensor(f32(x), [T, B, I]), s: tensor(f32(init), initShape) });
       const want = sref.windowForward(p, x, init, initRank, T, B, I, D);
-      expectClose(fwd.outputs.y.data, want.y, 1e-5, 'y');
-      expectClose(fwd.outputs.last.data, want.last, 1e-5, 'last');
+      expectClose(fwd.outputs.y.data, want.y, norm(1e-5, 'y'));
+      expectClose(fwd.outputs.last.data, want.last, norm(1e-5, 'last'));
       expect(Array.from(net.fetchBlob('timestep', 3).data)).to.deep.equal([3, 3, 3]);
       expect(net.fetchBlob('s_win', 1).shape).to.deep.equal([2, B, D]);
       const g = await net.backward(fwd.saved, { y: tensor(f32(wy), [T, B, D]), last: tensor(f32(wl), [1, B, D]) });

@@ -4,6 +4,7 @@
 // random inputs (seed in every message), on every ISA path this CPU has; then the same kernels
 // through the per-device dispatch of lib/nn/kernels.ts, and the binding's own checks.
 const { makeRandom } = require('./reference/random');
+const { expectClose } = require('./support/close');
 const ref = require('./reference/nn');
 const { native } = require('../dist/native');
 const { cpuKernels } = require('../dist/nn/kernels');
@@ -11,16 +12,6 @@ const { cpuKernels } = require('../dist/nn/kernels');
 const f32 = (a) => Float32Array.from(a);
 const poisoned = (n) => new Float32Array(n).fill(NaN);
 
-// Worst |got − want| / (atol + rtol·|want|); <= 1 passes. NaN in `got` (an unwritten element) fails.
-function expectClose(got, want, what, atol = 1e-6, rtol = 1e-5) {
-  expect(got.length, `${what}: length`).to.equal(want.length);
-  let worst = { r: 0, i: -1 };
-  for (let i = 0; i < want.length; i++) {
-    const r = Math.abs(got[i] - want[i]) / (atol + rtol * Math.abs(want[i]) + 1e-37);
-    if (!(r <= worst.r)) worst = { r, i };
-  }
-  expect(worst.r, `${what}: element ${worst.i} is ${got[worst.i]}, reference ${want[worst.i]}`).to.be.at.most(1);
-}
 
 describe('nn kernels: against float64 references', function () {
   const rng = makeRandom();
@@ -38,10 +29,10 @@ describe('nn kernels: against float64 references', function () {
             const code = { tanh: 0, sigmoid: 1, relu: 2 }[kind];
             const y = poisoned(n);
             native().nnActivationForward(code, x, y, false);
-            expectClose(y, ref.activation(kind, x), `${kind} forward ${isa} n=${n} (${seedNote})`, 1e-6, 1e-5);
+            expectClose(y, ref.activation(kind, x), { abs: 1e-6, rel: 1e-5, what: `${kind} forward ${isa} n=${n} (${seedNote})` });
             const dx = poisoned(n);
             native().nnActivationBackward(code, dy, y, dx, false);
-            expectClose(dx, ref.activationBackward(kind, dy, x), `${kind} backward ${isa} n=${n} (${seedNote})`, 1e-6, 1e-4);
+            expectClose(dx, ref.activationBackward(kind, dy, x), { abs: 1e-6, rel: 1e-4, what: `${kind} backward ${isa} n=${n} (${seedNote})` });
           }
         });
       }
@@ -66,18 +57,18 @@ describe('nn kernels: against float64 references', function () {
       for (const [op, code] of [['add', 0], ['mul', 1]]) {
         const out = poisoned(rows * m);
         native().nnBroadcastBinary(code, a, b, out, rows, m, false);
-        expectClose(out, ref.broadcast(op, a, b), `${op} rows=${rows} m=${m} (${seedNote})`);
+        expectClose(out, ref.broadcast(op, a, b), { abs: 1e-6, rel: 1e-5, what: `${op} rows=${rows} m=${m} (${seedNote})` });
       }
     }
     const n = 70001;
     const x = f32(rng.array(n));
     const out = poisoned(n);
     native().nnAffine(x, out, 0.75, -2.5, false);
-    expectClose(out, Float64Array.from(x, (v) => v * 0.75 - 2.5), `affine (${seedNote})`);
+    expectClose(out, Float64Array.from(x, (v) => v * 0.75 - 2.5), { abs: 1e-6, rel: 1e-5, what: `affine (${seedNote})` });
     const y = f32(rng.array(n));
     const want = Float64Array.from(y, (v, i) => v + x[i]);
     native().nnAccumulate(y, x, false);
-    expectClose(y, want, `accumulate (${seedNote})`);
+    expectClose(y, want, { abs: 1e-6, rel: 1e-5, what: `accumulate (${seedNote})` });
   });
 
   it(`sumAxis (with and without weights, accumulate) and broadcastAxis (${seedNote})`, function () {
@@ -89,16 +80,16 @@ describe('nn kernels: against float64 references', function () {
       for (const [weights, scale] of [[null, 1], [w, 0.25]]) {
         const out = poisoned(outer * inner);
         native().nnSumAxis(x, weights, out, outer, len, inner, scale, false, false);
-        expectClose(out, ref.sumAxis(x, weights, outer, len, inner, scale), `sumAxis ${what}`, 1e-6, 1e-6);
+        expectClose(out, ref.sumAxis(x, weights, outer, len, inner, scale), { abs: 1e-6, rel: 1e-6, what: `sumAxis ${what}` });
       }
       const base = f32(rng.array(outer * inner));
       const acc = base.slice();
       native().nnSumAxis(x, null, acc, outer, len, inner, 1, true, false);
-      expectClose(acc, Float64Array.from(ref.sumAxis(x, null, outer, len, inner, 1), (v, i) => v + base[i]), `sumAxis accumulate ${what}`, 1e-6, 1e-6);
+      expectClose(acc, Float64Array.from(ref.sumAxis(x, null, outer, len, inner, 1), (v, i) => v + base[i]), { abs: 1e-6, rel: 1e-6, what: `sumAxis accumulate ${what}` });
       const dy = f32(rng.array(outer * inner));
       const dx = poisoned(outer * len * inner);
       native().nnBroadcastAxis(dy, dx, outer, len, inner, 0.5, false);
-      expectClose(dx, ref.broadcastAxis(dy, outer, len, inner, 0.5), `broadcastAxis ${what}`);
+      expectClose(dx, ref.broadcastAxis(dy, outer, len, inner, 0.5), { abs: 1e-6, rel: 1e-5, what: `broadcastAxis ${what}` });
     }
   });
 
@@ -127,17 +118,17 @@ describe('nn kernels: against float64 references', function () {
       const ids = Int32Array.from({ length: n }, () => rng.int(0, V - 1));
       const out = poisoned(n * D);
       native().nnEmbeddingForward(weight, ids, out, V, D, false);
-      expectClose(out, ref.embedding(weight, ids, D), `gather V=${V} D=${D} (${seedNote})`, 0, 0);
+      expectClose(out, ref.embedding(weight, ids, D), { abs: 0, rel: 0, what: `gather V=${V} D=${D} (${seedNote})` });
       const dy = f32(rng.array(n * D));
       const pad = ids[0];
       const dw = poisoned(V * D);
       native().nnEmbeddingBackward(dy, ids, dw, V, D, pad, false, false);
-      expectClose(dw, ref.embeddingBackward(dy, ids, V, D, pad), `scatter-add V=${V} D=${D} (${seedNote})`, 1e-6, 1e-5);
+      expectClose(dw, ref.embeddingBackward(dy, ids, V, D, pad), { abs: 1e-6, rel: 1e-5, what: `scatter-add V=${V} D=${D} (${seedNote})` });
       const base = f32(rng.array(V * D));
       const acc = base.slice();
       native().nnEmbeddingBackward(dy, ids, acc, V, D, -1, true, false);
       const want = ref.embeddingBackward(dy, ids, V, D, -1).map((v, i) => v + base[i]);
-      expectClose(acc, want, `scatter-add accumulate V=${V} D=${D} (${seedNote})`, 1e-6, 1e-5);
+      expectClose(acc, want, { abs: 1e-6, rel: 1e-5, what: `scatter-add accumulate V=${V} D=${D} (${seedNote})` });
     }
   });
 
@@ -146,9 +137,9 @@ describe('nn kernels: against float64 references', function () {
     const cols = [3, 1, 8];
     const parts = cols.map((c) => f32(rng.array(outer * c)));
     const y = cpuKernels.concat(parts.map((p, k) => rnnkit.tensor(p, [outer, cols[k]])), outer, [outer, 12], false);
-    expectClose(y.data, ref.concat(parts, outer), `concat (${seedNote})`, 0, 0);
+    expectClose(y.data, ref.concat(parts, outer), { abs: 0, rel: 0, what: `concat (${seedNote})` });
     const back = cpuKernels.split(y, outer, cols.map((c) => [outer, c]), false);
-    back.forEach((t, k) => expectClose(t.data, parts[k], `split piece ${k} (${seedNote})`, 0, 0));
+    back.forEach((t, k) => expectClose(t.data, parts[k], { abs: 0, rel: 0, what: `split piece ${k} (${seedNote})` }));
   });
 
   it(`dropout: the counter-based mask, forward and backward (${seedNote})`, function () {
@@ -158,7 +149,7 @@ describe('nn kernels: against float64 references', function () {
     for (const p of [0, 0.1, 0.5]) {
       const y = poisoned(n);
       native().nnDropout(false, x, y, p, seed, false);
-      expectClose(y, ref.dropout(x, p, seed), `dropout p=${p} (${seedNote})`, 0, 1e-6);
+      expectClose(y, ref.dropout(x, p, seed), { abs: 0, rel: 1e-6, what: `dropout p=${p} (${seedNote})` });
       const dx = poisoned(n);
       native().nnDropout(true, x, dx, p, seed, false);
       expect(Array.from(dx)).to.deep.equal(Array.from(y));

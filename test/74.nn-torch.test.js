@@ -10,6 +10,7 @@ const { execFileSync, spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { expectClose } = require('./support/close');
 
 const { nn } = rnnkit;
 const dir = path.join(__dirname, 'fixtures', 'torch');
@@ -33,18 +34,8 @@ class Model extends nn.Module {
   }
 }
 
-function expectClose(got, want, what, rtol = 2e-4) {
-  const g = got instanceof Float32Array ? got : got.readSync();
-  const w = want.readSync();
-  expect(g.length, what).to.equal(w.length);
-  const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-3);
-  let worst = { d: 0, i: -1 };
-  for (let i = 0; i < w.length; i++) {
-    const d = Math.abs(g[i] - w[i]);
-    if (!(d <= worst.d)) worst = { d, i };
-  }
-  expect(worst.d / scale, `${what}: element ${worst.i} is ${g[worst.i]}, PyTorch ${w[worst.i]}`).to.be.at.most(rtol);
-}
+// A tensor's values on the host (a Float32Array as it is).
+const host = (t) => (t instanceof Float32Array ? t : t.readSync());
 
 // The first Python that can import torch: RNNKIT_PYTHON, python3 on the PATH, Debian's python3.
 function pythonWithTorch() {
@@ -70,14 +61,14 @@ describe('nn state dicts and PyTorch (test/fixtures/torch)', function () {
     const model = new Model();
     expect(model.loadStateDict(state, { strict: true })).to.deep.equal({ missingKeys: [], unexpectedKeys: [] });
     const out = await model.forward(ids, lengths);
-    expectClose(out.logits, io['expect.logits'], 'logits');
-    expectClose(out.h, io['expect.lstm_h'], 'LSTM h');
-    expectClose(out.c, io['expect.lstm_c'], 'LSTM c');
-    expectClose(out.h2, io['expect.gru_h'], 'GRU h');
+    expectClose(host(out.logits), host(io['expect.logits']), { rel: 2e-4, scale: 'max', floor: 1e-3, what: 'logits' });
+    expectClose(host(out.h), host(io['expect.lstm_h']), { rel: 2e-4, scale: 'max', floor: 1e-3, what: 'LSTM h' });
+    expectClose(host(out.c), host(io['expect.lstm_c']), { rel: 2e-4, scale: 'max', floor: 1e-3, what: 'LSTM c' });
+    expectClose(host(out.h2), host(io['expect.gru_h']), { rel: 2e-4, scale: 'max', floor: 1e-3, what: 'GRU h' });
     const loss = await nn.crossEntropy(out.logits, targets);
     expect(loss.item()).to.be.closeTo(io['expect.loss'].item(), 1e-5);
     await loss.backward();
-    for (const [name, p] of model.namedParameters()) expectClose(p.grad, io[`grad.${name}`], `grad of ${name}`, 1e-3);
+    for (const [name, p] of model.namedParameters()) expectClose(host(p.grad), host(io[`grad.${name}`]), { rel: 1e-3, scale: 'max', floor: 1e-3, what: `grad of ${name}` });
   });
 
   it('a file written by saveSafetensors loads into the torch.nn model by name and gives rnnkit\'s outputs', async function () {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch cuDNN LSTM/GRU timings on the shapes of native/tools/gpu_check_recurrent.cu, printed as JSON.
 
-Usage: python3 bench/gpu/torch_rnn.py [--quick] [--reps N] [--fp32-only] [--cases JSON]
+Usage: python3 bench/gpu/torch_rnn.py [--quick] [--reps N] [--fp32-only] [--cases JSON] [--shapes FILE]
+Without --cases the shapes come from bench/shapes.json (--shapes names another file).
 --cases takes the cases of `npm run bench` (bench/shapes.js) as a JSON list of
 {"name", "mode": "lstm" | "gru" | "rnn_tanh" | "rnn_relu", "T", "B", "I", "H", "L", "bidirectional"}
 and times exactly those (results keyed by "name"), with min and max next to each median.
@@ -13,22 +14,26 @@ measurements in ms: `infer` (forward under no_grad), `fwd_train` (forward with a
 Without torch or a CUDA device it prints {"skipped": "<reason>"} and exits 0.
 """
 import json
+import os
 import statistics
 import sys
 
 
-def shapes():
-    out = [
-        ("S1 lstm T64 B32 H256", "lstm", 64, 32, 256, 1, False),
-        ("S2 lstm T64 B64 H512", "lstm", 64, 64, 512, 1, False),
-        ("S3 lstm T128 B1 H512", "lstm", 128, 1, 512, 1, False),
-        ("S4 lstm T64 B32 H1024", "lstm", 64, 32, 1024, 1, False),
-        ("S5 lstm T32 B16 H512 L2bi", "lstm", 32, 16, 512, 2, True),
-    ]
-    for h in (512, 1024, 2048):
-        for b in (16, 32, 64, 128):
-            out.append((f"DB lstm H{h} B{b} T25", "lstm", 25, b, h, 1, False))
-    out.append(("DB gru H1024 B32 T500", "gru", 500, 32, 1024, 1, False))
+SHAPES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shapes.json")
+
+
+def shapes(path=SHAPES_FILE):
+    """S1-S5 (as LSTM) then the gpuBench entries PyTorch runs, from bench/shapes.json (the one shape
+    table; bench/shapes.js gpuBenchShapes() builds the same list and names)."""
+    with open(path) as f:
+        table = json.load(f)
+    out = []
+    for name, s in table["recurrent"].items():
+        label = f"{name} lstm T{s['T']} B{s['B']} H{s['H']}" + (f" L{s['L']}" if s["L"] > 1 else "") + ("bi" if s["D"] > 1 else "")
+        out.append((label, "lstm", s["T"], s["B"], s["H"], s["L"], s["D"] == 2, s["I"]))
+    for s in table["gpuBench"]:
+        if s.get("torch", True):
+            out.append((s["name"], s["mode"], s["T"], s["B"], s["H"], s["L"], s["D"] == 2, s["I"]))
     return out
 
 
@@ -119,7 +124,8 @@ def main():
         cases = json.loads(sys.argv[sys.argv.index("--cases") + 1])
         todo = [(c["name"], c["mode"], c["T"], c["B"], c["H"], c["L"], c["bidirectional"], c["I"]) for c in cases]
     else:
-        todo = [s for k, s in enumerate(shapes()) if not quick or k % 3 == 0]
+        path = sys.argv[sys.argv.index("--shapes") + 1] if "--shapes" in sys.argv else SHAPES_FILE
+        todo = [s for k, s in enumerate(shapes(path)) if not quick or k % 3 == 0]
     precisions = (False,) if "--fp32-only" in sys.argv else (False, True)
     results = []
     for shape in todo:

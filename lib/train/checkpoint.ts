@@ -92,6 +92,12 @@ function readManifest(dir: string): Manifest {
   } catch (err) {
     throw argError(`no readable checkpoint in ${dir}: checkpoint.json is not JSON (${(err as Error).message})`);
   }
+  checkManifest(m, dir);
+  return m;
+}
+
+/** Refuses a manifest with a missing or damaged field (ERR_RNNKIT_ARG naming it). */
+function checkManifest(m: unknown, dir: string): asserts m is Manifest {
   const bad = (field: string): RnnkitError => argError(`${dir}/checkpoint.json: ${field} is damaged`);
   if (!isObject(m) || m.format !== FORMAT) throw argError(`${dir} is not an ${FORMAT} checkpoint`);
   if (typeof m.step !== 'number' || !Number.isSafeInteger(m.step) || m.step < 0) throw bad('step');
@@ -104,7 +110,6 @@ function readManifest(dir: string): Manifest {
       if (!/^\d+$/.test(index) || typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) throw bad('optimizer.steps');
     }
   }
-  return m as unknown as Manifest;
 }
 
 /** Writes a checkpoint directory (created when missing). */

@@ -9,11 +9,30 @@ import { describe, readArray } from '../args';
 /** The whole state of an Rng: four unsigned 32-bit words. */
 export type RngState = [number, number, number, number];
 
-// Spreads a 32-bit value over all bits (murmur3 finalizer), so nearby seeds give unrelated states.
-function mix32(v: number): number {
+/** Spreads a 32-bit value over all bits (murmur3's bijective finalizer), so nearby seeds give unrelated states. */
+export function mix32(v: number): number {
   v = Math.imul(v ^ (v >>> 16), 0x85ebca6b);
   v = Math.imul(v ^ (v >>> 13), 0xc2b2ae35);
   return (v ^ (v >>> 16)) >>> 0;
+}
+
+const rotl = (v: number, k: number): number => (v << k) | (v >>> (32 - k));
+
+/**
+ * One xoshiro128** step on a four-word state (a Uint32Array or plain numbers, updated in place):
+ * the next 32 random bits, unsigned. Shared by Rng and the weight initialisation of
+ * lib/recurrent-params.ts.
+ */
+export function xoshiroNext(s: { [k: number]: number }): number {
+  const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+  const t = s[1] << 9;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 11);
+  return result;
 }
 
 /** The seeded generator (see the top of this file). */
@@ -50,17 +69,7 @@ export class Rng {
 
   /** Next 32 random bits. */
   nextUint32(): number {
-    const s = this.s;
-    const rotl = (v: number, k: number): number => (v << k) | (v >>> (32 - k));
-    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
-    const t = s[1] << 9;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    return result;
+    return xoshiroNext(this.s);
   }
 
   /** Uniform in [0, 1) with 24 bits, so every value is exact in float32. */

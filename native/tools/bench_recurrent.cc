@@ -3,7 +3,9 @@
 // count the GEMMs only (the oneDNN convention): forward 2·G·H·(I_l + R)·T·B per layer/direction
 // (+ 2·R·H·T·B with a projection), backward twice that. A plain sgemm at the shape of the input
 // projection is timed alongside as the machine's practical GEMM rate. Never fails on timings.
-// Usage: bench_recurrent [filter]  (runs only rows whose label contains `filter`)
+// The shapes and cases are bench/shapes.json's (native/tools/shape_table.h), the table `npm run
+// bench` times: S1-S5 as LSTM, S1 and S2 as GRU (both forms) and RNN tanh.
+// Usage: bench_recurrent [--shapes FILE] [filter]  (runs only rows whose label contains `filter`)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +20,7 @@
 #include "parallel.h"
 #include "recurrent.h"
 #include "sgemm.h"
+#include "shape_table.h"
 
 using namespace rnnkit;
 using Mode = RecurrentConfig::Mode;
@@ -37,27 +40,22 @@ double median_ms(const std::function<void()>& fn) {
   return ms[ms.size() / 2];
 }
 
-struct Shape {
-  const char* name;
-  int64_t T, B, H, L;
-  bool bi;
-};
-
-void run(const Shape& s, Mode mode, bool lbr, const char* mode_name, const std::string& filter) {
-  std::string label = std::string(s.name) + " " + mode_name;
+void run(const rnnkit_tools::BenchShape& s, const std::string& filter) {
+  const std::string& label = s.name;
   if (!filter.empty() && label.find(filter) == std::string::npos) return;
+  const Mode mode = rnnkit_tools::mode_named(s.mode);
   RecurrentConfig c;
   c.mode = mode;
-  c.linear_before_reset = lbr;
-  c.input_size = s.H;
+  c.linear_before_reset = s.linear_before_reset;
+  c.input_size = s.I;
   c.hidden_size = s.H;
   c.num_layers = s.L;
-  c.bidirectional = s.bi;
-  const int64_t T = s.T, B = s.B, H = s.H, D = s.bi ? 2 : 1, G = recurrent_gate_count(mode);
+  c.bidirectional = s.D == 2;
+  const int64_t T = s.T, B = s.B, I = s.I, H = s.H, D = s.D, G = recurrent_gate_count(mode);
   std::mt19937 rng(7);
   const float k = 1.f / std::sqrt(static_cast<float>(H));
   std::uniform_real_distribution<float> u(-k, k), ux(-1.f, 1.f);
-  std::vector<float> w(static_cast<size_t>(recurrent_weights_size(c))), x(static_cast<size_t>(T * B * H));
+  std::vector<float> w(static_cast<size_t>(recurrent_weights_size(c))), x(static_cast<size_t>(T * B * I));
   for (auto& e : w) e = u(rng);
   for (auto& e : x) e = ux(rng);
   std::vector<float> y(static_cast<size_t>(T * B * D * H)), hy(static_cast<size_t>(s.L * D * B * H)), cy(hy.size());
@@ -68,7 +66,7 @@ void run(const Shape& s, Mode mode, bool lbr, const char* mode_name, const std::
   float* dcxp = mode == Mode::lstm ? dcx.data() : nullptr;
 
   double fwd_flops = 0;
-  for (int64_t l = 0; l < s.L; ++l) fwd_flops += 2.0 * G * H * ((l == 0 ? H : D * H) + H) * T * B * D;
+  for (int64_t l = 0; l < s.L; ++l) fwd_flops += 2.0 * G * H * ((l == 0 ? I : D * H) + H) * T * B * D;
   const double inf_ms = median_ms([&] {
     recurrent_forward(c, T, B, false, x.data(), nullptr, nullptr, nullptr, w.data(), 0.f, 1, y.data(), hy.data(), cyp, nullptr);
   });
@@ -94,20 +92,24 @@ double gemm_rate(int64_t M, int64_t N, int64_t K) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::vector<rnnkit_tools::BenchShape> cases;
+  int64_t pm = 0, pn = 0, pk = 0;  // the input projection of S2: [T·B, I] x [I, 4H]
+  try {
+    const rnnkit_tools::Json table = rnnkit_tools::read_shape_table(rnnkit_tools::shapes_path_option(argc, argv));
+    cases = rnnkit_tools::recurrent_cases(table);
+    const rnnkit_tools::Json& s2 = table.at("recurrent").at("S2");
+    pm = s2.integer("T") * s2.integer("B"), pn = 4 * s2.integer("H"), pk = s2.integer("I");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_recurrent: %s\n", e.what());
+    return 2;
+  }
   const std::string filter = argc > 1 ? argv[1] : "";
   std::printf("bench_recurrent: isa %s, %d threads; times are medians in ms, rates GFLOP/s\n",
               isa_name(active_isa()), num_threads());
-  std::printf("sgemm [4096 x 2048 x 512] (S2 input projection): %.1f GFLOP/s\n", gemm_rate(4096, 2048, 512));
+  std::printf("sgemm [%lld x %lld x %lld] (S2 input projection): %.1f GFLOP/s\n", static_cast<long long>(pm),
+              static_cast<long long>(pn), static_cast<long long>(pk), gemm_rate(pm, pn, pk));
   std::printf("%-16s %9s %7s %9s %7s %9s %7s %9s %7s %8s\n", "shape", "infer", "GF/s", "fwd-train",
               "GF/s", "backward", "GF/s", "train", "GF/s", "saved MB");
-  const Shape shapes[] = {{"S1", 64, 32, 256, 1, false}, {"S2", 64, 64, 512, 1, false},
-                          {"S3", 128, 1, 512, 1, false}, {"S4", 64, 32, 1024, 1, false},
-                          {"S5", 32, 16, 512, 2, true}};
-  for (const Shape& s : shapes) run(s, Mode::lstm, true, "lstm", filter);
-  for (int k = 0; k < 2; ++k) {
-    run(shapes[k], Mode::gru, true, "gru", filter);
-    run(shapes[k], Mode::gru, false, "gru-onnx", filter);
-    run(shapes[k], Mode::rnn_tanh, true, "rnn_tanh", filter);
-  }
+  for (const auto& s : cases) run(s, filter);
   return 0;
 }

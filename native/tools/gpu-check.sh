@@ -43,8 +43,8 @@ PLAN=(
   "mocha_cpu_avx512|60|check|mocha --grep @gpu --invert on the CPU flavor, RNNKIT_ISA=avx512 (test/52 left out)"
   "bench_kernels|15|timing|gpu_check --bench-only --quick: copy, FMA, mma limits; GEMM, RMSNorm"
   "bench_train|10|timing|gpu_check_train --bench-only --quick: Adam, clipping, cross-entropy GB/s"
-  "bench_recurrent|20|timing|gpu_check_recurrent --bench-only --quick: auto vs standard vs persistent"
-  "torch_rnn|20|timing|PyTorch cuDNN on the same shapes (bench/gpu/torch_rnn.py --quick)"
+  "bench_recurrent|20|timing|gpu_check_recurrent --bench-only --quick --shapes bench/shapes.json: auto vs standard vs persistent"
+  "torch_rnn|20|timing|PyTorch cuDNN on the same shapes (bench/gpu/torch_rnn.py --quick --shapes bench/shapes.json)"
   "bench_js_recurrent|12|timing|node bench/run.js --quick --only recurrent: ours (CUDA) vs PyTorch"
 )
 SCALE=${RNNKIT_GPU_CHECK_SCALE:-1}
@@ -367,8 +367,8 @@ fi
 # ---- timings -------------------------------------------------------------------------------------
 if [ -x build-cuda/gpu_check ]; then step bench_kernels build-cuda/gpu_check --bench-only --quick; else skip bench_kernels "not built"; fi
 if [ -x build-cuda/gpu_check_train ]; then step bench_train build-cuda/gpu_check_train --bench-only --quick; else skip bench_train "not built"; fi
-if [ -x build-cuda/gpu_check_recurrent ]; then step bench_recurrent build-cuda/gpu_check_recurrent --bench-only --quick; else skip bench_recurrent "not built"; fi
-step torch_rnn bash -c "python3 bench/gpu/torch_rnn.py --quick > '$LOGS/torch_rnn.json' && tail -c 400 '$LOGS/torch_rnn.json'" &&
+if [ -x build-cuda/gpu_check_recurrent ]; then step bench_recurrent build-cuda/gpu_check_recurrent --bench-only --quick --shapes bench/shapes.json; else skip bench_recurrent "not built"; fi
+step torch_rnn bash -c "python3 bench/gpu/torch_rnn.py --quick --shapes bench/shapes.json > '$LOGS/torch_rnn.json' && tail -c 400 '$LOGS/torch_rnn.json'" &&
   grep -q '"skipped"' "$LOGS/torch_rnn.json" && demote_to_skip torch_rnn "$(head -c 140 "$LOGS/torch_rnn.json")"
 if [ $HAVE_JS = 1 ]; then
   step bench_js_recurrent env RNNKIT_CUDA_ADDON="$ADDON" node bench/run.js --quick --only recurrent

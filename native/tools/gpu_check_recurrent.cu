@@ -1,6 +1,7 @@
 // gpu_check_recurrent: the CUDA Recurrent op (cuda_recurrent.h) against the CPU op
 // (native/kernels/recurrent.h), then timed; needs no Node.
-//   ./build-cuda/gpu_check_recurrent [--quick] [--no-bench | --bench-only | --probe]   (RNNKIT_TEST_SEED replays)
+//   ./build-cuda/gpu_check_recurrent [--quick] [--no-bench | --bench-only | --probe] [--shapes FILE]
+//   (RNNKIT_TEST_SEED replays; the bench shapes come from bench/shapes.json or FILE, run from the repo root)
 // Without a usable device it prints "no CUDA device: skipped (<reason>)" and exits 0; with
 // RNNKIT_REQUIRE_GPU=1 it exits 2 with the CUDA error instead (gpu_check_harness.cuh).
 // Checks: the CPU test matrix of native/tools/test_recurrent.cc (every mode incl. both GRU forms,
@@ -11,8 +12,9 @@
 // it applies, the persistent one; the backward runs on the GPU's own saved and on the CPU's saved.
 // Bound, per output array: max|gpu - cpu| <= 1e-4 · max(max|cpu|, 1e-3) (fp32 on both sides; the
 // two differ by exp/tanh rounding and GEMM summation order). NaN fails.
-// Bench: S1-S5 (native/tools/bench_recurrent.cc) and the DeepBench LSTM training shapes
-// (H 512/1024/2048, B 16/32/64/128, T 25) plus GRU H 1024, B 32, T 500: medians of CUDA-event
+// Bench: the shapes of bench/shapes.json (native/tools/shape_table.h): S1-S5 and its gpuBench list
+// (the DeepBench LSTM training shapes H 512/1024/2048, B 16/32/64/128, T 25, GRU H 1024, B 32,
+// T 500, and small batches where the persistent kernel applies); medians of CUDA-event
 // times around whole calls, GFLOP/s counted as 2·T·B·G·H·(I + R) per layer and direction
 // (backward: twice that). Exit status 0 when every check passes.
 #include <cuda_runtime.h>
@@ -34,6 +36,7 @@
 #include "gpu_check_harness.cuh"
 #include "recurrent.h"
 #include "recurrent_persistent.cuh"
+#include "shape_table.h"
 
 using namespace rnnkit;
 using Mode = RecurrentConfig::Mode;
@@ -375,28 +378,22 @@ void check_concurrent_persistent() {
 
 // ---- bench --------------------------------------------------------------------------------------
 
-struct Shape {
-  std::string name;
-  Mode mode;
-  int64_t T, B, H, L;
-  bool bi;
-};
-
-void bench(const Shape& s, bool quick) {
+void bench(const rnnkit_tools::BenchShape& s, bool quick) {
   RecurrentConfig c;
-  c.mode = s.mode;
-  c.input_size = s.H;
+  c.mode = rnnkit_tools::mode_named(s.mode);
+  c.linear_before_reset = s.linear_before_reset;
+  c.input_size = s.I;
   c.hidden_size = s.H;
   c.num_layers = s.L;
-  c.bidirectional = s.bi;
-  const int64_t T = s.T, B = s.B, H = s.H, D = s.bi ? 2 : 1;
-  const int64_t G = recurrent_gate_count(s.mode);
+  c.bidirectional = s.D == 2;
+  const int64_t T = s.T, B = s.B, I = s.I, H = s.H, D = s.D;
+  const int64_t G = recurrent_gate_count(c.mode);
   const int64_t nw = recurrent_weights_size(c), ns = recurrent_saved_size(c, T, B);
-  Dev x(rnd(T * B * H)), w(rnd(nw, 1.f / std::sqrt(static_cast<float>(H)))), y(T * B * D * H), hy(s.L * D * B * H);
-  Dev cy(s.mode == Mode::lstm ? s.L * D * B * H : 0), saved(ns), dy(rnd(T * B * D * H)), dx(T * B * H),
+  Dev x(rnd(T * B * I)), w(rnd(nw, 1.f / std::sqrt(static_cast<float>(H)))), y(T * B * D * H), hy(s.L * D * B * H);
+  Dev cy(c.mode == Mode::lstm ? s.L * D * B * H : 0), saved(ns), dy(rnd(T * B * D * H)), dx(T * B * I),
       dw(nw);
   double flops = 0;
-  for (int64_t l = 0; l < s.L; ++l) flops += 2.0 * D * T * B * G * H * ((l == 0 ? H : D * H) + H);
+  for (int64_t l = 0; l < s.L; ++l) flops += 2.0 * D * T * B * G * H * ((l == 0 ? I : D * H) + H);
   const int reps = quick ? 3 : 7;
   const char* algo = gpu::recurrent_forward_algorithm(kDevice, c, T, B, gpu::RecurrentAlgo::automatic);
   auto fwd = [&](bool train, gpu::RecurrentAlgo a) {
@@ -428,30 +425,15 @@ void bench(const Shape& s, bool quick) {
               flops / inf * 1e-6, inf_std, pers, verdict, trn, flops / trn * 1e-6, bwd, 2 * flops / bwd * 1e-6, trn + bwd);
 }
 
-void run_bench(bool quick) {
+void run_bench(bool quick, const std::string& shapes_path) {
   std::printf("\nrecurrent bench (fp32; medians of CUDA-event times in ms; GF/s = GFLOP/s):\n");
   std::printf("(auto: the algorithm 'auto' chose; infer-std / infer-pers: each forced; auto-ok: 'auto' within 5%% of the\n"
               " faster of the two)\n");
   std::printf("%-28s %-10s %9s %8s %9s %9s %-8s %9s %8s %9s %8s %9s\n", "shape", "auto", "infer", "GF/s", "infer-std",
               "infer-pers", "auto-ok", "fwd-train", "GF/s", "backward", "GF/s", "train");
-  std::vector<Shape> shapes = {{"S1 lstm T64 B32 H256", Mode::lstm, 64, 32, 256, 1, false},
-                               {"S2 lstm T64 B64 H512", Mode::lstm, 64, 64, 512, 1, false},
-                               {"S3 lstm T128 B1 H512", Mode::lstm, 128, 1, 512, 1, false},
-                               {"S4 lstm T64 B32 H1024", Mode::lstm, 64, 32, 1024, 1, false},
-                               {"S5 lstm T32 B16 H512 L2bi", Mode::lstm, 32, 16, 512, 2, true}};
-  for (int64_t H : {512, 1024, 2048})
-    for (int64_t B : {16, 32, 64, 128})
-      shapes.push_back({"DB lstm H" + std::to_string(H) + " B" + std::to_string(B) + " T25", Mode::lstm, 25, B, H, 1,
-                        false});
-  shapes.push_back({"DB gru H1024 B32 T500", Mode::gru, 500, 32, 1024, 1, false});
-  // Small batches, where the persistent kernel applies: does 'auto' pick the faster one?
-  shapes.push_back({"P lstm T64 B4 H128", Mode::lstm, 64, 4, 128, 1, false});
-  shapes.push_back({"P lstm T8 B4 H256", Mode::lstm, 8, 4, 256, 1, false});
-  shapes.push_back({"P gru T128 B8 H512", Mode::gru, 128, 8, 512, 1, false});
-  shapes.push_back({"P rnn_tanh T128 B4 H256", Mode::rnn_tanh, 128, 4, 256, 1, false});
-  shapes.push_back({"P rnn_tanh T256 B16 H1024", Mode::rnn_tanh, 256, 16, 1024, 1, false});
+  const std::vector<rnnkit_tools::BenchShape> shapes = rnnkit_tools::gpu_bench_shapes(rnnkit_tools::read_shape_table(shapes_path));
   int k = 0;
-  for (const Shape& s : shapes) {
+  for (const auto& s : shapes) {
     if (quick && k++ % 3 != 0) continue;
     try {
       bench(s, quick);
@@ -464,6 +446,7 @@ void run_bench(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string shapes_path = rnnkit_tools::shapes_path_option(argc, argv);
   const gpucheck::Options opt = gpucheck::parse_options(argc, argv);
   const gpu::ProbeResult probe = gpucheck::start("gpu_check_recurrent", opt);
   std::printf("gpu_check_recurrent: %s; seed %u (RNNKIT_TEST_SEED replays)\n", probe.devices[0].name.c_str(),
@@ -475,6 +458,6 @@ int main(int argc, char** argv) {
     gpucheck::guarded("recurrent matrix", [&] { check_matrix(opt.quick); });
     std::printf("worst relative error %.3g (bound 1e-4)\n", g_worst);
   }
-  if (opt.bench) run_bench(opt.quick);
+  if (opt.bench) gpucheck::guarded("recurrent bench shapes", [&] { run_bench(opt.quick, shapes_path); });
   return gpucheck::finish();
 }

@@ -8,37 +8,16 @@ const recurrentRef = require('../reference/recurrent');
 const rmsRef = require('../reference/rmsnorm');
 const trainRef = require('../reference/train');
 
-/** max |got − want| over max |want| (the largest error against the largest value); NaN for a non-finite got. */
-function maxError(got, want) {
-  let err = 0;
-  let scale = 0;
-  for (let k = 0; k < want.length; k++) {
-    if (!Number.isFinite(got[k])) return NaN;
-    err = Math.max(err, Math.abs(got[k] - want[k]));
-    scale = Math.max(scale, Math.abs(want[k]));
-  }
-  return scale === 0 ? err : err / scale;
-}
-
-function expectClose(got, want, tol, what) {
-  if (got.length !== want.length) throw new Error(`after the storm, ${what}: ${got.length} values, reference ${want.length}`);
-  const err = maxError(got, want);
-  if (!(err <= tol)) throw new Error(`after the storm, ${what}: error ${err} of the largest value > ${tol}`);
-}
-
-function matmulRef(a, b, M, K, N) {
-  const c = new Float64Array(M * N);
-  for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) c[i * N + j] += a[i * K + k] * b[k * N + j];
-  return c;
-}
+const { expectClose } = require('../support/close');
+const { matmulReference } = require('../support/matmul');
 
 async function verifyMatmul(rk, rng) {
   const [M, K, N] = [7, 9, 5];
   const a = Float32Array.from(rng.array(M * K));
   const b = Float32Array.from(rng.array(K * N));
-  const want = matmulRef(a, b, M, K, N);
-  expectClose(rk.matmulSync(rk.tensor(a, [M, K]), rk.tensor(b, [K, N])).data, want, 1e-5, 'matmulSync');
-  expectClose((await rk.matmul(rk.tensor(a, [M, K]), rk.tensor(b, [K, N]))).data, want, 1e-5, 'matmul');
+  const want = matmulReference(a, b, M, N, K).c;
+  expectClose(rk.matmulSync(rk.tensor(a, [M, K]), rk.tensor(b, [K, N])).data, want, { rel: 1e-5, scale: 'max', what: 'after the storm, matmulSync' });
+  expectClose((await rk.matmul(rk.tensor(a, [M, K]), rk.tensor(b, [K, N]))).data, want, { rel: 1e-5, scale: 'max', what: 'after the storm, matmul' });
 }
 
 async function verifyRecurrent(rk, rng) {
@@ -50,13 +29,13 @@ async function verifyRecurrent(rk, rng) {
   const f = await op.forward(rk.tensor(x, [T, B, 3]), { training: true });
   const inputs = { x, weights, T, B };
   const want = recurrentRef.recurrentForward(cfg, inputs);
-  expectClose(f.y.data, want.y, 1e-5, 'Recurrent y');
-  expectClose(f.hy.data, want.hy, 1e-5, 'Recurrent hy');
+  expectClose(f.y.data, want.y, { rel: 1e-5, scale: 'max', what: 'after the storm, Recurrent y' });
+  expectClose(f.hy.data, want.hy, { rel: 1e-5, scale: 'max', what: 'after the storm, Recurrent hy' });
   const dy = Float32Array.from(rng.array(f.y.size));
   const g = op.backwardSync(f.saved, { dy: rk.tensor(dy, f.y.shape) });
   const wantG = recurrentRef.recurrentBackward(cfg, inputs, { dy });
-  expectClose(g.dx.data, wantG.dx, 1e-4, 'Recurrent dx');
-  expectClose(g.dweights.data, wantG.dweights, 1e-4, 'Recurrent dweights');
+  expectClose(g.dx.data, wantG.dx, { rel: 1e-4, scale: 'max', what: 'after the storm, Recurrent dx' });
+  expectClose(g.dweights.data, wantG.dweights, { rel: 1e-4, scale: 'max', what: 'after the storm, Recurrent dweights' });
   op.dispose();
 }
 
@@ -68,12 +47,12 @@ async function verifyRmsNorm(rk, rng) {
   const norm = new rk.RMSNorm({ size: cols, eps: 1e-5, gamma, beta });
   const f = await norm.forward(rk.tensor(x, [rows, cols]));
   const want = rmsRef.forward(x, gamma, beta, rows, cols, 1e-5);
-  expectClose(f.y.data, want.y, 1e-5, 'RMSNorm y');
+  expectClose(f.y.data, want.y, { rel: 1e-5, scale: 'max', what: 'after the storm, RMSNorm y' });
   const dy = Float32Array.from(rng.array(rows * cols));
   const g = norm.backwardSync({ x: rk.tensor(x, [rows, cols]), rrms: f.rrms, dy: rk.tensor(dy, [rows, cols]) });
   const wantG = rmsRef.backward(dy, x, gamma, rows, cols, 1e-5);
-  expectClose(g.dx.data, wantG.dx, 1e-4, 'RMSNorm dx');
-  expectClose(g.dgamma.data, wantG.dgamma, 1e-4, 'RMSNorm dgamma');
+  expectClose(g.dx.data, wantG.dx, { rel: 1e-4, scale: 'max', what: 'after the storm, RMSNorm dx' });
+  expectClose(g.dgamma.data, wantG.dgamma, { rel: 1e-4, scale: 'max', what: 'after the storm, RMSNorm dgamma' });
 }
 
 async function verifyTraining(rk, rng) {
@@ -82,15 +61,15 @@ async function verifyTraining(rk, rng) {
   const targets = Int32Array.from({ length: N }, () => rng.int(0, V - 1));
   const ce = await rk.crossEntropy(rk.tensor(logits, [N, V]), targets);
   const want = trainRef.crossEntropy(logits, targets, V);
-  expectClose([ce.loss], [want.loss], 1e-6, 'crossEntropy loss');
-  expectClose(ce.dlogits.data, want.dlogits, 1e-5, 'crossEntropy dlogits');
+  expectClose([ce.loss], [want.loss], { rel: 1e-6, scale: 'max', what: 'after the storm, crossEntropy loss' });
+  expectClose(ce.dlogits.data, want.dlogits, { rel: 1e-5, scale: 'max', what: 'after the storm, crossEntropy dlogits' });
   const p = Float32Array.from(rng.array(8));
   const g = Float32Array.from(rng.array(8));
   const param = rk.tensor(p.slice(), [8]);
   const h = { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false };
   const adam = new rk.Adam([param], { lr: h.lr });
   await adam.step([rk.tensor(g, [8])]);
-  expectClose(param.data, trainRef.adamStep(p, g, { step: 0 }, h, false).p, 1e-6, 'Adam step');
+  expectClose(param.data, trainRef.adamStep(p, g, { step: 0 }, h, false).p, { rel: 1e-6, scale: 'max', what: 'after the storm, Adam step' });
 }
 
 /** A step net that spells out an LSTM layer gives the Recurrent op's result. */
@@ -118,7 +97,7 @@ function verifyStepNet(rk, rng) {
   b.alias('y', 'h', 1);
   const x = rk.tensor(Float32Array.from(rng.array(T * B * I)), [T, B, I]);
   const got = b.build().forwardSync({ x }).outputs.y.data;
-  expectClose(got, op.forwardSync(x).y.data, 1e-5, 'step-net LSTM against Recurrent');
+  expectClose(got, op.forwardSync(x).y.data, { rel: 1e-5, scale: 'max', what: 'after the storm, step-net LSTM against Recurrent' });
 }
 
 /**
