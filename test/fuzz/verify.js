@@ -111,9 +111,9 @@ async function verifyLinear(rk, rng) {
   const { weight, bias } = lin.parameters();
   const wt = new Float64Array(I * O);
   for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) wt[i * O + o] = weight.data[o * I + i];
-  const want = matmulRef(x, wt, N, I, O);
+  const want = matmulReference(x, wt, N, O, I).c;
   for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) want[n * O + o] += bias.data[o];
-  expectClose((await lin.forward(rk.tensor(x, [N, I]))).data, want, 1e-5, 'Linear forward');
+  expectClose((await lin.forward(rk.tensor(x, [N, I]))).data, want, { rel: 1e-5, scale: 'max', what: 'after the storm, Linear forward' });
   const m = new rk.nn.Linear({ inFeatures: I, outFeatures: O, seed: 22 });
   const xt = rk.tensor(x, [N, I]);
   xt.requiresGrad = true;
@@ -124,9 +124,9 @@ async function verifyLinear(rk, rng) {
   const dx = new Float64Array(N * I);
   for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let n = 0; n < N; n++) dW[o * I + i] += x[n * I + i];
   for (let n = 0; n < N; n++) for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) dx[n * I + i] += W[o * I + i];
-  expectClose(m.weight.grad.data, dW, 1e-5, 'nn.Linear dweight (autograd)');
-  expectClose(m.bias.grad.data, new Float64Array(O).fill(N), 1e-6, 'nn.Linear dbias (autograd)');
-  expectClose(xt.grad.data, dx, 1e-5, 'nn.Linear dx (autograd)');
+  expectClose(m.weight.grad.data, dW, { rel: 1e-5, scale: 'max', what: 'after the storm, nn.Linear dweight (autograd)' });
+  expectClose(m.bias.grad.data, new Float64Array(O).fill(N), { rel: 1e-6, scale: 'max', what: 'after the storm, nn.Linear dbias (autograd)' });
+  expectClose(xt.grad.data, dx, { rel: 1e-5, scale: 'max', what: 'after the storm, nn.Linear dx (autograd)' });
 }
 
 /** Throws naming the first result that is off. */
