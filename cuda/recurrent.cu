@@ -566,7 +566,7 @@ const char* recurrent_forward(int device, const RecurrentConfig& cfg, int64_t T,
                               const float* weights, float dropout_p, uint64_t seed, float* y, float* hy, float* cy,
                               float* saved, RecurrentAlgo algo) {
   const RecurrentDims dm(cfg);
-  recurrent_check_forward(kWho, T, B, x, weights, dropout_p, seq_lengths, y);
+  recurrent_check_forward(kWho, cfg, T, B, x, weights, dropout_p, seq_lengths, y);
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
   const int64_t GW = dm.gate_width(), DR = D * R;
   PersistentPlan pplan;

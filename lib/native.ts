@@ -82,6 +82,56 @@ export interface NativeRecurrentConfig {
 /** The CUDA recurrent algorithm a caller may ask for. */
 export type NativeRecurrentAlgorithm = 'auto' | 'standard' | 'persistent';
 
+/**
+ * The named fields of one recurrent forward call (native/napi/recurrent_args.h), the same for the
+ * CPU binding (A = Float32Array) and the CUDA one (A = DeviceBuffer). Every buffer holds exactly the
+ * floats the config and T, B imply; `saved` null means inference; unknown fields are refused.
+ */
+export interface NativeRecurrentForward<A> {
+  config: NativeRecurrentConfig;
+  T: number;
+  B: number;
+  batchFirst: boolean;
+  x: A;
+  hx: A | null;
+  cx: A | null;
+  seqLengths: Int32Array | null;
+  weights: A;
+  dropout: number;
+  seed: number;
+  y: A;
+  hy: A | null;
+  cy: A | null;
+  saved: A | null;
+  async: boolean;
+}
+
+/** The named fields of one recurrent backward call: what the training forward took and produced. */
+export interface NativeRecurrentBackward<A> {
+  config: NativeRecurrentConfig;
+  T: number;
+  B: number;
+  batchFirst: boolean;
+  x: A;
+  hx: A | null;
+  cx: A | null;
+  seqLengths: Int32Array | null;
+  weights: A;
+  dropout: number;
+  seed: number;
+  y: A;
+  saved: A;
+  dy: A | null;
+  dhy: A | null;
+  dcy: A | null;
+  dx: A;
+  dhx: A | null;
+  dcx: A | null;
+  dweights: A;
+  accumulate: boolean;
+  async: boolean;
+}
+
 /** A compiled step net (native/napi/stepnet_ops.cc); opaque. */
 export interface NativeStepNet {
   readonly __stepNet: never;
@@ -150,21 +200,11 @@ export interface NativeBinding {
   recurrentWeightsSize(cfg: NativeRecurrentConfig): number;
   recurrentSavedSize(cfg: NativeRecurrentConfig, T: number, B: number): number;
   recurrentInfo(): { isa: string; algorithm: string };
-  recurrentForward(cfg: NativeRecurrentConfig, T: number, B: number, batchFirst: boolean, x: Float32Array,
-    hx: F32, cx: F32, seqLengths: Int32Array | null, weights: Float32Array, dropout: number, seed: number,
-    y: Float32Array, hy: F32, cy: F32, saved: F32, async: boolean): Done;
-  recurrentBackward(cfg: NativeRecurrentConfig, T: number, B: number, batchFirst: boolean, x: Float32Array,
-    hx: F32, cx: F32, seqLengths: Int32Array | null, weights: Float32Array, dropout: number, seed: number,
-    y: Float32Array, saved: Float32Array, dy: F32, dhy: F32, dcy: F32, dx: Float32Array, dhx: F32, dcx: F32,
-    dweights: Float32Array, accumulate: boolean, async: boolean): Done;
+  recurrentForward(call: NativeRecurrentForward<Float32Array>): Done;
+  recurrentBackward(call: NativeRecurrentBackward<Float32Array>): Done;
   // cuda_recurrent_ops.cc: the algorithm that ran (the CPU flavor throws ERR_RNNKIT_DEVICE)
-  cudaRecurrentForward(cfg: NativeRecurrentConfig, T: number, B: number, batchFirst: boolean, x: DeviceBuffer,
-    hx: Buf, cx: Buf, seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number,
-    y: DeviceBuffer, hy: Buf, cy: Buf, saved: Buf, algorithm: NativeRecurrentAlgorithm, async: boolean): Maybe<string>;
-  cudaRecurrentBackward(cfg: NativeRecurrentConfig, T: number, B: number, batchFirst: boolean, x: DeviceBuffer,
-    hx: Buf, cx: Buf, seqLengths: Int32Array | null, weights: DeviceBuffer, dropout: number, seed: number,
-    y: DeviceBuffer, saved: DeviceBuffer, dy: Buf, dhy: Buf, dcy: Buf, dx: DeviceBuffer, dhx: Buf, dcx: Buf,
-    dweights: DeviceBuffer, accumulate: boolean, async: boolean): Maybe<string>;
+  cudaRecurrentForward(call: NativeRecurrentForward<DeviceBuffer> & { algorithm: NativeRecurrentAlgorithm }): Maybe<string>;
+  cudaRecurrentBackward(call: NativeRecurrentBackward<DeviceBuffer>): Maybe<string>;
   cudaRecurrentAlgorithm(cfg: NativeRecurrentConfig, T: number, B: number, device: number,
     algorithm: NativeRecurrentAlgorithm): string;
   cudaRecurrentAlgorithmReason(cfg: NativeRecurrentConfig, T: number, B: number, device: number,

@@ -44,8 +44,11 @@ function forwardArrays(c: RecurrentConfig, p: ForwardPlan, x: Float32Array, hx: 
 }
 
 function callForward(op: RecurrentWeightsState, p: ForwardPlan, a: ForwardArrays, async: boolean): Promise<void> | undefined {
-  return native().recurrentForward(op.config.native, p.T, p.B, op.config.batchFirst, a.x, a.hx, a.cx, p.seqLengths,
-    op.hostWeights.data, p.dropout, p.dropoutSeed, a.y, a.hy, a.cy, a.saved, async);
+  return native().recurrentForward({
+    config: op.config.native, T: p.T, B: p.B, batchFirst: op.config.batchFirst, x: a.x, hx: a.hx, cx: a.cx,
+    seqLengths: p.seqLengths, weights: op.hostWeights.data, dropout: p.dropout, seed: p.dropoutSeed,
+    y: a.y, hy: a.hy, cy: a.cy, saved: a.saved, async,
+  });
 }
 
 /** A host result as a tensor on `device`. */
@@ -114,9 +117,12 @@ function backwardArrays(c: RecurrentConfig, p: BackwardPlan, dy: F32, dhy: F32, 
 function callBackward(op: RecurrentWeightsState, p: BackwardPlan, a: BackwardArrays, async: boolean): Promise<void> | undefined {
   const s = p.saved;
   const d = s.cpu as CpuSaved;
-  return native().recurrentBackward(op.config.native, s.T, s.B, op.config.batchFirst, d.x, d.hx, d.cx, d.seqLengths,
-    op.hostWeights.data, s.dropout, s.dropoutSeed, d.y, d.activations, a.dy, a.dhy, a.dcy, a.dx, a.dhx, a.dcx,
-    p.dweights.data, p.accumulate, async);
+  return native().recurrentBackward({
+    config: op.config.native, T: s.T, B: s.B, batchFirst: op.config.batchFirst, x: d.x, hx: d.hx, cx: d.cx,
+    seqLengths: d.seqLengths, weights: op.hostWeights.data, dropout: s.dropout, seed: s.dropoutSeed,
+    y: d.y, saved: d.activations, dy: a.dy, dhy: a.dhy, dcy: a.dcy, dx: a.dx, dhx: a.dhx, dcx: a.dcx,
+    dweights: p.dweights.data, accumulate: p.accumulate, async,
+  });
 }
 
 function backwardResult(c: RecurrentConfig, p: BackwardPlan, a: BackwardArrays): RecurrentGradients {

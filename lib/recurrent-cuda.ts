@@ -120,9 +120,11 @@ export function cudaForward(op: RecurrentWeightsState, p: ForwardPlan, w: Tensor
     [y, hy, cy] = deviceOutputs(op, dev, p.yShape, p.B, outs);
     activations = p.training ? deviceTensor(dev, [native().recurrentSavedSize(c.native, p.T, p.B)]) : null;
     if (activations) owned.push(activations);
-    call = native().cudaRecurrentForward(c.native, p.T, p.B, c.batchFirst, p.x.deviceBuffer, buf(hx), buf(cx),
-      p.seqLengths, w.deviceBuffer, p.dropout, p.dropoutSeed, y.deviceBuffer, hy.deviceBuffer, buf(cy),
-      buf(activations), c.algorithm, async);
+    call = native().cudaRecurrentForward({
+      config: c.native, T: p.T, B: p.B, batchFirst: c.batchFirst, x: p.x.deviceBuffer, hx: buf(hx), cx: buf(cx),
+      seqLengths: p.seqLengths, weights: w.deviceBuffer, dropout: p.dropout, seed: p.dropoutSeed,
+      y: y.deviceBuffer, hy: hy.deviceBuffer, cy: buf(cy), saved: buf(activations), algorithm: c.algorithm, async,
+    });
   } catch (err) {
     disposeAll([...outs, ...owned]);
     throw err;
@@ -167,9 +169,13 @@ export function cudaBackward(op: RecurrentWeightsState, p: BackwardPlan, w: Tens
     // The gradients are computed on the device, then land in the CPU dweights tensor.
     dw = p.accumulate ? p.dweights.to(dev) : deviceTensor(dev, p.dweights.shape);
     temps.push(dw);
-    call = native().cudaRecurrentBackward(c.native, s.T, s.B, c.batchFirst, x.deviceBuffer, buf(g.hx), buf(g.cx),
-      g.seqLengths, w.deviceBuffer, s.dropout, s.dropoutSeed, g.y.deviceBuffer, g.activations.deviceBuffer, buf(dy),
-      buf(dhy), buf(dcy), dx.deviceBuffer, dhx.deviceBuffer, buf(dcx), dw.deviceBuffer, p.accumulate, async);
+    call = native().cudaRecurrentBackward({
+      config: c.native, T: s.T, B: s.B, batchFirst: c.batchFirst, x: x.deviceBuffer, hx: buf(g.hx), cx: buf(g.cx),
+      seqLengths: g.seqLengths, weights: w.deviceBuffer, dropout: s.dropout, seed: s.dropoutSeed,
+      y: g.y.deviceBuffer, saved: g.activations.deviceBuffer, dy: buf(dy), dhy: buf(dhy), dcy: buf(dcy),
+      dx: dx.deviceBuffer, dhx: dhx.deviceBuffer, dcx: buf(dcx), dweights: dw.deviceBuffer,
+      accumulate: p.accumulate, async,
+    });
   } catch (err) {
     disposeAll([...outs, ...temps]);
     throw err;

@@ -280,8 +280,10 @@ describe('Recurrent: execution', function () {
       const saved = nan(native().recurrentSavedSize(nc, T, B));
       const hx = options.hx.data;
       const cx = lstm ? options.cx.data : null;
-      native().recurrentForward(nc, T, B, Boolean(cfg.batchFirst), x.data, hx, cx, options.seqLengths,
-        op.weights.data, 0, 0, y, hy, cy, saved, false);
+      native().recurrentForward({
+        config: nc, T, B, batchFirst: Boolean(cfg.batchFirst), x: x.data, hx, cx, seqLengths: options.seqLengths,
+        weights: op.weights.data, dropout: 0, seed: 0, y, hy, cy, saved, async: false,
+      });
       same(y, want.y.data, 'y');
       same(hy, want.hy.data, 'hy');
       if (lstm) same(cy, want.cy.data, 'cy');
@@ -289,8 +291,11 @@ describe('Recurrent: execution', function () {
       const dhx = nan(LD * B * R);
       const dcx = lstm ? nan(LD * B * cfg.hiddenSize) : null;
       const dw = nan(op.weights.size);
-      native().recurrentBackward(nc, T, B, Boolean(cfg.batchFirst), x.data, hx, cx, options.seqLengths,
-        op.weights.data, 0, 0, y, saved, dy.data, null, null, dx, dhx, dcx, dw, false, false);
+      native().recurrentBackward({
+        config: nc, T, B, batchFirst: Boolean(cfg.batchFirst), x: x.data, hx, cx, seqLengths: options.seqLengths,
+        weights: op.weights.data, dropout: 0, seed: 0, y, saved, dy: dy.data, dhy: null, dcy: null, dx, dhx, dcx,
+        dweights: dw, accumulate: false, async: false,
+      });
       same(dx, wantG.dx.data, 'dx');
       same(dhx, wantG.dhx.data, 'dhx');
       if (lstm) same(dcx, wantG.dcx.data, 'dcx');

@@ -231,60 +231,78 @@ describe('Recurrent errors: the binding on its own', function () {
   };
   const savedSize = () => native().recurrentSavedSize(cfg, T, B);
   const wsize = () => native().recurrentWeightsSize(cfg);
-  const fwdArgs = () => [cfg, T, B, false, new Float32Array(T * B * 3), null, null, null, new Float32Array(wsize()), 0, 0,
-    new Float32Array(T * B * 8), new Float32Array(LD * B * 4), new Float32Array(LD * B * 4), new Float32Array(savedSize()), false];
-  const bwdArgs = () => [cfg, T, B, false, new Float32Array(T * B * 3), null, null, null, new Float32Array(wsize()), 0, 0,
-    new Float32Array(T * B * 8), new Float32Array(savedSize()), null, null, null, new Float32Array(T * B * 3), null, null,
-    new Float32Array(wsize()), false, false];
+  const fwdArgs = () => ({
+    config: cfg, T, B, batchFirst: false, x: new Float32Array(T * B * 3), hx: null, cx: null, seqLengths: null,
+    weights: new Float32Array(wsize()), dropout: 0, seed: 0, y: new Float32Array(T * B * 8),
+    hy: new Float32Array(LD * B * 4), cy: new Float32Array(LD * B * 4), saved: new Float32Array(savedSize()), async: false,
+  });
+  const bwdArgs = () => ({
+    config: cfg, T, B, batchFirst: false, x: new Float32Array(T * B * 3), hx: null, cx: null, seqLengths: null,
+    weights: new Float32Array(wsize()), dropout: 0, seed: 0, y: new Float32Array(T * B * 8),
+    saved: new Float32Array(savedSize()), dy: null, dhy: null, dcy: null, dx: new Float32Array(T * B * 3), dhx: null,
+    dcx: null, dweights: new Float32Array(wsize()), accumulate: false, async: false,
+  });
 
   it('valid raw calls succeed (so that the checks below test one bad value each)', function () {
-    native().recurrentForward(...fwdArgs());
-    native().recurrentBackward(...bwdArgs());
+    native().recurrentForward(fwdArgs());
+    native().recurrentBackward(bwdArgs());
   });
 
   it('checks config fields, sizes, lengths and ranges with typed codes', async function () {
     const F = (patch) => {
       const a = fwdArgs();
       patch(a);
-      return () => native().recurrentForward(...a);
+      return () => native().recurrentForward(a);
     };
-    expectCode(F((a) => { a[0] = { ...cfg, mode: 'x' }; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[0] = { ...cfg, hiddenSize: undefined }; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[0] = { ...cfg, peepholes: 1 }; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[0] = { ...cfg, skipInput: true }; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[0] = { ...cfg, cellClip: Infinity }; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[0] = { ...cfg, hiddenSize: 2 ** 30 }; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[1] = 2 ** 31; a[2] = 2 ** 31; }), 'ERR_RNNKIT_SHAPE');
-    expectCode(F((a) => { a[1] = T + 1; }), 'ERR_RNNKIT_SHAPE');
-    expectCode(F((a) => { a[4] = new Float32Array(2); }), 'ERR_RNNKIT_SHAPE');
-    expectCode(F((a) => { a[4] = new Float64Array(T * B * 3); }), 'ERR_RNNKIT_DTYPE');
-    expectCode(F((a) => { a[5] = new Float32Array(3); }), 'ERR_RNNKIT_SHAPE');
-    expectCode(F((a) => { a[7] = Int32Array.from([1, T + 1]); }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[7] = Int32Array.from([-1, 2]); }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[7] = Int32Array.from([1]); }), 'ERR_RNNKIT_SHAPE');
-    expectCode(F((a) => { a[7] = new Uint32Array(2); }), 'ERR_RNNKIT_DTYPE');
-    expectCode(F((a) => { a[8] = new Float32Array(wsize() - 1); }), 'ERR_RNNKIT_SHAPE');
-    expectCode(F((a) => { a[9] = 1; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[9] = NaN; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[10] = -1; }), 'ERR_RNNKIT_ARG');
-    expectCode(F((a) => { a[11] = new Float32Array(T * B * 8 - 1); }), 'ERR_RNNKIT_SHAPE');
-    expectCode(F((a) => { a[14] = new Float32Array(savedSize() + 1); }), 'ERR_RNNKIT_SHAPE');
-    expectCode(F((a) => { a[0] = { ...cfg, mode: 'gru' }; a[8] = new Float32Array(native().recurrentWeightsSize(a[0]));
-      a[13] = null; a[14] = null; a[6] = new Float32Array(LD * B * 4); }),
+    expectCode(F((a) => { a.config = { ...cfg, mode: 'x' }; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.config = { ...cfg, hiddenSize: undefined }; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.config = { ...cfg, peepholes: 1 }; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.config = { ...cfg, skipInput: true }; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.config = { ...cfg, cellClip: Infinity }; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.config = { ...cfg, hiddenSize: 2 ** 30 }; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.T = 2 ** 31; a.B = 2 ** 31; }), 'ERR_RNNKIT_SHAPE');
+    expectCode(F((a) => { a.T = T + 1; }), 'ERR_RNNKIT_SHAPE');
+    expectCode(F((a) => { a.x = new Float32Array(2); }), 'ERR_RNNKIT_SHAPE');
+    expectCode(F((a) => { a.x = new Float64Array(T * B * 3); }), 'ERR_RNNKIT_DTYPE');
+    expectCode(F((a) => { a.hx = new Float32Array(3); }), 'ERR_RNNKIT_SHAPE');
+    expectCode(F((a) => { a.seqLengths = Int32Array.from([1, T + 1]); }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.seqLengths = Int32Array.from([-1, 2]); }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.seqLengths = Int32Array.from([1]); }), 'ERR_RNNKIT_SHAPE');
+    expectCode(F((a) => { a.seqLengths = new Uint32Array(2); }), 'ERR_RNNKIT_DTYPE');
+    expectCode(F((a) => { a.weights = new Float32Array(wsize() - 1); }), 'ERR_RNNKIT_SHAPE');
+    expectCode(F((a) => { a.dropout = 1; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.dropout = NaN; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.seed = -1; }), 'ERR_RNNKIT_ARG');
+    expectCode(F((a) => { a.y = new Float32Array(T * B * 8 - 1); }), 'ERR_RNNKIT_SHAPE');
+    expectCode(F((a) => { a.saved = new Float32Array(savedSize() + 1); }), 'ERR_RNNKIT_SHAPE');
+    expectCode(F((a) => { a.config = { ...cfg, mode: 'gru' }; a.weights = new Float32Array(native().recurrentWeightsSize(a.config));
+      a.cy = null; a.saved = null; a.cx = new Float32Array(LD * B * 4); }),
       'ERR_RNNKIT_ARG');
     const a = fwdArgs();
-    a[7] = Int32Array.from([1, T + 1]);
-    a[15] = true;
-    expectCode(() => native().recurrentForward(...a), 'ERR_RNNKIT_ARG');
+    a.seqLengths = Int32Array.from([1, T + 1]);
+    a.async = true;
+    expectCode(() => native().recurrentForward(a), 'ERR_RNNKIT_ARG');
     const b = bwdArgs();
-    b[12] = new Float32Array(3);
-    expectCode(() => native().recurrentBackward(...b), 'ERR_RNNKIT_SHAPE');
+    b.saved = new Float32Array(3);
+    expectCode(() => native().recurrentBackward(b), 'ERR_RNNKIT_SHAPE');
     const c = bwdArgs();
-    c[19] = new Float32Array(1);
-    c[21] = true;
-    expectCode(() => native().recurrentBackward(...c), 'ERR_RNNKIT_SHAPE');
+    c.dweights = new Float32Array(1);
+    c.async = true;
+    expectCode(() => native().recurrentBackward(c), 'ERR_RNNKIT_SHAPE');
     expectCode(() => native().recurrentSavedSize(cfg, -1, 2), 'ERR_RNNKIT_ARG');
-    await native().recurrentForward(...fwdArgs().slice(0, 15), true);
+    await native().recurrentForward({ ...fwdArgs(), async: true });
+  });
+
+  it('refuses a call that is not one object of known fields, naming the unknown field', function () {
+    for (const fn of ['recurrentForward', 'recurrentBackward']) {
+      for (const bad of [undefined, null, 1, 'x', [], () => 1]) expectCode(() => native()[fn](bad), 'ERR_RNNKIT_ARG');
+      const args = fn === 'recurrentForward' ? fwdArgs() : bwdArgs();
+      const err = expectCode(() => native()[fn]({ ...args, weigths: args.weights }), 'ERR_RNNKIT_ARG');
+      expect(err.message).to.contain('weigths').and.contain('weights');
+    }
+    // A backward-only field is unknown to the forward, and the reverse.
+    expectCode(() => native().recurrentForward({ ...fwdArgs(), accumulate: false }), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().recurrentBackward({ ...bwdArgs(), hy: null }), 'ERR_RNNKIT_ARG');
   });
 
   it('no JavaScript value in any argument position crashes the process', function () {
@@ -294,21 +312,22 @@ describe('Recurrent errors: the binding on its own', function () {
     let threw = 0;
     let ran = 0;
     for (const [fn, args] of [['recurrentForward', fwdArgs], ['recurrentBackward', bwdArgs]]) {
-      const n = args().length;
-      for (let i = 0; i < n; i++) {
+      const names = Object.keys(args());
+      for (let i = 0; i < names.length; i++) {
         for (const v of junk) {
           const a = args();
-          a[i] = v;
+          a[names[i]] = v;
           try {
-            native()[fn](...a);
+            native()[fn](a);
             ran++;
           } catch (err) {
-            expect(err.name, `${fn} argument ${i} = ${String(v)}: ${err.message}`).to.equal('RnnkitError');
+            expect(err.name, `${fn} field ${names[i]} = ${String(v)}: ${err.message}`).to.equal('RnnkitError');
             threw++;
           }
         }
-        // Too few arguments.
-        expect(() => native()[fn](...args().slice(0, i))).to.throw();
+        // Too few fields (the last one, async, is required).
+        const few = Object.fromEntries(Object.entries(args()).slice(0, i));
+        expect(() => native()[fn](few)).to.throw();
       }
     }
     expect(threw).to.be.greaterThan(ran);

@@ -169,17 +169,17 @@ describe('CUDA Recurrent bindings: argument checks (every flavor)', function () 
 
   it('refuses a bad config, a non-buffer x and bad sizes with typed errors', function () {
     const f = native().cudaRecurrentForward;
-    const args = (over) => {
-      const a = [cfg, 2, 2, false, null, null, null, null, null, 0, 0, null, null, null, null, 'auto', false];
-      for (const [k, v] of Object.entries(over)) a[k] = v;
-      return a;
-    };
-    expectCode(() => f(...args({ 0: { ...cfg, mode: 'lstmx' } })), 'ERR_RNNKIT_ARG');
-    expectCode(() => f(...args({ 0: { ...cfg, hiddenSize: 0 } })), 'ERR_RNNKIT_ARG');
-    expectCode(() => f(...args({ 1: -1 })), 'ERR_RNNKIT_ARG');
-    expectCode(() => f(...args({ 4: new Float32Array(12) })), 'ERR_RNNKIT_ARG');
-    expectCode(() => f(...args({ 1: 2 ** 30, 2: 2 ** 30 })), 'ERR_RNNKIT_SHAPE');
-    expectCode(() => native().cudaRecurrentBackward(cfg, 1, 1, false, {}), 'ERR_RNNKIT_ARG');
+    const args = (over) => ({
+      config: cfg, T: 2, B: 2, batchFirst: false, x: null, hx: null, cx: null, seqLengths: null, weights: null,
+      dropout: 0, seed: 0, y: null, hy: null, cy: null, saved: null, algorithm: 'auto', async: false, ...over,
+    });
+    expectCode(() => f(args({ config: { ...cfg, mode: 'lstmx' } })), 'ERR_RNNKIT_ARG');
+    expectCode(() => f(args({ config: { ...cfg, hiddenSize: 0 } })), 'ERR_RNNKIT_ARG');
+    expectCode(() => f(args({ T: -1 })), 'ERR_RNNKIT_ARG');
+    expectCode(() => f(args({ x: new Float32Array(12) })), 'ERR_RNNKIT_ARG');
+    expectCode(() => f(args({ T: 2 ** 30, B: 2 ** 30 })), 'ERR_RNNKIT_SHAPE');
+    expectCode(() => f(args({ algoritm: 'auto' })), 'ERR_RNNKIT_ARG');
+    expectCode(() => native().cudaRecurrentBackward({ config: cfg, T: 1, B: 1, batchFirst: false, x: {} }), 'ERR_RNNKIT_ARG');
   });
 
   it('algorithm choice: refuses unknown names; without CUDA it refuses with ERR_RNNKIT_DEVICE', function () {

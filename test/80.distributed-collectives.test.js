@@ -59,6 +59,7 @@ describe('distributed collectives (gloo, loopback)', function () {
       expect(r.errors[1].message).to.include('allReduce(sum)').and.include('allReduce(max)');
       expect(r.errors[2].message).to.include('broadcast(src 0)').and.include('broadcast(src 1)');
       expect(r.errors[3].message).to.include('rank 0: barrier').and.include('rank 1: allGather of 3 values');
+      expect(r.errors[4].message).to.include('rank 0: allReduce(sum) of 1016 values').and.include('rank 1: allReduce(sum) of 1017 values');
       expect(r.after).to.deep.equal([2, 2, 2, 2, 2, 2]);
     }
     expect(results[0].errors).to.deep.equal(results[1].errors);

@@ -17,35 +17,39 @@ describe('distributed failures (gloo, loopback)', function () {
 
   const failEnv = () => ({ TEST_TIMEOUT_MS: String(TIMEOUT) });
 
-  it('a rank that dies mid-run: the others fail with ERR_RNNKIT_DIST well within the timeout', async function () {
-    const runs = await runRanks('peer-dies', 3, { env: failEnv });
-    expect(runs[1].code).to.equal(9);
-    for (const r of [runs[0], runs[2]]) {
+  for (const count of [100000, 10]) {
+    it(`a rank that dies mid-run (${count} values): the others fail with ERR_RNNKIT_DIST well within the timeout`, async function () {
+      const runs = await runRanks('peer-dies', 3, { env: () => ({ ...failEnv(), TEST_COUNT: String(count) }) });
+      expect(runs[1].code).to.equal(9);
+      for (const r of [runs[0], runs[2]]) {
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.result.failure.code).to.equal('ERR_RNNKIT_DIST');
+        expect(r.result.failure.message).to.match(/allReduce failed/);
+        expect(r.result.failure.elapsed, 'failure delay (ms)').to.be.below(TIMEOUT + 1000);
+        expect(r.result.again.code).to.equal('ERR_RNNKIT_DIST');
+        expect(r.result.again.message).to.match(/broken by an earlier failure/);
+        expect(r.result.again.elapsed).to.be.below(200);
+      }
+    });
+  }
+
+  for (const count of [100000, 10]) {
+    it(`a rank that hangs (alive, never calling again; ${count} values): the others fail with ERR_RNNKIT_DIST at the timeout`, async function () {
+      let hung = null;
+      const runs = await runRanks('peer-hangs', 2, {
+        env: () => ({ ...failEnv(), TEST_COUNT: String(count) }),
+        onLine: (rank, line, child) => {
+          if (rank === 1) hung = child;
+          if (rank === 0 && line.startsWith('{')) hung.kill('SIGKILL'); // rank 0 has reported
+        },
+      });
+      const r = runs[0];
       expect(r.code, r.stderr).to.equal(0);
       expect(r.result.failure.code).to.equal('ERR_RNNKIT_DIST');
-      expect(r.result.failure.message).to.match(/allReduce failed/);
-      expect(r.result.failure.elapsed, 'failure delay (ms)').to.be.below(TIMEOUT + 1000);
-      expect(r.result.again.code).to.equal('ERR_RNNKIT_DIST');
-      expect(r.result.again.message).to.match(/broken by an earlier failure/);
-      expect(r.result.again.elapsed).to.be.below(200);
-    }
-  });
-
-  it('a rank that hangs (alive, never calling again): the others fail with ERR_RNNKIT_DIST at the timeout', async function () {
-    let hung = null;
-    const runs = await runRanks('peer-hangs', 2, {
-      env: failEnv,
-      onLine: (rank, line, child) => {
-        if (rank === 1) hung = child;
-        if (rank === 0 && line.startsWith('{')) hung.kill('SIGKILL'); // rank 0 has reported
-      },
+      expect(r.result.failure.message).to.match(/[Tt]imed out/);
+      expect(r.result.failure.elapsed).to.be.within(TIMEOUT * 0.9, TIMEOUT + 1500);
     });
-    const r = runs[0];
-    expect(r.code, r.stderr).to.equal(0);
-    expect(r.result.failure.code).to.equal('ERR_RNNKIT_DIST');
-    expect(r.result.failure.message).to.match(/[Tt]imed out/);
-    expect(r.result.failure.elapsed).to.be.within(TIMEOUT * 0.9, TIMEOUT + 1500);
-  });
+  }
 
   it('rendezvous: a rank that never comes is named after the timeout', async function () {
     const runs = await runRanks('join', 3, { env: failEnv, only: [0, 1] });

@@ -1,5 +1,6 @@
 #include "collectives.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -69,13 +70,37 @@ std::string Disagreement(const std::vector<OpHeader>& all) {
   return s.str();
 }
 
-// Ranks that disagree: nothing was exchanged, so the group stays usable.
+// Ranks that disagree: no tensor was changed and the ranks stay in step, so the group stays usable.
 class RanksDisagree : public DistError {
  public:
   explicit RanksDisagree(const std::string& message) : DistError(message) {}
 };
 
+// The header frame: at most 4 KiB (header + 1016 values), and at most 64 KiB gathered per call
+// on a large group, never less than the header + 8 values.
+size_t FrameFloats(int ranks) {
+  if (kEngineUsesDeviceMemory) return CheckedGroup::kHeaderFloats;
+  size_t bytes = std::min<size_t>(4096, std::max<size_t>(64, 65536 / static_cast<size_t>(std::max(ranks, 1))));
+  return bytes / 8 * 2;
+}
+
+inline float Reduce(ReduceOp op, float acc, float x) {
+  switch (op) {
+    case ReduceOp::max: return acc < x ? x : acc;
+    case ReduceOp::min: return x < acc ? x : acc;
+    default: return acc + x;
+  }
+}
+
 }  // namespace
+
+CheckedGroup::CheckedGroup(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {
+  const size_t p = static_cast<size_t>(engine_->size());
+  frame_floats_ = FrameFloats(engine_->size());
+  inline_values_ = frame_floats_ - kHeaderFloats;
+  mine_.assign(frame_floats_, 0.0f);
+  frames_.assign(frame_floats_ * p, 0.0f);
+}
 
 template <typename F>
 void CheckedGroup::Run(const char* what, F&& f) {
@@ -96,20 +121,41 @@ void CheckedGroup::Run(const char* what, F&& f) {
   }
 }
 
-void CheckedGroup::Agree(Collective what, uint64_t count, int32_t param, int32_t tag) {
+bool CheckedGroup::Agree(Collective what, uint64_t count, int32_t param, int32_t tag, const float* payload, size_t n) {
+  static_assert(sizeof(OpHeader) == kHeaderFloats * sizeof(float), "the header fills the frame's first slots");
   OpHeader mine{kHeaderMagic, static_cast<int32_t>(what), calls_++, count, param, tag};
-  std::vector<OpHeader> all(static_cast<size_t>(engine_->size()));
-  engine_->ExchangeHeaders(&mine, all.data(), sizeof(OpHeader));
-  for (const OpHeader& h : all) {
-    if (std::memcmp(&h, &mine, sizeof(OpHeader)) != 0) {
-      throw RanksDisagree("ranks disagree on a collective (nothing was exchanged): " + Disagreement(all));
-    }
+  const bool inline_data = payload != nullptr && n <= inline_values_;
+  std::memcpy(mine_.data(), &mine, sizeof(OpHeader));
+  if (inline_data && n > 0) std::memcpy(mine_.data() + kHeaderFloats, payload, n * sizeof(float));
+  engine_->ExchangeHeaders(mine_.data(), frames_.data(), frame_floats_ * sizeof(float));
+  const size_t p = static_cast<size_t>(engine_->size());
+  bool agree = true;
+  for (size_t r = 0; r < p; r++) agree = agree && std::memcmp(frames_.data() + r * frame_floats_, &mine, sizeof(OpHeader)) == 0;
+  if (!agree) {
+    std::vector<OpHeader> all(p);
+    for (size_t r = 0; r < p; r++) std::memcpy(&all[r], frames_.data() + r * frame_floats_, sizeof(OpHeader));
+    throw RanksDisagree("ranks disagree on a collective (no tensor was changed): " + Disagreement(all));
   }
+  return inline_data;
 }
 
 void CheckedGroup::AllReduce(float* data, size_t n, ReduceOp op, int32_t tag) {
   Run("allReduce", [&] {
-    Agree(Collective::allreduce, n, static_cast<int32_t>(op), tag);
+    if (Agree(Collective::allreduce, n, static_cast<int32_t>(op), tag, data, n)) {
+      // Every rank folds the same values in the same (rank) order: the same bits everywhere.
+      const int p = engine_->size();
+      const float* first = gathered(0);
+      for (size_t i = 0; i < n; i++) data[i] = first[i];
+      for (int r = 1; r < p; r++) {
+        const float* x = gathered(r);
+        for (size_t i = 0; i < n; i++) data[i] = Reduce(op, data[i], x[i]);
+      }
+      if (op == ReduceOp::avg) {
+        const float fp = static_cast<float>(p);
+        for (size_t i = 0; i < n; i++) data[i] /= fp;
+      }
+      return;
+    }
     if (n > 0) engine_->AllReduce(data, n, op);
   });
 }
@@ -118,7 +164,10 @@ void CheckedGroup::Broadcast(float* data, size_t n, int root, int32_t tag) {
   if (engine_ && root >= engine_->size())
     throw DistError("broadcast src " + std::to_string(root) + " is not a rank of this group", kArgCode);
   Run("broadcast", [&] {
-    Agree(Collective::broadcast, n, root, tag);
+    if (Agree(Collective::broadcast, n, root, tag, data, n)) {
+      if (root != engine_->rank() && n > 0) std::memcpy(data, gathered(root), n * sizeof(float));
+      return;
+    }
     if (n > 0 && engine_->size() > 1) engine_->Broadcast(data, n, root);
   });
 }
@@ -127,7 +176,10 @@ void CheckedGroup::AllGather(const float* in, size_t n, float* out, size_t n_out
   if (engine_ && n_out != n * static_cast<size_t>(engine_->size()))
     throw DistError("allGather output must hold worldSize * input.length values", kArgCode);
   Run("allGather", [&] {
-    Agree(Collective::allgather, n, 0, 0);
+    if (Agree(Collective::allgather, n, 0, 0, in, n)) {
+      for (int r = 0; r < engine_->size() && n > 0; r++) std::memcpy(out + static_cast<size_t>(r) * n, gathered(r), n * sizeof(float));
+      return;
+    }
     if (n > 0) engine_->AllGather(in, out, n);
   });
 }

@@ -237,12 +237,34 @@ void recurrent_validate(const RecurrentConfig& c) {
     fail("skip input needs input_size == hidden_size");
 }
 
-int64_t recurrent_weights_size(const RecurrentConfig& cfg) {
-  RecurrentDims dm(cfg);
-  int64_t n = 0;
-  for (int64_t l = 0; l < dm.L; ++l) n += dm.D * dm.block_size(l);
-  return n;
+RecurrentSizes recurrent_sizes(const RecurrentConfig& cfg, int64_t T, int64_t B) {
+  const RecurrentDims dm(cfg);
+  if (T < 0 || B < 0) fail("T and B must be >= 0");
+  RecurrentSizes s;
+  s.T = T;
+  s.B = B;
+  s.I = dm.I;
+  s.H = dm.H;
+  s.R = dm.R;
+  s.LD = dm.L * dm.D;
+  s.DR = dm.D * dm.R;
+  s.lstm = dm.lstm;
+  const CheckedSize w{"the packed weights"}, sv{"the saved activations"}, io{"x or y"}, st{"the states"};
+  s.weights = 0;
+  for (int64_t l = 0; l < dm.L; ++l) s.weights = w.add(s.weights, w.mul(dm.D, dm.block_size(l)));
+  const int64_t TB = io.mul(T, B);
+  s.x = io.mul(TB, s.I);
+  s.y = io.mul(TB, s.DR);
+  s.h_states = st.mul(s.LD, B, s.R);
+  s.c_states = dm.lstm ? st.mul(s.LD, B, s.H) : 0;
+  // Per step and batch row: every layer/direction's gates (and cells), the outputs of all layers
+  // but the last (RecurrentSavedLayout).
+  const int64_t per_row = sv.add(sv.mul(s.LD, dm.saved_step_width()), sv.mul(dm.L - 1, s.DR));
+  s.saved = sv.mul(TB, per_row);
+  return s;
 }
+
+int64_t recurrent_weights_size(const RecurrentConfig& cfg) { return recurrent_sizes(cfg, 0, 0).weights; }
 
 ParamSlot recurrent_param_slot(const RecurrentConfig& cfg, int64_t layer, int64_t dir,
                                ParamKind kind) {
@@ -264,9 +286,7 @@ ParamSlot recurrent_param_slot(const RecurrentConfig& cfg, int64_t layer, int64_
 }
 
 int64_t recurrent_saved_size(const RecurrentConfig& cfg, int64_t T, int64_t B) {
-  RecurrentDims dm(cfg);
-  if (T < 0 || B < 0) fail("T and B must be >= 0");
-  return T * B * (dm.L * dm.D * dm.saved_step_width() + (dm.L - 1) * dm.D * dm.R);
+  return recurrent_sizes(cfg, T, B).saved;
 }
 
 namespace {
@@ -863,7 +883,7 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
                        uint64_t seed, float* y, float* hy, float* cy, float* saved) {
   DenormalGuard denormal_guard;  // FTZ/DAZ for this call, the caller's mode restored (denormals.h)
   const RecurrentDims dm(cfg);
-  recurrent_check_forward(kWho, T, B, x, weights, dropout_p, seq_lengths, y);
+  recurrent_check_forward(kWho, cfg, T, B, x, weights, dropout_p, seq_lengths, y);
   const int64_t H = dm.H, R = dm.R, D = dm.D, G = dm.G, TB = T * B;
   const int64_t GW = dm.gate_width(), DR = D * R;
   if (TB == 0) {

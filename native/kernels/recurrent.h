@@ -18,7 +18,8 @@
 //   the forward that produced `y` and `saved` (dropout masks are recomputed, not stored).
 //   Null dy / dhy / dcy are zeros. dx, dhx, dcx are overwritten (`=`; null dhx / dcx are not
 //   written); dweights is overwritten, or added into (`+=`) when `accumulate` is set.
-// Errors: an invalid config or argument throws rnnkit::Error (ErrorCode::arg); failure to
+// Errors: an invalid config or argument throws rnnkit::Error (ErrorCode::arg); a size that would
+//   pass 2^50 floats (recurrent_sizes) throws rnnkit::Error (ErrorCode::shape); failure to
 //   allocate the working buffers throws rnnkit::Error (ErrorCode::oom).
 // Threads: the kernels run on the compute pool (parallel.h); the GEMMs use sgemm.h.
 #pragma once
@@ -48,10 +49,25 @@ struct ParamSlot {
   int64_t offset, rows, cols;
 };
 
+// Every size a call with this config and T, B implies, in floats. Validates the config and T, B >= 0
+// (ErrorCode::arg); each formula is checked for overflow: a size past 2^50 floats throws
+// ErrorCode::shape naming it ("the packed weights would be too large", ...).
+struct RecurrentSizes {
+  int64_t T, B, I, H, R, LD, DR;  // R = proj_size or H; LD = layers·directions; DR = directions·R
+  int64_t x;         // x and dx [T, B, I]
+  int64_t y;         // y and dy [T, B, D·R]
+  int64_t h_states;  // hx, hy, dhy, dhx [L·D, B, R]
+  int64_t c_states;  // cx, cy, dcy, dcx [L·D, B, H] (LSTM)
+  int64_t weights;   // the packed weights and dweights
+  int64_t saved;     // what a training forward keeps
+  bool lstm;
+};
+RecurrentSizes recurrent_sizes(const RecurrentConfig& cfg, int64_t T, int64_t B);
+
 // Throws rnnkit::Error(ErrorCode::arg) describing the first invalid field.
 void recurrent_validate(const RecurrentConfig& cfg);
 int64_t recurrent_gate_count(RecurrentConfig::Mode mode);  // G: 4, 3, 1, 1
-// Sizes in floats; each validates the config first.
+// Sizes in floats (those of recurrent_sizes); each validates the config first.
 int64_t recurrent_weights_size(const RecurrentConfig& cfg);
 ParamSlot recurrent_param_slot(const RecurrentConfig& cfg, int64_t layer, int64_t dir,
                                ParamKind kind);

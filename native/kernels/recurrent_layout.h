@@ -18,6 +18,23 @@
 
 namespace rnnkit {
 
+// Size arithmetic in floats: a product or sum past kMaxFloats (far beyond any buffer, and no int64
+// overflow on the way) throws Error(ErrorCode::shape) "<what> would be too large".
+constexpr int64_t kMaxFloats = int64_t(1) << 50;
+struct CheckedSize {
+  const char* what;
+  int64_t mul(int64_t a, int64_t b) const {
+    if (a < 0 || b < 0 || (b != 0 && a > kMaxFloats / b)) too_large();
+    return a * b;
+  }
+  int64_t mul(int64_t a, int64_t b, int64_t c) const { return mul(mul(a, b), c); }
+  int64_t add(int64_t a, int64_t b) const {
+    if (a < 0 || b < 0 || a > kMaxFloats - b) too_large();
+    return a + b;
+  }
+  [[noreturn]] void too_large() const { throw Error(ErrorCode::shape, std::string(what) + " would be too large"); }
+};
+
 // Derived sizes of a validated config.
 struct RecurrentDims {
   RecurrentConfig::Mode mode;
@@ -55,9 +72,15 @@ struct RecurrentDims {
     if (gru) return gate_width();
     return 0;
   }
+  // Floats of one layer/direction's parameter block (overflow-checked).
   int64_t block_size(int64_t l) const {
-    return (has_wih(l) ? G * H * in_size(l) : 0) + G * H * R + 2 * G * H + (proj ? R * H : 0) +
-           (peep ? 3 * H : 0);
+    const CheckedSize c{"the packed weights"};
+    const int64_t GH = c.mul(G, H);
+    int64_t n = c.add(c.mul(GH, R), c.mul(2, GH));
+    if (has_wih(l)) n = c.add(n, c.mul(GH, l == 0 ? I : c.mul(D, R)));
+    if (proj) n = c.add(n, c.mul(R, H));
+    if (peep) n = c.add(n, c.mul(3, H));
+    return n;
   }
   // Whether a step's cell update needs no GEMM between two cell passes (no projection, not the
   // ONNX GRU form): the configurations of the CPU fused loops (FusedForward / FusedBackward) and of
@@ -116,19 +139,20 @@ inline void recurrent_check_lengths(const char* who, const int32_t* lens, int64_
                               " is outside 0.." + std::to_string(T));
 }
 
-inline void recurrent_check_common(const char* who, int64_t T, int64_t B, const float* x,
-                                   const float* weights, float dropout_p, const int32_t* lens) {
-  if (T < 0 || B < 0) recurrent_fail(who, "T and B must be >= 0");
+inline void recurrent_check_common(const char* who, const RecurrentConfig& cfg, int64_t T, int64_t B,
+                                   const float* x, const float* weights, float dropout_p,
+                                   const int32_t* lens) {
+  recurrent_sizes(cfg, T, B);  // T, B >= 0 and every size representable
   if (!(dropout_p >= 0.f && dropout_p < 1.f)) recurrent_fail(who, "dropout must be in [0, 1)");
   if (T * B > 0 && !x) recurrent_fail(who, "x is null");
   if (!weights) recurrent_fail(who, "weights are null");
   recurrent_check_lengths(who, lens, T, B);
 }
 
-inline void recurrent_check_forward(const char* who, int64_t T, int64_t B, const float* x,
-                                    const float* weights, float dropout_p, const int32_t* lens,
-                                    const float* y) {
-  recurrent_check_common(who, T, B, x, weights, dropout_p, lens);
+inline void recurrent_check_forward(const char* who, const RecurrentConfig& cfg, int64_t T, int64_t B,
+                                    const float* x, const float* weights, float dropout_p,
+                                    const int32_t* lens, const float* y) {
+  recurrent_check_common(who, cfg, T, B, x, weights, dropout_p, lens);
   if (T * B > 0 && !y) recurrent_fail(who, "y is null");
 }
 
@@ -136,7 +160,7 @@ inline void recurrent_check_backward(const char* who, const RecurrentConfig& cfg
                                      int64_t B, const float* x, const float* weights,
                                      float dropout_p, const int32_t* lens, const float* y,
                                      const float* saved, const float* dx, const float* dweights) {
-  recurrent_check_common(who, T, B, x, weights, dropout_p, lens);
+  recurrent_check_common(who, cfg, T, B, x, weights, dropout_p, lens);
   if (!dweights) recurrent_fail(who, "dweights are null");
   if (T * B > 0 && (!y || !dx)) recurrent_fail(who, "y or dx is null");
   if (T * B > 0 && recurrent_saved_size(cfg, T, B) > 0 && !saved)

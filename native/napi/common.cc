@@ -64,7 +64,9 @@ Napi::Value Arg(const Napi::CallbackInfo& info, size_t i) {
   return i < info.Length() ? info[i] : info.Env().Undefined();
 }
 
-Napi::Float32Array AsFloat32(Napi::Env env, Napi::Value v, const char* what) {
+}  // namespace
+
+Napi::Float32Array Float32Of(Napi::Env env, Napi::Value v, const char* what) {
   if (!v.IsTypedArray()) Throw(env, ErrorCode::dtype, std::string(what) + " must be a Float32Array");
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != napi_float32_array)
@@ -75,21 +77,12 @@ Napi::Float32Array AsFloat32(Napi::Env env, Napi::Value v, const char* what) {
   return fa;
 }
 
-}  // namespace
-
-Napi::Float32Array ArgFloat32(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  return AsFloat32(info.Env(), Arg(info, i), what);
-}
-
-Napi::Float32Array ArgFloat32Opt(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  Napi::Value v = Arg(info, i);
+Napi::Float32Array Float32OptOf(Napi::Env env, Napi::Value v, const char* what) {
   if (v.IsNull() || v.IsUndefined()) return Napi::Float32Array();
-  return AsFloat32(info.Env(), v, what);
+  return Float32Of(env, v, what);
 }
 
-Napi::Int32Array ArgInt32Opt(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  Napi::Env env = info.Env();
-  Napi::Value v = Arg(info, i);
+Napi::Int32Array Int32OptOf(Napi::Env env, Napi::Value v, const char* what) {
   if (v.IsNull() || v.IsUndefined()) return Napi::Int32Array();
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     Throw(env, ErrorCode::dtype, std::string(what) + " must be an Int32Array");
@@ -99,9 +92,7 @@ Napi::Int32Array ArgInt32Opt(const Napi::CallbackInfo& info, size_t i, const cha
   return a;
 }
 
-int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo, int64_t hi) {
-  Napi::Env env = info.Env();
-  Napi::Value v = Arg(info, i);
+int64_t IntOf(Napi::Env env, Napi::Value v, const char* what, int64_t lo, int64_t hi) {
   if (!v.IsNumber()) Throw(env, ErrorCode::arg, std::string(what) + " must be an integer");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(lo) ||
@@ -113,23 +104,63 @@ int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64
   return static_cast<int64_t>(d);
 }
 
-double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  Napi::Value v = Arg(info, i);
-  if (!v.IsNumber()) Throw(info.Env(), ErrorCode::arg, std::string(what) + " must be a number");
+double NumberOf(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsNumber()) Throw(env, ErrorCode::arg, std::string(what) + " must be a number");
   return v.As<Napi::Number>().DoubleValue();
 }
 
-bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  Napi::Value v = Arg(info, i);
-  if (!v.IsBoolean()) Throw(info.Env(), ErrorCode::arg, std::string(what) + " must be a boolean");
+bool BoolOf(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsBoolean()) Throw(env, ErrorCode::arg, std::string(what) + " must be a boolean");
   return v.As<Napi::Boolean>().Value();
 }
 
-std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  Napi::Value v = Arg(info, i);
-  if (!v.IsString()) Throw(info.Env(), ErrorCode::arg, std::string(what) + " must be a string");
+std::string StringOf(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsString()) Throw(env, ErrorCode::arg, std::string(what) + " must be a string");
   return v.As<Napi::String>().Utf8Value();
 }
+
+Napi::Float32Array ArgFloat32(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return Float32Of(info.Env(), Arg(info, i), what);
+}
+Napi::Float32Array ArgFloat32Opt(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return Float32OptOf(info.Env(), Arg(info, i), what);
+}
+Napi::Int32Array ArgInt32Opt(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return Int32OptOf(info.Env(), Arg(info, i), what);
+}
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo, int64_t hi) {
+  return IntOf(info.Env(), Arg(info, i), what, lo, hi);
+}
+double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return NumberOf(info.Env(), Arg(info, i), what);
+}
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return BoolOf(info.Env(), Arg(info, i), what);
+}
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return StringOf(info.Env(), Arg(info, i), what);
+}
+
+ArgObject::ArgObject(const Napi::CallbackInfo& info, size_t i, const char* what,
+                     const std::vector<const char*>& allowed)
+    : env_(info.Env()) {
+  Napi::Value v = Arg(info, i);
+  if (!v.IsObject() || v.IsArray() || v.IsFunction())
+    Throw(env_, ErrorCode::arg, std::string(what) + " must be an object of named fields");
+  obj_ = v.As<Napi::Object>();
+  Napi::Array keys = obj_.GetPropertyNames();
+  for (uint32_t k = 0; k < keys.Length(); ++k) {
+    const std::string key = keys.Get(k).ToString().Utf8Value();
+    bool known = false;
+    for (const char* a : allowed) known = known || key == a;
+    if (known) continue;
+    std::string list;
+    for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    Throw(env_, ErrorCode::arg, std::string(what) + " has an unknown field '" + key + "' (known: " + list + ")");
+  }
+}
+
+Napi::Value ArgObject::Get(const char* name) const { return obj_.Get(name); }
 
 int64_t Size(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo) {
   return ArgInt(info, i, what, lo, int64_t(1) << 40);
@@ -155,10 +186,18 @@ std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array
   return std::make_shared<std::vector<int32_t>>(p, p + n);
 }
 
-void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what) {
-  if (count < 0 || static_cast<uint64_t>(have) < static_cast<uint64_t>(count)) {
+void RequireCount(Napi::Env env, uint64_t have, int64_t count, const char* what) {
+  if (count < 0 || have != static_cast<uint64_t>(count)) {
     std::ostringstream msg;
     msg << what << " holds " << have << " elements, needs " << count;
+    Throw(env, ErrorCode::shape, msg.str());
+  }
+}
+
+void RequireSpan(Napi::Env env, size_t have, int64_t end, const char* what) {
+  if (end < 0 || static_cast<uint64_t>(have) < static_cast<uint64_t>(end)) {
+    std::ostringstream msg;
+    msg << what << " holds " << have << " elements, needs at least " << end;
     Throw(env, ErrorCode::shape, msg.str());
   }
 }

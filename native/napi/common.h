@@ -30,7 +30,29 @@ void RegisterAll(Napi::Env env, Napi::Object exports);
 #define RNNKIT_REGISTER_OPS(fn) \
   static const bool rnnkit_registered_##fn = ::rnnkit::napi::AddRegistration(fn)
 
-// Argument unpacking. `what` names the argument in the error message.
+// Argument unpacking. `what` names the argument in the error message. The *Of forms read one
+// value (a field of an argument object, see ArgObject); the Arg forms read argument i.
+Napi::Float32Array Float32Of(Napi::Env env, Napi::Value v, const char* what);
+Napi::Float32Array Float32OptOf(Napi::Env env, Napi::Value v, const char* what);
+Napi::Int32Array Int32OptOf(Napi::Env env, Napi::Value v, const char* what);
+int64_t IntOf(Napi::Env env, Napi::Value v, const char* what, int64_t lo, int64_t hi);
+double NumberOf(Napi::Env env, Napi::Value v, const char* what);
+bool BoolOf(Napi::Env env, Napi::Value v, const char* what);
+std::string StringOf(Napi::Env env, Napi::Value v, const char* what);
+
+// Argument i as one object of named fields: unknown keys are refused (ERR_RNNKIT_ARG naming the
+// key and the allowed ones); an absent field reads as undefined.
+class ArgObject {
+ public:
+  ArgObject(const Napi::CallbackInfo& info, size_t i, const char* what, const std::vector<const char*>& allowed);
+  Napi::Env Env() const { return env_; }
+  Napi::Value Get(const char* name) const;
+
+ private:
+  Napi::Env env_;
+  Napi::Object obj_;
+};
+
 Napi::Float32Array ArgFloat32(const Napi::CallbackInfo& info, size_t i, const char* what);
 // Returns an empty array when the argument is null or undefined.
 Napi::Float32Array ArgFloat32Opt(const Napi::CallbackInfo& info, size_t i, const char* what);
@@ -47,8 +69,14 @@ int64_t Elements(Napi::Env env, int64_t a, int64_t b, int64_t c = 1);
 // Embedding ids as a private copy (an async kernel must see the values checked here): an
 // Int32Array, each id in [0, V), else a typed error naming the first position out of range.
 std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array ids, int64_t V);
-// Checks that a typed array holds at least `count` elements (as `what`).
-void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what);
+// The one length rule for a whole operand: it holds exactly `count` elements (ERR_RNNKIT_SHAPE
+// naming `what` otherwise). RequireLength is the same for a typed array; RequireSpan is for a
+// strided region inside a larger array (at least `end` elements).
+void RequireCount(Napi::Env env, uint64_t have, int64_t count, const char* what);
+inline void RequireLength(Napi::Env env, size_t have, int64_t count, const char* what) {
+  RequireCount(env, have, count, what);
+}
+void RequireSpan(Napi::Env env, size_t have, int64_t end, const char* what);
 
 // A JavaScript exception raised while a binding read its arguments: an RnnkitError as it is; any
 // other (a caller's getter or Proxy trap that threw) becomes ERR_RNNKIT_ARG with it as `cause`.

@@ -79,18 +79,24 @@ Napi::Value DeviceBuffer::GetAddress(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(alloc_ ? reinterpret_cast<uintptr_t>(alloc_->ptr) : 0));
 }
 
-Alloc ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  Napi::Env env = info.Env();
+Alloc DeviceOf(Napi::Env env, Napi::Value v, const char* what) {
   AddonData* data = env.GetInstanceData<AddonData>();
-  Napi::Value v = i < info.Length() ? info[i] : env.Undefined();
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->device_buffer_ctor.Value()))
     Throw(env, ErrorCode::arg, std::string(what) + " must be a DeviceBuffer");
   return DeviceBuffer::Unwrap(v.As<Napi::Object>())->allocation(env, what);
 }
 
+Alloc DeviceOptOf(Napi::Env env, Napi::Value v, const char* what) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  return DeviceOf(env, v, what);
+}
+
+Alloc ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return DeviceOf(info.Env(), i < info.Length() ? info[i] : info.Env().Undefined(), what);
+}
+
 Alloc ArgDeviceOpt(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-  return ArgDevice(info, i, what);
+  return DeviceOptOf(info.Env(), i < info.Length() ? info[i] : info.Env().Undefined(), what);
 }
 
 std::vector<Alloc> ArgDeviceList(const Napi::CallbackInfo& info, size_t i, const char* what) {

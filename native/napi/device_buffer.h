@@ -50,7 +50,10 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
 
 using Alloc = std::shared_ptr<DeviceAllocation>;
 
-// Unwraps argument i as a live DeviceBuffer's allocation (typed errors otherwise).
+// Unwraps a value (DeviceOf) or argument i (ArgDevice) as a live DeviceBuffer's allocation (typed
+// errors otherwise); the Opt forms give nullptr for null or undefined.
+Alloc DeviceOf(Napi::Env env, Napi::Value v, const char* what);
+Alloc DeviceOptOf(Napi::Env env, Napi::Value v, const char* what);
 Alloc ArgDevice(const Napi::CallbackInfo& info, size_t i, const char* what);
 // The same, or nullptr when the argument is null or undefined.
 Alloc ArgDeviceOpt(const Napi::CallbackInfo& info, size_t i, const char* what);

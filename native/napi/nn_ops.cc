@@ -216,8 +216,8 @@ Napi::Value CopyBlock(const Napi::CallbackInfo& info) {
   bool async = ArgBool(info, 8, "async");
   if (rows > 0 && cols > 0) {
     if (cols > sld || cols > dld) Throw(env, ErrorCode::shape, "copyBlock: cols exceed a leading dimension");
-    RequireLength(env, src.ElementLength(), so + Elements(env, rows - 1, sld) + cols, "src");
-    RequireLength(env, dst.ElementLength(), dof + Elements(env, rows - 1, dld) + cols, "dst");
+    RequireSpan(env, src.ElementLength(), so + Elements(env, rows - 1, sld) + cols, "src");
+    RequireSpan(env, dst.ElementLength(), dof + Elements(env, rows - 1, dld) + cols, "dst");
   }
   const float* ps = src.Data() + (rows > 0 && cols > 0 ? so : 0);
   float* pd = dst.Data() + (rows > 0 && cols > 0 ? dof : 0);

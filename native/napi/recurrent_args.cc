@@ -1,9 +1,7 @@
-// Argument checks shared by the CPU and CUDA recurrent bindings (recurrent_ops.cc,
-// cuda_recurrent_ops.cc): the config object, derived sizes bounded before any product is formed,
-// sequence lengths copied on the JavaScript thread and range-checked, and the dropout value.
+// The recurrent call parser (recurrent_args.h): the config object, the scalar fields, the sizes
+// from the kernel layer, the sequence lengths copied and range-checked, the buffer table.
 #include "recurrent_args.h"
 
-#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -13,7 +11,6 @@ namespace {
 
 constexpr int64_t kMaxFeature = int64_t(1) << 24;  // input, hidden and projection sizes
 constexpr int64_t kMaxLayers = 1024;
-constexpr double kMaxElements = 1125899906842624.0;  // 2^50: beyond any typed array
 
 Napi::Value Field(Napi::Env env, Napi::Object o, const char* name) {
   if (!o.Has(name)) Throw(env, ErrorCode::arg, std::string("config.") + name + " is missing");
@@ -37,13 +34,37 @@ bool BoolField(Napi::Env env, Napi::Object o, const char* name) {
   return v.As<Napi::Boolean>().Value();
 }
 
+// Copies and checks sequence lengths (B values in 0..T); an empty vector means "all T".
+std::shared_ptr<std::vector<int32_t>> SeqLengthsOf(Napi::Env env, const Napi::Int32Array& a, int64_t T,
+                                                   int64_t B) {
+  auto out = std::make_shared<std::vector<int32_t>>();
+  if (a.IsEmpty()) return out;
+  if (static_cast<int64_t>(a.ElementLength()) != B)
+    Throw(env, ErrorCode::shape,
+          "seqLengths holds " + std::to_string(a.ElementLength()) + " values, needs " + std::to_string(B));
+  out->assign(a.Data(), a.Data() + B);
+  for (int64_t b = 0; b < B; ++b)
+    if ((*out)[b] < 0 || (*out)[b] > T)
+      Throw(env, ErrorCode::arg,
+            "seqLengths[" + std::to_string(b) + "] = " + std::to_string((*out)[b]) + " is outside 0.." +
+                std::to_string(T));
+  return out;
+}
+
+// Dropout probability in [0, 1), not so close to 1 that the float scale overflows.
+float DropoutOf(Napi::Env env, Napi::Value v) {
+  const double p = NumberOf(env, v, "dropout");
+  if (!(p >= 0 && p < 1)) Throw(env, ErrorCode::arg, "dropout must be in [0, 1)");
+  // p just below 1 rounds to 1.0f, where the 1/(1-p) scale would be infinite.
+  if (static_cast<float>(p) >= 1.f) Throw(env, ErrorCode::arg, "dropout is too close to 1");
+  return static_cast<float>(p);
+}
+
 }  // namespace
 
-RecurrentConfig ArgRecurrentConfig(const Napi::CallbackInfo& info, size_t i) {
-  Napi::Env env = info.Env();
-  if (i >= info.Length() || !info[i].IsObject() || info[i].IsArray())
-    Throw(env, ErrorCode::arg, "config must be an object");
-  Napi::Object o = info[i].As<Napi::Object>();
+RecurrentConfig RecurrentConfigOf(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject() || v.IsArray()) Throw(env, ErrorCode::arg, "config must be an object");
+  Napi::Object o = v.As<Napi::Object>();
   RecurrentConfig c;
   Napi::Value mode = Field(env, o, "mode");
   const std::string m = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : std::string();
@@ -70,67 +91,71 @@ RecurrentConfig ArgRecurrentConfig(const Napi::CallbackInfo& info, size_t i) {
   return c;
 }
 
+RecurrentConfig ArgRecurrentConfig(const Napi::CallbackInfo& info, size_t i) {
+  return RecurrentConfigOf(info.Env(), i < info.Length() ? info[i] : info.Env().Undefined());
+}
 
-namespace {
+const std::vector<RecurrentBufferSpec>& RecurrentBuffers(RecurrentPass pass) {
+  // id, name, optional, lstm_only, output
+  static const std::vector<RecurrentBufferSpec> forward = {
+      {kX, "x", false, false, false},       {kHx, "hx", true, false, false},
+      {kCx, "cx", true, true, false},       {kWeights, "weights", false, false, false},
+      {kY, "y", false, false, true},        {kHy, "hy", true, false, true},
+      {kCy, "cy", true, true, true},        {kSaved, "saved", true, false, true},
+  };
+  static const std::vector<RecurrentBufferSpec> backward = {
+      {kX, "x", false, false, false},       {kHx, "hx", true, false, false},
+      {kCx, "cx", true, true, false},       {kWeights, "weights", false, false, false},
+      {kY, "y", false, false, false},       {kSaved, "saved", false, false, false},
+      {kDy, "dy", true, false, false},      {kDhy, "dhy", true, false, false},
+      {kDcy, "dcy", true, true, false},     {kDx, "dx", false, false, true},
+      {kDhx, "dhx", true, false, true},     {kDcx, "dcx", true, true, true},
+      {kDweights, "dweights", false, false, true},
+  };
+  return pass == RecurrentPass::forward ? forward : backward;
+}
 
-int64_t Count(Napi::Env env, std::initializer_list<int64_t> factors, const char* what) {
-  double p = 1;
-  int64_t n = 1;
-  for (int64_t f : factors) {
-    p *= static_cast<double>(f);
-    if (p > kMaxElements) Throw(env, ErrorCode::shape, std::string(what) + " would be too large");
-    n *= f;
+int64_t RecurrentBufferFloats(const RecurrentSizes& s, RecurrentBuffer id) {
+  switch (id) {
+    case kX: case kDx: return s.x;
+    case kY: case kDy: return s.y;
+    case kHx: case kHy: case kDhy: case kDhx: return s.h_states;
+    case kCx: case kCy: case kDcy: case kDcx: return s.c_states;
+    case kWeights: case kDweights: return s.weights;
+    case kSaved: return s.saved;
+    default: return 0;
   }
-  return n;
 }
 
-}  // namespace
-
-RecurrentSizes RecurrentSizesOf(Napi::Env env, const RecurrentConfig& c, int64_t T, int64_t B) {
-  RecurrentSizes s;
-  s.T = T;
-  s.B = B;
-  s.I = c.input_size;
-  s.H = c.hidden_size;
-  s.R = c.proj_size > 0 ? c.proj_size : c.hidden_size;
-  const int64_t D = c.bidirectional ? 2 : 1;
-  s.LD = c.num_layers * D;
-  s.DR = D * s.R;
-  s.lstm = c.mode == RecurrentConfig::Mode::lstm;
-  // Upper bounds of the kernel's own size formulas, so that they cannot overflow.
-  const int64_t widest = std::max(std::max(s.I, s.DR), s.H);
-  Count(env, {s.LD, 4 * s.H + 1, widest + s.R + s.H + 2}, "the packed weights");
-  Count(env, {T, B, s.LD, 5 * s.H + s.R + 1}, "the saved activations");
-  Count(env, {T, B, std::max(s.I, s.DR)}, "x or y");
-  Count(env, {s.LD, B, std::max(s.H, s.R)}, "the states");
-  s.weights = recurrent_weights_size(c);
-  s.saved = recurrent_saved_size(c, T, B);
-  return s;
+ArgObject ReadRecurrentCall(const Napi::CallbackInfo& info, RecurrentPass pass,
+                            const std::vector<const char*>& extra, RecurrentCall* call) {
+  Napi::Env env = info.Env();
+  std::vector<const char*> allowed = {"config", "T", "B", "batchFirst", "seqLengths", "dropout", "seed"};
+  for (const RecurrentBufferSpec& b : RecurrentBuffers(pass)) allowed.push_back(b.name);
+  if (pass == RecurrentPass::backward) allowed.push_back("accumulate");
+  allowed.push_back("async");
+  allowed.insert(allowed.end(), extra.begin(), extra.end());
+  ArgObject o(info, 0, pass == RecurrentPass::forward ? "the forward call" : "the backward call", allowed);
+  call->pass = pass;
+  call->cfg = RecurrentConfigOf(env, o.Get("config"));
+  call->T = IntOf(env, o.Get("T"), "T", 0, kMaxSteps);
+  call->B = IntOf(env, o.Get("B"), "B", 0, kMaxSteps);
+  call->batch_first = BoolOf(env, o.Get("batchFirst"), "batchFirst");
+  // rnnkit::Error(shape) when a buffer the call implies would be too large to exist.
+  call->sizes = recurrent_sizes(call->cfg, call->T, call->B);
+  call->lens = SeqLengthsOf(env, Int32OptOf(env, o.Get("seqLengths"), "seqLengths"), call->T, call->B);
+  call->dropout = DropoutOf(env, o.Get("dropout"));
+  call->seed = static_cast<uint64_t>(IntOf(env, o.Get("seed"), "seed", 0, kMaxSeed));
+  if (pass == RecurrentPass::backward) call->accumulate = BoolOf(env, o.Get("accumulate"), "accumulate");
+  call->async = BoolOf(env, o.Get("async"), "async");
+  return o;
 }
 
-// Copies and checks sequence lengths (B values in 0..T); an empty vector means "all T".
-std::shared_ptr<std::vector<int32_t>> ArgSeqLengths(Napi::Env env, const Napi::Int32Array& a, int64_t T,
-                                                    int64_t B) {
-  auto out = std::make_shared<std::vector<int32_t>>();
-  if (a.IsEmpty()) return out;
-  if (static_cast<int64_t>(a.ElementLength()) != B)
+void RequireRecurrentFloats(Napi::Env env, uint64_t have_bytes, int64_t count, const char* what) {
+  if (have_bytes != static_cast<uint64_t>(count) * sizeof(float))
     Throw(env, ErrorCode::shape,
-          "seqLengths holds " + std::to_string(a.ElementLength()) + " values, needs " + std::to_string(B));
-  out->assign(a.Data(), a.Data() + B);
-  for (int64_t b = 0; b < B; ++b)
-    if ((*out)[b] < 0 || (*out)[b] > T)
-      Throw(env, ErrorCode::arg,
-            "seqLengths[" + std::to_string(b) + "] = " + std::to_string((*out)[b]) +
-                " is outside 0.." + std::to_string(T));
-  return out;
-}
-
-float ArgDropout(const Napi::CallbackInfo& info, size_t i) {
-  const double p = ArgNumber(info, i, "dropout");
-  if (!(p >= 0 && p < 1)) Throw(info.Env(), ErrorCode::arg, "dropout must be in [0, 1)");
-  // p just below 1 rounds to 1.0f, where the 1/(1-p) scale would be infinite.
-  if (static_cast<float>(p) >= 1.f) Throw(info.Env(), ErrorCode::arg, "dropout is too close to 1");
-  return static_cast<float>(p);
+          std::string(what) + " holds " + std::to_string(have_bytes / sizeof(float)) + " floats, needs " +
+              std::to_string(count));
 }
 
 }  // namespace napi

@@ -1,19 +1,20 @@
 // Recurrent op bindings (native/kernels/recurrent.h): sizes, forward (inference or training) and
 // backward on CPU Float32Arrays, each with the Dispatch async/Sync pattern.
 //
-// lib/recurrent.ts checks arguments first; everything is checked again here, so that no JavaScript
-// value can make a kernel read or write out of bounds: the config fields and their ranges, every
-// array's exact length against the config and T, B, and the range of every sequence length. The
-// lengths are copied on the JavaScript thread, so JavaScript writing to the Int32Array while an
-// async job runs cannot slip an unchecked value past the check. Sizes are multiplied in double
-// first, so absurd T, B or config values throw ERR_RNNKIT_SHAPE instead of overflowing int64.
+// lib/recurrent-cpu.ts checks arguments first; everything is checked again here by the parser the
+// CUDA binding shares (recurrent_args.h), so that no JavaScript value can make a kernel read or
+// write out of bounds: the config fields and their ranges, every array's exact length against the
+// sizes the kernel layer derives (recurrent_sizes, overflow-checked), and the range of every
+// sequence length.
 //
-// cfg (a plain object): { mode: 'lstm'|'gru'|'rnn_tanh'|'rnn_relu', inputSize, hiddenSize,
+// recurrentForward({ config, T, B, batchFirst, x, hx, cx, seqLengths, weights, dropout, seed, y, hy,
+//                    cy, saved, async }): saved null means inference; hx, cx, hy, cy may be null.
+// recurrentBackward({ config, T, B, batchFirst, x, hx, cx, seqLengths, weights, dropout, seed, y,
+//                     saved, dy, dhy, dcy, dx, dhx, dcx, dweights, accumulate, async }): what the
+//   training forward took and produced; dy, dhy, dcy, dhx, dcx may be null.
+// config (a plain object): { mode: 'lstm'|'gru'|'rnn_tanh'|'rnn_relu', inputSize, hiddenSize,
 //   numLayers, bidirectional, skipInput, projSize, cellClip, peepholes, linearBeforeReset }
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,24 +28,31 @@ namespace rnnkit {
 namespace napi {
 namespace {
 
-void RequireExact(Napi::Env env, size_t have, int64_t count, const std::string& what) {
-  if (static_cast<uint64_t>(have) != static_cast<uint64_t>(count))
-    Throw(env, ErrorCode::shape,
-          what + " holds " + std::to_string(have) + " values, needs " + std::to_string(count));
-}
+// The CPU flavor of the parser: Float32Arrays (an empty handle is an absent buffer).
+struct HostArrays {
+  using Handle = Napi::Float32Array;
+  static Handle Read(Napi::Env env, Napi::Value v, const char* what, bool optional) {
+    return optional ? Float32OptOf(env, v, what) : Float32Of(env, v, what);
+  }
+  static bool Present(const Handle& a) { return !a.IsEmpty(); }
+  static uint64_t Bytes(const Handle& a) { return static_cast<uint64_t>(a.ElementLength()) * sizeof(float); }
+  static float* Data(const Handle& a) { return const_cast<float*>(a.Data()); }
+};
 
-// Optional float array: empty (null pointer) or exactly `count` values.
-const float* OptionalData(Napi::Env env, const Napi::Float32Array& a, int64_t count,
-                          const std::string& what) {
-  if (a.IsEmpty()) return nullptr;
-  RequireExact(env, a.ElementLength(), count, what);
-  return count > 0 ? a.Data() : nullptr;
+using Args = RecurrentArgs<HostArrays>;
+
+// The arrays a job reads or writes, pinned until it ends.
+std::vector<Napi::Value> Pins(const Args& a) {
+  std::vector<Napi::Value> pins;
+  for (const RecurrentBufferSpec& b : RecurrentBuffers(a.call.pass))
+    if (HostArrays::Present(a.buf[b.id])) pins.push_back(a.buf[b.id]);
+  return pins;
 }
 
 // recurrentWeightsSize(cfg) -> number of floats in the packed weights
 Napi::Value WeightsSize(const Napi::CallbackInfo& info) {
   RecurrentConfig c = ArgRecurrentConfig(info, 0);
-  return Napi::Number::New(info.Env(), static_cast<double>(RecurrentSizesOf(info.Env(), c, 0, 0).weights));
+  return Napi::Number::New(info.Env(), static_cast<double>(recurrent_sizes(c, 0, 0).weights));
 }
 
 // recurrentSavedSize(cfg, T, B) -> number of floats a training forward saves
@@ -52,7 +60,7 @@ Napi::Value SavedSize(const Napi::CallbackInfo& info) {
   RecurrentConfig c = ArgRecurrentConfig(info, 0);
   const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
   const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
-  return Napi::Number::New(info.Env(), static_cast<double>(RecurrentSizesOf(info.Env(), c, T, B).saved));
+  return Napi::Number::New(info.Env(), static_cast<double>(recurrent_sizes(c, T, B).saved));
 }
 
 // recurrentInfo() -> { isa, algorithm }: what the next call runs.
@@ -64,121 +72,31 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// recurrentForward(cfg, T, B, batchFirst, x, hx, cx, seqLengths, weights, dropout, seed,
-//                  y, hy, cy, saved, async)
-// saved null: inference; else exactly recurrentSavedSize floats. hy, cy may be null.
 Napi::Value Forward(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const RecurrentConfig c = ArgRecurrentConfig(info, 0);
-  const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
-  const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
-  const bool batch_first = ArgBool(info, 3, "batchFirst");
-  const RecurrentSizes s = RecurrentSizesOf(env, c, T, B);
-  Napi::Float32Array x = ArgFloat32(info, 4, "x");
-  Napi::Float32Array hx = ArgFloat32Opt(info, 5, "hx");
-  Napi::Float32Array cx = ArgFloat32Opt(info, 6, "cx");
-  Napi::Int32Array lens_arr = ArgInt32Opt(info, 7, "seqLengths");
-  Napi::Float32Array w = ArgFloat32(info, 8, "weights");
-  const float dropout = ArgDropout(info, 9);
-  const uint64_t seed = static_cast<uint64_t>(ArgInt(info, 10, "seed", 0, kMaxSeed));
-  Napi::Float32Array y = ArgFloat32(info, 11, "y");
-  Napi::Float32Array hy = ArgFloat32Opt(info, 12, "hy");
-  Napi::Float32Array cy = ArgFloat32Opt(info, 13, "cy");
-  Napi::Float32Array saved = ArgFloat32Opt(info, 14, "saved");
-  const bool async = ArgBool(info, 15, "async");
-
-  RequireExact(env, x.ElementLength(), s.T * s.B * s.I, "x");
-  RequireExact(env, w.ElementLength(), s.weights, "weights");
-  RequireExact(env, y.ElementLength(), s.T * s.B * s.DR, "y");
-  const float* px = s.T * s.B > 0 ? x.Data() : nullptr;
-  const float* phx = OptionalData(env, hx, s.LD * s.B * s.R, "hx");
-  if (!s.lstm && !cx.IsEmpty()) Throw(env, ErrorCode::arg, "cx applies to mode lstm only");
-  if (!s.lstm && !cy.IsEmpty()) Throw(env, ErrorCode::arg, "cy applies to mode lstm only");
-  const float* pcx = OptionalData(env, cx, s.LD * s.B * s.H, "cx");
-  float* phy = const_cast<float*>(OptionalData(env, hy, s.LD * s.B * s.R, "hy"));
-  float* pcy = const_cast<float*>(OptionalData(env, cy, s.LD * s.B * s.H, "cy"));
-  float* py = s.T * s.B > 0 ? y.Data() : nullptr;
-  const float* pw = w.Data();
-  // Empty weights cannot happen for a valid config, but the kernel refuses a null pointer.
-  if (!pw) Throw(env, ErrorCode::arg, "weights are empty");
-  // A training forward whose saved size is 0 (one-layer RNN, or T·B = 0) keeps nothing at all.
-  float* psaved = nullptr;
-  if (!saved.IsEmpty()) {
-    RequireExact(env, saved.ElementLength(), s.saved, "saved");
-    psaved = s.saved > 0 ? saved.Data() : nullptr;
-  }
-  auto lens = ArgSeqLengths(env, lens_arr, T, B);
-  return Dispatch(env, async,
+  const Args a(info, RecurrentPass::forward);
+  const RecurrentCall c = a.call;
+  float *x = a.ptr(kX), *hx = a.ptr(kHx), *cx = a.ptr(kCx), *w = a.ptr(kWeights);
+  float *y = a.ptr(kY), *hy = a.ptr(kHy), *cy = a.ptr(kCy), *saved = a.ptr(kSaved);
+  return Dispatch(info.Env(), c.async,
                   [=] {
-                    recurrent_forward(c, T, B, batch_first, px, phx, pcx,
-                                      lens->empty() ? nullptr : lens->data(), pw, dropout, seed,
-                                      py, phy, pcy, psaved);
+                    recurrent_forward(c.cfg, c.T, c.B, c.batch_first, x, hx, cx, c.lengths(), w, c.dropout,
+                                      c.seed, y, hy, cy, saved);
                   },
-                  {x, hx, cx, w, y, hy, cy, saved});
+                  Pins(a));
 }
 
-// recurrentBackward(cfg, T, B, batchFirst, x, hx, cx, seqLengths, weights, dropout, seed, y, saved,
-//                   dy, dhy, dcy, dx, dhx, dcx, dweights, accumulate, async)
-// Takes exactly what the training forward took and produced; dy, dhy, dcy, dhx, dcx may be null.
 Napi::Value Backward(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const RecurrentConfig c = ArgRecurrentConfig(info, 0);
-  const int64_t T = ArgInt(info, 1, "T", 0, kMaxSteps);
-  const int64_t B = ArgInt(info, 2, "B", 0, kMaxSteps);
-  const bool batch_first = ArgBool(info, 3, "batchFirst");
-  const RecurrentSizes s = RecurrentSizesOf(env, c, T, B);
-  Napi::Float32Array x = ArgFloat32(info, 4, "x");
-  Napi::Float32Array hx = ArgFloat32Opt(info, 5, "hx");
-  Napi::Float32Array cx = ArgFloat32Opt(info, 6, "cx");
-  Napi::Int32Array lens_arr = ArgInt32Opt(info, 7, "seqLengths");
-  Napi::Float32Array w = ArgFloat32(info, 8, "weights");
-  const float dropout = ArgDropout(info, 9);
-  const uint64_t seed = static_cast<uint64_t>(ArgInt(info, 10, "seed", 0, kMaxSeed));
-  Napi::Float32Array y = ArgFloat32(info, 11, "y");
-  Napi::Float32Array saved = ArgFloat32(info, 12, "saved");
-  Napi::Float32Array dy = ArgFloat32Opt(info, 13, "dy");
-  Napi::Float32Array dhy = ArgFloat32Opt(info, 14, "dhy");
-  Napi::Float32Array dcy = ArgFloat32Opt(info, 15, "dcy");
-  Napi::Float32Array dx = ArgFloat32(info, 16, "dx");
-  Napi::Float32Array dhx = ArgFloat32Opt(info, 17, "dhx");
-  Napi::Float32Array dcx = ArgFloat32Opt(info, 18, "dcx");
-  Napi::Float32Array dw = ArgFloat32(info, 19, "dweights");
-  const bool accumulate = ArgBool(info, 20, "accumulate");
-  const bool async = ArgBool(info, 21, "async");
-
-  const int64_t TB = s.T * s.B;
-  RequireExact(env, x.ElementLength(), TB * s.I, "x");
-  RequireExact(env, w.ElementLength(), s.weights, "weights");
-  RequireExact(env, y.ElementLength(), TB * s.DR, "y");
-  RequireExact(env, saved.ElementLength(), s.saved, "saved");
-  RequireExact(env, dx.ElementLength(), TB * s.I, "dx");
-  RequireExact(env, dw.ElementLength(), s.weights, "dweights");
-  if (!s.lstm) {
-    for (const auto& a : {std::make_pair(&cx, "cx"), std::make_pair(&dcy, "dcy"), std::make_pair(&dcx, "dcx")})
-      if (!a.first->IsEmpty()) Throw(env, ErrorCode::arg, std::string(a.second) + " applies to mode lstm only");
-  }
-  const float* phx = OptionalData(env, hx, s.LD * s.B * s.R, "hx");
-  const float* pcx = OptionalData(env, cx, s.LD * s.B * s.H, "cx");
-  const float* pdy = OptionalData(env, dy, TB * s.DR, "dy");
-  const float* pdhy = OptionalData(env, dhy, s.LD * s.B * s.R, "dhy");
-  const float* pdcy = OptionalData(env, dcy, s.LD * s.B * s.H, "dcy");
-  float* pdhx = const_cast<float*>(OptionalData(env, dhx, s.LD * s.B * s.R, "dhx"));
-  float* pdcx = const_cast<float*>(OptionalData(env, dcx, s.LD * s.B * s.H, "dcx"));
-  const float* px = TB > 0 ? x.Data() : nullptr;
-  const float* py = TB > 0 ? y.Data() : nullptr;
-  float* pdx = TB > 0 ? dx.Data() : nullptr;
-  const float* psaved = s.saved > 0 ? saved.Data() : nullptr;
-  const float* pw = w.Data();
-  float* pdw = dw.Data();
-  if (!pw || !pdw) Throw(env, ErrorCode::arg, "weights are empty");
-  auto lens = ArgSeqLengths(env, lens_arr, T, B);
-  return Dispatch(env, async,
+  const Args a(info, RecurrentPass::backward);
+  const RecurrentCall c = a.call;
+  float *x = a.ptr(kX), *hx = a.ptr(kHx), *cx = a.ptr(kCx), *w = a.ptr(kWeights);
+  float *y = a.ptr(kY), *saved = a.ptr(kSaved), *dy = a.ptr(kDy), *dhy = a.ptr(kDhy), *dcy = a.ptr(kDcy);
+  float *dx = a.ptr(kDx), *dhx = a.ptr(kDhx), *dcx = a.ptr(kDcx), *dw = a.ptr(kDweights);
+  return Dispatch(info.Env(), c.async,
                   [=] {
-                    recurrent_backward(c, T, B, batch_first, px, phx, pcx,
-                                       lens->empty() ? nullptr : lens->data(), pw, dropout, seed,
-                                       py, psaved, pdy, pdhy, pdcy, pdx, pdhx, pdcx, pdw, accumulate);
+                    recurrent_backward(c.cfg, c.T, c.B, c.batch_first, x, hx, cx, c.lengths(), w, c.dropout,
+                                       c.seed, y, saved, dy, dhy, dcy, dx, dhx, dcx, dw, c.accumulate);
                   },
-                  {x, hx, cx, w, y, saved, dy, dhy, dcy, dx, dhx, dcx, dw});
+                  Pins(a));
 }
 
 }  // namespace

@@ -25,13 +25,9 @@ struct Span {
   bool output;
 };
 
+// The binding's one length rule (common.h) for a present array.
 void RequireExact(Napi::Env env, const Span& s, int64_t count) {
-  if (s.array.IsEmpty()) return;
-  if (static_cast<int64_t>(s.array.ElementLength()) != count) {
-    Throw(env, ErrorCode::shape,
-          std::string(s.what) + " must hold " + std::to_string(count) + " elements, got " +
-              std::to_string(s.array.ElementLength()));
-  }
+  if (!s.array.IsEmpty()) RequireLength(env, s.array.ElementLength(), count, s.what);
 }
 
 // Outputs may overlap nothing else; inputs may share memory with each other.

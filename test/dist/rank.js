@@ -58,9 +58,13 @@ function worstError(got, ref) {
   return nan ? 1e300 : worst;
 }
 
+// Up to INLINE values (on up to 16 ranks) travel inside the header frames and are reduced by each
+// rank itself; more take the engine's own collective: both sides of that boundary are checked.
+const INLINE = 1016;
+
 async function collectives(pg) {
   const p = pg.worldSize;
-  const sizes = [0, 1, 7, 1000, 262147];
+  const sizes = [0, 1, 7, 1000, INLINE, INLINE + 1, 262147];
   const checks = [];
   let salt = 0;
   for (const op of ['sum', 'avg', 'max', 'min']) {
@@ -80,7 +84,7 @@ async function collectives(pg) {
     checks.push({ what: `allReduceSync ${op}`, error: worstError(t.data, reference(op, all)), hash: hash(t.data), same: true });
   }
   for (let src = 0; src < p; src++) {
-    for (const n of [1, 1000, 262147]) {
+    for (const n of [1, 1000, INLINE, INLINE + 1, 262147]) {
       salt++;
       const t = rk.tensor(input(pg.rank, n, salt), [n]);
       await pg.broadcast(t, { src });
@@ -92,7 +96,7 @@ async function collectives(pg) {
   const bs = rk.tensor(input(pg.rank, 5, salt), [5]);
   pg.broadcastSync(bs, { src: p - 1 });
   checks.push({ what: 'broadcastSync', error: hash(bs.data) === hash(input(p - 1, 5, salt)) ? 0 : 1e300, hash: hash(bs.data), same: true });
-  for (const [shape, sync] of [[[0], false], [[1], false], [[2, 3], false], [[70001], false], [[4, 2], true]]) {
+  for (const [shape, sync] of [[[0], false], [[1], false], [[2, 3], false], [[INLINE], false], [[INLINE + 1], false], [[70001], false], [[4, 2], true]]) {
     salt++;
     const n = shape.reduce((a, b) => a * b, 1);
     const t = rk.tensor(input(pg.rank, n, salt), shape);
@@ -231,14 +235,17 @@ async function main() {
     await attempt(() => pg.allReduce(rk.zeros([10]), { op: pg.rank === 0 ? 'sum' : 'max' }));
     await attempt(() => pg.broadcast(rk.zeros([4]), { src: pg.rank }));
     await attempt(() => (pg.rank === 0 ? pg.barrier() : pg.allGather(rk.zeros([3]))));
-    // The group is still usable: nothing was exchanged.
+    // One rank's values fit in the header frame, the other's take the engine's collective.
+    await attempt(() => pg.allReduce(rk.zeros([INLINE + pg.rank])));
+    // The group is still usable: no tensor was changed.
     const t = rk.ones([6]);
     await pg.allReduce(t);
     await pg.destroy();
     report({ rank: pg.rank, errors, after: Array.from(t.data) });
   } else if (scenario === 'peer-dies' || scenario === 'peer-hangs') {
     const pg = await rk.distributed.initProcessGroup({ timeoutMs: TIMEOUT });
-    const t = rk.ones([100000]);
+    // TEST_COUNT: the all-reduced values (a few: inside the header frames; many: the engine's collective).
+    const t = rk.ones([Number(process.env.TEST_COUNT || 100000)]);
     for (let step = 0; step < 5; step++) await pg.allReduce(t);
     process.stdout.write(`ready ${pg.rank}\n`);
     if (pg.rank === 1) {

@@ -2,7 +2,7 @@
 // FileStore for rendezvous, its TCP device, its ring all-reduce), on the sizes rnnkit's bench
 // times through the addon, in the same run. Usage:
 //   gloo_allreduce_bench <rank> <world size> <store directory> <repetitions> <MB> [<MB> ...]
-// Prints, from rank 0, one line per size: `<bytes> <median ms> <min ms> <max ms>`.
+// Prints, from rank 0, one line per size: `<bytes> <median ms> <min ms> <max ms> <sample ms>...`.
 #include <gloo/allreduce.h>
 #include <gloo/barrier.h>
 #include <gloo/math.h>
@@ -62,8 +62,13 @@ int main(int argc, char** argv) {
       gloo::barrier(barrier);
       ms.push_back(TimeAllreduce(context, data, tag++));
     }
+    std::vector<double> order = ms;
     std::sort(ms.begin(), ms.end());
-    if (rank == 0) std::printf("%zu %.4f %.4f %.4f\n", bytes, ms[ms.size() / 2], ms.front(), ms.back());
+    if (rank == 0) {
+      std::printf("%zu %.4f %.4f %.4f", bytes, ms[ms.size() / 2], ms.front(), ms.back());
+      for (double v : order) std::printf(" %.4f", v);
+      std::printf("\n");
+    }
     std::fflush(stdout);
   }
   return 0;
