@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { RnnkitError } from './errors';
 import type { LiveObjects } from './device';
+import type { BlobDescription } from './stepnet';
 
 /** A native device allocation (see native/napi/device_buffer.h). */
 export interface DeviceBuffer {
@@ -141,15 +142,8 @@ export interface NativeStepWorkspace {
   readonly __stepWorkspace: never;
 }
 
-/** A blob of a compiled step net. */
-export interface NativeBlobDescription {
-  name: string;
-  kind: 'input_link' | 'state_read' | 'state_write' | 'step' | 'param' | 'timestep';
-  window: number;
-  size: number;
-  stored: boolean;
-  hoisted: boolean;
-}
+/** A blob of a compiled step net: the binding returns the public BlobDescription as it is. */
+export type NativeBlobDescription = BlobDescription;
 
 /** Seconds per call of a timed native loop. */
 export interface NativeTiming {

@@ -1,7 +1,8 @@
 // Errors raised by kernels and device code. The binding turns each into a JavaScript RnnkitError
-// with the matching stable code (ERR_RNNKIT_SHAPE, ...). Kernels throw only for conditions the
-// binding cannot check beforehand (allocation failure, device errors); argument checks belong to
-// the binding and lib/.
+// with the matching stable code (ERR_RNNKIT_SHAPE, ...). Kernels check what their own contract
+// states (a recurrent config and its sizes, a step-net spec, sequence lengths: ErrorCode::arg /
+// shape) and what the binding cannot check beforehand (allocation failure, device errors); the
+// binding and lib/ check every argument first, so that those are the messages a user sees.
 #pragma once
 #include <stdexcept>
 #include <string>
