@@ -177,6 +177,8 @@ export interface NativeBinding {
   copyToHost(src: DeviceBuffer, dst: Float32Array, async: boolean): Done;
   copyDeviceToDevice(dst: DeviceBuffer, src: DeviceBuffer, async: boolean): Done;
   saxpy(a: number, x: DeviceBuffer, y: DeviceBuffer, async: boolean): Done;
+  /** A DeviceBuffer over bytes [offsetBytes, offsetBytes + bytes) of `buffer`, keeping its memory alive. */
+  deviceBufferSlice(buffer: DeviceBuffer, offsetBytes: number, bytes: number): DeviceBuffer;
   deviceMemory(device: number): { used: number; cached: number };
   releaseCache(device: number): void;
   // matmul_ops.cc, cuda_ops.cc
@@ -445,6 +447,11 @@ export function downloadSync(src: DeviceBuffer, dst: Float32Array): void {
 /** Copies the device buffer `src` into `dst` off the event loop. */
 export async function download(src: DeviceBuffer, dst: Float32Array): Promise<void> {
   await native().copyToHost(src, dst, true);
+}
+
+/** A device buffer over `floats` floats of `base` from float `offset` (no copy; it keeps `base`'s memory alive). */
+export function sliceDevice(base: DeviceBuffer, offset: number, floats: number): DeviceBuffer {
+  return native().deviceBufferSlice(base, offset * 4, floats * 4);
 }
 
 /** A new device buffer holding a copy of `src` (same device), made on the calling thread. */

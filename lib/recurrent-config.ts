@@ -98,7 +98,10 @@ export interface RecurrentBackwardOptions {
   dcy?: Tensor | null;
   /** Add the weight gradients into `dweights` instead of overwriting it. */
   accumulate?: boolean;
-  /** CPU tensor of the weights' size to write (or add) the weight gradients into. */
+  /**
+   * A tensor of the weights' size to write (or add) the weight gradients into: a CPU tensor, or for
+   * a CUDA run one on the op's device (written there with no host copy).
+   */
   dweights?: Tensor | null;
 }
 
@@ -110,7 +113,7 @@ export interface RecurrentGradients {
   dhx: Tensor;
   /** The gradient of cx [L·D, B, H]; null unless mode is lstm. */
   dcx: Tensor | null;
-  /** The weight gradients, laid out like `weights`: a new CPU tensor, or the given `dweights` (overwritten or added into). */
+  /** The weight gradients, laid out like `weights`: a new CPU tensor, or the given `dweights` (overwritten or added into, on its device). */
   dweights: Tensor;
 }
 
@@ -208,7 +211,7 @@ export function settingsOf(c: RecurrentConfig): RecurrentSettings {
 /** What a run reads of its op (which it also names as the owner of a saved): configuration, weights, their version. */
 export interface RecurrentWeightsState {
   readonly config: RecurrentConfig;
-  /** The packed weights (a CPU tensor). */
+  /** The packed weights on the host (a CPU tensor; on a CUDA op, current before every host read or CPU run). */
   readonly hostWeights: Tensor;
   /** Bumped by every change of the weights. */
   readonly weightsVersion: number;
@@ -342,7 +345,9 @@ export function planBackward(c: RecurrentConfig, owner: object, saved: unknown, 
     if (dweights.size !== weights.size) {
       throw shapeError(`dweights must hold ${weights.size} values, got [${dweights.shape.join(', ')}]`);
     }
-    if (dweights.device !== 'cpu') throw new RnnkitError('ERR_RNNKIT_DEVICE', 'dweights must be a CPU tensor, like the weights');
+    if (dweights.device !== 'cpu' && !(saved.cuda && dweights.device === saved.inputDevice)) {
+      throw new RnnkitError('ERR_RNNKIT_DEVICE', `dweights must be a CPU tensor${saved.cuda ? ` or on ${saved.inputDevice}, where the saved is` : ''}, got one on ${dweights.device}`);
+    }
   } else if (accumulate) {
     throw argError('accumulate needs a dweights tensor to add into');
   } else {

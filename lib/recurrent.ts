@@ -16,11 +16,15 @@
  *   refused (the gradients would mix two sets of weights).
  * - Every bad input throws RnnkitError with a code before any native call (recurrent-config.ts);
  *   the binding checks everything again.
- * - CUDA: an op created for a CUDA device, given x on that device, runs the CUDA kernels with the
- *   weights held on the device (recurrent-cuda.ts): uploaded on first use and again after
- *   setParam / importWeights or any access to `weights` (whose `data` the caller may write). hx, cx,
- *   dy, dhy, dcy on another device are copied over; outputs and `saved` stay on the device, and
- *   `dweights` remains a CPU tensor like the weights. The forward runs the `algorithm` option
+ * - CUDA: an op created for a CUDA device, given x on that device, runs the CUDA kernels with its
+ *   own packed weights on the device (recurrent-cuda.ts `DeviceWeights`), uploaded on first use
+ *   and after setParam / importWeights or a write through `weights.data`, and written in place by
+ *   the optimizers through nn.LSTM / GRU / RNN parameters (device views of them); host reads
+ *   (`weights`, getParam, exportWeights, a CPU run) download them first when the device copy moved.
+ *   Writes on both sides since they last matched throw ERR_RNNKIT_ARG. hx, cx, dy, dhy, dcy on
+ *   another device are copied over; outputs and `saved` stay on the device; `dweights` is a new
+ *   CPU tensor, or the given one: on the device it is written there with no host copy. The
+ *   forward runs the `algorithm` option
  *   ('auto': chosen by shape; 'standard'; 'persistent'), and `lastRun.algorithm` names the one that
  *   ran. Any other combination (a CPU op, CPU inputs, inputs on another device, a saved made on
  *   the CPU) runs on the CPU (recurrent-cpu.ts), outputs go back to x's device, and
@@ -45,7 +49,7 @@ import {
 } from './recurrent-config';
 import { RecurrentSaved } from './recurrent-saved';
 import { cpuBackward, cpuBackwardSync, cpuForward, cpuForwardSync } from './recurrent-cpu';
-import { DeviceWeights, cudaBackward, cudaForward } from './recurrent-cuda';
+import { CudaRun, DeviceWeights, cudaBackward, cudaForward } from './recurrent-cuda';
 import { RecurrentAlgorithmInfo, RecurrentRunInfo, fallbackReason, runInfo } from './recurrent-run';
 
 export {
@@ -62,9 +66,10 @@ export class Recurrent {
   lastRun: RecurrentRunInfo | null = null;
 
   /** @internal The checked options and derived sizes. */ readonly config: RecurrentConfig;
-  /** @internal The packed weights, without the staleness mark of `weights`. */ readonly hostWeights: Tensor;
-  /** @internal Bumped by setParam and importWeights. */ weightsVersion = 0;
-  private readonly deviceWeights = new DeviceWeights();
+  /** @internal The packed weights on the host (on a CUDA op, synced with the device copy on demand). */ readonly hostWeights: Tensor;
+  /** CUDA ops: the packed weights on the device and their bookkeeping (null for a CPU op). */
+  private readonly deviceWeights: DeviceWeights | null;
+  private hostEdits = 0;
   private dropoutCalls = 0;
   private disposedFlag = false;
 
@@ -84,6 +89,22 @@ export class Recurrent {
       throw new RnnkitError('ERR_RNNKIT_INTERNAL', `packed weights: lib counts ${size} values, the kernels ${nativeSize}`);
     }
     this.hostWeights = Tensor.fromCpu(initWeights(c.layout, c.seed), [size]);
+    this.deviceWeights = c.device === 'cpu' ? null : new DeviceWeights(c.device);
+  }
+
+  /** @internal Changes every change of the weights: setParam, importWeights, writes on the device or through `weights.data`. */
+  get weightsVersion(): number {
+    return this.hostEdits + (this.deviceWeights ? this.deviceWeights.edits() : 0);
+  }
+
+  /**
+   * @internal The packed weights on the op's CUDA device (uploaded now when the host copy is
+   * ahead): the tensor the CUDA runs read, updated in place; nn modules view it. ERR_RNNKIT_DEVICE on a CPU op.
+   */
+  deviceWeightsSync(): Tensor {
+    this.assertLive();
+    if (!this.deviceWeights) throw new RnnkitError('ERR_RNNKIT_DEVICE', 'a CPU Recurrent op keeps no device weights');
+    return this.deviceWeights.toDeviceSync(this.hostWeights);
   }
 
   /** Number of directions (2 when bidirectional). */
@@ -96,11 +117,14 @@ export class Recurrent {
     return this.config.stateSize;
   }
 
-  /** The packed weights (a CPU tensor; writes through `data` change the op). */
+  /**
+   * The packed weights (a CPU tensor; writes through `data` change the op). On a CUDA op it is the
+   * host copy, brought up to date first; writes through `data` reach the device at the next run
+   * or host read, after which read `weights` again to write again.
+   */
   get weights(): Tensor {
     this.assertLive();
-    // The caller may write through `data`: the device copy is refreshed before the next CUDA run.
-    this.deviceWeights.invalidate();
+    this.deviceWeights?.handOut(this.hostWeights);
     return this.hostWeights;
   }
 
@@ -137,12 +161,14 @@ export class Recurrent {
   /** Runs off the event loop. */
   async forward(x: Tensor, options?: RecurrentForwardOptions): Promise<RecurrentForwardResult> {
     const p = this.plan(x, options);
-    if (this.onCuda(p.x.device)) {
-      const w = await this.deviceWeights.onDevice(this, p.x.device);
-      const run = await cudaForward(this, p, w, true);
+    const dw = this.deviceWeights;
+    if (dw && this.onCuda(p.x.device)) {
+      const w = await dw.toDevice(this.hostWeights);
+      const run = await dw.track(cudaForward(this, p, w, true) as Promise<CudaRun<RecurrentForwardResult>>);
       this.recordCuda('forward', p.x.device, run, p.training, p.dropout, p.dropoutSeed);
       return run.result;
     }
+    dw?.toHostSync(this.hostWeights);
     const result = await cpuForward(this, p);
     this.recordCpu('forward', p.x.device, p.training, p.dropout, p.dropoutSeed);
     return result;
@@ -151,12 +177,14 @@ export class Recurrent {
   /** Runs on the calling thread. */
   forwardSync(x: Tensor, options?: RecurrentForwardOptions): RecurrentForwardResult {
     const p = this.plan(x, options);
-    if (this.onCuda(p.x.device)) {
-      const w = this.deviceWeights.onDeviceSync(this, p.x.device);
-      const run = cudaForward(this, p, w, false) as Awaited<ReturnType<typeof cudaForward>>;
+    const dw = this.deviceWeights;
+    if (dw && this.onCuda(p.x.device)) {
+      const w = dw.toDeviceSync(this.hostWeights);
+      const run = cudaForward(this, p, w, false) as CudaRun<RecurrentForwardResult>;
       this.recordCuda('forward', p.x.device, run, p.training, p.dropout, p.dropoutSeed);
       return run.result;
     }
+    dw?.toHostSync(this.hostWeights);
     const result = cpuForwardSync(this, p);
     this.recordCpu('forward', p.x.device, p.training, p.dropout, p.dropoutSeed);
     return result;
@@ -166,11 +194,14 @@ export class Recurrent {
   async backward(saved: RecurrentSaved, options?: RecurrentBackwardOptions): Promise<RecurrentGradients> {
     const p = this.planGradients(saved, options);
     const dev = p.saved.inputDevice;
-    if (p.saved.cuda) {
-      const run = await cudaBackward(this, p, await this.deviceWeights.onDevice(this, dev), true);
+    const dw = this.deviceWeights;
+    if (dw && p.saved.cuda) {
+      const w = await dw.toDevice(this.hostWeights);
+      const run = await dw.track(cudaBackward(this, p, w, true) as Promise<CudaRun<RecurrentGradients>>);
       this.recordCuda('backward', dev, run, true, p.saved.dropout, p.saved.dropoutSeed);
       return run.result;
     }
+    dw?.toHostSync(this.hostWeights);
     const result = await cpuBackward(this, p);
     this.recordCpu('backward', dev, true, p.saved.dropout, p.saved.dropoutSeed);
     return result;
@@ -180,12 +211,14 @@ export class Recurrent {
   backwardSync(saved: RecurrentSaved, options?: RecurrentBackwardOptions): RecurrentGradients {
     const p = this.planGradients(saved, options);
     const dev = p.saved.inputDevice;
-    if (p.saved.cuda) {
-      const w = this.deviceWeights.onDeviceSync(this, dev);
-      const run = cudaBackward(this, p, w, false) as Awaited<ReturnType<typeof cudaBackward>>;
+    const dw = this.deviceWeights;
+    if (dw && p.saved.cuda) {
+      const w = dw.toDeviceSync(this.hostWeights);
+      const run = cudaBackward(this, p, w, false) as CudaRun<RecurrentGradients>;
       this.recordCuda('backward', dev, run, true, p.saved.dropout, p.saved.dropoutSeed);
       return run.result;
     }
+    dw?.toHostSync(this.hostWeights);
     const result = cpuBackwardSync(this, p);
     this.recordCpu('backward', dev, true, p.saved.dropout, p.saved.dropoutSeed);
     return result;
@@ -194,6 +227,7 @@ export class Recurrent {
   /** A copy of one parameter block (Caffe2 RecurrentParamGet): [rows, cols], or [rows] for vectors. */
   getParam(selector: ParamSelector): Tensor {
     const slot = this.slot(selector);
+    this.deviceWeights?.toHostSync(this.hostWeights);
     const values = this.hostWeights.data.slice(slot.offset, slot.offset + slot.rows * slot.cols);
     return Tensor.fromCpu(values, slot.cols === 1 ? [slot.rows] : [slot.rows, slot.cols]);
   }
@@ -205,9 +239,9 @@ export class Recurrent {
     if (src.length !== slot.rows * slot.cols) {
       throw shapeError(`values has ${src.length} elements; this block holds ${slot.rows}×${slot.cols} = ${slot.rows * slot.cols}`);
     }
+    this.deviceWeights?.toHostSync(this.hostWeights);
     this.hostWeights.data.set(src, slot.offset);
-    this.weightsVersion++;
-    this.hostWeights.bumpVersion();
+    this.hostWritten();
   }
 
   /** Loads a PyTorch / ONNX / Keras weight record (names: `recordShapes(format)`, lib/recurrent-params.ts). */
@@ -217,14 +251,22 @@ export class Recurrent {
     for (const [name, v] of Object.entries(readRecord(record, 'record'))) {
       Object.defineProperty(plain, name, { value: isTensor(v) ? hostValues(v, name) : v, enumerable: true });
     }
+    this.deviceWeights?.toHostSync(this.hostWeights);
     importWeights(this.config.layout, this.hostWeights.data, format, plain);
-    this.weightsVersion++;
-    this.hostWeights.bumpVersion();
+    this.hostWritten();
+  }
+
+  /** @internal A copy of the packed weights' current values (downloaded first when the device copy moved). */
+  exportPacked(): Float32Array {
+    this.assertLive();
+    this.deviceWeights?.toHostSync(this.hostWeights);
+    return this.hostWeights.data.slice();
   }
 
   /** The weights as a record of `format`: name -> Float32Array in that format's layout. */
   exportWeights(format: WeightsFormat): WeightsRecord {
     this.assertLive();
+    this.deviceWeights?.toHostSync(this.hostWeights);
     return exportWeights(this.config.layout, this.hostWeights.data, format);
   }
 
@@ -233,12 +275,19 @@ export class Recurrent {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     this.hostWeights.dispose();
-    this.deviceWeights.dispose();
+    this.deviceWeights?.dispose();
   }
 
   /** `dispose()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** After a write of the host copy: a new version, uploaded at once when the device copy exists. */
+  private hostWritten(): void {
+    this.hostEdits++;
+    this.hostWeights.bumpVersion();
+    this.deviceWeights?.hostWritten(this.hostWeights);
   }
 
   private assertLive(): void {
@@ -247,7 +296,8 @@ export class Recurrent {
 
   private plan(x: Tensor, options: RecurrentForwardOptions | undefined) {
     this.assertLive();
-    return planForward(this.config, x, options, this.hostWeights, () => this.nextDropoutSeed());
+    const weights = this.deviceWeights ? this.deviceWeights.newest(this.hostWeights) : this.hostWeights;
+    return planForward(this.config, x, options, weights, () => this.nextDropoutSeed());
   }
 
   private planGradients(saved: RecurrentSaved, options: RecurrentBackwardOptions | undefined) {

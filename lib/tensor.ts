@@ -21,7 +21,7 @@
 import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
 import {
-  DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, native, uploadNew,
+  DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, native, sliceDevice, uploadNew,
 } from './native';
 import {
   FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, isInstance, readFunction, readGuarded, readOptions, readShape,
@@ -38,6 +38,8 @@ export interface TensorOptions {
 interface Storage {
   data: Float32Array | null;
   buffer: DeviceBuffer | null;
+  /** Device buffers over sub-ranges of `buffer` made for views at an offset, by "offset:size"; disposed with it. */
+  slices: Map<string, DeviceBuffer> | null;
   disposed: boolean;
   /** Bumped by every in-place write the library makes. */
   version: number;
@@ -111,7 +113,7 @@ export class Tensor {
     if (values.length !== size) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${shape.join(', ')}] needs ${size} values, got ${values.length}`);
     }
-    return new Tensor(CONSTRUCT, shape, 'cpu', { data: values, buffer: null, disposed: false, version: 0 });
+    return new Tensor(CONSTRUCT, shape, 'cpu', { data: values, buffer: null, slices: null, disposed: false, version: 0 });
   }
 
   /** @internal Takes ownership of a device buffer of `shape`'s size on `device`. */
@@ -121,23 +123,23 @@ export class Tensor {
     const ok = readGuarded(() => typeof buffer === 'object' && buffer !== null && !buffer.disposed &&
       buffer.device === index && buffer.bytes === size * FLOAT32_BYTES, 'buffer');
     if (!ok) throw argError(`fromDevice needs a live device buffer of ${size * FLOAT32_BYTES} bytes on ${describe(device)}`);
-    return new Tensor(CONSTRUCT, shape, device, { data: null, buffer, disposed: false, version: 0 });
+    return new Tensor(CONSTRUCT, shape, device, { data: null, buffer, slices: null, disposed: false, version: 0 });
   }
 
   /**
-   * @internal A CPU view of `shape` at element `offset` of `base`'s storage (the PyTorch-named
-   * blocks of a packed recurrent weight tensor): it shares the values, the version counter and
-   * disposal with `base`.
+   * @internal A view of `shape` at element `offset` of `base`'s storage (the PyTorch-named blocks
+   * of a packed recurrent weight tensor), on the CPU or a CUDA device: it shares the values, the
+   * version counter and disposal with `base`. A CUDA view's `deviceBuffer` is a native slice of
+   * the base's buffer (native/napi/device_buffer.h), made on first use and kept by the storage.
    */
   static view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
     if (!isTensor(base)) throw argError(`view needs a base Tensor (got ${describe(base)})`);
     base.assertLive();
-    if (base.device !== 'cpu') throw new RnnkitError('ERR_RNNKIT_DEVICE', 'views at an offset exist for CPU tensors only');
     const { dims, size } = readShape(shape);
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset + size > base.size) {
       throw new RnnkitError('ERR_RNNKIT_SHAPE', `a view of ${size} values at ${describe(offset)} does not fit in ${base.size}`);
     }
-    return new Tensor(CONSTRUCT, dims, 'cpu', base.storage, base.offset + offset);
+    return new Tensor(CONSTRUCT, dims, base.device, base.storage, base.offset + offset);
   }
 
   /** True once `dispose()` was called on this tensor or a view sharing its storage. */
@@ -255,11 +257,20 @@ export class Tensor {
     return this.storage.data ? this.data[0] : this.readSync()[0];
   }
 
-  /** @internal The device buffer of a CUDA tensor. */
+  /** @internal The device buffer of a CUDA tensor (for a view at an offset, a slice of its base's). */
   get deviceBuffer(): DeviceBuffer {
     this.assertLive();
-    if (!this.storage.buffer) throw new RnnkitError('ERR_RNNKIT_DEVICE', 'this tensor is on the CPU');
-    return this.storage.buffer;
+    const whole = this.storage.buffer;
+    if (!whole) throw new RnnkitError('ERR_RNNKIT_DEVICE', 'this tensor is on the CPU');
+    if (this.offset === 0 && this.size * FLOAT32_BYTES === whole.bytes) return whole;
+    const slices = (this.storage.slices ??= new Map());
+    const key = `${this.offset}:${this.size}`;
+    let slice = slices.get(key);
+    if (!slice) {
+      slice = sliceDevice(whole, this.offset, this.size);
+      slices.set(key, slice);
+    }
+    return slice;
   }
 
   /** A view with another shape of the same size, sharing storage (recorded for autograd). */
@@ -319,6 +330,8 @@ export class Tensor {
     if (this.storage.disposed) return;
     this.storage.disposed = true;
     this.storage.data = null;
+    this.storage.slices?.forEach((b) => b.dispose());
+    this.storage.slices = null;
     if (this.storage.buffer) {
       this.storage.buffer.dispose();
       this.storage.buffer = null;

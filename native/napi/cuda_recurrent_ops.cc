@@ -60,10 +60,10 @@ void RequireDevicePlacement(Napi::Env env, const Args& a) {
     const Alloc& o = a.buf[specs[k].id];
     if (!o || !specs[k].output) continue;
     for (const RecurrentBufferSpec& in : specs)
-      if (!in.output && a.buf[in.id] && a.buf[in.id]->ptr == o->ptr)
+      if (!in.output && SharesMemory(a.buf[in.id], o))
         Throw(env, ErrorCode::arg, std::string(specs[k].name) + " must not share memory with " + in.name);
     for (size_t m = k + 1; m < specs.size(); ++m)
-      if (specs[m].output && a.buf[specs[m].id] && a.buf[specs[m].id]->ptr == o->ptr)
+      if (specs[m].output && SharesMemory(a.buf[specs[m].id], o))
         Throw(env, ErrorCode::arg,
               std::string(specs[k].name) + " and " + specs[m].name + " must be different buffers");
   }

@@ -10,9 +10,16 @@ namespace rnnkit {
 namespace napi {
 
 DeviceAllocation::DeviceAllocation(int device_, size_t bytes_)
-    : device(device_), bytes(bytes_), ptr(gpu::device_alloc(device_, bytes_)) {}
+    : device(device_), bytes(bytes_), ptr(gpu::device_alloc(device_, bytes_)) {
+  live.emplace();
+}
 
-DeviceAllocation::~DeviceAllocation() { gpu::device_free(device, ptr); }
+DeviceAllocation::DeviceAllocation(std::shared_ptr<DeviceAllocation> parent_, size_t offset, size_t bytes_)
+    : device(parent_->device), bytes(bytes_), ptr(static_cast<char*>(parent_->ptr) + offset), parent(std::move(parent_)) {}
+
+DeviceAllocation::~DeviceAllocation() {
+  if (!parent) gpu::device_free(device, ptr);
+}
 
 Napi::Function DeviceBuffer::Define(Napi::Env env) {
   return DefineClass(env, "DeviceBuffer",
@@ -23,10 +30,14 @@ Napi::Function DeviceBuffer::Define(Napi::Env env) {
                       InstanceAccessor<&DeviceBuffer::GetAddress>("address")});
 }
 
-// new DeviceBuffer(device, bytes)
+// new DeviceBuffer(device, bytes); a slice: new DeviceBuffer(External<Alloc>) from deviceBufferSlice
 DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
   Napi::Env env = info.Env();
   env_ = env;
+  if (info.Length() == 1 && info[0].IsExternal()) {
+    alloc_ = *info[0].As<Napi::External<Alloc>>().Data();
+    return;
+  }
   int device = static_cast<int>(ArgInt(info, 0, "device", 0, 1023));
   size_t bytes = static_cast<size_t>(ArgInt(info, 1, "bytes", 0, int64_t(1) << 46));
   try {
@@ -135,10 +146,18 @@ void RequireSameDevice(Napi::Env env, const std::initializer_list<Alloc>& all) {
   }
 }
 
+bool SharesMemory(const Alloc& a, const Alloc& b) {
+  if (!a || !b) return false;
+  if (a->ptr == b->ptr) return true;
+  const char* pa = static_cast<const char*>(a->ptr);
+  const char* pb = static_cast<const char*>(b->ptr);
+  return pa < pb + b->bytes && pb < pa + a->bytes;
+}
+
 void RequireDistinct(Napi::Env env, const Alloc& out, const std::initializer_list<Alloc>& others, const char* what) {
   if (!out) return;
   for (const Alloc& a : others) {
-    if (a && a->ptr == out->ptr) Throw(env, ErrorCode::arg, std::string(what) + " must not share memory with an input");
+    if (SharesMemory(a, out)) Throw(env, ErrorCode::arg, std::string(what) + " must not share memory with an input");
   }
 }
 
@@ -195,6 +214,29 @@ Napi::Value Saxpy(const Napi::CallbackInfo& info) {
                   {});
 }
 
+// deviceBufferSlice(buffer, offsetBytes, bytes) -> a DeviceBuffer over that byte range of buffer's
+// memory (a slice of a slice views the same owner). Both must be multiples of 4 (floats) and the
+// range inside the buffer; ERR_RNNKIT_DISPOSED for a disposed buffer.
+Napi::Value DeviceBufferSlice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Alloc base = ArgDevice(info, 0, "buffer");
+  const int64_t offset = ArgInt(info, 1, "offsetBytes", 0, int64_t(1) << 46);
+  const int64_t bytes = ArgInt(info, 2, "bytes", 0, int64_t(1) << 46);
+  if (offset % sizeof(float) != 0 || bytes % sizeof(float) != 0)
+    Throw(env, ErrorCode::arg, "a device buffer slice must start and end on a float (multiples of 4 bytes)");
+  if (static_cast<uint64_t>(offset) + static_cast<uint64_t>(bytes) > base->bytes) {
+    std::ostringstream msg;
+    msg << "a slice of " << bytes << " bytes at " << offset << " does not fit in a device buffer of " << base->bytes << " bytes";
+    Throw(env, ErrorCode::shape, msg.str());
+  }
+  Alloc owner = base->parent ? base->parent : base;
+  const size_t at = static_cast<size_t>(static_cast<const char*>(base->ptr) - static_cast<const char*>(owner->ptr)) +
+                    static_cast<size_t>(offset);
+  Alloc view = std::make_shared<DeviceAllocation>(owner, at, static_cast<size_t>(bytes));
+  AddonData* data = env.GetInstanceData<AddonData>();
+  return data->device_buffer_ctor.Value().New({Napi::External<Alloc>::New(env, &view)});
+}
+
 // deviceMemory(device) -> { used, cached }
 Napi::Value DeviceMemory(const Napi::CallbackInfo& info) {
   int device = static_cast<int>(ArgInt(info, 0, "device", 0, 1023));
@@ -220,6 +262,7 @@ void RegisterDeviceOps(Napi::Env env, Napi::Object exports) {
   exports.Set("copyToHost", Napi::Function::New<Guarded<CopyToHost>>(env, "copyToHost"));
   exports.Set("copyDeviceToDevice", Napi::Function::New<Guarded<CopyDeviceToDevice>>(env, "copyDeviceToDevice"));
   exports.Set("saxpy", Napi::Function::New<Guarded<Saxpy>>(env, "saxpy"));
+  exports.Set("deviceBufferSlice", Napi::Function::New<Guarded<DeviceBufferSlice>>(env, "deviceBufferSlice"));
   exports.Set("deviceMemory", Napi::Function::New<Guarded<DeviceMemory>>(env, "deviceMemory"));
   exports.Set("releaseCache", Napi::Function::New<Guarded<ReleaseCache>>(env, "releaseCache"));
 }

@@ -2,6 +2,12 @@
 // dispose() drops it at once, the GC finalizer is the safety net, and jobs in flight hold their
 // own references, so memory is returned to the caching allocator only when the last user is done.
 // Its size is reported to V8 as external memory so the GC sees the pressure.
+//
+// A slice (deviceBufferSlice(buffer, offsetBytes, bytes)) is a DeviceBuffer over a sub-range of
+// another one's memory: its DeviceAllocation owns nothing and holds a reference to the parent
+// allocation, so the memory outlives the parent's dispose() until the slice is disposed or
+// collected too. Ops see a slice as any other buffer (ptr, bytes, device); it is not counted as an
+// allocation (liveObjects) nor reported as external memory (the parent is).
 #pragma once
 #include <napi.h>
 
@@ -9,6 +15,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "live_objects.h"
@@ -18,18 +25,23 @@ namespace napi {
 
 struct DeviceAllocation {
   DeviceAllocation(int device, size_t bytes);
+  // A view of bytes [offset, offset + bytes) of `parent` (checked by the caller), keeping it alive.
+  DeviceAllocation(std::shared_ptr<DeviceAllocation> parent, size_t offset, size_t bytes);
   ~DeviceAllocation();
   DeviceAllocation(const DeviceAllocation&) = delete;
   DeviceAllocation& operator=(const DeviceAllocation&) = delete;
   int device;
   size_t bytes;
   void* ptr;
-  LiveMark<LiveKind::device_allocation> live;
+  // Set for a view: the allocation that owns the memory (ptr is inside it).
+  std::shared_ptr<DeviceAllocation> parent;
+  std::optional<LiveMark<LiveKind::device_allocation>> live;
 };
 
 class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
  public:
   static Napi::Function Define(Napi::Env env);
+  // new DeviceBuffer(device, bytes) from JavaScript; a slice passes its allocation as an External.
   explicit DeviceBuffer(const Napi::CallbackInfo& info);
   ~DeviceBuffer() override;
   // Throws ERR_RNNKIT_DISPOSED after dispose().
@@ -66,6 +78,8 @@ std::vector<Alloc> ArgDeviceList(const Napi::CallbackInfo& info, size_t i, const
 void RequireFloats(Napi::Env env, const Alloc& a, int64_t count, const char* what);
 void RequireSameDevice(Napi::Env env, const std::initializer_list<Alloc>& all);
 void RequireDistinct(Napi::Env env, const Alloc& out, const std::initializer_list<Alloc>& others, const char* what);
+// Whether two present buffers share memory: the same pointer, or overlapping byte ranges (slices).
+bool SharesMemory(const Alloc& a, const Alloc& b);
 
 // The allocation's memory as floats (nullptr for an absent buffer).
 inline float* Floats(const Alloc& a) { return a ? static_cast<float*>(a->ptr) : nullptr; }

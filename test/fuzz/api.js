@@ -340,7 +340,12 @@ function targets() {
     { name: 'new Recurrent', args: (ctx) => [recurrentOptions(ctx)], call: (ctx, a) => new ctx.rk.Recurrent(...a) },
     { name: 'recordShapes', args: (ctx) => { const o = recurrentOptions(ctx); return [o, o.inputMode === 'skip' ? 'keras' : 'pytorch']; },
       call: (ctx, a) => ctx.rk.recordShapes(...a) },
-    ...['numDirections', 'stateSize', 'weights', 'disposed'].map((p) => ({ name: `Recurrent#${p}`, args: (ctx) => [ctx.recurrent()], call: (ctx, [op]) => op[p], receiver: true })),
+    ...['numDirections', 'stateSize', 'weights', 'disposed', 'weightsVersion'].map((p) => ({ name: `Recurrent#${p}`, args: (ctx) => [ctx.recurrent()], call: (ctx, [op]) => op[p], receiver: true })),
+    // @internal: the nn modules' access to the packed weights (the fuzz's ops are on the CPU, which keeps no device copy: ERR_RNNKIT_DEVICE).
+    ...['deviceWeightsSync', 'exportPacked'].map((m) => ({
+      name: `Recurrent#${m}`, args: (ctx) => [ctx.recurrent()], call: (ctx, [op]) => op[m](), receiver: true,
+      noSuccess: m === 'deviceWeightsSync',
+    })),
     ...['savedSize', 'algorithmFor'].map((m) => ({ name: `Recurrent#${m}`, args: (ctx) => [ctx.recurrent(), ctx.rng.int(0, 9), ctx.rng.int(0, 9)], call: (ctx, [op, ...a]) => op[m](...a), receiver: true })),
     { name: 'Recurrent#recordShapes', args: exportable, call: (ctx, [op, f]) => op.recordShapes(f), receiver: true },
     ...['forward', 'forwardSync'].map((m) => ({

@@ -14,15 +14,18 @@
  * (peepholes, cellClip, inputMode 'skip', linearBeforeReset false) are the op's; their blocks get
  * names of the same form (weight_peephole_l{k}).
  *
- * Devices: the parameters live on the CPU, as the op's packed weights do; `to('cuda')` makes the
- * op run on the GPU with its device copy of the weights, refreshed whenever the packed version
- * changes (an optimizer step, loadStateDict).
+ * Devices: on the CPU the parameters view the op's packed host weights. `to('cuda')` makes a CUDA
+ * op whose parameters are views of its packed weights on the device (and `.grad`s views of one
+ * packed device gradient), so the CUDA optimizer steps, clipping, zeroGrad and loadStateDict
+ * write them in place and a training step copies nothing to the host for them. The op downloads
+ * them only for host reads (`recurrent.weights`, exportWeights, a CPU run).
  */
 import { RnnkitError } from '../../errors';
 import { Device, DeviceSpec } from '../../device';
 import { Recurrent, RecurrentForwardResult, RecurrentGradients, RecurrentOptions, RecurrentSaved } from '../../recurrent';
 import { PackedBlock, RecurrentMode, packedBlocks } from '../../recurrent-params';
-import { Tensor } from '../../tensor';
+import { Tensor, zeros } from '../../tensor';
+import { native, uploadSync } from '../../native';
 import { ACCUMULATED, BackwardContext, InputGrad, record, shouldRecord } from '../engine';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
@@ -49,7 +52,7 @@ export interface RecurrentModuleOptions {
   inputMode?: 'linear' | 'skip';
   /** Seeds the weights and the dropout masks; a random one when absent. */
   seed?: number;
-  /** Where the op runs (default 'cpu'); the parameters stay on the CPU. */
+  /** Where the op runs (default 'cpu'); the parameters live there too (views of the op's packed weights). */
   device?: DeviceSpec;
   /** The GPU algorithm (the Recurrent op's option: 'auto', 'standard' or 'persistent'). */
   algorithm?: RecurrentOptions['algorithm'];
@@ -131,7 +134,6 @@ export class RNNBase extends Module {
   private packed: Tensor;
   private views: ParamView[] = [];
   private packedGrad: Tensor | null = null;
-  private uploadedVersion = -1;
 
   /**
    * Creates the fused Recurrent op and the PyTorch-named parameter views of its packed weights.
@@ -155,7 +157,7 @@ export class RNNBase extends Module {
     this.batchFirst = this.op.batchFirst;
     this.dropout = this.op.dropout;
     this.bidirectional = this.op.bidirectional;
-    this.packed = this.op.hostWeights;
+    this.packed = RNNBase.packedOf(this.op);
     this.exposeParameters();
   }
 
@@ -177,12 +179,17 @@ export class RNNBase extends Module {
   protected override moveTo(device: Device): void {
     if (device === this.op.device) return;
     const op = new Recurrent({ ...this.opOptions, device });
-    op.hostWeights.data.set(this.packed.data);
+    // The op's current values (downloaded from the old device when they moved there).
+    op.hostWeights.data.set(this.op.exportPacked());
     this.op = op;
-    this.packed = op.hostWeights;
+    this.packed = RNNBase.packedOf(op);
     this.packedGrad = null;
-    this.uploadedVersion = -1;
     this.exposeParameters();
+  }
+
+  /** The packed tensor the parameters view: the op's host weights on the CPU, its device weights on CUDA. */
+  private static packedOf(op: Recurrent): Tensor {
+    return op.device === 'cpu' ? op.hostWeights : op.deviceWeightsSync();
   }
 
   /** Defines one own property per parameter, named like PyTorch's, viewing the packed weights. */
@@ -192,7 +199,7 @@ export class RNNBase extends Module {
     for (const block of packedBlocks(this.opOptions)) {
       const isBias = block.kind === 'b_ih' || block.kind === 'b_hh';
       if (isBias && !this.bias) {
-        this.packed.data.fill(0, block.offset, block.offset + block.shape.reduce((a, b) => a * b, 1));
+        zeroBlock(this.packed, block);
         continue;
       }
       const t = parameter(Tensor.view(this.packed, block.offset, block.shape));
@@ -210,11 +217,6 @@ export class RNNBase extends Module {
     const params = this.views.map((v) => v.tensor);
     const inputs = [x, hx, cx, ...params];
     const recording = shouldRecord(inputs);
-    if (this.op.device !== 'cpu' && this.packed.version !== this.uploadedVersion) {
-      // Reading `weights` tells the op that its device copy is stale.
-      void this.op.weights;
-      this.uploadedVersion = this.packed.version;
-    }
     const options = {
       hx, cx, seqLengths: (s.seqLengths ?? null) as Int32Array | null, training: recording, dropout: this.training,
     };
@@ -235,12 +237,16 @@ export class RNNBase extends Module {
   private backward(op: Recurrent, saved: RecurrentSaved, grads: ReadonlyArray<Tensor | null>, ctx: BackwardContext,
     paramCount: number): MaybePromise<InputGrad[]> {
     const target = this.gradTarget();
+    // A CUDA op whose forward ran on the CPU (x elsewhere): its CPU gradients are added into the
+    // device gradient afterwards (host copies, named by the op's lastRun.fallback).
+    const viaHost = saved.cuda === null && target.dweights.device !== 'cpu';
     const options = {
       dy: grads[0], dhy: grads[1], dcy: this.mode === 'lstm' ? grads[2] : null,
-      dweights: target.dweights, accumulate: target.accumulate,
+      dweights: viaHost ? null : target.dweights, accumulate: viaHost ? false : target.accumulate,
     };
     const call = ctx.async ? op.backward(saved, options) : op.backwardSync(saved, options);
     return then(call, (g: RecurrentGradients): InputGrad[] => {
+      if (viaHost) addInto(target.dweights, g.dweights, target.accumulate);
       target.dweights.bumpVersion();
       return [g.dx, g.dhx, g.dcx, ...new Array<InputGrad>(paramCount).fill(ACCUMULATED)];
     });
@@ -255,20 +261,49 @@ export class RNNBase extends Module {
     if (this.packedGrad && live.every((v) => v.gradView !== null && v.tensor.grad === v.gradView)) {
       return { dweights: this.packedGrad, accumulate: true };
     }
-    const grad = Tensor.fromCpu(new Float32Array(this.packed.size), this.packed.shape);
+    const grad = zeros(this.packed.shape, { device: this.packed.device });
     let carried = false;
     for (const v of this.views) {
       v.gradView = Tensor.view(grad, v.block.offset, v.block.shape);
       const old = v.tensor.grad;
       if (old && v.tensor.requiresGrad) {
         if (old.size !== v.gradView.size) throw new RnnkitError('ERR_RNNKIT_SHAPE', `${v.block.name}.grad has the wrong size`);
-        v.gradView.data.set(old.device === 'cpu' ? old.data : old.readSync());
+        copyInto(v.gradView, old);
         carried = true;
       }
       if (v.tensor.requiresGrad) v.tensor.grad = v.gradView;
     }
     this.packedGrad = grad;
     return { dweights: grad, accumulate: carried };
+  }
+}
+
+/** Zeroes one block of the packed weights (a bias kept out of the parameters), on its device. */
+function zeroBlock(packed: Tensor, block: PackedBlock): void {
+  const view = Tensor.view(packed, block.offset, block.shape);
+  if (view.device === 'cpu') view.data.fill(0);
+  else native().cudaFill(view.deviceBuffer, 0, false);
+  packed.bumpVersion();
+}
+
+/** Copies `src` (any device) into `dst` of the same size: on the device when both are there. */
+function copyInto(dst: Tensor, src: Tensor): void {
+  if (dst.device === 'cpu') dst.data.set(src.device === 'cpu' ? src.data : src.readSync());
+  else if (src.device === dst.device) native().copyDeviceToDevice(dst.deviceBuffer, src.deviceBuffer, false);
+  else uploadSync(dst.deviceBuffer, src.device === 'cpu' ? src.data : src.readSync());
+}
+
+/** Writes (or adds, with `accumulate`) the CPU tensor `src` into the device tensor `dst`. */
+function addInto(dst: Tensor, src: Tensor, accumulate: boolean): void {
+  if (!accumulate) {
+    copyInto(dst, src);
+    return;
+  }
+  const moved = src.to(dst.device);
+  try {
+    native().cudaNnAccumulate(dst.deviceBuffer, moved.deviceBuffer, false);
+  } finally {
+    moved.dispose();
   }
 }
 
