@@ -56,7 +56,7 @@ export class DeviceWeights {
   private hostAhead = true;
   private snapshot: Float32Array | null = null;
   private editCount = 0;
-  private readonly pending = new Set<Promise<unknown>>();
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly device: Device) {}
 
@@ -127,11 +127,20 @@ export class DeviceWeights {
     return t;
   }
 
-  /** Tracks a CUDA run reading the device weights until it settles; returns it. */
+  /**
+   * Tracks a CUDA job on the device weights until it settles; returns it. It leaves the set in its
+   * own settle reaction, registered before the caller's await, so a caller that awaited it never
+   * sees it pending.
+   */
   track<T>(run: Promise<T>): Promise<T> {
-    const settled = run.then(() => undefined, () => undefined);
+    let done: () => void = () => undefined;
+    const settled = new Promise<void>((resolve) => { done = resolve; });
     this.pending.add(settled);
-    void settled.then(() => this.pending.delete(settled));
+    const finish = (): void => {
+      this.pending.delete(settled);
+      done();
+    };
+    run.then(finish, finish);
     return run;
   }
 
