@@ -7,6 +7,7 @@
 const { makeRandom } = require('./reference/random');
 const { expectClose } = require('./support/close');
 const { randomF32 } = require('./support/random');
+const { trainingStep } = require('./support/train-step');
 const ref = require('./reference/train');
 const rmsnormRef = require('./reference/rmsnorm');
 const { native } = require('../dist/native');
@@ -411,15 +412,7 @@ describe('@gpu CUDA nn: a model training step stays on the device', function () 
     const opt = new train.Adam(model.parameters(), { lr: 1e-2 });
     const ids = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
     const targets = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
-    const step = async () => {
-      const logits = await model.forward(ids);
-      const loss = await nn.crossEntropy(logits, targets);
-      await loss.backward();
-      await train.clipGradNorm(model.parameters(), 1, { norm: 'tensor' });
-      await opt.step();
-      model.zeroGrad();
-      return loss;
-    };
+    const step = trainingStep(model, opt, ids, targets);
     const first = (await step()).item();
     const before = copies();
     const loss = await step();

@@ -8,6 +8,7 @@
 const { makeRandom } = require('./reference/random');
 const { expectClose } = require('./support/close');
 const { randomF32 } = require('./support/random');
+const { trainingStep } = require('./support/train-step');
 const { native } = require('../dist/native');
 const { Tensor } = require('../dist/tensor');
 const train = require('../dist/train');
@@ -310,15 +311,7 @@ describe('@gpu nn recurrent modules on CUDA: parameters are device views of the 
     const opt = new train.Adam(model.parameters(), { lr: 1e-2 });
     const x = tensor(randomF32(rng, T * B * I), [T, B, I], { device: 'cuda' });
     const targets = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
-    const step = async () => {
-      const logits = await model.forward(x);
-      const loss = await nn.crossEntropy(logits, targets);
-      await loss.backward();
-      await train.clipGradNorm(model.parameters(), 1, { norm: 'tensor' });
-      await opt.step();
-      model.zeroGrad();
-      return loss;
-    };
+    const step = trainingStep(model, opt, x, targets);
     const first = (await step()).item();  // warm-up: optimizer state, the packed gradient, the allocator's cache
     for (let k = 0; k < 2; k++) {
       const before = copies();
