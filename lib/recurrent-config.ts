@@ -331,7 +331,7 @@ export function planBackward(c: RecurrentConfig, owner: object, saved: unknown, 
   saved.inputs.forEach((t, k) => t?.assertLive(`${names[k]} of the forward`));
   weights.assertLive('weights');
   if (saved.weightsVersion !== weightsVersion) {
-    throw argError('the weights changed (setParam / importWeights) since the forward that made this saved');
+    throw argError('the weights changed (setParam, importWeights, an optimizer step on the device, a write through weights.data) since the forward that made this saved');
   }
   const states = stateShapes(c, saved.B);
   const dy = readTensorOrNull(o.dy, 'dy', saved.yShape);

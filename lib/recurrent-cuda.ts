@@ -107,7 +107,8 @@ export class DeviceWeights {
     if (!this.hostAhead) return t;
     if (this.pending.size > 0) {
       throw new RnnkitError('ERR_RNNKIT_ARG',
-        'the weights changed on the host while a CUDA run of this op is in flight: await it before running on the calling thread');
+        'the weights changed on the host while a CUDA run of this op is in flight (the new values are uploaded by the next run): ' +
+        'await the run before a write or a run on the calling thread');
     }
     uploadSync(t.deviceBuffer, host.data);
     this.uploaded(t);

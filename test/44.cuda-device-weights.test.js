@@ -205,6 +205,28 @@ describe('@gpu CUDA Recurrent: the packed weights live on the device', function 
     gpu.dispose();
   });
 
+  it('a device write between forward and backward is refused; setParam right after starting an async forward reaches it', async function () {
+    const rng = makeRandom();
+    const gpu = new Recurrent({ ...cfg, device: 'cuda' });
+    const cpu = new Recurrent({ ...cfg, device: 'cpu' });
+    const x = tensor(randomF32(rng, 3 * 2 * 3), [3, 2, 3]);
+    const xg = x.to('cuda');
+    const f = gpu.forwardSync(xg, { training: true });
+    const dev = gpu.deviceWeightsSync();
+    native().cudaFill(Tensor.view(dev, 0, [1]).deviceBuffer, 0.125, false);
+    dev.bumpVersion();
+    cpu.weights.data[0] = 0.125;
+    expectCode(() => gpu.backwardSync(f.saved, {}), 'ERR_RNNKIT_ARG');
+    // A host write before an async run is dispatched is uploaded before it (its first await comes first).
+    const values = randomF32(rng, 4 * 5 * 5);
+    const running = gpu.forward(xg);
+    gpu.setParam(block, values);
+    cpu.setParam(block, values);
+    expectClose((await running).y.readSync(), cpu.forwardSync(x).y.data,
+      { rel: TOL, scale: 'max', floor: 1e-3, what: 'y of a run started before setParam', seed: rng.seed });
+    gpu.dispose();
+  });
+
   it('a CUDA backward into device dweights downloads nothing and matches the CPU gradients; a CPU saved refuses them', async function () {
     const rng = makeRandom();
     const gpu = new Recurrent({ ...cfg, device: 'cuda' });
