@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RnnkitError } from './errors';
-import type { LiveObjects } from './device';
+import type { BackendInfo, CopyCounts, CudaDeviceInfo, LiveObjects } from './device';
 import type { BlobDescription } from './stepnet';
 
 /** A native device allocation (see native/napi/device_buffer.h). */
@@ -25,45 +25,17 @@ export interface DeviceBuffer {
   readonly address: bigint;
 }
 
-/** One CUDA device as the binding describes it. */
-export interface NativeCudaDevice {
-  index: number;
-  name: string;
-  computeCapability: string;
-  totalMemory: number;
-  freeMemory: number;
-  multiprocessors: number;
-}
+/** One CUDA device as the binding describes it: the public type, field for field. */
+export type NativeCudaDevice = CudaDeviceInfo;
 
 /** Host<->device copies made by the process (cuda/cuda_api.h copy_counts). */
-export interface NativeCopyCounts {
-  toDevice: number;
-  toDeviceBytes: number;
-  toHost: number;
-  toHostBytes: number;
-}
+export type NativeCopyCounts = CopyCounts;
 
-/** What `backendInfo()` of the binding returns (native/napi/system_ops.cc). */
-export interface NativeBackendInfo {
-  flavor: 'cpu' | 'cuda';
-  isa: string;
-  detectedIsa: string;
-  availableIsas: string[];
-  numThreads: number;
-  napiVersion: number;
-  cuda: {
-    built: boolean;
-    available: boolean;
-    reason: string | null;
-    driverVersion: number;
-    runtimeVersion: number;
-    architectures: string[];
-    devices: NativeCudaDevice[];
-    stickyError: string | null;
-    copies: NativeCopyCounts;
-  };
-  liveObjects: LiveObjects;
-}
+/**
+ * What `backendInfo()` of the binding returns (native/napi/system_ops.cc): the public
+ * `BackendInfo` without what the JS loader adds (addon path, load attempts, default device, last runs).
+ */
+export type NativeBackendInfo = Omit<BackendInfo, 'addonPath' | 'loadAttempts' | 'defaultDevice' | 'lastRuns'>;
 
 /** The recurrent configuration the binding reads (native/napi/recurrent_args.cc). */
 export interface NativeRecurrentConfig {
@@ -87,7 +59,7 @@ export type NativeRecurrentAlgorithm = 'auto' | 'standard' | 'persistent';
  * CPU binding (A = Float32Array) and the CUDA one (A = DeviceBuffer). Every buffer holds exactly the
  * floats the config and T, B imply; `saved` null means inference; unknown fields are refused.
  */
-export interface NativeRecurrentForward<A> {
+interface NativeRecurrentCall<A> {
   config: NativeRecurrentConfig;
   T: number;
   B: number;
@@ -100,26 +72,18 @@ export interface NativeRecurrentForward<A> {
   dropout: number;
   seed: number;
   y: A;
-  hy: A | null;
-  cy: A | null;
-  saved: A | null;
   async: boolean;
 }
 
+/** The forward call: the common fields and its outputs (`saved` null means inference). */
+export interface NativeRecurrentForward<A> extends NativeRecurrentCall<A> {
+  hy: A | null;
+  cy: A | null;
+  saved: A | null;
+}
+
 /** The named fields of one recurrent backward call: what the training forward took and produced. */
-export interface NativeRecurrentBackward<A> {
-  config: NativeRecurrentConfig;
-  T: number;
-  B: number;
-  batchFirst: boolean;
-  x: A;
-  hx: A | null;
-  cx: A | null;
-  seqLengths: Int32Array | null;
-  weights: A;
-  dropout: number;
-  seed: number;
-  y: A;
+export interface NativeRecurrentBackward<A> extends NativeRecurrentCall<A> {
   saved: A;
   dy: A | null;
   dhy: A | null;
@@ -129,8 +93,20 @@ export interface NativeRecurrentBackward<A> {
   dcx: A | null;
   dweights: A;
   accumulate: boolean;
-  async: boolean;
 }
+
+/**
+ * The optimizer steps, one signature for both bindings (train_ops.cc with A = Float32Array,
+ * cuda_train_ops.cc with A = DeviceBuffer): in place on the parameter and its state, `async` last.
+ */
+type SgdStep<A> = (p: A, g: A, buf: A | null, lr: number, momentum: number, dampening: number,
+  weightDecay: number, nesterov: boolean, firstStep: boolean, async: boolean) => Done;
+type AdamStep<A> = (p: A, g: A, m: A, v: A, vmax: A | null, lr: number, beta1: number, beta2: number, eps: number,
+  weightDecay: number, step: number, decoupled: boolean, async: boolean) => Done;
+type AdagradStep<A> = (p: A, g: A, sum: A, lr: number, lrDecay: number, weightDecay: number, eps: number, step: number,
+  async: boolean) => Done;
+type RmspropStep<A> = (p: A, g: A, squareAvg: A, gradAvg: A | null, buf: A | null, lr: number, alpha: number, eps: number,
+  weightDecay: number, momentum: number, async: boolean) => Done;
 
 /** A compiled step net (native/napi/stepnet_ops.cc); opaque. */
 export interface NativeStepNet {
@@ -226,14 +202,10 @@ export interface NativeBinding {
   stepnetFetch(net: NativeStepNet, ws: NativeStepWorkspace, name: string, step: number, out: Float32Array): void;
   stepnetRelease(ws: NativeStepWorkspace): void;
   // train_ops.cc: the losses and sums return their value (a Promise of it when async)
-  sgdStep(p: Float32Array, g: Float32Array, buf: F32, lr: number, momentum: number, dampening: number,
-    weightDecay: number, nesterov: boolean, firstStep: boolean, async: boolean): Done;
-  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: F32, lr: number, beta1: number,
-    beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean, async: boolean): Done;
-  adagradStep(p: Float32Array, g: Float32Array, sum: Float32Array, lr: number, lrDecay: number, weightDecay: number,
-    eps: number, step: number, async: boolean): Done;
-  rmspropStep(p: Float32Array, g: Float32Array, squareAvg: Float32Array, gradAvg: F32, buf: F32, lr: number,
-    alpha: number, eps: number, weightDecay: number, momentum: number, async: boolean): Done;
+  sgdStep: SgdStep<Float32Array>;
+  adamStep: AdamStep<Float32Array>;
+  adagradStep: AdagradStep<Float32Array>;
+  rmspropStep: RmspropStep<Float32Array>;
   softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, mask: F32, dlogits: F32, N: number, V: number,
     ignoreIndex: number, mean: boolean, async: boolean): Maybe<number>;
   mseLoss(y: Float32Array, target: Float32Array, dy: F32, mean: boolean, async: boolean): Maybe<number>;
@@ -242,14 +214,10 @@ export interface NativeBinding {
   clampArrays(arrays: Float32Array[], lo: number, hi: number, async: boolean): Done;
   // cuda_train_ops.cc: the twins of train_ops.cc on device buffers; a scalar result (loss, norm)
   // lands in `out` (one float on the device) and is returned as a number only when `read` is true
-  cudaSgdStep(p: DeviceBuffer, g: DeviceBuffer, buf: Buf, lr: number, momentum: number, dampening: number,
-    weightDecay: number, nesterov: boolean, firstStep: boolean, async: boolean): Done;
-  cudaAdamStep(p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, vmax: Buf, lr: number, beta1: number,
-    beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean, async: boolean): Done;
-  cudaAdagradStep(p: DeviceBuffer, g: DeviceBuffer, sum: DeviceBuffer, lr: number, lrDecay: number, weightDecay: number,
-    eps: number, step: number, async: boolean): Done;
-  cudaRmspropStep(p: DeviceBuffer, g: DeviceBuffer, squareAvg: DeviceBuffer, gradAvg: Buf, buf: Buf, lr: number,
-    alpha: number, eps: number, weightDecay: number, momentum: number, async: boolean): Done;
+  cudaSgdStep: SgdStep<DeviceBuffer>;
+  cudaAdamStep: AdamStep<DeviceBuffer>;
+  cudaAdagradStep: AdagradStep<DeviceBuffer>;
+  cudaRmspropStep: RmspropStep<DeviceBuffer>;
   cudaSoftmaxCrossEntropy(logits: DeviceBuffer, targets: Int32Array, mask: Float32Array | DeviceBuffer | null,
     dlogits: Buf, out: Buf, N: number, V: number, ignoreIndex: number, mean: boolean, read: boolean,
     async: boolean): Maybe<number | undefined>;

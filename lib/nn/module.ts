@@ -20,6 +20,7 @@ import { Tensor, isTensor } from '../tensor';
 import { zeroGrads } from '../train/grads';
 import { isParameter, parameter } from './parameter';
 import { isInstance, readBoolean, readOptions, readRecord, readShape } from '../args';
+import type { MaybePromise } from './maybe';
 
 /** Name → tensor, with PyTorch's names (what `stateDict()` returns and `loadStateDict()` takes). */
 export type StateDict = Record<string, Tensor>;
@@ -240,4 +241,24 @@ export class Module {
       else if (Array.isArray(v) && v.length > 0 && v.every(isParameter)) Object.assign(this, { [key]: v.map(moved) });
     }
   }
+}
+
+/**
+ * A module of one tensor in and one tensor out (Linear, RMSNorm, Dropout): the subclass writes
+ * `run(x, async)` once; `forward` (off the event loop) and `forwardSync` (on the calling thread)
+ * both come from it.
+ */
+export abstract class TensorModule extends Module {
+  /** The module applied to x, off the event loop. */
+  override async forward(x: Tensor): Promise<Tensor> {
+    return this.run(x, true);
+  }
+
+  /** `forward` on the calling thread. */
+  override forwardSync(x: Tensor): Tensor {
+    return this.run(x, false) as Tensor;
+  }
+
+  /** The one body of forward and forwardSync: a promise when async, the tensor otherwise. */
+  protected abstract run(x: Tensor, async: boolean): MaybePromise<Tensor>;
 }

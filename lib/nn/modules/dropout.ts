@@ -10,7 +10,7 @@ import { Rng, randomSeed } from '../../train/random';
 import { record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
-import { Module } from '../module';
+import { TensorModule } from '../module';
 import { describe, readOptions, readSeed } from '../../args';
 
 /** Options of nn.Dropout. */
@@ -21,8 +21,8 @@ export interface DropoutOptions {
   seed?: number;
 }
 
-/** Randomly zeroes elements during training. */
-export class Dropout extends Module {
+/** Randomly zeroes elements during training: `forward(x)` is x with dropout applied (training mode), x itself in eval mode or with p = 0. */
+export class Dropout extends TensorModule {
   /** Probability of zeroing an element. */
   readonly p: number;
   private readonly rng: Rng;
@@ -37,17 +37,7 @@ export class Dropout extends Module {
     this.rng = new Rng(readSeed(o.seed, 'seed', randomSeed()));
   }
 
-  /** x with dropout applied (training mode), off the event loop. */
-  override async forward(x: Tensor): Promise<Tensor> {
-    return this.run(x, true);
-  }
-
-  /** `forward` on the calling thread. */
-  override forwardSync(x: Tensor): Tensor {
-    return this.run(x, false) as Tensor;
-  }
-
-  private run(x: Tensor, async: boolean): MaybePromise<Tensor> {
+  protected run(x: Tensor, async: boolean): MaybePromise<Tensor> {
     checkTensor(x, 'x');
     if (!this.training || this.p === 0) return x;
     const { p } = this;

@@ -12,14 +12,14 @@ import { LinearOptions, linearBackward, linearForward, linearInit } from '../../
 import { randomSeed } from '../../train/random';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { MaybePromise, then } from '../maybe';
-import { Module } from '../module';
+import { TensorModule } from '../module';
 import { parameter, parameterSize } from '../parameter';
 import { readBoolean, readInteger, readOptions, readSeed } from '../../args';
 
 const LINEAR_KEYS = ['inFeatures', 'outFeatures', 'bias', 'seed', 'device'];
 
-/** A fully connected layer, y = x·Wᵀ + b. */
-export class Linear extends Module {
+/** A fully connected layer, y = x·Wᵀ + b: `forward(x)` is y [..., out] for x [..., in]. */
+export class Linear extends TensorModule {
   /** Features of x. */
   readonly inFeatures: number;
   /** Features of y. */
@@ -45,17 +45,7 @@ export class Linear extends Module {
     this.bias = init.bias ? parameter(tensor(init.bias, [this.outFeatures], { device })) : null;
   }
 
-  /** y [..., out] for x [..., in], off the event loop. */
-  override async forward(x: Tensor): Promise<Tensor> {
-    return this.run(x, true);
-  }
-
-  /** `forward` on the calling thread. */
-  override forwardSync(x: Tensor): Tensor {
-    return this.run(x, false) as Tensor;
-  }
-
-  private run(x: Tensor, async: boolean): MaybePromise<Tensor> {
+  protected run(x: Tensor, async: boolean): MaybePromise<Tensor> {
     const { weight, bias } = this;
     const recording = shouldRecord([x, weight, bias]);
     return then(linearForward(x, weight, bias, async), (y) => {

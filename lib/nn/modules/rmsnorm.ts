@@ -11,7 +11,7 @@ import { rmsNorm, rmsNormBackward, rmsNormBackwardSync, rmsNormSync, RmsNormResu
 import { Tensor, checkTensor } from '../../tensor';
 import { ACCUMULATED, record, shouldRecord } from '../engine';
 import { MaybePromise, then } from '../maybe';
-import { Module } from '../module';
+import { TensorModule } from '../module';
 import { parameter, parameterSize } from '../parameter';
 import { allocFloats, describe, readArray, readBoolean, readOptions } from '../../args';
 
@@ -25,8 +25,8 @@ export interface RMSNormOptions {
   bias?: boolean;
 }
 
-/** Root-mean-square normalization over the trailing axes. */
-export class RMSNorm extends Module {
+/** Root-mean-square normalization over the trailing axes: `forward(x)` is x normalized over its trailing normalizedShape axes. */
+export class RMSNorm extends TensorModule {
   /** The shape of the trailing axes normalized over. */
   readonly normalizedShape: readonly number[];
   /** Added to the mean of squares. */
@@ -60,17 +60,7 @@ export class RMSNorm extends Module {
     this.bias = bias ? parameter(Tensor.fromCpu(allocFloats(size, 'the bias', 'new nn.RMSNorm'), dims)) : null;
   }
 
-  /** x normalized over its trailing normalizedShape axes, off the event loop. */
-  override async forward(x: Tensor): Promise<Tensor> {
-    return this.run(x, true);
-  }
-
-  /** `forward` on the calling thread. */
-  override forwardSync(x: Tensor): Tensor {
-    return this.run(x, false) as Tensor;
-  }
-
-  private run(x: Tensor, async: boolean): MaybePromise<Tensor> {
+  protected run(x: Tensor, async: boolean): MaybePromise<Tensor> {
     checkTensor(x, 'x');
     const { weight, bias } = this;
     const axis = -this.normalizedShape.length;
