@@ -21,9 +21,10 @@
  * `backendInfo().lastRuns` records where each call ran.
  */
 import { RnnkitError } from '../errors';
+import type { Device } from '../device';
 import { allocFloats, argError, copyOf, isInstance, readBoolean, readChoice, readInteger, readOptions } from '../args';
 import { MaybePromise, then } from '../nn/maybe';
-import { native } from '../native';
+import { DeviceBuffer, native } from '../native';
 import { recordRun } from '../run-info';
 import { Tensor, checkTensor, emptyTensor, isTensor } from '../tensor';
 import { hostValues } from './native-train';
@@ -75,23 +76,60 @@ const REDUCTIONS: readonly Reduction[] = ['mean', 'sum'];
 const isMean = (v: unknown): boolean => readChoice(v, 'reduction', REDUCTIONS, 'mean') === 'mean';
 const readGrad = (v: unknown): boolean => readBoolean(v, 'grad', true);
 
+/** What every loss plan holds: whether to compute the gradient, and the reduction. */
+interface LossPlan {
+  grad: boolean;
+  mean: boolean;
+}
+
+const lossFlags = (o: { grad?: unknown; reduction?: unknown }): LossPlan => ({ grad: readGrad(o.grad), mean: isMean(o.reduction) });
+
+/** A loss run: the loss as a number or a one-element tensor, and the gradient when asked. */
+type LossRun = { loss: number | Tensor; grad: Tensor | null };
+
+/**
+ * A loss on a CUDA device: the gradient (of `gradShape`, when asked) and, with `onDevice`, the loss
+ * land in new device tensors, freed again if the call throws.
+ */
+function deviceLoss(device: Device, gradShape: readonly number[] | null, onDevice: boolean,
+  call: (grad: DeviceBuffer | null, out: DeviceBuffer | null) => MaybePromise<number | undefined>): MaybePromise<LossRun> {
+  const grad = gradShape ? emptyTensor(gradShape, device) : null;
+  const out = onDevice ? emptyTensor([], device) : null;
+  let loss: MaybePromise<number | undefined>;
+  try {
+    loss = call(grad ? grad.deviceBuffer : null, out ? out.deviceBuffer : null);
+  } catch (err) {
+    if (grad) grad.dispose();
+    if (out) out.dispose();
+    throw err;
+  }
+  return then(loss, (l) => ({ loss: out ?? (l as number), grad }));
+}
+
+/** A loss computed on the host, its results moved to `device` (a no-op on the CPU). */
+function hostLoss(loss: MaybePromise<number>, device: Device, onDevice: boolean, grad: Float32Array | null,
+  gradShape: readonly number[]): MaybePromise<LossRun> {
+  return then(loss, (l) => ({
+    loss: onDevice ? Tensor.fromCpu(new Float32Array([l]), []).to(device) : l,
+    grad: grad ? Tensor.fromCpu(grad, gradShape).to(device) : null,
+  }));
+}
+
 /** A loss as a one-element tensor on the inputs' device (nn's scalar losses) and its gradient. */
 export interface DeviceLoss {
   loss: Tensor;
   grad: Tensor | null;
 }
 
-interface CePlan {
+interface CePlan extends LossPlan {
   logits: Tensor;
   targets: Int32Array;
   mask: Float32Array | null;
   /** Why data moved between host and device to run this call (null when none did). */
   fallback: string | null;
-  grad: boolean;
   N: number;
   V: number;
   ignoreIndex: number;
-  mean: boolean;
 }
 
 function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions | undefined): CePlan {
@@ -131,36 +169,24 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
       throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);
     }
   }
-  return { logits, targets: t, mask, fallback, grad: readGrad(o.grad), N, V, ignoreIndex, mean: isMean(o.reduction) };
+  return { logits, targets: t, mask, fallback, N, V, ignoreIndex, ...lossFlags(o) };
 }
 
 /**
  * Cross-entropy for both twins on the logits' device: the loss as a number, or with `onDevice` as a
  * one-element tensor on that device (on CUDA nothing is then copied back).
  */
-function runCrossEntropy(p: CePlan, onDevice: boolean, async: boolean): MaybePromise<{ loss: number | Tensor; grad: Tensor | null }> {
+function runCrossEntropy(p: CePlan, onDevice: boolean, async: boolean): MaybePromise<LossRun> {
   const device = p.logits.device;
   recordRun('crossEntropy', device, p.fallback);
   if (device !== 'cpu') {
-    const dlogits = p.grad ? emptyTensor(p.logits.shape, device) : null;
-    const out = onDevice ? emptyTensor([], device) : null;
-    let loss: MaybePromise<number | undefined>;
-    try {
-      loss = native().cudaSoftmaxCrossEntropy(p.logits.deviceBuffer, p.targets, p.mask, dlogits ? dlogits.deviceBuffer : null,
-        out ? out.deviceBuffer : null, p.N, p.V, p.ignoreIndex, p.mean, !onDevice, async);
-    } catch (err) {
-      if (dlogits) dlogits.dispose();
-      if (out) out.dispose();
-      throw err;
-    }
-    return then(loss, (l) => ({ loss: out ?? (l as number), grad: dlogits }));
+    return deviceLoss(device, p.grad ? p.logits.shape : null, onDevice, (dlogits, out) =>
+      native().cudaSoftmaxCrossEntropy(p.logits.deviceBuffer, p.targets, p.mask, dlogits, out, p.N, p.V, p.ignoreIndex,
+        p.mean, !onDevice, async));
   }
   const d = p.grad ? allocFloats(p.N * p.V, 'dlogits', 'crossEntropy') : null;
   const loss = native().softmaxCrossEntropy(p.logits.data, p.targets, p.mask, d, p.N, p.V, p.ignoreIndex, p.mean, async);
-  return then(loss, (l) => ({
-    loss: onDevice ? Tensor.fromCpu(new Float32Array([l]), []) : l,
-    grad: d ? Tensor.fromCpu(d, p.logits.shape) : null,
-  }));
+  return hostLoss(loss, device, onDevice, d, p.logits.shape);
 }
 
 /** Softmax cross-entropy and its gradient, computed off the event loop. */
@@ -181,11 +207,9 @@ export function crossEntropyOnDevice(logits: Tensor, targets: Int32Array, option
   return then(runCrossEntropy(planCrossEntropy(logits, targets, options), true, async), (r) => ({ loss: r.loss as Tensor, grad: r.grad }));
 }
 
-interface MsePlan {
+interface MsePlan extends LossPlan {
   input: Tensor;
   target: Tensor;
-  grad: boolean;
-  mean: boolean;
 }
 
 function planMse(input: Tensor, target: Tensor, options: MseOptions | undefined): MsePlan {
@@ -195,35 +219,22 @@ function planMse(input: Tensor, target: Tensor, options: MseOptions | undefined)
   if (input.shape.length !== target.shape.length || input.shape.some((d, k) => d !== target.shape[k])) {
     throw new RnnkitError('ERR_RNNKIT_SHAPE', `input [${input.shape.join(', ')}] and target [${target.shape.join(', ')}] differ`);
   }
-  return { input, target, grad: readGrad(o.grad), mean: isMean(o.reduction) };
+  return { input, target, ...lossFlags(o) };
 }
 
 /** MSE for both twins: on the inputs' CUDA device when both are there, else on the host. */
-function runMse(p: MsePlan, onDevice: boolean, async: boolean): MaybePromise<{ loss: number | Tensor; grad: Tensor | null }> {
+function runMse(p: MsePlan, onDevice: boolean, async: boolean): MaybePromise<LossRun> {
   const device = p.input.device;
   if (device !== 'cpu' && p.target.device === device) {
     recordRun('mseLoss', device);
-    const dinput = p.grad ? emptyTensor(p.input.shape, device) : null;
-    const out = onDevice ? emptyTensor([], device) : null;
-    let loss: MaybePromise<number | undefined>;
-    try {
-      loss = native().cudaMseLoss(p.input.deviceBuffer, p.target.deviceBuffer, dinput ? dinput.deviceBuffer : null,
-        out ? out.deviceBuffer : null, p.mean, !onDevice, async);
-    } catch (err) {
-      if (dinput) dinput.dispose();
-      if (out) out.dispose();
-      throw err;
-    }
-    return then(loss, (l) => ({ loss: out ?? (l as number), grad: dinput }));
+    return deviceLoss(device, p.grad ? p.input.shape : null, onDevice, (dinput, out) =>
+      native().cudaMseLoss(p.input.deviceBuffer, p.target.deviceBuffer, dinput, out, p.mean, !onDevice, async));
   }
   const split = device !== 'cpu' || p.target.device !== 'cpu';
   recordRun('mseLoss', 'cpu', split ? `input on ${device}, target on ${p.target.device}: computed on the host` : null);
   const dy = p.grad ? allocFloats(p.input.size, 'dinput', 'mseLoss') : null;
   const loss = native().mseLoss(hostValues(p.input), hostValues(p.target), dy, p.mean, async);
-  return then(loss, (l) => ({
-    loss: onDevice ? Tensor.fromCpu(new Float32Array([l]), []).to(device) : l,
-    grad: dy ? Tensor.fromCpu(dy, p.input.shape).to(device) : null,
-  }));
+  return hostLoss(loss, device, onDevice, dy, p.input.shape);
 }
 
 /** Mean squared error (or the sum with reduction 'sum') and its gradient, off the event loop. */

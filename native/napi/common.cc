@@ -140,6 +140,15 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what) {
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what) {
   return StringOf(info.Env(), Arg(info, i), what);
 }
+GemmShape ArgGemmShape(const Napi::CallbackInfo& info, size_t first, int64_t lo, int64_t hi) {
+  GemmShape g;
+  g.M = ArgInt(info, first, "M", lo, hi);
+  g.N = ArgInt(info, first + 1, "N", lo, hi);
+  g.K = ArgInt(info, first + 2, "K", lo, hi);
+  g.ta = ArgBool(info, first + 3, "transA");
+  g.tb = ArgBool(info, first + 4, "transB");
+  return g;
+}
 
 ArgObject::ArgObject(const Napi::CallbackInfo& info, size_t i, const char* what,
                      const std::vector<const char*>& allowed)

@@ -62,6 +62,40 @@ int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64
 double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what);
 bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what);
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
+// A GEMM's shape as every matmul binding takes it: M, N, K (integers in [lo, hi]), then transA and
+// transB, from argument `first` on; the element counts of op(A), op(B) and C, and the leading dimensions.
+struct GemmShape {
+  int64_t M, N, K;
+  bool ta, tb;
+  int64_t a_size() const { return M * K; }
+  int64_t b_size() const { return K * N; }
+  int64_t c_size() const { return M * N; }
+  int64_t lda() const { return ta ? M : K; }
+  int64_t ldb() const { return tb ? K : N; }
+};
+GemmShape ArgGemmShape(const Napi::CallbackInfo& info, size_t first, int64_t lo, int64_t hi);
+
+// What the CPU and CUDA matmul bindings share: (a, b, out, M, N, K, transA, transB, accumulate, ...),
+// the buffers read by the flavor's `read(info, i, what)` and their sizes checked by its
+// `require(buffer, floats, what)`; dimensions up to 2^31.
+template <class Buf>
+struct MatmulCall {
+  Buf a, b, c;
+  GemmShape g;
+  bool accumulate;
+};
+
+template <class Read, class Require>
+auto ReadMatmulCall(const Napi::CallbackInfo& info, Read read, Require require)
+    -> MatmulCall<decltype(read(info, size_t(0), ""))> {
+  MatmulCall<decltype(read(info, size_t(0), ""))> m{read(info, 0, "a"), read(info, 1, "b"), read(info, 2, "out"),
+                                                     ArgGemmShape(info, 3, 0, int64_t(1) << 31),
+                                                     ArgBool(info, 8, "accumulate")};
+  require(m.a, m.g.a_size(), "a");
+  require(m.b, m.g.b_size(), "b");
+  require(m.c, m.g.c_size(), "out");
+  return m;
+}
 // A size argument in [lo, 2^40]; a·b·c as an element count, ERR_RNNKIT_SHAPE when it could not
 // be addressed (over 2^46).
 int64_t Size(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo = 0);

@@ -137,6 +137,10 @@ void RequireFloats(Napi::Env env, const Alloc& a, int64_t count, const char* wha
 }
 
 void RequireSameDevice(Napi::Env env, const std::initializer_list<Alloc>& all) {
+  RequireSameDevice(env, std::vector<Alloc>(all));
+}
+
+void RequireSameDevice(Napi::Env env, const std::vector<Alloc>& all) {
   int device = -1;
   for (const Alloc& a : all) {
     if (!a) continue;

@@ -77,6 +77,7 @@ std::vector<Alloc> ArgDeviceList(const Napi::CallbackInfo& info, size_t i, const
 // ERR_RNNKIT_ARG when `out` shares memory with one of `others`.
 void RequireFloats(Napi::Env env, const Alloc& a, int64_t count, const char* what);
 void RequireSameDevice(Napi::Env env, const std::initializer_list<Alloc>& all);
+void RequireSameDevice(Napi::Env env, const std::vector<Alloc>& all);
 void RequireDistinct(Napi::Env env, const Alloc& out, const std::initializer_list<Alloc>& others, const char* what);
 // Whether two present buffers share memory: the same pointer, or overlapping byte ranges (slices).
 bool SharesMemory(const Alloc& a, const Alloc& b);

@@ -24,15 +24,11 @@ Napi::Value TimingObject(Napi::Env env, const GemmTiming& t) {
 }
 
 Napi::Value BenchSgemm(const Napi::CallbackInfo& info) {
-  int64_t M = ArgInt(info, 0, "M", 1, kMaxDim);
-  int64_t N = ArgInt(info, 1, "N", 1, kMaxDim);
-  int64_t K = ArgInt(info, 2, "K", 1, kMaxDim);
-  bool ta = ArgBool(info, 3, "transA");
-  bool tb = ArgBool(info, 4, "transB");
+  const GemmShape g = ArgGemmShape(info, 0, 1, kMaxDim);
   bool packed = ArgBool(info, 5, "packed");
   int repeats = static_cast<int>(ArgInt(info, 6, "repeats", 1, 1000));
   double min_ms = static_cast<double>(ArgInt(info, 7, "minMs", 0, 60000));
-  return TimingObject(info.Env(), time_sgemm(M, N, K, ta, tb, packed, repeats, min_ms));
+  return TimingObject(info.Env(), time_sgemm(g.M, g.N, g.K, g.ta, g.tb, packed, repeats, min_ms));
 }
 
 Napi::Value PeerInfo(const Napi::CallbackInfo& info) {
@@ -47,15 +43,11 @@ Napi::Value PeerInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value BenchPeerSgemm(const Napi::CallbackInfo& info) {
   std::string name = ArgString(info, 0, "peer");
-  int64_t M = ArgInt(info, 1, "M", 1, kMaxDim);
-  int64_t N = ArgInt(info, 2, "N", 1, kMaxDim);
-  int64_t K = ArgInt(info, 3, "K", 1, kMaxDim);
-  bool ta = ArgBool(info, 4, "transA");
-  bool tb = ArgBool(info, 5, "transB");
+  const GemmShape g = ArgGemmShape(info, 1, 1, kMaxDim);
   int threads = static_cast<int>(ArgInt(info, 6, "threads", 1, 1024));
   int repeats = static_cast<int>(ArgInt(info, 7, "repeats", 1, 1000));
   double min_ms = static_cast<double>(ArgInt(info, 8, "minMs", 0, 60000));
-  return TimingObject(info.Env(), time_peer_sgemm(name, M, N, K, ta, tb, threads, repeats, min_ms));
+  return TimingObject(info.Env(), time_peer_sgemm(name, g.M, g.N, g.K, g.ta, g.tb, threads, repeats, min_ms));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // Every argument is checked here, whatever lib/ already did: each array must hold exactly the
 // elements its role needs, eps must be finite and >= 0, and no output may overlap another array
 // (the kernels read inputs after writing outputs of the same row).
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "async.h"
 #include "common.h"
 #include "rmsnorm.h"
+#include "rmsnorm_fields.h"
 
 namespace rnnkit {
 namespace napi {
@@ -60,71 +62,57 @@ float ArgEps(const Napi::CallbackInfo& info, size_t i) {
   return static_cast<float>(eps);
 }
 
+// The buffers of a call, read in argument order by its table (rmsnorm_fields.h).
+template <size_t N>
+std::array<Span, N> ReadSpans(const Napi::CallbackInfo& info, const NormField (&fields)[N]) {
+  std::array<Span, N> spans;
+  for (size_t k = 0; k < N; ++k) {
+    const NormField& f = fields[k];
+    spans[k] = Span{f.optional ? ArgFloat32Opt(info, k, f.name) : ArgFloat32(info, k, f.name), f.name, f.output};
+  }
+  return spans;
+}
+
+// Every present array holds exactly the floats its field needs and no output overlaps another
+// array; returns the arrays to pin for the call.
+template <size_t N>
+std::vector<Napi::Value> CheckSpans(Napi::Env env, const std::array<Span, N>& spans, const NormField (&fields)[N],
+                                    int64_t rows, int64_t cols) {
+  RequireSize(env, rows, cols);
+  std::vector<Napi::Value> pins;
+  for (size_t k = 0; k < N; ++k) {
+    RequireExact(env, spans[k], NormFloats(fields[k].extent, rows, cols));
+    if (!spans[k].array.IsEmpty()) pins.push_back(spans[k].array);
+  }
+  RequireNoOverlap(env, std::vector<Span>(spans.begin(), spans.end()));
+  return pins;
+}
+
+float* DataOf(Span s) { return s.array.IsEmpty() ? nullptr : s.array.Data(); }
+
 Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Span x{ArgFloat32(info, 0, "x"), "x", false};
-  Span gamma{ArgFloat32(info, 1, "gamma"), "gamma", false};
-  Span beta{ArgFloat32Opt(info, 2, "beta"), "beta", false};
-  Span y{ArgFloat32(info, 3, "y"), "y", true};
-  Span rrms{ArgFloat32(info, 4, "rrms"), "rrms", true};
+  const auto s = ReadSpans(info, kNormForward);
   const int64_t rows = ArgInt(info, 5, "rows", 0, kMaxDim);
   const int64_t cols = ArgInt(info, 6, "cols", 1, kMaxDim);
   const float eps = ArgEps(info, 7);
   const bool async = ArgBool(info, 8, "async");
-  RequireSize(env, rows, cols);
-  RequireExact(env, x, rows * cols);
-  RequireExact(env, y, rows * cols);
-  RequireExact(env, gamma, cols);
-  RequireExact(env, beta, cols);
-  RequireExact(env, rrms, rows);
-  RequireNoOverlap(env, {x, gamma, beta, y, rrms});
-
-  float* py = y.array.Data();
-  float* pr = rrms.array.Data();
-  const float* px = x.array.Data();
-  const float* pg = gamma.array.Data();
-  const float* pb = beta.array.IsEmpty() ? nullptr : beta.array.Data();
-  std::vector<Napi::Value> pins{x.array, gamma.array, y.array, rrms.array};
-  if (pb) pins.push_back(beta.array);
+  std::vector<Napi::Value> pins = CheckSpans(env, s, kNormForward, rows, cols);
+  float *px = DataOf(s[0]), *pg = DataOf(s[1]), *pb = DataOf(s[2]), *py = DataOf(s[3]), *pr = DataOf(s[4]);
   return Dispatch(env, async, [=] { rmsnorm_forward(py, pr, px, pg, pb, rows, cols, eps); }, pins);
 }
 
 Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Span dy{ArgFloat32(info, 0, "dy"), "dy", false};
-  Span x{ArgFloat32(info, 1, "x"), "x", false};
-  Span gamma{ArgFloat32(info, 2, "gamma"), "gamma", false};
-  Span rrms{ArgFloat32(info, 3, "rrms"), "rrms", false};
-  Span dx{ArgFloat32Opt(info, 4, "dx"), "dx", true};
-  Span dgamma{ArgFloat32Opt(info, 5, "dgamma"), "dgamma", true};
-  Span dbeta{ArgFloat32Opt(info, 6, "dbeta"), "dbeta", true};
+  const auto s = ReadSpans(info, kNormBackward);
   const int64_t rows = ArgInt(info, 7, "rows", 0, kMaxDim);
   const int64_t cols = ArgInt(info, 8, "cols", 1, kMaxDim);
   const bool accumulate = ArgBool(info, 9, "accumulate");
   const bool async = ArgBool(info, 10, "async");
-  RequireSize(env, rows, cols);
-  RequireExact(env, dy, rows * cols);
-  RequireExact(env, x, rows * cols);
-  RequireExact(env, dx, rows * cols);
-  RequireExact(env, gamma, cols);
-  RequireExact(env, dgamma, cols);
-  RequireExact(env, dbeta, cols);
-  RequireExact(env, rrms, rows);
-  RequireNoOverlap(env, {dy, x, gamma, rrms, dx, dgamma, dbeta});
-
-  float* pdx = dx.array.IsEmpty() ? nullptr : dx.array.Data();
-  float* pdg = dgamma.array.IsEmpty() ? nullptr : dgamma.array.Data();
-  float* pdb = dbeta.array.IsEmpty() ? nullptr : dbeta.array.Data();
-  const float* pdy = dy.array.Data();
-  const float* px = x.array.Data();
-  const float* pg = gamma.array.Data();
-  const float* pr = rrms.array.Data();
-  std::vector<Napi::Value> pins{dy.array, x.array, gamma.array, rrms.array};
-  for (const Span* s : {&dx, &dgamma, &dbeta})
-    if (!s->array.IsEmpty()) pins.push_back(s->array);
-  return Dispatch(env, async,
-                  [=] { rmsnorm_backward(pdx, pdg, pdb, pdy, px, pg, pr, rows, cols, accumulate); },
-                  pins);
+  std::vector<Napi::Value> pins = CheckSpans(env, s, kNormBackward, rows, cols);
+  float *pdy = DataOf(s[0]), *px = DataOf(s[1]), *pg = DataOf(s[2]), *pr = DataOf(s[3]);
+  float *pdx = DataOf(s[4]), *pdg = DataOf(s[5]), *pdb = DataOf(s[6]);
+  return Dispatch(env, async, [=] { rmsnorm_backward(pdx, pdg, pdb, pdy, px, pg, pr, rows, cols, accumulate); }, pins);
 }
 
 }  // namespace
