@@ -215,21 +215,12 @@ __global__ void lstm_fwd_kernel(FwdStep a) {
   float* g = a.gates + row * a.GW;
   const float* hh = a.hh + b * a.ldhh;
   auto pre = [&](int64_t k) { return g[k * H + j] + hh[k * H + j] + (a.b_ih[k * H + j] + a.b_hh[k * H + j]); };
-  const bool pp = a.peep != nullptr;
-  const cell::LstmState s = cell::lstm_forward(pre(0), pre(1), pre(2), pre(3), a.c[b * H + j], pp,
-                                               pp ? a.peep[j] : 0.f, pp ? a.peep[H + j] : 0.f,
-                                               pp ? a.peep[2 * H + j] : 0.f, a.clip);
-  g[j] = s.i;
-  g[H + j] = s.f;
-  g[2 * H + j] = s.g;
-  g[3 * H + j] = s.o;
-  a.c[b * H + j] = s.c;
-  if (a.c_out) a.c_out[row * H + j] = s.c;
+  const float h = cell::lstm_unit(pre, g, H, j, a.c[b * H + j], a.peep, a.clip, a.c_out ? a.c_out + row * H + j : nullptr);
   if (a.m) {
-    a.m[b * H + j] = s.h;
+    a.m[b * H + j] = h;
   } else {
-    a.h[b * a.R + j] = s.h;
-    a.y[a.out.row(a.t, b) * a.DR + a.dcol + j] = s.h;
+    a.h[b * a.R + j] = h;
+    a.y[a.out.row(a.t, b) * a.DR + a.dcol + j] = h;
   }
 }
 

@@ -6,6 +6,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 namespace rnnkit {
 namespace gpu {
 namespace cell {
@@ -34,6 +36,24 @@ __device__ __forceinline__ LstmState lstm_forward(float pre_i, float pre_f, floa
   s.c = c;
   s.h = s.o * tanhf(c);
   return s;
+}
+
+// The LSTM cell of unit j on one row, as both forward kernels run it: pre(k) is gate k's
+// pre-activation; the activations go to g (gate-major, H apart), the new cell state to c and, when
+// c_out is set, to *c_out; returns h.
+template <class Pre>
+__device__ __forceinline__ float lstm_unit(const Pre& pre, float* g, int64_t H, int64_t j, float& c,
+                                           const float* peep, float clip, float* c_out) {
+  const bool pp = peep != nullptr;
+  const LstmState s = lstm_forward(pre(0), pre(1), pre(2), pre(3), c, pp, pp ? peep[j] : 0.f, pp ? peep[H + j] : 0.f,
+                                   pp ? peep[2 * H + j] : 0.f, clip);
+  g[j] = s.i;
+  g[H + j] = s.f;
+  g[2 * H + j] = s.g;
+  g[3 * H + j] = s.o;
+  c = s.c;
+  if (c_out) *c_out = s.c;
+  return s.h;
 }
 
 struct LstmGrad {

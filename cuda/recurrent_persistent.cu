@@ -100,17 +100,8 @@ __global__ void __launch_bounds__(kThreads) persistent_forward_kernel(Persistent
       float h;
       if (a.mode == 0) {
         auto pre = [&](int k) { return g[k * H + j] + hh[k * U + u] + (a.b_ih[k * H + j] + a.b_hh[k * H + j]); };
-        const bool pp = a.peep != nullptr;
-        const cell::LstmState s = cell::lstm_forward(pre(0), pre(1), pre(2), pre(3), a.c[b * H + j], pp,
-                                                     pp ? a.peep[j] : 0.f, pp ? a.peep[H + j] : 0.f,
-                                                     pp ? a.peep[2 * H + j] : 0.f, a.clip);
-        g[j] = s.i;
-        g[H + j] = s.f;
-        g[2 * H + j] = s.g;
-        g[3 * H + j] = s.o;
-        a.c[b * H + j] = s.c;
-        if (a.cells_out) a.cells_out[row * H + j] = s.c;
-        h = s.h;
+        h = cell::lstm_unit(pre, g, H, j, a.c[b * H + j], a.peep, a.clip,
+                            a.cells_out ? a.cells_out + row * H + j : nullptr);
       } else if (a.mode == 1) {
         const cell::GruState s = cell::gru_lbr_forward(g[j], g[H + j], g[2 * H + j], a.b_ih[j], a.b_ih[H + j],
                                                        a.b_ih[2 * H + j], hh[u], hh[U + u], hh[2 * U + u], a.b_hh[j],

@@ -9,35 +9,41 @@
 namespace rnnkit {
 namespace gpu {
 
-// Sum of v over the block, returned to every thread. kThreads (= blockDim.x) is a power of two;
-// `shared` holds kThreads doubles; every thread of the block must call it.
-template <int kThreads>
-__device__ __forceinline__ double block_sum(double v, double* shared) {
+// The fold of v over the block by op(kept, incoming), a fixed tree, returned to every thread.
+// kThreads (= blockDim.x) is a power of two; `shared` holds kThreads values; every thread of the
+// block must call it.
+template <int kThreads, class T, class Op>
+__device__ __forceinline__ T block_reduce(T v, T* shared, Op op) {
   const int t = threadIdx.x;
   shared[t] = v;
   __syncthreads();
   for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (t < s) shared[t] += shared[t + s];
+    if (t < s) shared[t] = op(shared[t], shared[t + s]);
     __syncthreads();
   }
-  const double total = shared[0];
+  const T total = shared[0];
   __syncthreads();
   return total;
 }
 
-// Maximum of v over the block by `a > b ? a : b` (the CPU loop's comparison), to every thread.
+struct SumOp {
+  __device__ double operator()(double kept, double incoming) const { return kept + incoming; }
+};
+// `a > b ? a : b` with a the incoming value: the CPU loop's comparison.
+struct MaxOp {
+  __device__ float operator()(float kept, float incoming) const { return incoming > kept ? incoming : kept; }
+};
+
+// Sum of v over the block (doubles), to every thread.
+template <int kThreads>
+__device__ __forceinline__ double block_sum(double v, double* shared) {
+  return block_reduce<kThreads>(v, shared, SumOp());
+}
+
+// Maximum of v over the block, to every thread.
 template <int kThreads>
 __device__ __forceinline__ float block_max(float v, float* shared) {
-  const int t = threadIdx.x;
-  shared[t] = v;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (t < s) shared[t] = shared[t + s] > shared[t] ? shared[t + s] : shared[t];
-    __syncthreads();
-  }
-  const float m = shared[0];
-  __syncthreads();
-  return m;
+  return block_reduce<kThreads>(v, shared, MaxOp());
 }
 
 // Per-chunk sums: chunk c covers elements [c·kChunk, (c + 1)·kChunk) of [0, n); block b sums

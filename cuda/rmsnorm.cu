@@ -56,6 +56,39 @@ __device__ __forceinline__ void store_packet(float* base, int p, const float* v)
   }
 }
 
+// y's packet p = x's packet v · r · gamma + beta (beta 0 when null): the output of both forwards.
+template <int P>
+__device__ __forceinline__ void normalize_packet(float* yr, int p, const float* v, float r, const float* gamma,
+                                                 const float* beta) {
+  float g[P], b[P], out[P];
+  load_packet<P>(gamma, p, g);
+  if (beta) {
+    load_packet<P>(beta, p, b);
+  } else {
+#pragma unroll
+    for (int e = 0; e < P; ++e) b[e] = 0.f;
+  }
+#pragma unroll
+  for (int e = 0; e < P; ++e) out[e] = v[e] * r * g[e] + b[e];
+  store_packet<P>(yr, p, out);
+}
+
+// out's packet p = (first ? 0 : out's packet p) folded with term(e, acc) per element: the dgamma
+// and dbeta accumulations of the backward, which start from zero on the first block of rows.
+template <int P, class Term>
+__device__ __forceinline__ void accumulate_packet(float* out, int p, bool first, Term term) {
+  float acc[P];
+  if (first) {
+#pragma unroll
+    for (int e = 0; e < P; ++e) acc[e] = 0.f;
+  } else {
+    load_packet<P>(out, p, acc);
+  }
+#pragma unroll
+  for (int e = 0; e < P; ++e) acc[e] = term(e, acc[e]);
+  store_packet<P>(out, p, acc);
+}
+
 // Sum over the blockDim.x threads that share threadIdx.y, returned to all of them. blockDim.x is a
 // power of two up to 32 or a multiple of 32; blockDim.x * blockDim.y is a multiple of 32. Every
 // thread of the block must call it (it may use barriers).
@@ -114,17 +147,7 @@ __global__ void __launch_bounds__(forward_max_threads(V)) rmsnorm_forward_reg(fl
   for (int i = 0; i < V; ++i) {
     const int p = i * tpr + tx;
     if (p >= packets) break;
-    float g[P], b[P], out[P];
-    load_packet<P>(gamma, p, g);
-    if (beta) {
-      load_packet<P>(beta, p, b);
-    } else {
-#pragma unroll
-      for (int e = 0; e < P; ++e) b[e] = 0.f;
-    }
-#pragma unroll
-    for (int e = 0; e < P; ++e) out[e] = v[i][e] * r * g[e] + b[e];
-    store_packet<P>(yr, p, out);
+    normalize_packet<P>(yr, p, v[i], r, gamma, beta);
   }
 }
 
@@ -148,18 +171,9 @@ __global__ void __launch_bounds__(kWideThreads) rmsnorm_forward_wide(float* __re
   if (threadIdx.x == 0) rrms[row] = r;
   float* yr = y + row * cols;
   for (int p = threadIdx.x; p < packets; p += blockDim.x) {
-    float v[P], g[P], b[P], out[P];
+    float v[P];
     load_packet<P>(xr, p, v);
-    load_packet<P>(gamma, p, g);
-    if (beta) {
-      load_packet<P>(beta, p, b);
-    } else {
-#pragma unroll
-      for (int e = 0; e < P; ++e) b[e] = 0.f;
-    }
-#pragma unroll
-    for (int e = 0; e < P; ++e) out[e] = v[e] * r * g[e] + b[e];
-    store_packet<P>(yr, p, out);
+    normalize_packet<P>(yr, p, v, r, gamma, beta);
   }
 }
 
@@ -272,30 +286,8 @@ __global__ void __launch_bounds__(kWideThreads) rmsnorm_backward_wide(float* __r
         for (int e = 0; e < P; ++e) out[e] = r * (dv[e] * g[e] - c * xv[e]);
         store_packet<P>(dx + row * cols, p, out);
       }
-      if (pg) {
-        float acc[P];
-        if (first) {
-#pragma unroll
-          for (int e = 0; e < P; ++e) acc[e] = 0.f;
-        } else {
-          load_packet<P>(pg, p, acc);
-        }
-#pragma unroll
-        for (int e = 0; e < P; ++e) acc[e] = fmaf(dv[e] * xv[e], r, acc[e]);
-        store_packet<P>(pg, p, acc);
-      }
-      if (pb) {
-        float acc[P];
-        if (first) {
-#pragma unroll
-          for (int e = 0; e < P; ++e) acc[e] = 0.f;
-        } else {
-          load_packet<P>(pb, p, acc);
-        }
-#pragma unroll
-        for (int e = 0; e < P; ++e) acc[e] += dv[e];
-        store_packet<P>(pb, p, acc);
-      }
+      if (pg) accumulate_packet<P>(pg, p, first, [&](int e, float acc) { return fmaf(dv[e] * xv[e], r, acc); });
+      if (pb) accumulate_packet<P>(pb, p, first, [&](int e, float acc) { return acc + dv[e]; });
     }
   }
 }

@@ -291,14 +291,8 @@ int64_t recurrent_saved_size(const RecurrentConfig& cfg, int64_t T, int64_t B) {
 
 namespace {
 
-// The fused forward time loop of one layer and direction (LSTM, linear-before-reset GRU, plain
-// RNNs; no projection). One parallel region for all T steps: a slice of hidden units owns its
-// columns of h·W_hhᵀ (its rows of W_hh packed once, by whichever thread packs them) and the cell
-// update of those units, so a step needs one barrier instead of a GEMM region plus a cell region.
-// h is double-buffered by step parity: a step's GEMM reads the previous h of every unit while the
-// slices write the new one. State rows are kept in SortedRows order, so the GEMM of step t covers
-// only the sequences still running.
-struct FusedForward {
+// What the forward time loop of one layer and direction takes, fused or not.
+struct ForwardLayer {
   const RecurrentDims& dm;
   const cells::Kernels& K;
   int64_t T, B, d;
@@ -311,10 +305,20 @@ struct FusedForward {
   float* cells_out;       // LSTM training: [T·B, H] (in_seq rows) or null
   float* out;             // layer output, out_seq rows, D·R wide
   RowOrder in_seq, out_seq;
-  const float* h0;        // [B, H] or null (zeros)
-  const float* c0;
-  float* hy;              // [B, H] or null
-  float* cy;
+  const float* h0;        // [B, R] or null (zeros)
+  const float* c0;        // [B, H] or null
+  float* hy;              // [B, R] or null
+  float* cy;              // [B, H] or null
+};
+
+// The fused forward time loop of one layer and direction (LSTM, linear-before-reset GRU, plain
+// RNNs; no projection). One parallel region for all T steps: a slice of hidden units owns its
+// columns of h·W_hhᵀ (its rows of W_hh packed once, by whichever thread packs them) and the cell
+// update of those units, so a step needs one barrier instead of a GEMM region plus a cell region.
+// h is double-buffered by step parity: a step's GEMM reads the previous h of every unit while the
+// slices write the new one. State rows are kept in SortedRows order, so the GEMM of step t covers
+// only the sequences still running.
+struct FusedForward : ForwardLayer {
   const SortedRows& rows;
 
   void run() const {
@@ -540,24 +544,8 @@ struct PrevState {
 // The forward time loop of the two-pass configurations (LSTM with projection, ONNX GRU): per step
 // a packed step GEMM, then the cell pass split over batch rows and hidden chunks (for_rows), with
 // a second GEMM between two cell passes (the projection m·W_projᵀ; the n rows of W_hh times r⊙h).
-struct UnfusedForward {
-  const RecurrentDims& dm;
-  const cells::Kernels& K;
-  int64_t T, B, d;
-  const float* w_hh;
+struct UnfusedForward : ForwardLayer {
   const float* w_proj;    // LSTM with projection
-  const float* bias_sum;  // LSTM
-  const float* b_ih;      // GRU
-  const float* b_hh;
-  const float* peep;
-  float* gates;           // [T·B, GW] x-projection in, activations out (in_seq rows)
-  float* cells_out;       // LSTM training: [T·B, H] (in_seq rows) or null
-  float* out;             // layer output, out_seq rows, D·R wide
-  RowOrder in_seq, out_seq;
-  const float* h0;        // [B, R] or null (zeros)
-  const float* c0;        // [B, H] or null
-  float* hy;              // [B, R] or null
-  float* cy;              // [B, H] or null
   const Lengths& len;
 
   void run() const {
@@ -939,14 +927,12 @@ void recurrent_forward(const RecurrentConfig& cfg, int64_t T, int64_t B, bool ba
       const float* c0 = dm.lstm && cx ? cx + sidx * B * H : nullptr;
       float* hy_l = hy ? hy + sidx * B * R : nullptr;
       float* cy_l = dm.lstm && cy ? cy + sidx * B * H : nullptr;
+      const ForwardLayer layer{dm, K, T, B, d, w_hh, bias_sum.get(), b_ih, b_hh, peep, gates, cells_out, out,
+                               in_seq, out_seq, h0, c0, hy_l, cy_l};
       if (fused)
-        FusedForward{dm, K, T, B, d, w_hh, bias_sum.get(), b_ih, b_hh, peep, gates, cells_out, out,
-                     in_seq, out_seq, h0, c0, hy_l, cy_l, sorted}
-            .run();
+        FusedForward{layer, sorted}.run();
       else
-        UnfusedForward{dm, K, T, B, d, w_hh, weights + s.w_proj, bias_sum.get(), b_ih, b_hh, peep,
-                       gates, cells_out, out, in_seq, out_seq, h0, c0, hy_l, cy_l, len}
-            .run();
+        UnfusedForward{layer, weights + s.w_proj, len}.run();
     }
     prev_out = out;
   }

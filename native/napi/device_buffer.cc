@@ -167,28 +167,27 @@ void RequireDistinct(Napi::Env env, const Alloc& out, const std::initializer_lis
 
 namespace {
 
-// copyToDevice(buffer, Float32Array, async)
-Napi::Value CopyToDevice(const Napi::CallbackInfo& info) {
-  auto dst = ArgDevice(info, 0, "destination");
-  Napi::Float32Array src = ArgFloat32(info, 1, "source");
+// copyToDevice(buffer, Float32Array, async) and copyToHost(buffer, Float32Array, async): the whole
+// buffer from or to an array of the same size.
+template <bool kToDevice>
+Napi::Value HostCopy(const Napi::CallbackInfo& info) {
+  const char* device_role = kToDevice ? "destination" : "source";
+  const char* host_role = kToDevice ? "source" : "destination";
+  auto buf = ArgDevice(info, 0, device_role);
+  Napi::Float32Array host = ArgFloat32(info, 1, host_role);
   bool async = ArgBool(info, 2, "async");
-  size_t bytes = src.ElementLength() * sizeof(float);
-  if (bytes != dst->bytes) Throw(info.Env(), ErrorCode::shape, "source and device buffer sizes differ");
-  const float* p = src.Data();
-  return Dispatch(info.Env(), async, [dst, p, bytes] { gpu::copy_to_device(dst->device, dst->ptr, p, bytes); },
-                  {src});
-}
-
-// copyToHost(buffer, Float32Array, async)
-Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
-  auto src = ArgDevice(info, 0, "source");
-  Napi::Float32Array dst = ArgFloat32(info, 1, "destination");
-  bool async = ArgBool(info, 2, "async");
-  size_t bytes = dst.ElementLength() * sizeof(float);
-  if (bytes != src->bytes) Throw(info.Env(), ErrorCode::shape, "destination and device buffer sizes differ");
-  float* p = dst.Data();
-  return Dispatch(info.Env(), async, [src, p, bytes] { gpu::copy_to_host(src->device, p, src->ptr, bytes); },
-                  {dst});
+  size_t bytes = host.ElementLength() * sizeof(float);
+  if (bytes != buf->bytes) Throw(info.Env(), ErrorCode::shape, std::string(host_role) + " and device buffer sizes differ");
+  float* p = host.Data();
+  return Dispatch(info.Env(), async,
+                  [buf, p, bytes] {
+                    if (kToDevice) {
+                      gpu::copy_to_device(buf->device, buf->ptr, p, bytes);
+                    } else {
+                      gpu::copy_to_host(buf->device, p, buf->ptr, bytes);
+                    }
+                  },
+                  {host});
 }
 
 // copyDeviceToDevice(dst, src, async)
@@ -262,8 +261,8 @@ void RegisterDeviceOps(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DeviceBuffer::Define(env);
   env.GetInstanceData<AddonData>()->device_buffer_ctor = Napi::Persistent(ctor);
   exports.Set("DeviceBuffer", ctor);
-  exports.Set("copyToDevice", Napi::Function::New<Guarded<CopyToDevice>>(env, "copyToDevice"));
-  exports.Set("copyToHost", Napi::Function::New<Guarded<CopyToHost>>(env, "copyToHost"));
+  exports.Set("copyToDevice", Napi::Function::New<Guarded<HostCopy<true>>>(env, "copyToDevice"));
+  exports.Set("copyToHost", Napi::Function::New<Guarded<HostCopy<false>>>(env, "copyToHost"));
   exports.Set("copyDeviceToDevice", Napi::Function::New<Guarded<CopyDeviceToDevice>>(env, "copyDeviceToDevice"));
   exports.Set("saxpy", Napi::Function::New<Guarded<Saxpy>>(env, "saxpy"));
   exports.Set("deviceBufferSlice", Napi::Function::New<Guarded<DeviceBufferSlice>>(env, "deviceBufferSlice"));

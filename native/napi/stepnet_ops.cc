@@ -94,49 +94,49 @@ std::vector<std::string> Strings(Napi::Env env, Napi::Array a, const std::string
   return out;
 }
 
+// Calls each(entry, where) for every object of the spec's array `name`, where = "spec.name[i]".
+template <class Each>
+void ForEntries(Napi::Env env, Napi::Object spec, const char* name, Each each) {
+  const std::string list = std::string("spec.") + name;
+  Napi::Array a = ArrField(env, spec, name, "spec");
+  for (uint32_t i = 0; i < a.Length(); ++i) each(ObjAt(env, a, i, list), list + "[" + std::to_string(i) + "]");
+}
+
+// An array of integers in [lo, kMaxDim]; anything else throws `message` with `code`.
+std::vector<int64_t> Integers(Napi::Env env, Napi::Array a, int64_t lo, ErrorCode code, const std::string& message) {
+  std::vector<int64_t> out;
+  for (uint32_t k = 0; k < a.Length(); ++k) {
+    Napi::Value d = a.Get(k);
+    const double n = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : static_cast<double>(lo - 1);
+    if (!(n >= static_cast<double>(lo) && n <= static_cast<double>(kMaxDim)) ||
+        n != static_cast<double>(static_cast<int64_t>(n))) {
+      Throw(env, code, message);
+    }
+    out.push_back(static_cast<int64_t>(n));
+  }
+  return out;
+}
+
 stepnet::NetSpec ReadSpec(Napi::Env env, Napi::Object o) {
   stepnet::NetSpec s;
-  Napi::Array inputs = ArrField(env, o, "inputs", "spec");
-  for (uint32_t i = 0; i < inputs.Length(); ++i) {
-    std::string w = "spec.inputs[" + std::to_string(i) + "]";
-    Napi::Object e = ObjAt(env, inputs, i, "spec.inputs");
+  ForEntries(env, o, "inputs", [&](Napi::Object e, const std::string& w) {
     s.inputs.push_back({StrField(env, e, "name", w), IntField(env, e, "size", w, -1, 1)});
-  }
-  Napi::Array states = ArrField(env, o, "states", "spec");
-  for (uint32_t i = 0; i < states.Length(); ++i) {
-    std::string w = "spec.states[" + std::to_string(i) + "]";
-    Napi::Object e = ObjAt(env, states, i, "spec.states");
+  });
+  ForEntries(env, o, "states", [&](Napi::Object e, const std::string& w) {
     s.states.push_back({StrField(env, e, "name", w), IntField(env, e, "size", w, -1, 1),
                         IntField(env, e, "initSteps", w, 1, 1, 1 << 20)});
-  }
-  Napi::Array params = ArrField(env, o, "params", "spec");
-  for (uint32_t i = 0; i < params.Length(); ++i) {
-    std::string w = "spec.params[" + std::to_string(i) + "]";
-    Napi::Object e = ObjAt(env, params, i, "spec.params");
+  });
+  ForEntries(env, o, "params", [&](Napi::Object e, const std::string& w) {
     stepnet::ParamSpec p;
     p.name = StrField(env, e, "name", w);
-    Napi::Array shape = ArrField(env, e, "shape", w);
-    for (uint32_t k = 0; k < shape.Length(); ++k) {
-      Napi::Value d = shape.Get(k);
-      const double n = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : 0;
-      if (!(n >= 1 && n <= static_cast<double>(kMaxDim)) || n != static_cast<double>(static_cast<int64_t>(n))) {
-        Throw(env, ErrorCode::shape, w + ".shape must hold integer dimensions >= 1");
-      }
-      p.shape.push_back(static_cast<int64_t>(d.As<Napi::Number>().DoubleValue()));
-    }
+    p.shape = Integers(env, ArrField(env, e, "shape", w), 1, ErrorCode::shape, w + ".shape must hold integer dimensions >= 1");
     s.params.push_back(p);
-  }
-  Napi::Array links = ArrField(env, o, "links", "spec");
-  for (uint32_t i = 0; i < links.Length(); ++i) {
-    std::string w = "spec.links[" + std::to_string(i) + "]";
-    Napi::Object e = ObjAt(env, links, i, "spec.links");
+  });
+  ForEntries(env, o, "links", [&](Napi::Object e, const std::string& w) {
     s.links.push_back({StrField(env, e, "internal", w), StrField(env, e, "external", w), IntField(env, e, "offset", w, 0),
                        IntField(env, e, "window", w, 1)});
-  }
-  Napi::Array ops = ArrField(env, o, "ops", "spec");
-  for (uint32_t i = 0; i < ops.Length(); ++i) {
-    std::string w = "spec.ops[" + std::to_string(i) + "]";
-    Napi::Object e = ObjAt(env, ops, i, "spec.ops");
+  });
+  ForEntries(env, o, "ops", [&](Napi::Object e, const std::string& w) {
     stepnet::OpSpec op;
     op.type = StrField(env, e, "type", w);
     op.inputs = Strings(env, ArrField(env, e, "inputs", w), w + ".inputs");
@@ -144,15 +144,8 @@ stepnet::NetSpec ReadSpec(Napi::Env env, Napi::Object o) {
     op.axis = IntField(env, e, "axis", w, 1);
     op.start = IntField(env, e, "start", w, 0);
     op.end = IntField(env, e, "end", w, 0);
-    Napi::Array sizes = ArrField(env, e, "sizes", w);
-    for (uint32_t k = 0; k < sizes.Length(); ++k) {
-      Napi::Value d = sizes.Get(k);
-      const double n = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
-      if (!(n >= 0 && n <= static_cast<double>(kMaxDim)) || n != static_cast<double>(static_cast<int64_t>(n))) {
-        Throw(env, ErrorCode::arg, w + ".sizes must hold integers in 0.." + std::to_string(kMaxDim));
-      }
-      op.sizes.push_back(static_cast<int64_t>(n));
-    }
+    op.sizes = Integers(env, ArrField(env, e, "sizes", w), 0, ErrorCode::arg,
+                        w + ".sizes must hold integers in 0.." + std::to_string(kMaxDim));
     Napi::Value eps = Field(e, "eps");
     if (!eps.IsUndefined()) {
       const double v = eps.IsNumber() ? eps.As<Napi::Number>().DoubleValue() : -1;
@@ -165,13 +158,10 @@ stepnet::NetSpec ReadSpec(Napi::Env env, Napi::Object o) {
       op.linear_before_reset = lbr.As<Napi::Boolean>().Value();
     }
     s.ops.push_back(op);
-  }
-  Napi::Array aliases = ArrField(env, o, "aliases", "spec");
-  for (uint32_t i = 0; i < aliases.Length(); ++i) {
-    std::string w = "spec.aliases[" + std::to_string(i) + "]";
-    Napi::Object e = ObjAt(env, aliases, i, "spec.aliases");
+  });
+  ForEntries(env, o, "aliases", [&](Napi::Object e, const std::string& w) {
     s.aliases.push_back({StrField(env, e, "src", w), StrField(env, e, "dst", w), IntField(env, e, "offset", w, 0)});
-  }
+  });
   s.recompute = Strings(env, ArrField(env, o, "recompute", "spec"), "spec.recompute");
   if (!Field(o, "timestep").IsUndefined()) s.timestep = StrField(env, o, "timestep", "spec");
   return s;

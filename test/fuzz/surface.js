@@ -3,7 +3,8 @@
 // TypeScript compiler: every exported function (`name`), class constructor (`new Class`), static
 // method (`Class.name`), and public method or accessor (`Class#name`), namespaces included
 // (`ns.name`, `new ns.Class`, `ns.Class#name`). Private and protected members are left out;
-// @internal ones are in (JavaScript callers reach them). Interfaces and types have no runtime
+// @internal ones are in (JavaScript callers reach them); members of an unexported base class are
+// listed under each exported class that inherits them. Interfaces and types have no runtime
 // presence and are left out. The API fuzz must have a target for every entry.
 const path = require('path');
 const ts = require('typescript');
@@ -27,6 +28,17 @@ function publicSurface() {
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(entry);
   const out = new Set();
+  // The classes the package exports (namespaces included): a member inherited from a class that
+  // is not among them (an internal base such as nn's TensorModule) is listed under each exported
+  // class that inherits it, since only they reach it.
+  const exported = new Set();
+  const collect = (symbol) => {
+    const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+    if (target.flags & ts.SymbolFlags.Class) exported.add(target.valueDeclaration);
+    else if (target.flags & (ts.SymbolFlags.ValueModule | ts.SymbolFlags.NamespaceModule)) checker.getExportsOfModule(target).forEach(collect);
+  };
+  checker.getExportsOfModule(checker.getSymbolAtLocation(source)).forEach(collect);
+  const declaredHere = (d, decl) => d.parent === decl || (ts.isClassDeclaration(d.parent) && !exported.has(d.parent));
   const visit = (symbol, prefix) => {
     const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
     const name = `${prefix}${symbol.getName()}`;
@@ -39,8 +51,8 @@ function publicSurface() {
       }
       for (const m of checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(target))) {
         const d = m.valueDeclaration;
-        // Inherited members are listed once, under the class that declares them.
-        if (!d || isHidden(d) || d.parent !== decl) continue;
+        // Inherited members are listed once, under the (exported) class that declares them.
+        if (!d || isHidden(d) || !declaredHere(d, decl)) continue;
         // Plain fields are data, not code: methods and accessors only.
         if (m.flags & (ts.SymbolFlags.Method | ts.SymbolFlags.GetAccessor | ts.SymbolFlags.SetAccessor)) out.add(`${name}#${memberName(m)}`);
       }
