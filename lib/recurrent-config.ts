@@ -19,9 +19,9 @@ import {
 } from './recurrent-params';
 import { RecurrentSaved } from './recurrent-saved';
 
-const ALGORITHMS = ['auto', 'standard', 'persistent'] as const;
-/** The CUDA algorithm of a forward ('auto', 'standard' or 'persistent'): chosen by shape ('auto'), or forced. The backward is always 'standard'. */
-export type RecurrentAlgorithm = (typeof ALGORITHMS)[number];
+/** The CUDA algorithm of a forward: chosen by shape ('auto'), or forced. The backward is always 'standard'. */
+export type RecurrentAlgorithm = 'auto' | 'standard' | 'persistent';
+const ALGORITHMS: readonly RecurrentAlgorithm[] = ['auto', 'standard', 'persistent'];
 
 /** Options of `new Recurrent`. */
 export interface RecurrentOptions {

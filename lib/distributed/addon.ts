@@ -12,9 +12,9 @@ import { RnnkitError } from '../errors';
 import { packageRoot } from '../native';
 import { readChoice } from '../args';
 
-const BACKEND_NAMES = ['gloo', 'mpi', 'nccl'] as const;
-/** A collective engine rnnkit can run on: 'gloo', 'mpi' or 'nccl'. */
-export type BackendName = (typeof BACKEND_NAMES)[number];
+/** A collective engine rnnkit can run on. */
+export type BackendName = 'gloo' | 'mpi' | 'nccl';
+const BACKEND_NAMES: readonly BackendName[] = ['gloo', 'mpi', 'nccl'];
 
 /** @internal What the native group is made from (see native/dist/engine.h GroupConfig). */
 export interface NativeGroupConfig {
