@@ -9,9 +9,10 @@
 //   in ascending position).
 // - tanh and sigmoid use CUDA's tanhf / expf, within a few ulp of the CPU's approximations; their
 //   backward is computed from y as on the CPU.
-// - Embedding ids are host arrays here, checked by the caller (each in [0, V)); the call uploads
-//   them (counted in copy_counts): the gather uploads the n ids, the scatter-add the rows grouped
-//   by id (built on the host in ascending position, padding rows left out).
+// - Embedding ids are n int32 on the device, checked by the caller (each in [0, V)); nothing is
+//   copied to or from the host. An id outside [0, V) anyway gives a NaN row in the gather and is
+//   skipped by the scatter-add, never a read or a write outside the table. The scatter-add sorts
+//   (id, position) keys in device scratch (8 bytes per id, n rounded up to a power of two).
 // Every call returns when its outputs are written. Errors: rnnkit::Error.
 #pragma once
 #include <cstdint>
@@ -30,9 +31,10 @@ void nn_dropout(int device, float* out, const float* in, int64_t n, float p, uin
 void nn_sum_axis(int device, float* out, const float* x, const float* w, int64_t outer, int64_t len, int64_t inner,
                  double scale, bool accumulate);
 void nn_broadcast_axis(int device, float* dx, const float* dy, int64_t outer, int64_t len, int64_t inner, float scale);
-void nn_embedding_gather(int device, float* out, const float* weight, const int32_t* host_ids, int64_t n, int64_t D);
-void nn_embedding_scatter_add(int device, float* dweight, const float* dy, const int32_t* host_ids, int64_t n,
-                              int64_t V, int64_t D, int64_t padding_idx, bool accumulate);
+void nn_embedding_gather(int device, float* out, const float* weight, const int32_t* ids, int64_t n, int64_t V,
+                         int64_t D);
+void nn_embedding_scatter_add(int device, float* dweight, const float* dy, const int32_t* ids, int64_t n, int64_t V,
+                              int64_t D, int64_t padding_idx, bool accumulate);
 void nn_copy_block(int device, float* dst, int64_t dst_ld, const float* src, int64_t src_ld, int64_t rows,
                    int64_t cols);
 

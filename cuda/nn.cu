@@ -2,12 +2,10 @@
 // loops over the CPU's element formula with __f*_rn intrinsics (never fused into FMA). sum_axis
 // keeps the CPU's summation order exactly: contiguous rows (inner = 1) as one thread per 8192-long
 // chunk, then one thread per row adding its chunks in order; strided sums as one thread per output
-// walking l in order. The scatter-add gives each (row, column) of the gradient to one thread, which
-// adds that row's positions in ascending order (the CPU's order too), from a grouping of the ids
-// made on the host.
-#include <algorithm>
+// walking l in order. The scatter-add sorts the keys (id << 32 | position) on the device (a
+// bitonic sort in scratch), so the positions of each id stand together in ascending order; the
+// thread of a (run start, column) then adds that id's positions in that order (the CPU's order too).
 #include <cmath>
-#include <vector>
 
 #include "common.cuh"
 #include "cuda_api.h"
@@ -126,38 +124,56 @@ __global__ void broadcast_axis_kernel(float* dx, const float* dy, int64_t outer,
   }
 }
 
-__global__ void gather_kernel(float* out, const float* weight, const int32_t* ids, int64_t n, int64_t D) {
+// An id outside [0, V) (the caller checks them; this is the last line of defence) gives a NaN row.
+__global__ void gather_kernel(float* out, const float* weight, const int32_t* ids, int64_t n, int64_t V, int64_t D) {
   for (int64_t t = thread_index(); t < n * D; t += thread_count()) {
     const int64_t k = t / D, c = t % D;
-    out[t] = weight[static_cast<int64_t>(ids[k]) * D + c];
+    const int64_t id = ids[k];
+    out[t] = id >= 0 && id < V ? weight[id * D + c] : NAN;
   }
 }
 
-// groups: [rows (u) | offsets (u + 1) | positions]; thread (r, c) adds its row's positions in order.
-__global__ void scatter_add_kernel(float* dweight, const float* dy, const int32_t* groups, int64_t u, int64_t D) {
-  const int32_t* rows = groups;
-  const int32_t* offsets = groups + u;
-  const int32_t* positions = groups + 2 * u + 1;
-  for (int64_t t = thread_index(); t < u * D; t += thread_count()) {
-    const int64_t r = t / D, c = t % D;
-    float* dst = dweight + static_cast<int64_t>(rows[r]) * D + c;
+constexpr uint64_t kNoKey = ~uint64_t(0);
+
+// keys[k] = id << 32 | k for the ids that get a gradient; the padding row, ids outside [0, V) and
+// the slots past n (up to the power of two m) sort last as kNoKey.
+__global__ void scatter_keys_kernel(uint64_t* keys, const int32_t* ids, int64_t n, int64_t m, int64_t V,
+                                    int64_t padding_idx) {
+  for (int64_t k = thread_index(); k < m; k += thread_count()) {
+    const int64_t id = k < n ? ids[k] : -1;
+    keys[k] = id >= 0 && id < V && id != padding_idx ? static_cast<uint64_t>(id) << 32 | static_cast<uint64_t>(k) : kNoKey;
+  }
+}
+
+// One compare-exchange pass (j, size) of a bitonic sort of m keys (m a power of two), ascending.
+__global__ void bitonic_pass_kernel(uint64_t* keys, int64_t m, int64_t j, int64_t size) {
+  for (int64_t i = thread_index(); i < m; i += thread_count()) {
+    const int64_t partner = i ^ j;
+    if (partner <= i) continue;
+    const uint64_t a = keys[i], b = keys[partner];
+    if ((a > b) == ((i & size) == 0)) {
+      keys[i] = b;
+      keys[partner] = a;
+    }
+  }
+}
+
+// Thread (k, c) where sorted key k starts the run of an id adds column c of that id's positions,
+// in ascending order, to the gradient row.
+__global__ void scatter_add_kernel(float* dweight, const float* dy, const uint64_t* keys, int64_t n, int64_t D) {
+  for (int64_t t = thread_index(); t < n * D; t += thread_count()) {
+    const int64_t k = t / D, c = t % D;
+    const uint64_t key = keys[k];
+    const uint64_t id = key >> 32;
+    if (key == kNoKey || (k > 0 && keys[k - 1] >> 32 == id)) continue;
+    float* dst = dweight + static_cast<int64_t>(id) * D + c;
     float acc = *dst;
-    for (int32_t k = offsets[r]; k < offsets[r + 1]; ++k) acc = __fadd_rn(acc, dy[static_cast<int64_t>(positions[k]) * D + c]);
+    for (int64_t j = k; j < n && keys[j] != kNoKey && keys[j] >> 32 == id; ++j) {
+      acc = __fadd_rn(acc, dy[static_cast<int64_t>(keys[j] & 0xffffffffu) * D + c]);
+    }
     *dst = acc;
   }
 }
-
-// Device copy of host int32 values for one call (counted like every upload).
-class DeviceInts {
- public:
-  DeviceInts(int device, const std::vector<int32_t>& host) : s_(device, std::max<size_t>(host.size(), 1) * 4) {
-    if (!host.empty()) copy_to_device(device, s_.floats(), host.data(), host.size() * 4);
-  }
-  const int32_t* get() const { return reinterpret_cast<const int32_t*>(s_.floats()); }
-
- private:
-  Scratch s_;
-};
 
 }  // namespace
 
@@ -227,44 +243,35 @@ void nn_broadcast_axis(int device, float* dx, const float* dy, int64_t outer, in
   });
 }
 
-void nn_embedding_gather(int device, float* out, const float* weight, const int32_t* host_ids, int64_t n, int64_t D) {
-  if (n <= 0 || D <= 0) return;
-  const DeviceInts ids(device, std::vector<int32_t>(host_ids, host_ids + n));
+void nn_embedding_gather(int device, float* out, const float* weight, const int32_t* ids, int64_t n, int64_t V,
+                         int64_t D) {
   launch_and_wait(device, n * D, kThreads, "embedding gather", [&](unsigned grid, cudaStream_t st) {
-    gather_kernel<<<grid, kThreads, 0, st>>>(out, weight, ids.get(), n, D);
+    gather_kernel<<<grid, kThreads, 0, st>>>(out, weight, ids, n, V, D);
   });
 }
 
-void nn_embedding_scatter_add(int device, float* dweight, const float* dy, const int32_t* host_ids, int64_t n,
-                              int64_t V, int64_t D, int64_t padding_idx, bool accumulate) {
+void nn_embedding_scatter_add(int device, float* dweight, const float* dy, const int32_t* ids, int64_t n, int64_t V,
+                              int64_t D, int64_t padding_idx, bool accumulate) {
   cudaStream_t st = use_device(device);
   if (!accumulate && V * D > 0) {
     check(cudaMemsetAsync(dweight, 0, static_cast<size_t>(V * D) * sizeof(float), st), "cudaMemsetAsync(dweight)");
   }
-  // Positions grouped by id, each group in ascending position (a counting sort on the host).
-  std::vector<int32_t> count(static_cast<size_t>(V), 0);
-  for (int64_t k = 0; k < n; ++k)
-    if (host_ids[k] != padding_idx) ++count[host_ids[k]];
-  std::vector<int32_t> rows, offsets{0};
-  for (int64_t v = 0; v < V; ++v) {
-    if (!count[v]) continue;
-    rows.push_back(static_cast<int32_t>(v));
-    offsets.push_back(offsets.back() + count[v]);
-  }
-  const int64_t u = static_cast<int64_t>(rows.size());
-  std::vector<int32_t> slot(static_cast<size_t>(V), -1);
-  for (int64_t r = 0; r < u; ++r) slot[rows[r]] = offsets[r];
-  std::vector<int32_t> groups(rows);
-  groups.insert(groups.end(), offsets.begin(), offsets.end());
-  groups.resize(static_cast<size_t>(2 * u + 1 + offsets.back()));
-  for (int64_t k = 0; k < n; ++k)
-    if (host_ids[k] != padding_idx) groups[2 * u + 1 + slot[host_ids[k]]++] = static_cast<int32_t>(k);
-  if (u == 0 || D <= 0) {
+  if (n <= 0 || D <= 0) {
     launched_and_done(st, "embedding scatter-add");
     return;
   }
-  const DeviceInts g(device, groups);
-  scatter_add_kernel<<<wave_blocks(device, u * D, kThreads), kThreads, 0, st>>>(dweight, dy, g.get(), u, D);
+  if (n > int64_t(UINT32_MAX)) throw Error(ErrorCode::shape, "embedding scatter-add: more than 2^32 - 1 ids");
+  int64_t m = 1;
+  while (m < n) m <<= 1;
+  Scratch scratch(device, static_cast<size_t>(m) * sizeof(uint64_t));
+  uint64_t* keys = reinterpret_cast<uint64_t*>(scratch.floats());
+  const unsigned grid = wave_blocks(device, m, kThreads);
+  scatter_keys_kernel<<<grid, kThreads, 0, st>>>(keys, ids, n, m, V, padding_idx);
+  for (int64_t size = 2; size <= m; size <<= 1) {
+    for (int64_t j = size >> 1; j > 0; j >>= 1) bitonic_pass_kernel<<<grid, kThreads, 0, st>>>(keys, m, j, size);
+  }
+  check(cudaGetLastError(), "embedding scatter-add sort");
+  scatter_add_kernel<<<wave_blocks(device, n * D, kThreads), kThreads, 0, st>>>(dweight, dy, keys, n, D);
   launched_and_done(st, "embedding scatter-add");
 }
 

@@ -21,7 +21,7 @@ void nn_accumulate(int, float*, const float*, int64_t) { not_built(); }
 void nn_dropout(int, float*, const float*, int64_t, float, uint64_t) { not_built(); }
 void nn_sum_axis(int, float*, const float*, const float*, int64_t, int64_t, int64_t, double, bool) { not_built(); }
 void nn_broadcast_axis(int, float*, const float*, int64_t, int64_t, int64_t, float) { not_built(); }
-void nn_embedding_gather(int, float*, const float*, const int32_t*, int64_t, int64_t) { not_built(); }
+void nn_embedding_gather(int, float*, const float*, const int32_t*, int64_t, int64_t, int64_t) { not_built(); }
 void nn_embedding_scatter_add(int, float*, const float*, const int32_t*, int64_t, int64_t, int64_t, int64_t, bool) {
   not_built();
 }

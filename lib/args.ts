@@ -426,11 +426,20 @@ export function checkDeviceAllocation(call: string, device: number, parts: reado
  * a V8 allocation failure that happens anyway becomes ERR_RNNKIT_OOM.
  */
 export function allocFloats(floats: number, what: string, call = what): Float32Array {
-  checkHostAllocation(call, [{ what, floats }]);
+  return allocTyped(Float32Array, floats, what, call);
+}
+
+/** A new zeroed Int32Array of `n` values, checked and allocated as allocFloats does (both 4-byte elements). */
+export function allocInts(n: number, what: string, call = what): Int32Array {
+  return allocTyped(Int32Array, n, what, call);
+}
+
+function allocTyped<T>(ctor: new (n: number) => T, n: number, what: string, call: string): T {
+  checkHostAllocation(call, [{ what, floats: n }]);
   try {
-    return new Float32Array(floats);
+    return new ctor(n);
   } catch (err) {
-    throw new RnnkitError('ERR_RNNKIT_OOM', `${call}: cannot allocate ${what} (${formatBytes(floats * FLOAT32_BYTES)}): ` +
+    throw new RnnkitError('ERR_RNNKIT_OOM', `${call}: cannot allocate ${what} (${formatBytes(n * FLOAT32_BYTES)}): ` +
       `${(err as Error).message}`, { cause: err });
   }
 }
@@ -447,6 +456,24 @@ export function copyGuarded<T>(copy: () => T, what: string): T {
     if (err instanceof TypeError) throw new RnnkitError('ERR_RNNKIT_ARG', `cannot copy ${what}: ${err.message}`, { cause: err });
     throw err;
   }
+}
+
+/**
+ * A caller's number[] read element by element into `out` (made by `alloc` for its length): a bad
+ * element stops the copy at once with ERR_RNNKIT_DTYPE naming it (`accept` narrows what a number
+ * may be, `kind` says what it must be); a throwing getter or Proxy trap is ERR_RNNKIT_ARG.
+ */
+export function readNumberList<T extends Float32Array | Int32Array>(data: unknown, what: string, alloc: (n: number) => T,
+  accept: (v: number) => boolean = () => true, kind = 'a number'): T {
+  const values = data as unknown[];
+  const n = readGuarded(() => values.length, what);
+  const out = alloc(n);
+  for (let i = 0; i < n; i++) {
+    const v = readGuarded(() => values[i], `${what}[${i}]`);
+    if (typeof v !== 'number' || !accept(v)) throw dtypeError(`element ${i} is not ${kind} (got ${describe(v)})`);
+    out[i] = v;
+  }
+  return out;
 }
 
 /** A copy of a caller's typed array (copyGuarded's errors). */

@@ -1,6 +1,7 @@
 /** rnnkit: recurrent-network operators for Node.js. */
 export { RnnkitError, RnnkitErrorCode } from './errors';
 export { Tensor, TensorOptions, PostAccumulateGradHook, tensor, zeros, ones, full } from './tensor';
+export { IndexTensor, IndexBounds, indexTensor } from './index-tensor';
 export {
   Device, DeviceSpec, BackendInfo, CopyCounts, LiveObjects, LoadAttempt, CudaDeviceInfo, backendInfo, defaultDevice, setNumThreads, numThreads,
 } from './device';

@@ -218,7 +218,7 @@ export interface NativeBinding {
   cudaAdamStep: AdamStep<DeviceBuffer>;
   cudaAdagradStep: AdagradStep<DeviceBuffer>;
   cudaRmspropStep: RmspropStep<DeviceBuffer>;
-  cudaSoftmaxCrossEntropy(logits: DeviceBuffer, targets: Int32Array, mask: Float32Array | DeviceBuffer | null,
+  cudaSoftmaxCrossEntropy(logits: DeviceBuffer, targets: Int32Array | DeviceBuffer, mask: Float32Array | DeviceBuffer | null,
     dlogits: Buf, out: Buf, N: number, V: number, ignoreIndex: number, mean: boolean, read: boolean,
     async: boolean): Maybe<number | undefined>;
   cudaMseLoss(y: DeviceBuffer, target: DeviceBuffer, dy: Buf, out: Buf, mean: boolean, read: boolean,
@@ -243,7 +243,7 @@ export interface NativeBinding {
     accumulate: boolean, async: boolean): Done;
   nnCopyBlock(src: Float32Array, srcOffset: number, srcLd: number, dst: Float32Array, dstOffset: number, dstLd: number,
     rows: number, cols: number, async: boolean): Done;
-  // cuda_nn_ops.cc: the same kernels on device buffers (ids stay host arrays, uploaded by the call)
+  // cuda_nn_ops.cc: the same kernels on device buffers (host ids are uploaded by the call; device ids, int32, are not)
   cudaNnActivationForward(kind: number, x: DeviceBuffer, y: DeviceBuffer, async: boolean): Done;
   cudaNnActivationBackward(kind: number, dy: DeviceBuffer, y: DeviceBuffer, dx: DeviceBuffer, async: boolean): Done;
   cudaNnBroadcastBinary(op: number, a: DeviceBuffer, b: DeviceBuffer, out: DeviceBuffer, rows: number, m: number,
@@ -255,8 +255,9 @@ export interface NativeBinding {
     accumulate: boolean, async: boolean): Done;
   cudaNnBroadcastAxis(dy: DeviceBuffer, dx: DeviceBuffer, outer: number, len: number, inner: number, scale: number,
     async: boolean): Done;
-  cudaNnEmbeddingForward(weight: DeviceBuffer, ids: Int32Array, out: DeviceBuffer, V: number, D: number, async: boolean): Done;
-  cudaNnEmbeddingBackward(dy: DeviceBuffer, ids: Int32Array, dweight: DeviceBuffer, V: number, D: number,
+  cudaNnEmbeddingForward(weight: DeviceBuffer, ids: Int32Array | DeviceBuffer, out: DeviceBuffer, V: number, D: number,
+    async: boolean): Done;
+  cudaNnEmbeddingBackward(dy: DeviceBuffer, ids: Int32Array | DeviceBuffer, dweight: DeviceBuffer, V: number, D: number,
     paddingIdx: number, accumulate: boolean, async: boolean): Done;
   cudaNnCopyBlock(src: DeviceBuffer, srcOffset: number, srcLd: number, dst: DeviceBuffer, dstOffset: number,
     dstLd: number, rows: number, cols: number, async: boolean): Done;

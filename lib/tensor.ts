@@ -24,7 +24,8 @@ import {
   DeviceBuffer, allocateDevice, copyDeviceNew, download, downloadSync, native, sliceDevice, uploadNew,
 } from './native';
 import {
-  FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, isInstance, readFunction, readGuarded, readOptions, readShape,
+  FLOAT32_BYTES, allocFloats, argError, checkDeviceAllocation, copyGuarded, describe, isInstance, readFunction, readGuarded, readNumberList,
+  readOptions, readShape,
 } from './args';
 import type { BackwardOptions, GradNode } from './nn/engine';
 
@@ -387,7 +388,8 @@ export function deviceTensor(device: Device, shape: readonly number[]): Tensor {
 
 const TENSOR_OPTIONS = ['device'] as const;
 
-function optionsDevice(options: unknown): Device {
+/** @internal The device of `{ device }` options (default the CPU); unknown keys are refused. */
+export function optionsDevice(options: unknown): Device {
   const o = readOptions(options, TENSOR_OPTIONS, 'tensor options');
   return resolveDevice(o.device === undefined ? 'cpu' : (o.device as DeviceSpec));
 }
@@ -395,16 +397,7 @@ function optionsDevice(options: unknown): Device {
 function toFloat32(data: unknown): Float32Array {
   if (isInstance(data, Float32Array)) return checkHostData(data, 'tensor data');
   if (readGuarded(() => Array.isArray(data), 'tensor data')) {
-    // Read element by element into the checked array: a bad element stops the copy at once.
-    const values = data as unknown[];
-    const n = readGuarded(() => values.length, 'tensor data');
-    const out = allocFloats(n, 'the values', 'tensor');
-    for (let i = 0; i < n; i++) {
-      const v = readGuarded(() => values[i], `tensor data[${i}]`);
-      if (typeof v !== 'number') throw new RnnkitError('ERR_RNNKIT_DTYPE', `element ${i} is not a number (got ${describe(v)})`);
-      out[i] = v;
-    }
-    return out;
+    return readNumberList(data, 'tensor data', (n) => allocFloats(n, 'the values', 'tensor'));
   }
   throw new RnnkitError('ERR_RNNKIT_DTYPE', `tensor data must be a Float32Array or number[] (got ${describe(data)})`);
 }

@@ -1,7 +1,7 @@
 /**
  * The CUDA kernels of lib/nn (native/napi/cuda_nn_ops.cc over cuda/nn.cu), registered for every
  * CUDA device: each method of NnKernels runs on the device of its first tensor with no host copy
- * (an Embedding's ids, host data, are uploaded by the call). Results are those of the CPU set bit
+ * (an Embedding's host ids are uploaded by the call; an IndexTensor's are on the device). Results are those of the CPU set bit
  * for bit, except tanh and sigmoid (CUDA's tanhf / expf, within a few ulp; cuda/cuda_nn.h).
  * A tensor argument on another device is copied over first (a counted copy).
  */

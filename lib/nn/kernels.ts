@@ -16,12 +16,16 @@
 import { allocFloats } from '../args';
 import { RnnkitError } from '../errors';
 import { Device } from '../device';
-import { native, uploadSync } from '../native';
+import { DeviceBuffer, native, uploadSync } from '../native';
+import { hostIds } from '../index-tensor';
 import { Tensor } from '../tensor';
 import { MaybePromise, then } from './maybe';
 
 /** The activations with a native kernel. */
 export type ActivationKind = 'tanh' | 'sigmoid' | 'relu';
+
+/** Embedding ids as a kernel takes them: a host Int32Array or a device buffer of int32. */
+export type Ids = Int32Array | DeviceBuffer;
 
 /** What a device offers the nn layer (see the contract at the top of this file). */
 export interface NnKernels {
@@ -46,10 +50,13 @@ export interface NnKernels {
   /** dx [outer, len, inner] = scale · dy [outer, inner] repeated over the middle axis, of `shape`. */
   broadcastAxis(dy: Tensor, outer: number, len: number, inner: number, scale: number, shape: readonly number[],
     async: boolean): MaybePromise<Tensor>;
-  /** Rows `ids` of weight [V, D], shaped `shape` (ids.length·D values). */
-  embedding(weight: Tensor, ids: Int32Array, shape: readonly number[], async: boolean): MaybePromise<Tensor>;
+  /**
+   * Rows `ids` of weight [V, D], shaped `shape` (n·D values for n ids): host ids, or int32 ids in a
+   * buffer on weight's device (an IndexTensor's, already checked).
+   */
+  embedding(weight: Tensor, ids: Ids, shape: readonly number[], async: boolean): MaybePromise<Tensor>;
   /** The dense gradient [V, D] of an embedding lookup (rows at paddingIdx skipped; -1: none), added into `into`. */
-  embeddingBackward(dy: Tensor, ids: Int32Array, weightShape: readonly number[], paddingIdx: number,
+  embeddingBackward(dy: Tensor, ids: Ids, weightShape: readonly number[], paddingIdx: number,
     into: Tensor | null, async: boolean): MaybePromise<Tensor>;
   /** parts[k] viewed [outer, cols_k] side by side: a new [outer, Σ cols_k] tensor of `shape`. */
   concat(parts: readonly Tensor[], outer: number, shape: readonly number[], async: boolean): MaybePromise<Tensor>;
@@ -117,11 +124,12 @@ export const cpuKernels: NnKernels = {
   },
   embedding(weight, ids, shape, async) {
     const out = fresh(shape);
-    return after(native().nnEmbeddingForward(weight.data, ids, out.data, weight.shape[0], weight.shape[1], async), out);
+    return after(native().nnEmbeddingForward(weight.data, hostIds(ids, 'ids'), out.data, weight.shape[0], weight.shape[1], async), out);
   },
   embeddingBackward(dy, ids, weightShape, paddingIdx, into, async) {
     const out = into ?? fresh(weightShape);
-    const done = native().nnEmbeddingBackward(dy.data, ids, out.data, weightShape[0], weightShape[1], paddingIdx, into !== null, async);
+    const done = native().nnEmbeddingBackward(dy.data, hostIds(ids, 'ids'), out.data, weightShape[0], weightShape[1], paddingIdx,
+      into !== null, async);
     return then(done, () => (into ? written(into) : out));
   },
   concat(parts, outer, shape, async) {

@@ -1,7 +1,7 @@
 /**
  * Losses with their gradients, on the native kernels of native/kernels/train.h.
  *
- * crossEntropy(logits [T, B, V] or [N, V], targets Int32Array of T·B (or N), options):
+ * crossEntropy(logits [T, B, V] or [N, V], targets Int32Array or IndexTensor of T·B (or N), options):
  *   softmax cross-entropy computed around each row's maximum (log-sum-exp). A row counts with
  *   weight mask[r] (1 without a mask; 0 drops padded steps), and not at all when its target is
  *   `ignoreIndex` (default −100, as in PyTorch). reduction 'mean' (default) divides the weighted
@@ -15,9 +15,13 @@
  *
  * Devices: logits (input and target) on a CUDA device run the CUDA kernels there, and the
  * gradient stays on that device; the loss number is the one value copied back (8 bytes), or, for
- * nn's scalar losses, the loss stays on the device too (`lossOnDevice`). The targets (and a
- * Float32Array mask) are uploaded with the call; a mask tensor on the device is read to the host
- * first to be checked. An MSE with input and target on different devices runs on the host.
+ * nn's scalar losses, the loss stays on the device too (`lossOnDevice`). Targets are an Int32Array
+ * or an IndexTensor (lib/index-tensor.ts): host targets (and a Float32Array mask) are uploaded with
+ * the call; an IndexTensor on the logits' device is not copied at all when its known bounds prove
+ * every target in [0, V) or ignoreIndex, and is read to the host and checked exactly otherwise
+ * (`lastRun.fallback` says so); one on another device is ERR_RNNKIT_DEVICE. A mask tensor on the
+ * device is read to the host first to be checked. An MSE with input and target on different
+ * devices runs on the host.
  * `backendInfo().lastRuns` records where each call ran.
  */
 import { RnnkitError } from '../errors';
@@ -28,6 +32,7 @@ import { DeviceBuffer, native } from '../native';
 import { recordRun } from '../run-info';
 import { Tensor, checkTensor, emptyTensor, isTensor } from '../tensor';
 import { hostValues } from './native-train';
+import { IndexTensor, boundsWithin, hostIds, readIds } from '../index-tensor';
 
 /** How row losses combine: their weighted mean (default) or their sum. */
 export type Reduction = 'mean' | 'sum';
@@ -123,7 +128,8 @@ export interface DeviceLoss {
 
 interface CePlan extends LossPlan {
   logits: Tensor;
-  targets: Int32Array;
+  /** Host targets (checked; a copy of an Int32Array), or a CUDA IndexTensor's buffer. */
+  targets: Int32Array | DeviceBuffer;
   mask: Float32Array | null;
   /** Why data moved between host and device to run this call (null when none did). */
   fallback: string | null;
@@ -132,7 +138,16 @@ interface CePlan extends LossPlan {
   ignoreIndex: number;
 }
 
-function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions | undefined): CePlan {
+/** Every target of a row that counts (weight not 0) is ignoreIndex or in [0, V), else ERR_RNNKIT_ARG naming the first. */
+function checkTargets(t: Int32Array, mask: Float32Array | null, ignoreIndex: number, V: number): void {
+  for (let r = 0; r < t.length; r++) {
+    if (t[r] !== ignoreIndex && (mask === null || mask[r] !== 0) && (t[r] < 0 || t[r] >= V)) {
+      throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);
+    }
+  }
+}
+
+function planCrossEntropy(logits: Tensor, targets: Int32Array | IndexTensor, options: CrossEntropyOptions | undefined): CePlan {
   const o = readOptions(options, CE_KEYS, 'crossEntropy options');
   checkTensor(logits, 'logits');
   if (logits.rank !== 2 && logits.rank !== 3) {
@@ -141,15 +156,16 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
   const V = logits.shape[logits.rank - 1];
   const N = V === 0 ? 0 : logits.size / V;
   if (V < 1) throw new RnnkitError('ERR_RNNKIT_SHAPE', 'logits need at least one class');
-  if (!isInstance(targets, Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'targets must be an Int32Array');
-  if (targets.length !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `targets must hold ${N} values, got ${targets.length}`);
+  const ids = readIds(targets, 'targets');
+  const count = isInstance(ids, Int32Array) ? ids.length : ids.size;
+  if (count !== N) throw new RnnkitError('ERR_RNNKIT_SHAPE', `targets must hold ${N} values, got ${count}`);
   const ignoreIndex = readInteger(o.ignoreIndex, 'ignoreIndex', -(2 ** 31), 2 ** 31 - 1, -100);
   let mask: Float32Array | null = null;
-  let fallback: string | null = null;
+  const fallbacks: string[] = [];
   if (o.mask !== undefined && o.mask !== null) {
     if (isTensor(o.mask)) {
       mask = hostValues(checkTensor(o.mask, 'mask'));
-      if (o.mask.device !== 'cpu') fallback = `the mask on ${o.mask.device} was read to the host to be checked`;
+      if (o.mask.device !== 'cpu') fallbacks.push(`the mask on ${o.mask.device} was read to the host to be checked`);
     } else if (isInstance(o.mask, Float32Array)) {
       mask = o.mask;
     } else {
@@ -162,14 +178,18 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array, options: CrossEnt
     // A copy: an async kernel must see the values checked here.
     mask = copyOf(mask, 'mask');
   }
-  // Targets are copied for the same reason; the binding checks their range.
-  const t = copyOf(targets, 'targets');
-  for (let r = 0; r < N; r++) {
-    if (t[r] !== ignoreIndex && (mask === null || mask[r] !== 0) && (t[r] < 0 || t[r] >= V)) {
-      throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);
-    }
+  const m = mask;
+  let t: Int32Array | DeviceBuffer;
+  if (isInstance(ids, Int32Array)) {
+    // Copied for the same reason (an IndexTensor is immutable); the binding checks their range too.
+    t = copyOf(ids, 'targets');
+  } else {
+    const r = ids.idsFor(logits.device, 'targets', (b) => boundsWithin(b, 0, V - 1, ignoreIndex), (v) => checkTargets(v, m, ignoreIndex, V));
+    t = r.ids;
+    if (r.fallback) fallbacks.push(r.fallback);
   }
-  return { logits, targets: t, mask, fallback, N, V, ignoreIndex, ...lossFlags(o) };
+  if (isInstance(t, Int32Array)) checkTargets(t, m, ignoreIndex, V);
+  return { logits, targets: t, mask, fallback: fallbacks.length ? fallbacks.join('; ') : null, N, V, ignoreIndex, ...lossFlags(o) };
 }
 
 /**
@@ -185,24 +205,25 @@ function runCrossEntropy(p: CePlan, onDevice: boolean, async: boolean): MaybePro
         p.mean, !onDevice, async));
   }
   const d = p.grad ? allocFloats(p.N * p.V, 'dlogits', 'crossEntropy') : null;
-  const loss = native().softmaxCrossEntropy(p.logits.data, p.targets, p.mask, d, p.N, p.V, p.ignoreIndex, p.mean, async);
+  const loss = native().softmaxCrossEntropy(p.logits.data, hostIds(p.targets, 'targets'), p.mask, d, p.N, p.V, p.ignoreIndex, p.mean,
+    async);
   return hostLoss(loss, device, onDevice, d, p.logits.shape);
 }
 
 /** Softmax cross-entropy and its gradient, computed off the event loop. */
-export async function crossEntropy(logits: Tensor, targets: Int32Array, options?: CrossEntropyOptions): Promise<CrossEntropyResult> {
+export async function crossEntropy(logits: Tensor, targets: Int32Array | IndexTensor, options?: CrossEntropyOptions): Promise<CrossEntropyResult> {
   const r = await runCrossEntropy(planCrossEntropy(logits, targets, options), false, true);
   return { loss: r.loss as number, dlogits: r.grad };
 }
 
 /** Softmax cross-entropy and its gradient, on the calling thread. */
-export function crossEntropySync(logits: Tensor, targets: Int32Array, options?: CrossEntropyOptions): CrossEntropyResult {
+export function crossEntropySync(logits: Tensor, targets: Int32Array | IndexTensor, options?: CrossEntropyOptions): CrossEntropyResult {
   const r = runCrossEntropy(planCrossEntropy(logits, targets, options), false, false) as { loss: number; grad: Tensor | null };
   return { loss: r.loss, dlogits: r.grad };
 }
 
 /** @internal Cross-entropy with the loss as a scalar tensor on the logits' device (nn.crossEntropy). */
-export function crossEntropyOnDevice(logits: Tensor, targets: Int32Array, options: CrossEntropyOptions | undefined,
+export function crossEntropyOnDevice(logits: Tensor, targets: Int32Array | IndexTensor, options: CrossEntropyOptions | undefined,
   async: boolean): MaybePromise<DeviceLoss> {
   return then(runCrossEntropy(planCrossEntropy(logits, targets, options), true, async), (r) => ({ loss: r.loss as Tensor, grad: r.grad }));
 }

@@ -181,18 +181,21 @@ int64_t Elements(Napi::Env env, int64_t a, int64_t b, int64_t c) {
   return a * b * c;
 }
 
-std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array ids, int64_t V) {
-  if (ids.IsEmpty()) Throw(env, ErrorCode::dtype, "ids must be an Int32Array");
-  const int32_t* p = ids.Data();
-  const size_t n = ids.ElementLength();
-  for (size_t k = 0; k < n; ++k) {
-    if (p[k] < 0 || p[k] >= V) {
+void RequireIdsBelow(Napi::Env env, const std::vector<int32_t>& ids, int64_t V) {
+  for (size_t k = 0; k < ids.size(); ++k) {
+    if (ids[k] < 0 || ids[k] >= V) {
       std::ostringstream msg;
-      msg << "ids[" << k << "] = " << p[k] << " is outside [0, " << V << ")";
+      msg << "ids[" << k << "] = " << ids[k] << " is outside [0, " << V << ")";
       Throw(env, ErrorCode::arg, msg.str());
     }
   }
-  return std::make_shared<std::vector<int32_t>>(p, p + n);
+}
+
+std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array ids, int64_t V) {
+  if (ids.IsEmpty()) Throw(env, ErrorCode::dtype, "ids must be an Int32Array");
+  auto copy = std::make_shared<std::vector<int32_t>>(ids.Data(), ids.Data() + ids.ElementLength());
+  RequireIdsBelow(env, *copy, V);
+  return copy;
 }
 
 void RequireCount(Napi::Env env, uint64_t have, int64_t count, const char* what) {

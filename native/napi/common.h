@@ -103,6 +103,8 @@ int64_t Elements(Napi::Env env, int64_t a, int64_t b, int64_t c = 1);
 // Embedding ids as a private copy (an async kernel must see the values checked here): an
 // Int32Array, each id in [0, V), else a typed error naming the first position out of range.
 std::shared_ptr<std::vector<int32_t>> CheckedIds(Napi::Env env, Napi::Int32Array ids, int64_t V);
+// The same check on ids already copied.
+void RequireIdsBelow(Napi::Env env, const std::vector<int32_t>& ids, int64_t V);
 // The one length rule for a whole operand: it holds exactly `count` elements (ERR_RNNKIT_SHAPE
 // naming `what` otherwise). RequireLength is the same for a typed array; RequireSpan is for a
 // strided region inside a larger array (at least `end` elements).

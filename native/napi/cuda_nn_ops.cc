@@ -1,8 +1,9 @@
 // Bindings of the lib/nn kernels on CUDA device buffers (cuda/cuda_nn.h): the twins of nn_ops.cc
-// with DeviceBuffers for the float arrays (ids stay host Int32Arrays, checked here and uploaded by
-// the call). Checked before any pointer is used: buffer kinds, sizes, one device, and the
-// aliasing the kernels cannot take (a reduction's or a gather's output over its input). Jobs hold
-// shared references to every allocation they touch.
+// with DeviceBuffers for the float arrays. Embedding ids are a host Int32Array (checked here and
+// uploaded by the call) or a DeviceBuffer of int32 (an IndexTensor's, checked in lib/; no copy).
+// Checked before any pointer is used: buffer kinds, sizes, one device, and the aliasing the
+// kernels cannot take (a reduction's or a gather's output over its input, an output over the
+// ids). Jobs hold shared references to every allocation they touch.
 #include <memory>
 #include <string>
 
@@ -150,7 +151,14 @@ Napi::Value BroadcastAxis(const Napi::CallbackInfo& info) {
                   [=] { gpu::nn_broadcast_axis(dy->device, Floats(dx), Floats(dy), outer, len, inner, scale); }, {});
 }
 
-// cudaNnEmbeddingForward(weight, ids, out, V, D, async)
+// The ids of an embedding call (argument 1) for a table of V rows: host ids are checked here.
+Ids ArgEmbeddingIds(const Napi::CallbackInfo& info, int64_t V) {
+  Ids ids = ArgIds(info, 1, "ids");
+  if (ids.host) RequireIdsBelow(info.Env(), *ids.host, V);
+  return ids;
+}
+
+// cudaNnEmbeddingForward(weight, ids: Int32Array | DeviceBuffer, out, V, D, async)
 Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Alloc weight = ArgDevice(info, 0, "weight");
@@ -158,16 +166,18 @@ Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   const int64_t V = ArgInt(info, 3, "V", 1, INT32_MAX), D = Size(info, 4, "D", 1);
   bool async = ArgBool(info, 5, "async");
   RequireFloats(env, weight, Elements(env, V, D), "weight");
-  auto ids = CheckedIds(env, ArgInt32Opt(info, 1, "ids"), V);
-  const int64_t n = static_cast<int64_t>(ids->size());
+  const Ids ids = ArgEmbeddingIds(info, V);
+  const int64_t n = ids.count;
   RequireFloats(env, out, Elements(env, n, D), "out");
-  RequireSameDevice(env, {weight, out});
-  RequireDistinct(env, out, {weight}, "out");
-  return Dispatch(env, async,
-                  [=] { gpu::nn_embedding_gather(out->device, Floats(out), Floats(weight), ids->data(), n, D); }, {});
+  RequireSameDevice(env, {weight, out, ids.device});
+  RequireDistinct(env, out, {weight, ids.device}, "out");
+  return Dispatch(env, async, [=] {
+    Alloc keep;
+    gpu::nn_embedding_gather(out->device, Floats(out), Floats(weight), IdsOnDevice(out->device, ids, keep), n, V, D);
+  }, {});
 }
 
-// cudaNnEmbeddingBackward(dy, ids, dweight, V, D, paddingIdx (-1: none), accumulate, async)
+// cudaNnEmbeddingBackward(dy, ids: Int32Array | DeviceBuffer, dweight, V, D, paddingIdx (-1: none), accumulate, async)
 Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Alloc dy = ArgDevice(info, 0, "dy");
@@ -177,13 +187,15 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   const bool acc = ArgBool(info, 6, "accumulate");
   bool async = ArgBool(info, 7, "async");
   RequireFloats(env, dweight, Elements(env, V, D), "dweight");
-  auto ids = CheckedIds(env, ArgInt32Opt(info, 1, "ids"), V);
-  const int64_t n = static_cast<int64_t>(ids->size());
+  const Ids ids = ArgEmbeddingIds(info, V);
+  const int64_t n = ids.count;
   RequireFloats(env, dy, Elements(env, n, D), "dy");
-  RequireSameDevice(env, {dy, dweight});
-  RequireDistinct(env, dweight, {dy}, "dweight");
+  RequireSameDevice(env, {dy, dweight, ids.device});
+  RequireDistinct(env, dweight, {dy, ids.device}, "dweight");
   return Dispatch(env, async, [=] {
-    gpu::nn_embedding_scatter_add(dy->device, Floats(dweight), Floats(dy), ids->data(), n, V, D, padding, acc);
+    Alloc keep;
+    gpu::nn_embedding_scatter_add(dy->device, Floats(dweight), Floats(dy), IdsOnDevice(dy->device, ids, keep), n, V, D,
+                                  padding, acc);
   }, {});
 }
 

@@ -1,13 +1,14 @@
 // Training ops on CUDA device buffers (cuda/cuda_train.h): optimizer steps in place, the losses,
 // gradient clipping, and fill (cuda_api.h). The twins of train_ops.cc (same argument
 // order, device buffers for float arrays); every function takes `async` last. Checked here: buffer
-// kinds and sizes, one device, outputs that alias inputs, targets against V (on the host, before
-// they are uploaded). Jobs hold shared references to every allocation they touch.
+// kinds and sizes, one device, outputs that share memory with inputs (the same buffer or
+// overlapping slices), host targets against V (before they are uploaded; device targets, an
+// IndexTensor's, are checked in lib/). Jobs hold shared references to every allocation they touch.
 //
 // Scalar results (a loss, a norm) stay on the device unless asked for: `out` (a DeviceBuffer of
 // one float, or null) receives the value as float32, and with `read` true the call returns the
 // value as a number — one 8-byte copy to the host, counted like every other (backendInfo().cuda
-// .copies). Host inputs (the targets, a host mask) are uploaded inside the job, counted too.
+// .copies). Host inputs (host targets, a host mask) are uploaded inside the job, counted too.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -27,12 +28,13 @@ constexpr int64_t kMaxDim = int64_t(1) << 40;
 
 int64_t FloatsIn(const Alloc& a) { return static_cast<int64_t>(a->bytes / sizeof(float)); }
 
-// Every given buffer must be a different allocation (in-place steps read and write each once).
+// No two given buffers may share memory, as one buffer or as overlapping slices (in-place steps
+// read and write each once).
 void RequirePairwiseDistinct(Napi::Env env, const std::vector<std::pair<Alloc, const char*>>& all) {
   for (size_t k = 0; k < all.size(); ++k)
     for (size_t m = k + 1; m < all.size(); ++m)
-      if (all[k].first && all[m].first && all[k].first->ptr == all[m].first->ptr)
-        Throw(env, ErrorCode::arg, std::string(all[k].second) + " and " + all[m].second + " must be different buffers");
+      if (SharesMemory(all[k].first, all[m].first))
+        Throw(env, ErrorCode::arg, std::string(all[k].second) + " and " + all[m].second + " must not share memory");
 }
 
 // Device scratch that returns to the allocator when the job ends.
@@ -159,12 +161,12 @@ std::shared_ptr<std::vector<float>> HostCopy(Napi::Float32Array a) {
   return std::make_shared<std::vector<float>>(a.Data(), a.Data() + a.ElementLength());
 }
 
-// cudaSoftmaxCrossEntropy(logits, targets: Int32Array, mask: Float32Array | DeviceBuffer | null,
+// cudaSoftmaxCrossEntropy(logits, targets: Int32Array | DeviceBuffer, mask: Float32Array | DeviceBuffer | null,
 //   dlogits|null, out|null, N, V, ignoreIndex, mean, read, async) -> loss (number) when read
 Napi::Value CudaSoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Alloc logits = ArgDevice(info, 0, "logits");
-  Napi::Int32Array targets = ArgInt32Opt(info, 1, "targets");
+  const Ids targets = ArgIds(info, 1, "targets");
   const bool host_mask = info.Length() > 2 && info[2].IsTypedArray();
   Napi::Float32Array hmask = host_mask ? ArgFloat32(info, 2, "mask") : Napi::Float32Array();
   Alloc dmask = host_mask ? nullptr : ArgDeviceOpt(info, 2, "mask");
@@ -176,20 +178,18 @@ Napi::Value CudaSoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
   bool mean = ArgBool(info, 8, "mean");
   bool read = ArgBool(info, 9, "read");
   bool async = ArgBool(info, 10, "async");
-  if (targets.IsEmpty()) Throw(env, ErrorCode::arg, "targets must be an Int32Array");
   RequireFloats(env, logits, N * V, "logits");
-  RequireLength(env, targets.ElementLength(), N, "targets");
+  RequireCount(env, static_cast<uint64_t>(targets.count), N, "targets");
   if (host_mask) RequireLength(env, hmask.ElementLength(), N, "mask");
   RequireFloats(env, dmask, N, "mask");
   RequireFloats(env, dlogits, N * V, "dlogits");
   RequireFloats(env, out, 1, "out");
-  RequireSameDevice(env, {logits, dmask, dlogits, out});
-  RequireDistinct(env, dlogits, {logits, dmask}, "dlogits");
-  RequireDistinct(env, out, {logits, dmask, dlogits}, "out");
-  auto t = std::make_shared<std::vector<int32_t>>(targets.Data(), targets.Data() + N);
+  RequireSameDevice(env, {logits, targets.device, dmask, dlogits, out});
+  RequireDistinct(env, dlogits, {logits, targets.device, dmask}, "dlogits");
+  RequireDistinct(env, out, {logits, targets.device, dmask, dlogits}, "out");
   auto m = HostCopy(hmask);
-  for (int64_t r = 0; r < N; ++r) {
-    const int32_t tr = (*t)[r];
+  for (int64_t r = 0; targets.host && r < N; ++r) {
+    const int32_t tr = (*targets.host)[r];
     if (tr == ignore || (m && (*m)[r] == 0.f)) continue;
     if (tr < 0 || tr >= V)
       Throw(env, ErrorCode::arg,
@@ -201,16 +201,16 @@ Napi::Value CudaSoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
       [=] {
         const int dev = logits->device;
         DeviceScratch scalar(dev, sizeof(double));
-        DeviceAllocation dt(dev, static_cast<size_t>(N) * sizeof(int32_t));
-        gpu::copy_to_device(dev, dt.ptr, t->data(), static_cast<size_t>(N) * sizeof(int32_t));
+        Alloc keep;
+        const int32_t* t = IdsOnDevice(dev, targets, keep);
         std::unique_ptr<DeviceAllocation> um;
         if (m) {
           um.reset(new DeviceAllocation(dev, static_cast<size_t>(N) * sizeof(float)));
           gpu::copy_to_device(dev, um->ptr, m->data(), static_cast<size_t>(N) * sizeof(float));
         }
         const float* mask_ptr = um ? static_cast<const float*>(um->ptr) : Floats(dmask);
-        gpu::softmax_cross_entropy(dev, scalar.doubles(), Floats(out), Floats(dlogits), Floats(logits),
-                                   static_cast<const int32_t*>(dt.ptr), mask_ptr, N, V, ignore, mean);
+        gpu::softmax_cross_entropy(dev, scalar.doubles(), Floats(out), Floats(dlogits), Floats(logits), t, mask_ptr, N, V,
+                                   ignore, mean);
         ReadBack(dev, read, scalar, value.get());
       },
       {}, MaybeNumber(read, value));
@@ -292,7 +292,7 @@ Napi::Value CudaClipGradNorm(const Napi::CallbackInfo& info) {
   if (out && list->count() > 0 && out->device != list->device())
     Throw(env, ErrorCode::device, "out must be on the device of the buffers");
   for (const Alloc& a : list->allocs)
-    if (out && a->ptr == out->ptr) Throw(env, ErrorCode::arg, "out must not be one of the buffers");
+    if (SharesMemory(a, out)) Throw(env, ErrorCode::arg, "out must not share memory with one of the buffers");
   auto value = std::make_shared<double>(0.0);
   return Dispatch(
       env, async,

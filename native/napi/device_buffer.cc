@@ -165,6 +165,28 @@ void RequireDistinct(Napi::Env env, const Alloc& out, const std::initializer_lis
   }
 }
 
+Ids ArgIds(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  Napi::Value v = i < info.Length() ? info[i] : info.Env().Undefined();
+  Ids ids;
+  if (v.IsTypedArray()) {
+    Napi::Int32Array a = Int32OptOf(info.Env(), v, what);
+    ids.host = std::make_shared<std::vector<int32_t>>(a.Data(), a.Data() + a.ElementLength());
+    ids.count = static_cast<int64_t>(a.ElementLength());
+  } else {
+    ids.device = DeviceOf(info.Env(), v, what);
+    ids.count = static_cast<int64_t>(ids.device->bytes / sizeof(int32_t));
+  }
+  return ids;
+}
+
+const int32_t* IdsOnDevice(int device, const Ids& ids, Alloc& keep) {
+  if (ids.device) return static_cast<const int32_t*>(ids.device->ptr);
+  const size_t bytes = ids.host->size() * sizeof(int32_t);
+  keep = std::make_shared<DeviceAllocation>(device, bytes > 0 ? bytes : sizeof(int32_t));
+  if (bytes > 0) gpu::copy_to_device(device, keep->ptr, ids.host->data(), bytes);
+  return static_cast<const int32_t*>(keep->ptr);
+}
+
 namespace {
 
 // copyToDevice(buffer, Float32Array, async) and copyToHost(buffer, Float32Array, async): the whole

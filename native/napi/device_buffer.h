@@ -85,5 +85,19 @@ bool SharesMemory(const Alloc& a, const Alloc& b);
 // The allocation's memory as floats (nullptr for an absent buffer).
 inline float* Floats(const Alloc& a) { return a ? static_cast<float*>(a->ptr) : nullptr; }
 
+// The int32 ids of a CUDA op (embedding ids, cross-entropy targets): a host Int32Array, copied now
+// for the caller to check (an async job must see the values checked), or a DeviceBuffer of int32
+// values (an IndexTensor's, checked in lib/ from its known bounds; never read on the host).
+struct Ids {
+  std::shared_ptr<std::vector<int32_t>> host;
+  Alloc device;
+  int64_t count = 0;
+};
+// Argument i as ids: ERR_RNNKIT_DTYPE for a typed array other than Int32Array, ERR_RNNKIT_ARG for
+// what is neither, ERR_RNNKIT_DISPOSED for a disposed buffer.
+Ids ArgIds(const Napi::CallbackInfo& info, size_t i, const char* what);
+// In a job: the ids' device memory, or the host values uploaded into `keep` (one counted copy).
+const int32_t* IdsOnDevice(int device, const Ids& ids, Alloc& keep);
+
 }  // namespace napi
 }  // namespace rnnkit

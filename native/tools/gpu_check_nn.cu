@@ -7,13 +7,16 @@
 // values). What must hold:
 //   broadcast add / mul, affine, accumulate, dropout (both directions), sum_axis (contiguous rows
 //   in chunks, strided columns, with and without w, accumulating), broadcast_axis, the embedding
-//   gather and scatter-add (padding row, repeated ids, accumulating), copy_block, fill: bit for
-//   bit equal to the CPU (cuda_nn.h promises it)
+//   gather and scatter-add from device ids (padding row, repeated ids, accumulating, n not a
+//   power of two for the scatter-add's sort), copy_block, fill: bit for bit equal to the CPU
+//   (cuda_nn.h promises it); ids outside [0, V) on the device: NaN rows from the gather, skipped
+//   by the scatter-add (no fault, the other rows exact)
 //   tanh, sigmoid: |gpu − cpu| <= 3e-7 + 4e-7·|cpu| (CUDA's tanhf / expf against the CPU's
 //   approximations, both within about 1e-7); relu bit for bit
 //   activation backward: |gpu − cpu| <= 2.4e-7·|dy|·(1 + y²) (the CPU may fuse a multiply-add)
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -137,11 +140,12 @@ void check_gather() {
       std::vector<int32_t> ids(n);
       for (int64_t k = 0; k < n; ++k) ids[k] = static_cast<int32_t>(rng()() % (k % 3 ? V : 4));  // repeats
       const std::vector<float> weight = random_vector(V * D), dy = random_vector(n * D), old = random_vector(V * D);
-      Dev dw(weight), out(n * D), ddy(dy), dgrad(V * D);
+      Dev dw(weight), out(n * D), ddy(dy), dgrad(V * D), dids(n);
+      gpu::copy_to_device(kDevice, dids.p, ids.data(), n * 4);
       std::vector<float> want(n * D);
       embedding_gather(want.data(), weight.data(), ids.data(), n, D);
       out.poison();
-      gpu::nn_embedding_gather(kDevice, out.p, dw.p, ids.data(), n, D);
+      gpu::nn_embedding_gather(kDevice, out.p, dw.p, dids.ints(), n, V, D);
       bitwise("embedding gather" + at, out.get(), want);
       for (int acc = 0; acc < 2; ++acc) {
         const int64_t padding = acc ? -1 : 2;
@@ -149,11 +153,37 @@ void check_gather() {
         embedding_scatter_add(wg.data(), dy.data(), ids.data(), n, V, D, padding, acc == 1);
         if (acc) dgrad.set(old);
         else dgrad.poison();
-        gpu::nn_embedding_scatter_add(kDevice, dgrad.p, ddy.p, ids.data(), n, V, D, padding, acc == 1);
+        gpu::nn_embedding_scatter_add(kDevice, dgrad.p, ddy.p, dids.ints(), n, V, D, padding, acc == 1);
         bitwise(std::string("embedding scatter-add") + (acc ? " +=" : " padding 2") + at, dgrad.get(), wg);
       }
     });
   }
+  guarded("embedding ids outside [0, V) on the device", [] {
+    const int64_t V = 6, D = 5, n = 7;
+    const std::vector<int32_t> ids = {1, -1, 5, 6, INT32_MAX, INT32_MIN, 1};
+    // The CPU's picture with each bad id read as row 0, which no good id uses: the padding row.
+    std::vector<int32_t> valid = ids;
+    for (int32_t& id : valid) id = id < 0 || id >= V ? 0 : id;
+    const std::vector<float> weight = random_vector(V * D), dy = random_vector(n * D);
+    Dev dw(weight), out(n * D), ddy(dy), dgrad(V * D), dids(n);
+    gpu::copy_to_device(kDevice, dids.p, ids.data(), n * 4);
+    std::vector<float> want(n * D);
+    embedding_gather(want.data(), weight.data(), valid.data(), n, D);
+    gpu::nn_embedding_gather(kDevice, out.p, dw.p, dids.ints(), n, V, D);
+    std::vector<float> got = out.get();
+    bool nan_rows = true;
+    for (int64_t k = 0; k < n; ++k) {
+      if (ids[k] == valid[k]) continue;
+      for (int64_t c = 0; c < D; ++c) nan_rows = nan_rows && std::isnan(got[k * D + c]);
+      std::copy(want.begin() + k * D, want.begin() + (k + 1) * D, got.begin() + k * D);
+    }
+    if (!nan_rows) fail("embedding gather, bad ids", "a row of a bad id is not NaN");
+    else bitwise("embedding gather, bad ids give NaN rows", got, want);
+    std::vector<float> wg(V * D, 0.f);
+    embedding_scatter_add(wg.data(), dy.data(), valid.data(), n, V, D, 0, false);
+    gpu::nn_embedding_scatter_add(kDevice, dgrad.p, ddy.p, dids.ints(), n, V, D, -1, false);
+    bitwise("embedding scatter-add skips bad ids", dgrad.get(), wg);
+  });
   guarded("copy_block and fill", [] {
     const int64_t rows = 17, cols = 9, sld = 13, dld = 20;
     const std::vector<float> src = random_vector(rows * sld), dst0 = random_vector(rows * dld);

@@ -7,6 +7,7 @@
  * to the host.
  */
 import { Tensor, checkTensor } from '../../tensor';
+import type { IndexTensor } from '../../index-tensor';
 import { CrossEntropyOptions, MseOptions, crossEntropyOnDevice, mseLossOnDevice } from '../../train/losses';
 import { BackwardContext, InputGrad, isUnitSeed, record, shouldRecord } from '../engine';
 import { kernelsFor } from '../kernels';
@@ -24,7 +25,7 @@ function scaled(saved: Tensor, g: Tensor, factor: number, ctx: BackwardContext):
   return f === 1 && !ctx.retain ? saved : kernelsFor(saved.device).affine(saved, f, 0, ctx.async);
 }
 
-function crossEntropyOf(logits: Tensor, targets: Int32Array, options: NnCrossEntropyOptions | undefined, async: boolean): MaybePromise<Tensor> {
+function crossEntropyOf(logits: Tensor, targets: Int32Array | IndexTensor, options: NnCrossEntropyOptions | undefined, async: boolean): MaybePromise<Tensor> {
   checkTensor(logits, 'logits');
   const o = readOptions(options, ['mask', 'ignoreIndex', 'reduction'], 'crossEntropy options') as NnCrossEntropyOptions;
   const recording = shouldRecord([logits]);
@@ -35,13 +36,16 @@ function crossEntropyOf(logits: Tensor, targets: Int32Array, options: NnCrossEnt
   });
 }
 
-/** Softmax cross-entropy of logits [N, V] or [T, B, V] against Int32Array targets, as a scalar tensor, off the event loop. */
-export async function crossEntropy(logits: Tensor, targets: Int32Array, options?: NnCrossEntropyOptions): Promise<Tensor> {
+/**
+ * Softmax cross-entropy of logits [N, V] or [T, B, V] against targets (an Int32Array, or an IndexTensor: on the logits'
+ * device it is not copied), as a scalar tensor, off the event loop.
+ */
+export async function crossEntropy(logits: Tensor, targets: Int32Array | IndexTensor, options?: NnCrossEntropyOptions): Promise<Tensor> {
   return crossEntropyOf(logits, targets, options, true);
 }
 
 /** `crossEntropy` on the calling thread. */
-export function crossEntropySync(logits: Tensor, targets: Int32Array, options?: NnCrossEntropyOptions): Tensor {
+export function crossEntropySync(logits: Tensor, targets: Int32Array | IndexTensor, options?: NnCrossEntropyOptions): Tensor {
   return crossEntropyOf(logits, targets, options, false) as Tensor;
 }
 

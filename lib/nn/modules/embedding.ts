@@ -4,6 +4,11 @@
  * gathers rows natively; the backward scatter-adds the output gradient into a dense weight
  * gradient (straight into `weight.grad` when it exists), skipping the padding row, which
  * therefore never trains. Ids outside [0, numEmbeddings) are ERR_RNNKIT_ARG naming the position.
+ * Ids are an Int32Array (copied, and uploaded by each call for a table on a device) or an
+ * IndexTensor (lib/index-tensor.ts) on the table's device, which costs no copy when its known
+ * bounds prove every id in range (else it is read to the host and checked exactly; the run record
+ * `backendInfo().lastRuns.Embedding` says so). The backward keeps its own hold on device ids, so
+ * disposing the IndexTensor after the forward is safe.
  */
 import { RnnkitError } from '../../errors';
 import { DeviceSpec, resolveDevice } from '../../device';
@@ -14,7 +19,11 @@ import { kernelsFor } from '../kernels';
 import { MaybePromise, then } from '../maybe';
 import { Module } from '../module';
 import { parameter, parameterSize } from '../parameter';
-import { allocFloats, copyOf, describe, isInstance, readInteger, readOptions, readSeed, readShape } from '../../args';
+import { allocFloats, argError, copyOf, describe, isInstance, readInteger, readOptions, readSeed, readShape } from '../../args';
+import { IndexTensor, boundsWithin, readIds } from '../../index-tensor';
+import { sliceDevice } from '../../native';
+import { recordRun } from '../../run-info';
+import type { Ids } from '../kernels';
 
 /** Options of nn.Embedding. */
 export interface EmbeddingOptions {
@@ -94,35 +103,58 @@ export class Embedding extends Module {
     this.weight = parameter(tensor(values, [V, D], { device: resolveDevice((o.device ?? 'cpu') as DeviceSpec) }));
   }
 
-  /** The rows of `ids` (an Int32Array holding `shape`'s elements, default [ids.length]): [...shape, embeddingDim]. */
-  override async forward(ids: Int32Array, shape?: readonly number[]): Promise<Tensor> {
+  /**
+   * The rows of `ids`: [...shape, embeddingDim]. `ids` is an Int32Array (shape default [ids.length])
+   * or an IndexTensor on the table's device (shape default its shape); `shape` must hold as many
+   * ids. ERR_RNNKIT_DEVICE for an IndexTensor on another device, ERR_RNNKIT_DISPOSED for a disposed one.
+   */
+  override async forward(ids: Int32Array | IndexTensor, shape?: readonly number[]): Promise<Tensor> {
     return this.run(ids, shape, true);
   }
 
   /** `forward` on the calling thread. */
-  override forwardSync(ids: Int32Array, shape?: readonly number[]): Tensor {
+  override forwardSync(ids: Int32Array | IndexTensor, shape?: readonly number[]): Tensor {
     return this.run(ids, shape, false) as Tensor;
   }
 
-  private run(ids: Int32Array, shape: readonly number[] | undefined, async: boolean): MaybePromise<Tensor> {
-    if (!isInstance(ids, Int32Array)) throw new RnnkitError('ERR_RNNKIT_DTYPE', 'ids must be an Int32Array');
-    const { dims: s, size: n } = shape === undefined ? { dims: [ids.length], size: ids.length } : readShape(shape);
-    if (n !== ids.length) throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${s.join(', ')}] holds ${n} ids, got ${ids.length}`);
+  private run(ids: Int32Array | IndexTensor, shape: readonly number[] | undefined, async: boolean): MaybePromise<Tensor> {
+    const given = readIds(ids, 'ids');
+    const host = isInstance(given, Int32Array);
+    const count = host ? given.length : given.size;
+    const { dims: s, size: n } = shape === undefined ? { dims: host ? [count] : [...given.shape], size: count } : readShape(shape);
+    if (n !== count) throw new RnnkitError('ERR_RNNKIT_SHAPE', `shape [${s.join(', ')}] holds ${n} ids, got ${count}`);
     const weight = this.weight;
     weight.assertLive('weight');
-    // A copy: the async kernels and the backward must see the ids checked now.
-    const own = copyOf(ids, 'ids');
+    const V = this.numEmbeddings;
+    let own: Ids;
+    let fallback: string | null = null;
+    if (host) {
+      // A copy: the async kernels and the backward must see the ids checked now (the binding checks them).
+      own = copyOf(given, 'ids');
+    } else {
+      ({ ids: own, fallback } = given.idsFor(weight.device, 'ids', (b) => boundsWithin(b, 0, V - 1, null), (v) => checkIds(v, V)));
+    }
+    recordRun('Embedding', weight.device, fallback);
     const pad = this.paddingIdx ?? -1;
     const recording = shouldRecord([weight]);
     return then(kernelsFor(weight.device).embedding(weight, own, [...s, this.embeddingDim], async), (y) => {
       if (recording) {
+        // Device ids: a native slice of their own, which outlives the caller's dispose of the IndexTensor.
+        const saved = isInstance(own, Int32Array) ? own : sliceDevice(own, 0, n);
         record('Embedding', [weight], [y], (grads, ctx) => {
           const into = ctx.accumulateInto(0);
-          const g = kernelsFor(weight.device).embeddingBackward(grads[0] as Tensor, own, weight.shape, pad, into, ctx.async);
+          const g = kernelsFor(weight.device).embeddingBackward(grads[0] as Tensor, saved, weight.shape, pad, into, ctx.async);
           return then(g, (dw) => [into ? ACCUMULATED : dw]);
         });
       }
       return y;
     });
+  }
+}
+
+/** Every id in [0, V), else ERR_RNNKIT_ARG naming the first (the binding's check, for ids read back from a device). */
+function checkIds(ids: Int32Array, V: number): void {
+  for (let k = 0; k < ids.length; k++) {
+    if (ids[k] < 0 || ids[k] >= V) throw argError(`ids[${k}] = ${ids[k]} is outside [0, ${V})`);
   }
 }
