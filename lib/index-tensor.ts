@@ -204,22 +204,24 @@ export class IndexTensor {
   }
 
   /**
-   * @internal The ids for an op on `device` (`what` names them): the host values of a CPU tensor,
-   * or this CUDA tensor's buffer when `device` is its device, the bounds proving them valid by
-   * `proven`, else after `check` (the op's exact check, which throws its error) passed on the
-   * values read to the host. ERR_RNNKIT_DEVICE for a CUDA tensor and an op elsewhere.
+   * @internal The ids for an op on `device` (`what` names them): the host values of a CPU tensor
+   * (no copy), or this CUDA tensor's buffer when `device` is its device (ERR_RNNKIT_DEVICE
+   * otherwise). When the bounds do not prove them valid by `proven`, `check` (the op's exact check,
+   * throwing its error) runs on the values (read to the host from a device), whose exact bounds
+   * this tensor keeps from then on.
    */
   idsFor(device: Device, what: string, proven: (b: IndexBounds | null) => boolean, check: (values: Int32Array) => void): ResolvedIds {
     this.assertLive(what);
-    if (this.device === 'cpu') return { ids: this.hostValues(), fallback: null };
-    if (device !== this.device) {
+    const host = this.device === 'cpu';
+    if (!host && device !== this.device) {
       throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} are on ${this.device} and the op on ${device}: move one of them (.to())`);
     }
-    if (proven(this.knownBounds)) return { ids: this.deviceBuffer, fallback: null };
+    if (proven(this.knownBounds)) return { ids: host ? this.hostValues() : this.deviceBuffer, fallback: null };
     const before = this.knownBounds === null ? '' : describeBounds(this.knownBounds);
-    const values = this.readSync();
+    const values = host ? this.hostValues() : this.readSync();
     this.knownBounds = boundsOf(values);
     check(values);
+    if (host) return { ids: values, fallback: null };
     return { ids: this.deviceBuffer, fallback: `the bounds ${before} of the ${what} did not prove them in range: read to the host and checked` };
   }
 

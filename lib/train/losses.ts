@@ -181,14 +181,14 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array | IndexTensor, opt
   const m = mask;
   let t: Int32Array | DeviceBuffer;
   if (isInstance(ids, Int32Array)) {
-    // Copied for the same reason (an IndexTensor is immutable); the binding checks their range too.
+    // Copied for the same reason (an IndexTensor is immutable); the binding checks host targets too.
     t = copyOf(ids, 'targets');
+    checkTargets(t, m, ignoreIndex, V);
   } else {
     const r = ids.idsFor(logits.device, 'targets', (b) => boundsWithin(b, 0, V - 1, ignoreIndex), (v) => checkTargets(v, m, ignoreIndex, V));
     t = r.ids;
     if (r.fallback) fallbacks.push(r.fallback);
   }
-  if (isInstance(t, Int32Array)) checkTargets(t, m, ignoreIndex, V);
   return { logits, targets: t, mask, fallback: fallbacks.length ? fallbacks.join('; ') : null, N, V, ignoreIndex, ...lossFlags(o) };
 }
 
