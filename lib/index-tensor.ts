@@ -25,7 +25,8 @@ import { RnnkitError } from './errors';
 import { Device, DeviceSpec, deviceIndex, resolveDevice } from './device';
 import { DeviceBuffer, download, downloadSync, sliceDevice, uploadNew } from './native';
 import {
-  allocInts, argError, checkDeviceAllocation, copyOf, describe, dtypeError, isInstance, readGuarded, readNumberList, readShape, shapeError,
+  allocInts, argError, checkDeviceAllocation, copyOf, describe, dtypeError, isInstance, readGuarded, readInstanceOrNull, readInteger,
+  readNumberList, readShape, shapeError,
 } from './args';
 import { TensorOptions, optionsDevice } from './tensor';
 
@@ -69,6 +70,19 @@ function boundsOf(values: Int32Array): IndexBounds | null {
     if (v < max && v > innerMax) innerMax = v;
   }
   return { min, max, innerMin, innerMax };
+}
+
+/**
+ * @internal Every id in [0, V) or equal to `except` (null: none), a row whose `mask` weight is 0
+ * excused; else ERR_RNNKIT_ARG naming the first bad one as `what`[k].
+ */
+export function checkIds(ids: Int32Array, what: string, V: number, except: number | null, mask: Float32Array | null): void {
+  for (let k = 0; k < ids.length; k++) {
+    const v = ids[k];
+    if (v !== except && (mask === null || mask[k] !== 0) && (v < 0 || v >= V)) {
+      throw argError(`${what}[${k}] = ${v} is outside [0, ${V})${except === null ? '' : ` and is not ignoreIndex ${except}`}`);
+    }
+  }
 }
 
 /** @internal Whether `b` proves every value in [lo, hi] or equal to `except` (null: no exception). */
@@ -204,25 +218,33 @@ export class IndexTensor {
   }
 
   /**
-   * @internal The ids for an op on `device` (`what` names them): the host values of a CPU tensor
-   * (no copy), or this CUDA tensor's buffer when `device` is its device (ERR_RNNKIT_DEVICE
-   * otherwise). When the bounds do not prove them valid by `proven`, `check` (the op's exact check,
-   * throwing its error) runs on the values (read to the host from a device), whose exact bounds
-   * this tensor keeps from then on.
+   * @internal The ids for an op on `device` whose ids must be in [0, V) or equal to `except`
+   * (null: no exception; a row whose `mask` weight is 0 is excused): the host values of a CPU
+   * tensor (no copy), or this CUDA tensor's buffer when `device` is its device (ERR_RNNKIT_DEVICE
+   * otherwise). When the bounds do not prove the ids valid, the values (read to the host from a
+   * device) are checked exactly (checkIds, ERR_RNNKIT_ARG naming the first bad one as `what`[k]),
+   * and this tensor keeps their exact bounds from then on.
    */
-  idsFor(device: Device, what: string, proven: (b: IndexBounds | null) => boolean, check: (values: Int32Array) => void): ResolvedIds {
-    this.assertLive(what);
+  idsFor(device: DeviceSpec, what: string, V: number, except: number | null, mask: Float32Array | null): ResolvedIds {
+    if (typeof what !== 'string') throw argError(`idsFor: what must be a string (got ${describe(what)})`);
+    const name = what;
+    this.assertLive(name);
+    const target = resolveDevice(device);
+    const classes = readInteger(V, 'V', 1, 2 ** 31);
+    const skip = except === null ? null : readInteger(except, 'except', -(2 ** 31), 2 ** 31 - 1);
+    const weights = readInstanceOrNull(mask, Float32Array, 'mask', 'a Float32Array');
+    if (weights !== null && weights.length !== this.size) throw shapeError(`mask must hold ${this.size} values, got ${weights.length}`);
     const host = this.device === 'cpu';
-    if (!host && device !== this.device) {
-      throw new RnnkitError('ERR_RNNKIT_DEVICE', `${what} are on ${this.device} and the op on ${device}: move one of them (.to())`);
+    if (!host && target !== this.device) {
+      throw new RnnkitError('ERR_RNNKIT_DEVICE', `${name} are on ${this.device} and the op on ${target}: move one of them (.to())`);
     }
-    if (proven(this.knownBounds)) return { ids: host ? this.hostValues() : this.deviceBuffer, fallback: null };
+    if (boundsWithin(this.knownBounds, 0, classes - 1, skip)) return { ids: host ? this.hostValues() : this.deviceBuffer, fallback: null };
     const before = this.knownBounds === null ? '' : describeBounds(this.knownBounds);
     const values = host ? this.hostValues() : this.readSync();
     this.knownBounds = boundsOf(values);
-    check(values);
+    checkIds(values, name, classes, skip, weights);
     if (host) return { ids: values, fallback: null };
-    return { ids: this.deviceBuffer, fallback: `the bounds ${before} of the ${what} did not prove them in range: read to the host and checked` };
+    return { ids: this.deviceBuffer, fallback: `the bounds ${before} of the ${name} did not prove them in range: read to the host and checked` };
   }
 
   /** @internal The device buffer of a CUDA tensor (a slice's own view of its parent's). */
@@ -253,7 +275,7 @@ export class IndexTensor {
 
   /** Throws ERR_RNNKIT_DISPOSED when the tensor (or the one it was sliced from) was disposed. */
   assertLive(what = 'index tensor'): void {
-    if (this.disposed) throw new RnnkitError('ERR_RNNKIT_DISPOSED', `${what} has been disposed`);
+    if (this.disposed) throw new RnnkitError('ERR_RNNKIT_DISPOSED', `${typeof what === 'string' ? what : 'index tensor'} has been disposed`);
   }
 
   /** `IndexTensor(int32, [shape], device)`, with `disposed` when it is. */

@@ -14,7 +14,7 @@ const { native } = require('../dist/native');
 const train = require('../dist/train');
 const { cpuKernels, kernelsFor } = require('../dist/nn/kernels');
 
-const { tensor, backendInfo, RMSNorm, nn } = rnnkit;
+const { tensor, indexTensor, backendInfo, RMSNorm, nn } = rnnkit;
 
 function bitsEqual(a, b, what) {
   const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -397,41 +397,46 @@ describe('@gpu CUDA nn: a model training step stays on the device', function () 
     skipWithoutGpu(this);
   });
 
-  it('Embedding → RMSNorm → tanh → Linear → crossEntropy → backward → clip → Adam copies the batch in and the loss out', async function () {
-    const rng = makeRandom();
-    const [V, D, T, B] = [40, 16, 8, 4];
-    class Model extends nn.Module {
-      constructor() {
-        super();
-        this.embed = new nn.Embedding({ numEmbeddings: V, embeddingDim: D, seed: 1 });
-        this.norm = new nn.RMSNorm({ normalizedShape: D });
-        this.head = new nn.Linear({ inFeatures: D, outFeatures: V, seed: 2 });
-      }
+  // The batch as Int32Arrays: uploaded by each step (the ids for the gather and again for the
+  // scatter-add, the targets); as IndexTensors uploaded once: nothing.
+  for (const [kind, uploads] of [['Int32Array', 3], ['IndexTensor', 0]]) {
+    it(`Embedding → RMSNorm → tanh → Linear → crossEntropy → backward → clip → Adam, batch as ${kind}: ${uploads} uploads, the loss out`, async function () {
+      const rng = makeRandom();
+      const [V, D, T, B] = [40, 16, 8, 4];
+      class Model extends nn.Module {
+        constructor() {
+          super();
+          this.embed = new nn.Embedding({ numEmbeddings: V, embeddingDim: D, seed: 1 });
+          this.norm = new nn.RMSNorm({ normalizedShape: D });
+          this.head = new nn.Linear({ inFeatures: D, outFeatures: V, seed: 2 });
+        }
 
-      async forward(ids) {
-        const x = await this.embed.forward(ids, [T, B]);
-        return this.head.forward(await nn.tanh(await this.norm.forward(x)));
+        async forward(ids) {
+          const x = await this.embed.forward(ids, [T, B]);
+          return this.head.forward(await nn.tanh(await this.norm.forward(x)));
+        }
       }
-    }
-    const model = new Model().to('cuda');
-    const opt = new train.Adam(model.parameters(), { lr: 1e-2 });
-    const ids = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
-    const targets = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
-    const step = trainingStep(model, opt, ids, targets);
-    const first = (await step()).item();
-    const before = copies();
-    const loss = await step();
-    const during = copies();
-    const value = loss.item();
-    const after = copies();
-    expect(value).to.be.below(first);
-    expect(during.toHost - before.toHost, 'copies to the host during the step').to.equal(0);
-    expect(after.toHost - during.toHost, 'the loss read').to.equal(1);
-    expect(after.toHostBytes - during.toHostBytes).to.equal(4);
-    // The batch: the ids for the gather, the ids grouped by row for the scatter-add, the targets.
-    expect(during.toDevice - before.toDevice, 'copies to the device').to.equal(3);
-    for (const p of model.parameters()) expect(p.device).to.equal('cuda:0');
-    const runs = backendInfo().lastRuns;
-    for (const op of ['crossEntropy', 'clipGradNorm', 'Adam.step']) expect(runs[op].device, op).to.equal('cuda:0');
-  });
+      const model = new Model().to('cuda');
+      const opt = new train.Adam(model.parameters(), { lr: 1e-2 });
+      const batch = () => Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
+      const [ids, targets] = kind === 'Int32Array' ? [batch(), batch()]
+        : [indexTensor(batch(), [T, B], { device: 'cuda' }), indexTensor(batch(), [T * B], { device: 'cuda' })];
+      const step = trainingStep(model, opt, ids, targets);
+      const first = (await step()).item();
+      const before = copies();
+      const loss = await step();
+      const during = copies();
+      const value = loss.item();
+      const after = copies();
+      expect(value).to.be.below(first);
+      expect(during.toHost - before.toHost, 'copies to the host during the step').to.equal(0);
+      expect(after.toHost - during.toHost, 'the loss read').to.equal(1);
+      expect(after.toHostBytes - during.toHostBytes).to.equal(4);
+      expect(during.toDevice - before.toDevice, 'copies to the device').to.equal(uploads);
+      for (const p of model.parameters()) expect(p.device).to.equal('cuda:0');
+      const runs = backendInfo().lastRuns;
+      for (const op of ['Embedding', 'crossEntropy']) expect(runs[op], op).to.deep.equal({ op, device: 'cuda:0', fallback: null });
+      for (const op of ['clipGradNorm', 'Adam.step']) expect(runs[op].device, op).to.equal('cuda:0');
+    });
+  }
 });

@@ -2,7 +2,8 @@
 // The Recurrent op's packed weights on the device (lib/recurrent-cuda.ts DeviceWeights), the
 // device views nn.LSTM / GRU / RNN parameters are made of (Tensor.view over a native slice,
 // native/napi/device_buffer.cc deviceBufferSlice), and a 2-layer LSTM training step that copies
-// nothing to the host but the loss (the native copy counter, backendInfo().cuda.copies).
+// nothing between host and device but the loss (its targets a slice of an IndexTensor uploaded once;
+// the native copy counter, backendInfo().cuda.copies).
 // The argument checks and the CPU views run everywhere; the @gpu suites need a device
 // (RNNKIT_REQUIRE_GPU=1 makes its absence a failure).
 const { makeRandom } = require('./reference/random');
@@ -13,7 +14,7 @@ const { native } = require('../dist/native');
 const { Tensor } = require('../dist/tensor');
 const train = require('../dist/train');
 
-const { tensor, backendInfo, Recurrent, nn } = rnnkit;
+const { tensor, indexTensor, backendInfo, Recurrent, nn } = rnnkit;
 const copies = () => backendInfo().cuda.copies;
 const TOL = require('./cases/recurrent').cuda.tol;
 
@@ -314,7 +315,7 @@ describe('@gpu nn recurrent modules on CUDA: parameters are device views of the 
     }
   });
 
-  it('2-layer LSTM → Linear → crossEntropy → backward → clip → Adam: the only host copies are the targets in and the loss out', async function () {
+  it('2-layer LSTM → Linear → crossEntropy → backward → clip → Adam, targets uploaded once as an IndexTensor: the only host copy is the loss out', async function () {
     const rng = makeRandom();
     const [T, B, I, H, V] = [12, 8, 16, 32, 20];
     class Model extends nn.Module {
@@ -332,7 +333,9 @@ describe('@gpu nn recurrent modules on CUDA: parameters are device views of the 
     const model = new Model().to('cuda');
     const opt = new train.Adam(model.parameters(), { lr: 1e-2 });
     const x = tensor(randomF32(rng, T * B * I), [T, B, I], { device: 'cuda' });
-    const targets = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
+    // The data set's targets go to the device once; a step's batch is a slice of them (a device view).
+    const dataset = indexTensor(Int32Array.from({ length: 3 * T * B }, () => rng.int(0, V - 1)), [3 * T * B], { device: 'cuda' });
+    const targets = dataset.slice(T * B, 2 * T * B);
     const step = trainingStep(model, opt, x, targets);
     const first = (await step()).item();  // warm-up: optimizer state, the packed gradient, the allocator's cache
     for (let k = 0; k < 2; k++) {
@@ -345,9 +348,9 @@ describe('@gpu nn recurrent modules on CUDA: parameters are device views of the 
       expect(during.toHost - before.toHost, 'copies to the host during the step').to.equal(0);
       expect(after.toHost - during.toHost, 'the loss read').to.equal(1);
       expect(after.toHostBytes - during.toHostBytes).to.equal(4);
-      // The targets, uploaded by crossEntropy (host Int32Array); nothing for the LSTM's weights.
-      expect(during.toDevice - before.toDevice, 'copies to the device').to.equal(1);
-      expect(during.toDeviceBytes - before.toDeviceBytes).to.equal(T * B * 4);
+      // Nothing: the targets are on the device, and so are the LSTM's weights.
+      expect(during.toDevice - before.toDevice, 'copies to the device').to.equal(0);
+      expect(during.toDeviceBytes - before.toDeviceBytes).to.equal(0);
     }
     for (const p of model.parameters()) expect(p.device).to.equal('cuda:0');
     expect(model.lstm.recurrent.lastRun).to.include({ op: 'backward', device: 'cuda:0', fallback: null });

@@ -32,7 +32,7 @@ import { DeviceBuffer, native } from '../native';
 import { recordRun } from '../run-info';
 import { Tensor, checkTensor, emptyTensor, isTensor } from '../tensor';
 import { hostValues } from './native-train';
-import { IndexTensor, boundsWithin, hostIds, readIds } from '../index-tensor';
+import { IndexTensor, checkIds, hostIds, readIds } from '../index-tensor';
 
 /** How row losses combine: their weighted mean (default) or their sum. */
 export type Reduction = 'mean' | 'sum';
@@ -138,15 +138,6 @@ interface CePlan extends LossPlan {
   ignoreIndex: number;
 }
 
-/** Every target of a row that counts (weight not 0) is ignoreIndex or in [0, V), else ERR_RNNKIT_ARG naming the first. */
-function checkTargets(t: Int32Array, mask: Float32Array | null, ignoreIndex: number, V: number): void {
-  for (let r = 0; r < t.length; r++) {
-    if (t[r] !== ignoreIndex && (mask === null || mask[r] !== 0) && (t[r] < 0 || t[r] >= V)) {
-      throw argError(`targets[${r}] = ${t[r]} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`);
-    }
-  }
-}
-
 function planCrossEntropy(logits: Tensor, targets: Int32Array | IndexTensor, options: CrossEntropyOptions | undefined): CePlan {
   const o = readOptions(options, CE_KEYS, 'crossEntropy options');
   checkTensor(logits, 'logits');
@@ -178,14 +169,13 @@ function planCrossEntropy(logits: Tensor, targets: Int32Array | IndexTensor, opt
     // A copy: an async kernel must see the values checked here.
     mask = copyOf(mask, 'mask');
   }
-  const m = mask;
   let t: Int32Array | DeviceBuffer;
   if (isInstance(ids, Int32Array)) {
     // Copied for the same reason (an IndexTensor is immutable); the binding checks host targets too.
     t = copyOf(ids, 'targets');
-    checkTargets(t, m, ignoreIndex, V);
+    checkIds(t, 'targets', V, ignoreIndex, mask);
   } else {
-    const r = ids.idsFor(logits.device, 'targets', (b) => boundsWithin(b, 0, V - 1, ignoreIndex), (v) => checkTargets(v, m, ignoreIndex, V));
+    const r = ids.idsFor(logits.device, 'targets', V, ignoreIndex, mask);
     t = r.ids;
     if (r.fallback) fallbacks.push(r.fallback);
   }

@@ -29,6 +29,20 @@ function makeContext(rk, rng) {
     pick: (list) => list[rng.int(0, list.length - 1)],
     f32: (n, lo = -1, hi = 1) => Float32Array.from(rng.array(n, lo, hi)),
     i32: (n, lo, hi) => Int32Array.from({ length: n }, () => rng.int(lo, hi)),
+    /** `n` ids in [lo, hi]: an Int32Array, an IndexTensor, or a slice of a larger one (inherited bounds). */
+    ids: (n, lo, hi) => {
+      const r = rng.next();
+      if (r < 0.5) return ctx.i32(n, lo, hi);
+      if (r < 0.75) return rk.indexTensor(ctx.i32(n, lo, hi));
+      return rk.indexTensor(ctx.i32(n + 2, lo, hi + 1)).slice(1, n + 1);
+    },
+    /** A CPU IndexTensor [3, 2] (sometimes disposed, sometimes a slice). */
+    it: () => {
+      const t = rk.indexTensor(ctx.i32(6, -3, 9), [3, 2]);
+      const r = rng.next();
+      if (r < 0.15) t.dispose();
+      return r > 0.8 ? t.slice(1) : t;
+    },
     /** A random CPU tensor of `shape`. */
     t: (shape) => rk.tensor(ctx.f32(shape.reduce((a, b) => a * b, 1)), shape),
     disposed: () => {
@@ -248,7 +262,7 @@ function targets() {
     if (ctx.rng.next() < 0.3) o.mask = ctx.f32(N, 0, 1);
     if (ctx.rng.next() < 0.3) o.ignoreIndex = 0;
     if (ctx.rng.next() < 0.2) o.grad = false;
-    return [ctx.t([N, V]), ctx.i32(N, 0, V - 1), o];
+    return [ctx.t([N, V]), ctx.ids(N, 0, V - 1), o];
   };
   const mseArgs = (ctx) => { const s = [ctx.rng.int(0, 3), 2]; return [ctx.t(s), ctx.t(s), { reduction: ctx.pick(['mean', 'sum']) }]; };
   const optimizerArgs = (ctx) => [ctx.params.map((p) => p), { lr: 0.01 }];
@@ -307,6 +321,22 @@ function targets() {
     { name: 'Tensor#[Symbol.dispose]', args: (ctx) => [ctx.t([2])], call: (ctx, [t]) => t[Symbol.dispose](), receiver: true },
     { name: 'Tensor#assertLive', args: (ctx) => [ctx.t([2]), 'x'], call: (ctx, [t, w]) => t.assertLive(w), receiver: true },
     { name: 'Tensor#toString', args: (ctx) => [ctx.t([2])], call: (ctx, [t]) => t.toString(), receiver: true },
+    // index tensors
+    { name: 'indexTensor', args: (ctx) => { const n = ctx.rng.int(0, 6); const d = ctx.i32(n, -5, 5); return [ctx.rng.next() < 0.5 ? d : Array.from(d), [n], { device: 'cpu' }]; },
+      call: (ctx, a) => ctx.rk.indexTensor(...a) },
+    { name: 'new IndexTensor', args: () => [Symbol('no'), [2], 'cpu', {}, 0, null, false], call: (ctx, a) => new ctx.rk.IndexTensor(...a), noSuccess: true },
+    ...['bounds', 'disposed', 'rank', 'deviceBuffer'].map((p) => ({
+      name: `IndexTensor#${p}`, args: (ctx) => [ctx.it()], call: (ctx, [t]) => t[p], receiver: true, noSuccess: p === 'deviceBuffer',
+    })),
+    { name: 'IndexTensor#slice', args: (ctx) => [ctx.it(), ctx.rng.int(-3, 3), ctx.pick([undefined, ctx.rng.int(-3, 3)])], call: (ctx, [t, ...a]) => t.slice(...a), receiver: true },
+    { name: 'IndexTensor#to', args: (ctx) => [ctx.it(), 'cpu'], call: (ctx, [t, d]) => t.to(d), receiver: true },
+    { name: 'IndexTensor#read', args: (ctx) => [ctx.it()], call: (ctx, [t]) => t.read(), receiver: true },
+    { name: 'IndexTensor#readSync', args: (ctx) => [ctx.it()], call: (ctx, [t]) => t.readSync(), receiver: true },
+    { name: 'IndexTensor#idsFor', args: (ctx) => [ctx.it(), 'cpu', 'ids', 10, ctx.pick([null, -3]), ctx.pick([null, ctx.f32(6, 0, 1)])], call: (ctx, [t, ...a]) => t.idsFor(...a), receiver: true },
+    { name: 'IndexTensor#dispose', args: (ctx) => [ctx.it()], call: (ctx, [t]) => t.dispose(), receiver: true },
+    { name: 'IndexTensor#[Symbol.dispose]', args: (ctx) => [ctx.it()], call: (ctx, [t]) => t[Symbol.dispose](), receiver: true },
+    { name: 'IndexTensor#assertLive', args: (ctx) => [ctx.it(), 'ids'], call: (ctx, [t, w]) => t.assertLive(w), receiver: true },
+    { name: 'IndexTensor#toString', args: (ctx) => [ctx.it()], call: (ctx, [t]) => t.toString(), receiver: true },
     // device and process settings
     { name: 'backendInfo', args: () => [], call: (ctx) => ctx.rk.backendInfo() },
     { name: 'defaultDevice', args: () => [], call: (ctx) => ctx.rk.defaultDevice() },

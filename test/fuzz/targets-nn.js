@@ -51,7 +51,7 @@ function modelTargets() {
     return [x, state];
   };
   const forwardArgs = (ctx, m) => {
-    if (m === ctx.nn.emb) return [ctx.i32(6, 0, 9), [2, 3]];
+    if (m === ctx.nn.emb) return [ctx.ids(6, 0, 9), ctx.pick([[2, 3], undefined])];
     if (m === ctx.nn.lstm || m === ctx.nn.gru || m === ctx.nn.rnn) return seqInput(ctx, m);
     return [ctx.rng.next() < 0.5 ? ctx.t([2, 3]) : ctx.leaf([ctx.rng.int(0, 2), 3])];
   };
@@ -80,7 +80,7 @@ function modelTargets() {
     name: `nn.${n}`, args: (ctx) => [ctx.leaf([2, 3]), ctx.pick([{}, { axis: -1 }, { axis: 0, keepDims: true }])], call: (ctx, a) => ctx.rk.nn[n](...a),
   })));
   const lossArgs = (ctx, n) => (n.startsWith('cross')
-    ? [ctx.leaf([4, 3]), ctx.i32(4, 0, 2), { reduction: ctx.pick(['mean', 'sum']) }]
+    ? [ctx.leaf([4, 3]), ctx.ids(4, 0, 2), { reduction: ctx.pick(['mean', 'sum']) }]
     : [ctx.leaf([2, 2]), ctx.t([2, 2]), { reduction: 'mean' }]);
   const losses = ['crossEntropy', 'crossEntropySync', 'mseLoss', 'mseLossSync'].map((n) => ({
     name: `nn.${n}`, args: (ctx) => lossArgs(ctx, n), call: (ctx, a) => ctx.rk.nn[n](...a),
