@@ -39,7 +39,7 @@ PLAN=(
   "gpu_check_nn|20|check|native: nn kernels (activations, broadcasts, reductions, embedding, copies) vs CPU"
   "gpu_check_recurrent|50|check|native: persistent plans, concurrent plans, the Recurrent matrix vs CPU"
   "cpu_avx512|30|check|native CPU checkers test_sgemm, test_rmsnorm, test_recurrent, RNNKIT_ISA=avx512"
-  "mocha_gpu|60|check|mocha --grep @gpu on the CUDA flavor (tests 40-44: ops, Recurrent, training, device weights and the copy count of a 2-layer LSTM step)"
+  "mocha_gpu|60|check|mocha --grep @gpu on the CUDA flavor (tests 13, 40-44: IndexTensor, ops, Recurrent, training, device weights and the copy count of a 2-layer LSTM step)"
   "mocha_cpu_avx512|60|check|mocha --grep @gpu --invert on the CPU flavor, RNNKIT_ISA=avx512 (test/52 left out)"
   "bench_kernels|15|timing|gpu_check --bench-only --quick: copy, FMA, mma limits; GEMM, RMSNorm"
   "bench_train|10|timing|gpu_check_train --bench-only --quick: Adam, clipping, cross-entropy GB/s"
