@@ -96,7 +96,7 @@ export function boundsWithin(b: IndexBounds | null, lo: number, hi: number, exce
 const describeBounds = (b: IndexBounds): string =>
   `[${b.min}, ${b.max}]${b.innerMin <= b.innerMax && (b.innerMin > b.min || b.innerMax < b.max) ? ` (inner [${b.innerMin}, ${b.innerMax}])` : ''}`;
 
-/** An Int32Array view of an Int32Array's bytes as floats, for the float-typed copy bindings. */
+/** A Float32Array view of an Int32Array's bytes, for the float-typed copy bindings (a copy moves bytes as they are). */
 const asFloats = (v: Int32Array): Float32Array => new Float32Array(v.buffer, v.byteOffset, v.length);
 
 /** Only this module constructs IndexTensors: the public way is indexTensor(). */
@@ -128,27 +128,21 @@ export class IndexTensor {
   readonly size: number;
   /** Always `'int32'`. */
   readonly dtype = 'int32' as const;
-  private knownBounds: IndexBounds | null;
-  private readonly storage: IndexStorage;
-  /** Element offset of a slice into the storage. */
-  private readonly offset: number;
   /** A CUDA slice's own native slice of the storage's buffer. */
   private view: DeviceBuffer | null = null;
   private sliceDisposed = false;
-  private readonly sliced: boolean;
 
-  /** @internal Use indexTensor(). */
-  constructor(token: symbol, shape: readonly number[], device: Device, storage: IndexStorage, offset: number,
-    bounds: IndexBounds | null, sliced: boolean) {
+  /**
+   * @internal Use indexTensor(). `offset`: a slice's element offset into the storage it shares;
+   * `sliced`: whether this is a slice (its dispose frees only itself).
+   */
+  constructor(token: symbol, shape: readonly number[], device: Device, private readonly storage: IndexStorage,
+    private readonly offset: number, private knownBounds: IndexBounds | null, private readonly sliced: boolean) {
     if (token !== CONSTRUCT) throw argError('IndexTensor has no public constructor: use indexTensor()');
     const { dims, size } = readShape(shape);
     this.shape = Object.freeze(dims);
     this.device = device;
     this.size = size;
-    this.storage = storage;
-    this.offset = offset;
-    this.knownBounds = bounds;
-    this.sliced = sliced;
   }
 
   /** What is known of the values (exact for one made from host data; a slice's are its parent's); null when empty. */
