@@ -30,6 +30,7 @@ function lstmNet() {
 // [what, a call with one misspelled key (always named `typo`)]
 const calls = [
   ['tensor options', () => tensor([1, 2], [2], { typo: 1 })],
+  ['indexTensor options', () => rnnkit.indexTensor([1, 2], [2], { typo: 1 })],
   ['zeros options', () => zeros([2], { typo: 1 })],
   ['ones options', () => ones([2], { typo: 1 })],
   ['full options', () => full([2], 3, { typo: 1 })],
@@ -245,6 +246,7 @@ const CONSTRUCTOR_SWEEP = {
   Rng: { none: 'takes one seed number' },
   RnnkitError: { none: 'mirrors Error(message, { cause }): an error constructor must not throw' },
   Tensor: { none: 'made by tensor()/zeros()/...; the constructor refuses callers without the private token' },
+  IndexTensor: { none: 'made by indexTensor(); the constructor refuses callers without the private token' },
   RecurrentSaved: { none: 'made by Recurrent.forward; private token' },
   StepNetSaved: { none: 'made by RecurrentNetwork.forward; private token' },
   'distributed.ProcessGroup': { none: 'made by initProcessGroup; private token' },
@@ -277,5 +279,6 @@ describe('options: the sweep covers every public constructor', function () {
 
   it('the private-token constructors refuse a caller', function () {
     expectCode(() => new rnnkit.Tensor(Symbol('x'), [1], 'cpu', null), 'ERR_RNNKIT_ARG');
+    expectCode(() => new rnnkit.IndexTensor(Symbol('x'), [1], 'cpu', null, 0, null, false), 'ERR_RNNKIT_ARG');
   });
 });
