@@ -4,6 +4,7 @@ export { Tensor, TensorOptions, PostAccumulateGradHook, tensor, zeros, ones, ful
 export {
   Device, DeviceSpec, BackendInfo, CopyCounts, LiveObjects, LoadAttempt, CudaDeviceInfo, backendInfo, defaultDevice, setNumThreads, numThreads,
 } from './device';
+export { HostCacheInfo, releaseCachedMemory } from './host-cache';
 export { OpRunInfo } from './run-info';
 export { matmul, matmulSync, MatmulOptions } from './matmul';
 export {
