@@ -8,6 +8,7 @@ import { RnnkitError } from './errors';
 import { addon, native } from './native';
 import { readInteger } from './args';
 import { OpRunInfo, lastRuns } from './run-info';
+import { HostCacheInfo, hostCacheInfo } from './host-cache';
 
 /** Native objects the addon holds for JavaScript (native/napi/live_objects.h), process-wide. */
 export interface LiveObjects {
@@ -112,6 +113,8 @@ export interface BackendInfo {
   liveObjects: LiveObjects;
   /** The last call of every op that can run on CUDA: where it ran and why not on its inputs' device. */
   lastRuns: Record<string, OpRunInfo>;
+  /** Host memory kept idle for reuse between calls (lib/host-cache.ts; `releaseCachedMemory()` frees it). */
+  hostCache: HostCacheInfo;
 }
 
 let cudaAvailability: { available: boolean; count: number; reason: string | null } | null = null;
@@ -141,6 +144,7 @@ export function backendInfo(): BackendInfo {
     cuda: info.cuda,
     liveObjects: info.liveObjects,
     lastRuns: lastRuns(),
+    hostCache: hostCacheInfo(info.hostCache),
   };
 }
 

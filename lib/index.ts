@@ -5,6 +5,7 @@ export { IndexTensor, IndexBounds, indexTensor } from './index-tensor';
 export {
   Device, DeviceSpec, BackendInfo, CopyCounts, LiveObjects, LoadAttempt, CudaDeviceInfo, backendInfo, defaultDevice, setNumThreads, numThreads,
 } from './device';
+export { HostCacheInfo, releaseCachedMemory } from './host-cache';
 export { OpRunInfo } from './run-info';
 export { matmul, matmulSync, MatmulOptions } from './matmul';
 export {

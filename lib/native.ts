@@ -14,6 +14,7 @@ import * as path from 'path';
 import { RnnkitError } from './errors';
 import type { BackendInfo, CopyCounts, CudaDeviceInfo, LiveObjects } from './device';
 import type { BlobDescription } from './stepnet';
+import type { HostCacheInfo } from './host-cache';
 
 /** A native device allocation (see native/napi/device_buffer.h). */
 export interface DeviceBuffer {
@@ -35,7 +36,9 @@ export type NativeCopyCounts = CopyCounts;
  * What `backendInfo()` of the binding returns (native/napi/system_ops.cc): the public
  * `BackendInfo` without what the JS loader adds (addon path, load attempts, default device, last runs).
  */
-export type NativeBackendInfo = Omit<BackendInfo, 'addonPath' | 'loadAttempts' | 'defaultDevice' | 'lastRuns'>;
+export type NativeBackendInfo = Omit<BackendInfo, 'addonPath' | 'loadAttempts' | 'defaultDevice' | 'lastRuns' | 'hostCache'> & {
+  hostCache: Omit<HostCacheInfo, 'savedPoolBytes'>;
+};
 
 /** The recurrent configuration the binding reads (native/napi/recurrent_args.cc). */
 export interface NativeRecurrentConfig {
@@ -145,6 +148,12 @@ export interface NativeBinding {
   setNumThreads(n: number): number;
   numThreads(): number;
   setIsa(name: string): string;
+  /** Frees the idle native working-memory blocks; the bytes freed. */
+  releaseHostCache(): number;
+  /** The idle bytes the native working-memory cache may keep. */
+  setHostCacheLimit(bytes: number): void;
+  /** Tests: NaN-fill every working-memory block handed out from now on. */
+  setHostCachePoison(on: boolean): void;
   // live_objects.cc
   liveObjects(): LiveObjects;
   // device_buffer.cc

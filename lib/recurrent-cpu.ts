@@ -10,7 +10,8 @@ import {
   BackwardPlan, ForwardPlan, RecurrentConfig, RecurrentForwardResult, RecurrentGradients, RecurrentWeightsState,
   backwardAllocations, forwardAllocations, stateShapes,
 } from './recurrent-config';
-import { CpuSaved, MAKE_SAVED, RecurrentSaved } from './recurrent-saved';
+import { CpuSaved, MAKE_SAVED, RecurrentSaved, useActivations } from './recurrent-saved';
+import { savedPool } from './host-cache';
 
 type F32 = Float32Array | null;
 
@@ -39,8 +40,17 @@ function forwardArrays(c: RecurrentConfig, p: ForwardPlan, x: Float32Array, hx: 
     y: allocFloats(p.T * p.B * c.numDirections * c.stateSize, 'y', 'forward'),
     hy: allocFloats(states.h[0] * states.h[1] * states.h[2], 'hy', 'forward'),
     cy: c.mode === 'lstm' ? allocFloats(states.c[0] * states.c[1] * states.c[2], 'cy', 'forward') : null,
-    saved: p.training ? allocFloats(native().recurrentSavedSize(c.native, p.T, p.B), 'the saved activations', 'forward') : null,
+    saved: p.training ? savedArray(native().recurrentSavedSize(c.native, p.T, p.B)) : null,
   };
+}
+
+/** The saved activations of a training forward: a released saved's array when one fits (host-cache.ts). */
+function savedArray(n: number): Float32Array {
+  const a = savedPool.take(n);
+  if (a) return a;
+  const fresh = allocFloats(n, 'the saved activations', 'forward');
+  if (savedPool.poison) fresh.fill(NaN);
+  return fresh;
 }
 
 function callForward(op: RecurrentWeightsState, p: ForwardPlan, a: ForwardArrays, async: boolean): Promise<void> | undefined {
@@ -114,9 +124,8 @@ function backwardArrays(c: RecurrentConfig, p: BackwardPlan, dy: F32, dhy: F32, 
   };
 }
 
-function callBackward(op: RecurrentWeightsState, p: BackwardPlan, a: BackwardArrays, async: boolean): Promise<void> | undefined {
+function callBackward(op: RecurrentWeightsState, p: BackwardPlan, d: CpuSaved, a: BackwardArrays, async: boolean): Promise<void> | undefined {
   const s = p.saved;
-  const d = s.cpu as CpuSaved;
   return native().recurrentBackward({
     config: op.config.native, T: s.T, B: s.B, batchFirst: op.config.batchFirst, x: d.x, hx: d.hx, cx: d.cx,
     seqLengths: d.seqLengths, weights: op.hostWeights.data, dropout: s.dropout, seed: s.dropoutSeed,
@@ -139,16 +148,24 @@ function backwardResult(c: RecurrentConfig, p: BackwardPlan, a: BackwardArrays):
 /** Runs a checked backward of a CPU saved off the event loop. */
 export async function cpuBackward(op: RecurrentWeightsState, p: BackwardPlan): Promise<RecurrentGradients> {
   checkBackward(op, p);
-  const [dy, dhy, dcy] = await Promise.all([hostAsync(p.dy), hostAsync(p.dhy), hostAsync(p.dcy)]);
-  const a = backwardArrays(op.config, p, dy, dhy, dcy);
-  await callBackward(op, p, a, true);
-  return backwardResult(op.config, p, a);
+  // In use until the kernel returns: a release() meanwhile recycles the activations only then.
+  // The arrays are taken now: a release() while the gradients are read back must not drop them.
+  const d = p.saved.cpu as CpuSaved;
+  useActivations(p.saved, 1);
+  try {
+    const [dy, dhy, dcy] = await Promise.all([hostAsync(p.dy), hostAsync(p.dhy), hostAsync(p.dcy)]);
+    const a = backwardArrays(op.config, p, dy, dhy, dcy);
+    await callBackward(op, p, d, a, true);
+    return backwardResult(op.config, p, a);
+  } finally {
+    useActivations(p.saved, -1);
+  }
 }
 
 /** Runs a checked backward of a CPU saved on the calling thread. */
 export function cpuBackwardSync(op: RecurrentWeightsState, p: BackwardPlan): RecurrentGradients {
   checkBackward(op, p);
   const a = backwardArrays(op.config, p, hostSync(p.dy), hostSync(p.dhy), hostSync(p.dcy));
-  callBackward(op, p, a, false);
+  callBackward(op, p, p.saved.cpu as CpuSaved, a, false);
   return backwardResult(op.config, p, a);
 }

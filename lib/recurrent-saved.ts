@@ -6,9 +6,11 @@
  */
 import { argError } from './args';
 import { Tensor } from './tensor';
+import { savedPool } from './host-cache';
 
 /** @internal Only the Recurrent dispatch makes a saved (recurrent-cpu.ts, recurrent-cuda.ts). */
 export const MAKE_SAVED = Symbol('RecurrentSaved');
+
 
 type F32 = Float32Array | null;
 
@@ -88,10 +90,37 @@ export class RecurrentSaved {
     return (this.inputs[0] as Tensor).device;
   }
 
-  /** Drops the saved activations and references now (device memory at once); a later backward with it throws. */
+  /**
+   * Drops the saved activations and references now (device memory at once; a CPU forward's
+   * activation array goes to the next training forward, once no backward reads it); a later
+   * backward with it throws.
+   */
   release(): void {
+    if (this.cpu) {
+      const use = inUse.get(this);
+      if (use) use.recycle = this.cpu.activations;
+      else savedPool.give(this.cpu.activations);
+    }
     this.cpu = null;
     if (this.cuda) this.cuda.owned.forEach((t) => t.dispose());
     this.cuda = null;
   }
+}
+
+/** Saveds whose CPU activations a running backward reads, and the array a release() meanwhile left to recycle. */
+const inUse = new WeakMap<RecurrentSaved, { users: number; recycle: Float32Array | null }>();
+
+/**
+ * @internal An async CPU backward reads `saved`'s activations between `useActivations(saved, 1)`
+ * and `useActivations(saved, -1)`; a `release()` in between recycles them only at the end.
+ */
+export function useActivations(saved: RecurrentSaved, delta: 1 | -1): void {
+  const use = inUse.get(saved) ?? { users: 0, recycle: null };
+  use.users += delta;
+  if (use.users > 0) {
+    inUse.set(saved, use);
+    return;
+  }
+  inUse.delete(saved);
+  if (use.recycle) savedPool.give(use.recycle);
 }

@@ -5,6 +5,12 @@ const chai = require('chai');
 global.expect = chai.expect;
 global.rnnkit = require('../dist');
 
+// Working memory of the CPU kernels (the native block cache) and reused saved-activation arrays
+// come NaN-filled in every test, so a kernel that reads memory it did not write fails the float64
+// checks instead of passing on zeroed fresh pages (lib/host-cache.ts).
+require('../dist/native').native().setHostCachePoison(true);
+require('../dist/host-cache').savedPool.poison = true;
+
 /** True when a CUDA device is usable in this process. */
 global.cudaAvailable = () => global.rnnkit.backendInfo().cuda.available;
 

@@ -58,6 +58,9 @@ describe('RnnkitError and the native boundary', () => {
     const b = native();
     const names = Object.keys(b).filter((k) => typeof b[k] === 'function' && k !== 'init');
     expect(names.length).to.be.greaterThan(8);
+    // Process-wide settings the hostile calls may change, restored after.
+    const { limitBytes } = rnnkit.backendInfo().hostCache;
+    const threads = b.numThreads();
     let calls = 0;
     for (const name of names) {
       for (let i = 0; i < 300; i++) {
@@ -79,6 +82,9 @@ describe('RnnkitError and the native boundary', () => {
         calls++;
       }
     }
+    b.setHostCacheLimit(limitBytes);
+    b.setHostCachePoison(true);
+    b.setNumThreads(threads);
     expect(calls).to.equal(names.length * 300);
   });
 });

@@ -32,6 +32,7 @@
 #include "denormals.h"
 #include "dropout_hash.h"
 #include "errors.h"
+#include "host_cache.h"
 #include "parallel.h"
 #include "recurrent_cells.h"
 #include "recurrent_layout.h"
@@ -46,19 +47,16 @@ constexpr const char* kWho = "recurrent";
 
 [[noreturn]] void fail(const std::string& msg) { recurrent_fail(kWho, msg); }
 
-// Uninitialized float storage; allocation failure becomes ErrorCode::oom.
+// Uninitialized float storage from the host block cache (host_cache.h: large blocks are reused
+// across calls, already faulted in); allocation failure becomes ErrorCode::oom.
 class Buf {
  public:
-  explicit Buf(int64_t n) {
-    if (n <= 0) return;
-    p_.reset(new (std::nothrow) float[static_cast<size_t>(n)]);
-    if (!p_) throw Error(ErrorCode::oom, "recurrent: cannot allocate working memory");
-  }
-  Buf(int64_t n, float fill) : Buf(n) { std::fill(p_.get(), p_.get() + std::max<int64_t>(n, 0), fill); }
-  float* get() const { return p_.get(); }
+  explicit Buf(int64_t n) : block_(n > 0 ? static_cast<size_t>(n) * sizeof(float) : 0) {}
+  Buf(int64_t n, float fill) : Buf(n) { std::fill(get(), get() + std::max<int64_t>(n, 0), fill); }
+  float* get() const { return block_.floats(); }
 
  private:
-  std::unique_ptr<float[]> p_;
+  HostBlock block_;
 };
 
 std::unique_ptr<PackedB> pack(bool trans, int64_t K, int64_t N, const float* B, int64_t ldb) {

@@ -23,6 +23,7 @@
 #include "cache_info.h"
 #include "cpu_features.h"
 #include "denormals.h"
+#include "host_cache.h"
 #include "parallel.h"
 #include "sgemm_internal.h"
 
@@ -113,21 +114,22 @@ const KernelSet& kernels_for(Isa isa) {
   return sets[static_cast<int>(isa)];
 }
 
-// 64-byte aligned float storage (one cache line per vector row of a panel).
+// 64-byte aligned float storage (one cache line per vector row of a panel), from the host block
+// cache (host_cache.h), so packed weights of one call reuse the pages of the last.
 class AlignedFloats {
  public:
   float* data() const { return data_; }
   size_t size() const { return size_; }
   void reserve(size_t n) {
     if (n <= size_) return;
-    raw_.reset(new float[n + 16]);
-    uintptr_t p = reinterpret_cast<uintptr_t>(raw_.get());
+    block_ = HostBlock((n + 16) * sizeof(float));
+    uintptr_t p = reinterpret_cast<uintptr_t>(block_.get());
     data_ = reinterpret_cast<float*>((p + 63) & ~uintptr_t(63));
     size_ = n;
   }
 
  private:
-  std::unique_ptr<float[]> raw_;
+  HostBlock block_;
   float* data_ = nullptr;
   size_t size_ = 0;
 };

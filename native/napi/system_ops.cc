@@ -2,6 +2,7 @@
 #include "common.h"
 #include "cpu_features.h"
 #include "cuda_api.h"
+#include "host_cache.h"
 #include "live_objects.h"
 #include "parallel.h"
 
@@ -63,7 +64,34 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   cuda.Set("copies", copies);
   o.Set("cuda", cuda);
   o.Set("liveObjects", LiveObjects(env));
+  const HostCacheStats hc = host_cache_stats();
+  Napi::Object cache = Napi::Object::New(env);
+  cache.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(hc.cached_bytes)));
+  cache.Set("limitBytes", Napi::Number::New(env, static_cast<double>(hc.limit_bytes)));
+  cache.Set("inUseBytes", Napi::Number::New(env, static_cast<double>(hc.in_use_bytes)));
+  cache.Set("hits", Napi::Number::New(env, static_cast<double>(hc.hits)));
+  cache.Set("misses", Napi::Number::New(env, static_cast<double>(hc.misses)));
+  o.Set("hostCache", cache);
   return o;
+}
+
+// releaseHostCache() -> the bytes of idle working-memory blocks freed (host_cache.h).
+Napi::Value ReleaseHostCache(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(host_cache_release()));
+}
+
+// setHostCacheLimit(bytes): the idle bytes the cache may keep (RNNKIT_HOST_CACHE_MB at start).
+Napi::Value SetHostCacheLimit(const Napi::CallbackInfo& info) {
+  host_cache_set_limit(static_cast<size_t>(ArgInt(info, 0, "bytes", 0, int64_t(1) << 50)));
+  return info.Env().Undefined();
+}
+
+// setHostCachePoison(on) (tests): working memory handed out is NaN-filled first.
+Napi::Value SetHostCachePoison(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean()) Throw(env, ErrorCode::arg, "setHostCachePoison(on): on must be a boolean");
+  host_cache_set_poison(info[0].As<Napi::Boolean>().Value());
+  return env.Undefined();
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
@@ -91,6 +119,9 @@ void RegisterSystemOps(Napi::Env env, Napi::Object exports) {
   exports.Set("backendInfo", Napi::Function::New<Guarded<BackendInfo>>(env, "backendInfo"));
   exports.Set("setNumThreads", Napi::Function::New<Guarded<SetNumThreads>>(env, "setNumThreads"));
   exports.Set("numThreads", Napi::Function::New<Guarded<NumThreads>>(env, "numThreads"));
+  exports.Set("releaseHostCache", Napi::Function::New<Guarded<ReleaseHostCache>>(env, "releaseHostCache"));
+  exports.Set("setHostCacheLimit", Napi::Function::New<Guarded<SetHostCacheLimit>>(env, "setHostCacheLimit"));
+  exports.Set("setHostCachePoison", Napi::Function::New<Guarded<SetHostCachePoison>>(env, "setHostCachePoison"));
   exports.Set("setIsa", Napi::Function::New<Guarded<SetIsa>>(env, "setIsa"));
 }
 

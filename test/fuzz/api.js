@@ -341,6 +341,7 @@ function targets() {
     { name: 'backendInfo', args: () => [], call: (ctx) => ctx.rk.backendInfo() },
     { name: 'defaultDevice', args: () => [], call: (ctx) => ctx.rk.defaultDevice() },
     { name: 'numThreads', args: () => [], call: (ctx) => ctx.rk.numThreads() },
+    { name: 'releaseCachedMemory', args: () => [], call: (ctx) => ctx.rk.releaseCachedMemory() },
     { name: 'setNumThreads', args: (ctx) => [ctx.rng.int(1, 2)], call: (ctx, a) => { try { return ctx.rk.setNumThreads(...a); } finally { ctx.rk.setNumThreads(ctx.threads); } } },
     { name: 'setCheckFinite', args: (ctx) => [ctx.rng.next() < 0.5], call: (ctx, a) => ctx.rk.setCheckFinite(...a) },
     { name: 'checkFiniteEnabled', args: () => [], call: (ctx) => ctx.rk.checkFiniteEnabled() },
