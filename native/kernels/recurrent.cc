@@ -780,13 +780,20 @@ struct WeightGradients {
     } else {
       sgemm(true, false, G * H, R, TB, 1.f, dg, GW, hprev_all, R, wbeta, dw_hh, R);
     }
+    // Both bias gradients from one pass over dg (it is the largest buffer of the backward): the
+    // column sums of every gate-gradient column, then each bias takes its columns.
+    Buf sums(GW);
+    column_sums(sums.get(), dg, GW, TB, GW, false);
+    auto take = [&](float* dst, const float* src, int64_t n) {
+      for (int64_t j = 0; j < n; ++j) dst[j] = (accumulate ? dst[j] : 0.f) + src[j];
+    };
     if (dm.lbr) {
-      column_sums(dweights + s.b_ih, dg, GW, TB, 2 * H, accumulate);
-      column_sums(dweights + s.b_ih + 2 * H, dg + 3 * H, GW, TB, H, accumulate);
-      column_sums(dweights + s.b_hh, dg, GW, TB, 3 * H, accumulate);
+      take(dweights + s.b_ih, sums.get(), 2 * H);
+      take(dweights + s.b_ih + 2 * H, sums.get() + 3 * H, H);
+      take(dweights + s.b_hh, sums.get(), 3 * H);
     } else {
-      column_sums(dweights + s.b_ih, dg, GW, TB, G * H, accumulate);
-      column_sums(dweights + s.b_hh, dg, GW, TB, G * H, accumulate);
+      take(dweights + s.b_ih, sums.get(), G * H);
+      take(dweights + s.b_hh, sums.get(), G * H);
     }
     if (dm.proj)
       sgemm(true, false, R, H, TB, 1.f, dh_all, R, m_all, H, wbeta, dweights + s.w_proj, H);
