@@ -74,6 +74,11 @@ class SavedPool {
     while (this.bytes > limit) this.bytes -= (this.idle.shift() as Float32Array).byteLength;
   }
 
+  /** Forgets the limit read from the native side (setHostCacheLimit changed it). */
+  resetLimit(): void {
+    this.limit = null;
+  }
+
   clear(): number {
     const b = this.bytes;
     this.idle = [];
@@ -84,6 +89,15 @@ class SavedPool {
 
 /** @internal The one pool (recurrent-cpu.ts takes from it, RecurrentSaved.release gives to it). */
 export const savedPool = new SavedPool();
+
+/**
+ * Sets the idle limit of both the native cache and the saved pool (bytes; the environment's
+ * `RNNKIT_HOST_CACHE_MB` at start, 0 in sanitizer builds). For tests. @internal
+ */
+export function setHostCacheLimit(bytes: number): void {
+  native().setHostCacheLimit(bytes);
+  savedPool.resetLimit();
+}
 
 /** The host cache figures for backendInfo(). @internal */
 export function hostCacheInfo(nativeInfo: Omit<HostCacheInfo, 'savedPoolBytes'>): HostCacheInfo {

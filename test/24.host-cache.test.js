@@ -5,7 +5,7 @@
 // calls, releaseCachedMemory(), a release() during an async backward, and a case big enough for
 // the cached (≥ 1 MiB) blocks checked against the float64 reference with recycled memory.
 const { Recurrent } = require('../dist/recurrent');
-const { savedPool } = require('../dist/host-cache');
+const { savedPool, setHostCacheLimit } = require('../dist/host-cache');
 const ref = require('./reference/recurrent');
 const { randomFor } = require('./support/random');
 const { expectClose } = require('./support/close');
@@ -37,15 +37,24 @@ function checkAgainstReference(k, fwd, g) {
 
 describe('host memory cache', function () {
   this.timeout(60000);
+  // Sanitizer builds keep nothing by default (a use after free must show); these tests set 1 GiB.
+  let initialLimit;
+  before(() => {
+    initialLimit = cache().limitBytes;
+    setHostCacheLimit(2 ** 30);
+  });
+  after(() => setHostCacheLimit(initialLimit));
   afterEach(() => rnnkit.releaseCachedMemory());
 
-  it('backendInfo().hostCache reports the native cache and the saved pool; the default limit is 1024 MiB', function () {
+  it('backendInfo().hostCache reports the native cache and the saved pool; the default limit is 1024 MiB (0 in sanitizer builds)', function () {
+    expect(initialLimit).to.equal(process.env.RNNKIT_HOST_CACHE_MB ? Number(process.env.RNNKIT_HOST_CACHE_MB) * 2 ** 20
+      : /asan|sanitiz/i.test(rnnkit.backendInfo().addonPath) ? 0 : 2 ** 30);
     const c = cache();
     for (const key of ['cachedBytes', 'limitBytes', 'inUseBytes', 'hits', 'misses', 'savedPoolBytes']) {
       expect(c[key], key).to.be.a('number');
       expect(Number.isInteger(c[key]) && c[key] >= 0, key).to.equal(true);
     }
-    if (!process.env.RNNKIT_HOST_CACHE_MB) expect(c.limitBytes).to.equal(1024 * 2 ** 20);
+    expect(c.limitBytes).to.equal(2 ** 30);
   });
 
   it('reuses working memory and released saved arrays, and checks against the float64 reference with recycled memory', function () {
