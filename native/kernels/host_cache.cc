@@ -90,6 +90,10 @@ void free_all(const std::list<std::pair<size_t, void*>>& blocks) {
   for (const auto& b : blocks) std::free(b.second);
 }
 
+[[noreturn]] void out_of_memory(size_t bytes) {
+  throw Error(ErrorCode::oom, "cannot allocate " + std::to_string(bytes) + " bytes of working memory");
+}
+
 std::atomic<bool> g_poison{false};
 
 }  // namespace
@@ -105,7 +109,7 @@ void HostBlock::take(size_t bytes) {
   if (bytes == 0) return;
   if (bytes < kMinCached) {
     p_ = std::malloc(bytes);
-    if (!p_) throw Error(ErrorCode::oom, "cannot allocate " + std::to_string(bytes) + " bytes of working memory");
+    if (!p_) out_of_memory(bytes);
     return;
   }
   const size_t cap = size_class(bytes);
@@ -134,11 +138,11 @@ void HostBlock::take(size_t bytes) {
     }
     free_all(freed);
     p_ = allocate(cap);
-    if (!p_) throw Error(ErrorCode::oom, "cannot allocate " + std::to_string(bytes) + " bytes of working memory");
+    if (!p_) out_of_memory(bytes);
   }
   capacity_ = cap;
-  std::lock_guard<std::mutex> lock(cache().mu);
-  cache().in_use += cap;
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.in_use += cap;
 }
 
 void HostBlock::reset() {

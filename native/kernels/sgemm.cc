@@ -293,12 +293,14 @@ class SharedB {
   std::unique_ptr<std::atomic<uint8_t>[]> state_;
 };
 
-// Small-M route over columns [n0, n1): every row of C, the whole K per register tile.
+// The most floats of A the in-place-A route takes for M up to kMediumM: half of L2, at least
+// kMediumAFloatsMin.
 int64_t medium_a_floats() {
   static const int64_t v = std::max<int64_t>(kMediumAFloatsMin, cache_sizes().l2 / 2 / int64_t(sizeof(float)));
   return v;
 }
 
+// Small-M route over columns [n0, n1): every row of C, the whole K per register tile.
 void small_m_columns(const KernelSet& ks, const Problem& pr, int64_t n0, int64_t n1) {
   const int nr = ks.nr;
   for (int64_t j = n0; j < n1; j += nr) {
