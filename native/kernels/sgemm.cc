@@ -42,6 +42,9 @@ constexpr int64_t kSmallM = 8;
 constexpr int64_t kMediumM = 64;
 constexpr int64_t kMediumAFloatsMin = 64 * 1024;
 constexpr int64_t kPortableSmallM = 2;
+// Rows of a packed panel per block of the transposing copies (pack_a / pack_b): 16 floats of a
+// source row, one cache line.
+constexpr int64_t kTransposeRows = 16;
 // The dot route (transposed, unpacked B): up to this many rows of A, while A fits in half of a
 // 1 MiB L2 (it is re-read from L2 for every few rows of B).
 constexpr int64_t kDotMaxM = 64;
@@ -87,25 +90,38 @@ int64_t clamp_down(int64_t v, int64_t multiple, int64_t lo, int64_t hi) {
 //  mc: the mc x kc A block takes a quarter of L2 (mc beyond ~100 rows changed nothing measurable);
 //  nc: the kc x nc B block at most half of L3, and at most the set's own nc (beyond a few
 //      thousand columns the B block only costs L3 space).
-// RNNKIT_SGEMM_BLOCKS="kc,mc,nc" overrides any of them (0 or empty keeps the derived value),
-// for tuning on a new machine.
+// With the A-in-L1 order (KernelSet::nq > 0, the AVX-512 set):
+//  kc: the A micro-panel (mr x kc) takes half of L1 (48 KiB L1, mr 12: kc 512);
+//  nq: the kc x nq chunk of B panels that passes under it takes 3/8 of L2 (2 MiB L2: 384 columns).
+//  Measured on 2048^3 (1 thread, Sapphire Rapids, 48 KiB L1, 2 MiB L2; the block loops over
+//  pre-packed operands, each round against the lone micro-kernel timed in between): 0.94-0.95 of
+//  the lone kernel's rate against 0.82-0.87 for the B-sliver-in-L1 order at its best blocks (kc
+//  256-1024): the C tile's loads and stores, at a 2048-float row stride from L3, were the loss.
+// RNNKIT_SGEMM_BLOCKS="kc,mc,nc,nq" overrides any of them (0 or empty keeps the derived value;
+// nq -1 switches the A-in-L1 order off), for tuning on a new machine.
 KernelSet tune(const KernelSet& base) {
   KernelSet ks = base;
   const CacheSizes& cs = cache_sizes();
   const int64_t f = sizeof(float);
-  int64_t kc = clamp_down(cs.l2 / (2 * 256 * f), 16, 128, 1024);
+  const bool a_in_l1 = base.nq > 0;
+  int64_t kc = a_in_l1 ? clamp_down(cs.l1d / 2 / (ks.mr * f), 16, 128, 1024)
+                       : clamp_down(cs.l2 / (2 * 256 * f), 16, 128, 1024);
   int64_t mc = clamp_down(cs.l2 / 4 / (kc * f), ks.mr, ks.mr, 4096 / ks.mr * ks.mr);
   int64_t nc = clamp_down(cs.l3 / 2 / (kc * f), ks.nr, ks.nr, base.nc / ks.nr * ks.nr);
+  int64_t nq = a_in_l1 ? clamp_down(cs.l2 * 3 / 8 / (kc * f), ks.nr, ks.nr, 1 << 16) : 0;
   if (const char* env = std::getenv("RNNKIT_SGEMM_BLOCKS")) {
-    long long v[3] = {0, 0, 0};
-    std::sscanf(env, "%lld,%lld,%lld", &v[0], &v[1], &v[2]);
+    long long v[4] = {0, 0, 0, 0};
+    std::sscanf(env, "%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3]);
     if (v[0] > 0) kc = std::min<long long>(v[0], 1 << 16);
     if (v[1] > 0) mc = std::max<int64_t>(ks.mr, std::min<long long>(v[1], 1 << 16) / ks.mr * ks.mr);
     if (v[2] > 0) nc = std::max<int64_t>(ks.nr, std::min<long long>(v[2], 1 << 20) / ks.nr * ks.nr);
+    if (v[3] > 0) nq = std::max<int64_t>(ks.nr, std::min<long long>(v[3], 1 << 20) / ks.nr * ks.nr);
+    if (v[3] < 0) nq = 0;
   }
   ks.kc = static_cast<int>(kc);
   ks.mc = static_cast<int>(mc);
   ks.nc = static_cast<int>(nc);
+  ks.nq = static_cast<int>(nq);
   return ks;
 }
 
@@ -194,12 +210,21 @@ void pack_b(const Problem& pr, int64_t p0, int64_t kc, int64_t j0, int64_t cols,
         std::fill(dst + p * nr + w, dst + (p + 1) * nr, 0.f);
       }
     } else {
-      for (int64_t j = 0; j < w; ++j) {
-        const float* src = pr.B + (j0 + jp + j) * pr.ldb + p0;
-        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
+      // A transposing copy, in blocks of kTransposeRows rows of the panel: the block's rows
+      // (kTransposeRows * nr floats, contiguous) stay in L1 while the w source rows pass over it.
+      // Column by column over the whole panel (kc * nr floats, beyond L1 for kc >= 384) had each
+      // store miss: 19% of a 512 x 2048 x 512 product with B transposed.
+      const float* src = pr.B + (j0 + jp) * pr.ldb + p0;
+      for (int64_t p = 0; p < kc; p += kTransposeRows) {
+        const int64_t pe = std::min<int64_t>(kTransposeRows, kc - p);
+        float* d = dst + p * nr;
+        for (int64_t j = 0; j < w; ++j) {
+          const float* sj = src + j * pr.ldb + p;
+          for (int64_t q = 0; q < pe; ++q) d[q * nr + j] = sj[q];
+        }
+        for (int64_t q = 0; q < pe; ++q)
+          for (int64_t j = w; j < nr; ++j) d[q * nr + j] = 0.f;
       }
-      for (int64_t j = w; j < nr; ++j)
-        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.f;
     }
   }
 }
@@ -217,12 +242,17 @@ void pack_a(const Problem& pr, int64_t i0, int64_t rows, int64_t p0, int64_t kc,
         for (int64_t i = h; i < mr; ++i) dst[p * mr + i] = 0.f;
       }
     } else {
-      for (int64_t i = 0; i < h; ++i) {
-        const float* s = src + i * pr.rs_a;
-        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = s[p * pr.cs_a];
+      // Transposing, in blocks of kTransposeRows rows of the panel (as pack_b).
+      for (int64_t p = 0; p < kc; p += kTransposeRows) {
+        const int64_t pe = std::min<int64_t>(kTransposeRows, kc - p);
+        float* d = dst + p * mr;
+        for (int64_t i = 0; i < h; ++i) {
+          const float* s = src + i * pr.rs_a + p * pr.cs_a;
+          for (int64_t q = 0; q < pe; ++q) d[q * mr + i] = s[q * pr.cs_a];
+        }
+        for (int64_t q = 0; q < pe; ++q)
+          for (int64_t i = h; i < mr; ++i) d[q * mr + i] = 0.f;
       }
-      for (int64_t i = h; i < mr; ++i)
-        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.f;
     }
   }
 }
@@ -361,6 +391,22 @@ void blocked_tile(const KernelSet& ks, const Problem& pr, int64_t m0, int64_t m1
       for (int64_t ic = m0; ic < m1; ic += mc_max) {
         int64_t mc = std::min(mc_max, m1 - ic);
         pack_a(pr, ic, mc, pc, kc, mr, a_buf);
+        if (ks.nq > 0) {
+          // A micro-panel in L1, a chunk of nq columns of B panels in L2 passing under it.
+          for (int64_t jq = 0; jq < nc; jq += ks.nq) {
+            const int64_t jq1 = std::min<int64_t>(nc, jq + ks.nq);
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+              int h = static_cast<int>(std::min<int64_t>(mr, mc - ir));
+              float* c = pr.C + (ic + ir) * pr.ldc + jc;
+              for (int64_t jr = jq; jr < jq1; jr += nr) {
+                int w = static_cast<int>(std::min<int64_t>(nr, nc - jr));
+                ks.packed_a(h, w, kc, pr.alpha, a_buf + ir * kc, 1, mr, bp.at(0, col0 + jr),
+                            bp.ldb, beta, c + jr, pr.ldc);
+              }
+            }
+          }
+          continue;
+        }
         for (int64_t jr = 0; jr < nc; jr += nr) {
           int w = static_cast<int>(std::min<int64_t>(nr, nc - jr));
           const float* b = bp.at(0, col0 + jr);

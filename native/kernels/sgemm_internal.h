@@ -20,6 +20,10 @@ struct KernelSet {
   Isa isa;
   int mr, nr;      // register tile
   int kc, mc, nc;  // cache blocks: kc x nr B sliver in L1, mc x kc A block in L2, kc x nc in L3
+  // 0: the loops above (B sliver in L1, the A micro-panels of the A block cycled over it).
+  // > 0: the A micro-panel (mr x kc) stays in L1 while the B panels of a chunk of nq columns
+  // (kc x nq, in L2) pass under it; kc is then cut to L1 (tune() in sgemm.cc).
+  int nq;
   // A packed in mr-row panels (rs_a = 1, cs_a = mr, zero-padded rows): always computes mr rows,
   // stores the first m. The strides passed are ignored.
   MicroKernel packed_a;

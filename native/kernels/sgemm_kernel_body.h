@@ -181,9 +181,10 @@ constexpr std::array<sgemm_detail::MicroKernel, sizeof...(I)> strided_table(
   return {{&tile<I + 1, NV, false>...}};
 }
 
-// Kernel set of this ISA with an MR x (NV * Vec::W) register tile.
+// Kernel set of this ISA with an MR x (NV * Vec::W) register tile; a_in_l1 picks the loop order
+// of KernelSet::nq (its chunk width is derived from the caches at run time).
 template <int MR, int NV, int DM = 4, int DN = 3>
-sgemm_detail::KernelSet make_kernel_set(Isa isa, int kc, int mc, int nc) {
+sgemm_detail::KernelSet make_kernel_set(Isa isa, int kc, int mc, int nc, bool a_in_l1 = false) {
   struct Entry {
     static void packed(int m, int n, int64_t k, float alpha, const float* a, int64_t rs_a,
                        int64_t cs_a, const float* b, int64_t ldb, float beta, float* c,
@@ -202,6 +203,7 @@ sgemm_detail::KernelSet make_kernel_set(Isa isa, int kc, int mc, int nc) {
       table[(m - 1) * DN + (n - 1)](k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
   };
-  return sgemm_detail::KernelSet{isa,         MR, NV * Vec::W, kc, mc, nc, &Entry::packed,
-                                 &Entry::strided, DM, DN,         &Entry::dot};
+  return sgemm_detail::KernelSet{isa,          MR, NV * Vec::W, kc, mc,     nc,
+                                 a_in_l1 ? 1 : 0, &Entry::packed, &Entry::strided, DM, DN,
+                                 &Entry::dot};
 }
