@@ -205,9 +205,15 @@ void pack_b(const Problem& pr, int64_t p0, int64_t kc, int64_t j0, int64_t cols,
     int64_t w = std::min<int64_t>(nr, cols - jp);
     if (!pr.trans_b) {
       const float* src = pr.B + p0 * pr.ldb + j0 + jp;
-      for (int64_t p = 0; p < kc; ++p) {
-        std::memcpy(dst + p * nr, src + p * pr.ldb, w * sizeof(float));
-        std::fill(dst + p * nr + w, dst + (p + 1) * nr, 0.f);
+      // Rows of nr floats: an inlined copy (a memcpy call per 128-byte row cost more than the copy).
+      if (w == nr) {
+        for (int64_t p = 0; p < kc; ++p)
+          for (int j = 0; j < nr; ++j) dst[p * nr + j] = src[p * pr.ldb + j];
+      } else {
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int64_t j = 0; j < w; ++j) dst[p * nr + j] = src[p * pr.ldb + j];
+          for (int64_t j = w; j < nr; ++j) dst[p * nr + j] = 0.f;
+        }
       }
     } else {
       // A transposing copy, in blocks of kTransposeRows rows of the panel: the block's rows
@@ -232,27 +238,38 @@ void pack_b(const Problem& pr, int64_t p0, int64_t kc, int64_t j0, int64_t cols,
 // Copies A[i0 : i0 + rows, p0 : p0 + kc] into panels of mr rows (kc x mr each, zero-padded below).
 void pack_a(const Problem& pr, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr,
             float* dst) {
+  if (pr.rs_a == 1) {
+    // op(A) = a transposed, column-major A: row p of the block is contiguous in memory. Read each
+    // once, front to back, and deal its mr-float pieces out to the panels (panel by panel instead,
+    // every panel re-read the cache lines it shares with its neighbours, at a stride of lda that
+    // maps them all to the same L1 sets: 13% of a 2048 x 512 x 4096 product with A transposed).
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* s = pr.A + i0 + (p0 + p) * pr.cs_a;
+      float* d = dst + p * mr;
+      int64_t ip = 0;
+      for (; ip + mr <= rows; ip += mr, d += kc * mr)
+        for (int i = 0; i < mr; ++i) d[i] = s[ip + i];
+      if (ip < rows) {
+        const int64_t h = rows - ip;
+        for (int64_t i = 0; i < h; ++i) d[i] = s[ip + i];
+        for (int64_t i = h; i < mr; ++i) d[i] = 0.f;
+      }
+    }
+    return;
+  }
   for (int64_t ip = 0; ip < rows; ip += mr, dst += kc * mr) {
     int64_t h = std::min<int64_t>(mr, rows - ip);
     const float* src = pr.A + (i0 + ip) * pr.rs_a + p0 * pr.cs_a;
-    if (pr.rs_a == 1) {
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* s = src + p * pr.cs_a;
-        for (int64_t i = 0; i < h; ++i) dst[p * mr + i] = s[i];
-        for (int64_t i = h; i < mr; ++i) dst[p * mr + i] = 0.f;
+    // Row-major A: transposing, in blocks of kTransposeRows rows of the panel (as pack_b).
+    for (int64_t p = 0; p < kc; p += kTransposeRows) {
+      const int64_t pe = std::min<int64_t>(kTransposeRows, kc - p);
+      float* d = dst + p * mr;
+      for (int64_t i = 0; i < h; ++i) {
+        const float* s = src + i * pr.rs_a + p * pr.cs_a;
+        for (int64_t q = 0; q < pe; ++q) d[q * mr + i] = s[q * pr.cs_a];
       }
-    } else {
-      // Transposing, in blocks of kTransposeRows rows of the panel (as pack_b).
-      for (int64_t p = 0; p < kc; p += kTransposeRows) {
-        const int64_t pe = std::min<int64_t>(kTransposeRows, kc - p);
-        float* d = dst + p * mr;
-        for (int64_t i = 0; i < h; ++i) {
-          const float* s = src + i * pr.rs_a + p * pr.cs_a;
-          for (int64_t q = 0; q < pe; ++q) d[q * mr + i] = s[q * pr.cs_a];
-        }
-        for (int64_t q = 0; q < pe; ++q)
-          for (int64_t i = h; i < mr; ++i) d[q * mr + i] = 0.f;
-      }
+      for (int64_t q = 0; q < pe; ++q)
+        for (int64_t i = h; i < mr; ++i) d[q * mr + i] = 0.f;
     }
   }
 }
