@@ -477,7 +477,7 @@ class BackwardRun {
   const Net& net_;
   const Workspace& ws_;
   const BackwardArgs& a_;
-  std::vector<std::vector<float>> dseq_, gslab_, recomp_, recomp_aux_;
+  std::vector<CachedFloats> dseq_, gslab_, recomp_, recomp_aux_;
   std::vector<Packs> packs_;
 
   int64_t param_len(size_t p) const {
