@@ -49,8 +49,10 @@ module.exports = {
       const mine = net.forwardSync({ x });
       const diff = harness.maxRelDiff(mine.outputs.y.data, fused.y.data);
       if (!(diff < 1e-4)) throw new Error(`${s.name}: step net and fused op differ (${diff})`);
-      const tFusedFwd = await harness.measure(() => op.forwardSync(x, { training: true }), opts);
-      const tNetFwd = await harness.measure(() => net.forwardSync({ x }), opts);
+      // Both release what the forward kept, as a training loop does after its backward (the
+      // recurrent family times the fused op's training forward the same way).
+      const tFusedFwd = await harness.measure(() => op.forwardSync(x, { training: true }).saved.release(), opts);
+      const tNetFwd = await harness.measure(() => net.forwardSync({ x }).saved.release(), opts);
       const tFusedBwd = await harness.measure(() => op.backwardSync(fused.saved, { dy }), opts);
       const tNetBwd = await harness.measure(() => net.backwardSync(mine.saved, { y: dy }), opts);
       const flops = shapes.recurrentFlops('lstm', s);
@@ -79,12 +81,12 @@ module.exports = {
         const diff = harness.maxRelDiff(f.outputs.y.data, ref.y.data);
         if (!(diff < 1e-4)) throw new Error(`4-layer ${executor}: step net and fused op differ (${diff})`);
         results[executor] = {
-          fwd: await harness.measure(() => net.forwardSync({ x }, { executor }), opts),
+          fwd: await harness.measure(() => net.forwardSync({ x }, { executor }).saved.release(), opts),
           bwd: await harness.measure(() => net.backwardSync(f.saved, { y: dy }, { executor }), opts),
         };
         monitor.note(results[executor].fwd, results[executor].bwd);
       }
-      const fusedFwd = await harness.measure(() => stack.forwardSync(x, { training: true }), opts);
+      const fusedFwd = await harness.measure(() => stack.forwardSync(x, { training: true }).saved.release(), opts);
       const fusedBwd = await harness.measure(() => stack.backwardSync(ref.saved, { dy }), opts);
       monitor.note(fusedFwd, fusedBwd);
       for (const phase of ['fwd', 'bwd']) {
