@@ -41,6 +41,38 @@ class HostBlock {
   size_t capacity_ = 0;  // size class; 0 for a block that bypassed the cache
 };
 
+// A float array on a HostBlock: the kernels' large working memory (the recurrent drivers' gate and
+// gradient buffers, the step net's slabs and states). HostFloats(n) leaves the values unspecified;
+// HostFloats(n, v) and assign(n, v) set all n to v (assign keeps the block when it is big enough,
+// as std::vector::assign keeps its capacity). Allocation failure throws Error(ErrorCode::oom).
+class HostFloats {
+ public:
+  HostFloats() = default;
+  explicit HostFloats(int64_t n) { resize(n); }
+  HostFloats(int64_t n, float v) { assign(n > 0 ? static_cast<size_t>(n) : 0, v); }
+  void assign(size_t n, float v) {
+    resize(static_cast<int64_t>(n));
+    float* d = data();
+    for (size_t i = 0; i < n; ++i) d[i] = v;
+  }
+  float* data() const { return n_ ? block_.floats() : nullptr; }
+  float* get() const { return data(); }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+
+ private:
+  void resize(int64_t n) {
+    const size_t want = n > 0 ? static_cast<size_t>(n) : 0;
+    if (want > cap_) {
+      block_ = HostBlock(want * sizeof(float));
+      cap_ = want;
+    }
+    n_ = want;
+  }
+  HostBlock block_;
+  size_t n_ = 0, cap_ = 0;
+};
+
 struct HostCacheStats {
   size_t cached_bytes;  // idle blocks held now
   size_t limit_bytes;

@@ -47,17 +47,9 @@ constexpr const char* kWho = "recurrent";
 
 [[noreturn]] void fail(const std::string& msg) { recurrent_fail(kWho, msg); }
 
-// Uninitialized float storage from the host block cache (host_cache.h: large blocks are reused
-// across calls, already faulted in); allocation failure becomes ErrorCode::oom.
-class Buf {
- public:
-  explicit Buf(int64_t n) : block_(n > 0 ? static_cast<size_t>(n) * sizeof(float) : 0) {}
-  Buf(int64_t n, float fill) : Buf(n) { std::fill(get(), get() + std::max<int64_t>(n, 0), fill); }
-  float* get() const { return block_.floats(); }
-
- private:
-  HostBlock block_;
-};
+// Float storage from the host block cache (host_cache.h: large blocks are reused across calls,
+// already faulted in); Buf(n) is uninitialized, Buf(n, v) filled.
+using Buf = HostFloats;
 
 std::unique_ptr<PackedB> pack(bool trans, int64_t K, int64_t N, const float* B, int64_t ldb) {
   try {

@@ -4,7 +4,6 @@
 // blob fetcher): stepnet_exec.cc; run_dag: stepnet_dag.cc.
 #pragma once
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -64,33 +63,11 @@ class Net {
   bool wide = false;
 };
 
-// A float array of the step net's per-call working memory (forward slabs, states, gradient slabs),
-// on a HostBlock (host_cache.h): blocks of a megabyte or more come back already faulted in from the
-// previous call instead of fresh pages. Page faults and the kernel's page clearing had been 18% of
-// an LSTM S1 step-net forward. assign() keeps std::vector's meaning: n elements, all set to v.
-class CachedFloats {
- public:
-  void assign(size_t n, float v) {
-    if (n > cap_) {
-      block_ = HostBlock(n * sizeof(float));
-      cap_ = n;
-    }
-    n_ = n;
-    if (n == 0) return;
-    if (v == 0.f)
-      std::memset(block_.get(), 0, n * sizeof(float));
-    else
-      for (size_t i = 0; i < n; ++i) block_.floats()[i] = v;
-  }
-  float* data() { return n_ ? block_.floats() : nullptr; }
-  const float* data() const { return n_ ? block_.floats() : nullptr; }
-  size_t size() const { return n_; }
-  bool empty() const { return n_ == 0; }
-
- private:
-  HostBlock block_;
-  size_t n_ = 0, cap_ = 0;
-};
+// The step net's per-call working memory (forward slabs, states, gradient slabs) is HostFloats
+// (host_cache.h): blocks of a megabyte or more come back already faulted in from the previous call
+// instead of fresh pages (as std::vector, page faults and the kernel's page clearing had been 18%
+// of an LSTM S1 step-net forward).
+using CachedFloats = HostFloats;
 
 class Workspace {
  public:
